@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// clusterInfo is written to <dir>/cluster.json once every component is ready;
+// the TypeScript harness and `vk up` read it.
+type clusterInfo struct {
+	Version    string            `json:"version"`
+	Server     string            `json:"server"`
+	Kubeconfig string            `json:"kubeconfig"`
+	Etcd       string            `json:"etcd"`
+	LogDir     string            `json:"logDir"`
+	PKIDir     string            `json:"pkiDir"`
+	Pid        int               `json:"pid"`
+	Ports      map[string]int    `json:"ports"`
+	Logs       map[string]string `json:"logs"`
+}
+
+type upOptions struct {
+	dir              string
+	apiserverPort    int
+	exitWithStdin    bool
+	fsync            bool
+	verifyKubeletTLS bool
+	serviceCIDR      string
+}
+
+func runUp(args []string) int {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	var o upOptions
+	fs.StringVar(&o.dir, "dir", "", "state directory (PKI, etcd data, logs, kubeconfigs); reused when it exists")
+	fs.IntVar(&o.apiserverPort, "apiserver-port", 0, "kube-apiserver secure port on 127.0.0.1 (0 picks a free one)")
+	fs.BoolVar(&o.exitWithStdin, "exit-with-stdin", false, "shut down when standard input closes (the parent process died)")
+	fs.BoolVar(&o.fsync, "etcd-fsync", false, "let etcd fsync (off by default: a throwaway cluster favours speed)")
+	fs.BoolVar(&o.verifyKubeletTLS, "verify-kubelet-serving-certs", false, "make kube-apiserver verify kubelet serving certificates against the cluster CA")
+	fs.StringVar(&o.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/16", "service cluster IP range")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.dir == "" {
+		fmt.Fprintln(os.Stderr, "vk-cluster up: --dir is required")
+		return 2
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vk-cluster up: --dir: %v\n", err)
+		return 2
+	}
+	o.dir = dir
+	s := &supervisor{opts: o, started: time.Now(), exited: make(chan string, 4)}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if o.exitWithStdin {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
+	err = s.run(ctx)
+	s.shutdown()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vk-cluster up: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type supervisor struct {
+	opts     upOptions
+	started  time.Time
+	etcd     *embed.Etcd
+	mu       sync.Mutex
+	children []*child
+	exited   chan string
+	stopping bool
+}
+
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (s *supervisor) progress(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "vk-cluster: [%5.1fs] %s\n", time.Since(s.started).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func (s *supervisor) run(ctx context.Context) error {
+	o := s.opts
+	p := pki{dir: filepath.Join(o.dir, "pki")}
+	logDir := filepath.Join(o.dir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	_, serviceNet, err := net.ParseCIDR(o.serviceCIDR)
+	if err != nil {
+		return fmt.Errorf("--service-cluster-ip-range: %v", err)
+	}
+	if _, err := os.Stat(p.path("ca.crt")); errors.Is(err, os.ErrNotExist) {
+		serviceIP := make(net.IP, len(serviceNet.IP))
+		copy(serviceIP, serviceNet.IP)
+		serviceIP[len(serviceIP)-1]++
+		if err := p.generate(serviceIP); err != nil {
+			return fmt.Errorf("generating PKI: %w", err)
+		}
+		s.progress("generated PKI in %s", p.dir)
+	}
+
+	ports, err := freePorts(5)
+	if err != nil {
+		return err
+	}
+	if o.apiserverPort != 0 {
+		if err := checkPortFree(o.apiserverPort); err != nil {
+			return fmt.Errorf("--apiserver-port %d: %v", o.apiserverPort, err)
+		}
+		ports[0] = o.apiserverPort
+	}
+	apiPort, etcdClientPort, etcdPeerPort, schedPort, kcmPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClientPort)
+
+	if err := s.startEtcd(filepath.Join(o.dir, "etcd"), etcdClientPort, etcdPeerPort, filepath.Join(logDir, "etcd.log")); err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	s.progress("etcd ready on %s", etcdURL)
+
+	kubeconfigs := map[string]string{}
+	for _, name := range []string{"admin", "kube-scheduler", "kube-controller-manager"} {
+		path := filepath.Join(o.dir, name+".kubeconfig")
+		if err := p.writeKubeconfig(path, server, name); err != nil {
+			return err
+		}
+		kubeconfigs[name] = path
+	}
+
+	apiArgs := []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(apiPort),
+		"--cert-dir=" + filepath.Join(o.dir, "apiserver-certs"),
+		"--tls-cert-file=" + p.path("apiserver.crt"), "--tls-private-key-file=" + p.path("apiserver.key"),
+		"--client-ca-file=" + p.path("ca.crt"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + p.path("sa.pub"), "--service-account-signing-key-file=" + p.path("sa.key"),
+		"--service-cluster-ip-range=" + o.serviceCIDR,
+		"--authorization-mode=Node,RBAC",
+		"--allow-privileged=true",
+		"--enable-admission-plugins=NodeRestriction",
+		"--kubelet-client-certificate=" + p.path("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + p.path("apiserver-kubelet-client.key"),
+		// Virtual nodes publish 127.0.0.1 as InternalIP and their own kubelet port.
+		"--kubelet-preferred-address-types=InternalIP,Hostname,ExternalIP",
+		"--profiling=false",
+	}
+	if o.verifyKubeletTLS {
+		apiArgs = append(apiArgs, "--kubelet-certificate-authority="+p.path("ca.crt"))
+	}
+	if err := s.spawn(ctx, "kube-apiserver", apiArgs, logDir); err != nil {
+		return err
+	}
+	tlsConfig, err := adminTLS(p)
+	if err != nil {
+		return err
+	}
+	if err := s.waitHealthy(ctx, "kube-apiserver", server+"/readyz", tlsConfig, 3*time.Minute); err != nil {
+		return err
+	}
+	s.progress("kube-apiserver ready on %s", server)
+
+	componentAuth := func(kubeconfig string, port int) []string {
+		return []string{
+			"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig, "--authorization-kubeconfig=" + kubeconfig,
+			"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+			"--cert-dir=" + filepath.Join(o.dir, "serving-certs"), "--profiling=false",
+		}
+	}
+	if err := s.spawn(ctx, "kube-scheduler", componentAuth(kubeconfigs["kube-scheduler"], schedPort), logDir); err != nil {
+		return err
+	}
+	kcmArgs := append(componentAuth(kubeconfigs["kube-controller-manager"], kcmPort),
+		"--service-account-private-key-file="+p.path("sa.key"),
+		"--root-ca-file="+p.path("ca.crt"),
+		"--use-service-account-credentials=true",
+		"--cluster-signing-cert-file="+p.path("ca.crt"), "--cluster-signing-key-file="+p.path("ca.key"),
+		"--service-cluster-ip-range="+o.serviceCIDR,
+	)
+	if err := s.spawn(ctx, "kube-controller-manager", kcmArgs, logDir); err != nil {
+		return err
+	}
+	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // loopback health probe of a self-signed component
+	for name, port := range map[string]int{"kube-scheduler": schedPort, "kube-controller-manager": kcmPort} {
+		if err := s.waitHealthy(ctx, name, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), insecure, 2*time.Minute); err != nil {
+			return err
+		}
+		s.progress("%s healthy on port %d", name, port)
+	}
+
+	info := clusterInfo{
+		Version: kubernetesVersion, Server: server, Kubeconfig: kubeconfigs["admin"], Etcd: etcdURL,
+		LogDir: logDir, PKIDir: p.dir, Pid: os.Getpid(),
+		Ports: map[string]int{"kube-apiserver": apiPort, "etcd": etcdClientPort, "kube-scheduler": schedPort, "kube-controller-manager": kcmPort},
+		Logs:  map[string]string{},
+	}
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager"} {
+		info.Logs[name] = filepath.Join(logDir, name+".log")
+	}
+	infoPath := filepath.Join(o.dir, "cluster.json")
+	data, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(infoPath, data, 0o644); err != nil {
+		return err
+	}
+	s.progress("control plane %s ready", kubernetesVersion)
+	fmt.Printf("ready %s\n", infoPath)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case name := <-s.exited:
+		return fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(logDir, name+".log"))
+	case err := <-s.etcd.Err():
+		return fmt.Errorf("etcd failed: %v", err)
+	}
+}
+
+func (s *supervisor) startEtcd(dataDir string, clientPort, peerPort int, logFile string) error {
+	cfg := embed.NewConfig()
+	cfg.Name = "vk-cluster"
+	cfg.Dir = dataDir
+	clientURL, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
+	peerURL, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*clientURL}, []url.URL{*clientURL}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peerURL}, []url.URL{*peerURL}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.UnsafeNoFsync = !s.opts.fsync
+	cfg.LogLevel = "warn"
+	cfg.LogOutputs = []string{logFile}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return err
+	}
+	s.etcd = e
+	select {
+	case <-e.Server.ReadyNotify():
+		return nil
+	case <-time.After(60 * time.Second):
+		return fmt.Errorf("not ready after 60s; see %s", logFile)
+	}
+}
+
+// spawn runs this same binary as one component, with its output in <logDir>/<name>.log.
+func (s *supervisor) spawn(ctx context.Context, name string, args []string, logDir string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, append([]string{name}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Children die with the supervisor even when it is killed with SIGKILL.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	s.mu.Lock()
+	s.children = append(s.children, c)
+	s.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(c.done)
+		s.mu.Lock()
+		stopping := s.stopping
+		s.mu.Unlock()
+		if !stopping {
+			s.exited <- name
+		}
+	}()
+	return nil
+}
+
+func (s *supervisor) waitHealthy(ctx context.Context, name, endpoint string, tlsConfig *tls.Config, timeout time.Duration) error {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(endpoint)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted while waiting for %s", name)
+		case exited := <-s.exited:
+			return fmt.Errorf("%s exited during start-up; see %s", exited, filepath.Join(s.opts.dir, "logs", exited+".log"))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not healthy after %s (last answer: %s); see %s", name, timeout, last, filepath.Join(s.opts.dir, "logs", name+".log"))
+}
+
+// shutdown stops components in reverse start order: SIGTERM, then SIGKILL after 10s.
+func (s *supervisor) shutdown() {
+	s.mu.Lock()
+	s.stopping = true
+	children := append([]*child(nil), s.children...)
+	s.mu.Unlock()
+	for i := len(children) - 1; i >= 0; i-- {
+		c := children[i]
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			<-c.done
+		}
+	}
+	if s.etcd != nil {
+		s.etcd.Close()
+	}
+}
+
+func adminTLS(p pki) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(p.path("admin.crt"), p.path("admin.key"))
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(p.path("ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func checkPortFree(port int) error {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return fmt.Errorf("port in use")
+	}
+	return l.Close()
+}
