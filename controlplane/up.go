@@ -173,6 +173,8 @@ func (s *supervisor) run(ctx context.Context) error {
 		// Virtual nodes publish 127.0.0.1 as InternalIP and their own kubelet port.
 		"--kubelet-preferred-address-types=InternalIP,Hostname,ExternalIP",
 		"--profiling=false",
+		// The kubernetes Service cannot have a loopback endpoint; without a reconciler it keeps its ClusterIP only.
+		"--endpoint-reconciler-type=none",
 	}
 	if o.verifyKubeletTLS {
 		apiArgs = append(apiArgs, "--kubelet-certificate-authority="+p.path("ca.crt"))

@@ -76,7 +76,8 @@ export async function newNamespace(t: TestContext, prefix = 'vk-test'): Promise<
   await kubectl(['create', 'namespace', namespace]);
   await waitFor(`ServiceAccount default in ${namespace}`, async () => (await kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
   t.after(async () => {
-    if (!t.passed) await dumpDiagnostics(namespace);
+    // `passed` exists at run time in Node 24 but is missing from @types/node 24.
+    if (!(t as TestContext & { passed: boolean }).passed) await dumpDiagnostics(namespace);
     await kubectl(['delete', 'namespace', namespace, '--wait=false'], { allowFailure: true });
   });
   return namespace;

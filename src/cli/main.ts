@@ -1,0 +1,198 @@
+// The `vk` command: `vk up` runs a local control plane with a virtual node on it;
+// `vk run` runs a virtual node against an existing cluster.
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { startLocalCluster, type LocalCluster } from '../cluster/local.ts';
+import { ConfigError, VkError, errorMessage } from '../errors.ts';
+import { KubeClient } from '../kube/client.ts';
+import { createLogger } from '../log.ts';
+import { VkMetrics } from '../metrics.ts';
+import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
+import { VirtualKubelet } from '../virtual-kubelet.ts';
+import { VK_VERSION } from '../version.ts';
+import { NODE_DEFAULTS, defaultNodeIp, parseDurationMs, parseLabel, parseTaint, nodeSettingsSchema, readConfigFile, toVirtualKubeletOptions, validateNodeSettings, type NodeSettings } from './options.ts';
+
+function integer(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number.');
+  return Number(value);
+}
+
+function collectLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  try {
+    const [key, val] = parseLabel(value);
+    return { ...previous, [key]: val };
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+}
+
+function collectTaint(value: string, previous: unknown[] = []): unknown[] {
+  try {
+    return [...previous, parseTaint(value)];
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+}
+
+/** Flags shared by `up` and `run`; their names are the config file's keys in camelCase. */
+function addNodeOptions(command: Command): Command {
+  return command
+    .option('--node-name <name>', 'name of the Node object')
+    .addOption(new Option('--provider <name>', 'provider that runs the pods').choices(PROVIDER_NAMES))
+    .option('--provider-config <file>', 'provider configuration file (YAML or JSON)')
+    .option('--node-ip <ip>', 'InternalIP published on the Node (where kube-apiserver reaches the kubelet API)')
+    .option('--kubelet-port <port>', 'kubelet API port published in the Node', integer)
+    .option('--label <key=value>', 'extra Node label (repeatable)', collectLabel)
+    .option('--taint <key=value:Effect>', 'Node taint replacing the default virtual-kubelet.io/provider taint (repeatable)', collectTaint)
+    .option('--pod-workers <n>', 'pods reconciled in parallel', integer)
+    .option('--resync-interval <duration>', 'every pod is reconciled at least this often')
+    .option('--status-poll-interval <duration>', 'status poll period for providers that do not push')
+    .option('--lease-duration-seconds <n>', 'Node Lease duration', integer)
+    .option('--lease-renew-interval <duration>', 'Node Lease renewal period')
+    .option('--status-update-interval <duration>', 'full Node status is written at least this often')
+    .option('--ping-interval <duration>', 'provider health check period')
+    .option('--ping-timeout <duration>', 'provider health check timeout')
+    .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up')
+    .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
+}
+
+/** Defaults, then the config file, then flags given on the command line. */
+function nodeSettings(command: Command, defaults: Partial<NodeSettings>): NodeSettings {
+  const opts = command.opts<Record<string, unknown> & { config?: string }>();
+  const fromFile = opts.config ? readConfigFile(opts.config) : {};
+  const fromFlags: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(opts)) {
+    if (key in nodeSettingsSchema.shape && value !== undefined && command.getOptionValueSource(key) === 'cli') fromFlags[key] = value;
+  }
+  const merged = { ...NODE_DEFAULTS, ...defaults, ...fromFile, ...fromFlags };
+  return validateNodeSettings(merged, opts.config && Object.keys(fromFile).length ? `--config ${opts.config}` : 'options');
+}
+
+async function checkPortFree(port: number, flag: string, host = '0.0.0.0'): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(`${flag} ${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)));
+    server.listen(port, host, () => server.close(() => resolve()));
+  });
+}
+
+async function startNode(settings: NodeSettings, client: KubeClient, onStop: (() => Promise<void>)[]): Promise<VirtualKubelet> {
+  const log = createLogger(settings.logLevel);
+  await checkPortFree(settings.kubeletPort, '--kubelet-port');
+  const provider = createProvider(settings.provider, readProviderConfig(settings.providerConfig), { nodeName: settings.nodeName, nodeIP: settings.nodeIp, log });
+  const metrics = new VkMetrics();
+  metrics.observeClient(client);
+  const vk = await VirtualKubelet.start(client, provider, toVirtualKubeletOptions(settings), log, metrics);
+  onStop.unshift(() => vk.stop());
+  return vk;
+}
+
+/** Runs the stop actions once on SIGINT/SIGTERM; a second signal exits at once. */
+function stopOnSignals(stops: (() => Promise<void>)[]): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const handler = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`vk: ${signal} again, exiting now\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      process.stderr.write(`vk: ${signal} received, stopping (again to force)\n`);
+      void (async () => {
+        for (const stop of stops) {
+          try {
+            await stop();
+          } catch (err) {
+            process.stderr.write(`vk: while stopping: ${errorMessage(err)}\n`);
+          }
+        }
+        resolve();
+      })();
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('vk')
+    .description('A Virtual Kubelet in TypeScript: a Kubernetes node whose pods run on a pluggable provider')
+    .version(VK_VERSION)
+    .showSuggestionAfterError(true);
+
+  addNodeOptions(
+    program
+      .command('up')
+      .description('build and start a local Kubernetes control plane on loopback, with a virtual node on it')
+      .option('--dir <dir>', 'state directory (PKI, etcd data, logs, kubeconfig)', '.vk')
+      .option('--apiserver-port <port>', 'kube-apiserver port on 127.0.0.1 (default: a free one)', integer),
+  ).action(async (_opts, command: Command) => {
+    const { dir, apiserverPort } = command.opts<{ dir: string; apiserverPort?: number }>();
+    const settings = nodeSettings(command, { nodeName: 'vk-local', nodeIp: '127.0.0.1' });
+    await checkPortFree(settings.kubeletPort, '--kubelet-port');
+    if (apiserverPort) await checkPortFree(apiserverPort, '--apiserver-port', '127.0.0.1');
+    const stops: (() => Promise<void>)[] = [];
+    const stopped = stopOnSignals(stops);
+    const stateDir = path.resolve(dir, 'cluster');
+    mkdirSync(stateDir, { recursive: true });
+    const cluster: LocalCluster = await startLocalCluster({ dir: stateDir, apiserverPort, progress: (line) => process.stderr.write(`${line}\n`) });
+    stops.push(() => cluster.stop());
+    const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
+    stops.push(async () => client.close());
+    await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops);
+    process.stdout.write(
+      [
+        '',
+        `Kubernetes ${cluster.info.version} is running on ${cluster.info.server} with virtual node ${settings.nodeName} (provider ${settings.provider}).`,
+        '',
+        `  export KUBECONFIG=${cluster.info.kubeconfig}`,
+        `  alias kubectl=${cluster.kubectl}   # kubectl ${cluster.kubernetesVersion}, if you have none`,
+        '  kubectl get nodes -o wide',
+        '',
+        'Press Ctrl-C to stop everything.',
+        '',
+      ].join('\n'),
+    );
+    void cluster.exited.then((reason) => {
+      if (reason) {
+        process.stderr.write(`vk: ${reason}\n`);
+        process.kill(process.pid, 'SIGTERM');
+      }
+    });
+    await stopped;
+  });
+
+  addNodeOptions(
+    program
+      .command('run')
+      .description('run a virtual node against an existing cluster (--kubeconfig, $KUBECONFIG, ~/.kube/config, or in-cluster)')
+      .option('--kubeconfig <file>', 'kubeconfig file')
+      .option('--context <name>', 'kubeconfig context'),
+  ).action(async (_opts, command: Command) => {
+    const settings = nodeSettings(command, { nodeName: 'virtual-kubelet', nodeIp: defaultNodeIp() });
+    const client = await KubeClient.load({ kubeconfig: settings.kubeconfig, context: settings.context });
+    await client.checkReachable(parseDurationMs(settings.startupTimeout, 'startupTimeout'));
+    const stops: (() => Promise<void>)[] = [async () => client.close()];
+    const stopped = stopOnSignals(stops);
+    await startNode(settings, client, stops);
+    await stopped;
+  });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const code = err instanceof ConfigError ? 2 : 1;
+    const message = err instanceof VkError ? err.message : errorMessage(err);
+    process.stderr.write(`vk: ${message.split('\n')[0]}\n`);
+    process.exit(code);
+  }
+}

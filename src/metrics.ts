@@ -1,0 +1,46 @@
+// The process's own Prometheus metrics (served on the kubelet port's /metrics).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { KubeClient } from './kube/client.ts';
+import type { PodControllerMetrics } from './pods/pod-controller.ts';
+
+export class VkMetrics {
+  readonly registry = new Registry();
+  readonly apiRequests = new Counter({ name: 'vk_api_requests_total', help: 'Requests to kube-apiserver by verb and HTTP status code', labelNames: ['verb', 'code'], registers: [this.registry] });
+  readonly apiLatency = new Histogram({ name: 'vk_api_request_duration_seconds', help: 'kube-apiserver request latency until response headers', labelNames: ['verb'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+  readonly syncLatency = new Histogram({ name: 'vk_pod_sync_duration_seconds', help: 'Duration of one pod reconcile', labelNames: ['outcome'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+  readonly providerCalls = new Histogram({ name: 'vk_provider_call_duration_seconds', help: 'Provider call latency by operation', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
+  readonly providerErrors = new Counter({ name: 'vk_provider_call_errors_total', help: 'Failed provider calls by operation', labelNames: ['operation'], registers: [this.registry] });
+  /** Where the queue depth gauge reads from; set once the pod controller exists. */
+  queueDepthSource: () => number = () => 0;
+  readonly queueDepth: Gauge;
+
+  constructor() {
+    const readDepth = () => this.queueDepthSource();
+    this.queueDepth = new Gauge({
+      name: 'vk_pod_queue_depth',
+      help: 'Pods waiting in the work queue',
+      registers: [this.registry],
+      collect() {
+        this.set(readDepth());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'vk_' });
+  }
+
+  observeClient(client: KubeClient): void {
+    client.observe((verb, _path, code, seconds) => {
+      this.apiRequests.inc({ verb, code: String(code) });
+      this.apiLatency.observe({ verb }, seconds);
+    });
+  }
+
+  podController(): PodControllerMetrics {
+    return {
+      syncDuration: (seconds, outcome) => this.syncLatency.observe({ outcome }, seconds),
+      providerCall: (operation, seconds, ok) => {
+        this.providerCalls.observe({ operation }, seconds);
+        if (!ok) this.providerErrors.inc({ operation });
+      },
+    };
+  }
+}

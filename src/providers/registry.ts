@@ -1,0 +1,44 @@
+// The providers this build knows, by the name given to --provider.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { parseMockConfig } from './mock/config.ts';
+import { MockProvider } from './mock/mock-provider.ts';
+import type { Provider } from './provider.ts';
+
+export interface ProviderContext {
+  nodeName: string;
+  nodeIP: string;
+  log: Logger;
+}
+
+type ProviderFactory = (config: unknown, context: ProviderContext) => Provider;
+
+const providers: Record<string, ProviderFactory> = {
+  mock: (config, context) => new MockProvider(parseMockConfig(config), { nodeName: context.nodeName, hostIP: context.nodeIP, log: context.log }),
+};
+
+export const PROVIDER_NAMES = Object.keys(providers);
+
+/** Reads a provider config file (YAML or JSON); a missing path means an empty config. */
+export function readProviderConfig(file: string | undefined): unknown {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--provider-config: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError(`--provider-config ${file}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function createProvider(name: string, config: unknown, context: ProviderContext): Provider {
+  const factory = providers[name];
+  if (!factory) throw new ConfigError(`--provider: unknown provider "${name}" (available: ${PROVIDER_NAMES.join(', ')})`);
+  return factory(config, context);
+}

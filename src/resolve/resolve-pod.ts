@@ -1,0 +1,49 @@
+// Entry point of env and volume resolution: turns an API pod into the ResolvedPod a
+// provider receives. Volumes are resolved first (the kubelet mounts before it starts any
+// container), then each init, regular and ephemeral container's environment.
+import type { Pod } from '../kube/types.ts';
+import type { ResolvedPod } from '../providers/provider.ts';
+import { applyEnv, resolveContainerEnv } from './env.ts';
+import type { EnvContainer } from './env.ts';
+import { ObjectCache } from './objects.ts';
+import { loadServiceEnv } from './service-links.ts';
+import type { ObjectSource, ResolveContext, ResolveWarning } from './types.ts';
+import { resolveVolumes } from './volumes.ts';
+
+export type { ObjectSource, ResolveContext, ResolveWarning, TokenRequest } from './types.ts';
+export { MissingReferenceError, PodConfigError, UnsupportedPodSpecError } from './errors.ts';
+export { referencedObjects } from './references.ts';
+export type { ReferencedObjects } from './references.ts';
+
+export interface ResolveResult extends ResolvedPod {
+  /** Kubelet-style Warning events to record on the pod (e.g. InvalidEnvironmentVariableNames). */
+  warnings: ResolveWarning[];
+  /** Set when the pod has service account tokens: resolve again before this time to refresh them. */
+  refreshAt?: Date;
+}
+
+/**
+ * Resolves `pod` (left untouched) into a deep copy whose containers carry plain `{name, value}`
+ * env lists, plus the contents of its volumes. Throws PodConfigError subclasses for
+ * missing references (MissingReferenceError) and unsupported specs (UnsupportedPodSpecError);
+ * ObjectSource failures propagate unchanged.
+ */
+export async function resolvePod(pod: Pod, source: ObjectSource, context: ResolveContext): Promise<ResolveResult> {
+  const copy = structuredClone(pod);
+  const namespace = pod.metadata?.namespace ?? '';
+  const objects = new ObjectCache(source, namespace);
+  const { volumes, refreshAt } = await resolveVolumes(pod, objects, source, context);
+
+  const serviceEnv = await loadServiceEnv(source, namespace, pod.spec?.enableServiceLinks !== false);
+  const warnings: ResolveWarning[] = [];
+  const containers: EnvContainer[] = [...(copy.spec?.initContainers ?? []), ...(copy.spec?.containers ?? []), ...(copy.spec?.ephemeralContainers ?? [])];
+  for (const container of containers) {
+    // Reads go to the original pod: applyEnv rewrites the copy as we go.
+    const resolved = await resolveContainerEnv(pod, container, objects, serviceEnv, context);
+    applyEnv(container, resolved.env);
+    for (const warning of resolved.warnings) {
+      if (!warnings.some((w) => w.reason === warning.reason && w.message === warning.message)) warnings.push(warning);
+    }
+  }
+  return { pod: copy, volumes, warnings, ...(refreshAt ? { refreshAt } : {}) };
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WorkQueue, runWorkers } from './work-queue.ts';
+
+test('a key is queued once however often it is added', async () => {
+  const queue = new WorkQueue();
+  queue.add('a');
+  queue.add('b');
+  queue.add('a');
+  assert.equal(queue.length, 2);
+  assert.equal(await queue.get(), 'a');
+  assert.equal(await queue.get(), 'b');
+});
+
+test('a key re-added while processing comes back only after done', async () => {
+  const queue = new WorkQueue();
+  queue.add('a');
+  const key = await queue.get();
+  queue.add('a');
+  assert.equal(queue.length, 0, 'not handed to a second worker while processing');
+  queue.done(key!);
+  assert.equal(queue.length, 1);
+  assert.equal(await queue.get(), 'a');
+});
+
+test('a waiting worker receives a key added later', async () => {
+  const queue = new WorkQueue();
+  const pending = queue.get();
+  queue.add('x');
+  assert.equal(await pending, 'x');
+  queue.add('x');
+  assert.equal(queue.length, 0, 'x is processing, so the re-add is deferred');
+});
+
+test('rate-limited retries back off exponentially per key and forget resets', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const queue = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 35 });
+  assert.equal(queue.addRateLimited('k'), 10);
+  t.mock.timers.tick(10);
+  assert.equal(queue.length, 1);
+  assert.equal(queue.addRateLimited('k'), 20);
+  assert.equal(queue.addRateLimited('j'), 10);
+  assert.equal(queue.addRateLimited('k'), 35, 'capped at maxDelayMs');
+  queue.forget('k');
+  assert.equal(queue.failureCount('k'), 0);
+});
+
+test('workers process every key and stop on shutdown', async () => {
+  const queue = new WorkQueue();
+  const seen: string[] = [];
+  const done = runWorkers(queue, 3, async (key) => {
+    seen.push(key);
+  });
+  for (let i = 0; i < 50; i++) queue.add(`k${i}`);
+  while (seen.length < 50) await new Promise((resolve) => setImmediate(resolve));
+  queue.shutDown();
+  await done;
+  assert.equal(new Set(seen).size, 50);
+});

@@ -1,0 +1,77 @@
+// One virtual node: the node controller and the pod controller over one provider.
+import type { KubeClient } from './kube/client.ts';
+import type { Taint } from './kube/types.ts';
+import type { Logger } from './log.ts';
+import type { VkMetrics } from './metrics.ts';
+import { NodeController, type ShutdownMode } from './node/node-controller.ts';
+import { DEFAULT_CAPACITY } from './node/node-status.ts';
+import { PodController } from './pods/pod-controller.ts';
+import type { Provider } from './providers/provider.ts';
+import { VK_VERSION } from './version.ts';
+
+export interface VirtualKubeletOptions {
+  nodeName: string;
+  nodeIP: string;
+  kubeletPort: number;
+  labels: Record<string, string>;
+  /** undefined: the default virtual-kubelet.io/provider taint. */
+  taints?: Taint[];
+  podWorkers: number;
+  resyncIntervalMs: number;
+  statusPollIntervalMs: number;
+  leaseDurationSeconds: number;
+  leaseRenewIntervalMs: number;
+  statusUpdateIntervalMs: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  shutdownMode: ShutdownMode;
+}
+
+export class VirtualKubelet {
+  readonly node: NodeController;
+  readonly pods: PodController;
+  readonly provider: Provider;
+  private readonly log: Logger;
+
+  private constructor(node: NodeController, pods: PodController, provider: Provider, log: Logger) {
+    this.node = node;
+    this.pods = pods;
+    this.provider = provider;
+    this.log = log;
+  }
+
+  static async start(client: KubeClient, provider: Provider, options: VirtualKubeletOptions, log: Logger, metrics?: VkMetrics, signal?: AbortSignal): Promise<VirtualKubelet> {
+    const server = await client.get<{ gitVersion: string }>('/version');
+    // The kubelet version the cluster shows: the API server's release, then ours.
+    const kubeletVersion = `${server.gitVersion.replace(/[-+].*$/, '')}-vk-${VK_VERSION}`;
+    const node = new NodeController(client, provider, { ...options, providerName: provider.name, kubeletVersion }, log);
+    const pods = new PodController(
+      client,
+      provider,
+      {
+        nodeName: options.nodeName,
+        hostIP: options.nodeIP,
+        workers: options.podWorkers,
+        resyncIntervalMs: options.resyncIntervalMs,
+        statusPollIntervalMs: options.statusPollIntervalMs,
+        nodeAllocatable: () => {
+          const config = provider.nodeConfig?.();
+          return { ...DEFAULT_CAPACITY, ...config?.capacity, ...config?.allocatable };
+        },
+      },
+      log,
+      metrics?.podController(),
+    );
+    await node.start();
+    await pods.start(signal);
+    if (metrics) metrics.queueDepthSource = () => pods.queueLength;
+    return new VirtualKubelet(node, pods, provider, log);
+  }
+
+  async stop(): Promise<void> {
+    await this.pods.stop();
+    await this.node.stop();
+    await this.provider.close?.();
+    this.log.info({ node: this.node.nodeName }, 'virtual kubelet stopped');
+  }
+}
