@@ -68,7 +68,15 @@ export class VirtualKubelet {
     return new VirtualKubelet(node, pods, provider, log);
   }
 
-  async stop(): Promise<void> {
+  private stopping: Promise<void> | undefined;
+
+  /** Stops once; later calls wait for the same stop. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
     await this.pods.stop();
     await this.node.stop();
     await this.provider.close?.();

@@ -8,8 +8,11 @@ import { every } from '../util/periodic.ts';
 import type { NodeConfig, Provider } from '../providers/provider.ts';
 import { microTime } from '../version.ts';
 import {
+  MANAGED_LABELS_ANNOTATION,
   MANAGED_TAINTS_ANNOTATION,
   desiredLabels,
+  labelPatch,
+  managedAnnotations,
   desiredStatus,
   desiredTaints,
   mergeTaints,
@@ -105,22 +108,26 @@ export class NodeController {
       if (!isStatus(err, 409)) throw err;
     }
     const existing = await this.client.get<Node>(this.path);
-    let previouslyManaged: string[] = [];
-    try {
-      previouslyManaged = JSON.parse(existing.metadata?.annotations?.[MANAGED_TAINTS_ANNOTATION] ?? '[]') as string[];
-    } catch {
-      // A hand-edited annotation: treat as none recorded.
-    }
+    const managed = (annotation: string): string[] => {
+      try {
+        const keys: unknown = JSON.parse(existing.metadata?.annotations?.[annotation] ?? '[]');
+        return Array.isArray(keys) ? keys.filter((k): k is string => typeof k === 'string') : [];
+      } catch {
+        return []; // A hand-edited annotation: treat as none recorded.
+      }
+    };
     const taints = desiredTaints(this.options, config);
+    const labels = desiredLabels(this.options, config);
     const patched = await this.client.patch<Node>(
       this.path,
       {
         metadata: {
-          labels: desiredLabels(this.options, config),
-          annotations: { [MANAGED_TAINTS_ANNOTATION]: JSON.stringify(taints.map((t) => t.key)) },
+          labels: labelPatch(labels, managed(MANAGED_LABELS_ANNOTATION)),
+          annotations: managedAnnotations(labels, taints),
+          // Optimistic concurrency: the taint merge is computed from this version.
           resourceVersion: existing.metadata?.resourceVersion,
         },
-        spec: { taints: mergeTaints(existing.spec?.taints, previouslyManaged, taints) },
+        spec: { taints: mergeTaints(existing.spec?.taints, managed(MANAGED_TAINTS_ANNOTATION), taints) },
       },
       MERGE_PATCH,
     );

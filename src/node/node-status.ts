@@ -21,8 +21,23 @@ export interface Health {
   message: string;
 }
 
-/** Annotation recording which taint keys this process set, so a restart can replace exactly those. */
+/** Annotations recording which taint and label keys this process set, so a restart can replace exactly those. */
 export const MANAGED_TAINTS_ANNOTATION = 'virtual-kubelet.io/managed-taint-keys';
+export const MANAGED_LABELS_ANNOTATION = 'virtual-kubelet.io/managed-label-keys';
+
+/** Our labels as a merge patch: labels we set before and no longer want are removed (null). */
+export function labelPatch(desired: Record<string, string>, previouslyManaged: string[]): Record<string, string | null> {
+  const patch: Record<string, string | null> = { ...desired };
+  for (const key of previouslyManaged) if (!(key in desired)) patch[key] = null;
+  return patch;
+}
+
+export function managedAnnotations(labels: Record<string, string>, taints: Taint[]): Record<string, string> {
+  return {
+    [MANAGED_TAINTS_ANNOTATION]: JSON.stringify(taints.map((t) => t.key)),
+    [MANAGED_LABELS_ANNOTATION]: JSON.stringify(Object.keys(labels)),
+  };
+}
 
 export const DEFAULT_CAPACITY: Record<string, string> = { cpu: '20', memory: '100Gi', pods: '110', 'ephemeral-storage': '100Gi' };
 
@@ -123,14 +138,11 @@ export function desiredStatus(id: NodeIdentity, config: NodeConfig, health: Heal
 
 export function newNode(id: NodeIdentity, config: NodeConfig): Node {
   const taints = desiredTaints(id, config);
+  const labels = desiredLabels(id, config);
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: {
-      name: id.nodeName,
-      labels: desiredLabels(id, config),
-      annotations: { [MANAGED_TAINTS_ANNOTATION]: JSON.stringify(taints.map((t) => t.key)) },
-    },
+    metadata: { name: id.nodeName, labels, annotations: managedAnnotations(labels, taints) },
     spec: { taints },
   };
 }

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Pod, PodStatus } from '../kube/types.ts';
+import { completeStatus, statusPatch, waitingStatus } from './pod-status.ts';
+
+const now = new Date('2026-01-01T00:00:10Z');
+const pod: Pod = {
+  metadata: { name: 'p', namespace: 'ns', uid: 'u1' },
+  spec: { containers: [{ name: 'a' }, { name: 'b' }] },
+  status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z' }] },
+};
+const running: PodStatus = {
+  phase: 'Running',
+  podIP: '10.244.0.9',
+  containerStatuses: [
+    { name: 'a', image: 'x', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: '2026-01-01T00:00:05Z' } } },
+    { name: 'b', image: 'x', imageID: '', ready: false, restartCount: 0, state: { running: { startedAt: '2026-01-01T00:00:05Z' } } },
+  ],
+};
+
+test('completeStatus fills hostIP, podIPs, startTime and the kubelet conditions, keeping PodScheduled', () => {
+  const status = completeStatus(pod, running, '192.0.2.1', now);
+  assert.equal(status.hostIP, '192.0.2.1');
+  assert.deepEqual(status.hostIPs, [{ ip: '192.0.2.1' }]);
+  assert.deepEqual(status.podIPs, [{ ip: '10.244.0.9' }]);
+  assert.equal(status.startTime, '2026-01-01T00:00:10Z');
+  const byType = Object.fromEntries((status.conditions ?? []).map((c) => [c.type, c]));
+  assert.equal(byType.Initialized?.status, 'True');
+  assert.equal(byType.ContainersReady?.status, 'False');
+  assert.equal(byType.Ready?.message, 'containers with unready status: [b]');
+  assert.equal(byType.PodScheduled?.lastTransitionTime, '2026-01-01T00:00:00Z');
+});
+
+test('Ready needs every container ready and every readiness gate true', () => {
+  const allReady = { ...running, containerStatuses: running.containerStatuses!.map((c) => ({ ...c, ready: true })) };
+  assert.equal(completeStatus(pod, allReady, 'h', now).conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+  const gated: Pod = { ...pod, spec: { ...pod.spec!, readinessGates: [{ conditionType: 'example.com/lb' }] } };
+  assert.equal(completeStatus(gated, allReady, 'h', now).conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+});
+
+test('statusPatch is empty when nothing but times moved, and holds only changed fields otherwise', () => {
+  const first = completeStatus(pod, running, 'h', now);
+  const applied: Pod = { ...pod, status: first };
+  const again = completeStatus(applied, running, 'h', new Date('2026-01-01T00:05:00Z'));
+  assert.equal(statusPatch(first, again), undefined);
+  const changed = completeStatus(applied, { ...running, podIP: '10.244.0.10' }, 'h', now);
+  assert.deepEqual(Object.keys(statusPatch(first, changed) ?? {}).sort(), ['podIP', 'podIPs']);
+});
+
+test('waitingStatus reports the reason on every container', () => {
+  const status = waitingStatus(pod, 'CreateContainerConfigError', 'configmap "x" not found');
+  assert.equal(status.phase, 'Pending');
+  assert.deepEqual(status.containerStatuses?.map((c) => c.state?.waiting?.reason), ['CreateContainerConfigError', 'CreateContainerConfigError']);
+});

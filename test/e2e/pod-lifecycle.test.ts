@@ -1,0 +1,102 @@
+// Pod lifecycle edge cases through the real API: completion, rejection, provider failures, poll-only providers.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { CoreEvent, Pod } from '../../src/kube/types.ts';
+import { kubectl, newNamespace, waitFor } from '../harness/cluster.ts';
+import { startVirtualNode } from '../harness/virtual-node.ts';
+
+async function getPod(namespace: string, name: string): Promise<Pod> {
+  return JSON.parse((await kubectl(['-n', namespace, 'get', 'pod', name, '-o', 'json'])).stdout) as Pod;
+}
+
+async function events(namespace: string, podName: string): Promise<CoreEvent[]> {
+  const list = JSON.parse((await kubectl(['-n', namespace, 'get', 'events', '-o', 'json'])).stdout) as { items: CoreEvent[] };
+  return list.items.filter((e) => e.involvedObject.name === podName);
+}
+
+function podManifest(name: string, nodeName: string, extra: { annotations?: Record<string, string>; spec?: Record<string, unknown> } = {}) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, annotations: extra.annotations ?? {} },
+    spec: { nodeName, automountServiceAccountToken: false, containers: [{ name: 'main', image: 'busybox' }], ...extra.spec },
+  };
+}
+
+async function create(namespace: string, manifest: unknown): Promise<void> {
+  await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
+}
+
+test('a pod that runs to completion Succeeds with its exit status and is released in the provider', async (t) => {
+  const namespace = await newNamespace(t);
+  const { provider, nodeName } = await startVirtualNode(t);
+  await create(namespace, podManifest('job', nodeName, { annotations: { 'mock.vk.io/complete-after-ms': '300' }, spec: { restartPolicy: 'Never' } }));
+  const done = await waitFor('Succeeded', async () => {
+    const pod = await getPod(namespace, 'job');
+    return pod.status?.phase === 'Succeeded' ? pod : undefined;
+  });
+  const terminated = done.status?.containerStatuses?.[0]?.state?.terminated;
+  assert.equal(terminated?.exitCode, 0);
+  assert.equal(terminated?.reason, 'Completed');
+  assert.equal(done.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+  await waitFor('the provider to release the finished pod', async () => (await provider.getPod(namespace, 'job')) === undefined);
+  const reasons = (await events(namespace, 'job')).map((e) => e.reason);
+  assert.ok(reasons.includes('Created') && reasons.includes('Started'), `events: ${reasons.join(', ')}`);
+  // Still in the API, as with a real kubelet, and never re-created.
+  assert.equal((await getPod(namespace, 'job')).status?.phase, 'Succeeded');
+  assert.equal(provider.stats().created, 1);
+});
+
+test('a failing pod with restartPolicy Never ends Failed with exit code and reason Error', async (t) => {
+  const namespace = await newNamespace(t);
+  const { nodeName } = await startVirtualNode(t);
+  await create(namespace, podManifest('crasher', nodeName, { annotations: { 'mock.vk.io/complete-after-ms': '200', 'mock.vk.io/exit-code': '3' }, spec: { restartPolicy: 'Never' } }));
+  const failed = await waitFor('Failed', async () => {
+    const pod = await getPod(namespace, 'crasher');
+    return pod.status?.phase === 'Failed' ? pod : undefined;
+  });
+  assert.equal(failed.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 3);
+  assert.equal(failed.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'Error');
+});
+
+test('an unsupported volume ends Failed with a clear reason and an Event, and the provider never sees it', async (t) => {
+  const namespace = await newNamespace(t);
+  const { provider, nodeName } = await startVirtualNode(t);
+  await create(namespace, podManifest('host-path', nodeName, { spec: { volumes: [{ name: 'host', hostPath: { path: '/etc' } }] } }));
+  const rejected = await waitFor('Failed', async () => {
+    const pod = await getPod(namespace, 'host-path');
+    return pod.status?.phase === 'Failed' ? pod : undefined;
+  });
+  assert.equal(rejected.status?.reason, 'UnsupportedVolume');
+  assert.match(rejected.status?.message ?? '', /host.*hostPath/);
+  await waitFor('a Warning event', async () => (await events(namespace, 'host-path')).some((e) => e.type === 'Warning' && /hostPath/.test(e.message ?? '')));
+  assert.equal(await provider.getPod(namespace, 'host-path'), undefined);
+});
+
+test('a provider that fails to create keeps the pod Pending with the reason, Events, and retries with backoff until it works', async (t) => {
+  const namespace = await newNamespace(t);
+  const { nodeName } = await startVirtualNode(t);
+  await create(namespace, podManifest('flaky', nodeName, { annotations: { 'mock.vk.io/fail-create': 'quota exceeded in region' } }));
+  const pending = await waitFor('ProviderCreateFailed', async () => {
+    const pod = await getPod(namespace, 'flaky');
+    return pod.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ProviderCreateFailed' ? pod : undefined;
+  });
+  assert.equal(pending.status?.phase, 'Pending');
+  assert.match(pending.status?.containerStatuses?.[0]?.state?.waiting?.message ?? '', /quota exceeded in region/);
+  await waitFor('Failed and BackOff events', async () => {
+    const reasons = (await events(namespace, 'flaky')).map((e) => e.reason);
+    return reasons.includes('Failed') && reasons.includes('BackOff');
+  });
+  // The fault clears: the next retry creates the pod.
+  await kubectl(['-n', namespace, 'annotate', 'pod', 'flaky', 'mock.vk.io/fail-create-']);
+  await waitFor('Running after the fault clears', async () => (await getPod(namespace, 'flaky')).status?.phase === 'Running', { timeoutMs: 30_000 });
+});
+
+test('a provider that only answers polls (no push) still gets its pods Running and their status updated', async (t) => {
+  const namespace = await newNamespace(t);
+  const { provider, nodeName } = await startVirtualNode(t, { mockConfig: { notify: false, lifecycle: { runningDelayMs: 300 } } });
+  assert.equal(provider.notifyPods, undefined, 'poll-only provider');
+  await create(namespace, podManifest('polled', nodeName, { annotations: { 'mock.vk.io/complete-after-ms': '1500' }, spec: { restartPolicy: 'Never' } }));
+  await waitFor('Running through polling', async () => (await getPod(namespace, 'polled')).status?.phase === 'Running');
+  await waitFor('Succeeded through polling', async () => (await getPod(namespace, 'polled')).status?.phase === 'Succeeded');
+});
