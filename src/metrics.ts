@@ -1,6 +1,7 @@
 // The process's own Prometheus metrics (served on the kubelet port's /metrics).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeClient } from './kube/client.ts';
+import type { KubeletServerMetrics } from './kubelet-api/server.ts';
 import type { PodControllerMetrics } from './pods/pod-controller.ts';
 
 export class VkMetrics {
@@ -10,6 +11,9 @@ export class VkMetrics {
   readonly syncLatency = new Histogram({ name: 'vk_pod_sync_duration_seconds', help: 'Duration of one pod reconcile', labelNames: ['outcome'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
   readonly providerCalls = new Histogram({ name: 'vk_provider_call_duration_seconds', help: 'Provider call latency by operation', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
   readonly providerErrors = new Counter({ name: 'vk_provider_call_errors_total', help: 'Failed provider calls by operation', labelNames: ['operation'], registers: [this.registry] });
+  readonly kubeletRequests = new Counter({ name: 'vk_kubelet_api_requests_total', help: 'Requests to the kubelet API by method, path bucket and HTTP status (101 for upgrades handed to streaming)', labelNames: ['method', 'path', 'code'], registers: [this.registry] });
+  readonly kubeletLatency = new Histogram({ name: 'vk_kubelet_api_request_duration_seconds', help: 'Kubelet API request duration (until the response ends; until the hand-over for upgrades)', labelNames: ['method', 'path'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [this.registry] });
+  readonly kubeletAuth = new Counter({ name: 'vk_kubelet_api_auth_total', help: 'Kubelet API authentication/authorization outcomes', labelNames: ['result'], registers: [this.registry] });
   /** Where the queue depth gauge reads from; set once the pod controller exists. */
   queueDepthSource: () => number = () => 0;
   readonly queueDepth: Gauge;
@@ -32,6 +36,16 @@ export class VkMetrics {
       this.apiRequests.inc({ verb, code: String(code) });
       this.apiLatency.observe({ verb }, seconds);
     });
+  }
+
+  kubeletServer(): KubeletServerMetrics {
+    return {
+      request: (method, path, code, seconds) => {
+        this.kubeletRequests.inc({ method, path, code: String(code) });
+        this.kubeletLatency.observe({ method, path }, seconds);
+      },
+      auth: (result) => this.kubeletAuth.inc({ result }),
+    };
   }
 
   podController(): PodControllerMetrics {

@@ -1,5 +1,8 @@
-// One virtual node: the node controller and the pod controller over one provider.
+// One virtual node: the node controller and the pod controller over one provider, and the
+// kubelet API (logs, exec, stats, ...) on the kubelet port.
 import type { KubeClient } from './kube/client.ts';
+import { KubeletApi, type KubeletApiOptions } from './kubelet-api/start.ts';
+import { createStreamingHandler } from './kubelet-api/streaming/handler.ts';
 import type { Taint } from './kube/types.ts';
 import type { Logger } from './log.ts';
 import type { VkMetrics } from './metrics.ts';
@@ -25,18 +28,27 @@ export interface VirtualKubeletOptions {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   shutdownMode: ShutdownMode;
+  /**
+   * The kubelet API server, listening on kubeletPort (0: any free port) before the Node is
+   * registered, so the Node publishes the port it really listens on. Unset: no server; the Node
+   * just publishes kubeletPort.
+   */
+  kubeletApi?: KubeletApiOptions;
 }
 
 export class VirtualKubelet {
   readonly node: NodeController;
   readonly pods: PodController;
   readonly provider: Provider;
+  /** The kubelet API, when options.kubeletApi was set. */
+  readonly kubeletApi: KubeletApi | undefined;
   private readonly log: Logger;
 
-  private constructor(node: NodeController, pods: PodController, provider: Provider, log: Logger) {
+  private constructor(node: NodeController, pods: PodController, provider: Provider, kubeletApi: KubeletApi | undefined, log: Logger) {
     this.node = node;
     this.pods = pods;
     this.provider = provider;
+    this.kubeletApi = kubeletApi;
     this.log = log;
   }
 
@@ -44,7 +56,34 @@ export class VirtualKubelet {
     const server = await client.get<{ gitVersion: string }>('/version');
     // The kubelet version the cluster shows: the API server's release, then ours.
     const kubeletVersion = `${server.gitVersion.replace(/[-+].*$/, '')}-vk-${VK_VERSION}`;
-    const node = new NodeController(client, provider, { ...options, providerName: provider.name, kubeletVersion }, log);
+    // The API's health check reads the node controller, which exists only once the port is known.
+    const nodeRef: { current?: NodeController } = {};
+    const kubeletApi = options.kubeletApi
+      ? await KubeletApi.start(
+          client,
+          provider,
+          options.kubeletApi,
+          {
+            nodeName: options.nodeName,
+            nodeIP: options.nodeIP,
+            port: options.kubeletPort,
+            registry: metrics?.registry,
+            metrics: metrics?.kubeletServer(),
+            healthChecks: {
+              ping: () => undefined,
+              provider: () => {
+                const health = nodeRef.current?.currentHealth;
+                return health && !health.ready ? health.message : undefined;
+              },
+            },
+          },
+          log,
+        )
+      : undefined;
+    kubeletApi?.server.setUpgradeHandler(createStreamingHandler(provider, log));
+    const kubeletPort = kubeletApi?.port ?? options.kubeletPort;
+    const node = new NodeController(client, provider, { ...options, kubeletPort, providerName: provider.name, kubeletVersion }, log);
+    nodeRef.current = node;
     const pods = new PodController(
       client,
       provider,
@@ -62,10 +101,15 @@ export class VirtualKubelet {
       log,
       metrics?.podController(),
     );
-    await node.start();
-    await pods.start(signal);
+    try {
+      await node.start();
+      await pods.start(signal);
+    } catch (err) {
+      await kubeletApi?.stop();
+      throw err;
+    }
     if (metrics) metrics.queueDepthSource = () => pods.queueLength;
-    return new VirtualKubelet(node, pods, provider, log);
+    return new VirtualKubelet(node, pods, provider, kubeletApi, log);
   }
 
   private stopping: Promise<void> | undefined;
@@ -79,6 +123,7 @@ export class VirtualKubelet {
   private async shutdown(): Promise<void> {
     await this.pods.stop();
     await this.node.stop();
+    await this.kubeletApi?.stop();
     await this.provider.close?.();
     this.log.info({ node: this.node.nodeName }, 'virtual kubelet stopped');
   }

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { startLocalCluster, type LocalCluster } from '../cluster/local.ts';
 import { ConfigError, VkError, errorMessage } from '../errors.ts';
 import { KubeClient } from '../kube/client.ts';
+import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
@@ -43,7 +44,14 @@ function addNodeOptions(command: Command): Command {
     .addOption(new Option('--provider <name>', 'provider that runs the pods').choices(PROVIDER_NAMES))
     .option('--provider-config <file>', 'provider configuration file (YAML or JSON)')
     .option('--node-ip <ip>', 'InternalIP published on the Node (where kube-apiserver reaches the kubelet API)')
-    .option('--kubelet-port <port>', 'kubelet API port published in the Node', integer)
+    .option('--kubelet-port <port>', 'kubelet API port, published in the Node (0: any free port)', integer)
+    .option('--kubelet-address <ip>', 'address the kubelet API listens on (default 0.0.0.0)')
+    .addOption(new Option('--kubelet-auth <mode>', 'kubelet API authn/authz: webhook (TokenReview/SubjectAccessReview, like the kubelet) or none (local development only)').choices(['webhook', 'none']))
+    .option('--kubelet-client-ca-file <file>', 'CA bundle for kubelet API client certificates (default: the cluster\'s, from ConfigMap kube-system/extension-apiserver-authentication)')
+    .option('--kubelet-tls-cert-file <file>', 'kubelet API serving certificate (PEM); with --kubelet-tls-key-file')
+    .option('--kubelet-tls-key-file <file>', 'kubelet API serving key (PEM)')
+    .addOption(new Option('--kubelet-serving-cert <mode>', 'without --kubelet-tls-cert-file: csr (a kubernetes.io/kubelet-serving CSR, self-signed until it is signed) or self-signed').choices(['csr', 'self-signed']))
+    .option('--kubelet-csr-timeout <duration>', 'how long start-up waits for the serving-certificate CSR to be signed (then self-signed until it is; default 5s)')
     .option('--label <key=value>', 'extra Node label (repeatable)', collectLabel)
     .option('--taint <key=value:Effect>', 'Node taint replacing the default virtual-kubelet.io/provider taint (repeatable)', collectTaint)
     .option('--pod-workers <n>', 'pods reconciled in parallel', integer)
@@ -80,13 +88,16 @@ async function checkPortFree(port: number, flag: string, host = '0.0.0.0'): Prom
   });
 }
 
-async function startNode(settings: NodeSettings, client: KubeClient, onStop: (() => Promise<void>)[]): Promise<VirtualKubelet> {
+async function startNode(settings: NodeSettings, client: KubeClient, onStop: (() => Promise<void>)[], options: { approveCsr?: boolean } = {}): Promise<VirtualKubelet> {
   const log = createLogger(settings.logLevel);
-  await checkPortFree(settings.kubeletPort, '--kubelet-port');
+  await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
   const provider = createProvider(settings.provider, readProviderConfig(settings.providerConfig), { nodeName: settings.nodeName, nodeIP: settings.nodeIp, log });
   const metrics = new VkMetrics();
   metrics.observeClient(client);
-  const vk = await VirtualKubelet.start(client, provider, toVirtualKubeletOptions(settings), log, metrics);
+  const vkOptions = toVirtualKubeletOptions(settings);
+  // `vk up` owns its cluster: it approves the node's serving-certificate CSR as the cluster admin would.
+  if (options.approveCsr && vkOptions.kubeletApi) vkOptions.kubeletApi.approveCsr = (name) => approveCsr(client, name, 'approved by vk up for its local virtual node');
+  const vk = await VirtualKubelet.start(client, provider, vkOptions, log, metrics);
   onStop.unshift(() => vk.stop());
   return vk;
 }
@@ -133,7 +144,7 @@ export function buildProgram(): Command {
   ).action(async (_opts, command: Command) => {
     const { dir, apiserverPort } = command.opts<{ dir: string; apiserverPort?: number }>();
     const settings = nodeSettings(command, { nodeName: 'vk-local', nodeIp: '127.0.0.1' });
-    await checkPortFree(settings.kubeletPort, '--kubelet-port');
+    await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
     if (apiserverPort) await checkPortFree(apiserverPort, '--apiserver-port', '127.0.0.1');
     const stops: (() => Promise<void>)[] = [];
     const stopped = stopOnSignals(stops);
@@ -143,7 +154,7 @@ export function buildProgram(): Command {
     stops.push(() => cluster.stop());
     const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
     stops.push(async () => client.close());
-    await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops);
+    await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops, { approveCsr: true });
     process.stdout.write(
       [
         '',

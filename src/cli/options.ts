@@ -44,7 +44,14 @@ export const nodeSettingsSchema = z
     provider: z.string().min(1),
     providerConfig: z.string().optional(),
     nodeIp: z.union([z.ipv4(), z.ipv6()]),
-    kubeletPort: z.number().int().min(1).max(65535),
+    kubeletPort: z.number().int().min(0).max(65535),
+    kubeletAddress: z.union([z.ipv4(), z.ipv6()]),
+    kubeletAuth: z.enum(['webhook', 'none']),
+    kubeletClientCaFile: z.string().min(1).optional(),
+    kubeletTlsCertFile: z.string().min(1).optional(),
+    kubeletTlsKeyFile: z.string().min(1).optional(),
+    kubeletServingCert: z.enum(['csr', 'self-signed']),
+    kubeletCsrTimeout: duration,
     labels: z.record(z.string(), z.string()),
     taints: z.array(z.object({ key: z.string().min(1), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) })).optional(),
     podWorkers: z.number().int().min(1).max(1000),
@@ -75,6 +82,10 @@ export function defaultNodeIp(): string {
 export const NODE_DEFAULTS: Omit<NodeSettings, 'nodeName' | 'nodeIp'> = {
   provider: 'mock',
   kubeletPort: 10250,
+  kubeletAddress: '0.0.0.0',
+  kubeletAuth: 'webhook',
+  kubeletServingCert: 'csr',
+  kubeletCsrTimeout: '5s',
   labels: {},
   podWorkers: 10,
   resyncInterval: '60s',
@@ -117,8 +128,11 @@ export function validateNodeSettings(raw: Record<string, unknown>, source: strin
     throw new ConfigError(`${source}: ${field}: ${issue.message}`);
   }
   // Durations are checked here so their errors name the field too.
-  for (const key of ['resyncInterval', 'statusPollInterval', 'leaseRenewInterval', 'statusUpdateInterval', 'pingInterval', 'pingTimeout', 'startupTimeout'] as const) {
+  for (const key of ['resyncInterval', 'statusPollInterval', 'leaseRenewInterval', 'statusUpdateInterval', 'pingInterval', 'pingTimeout', 'startupTimeout', 'kubeletCsrTimeout'] as const) {
     parseDurationMs(result.data[key], `${source}: ${key}`);
+  }
+  if (Boolean(result.data.kubeletTlsCertFile) !== Boolean(result.data.kubeletTlsKeyFile)) {
+    throw new ConfigError(`${source}: --kubelet-tls-cert-file and --kubelet-tls-key-file (kubeletTlsCertFile, kubeletTlsKeyFile) go together: give both or neither`);
   }
   return result.data;
 }
@@ -139,5 +153,14 @@ export function toVirtualKubeletOptions(settings: NodeSettings): VirtualKubeletO
     pingIntervalMs: parseDurationMs(settings.pingInterval, 'pingInterval'),
     pingTimeoutMs: parseDurationMs(settings.pingTimeout, 'pingTimeout'),
     shutdownMode: settings.shutdown as ShutdownMode,
+    kubeletApi: {
+      address: settings.kubeletAddress,
+      auth: settings.kubeletAuth,
+      clientCAFile: settings.kubeletClientCaFile,
+      tlsCertFile: settings.kubeletTlsCertFile,
+      tlsKeyFile: settings.kubeletTlsKeyFile,
+      servingCert: settings.kubeletServingCert,
+      csrTimeoutMs: parseDurationMs(settings.kubeletCsrTimeout, 'kubeletCsrTimeout'),
+    },
   };
 }

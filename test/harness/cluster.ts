@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import type { ClusterInfo } from '../../src/cluster/local.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 
@@ -70,14 +70,26 @@ export function randomName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
 }
 
+/** Where cleanups go: a test's context, or a fileScope() shared by a whole file. */
+export type Scope = Pick<TestContext, 'after'>;
+
+/** A scope for setup shared by all tests of a file: cleanups run, last first, when the file's tests are done. */
+export function fileScope(): Scope {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+  return { after: (fn: () => unknown) => void cleanups.push(fn) } as Scope;
+}
+
 /** A fresh namespace (with its default ServiceAccount) for one test, deleted afterwards; on failure its state and the control-plane log tails are printed. */
-export async function newNamespace(t: TestContext, prefix = 'vk-test'): Promise<string> {
+export async function newNamespace(t: Scope, prefix = 'vk-test'): Promise<string> {
   const namespace = randomName(prefix);
   await kubectl(['create', 'namespace', namespace]);
   await waitFor(`ServiceAccount default in ${namespace}`, async () => (await kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
   t.after(async () => {
-    // `passed` exists at run time in Node 24 but is missing from @types/node 24.
-    if (!(t as TestContext & { passed: boolean }).passed) await dumpDiagnostics(namespace);
+    // `passed` exists at run time in Node 24 but is missing from @types/node 24; a file scope has none.
+    if ((t as { passed?: boolean }).passed === false) await dumpDiagnostics(namespace);
     await kubectl(['delete', 'namespace', namespace, '--wait=false'], { allowFailure: true });
   });
   return namespace;

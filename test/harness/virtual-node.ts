@@ -1,15 +1,19 @@
 // Starts a virtual node in the test process, on the shared control plane, with fast timings.
-import type { TestContext } from 'node:test';
+import { approveCsr } from '../../src/kubelet-api/certificates.ts';
+import type { KubeletApiOptions } from '../../src/kubelet-api/start.ts';
 import { createLogger } from '../../src/log.ts';
+import { VkMetrics } from '../../src/metrics.ts';
 import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
 import { VirtualKubelet, type VirtualKubeletOptions } from '../../src/virtual-kubelet.ts';
-import { adminClient, randomName } from './cluster.ts';
+import { adminClient, randomName, type Scope } from './cluster.ts';
 
 export interface TestNode {
   vk: VirtualKubelet;
   provider: MockProvider;
   nodeName: string;
+  /** The port the kubelet API listens on (on 127.0.0.1), when started with kubeletApi. */
+  kubeletPort?: number;
 }
 
 export const FAST_TIMINGS = {
@@ -23,18 +27,37 @@ export const FAST_TIMINGS = {
   pingTimeoutMs: 1_000,
 };
 
-/** A virtual node with the mock provider; deleted (Node and all) when the test ends. */
-export async function startVirtualNode(t: TestContext, options: { mockConfig?: unknown; node?: Partial<VirtualKubeletOptions> } = {}): Promise<TestNode> {
+/**
+ * A virtual node with the mock provider; deleted (Node and all) when the test ends. With
+ * kubeletApi (true, or options to override), it also serves the kubelet API on 127.0.0.1 on a free
+ * port (the Node publishes it), with webhook auth and a serving certificate from a CSR this
+ * harness approves as a cluster admin would.
+ */
+export async function startVirtualNode(t: Scope, options: { mockConfig?: unknown; node?: Partial<VirtualKubeletOptions>; kubeletApi?: boolean | Partial<KubeletApiOptions> } = {}): Promise<TestNode> {
   const nodeName = options.node?.nodeName ?? randomName('vk-node');
   const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
   const provider = new MockProvider(parseMockConfig(options.mockConfig ?? {}), { nodeName, log });
   const client = await adminClient();
+  const api: Partial<VirtualKubeletOptions> = options.kubeletApi
+    ? {
+        kubeletPort: 0,
+        kubeletApi: {
+          address: '127.0.0.1',
+          auth: 'webhook',
+          servingCert: 'csr',
+          csrTimeoutMs: 30_000,
+          approveCsr: (name) => approveCsr(client, name, 'approved by the test harness'),
+          ...(typeof options.kubeletApi === 'object' && options.kubeletApi),
+        },
+      }
+    : {};
   const vk = await VirtualKubelet.start(
     client,
     provider,
-    { nodeName, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS, ...options.node },
+    { nodeName, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS, ...api, ...options.node },
     log,
+    options.kubeletApi ? new VkMetrics() : undefined,
   );
   t.after(() => vk.stop());
-  return { vk, provider, nodeName };
+  return { vk, provider, nodeName, ...(vk.kubeletApi && { kubeletPort: vk.kubeletApi.port }) };
 }

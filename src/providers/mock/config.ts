@@ -98,6 +98,8 @@ export const mockConfigSchema = z
      * Relative paths are resolved against the working directory. Unset: pods live in memory only.
      */
     stateFile: z.string().min(1).optional(),
+    /** Running containers print a log line this often (0: only their start lines). See logs.ts. */
+    logIntervalMs: delayMs.default(1000),
   })
   .transform((c) => {
     const capacity = { ...DEFAULT_CAPACITY, ...c.capacity };

@@ -441,8 +441,9 @@ describe('notifications', () => {
     const pollOnly = provider(t, { notify: false });
     assert.equal(pollOnly.notifyPods, undefined);
     assert.ok(!providerCapabilities(pollOnly).includes('notifyPods'));
-    assert.deepEqual(providerCapabilities(pollOnly), ['nodeConfig', 'ping', 'close']);
-    assert.deepEqual(providerCapabilities(provider(t)), ['notifyPods', 'nodeConfig', 'ping', 'close']);
+    const kubeletApi = ['getContainerLogs', 'runInContainer', 'attachToContainer', 'portForward', 'getStats'];
+    assert.deepEqual(providerCapabilities(pollOnly), ['nodeConfig', 'ping', ...kubeletApi, 'close']);
+    assert.deepEqual(providerCapabilities(provider(t)), ['notifyPods', 'nodeConfig', 'ping', ...kubeletApi, 'close']);
   });
 });
 

@@ -14,18 +14,35 @@
 //       Without a completion time the containers never exit, so this needs complete-after-ms.
 //   mock.vk.io/fail-create: createPod rejects with this message (failure injection).
 //   mock.vk.io/fail-delete: deletePod rejects with this message.
+//   mock.vk.io/log-lines: text each container prints (one log line per line) when it starts.
 // A malformed value makes createPod/updatePod reject, naming the annotation.
+//
+// The kubelet API capabilities are simulated too:
+//   logs (logs.ts): a start line, the log-lines annotation, then a line every logIntervalMs while
+//     the container runs; --previous is the instance before the last restart; follow ends with it.
+//   stats: steady per-container CPU and memory figures derived from the pod UID and container
+//     name (within the container's limits), CPU time growing at that rate since the start.
+//   exec (shell.ts): a tiny scripted shell (echo, cat, exit, hostname, printenv, sleep, ...).
+//   attach: the main process prints the container's new log lines and echoes stdin back; the
+//     session ends with the container, or at stdin's end when the container has stdinOnce.
+//   port-forward (port-forward.ts): every port echoes; port 80 answers HTTP with "hello from <pod>".
 //
 // With config.stateFile the pods live in a file as well (see state.ts): every change is
 // written there within milliseconds, and a new provider on the same file (after a restart
 // or a kill -9) picks its pods up where they were, times included.
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
+import { Readable, type Duplex, type Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, NotFoundError, VkError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { ContainerStatus, Container, Pod, PodCondition, PodStatus } from '../../kube/types.ts';
-import { podKey, type NodeConfig, type PodListener, type Provider, type ResolvedPod, type ResolvedVolume } from '../provider.ts';
+import { parseQuantity, milliValue, value as quantityValue } from '../../resolve/quantity.ts';
+import { podKey, type ContainerStats, type ExecStreams, type LogOptions, type NodeConfig, type PodListener, type PodStats, type Provider, type ResolvedPod, type ResolvedVolume } from '../provider.ts';
 import { formatIPv4, parseIPv4Cidr, type MockProviderConfig } from './config.ts';
+import { LogModel, annotationLines, logTimestamp } from './logs.ts';
+import { servePort } from './port-forward.ts';
+import { MockShell } from './shell.ts';
 import { decodeVolumes, encodeVolumes, loadMockState, parseIPv4, StateWriter, stateText, type PersistedPod } from './state.ts';
 
 export { readMockState, type MockStateSummary } from './state.ts';
@@ -36,6 +53,7 @@ export const ANNOTATION_COMPLETE_AFTER = 'mock.vk.io/complete-after-ms';
 export const ANNOTATION_EXIT_CODE = 'mock.vk.io/exit-code';
 export const ANNOTATION_FAIL_CREATE = 'mock.vk.io/fail-create';
 export const ANNOTATION_FAIL_DELETE = 'mock.vk.io/fail-delete';
+export const ANNOTATION_LOG_LINES = 'mock.vk.io/log-lines';
 
 export interface MockProviderOptions {
   nodeName: string;
@@ -234,6 +252,58 @@ function terminatedState(exitCode: number, startedAt: number | undefined, finish
   };
 }
 
+interface LogTarget {
+  kind: 'container' | 'init';
+  /** Index in spec.containers (-1 for init containers). */
+  index: number;
+  model: LogModel;
+}
+
+function drained(stream: Writable, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done).off('close', done).off('error', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    stream.on('drain', done).on('close', done).on('error', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function quantityOr(text: string | undefined, read: (q: ReturnType<typeof parseQuantity>) => bigint): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return Number(read(parseQuantity(String(text))));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Steady synthetic usage for one container: a rate between 2m and 200m CPU and a working set
+ * between 16 and 272 MiB picked from a hash of pod UID and container name, held under 80% of
+ * the container's limits (requests when no limit); CPU time is that rate times the run time.
+ */
+export function syntheticStats(uid: string, container: Container, runningMs: number): ContainerStats {
+  const seed = createHash('sha256').update(`${uid}/${container.name}`).digest();
+  let milliCores = 2 + (seed.readUInt16BE(0) % 199);
+  let memory = (16 + (seed.readUInt16BE(2) % 257)) * 1024 * 1024;
+  const resources = container.resources;
+  const cpuCap = quantityOr(resources?.limits?.cpu ?? resources?.requests?.cpu, milliValue);
+  const memCap = quantityOr(resources?.limits?.memory ?? resources?.requests?.memory, quantityValue);
+  if (cpuCap !== undefined && cpuCap > 0) milliCores = Math.max(1, Math.min(milliCores, Math.floor(cpuCap * 0.8)));
+  if (memCap !== undefined && memCap > 0) memory = Math.max(1024 * 1024, Math.min(memory, Math.floor(memCap * 0.8)));
+  const nanoCores = milliCores * 1_000_000;
+  return {
+    name: container.name,
+    cpuUsageNanoCores: nanoCores,
+    cpuUsageCoreNanoSeconds: Math.round((nanoCores * Math.max(runningMs, 0)) / 1000),
+    memoryWorkingSetBytes: memory,
+    memoryUsageBytes: memory + 4 * 1024 * 1024,
+  };
+}
+
 export class MockProvider implements Provider {
   readonly name = 'mock';
   /** Present only when config.notify is set, so a poll-only mock lacks the capability. */
@@ -394,6 +464,191 @@ export class MockProvider implements Provider {
   async ping(signal: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     if (!this.healthy) throw new VkError('VK_PROVIDER', this.unhealthyMessage);
+  }
+
+  // --- Kubelet API capabilities.
+
+  async getContainerLogs(namespace: string, name: string, container: string, options: LogOptions): Promise<Readable> {
+    const rec = this.pods.get(`${namespace}/${name}`);
+    if (!rec) throw new NotFoundError(`mock: pod ${namespace}/${name} not found`);
+    this.refresh(rec);
+    const target = this.logTarget(rec, container, options.previous);
+    return Readable.from(this.logLines(rec, target, options), { objectMode: false });
+  }
+
+  async getStats(): Promise<PodStats[]> {
+    const now = this.nowMs();
+    const out: PodStats[] = [];
+    for (const rec of this.pods.values()) {
+      this.refresh(rec);
+      if (rec.stage !== 'running') continue;
+      const meta = rec.resolved.pod.metadata;
+      const containers: ContainerStats[] = [];
+      (rec.resolved.pod.spec?.containers ?? []).forEach((c, i) => {
+        const startedAt = rec.containers[i]?.startedAt;
+        if (startedAt !== undefined) containers.push(syntheticStats(rec.uid, c, now - startedAt));
+      });
+      out.push({ namespace: meta?.namespace ?? '', name: meta?.name ?? '', uid: rec.uid, containers });
+    }
+    return out;
+  }
+
+  async runInContainer(namespace: string, name: string, container: string, command: string[], streams: ExecStreams): Promise<number> {
+    const { rec, spec } = this.runningContainer(namespace, name, container);
+    const env: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOSTNAME: name, HOME: '/root' };
+    for (const e of spec.env ?? []) env[e.name] = e.value ?? '';
+    const shell = new MockShell({ stdin: streams.stdin, stdout: streams.stdout, stderr: streams.stderr, tty: streams.tty, signal: streams.signal, env, hostname: rec.resolved.pod.metadata?.name ?? name });
+    return shell.run(command);
+  }
+
+  async attachToContainer(namespace: string, name: string, container: string, streams: ExecStreams): Promise<void> {
+    const { rec, spec } = this.runningContainer(namespace, name, container);
+    const target = this.logTarget(rec, container, false);
+    const stop = new AbortController();
+    const signal = AbortSignal.any([stop.signal, streams.signal]);
+    const out = streams.stdout;
+    const write = async (data: string | Buffer) => {
+      if (!out || out.destroyed || out.writableEnded) return;
+      const text = streams.tty ? Buffer.from(data.toString().replace(/\r?\n/g, '\r\n')) : data;
+      if (!out.write(text)) await drained(out, signal);
+    };
+    const tasks: Promise<void>[] = [
+      // The main process's output: its log lines from now on, until the container stops.
+      (async () => {
+        for await (const chunk of this.logLines(rec, target, { follow: true, previous: false, timestamps: false, tailLines: 0, signal })) await write(chunk);
+      })(),
+    ];
+    if (streams.stdin) {
+      const stdin = streams.stdin;
+      tasks.push(
+        (async () => {
+          try {
+            for await (const chunk of stdin as AsyncIterable<Buffer>) {
+              if (signal.aborted) return;
+              await write(streams.tty ? Buffer.from(chunk.toString('latin1').replace(/\r/g, '\n'), 'latin1') : chunk);
+            }
+          } catch {
+            // The client went away.
+          }
+          // With stdinOnce the runtime closes the process's stdin after this session: like cat, it ends.
+          if (!spec.stdinOnce) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        })(),
+      );
+    }
+    try {
+      await Promise.race([...tasks, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
+    } finally {
+      stop.abort();
+    }
+  }
+
+  async portForward(namespace: string, name: string, port: number, stream: Duplex): Promise<void> {
+    const rec = this.pods.get(`${namespace}/${name}`);
+    if (!rec) throw new NotFoundError(`mock: pod ${namespace}/${name} not found`);
+    this.refresh(rec);
+    if (rec.stage === 'creating' || rec.stage === 'terminated') throw new VkError('VK_PROVIDER', `pod "${name}" is not running (phase ${this.phase(rec)})`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new VkError('VK_PROVIDER', `invalid port ${port}`);
+    await servePort(name, port, stream);
+  }
+
+  /** A running container of a known pod, or a kubelet-like error. */
+  private runningContainer(namespace: string, name: string, container: string): { rec: PodRecord; spec: Container } {
+    const rec = this.pods.get(`${namespace}/${name}`);
+    if (!rec) throw new NotFoundError(`mock: pod ${namespace}/${name} not found`);
+    this.refresh(rec);
+    const containers = rec.resolved.pod.spec?.containers ?? [];
+    const index = containers.findIndex((c) => c.name === container);
+    const sidecar = (rec.resolved.pod.spec?.initContainers ?? []).find((c) => c.name === container && c.restartPolicy === 'Always');
+    const spec = containers[index] ?? sidecar;
+    if (!spec) throw new NotFoundError(`container "${container}" not found in pod "${name}"`);
+    const running = index >= 0 ? rec.stage === 'running' && rec.containers[index]?.startedAt !== undefined : rec.sandboxAt !== undefined && rec.stage !== 'terminated';
+    if (!running) throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is not running`);
+    return { rec, spec };
+  }
+
+  /** The container instance whose log is asked for, with kubelet-like errors when there is none. */
+  private logTarget(rec: PodRecord, container: string, previous: boolean): LogTarget {
+    const pod = rec.resolved.pod;
+    const podName = pod.metadata?.name ?? '';
+    const extra = annotationLines(pod.metadata?.annotations?.[ANNOTATION_LOG_LINES]);
+    const model = (c: Container, instance: LogModel['instance']) => new LogModel(podName, c.name, c.image ?? '', instance, extra, this.config.logIntervalMs);
+    const noPrevious = () => new VkError('VK_PROVIDER', `previous terminated container "${container}" in pod "${podName}" not found`);
+    const waiting = (reason: string) => new VkError('VK_PROVIDER', `container "${container}" in pod "${podName}" is waiting to start: ${reason}`);
+    const index = (pod.spec?.containers ?? []).findIndex((c) => c.name === container);
+    const spec = pod.spec?.containers?.[index];
+    const run = rec.containers[index];
+    if (spec && run) {
+      const last = run.last;
+      // The instance before the current one; while none runs (back-off), the last one is "current".
+      const lastInstance = last && { startedAt: last.startedAt ?? last.finishedAt, finishedAt: last.finishedAt, restartCount: run.startedAt === undefined ? run.restartCount : run.restartCount - 1 };
+      if (previous) {
+        if (!lastInstance) throw noPrevious();
+        return { kind: 'container', index, model: model(spec, lastInstance) };
+      }
+      if (rec.stage === 'creating') throw waiting('ContainerCreating');
+      if (run.startedAt !== undefined) {
+        return { kind: 'container', index, model: model(spec, { startedAt: run.startedAt, finishedAt: rec.stage === 'terminated' ? rec.stageAt : undefined, restartCount: run.restartCount }) };
+      }
+      if (lastInstance) return { kind: 'container', index, model: model(spec, lastInstance) };
+      throw waiting(rec.stage === 'backoff' ? 'CrashLoopBackOff' : 'ContainerCreating');
+    }
+    const init = (pod.spec?.initContainers ?? []).find((c) => c.name === container);
+    if (!init) throw new NotFoundError(`container "${container}" not found in pod "${podName}"`);
+    if (previous) throw noPrevious();
+    if (rec.sandboxAt === undefined) throw waiting('PodInitializing');
+    const sidecar = init.restartPolicy === 'Always';
+    const finishedAt = !sidecar ? rec.sandboxAt : rec.stage === 'terminated' ? rec.stageAt : undefined;
+    return { kind: 'init', index: -1, model: model(init, { startedAt: rec.sandboxAt, finishedAt, restartCount: 0 }) };
+  }
+
+  /** When the instance a log follows has ended: its finish time; undefined while it runs. */
+  private instanceEnd(rec: PodRecord, target: LogTarget): number | undefined {
+    const startedAt = target.model.instance.startedAt;
+    if (rec.gone) return this.nowMs();
+    if (target.kind === 'init') return rec.stage === 'terminated' ? rec.stageAt : undefined;
+    const run = rec.containers[target.index];
+    if (!run) return this.nowMs();
+    if (rec.stage === 'running' && run.startedAt === startedAt) return undefined;
+    if (run.last && (run.last.startedAt ?? run.last.finishedAt) === startedAt) return run.last.finishedAt;
+    if (rec.stage === 'terminated') return rec.stageAt;
+    return this.nowMs();
+  }
+
+  /** The log's lines per the options, in batches; a follower waits for new ones until the instance ends. */
+  private async *logLines(rec: PodRecord, target: LogTarget, options: LogOptions): AsyncGenerator<string | Buffer> {
+    const { model } = target;
+    let total = model.count(this.nowMs());
+    let i = options.sinceTime ? model.indexAt(options.sinceTime.getTime()) : 0;
+    if (options.tailLines !== undefined) i = Math.max(i, total - options.tailLines);
+    let budget = options.limitBytes ?? Infinity;
+    while (true) {
+      while (i < total) {
+        let batch = '';
+        for (let n = 0; n < 512 && i < total; n++, i++) {
+          const line = model.line(i);
+          batch += options.timestamps ? `${logTimestamp(line.at)} ${line.text}\n` : `${line.text}\n`;
+        }
+        const bytes = Buffer.byteLength(batch);
+        if (bytes >= budget) {
+          yield Buffer.from(batch).subarray(0, budget);
+          return;
+        }
+        budget -= bytes;
+        yield batch;
+      }
+      if (!options.follow || model.instance.finishedAt !== undefined || options.signal.aborted) return;
+      // Sleep until the next line is due, looking at least once a second whether the instance ended.
+      const wait = Math.min(Math.max(model.timeOf(total) - this.nowMs(), 0), 1000);
+      try {
+        await sleep(wait, undefined, { signal: options.signal });
+      } catch {
+        return;
+      }
+      if (!rec.gone) this.refresh(rec);
+      const end = this.instanceEnd(rec, target);
+      if (end !== undefined) model.instance.finishedAt = end;
+      total = model.count(this.nowMs());
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,315 @@
+// The kubelet API on port 10250: HTTPS, every request authenticated and authorized (auth.ts),
+// then routed by the kubelet's paths. Exec, attach and port-forward arrive as HTTP Upgrade
+// requests (SPDY or WebSocket); once the caller may and the pod/container exist, they are handed
+// to the upgrade handler the streaming code registers with setUpgradeHandler.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Registry } from 'prom-client';
+import { errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Provider } from '../providers/provider.ts';
+import { requestAttributes, type KubeletAuth, type UserInfo } from './auth.ts';
+import { HttpError, errorStatus, sendError, writeSocketError, type RouteContext } from './http.ts';
+import { healthz, type HealthCheck } from './routes/healthz.ts';
+import { containerLogs } from './routes/logs.ts';
+import { processMetrics, resourceMetrics } from './routes/metrics.ts';
+import { pods } from './routes/pods.ts';
+import { run } from './routes/run.ts';
+import { statsSummary } from './routes/stats.ts';
+import { StatsSource } from './stats.ts';
+import { findTarget } from './target.ts';
+
+export { findTarget, type Target } from './target.ts';
+export type { HealthCheck } from './routes/healthz.ts';
+
+export type UpgradeRoute = 'exec' | 'attach' | 'portForward';
+
+export interface UpgradeRequest {
+  route: UpgradeRoute;
+  namespace: string;
+  pod: string;
+  container?: string;
+  uid?: string;
+  query: URLSearchParams;
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+}
+
+export type UpgradeHandler = (request: UpgradeRequest) => void;
+
+/** Request metrics the server reports (VkMetrics.kubeletServer() implements them). */
+export interface KubeletServerMetrics {
+  request(method: string, path: string, code: number, seconds: number): void;
+  auth(result: 'allowed' | 'unauthenticated' | 'forbidden' | 'error'): void;
+}
+
+export interface KubeletServerOptions {
+  nodeName: string;
+  provider: Provider;
+  log: Logger;
+  /** Listen address; default 0.0.0.0. */
+  address?: string;
+  /** 0 picks a free port; `port` tells which. */
+  port: number;
+  /** PEM serving certificate (chain) and key. */
+  cert: string;
+  key: string;
+  /** PEM CA bundle client certificates must chain to; without it only bearer tokens authenticate. */
+  clientCA?: string;
+  /** Undefined: no authentication or authorization at all (--kubelet-auth=none, local development only). */
+  auth?: KubeletAuth;
+  /** The process's registry, served on /metrics. */
+  registry?: Registry;
+  metrics?: KubeletServerMetrics;
+  healthChecks?: Record<string, HealthCheck>;
+  stats?: StatsSource;
+}
+
+interface Route {
+  pattern: RegExp;
+  methods: string[];
+  handler?: (ctx: RouteContext) => Promise<void> | void;
+  upgrade?: UpgradeRoute;
+}
+
+function route(template: string, methods: string[], handler: Route['handler'], upgrade?: UpgradeRoute): Route {
+  // {name} → a named path segment; a trailing slash is optional.
+  const source = template.replace(/\{(\w+)\}/g, (_m, name: string) => `(?<${name}>[^/]+)`).replace(/\/$/, '');
+  return { pattern: new RegExp(`^${source}/?$`), methods, handler, upgrade };
+}
+
+const CAPABILITY: Record<UpgradeRoute, { method: 'runInContainer' | 'attachToContainer' | 'portForward'; what: string }> = {
+  exec: { method: 'runInContainer', what: 'exec' },
+  attach: { method: 'attachToContainer', what: 'attach' },
+  portForward: { method: 'portForward', what: 'port forwarding' },
+};
+
+const KNOWN_ROOTS = new Set(['containerLogs', 'exec', 'attach', 'portForward', 'run', 'pods', 'runningpods', 'healthz', 'stats', 'metrics', 'configz', 'logs']);
+
+/** The metrics label for a path: its first segment (metrics/<x> for /metrics/*), or "other". */
+export function pathBucket(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  const root = parts[0] ?? '';
+  if (!KNOWN_ROOTS.has(root)) return 'other';
+  return root === 'metrics' && parts[1] ? `metrics/${parts[1]}` : root;
+}
+
+export class KubeletServer {
+  private readonly options: KubeletServerOptions;
+  private readonly log: Logger;
+  private readonly server: https.Server;
+  private readonly routes: Route[];
+  private upgradeHandler: UpgradeHandler | undefined;
+  private readonly upgraded = new Set<Duplex>();
+  private cert: string;
+  private key: string;
+  private clientCA: string | undefined;
+
+  private constructor(options: KubeletServerOptions) {
+    this.options = options;
+    this.log = options.log.child({ component: 'kubelet-api' });
+    this.cert = options.cert;
+    this.key = options.key;
+    this.clientCA = options.clientCA;
+    const stats = options.stats ?? new StatsSource(options.provider, options.nodeName);
+    const checks = options.healthChecks ?? { ping: () => undefined };
+    const GET = ['GET', 'HEAD'];
+    const STREAM = ['GET', 'POST'];
+    this.routes = [
+      route('/containerLogs/{namespace}/{pod}/{container}', GET, containerLogs),
+      route('/exec/{namespace}/{pod}/{container}', STREAM, undefined, 'exec'),
+      route('/exec/{namespace}/{pod}/{uid}/{container}', STREAM, undefined, 'exec'),
+      route('/attach/{namespace}/{pod}/{container}', STREAM, undefined, 'attach'),
+      route('/attach/{namespace}/{pod}/{uid}/{container}', STREAM, undefined, 'attach'),
+      route('/portForward/{namespace}/{pod}', STREAM, undefined, 'portForward'),
+      route('/portForward/{namespace}/{pod}/{uid}', STREAM, undefined, 'portForward'),
+      route('/run/{namespace}/{pod}/{container}', ['POST'], run),
+      route('/run/{namespace}/{pod}/{uid}/{container}', ['POST'], run),
+      route('/pods', GET, pods),
+      route('/runningpods/', GET, pods),
+      route('/healthz', GET, healthz(checks)),
+      route('/healthz/{check}', GET, healthz(checks)),
+      route('/metrics', GET, processMetrics(options.registry)),
+      route('/metrics/resource', GET, resourceMetrics(stats)),
+      route('/stats/summary', ['GET', 'HEAD', 'POST'], statsSummary(stats)),
+    ];
+    this.server = https.createServer(this.tlsOptions());
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
+    this.server.on('tlsClientError', (err, socket) => {
+      this.log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
+    });
+    this.server.on('clientError', (err, socket) => {
+      this.log.debug({ err: err.message }, 'bad HTTP request');
+      writeSocketError(socket, 400, 'Bad Request');
+    });
+  }
+
+  /** Listens; resolves once bound (port 0: `port` tells the one picked). */
+  static async start(options: KubeletServerOptions): Promise<KubeletServer> {
+    const server = new KubeletServer(options);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => reject(err);
+      server.server.once('error', onError);
+      server.server.listen(options.port, options.address ?? '0.0.0.0', () => {
+        server.server.off('error', onError);
+        resolve();
+      });
+    });
+    server.log.info({ address: options.address ?? '0.0.0.0', port: server.port, auth: options.auth ? 'webhook' : 'none', clientCerts: Boolean(options.clientCA) }, 'kubelet API listening');
+    return server;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Where exec, attach and port-forward upgrades go once authorized and checked. */
+  setUpgradeHandler(handler: UpgradeHandler): void {
+    this.upgradeHandler = handler;
+  }
+
+  /** Swaps the serving certificate (new connections use it). */
+  setCertificate(cert: string, key: string): void {
+    this.cert = cert;
+    this.key = key;
+    this.server.setSecureContext(this.tlsOptions());
+  }
+
+  /** Swaps the client CA bundle (after the cluster's CA ConfigMap changed). */
+  setClientCA(clientCA: string | undefined): void {
+    this.clientCA = clientCA;
+    this.server.setSecureContext(this.tlsOptions());
+  }
+
+  /** Stops listening and closes open connections, upgraded ones included. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    for (const socket of this.upgraded) socket.destroy();
+    this.upgraded.clear();
+    await closed;
+  }
+
+  private tlsOptions(): https.ServerOptions {
+    // Client certificates are verified against the client CA only (ca replaces the default
+    // roots), but a missing or bad one does not fail the handshake: it just does not
+    // authenticate, and the request gets a 401 it can read.
+    const withCerts = Boolean(this.options.auth && this.clientCA);
+    return {
+      cert: this.cert,
+      key: this.key,
+      minVersion: 'TLSv1.2',
+      requestCert: withCerts,
+      rejectUnauthorized: false,
+      ...(withCerts && { ca: this.clientCA }),
+    };
+  }
+
+  /** 401/403/500 as status and message, or the user. Without auth everyone is allowed. */
+  private async check(req: IncomingMessage, path: string): Promise<{ user?: UserInfo; error?: { status: number; message: string } }> {
+    const auth = this.options.auth;
+    if (!auth) return {};
+    let user: UserInfo | undefined;
+    try {
+      user = await auth.authenticate(req);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'authentication failed');
+    }
+    if (!user) {
+      this.options.metrics?.auth('unauthenticated');
+      return { error: { status: 401, message: 'Unauthorized' } };
+    }
+    const decision = await auth.authorize(user, requestAttributes(req.method ?? '', path));
+    if (!decision.allowed) {
+      this.options.metrics?.auth(decision.status === 403 ? 'forbidden' : 'error');
+      this.log.debug({ user: user.username, method: req.method, path }, decision.message);
+      return { user, error: { status: decision.status, message: decision.message } };
+    }
+    this.options.metrics?.auth('allowed');
+    return { user };
+  }
+
+  private match(method: string, path: string): { route: Route; params: Record<string, string> } | { status: number; message: string } {
+    let methodMismatch = false;
+    for (const r of this.routes) {
+      const m = r.pattern.exec(path);
+      if (!m) continue;
+      if (!r.methods.includes(method)) {
+        methodMismatch = true;
+        continue;
+      }
+      const params: Record<string, string> = {};
+      for (const [k, v] of Object.entries(m.groups ?? {})) {
+        try {
+          params[k] = decodeURIComponent(v);
+        } catch {
+          return { status: 400, message: `malformed path segment ${JSON.stringify(v)}` };
+        }
+      }
+      return { route: r, params };
+    }
+    return methodMismatch ? { status: 405, message: `Method ${method} not allowed on ${path}` } : { status: 404, message: '404 page not found' };
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'https://kubelet.invalid');
+    const path = url.pathname;
+    res.on('finish', () => this.options.metrics?.request(req.method ?? '', pathBucket(path), res.statusCode, (performance.now() - started) / 1000));
+    try {
+      const { error } = await this.check(req, path);
+      if (error) return sendError(res, error.status, error.message);
+      const found = this.match(req.method ?? '', path);
+      if (!('route' in found)) return sendError(res, found.status, found.message);
+      const { route: r, params } = found;
+      // The kubelet's streaming handlers answer a plain request this way.
+      if (r.upgrade || !r.handler) return sendError(res, 400, 'Upgrade request required');
+      await r.handler({ req, res, url, params, provider: this.options.provider, nodeName: this.options.nodeName, log: this.log });
+    } catch (err) {
+      const { status, message } = errorStatus(err);
+      if (status >= 500 && !(err instanceof HttpError)) this.log.warn({ err: message, method: req.method, path }, 'kubelet API request failed');
+      if (res.headersSent) res.destroy();
+      else sendError(res, status, message);
+    }
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'https://kubelet.invalid');
+    const path = url.pathname;
+    const method = req.method ?? '';
+    const refuse = (status: number, message: string) => {
+      this.options.metrics?.request(method, pathBucket(path), status, (performance.now() - started) / 1000);
+      writeSocketError(socket, status, message, req.headers.accept);
+    };
+    socket.on('error', (err) => this.log.debug({ err: err.message, path }, 'upgrade socket error'));
+    // Upgraded sockets are not the HTTP server's to close any more: close() destroys them.
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
+    try {
+      const { error } = await this.check(req, path);
+      if (error) return refuse(error.status, error.message);
+      const found = this.match(method, path);
+      if (!('route' in found)) return refuse(found.status, found.message);
+      const { route: r, params } = found;
+      if (!r.upgrade) return refuse(400, `${path} does not support upgrade requests`);
+      const { namespace = '', pod = '', container, uid } = params;
+      await findTarget(this.options.provider, namespace, pod, { container, uid });
+      const capability = CAPABILITY[r.upgrade];
+      if (typeof this.options.provider[capability.method] !== 'function') return refuse(501, `provider ${this.options.provider.name} does not support ${capability.what}`);
+      const handler = this.upgradeHandler;
+      if (!handler) return refuse(501, `${capability.what} is not available on this virtual kubelet (no streaming handler registered)`);
+      if (socket.destroyed) return;
+      this.options.metrics?.request(method, pathBucket(path), 101, (performance.now() - started) / 1000);
+      handler({ route: r.upgrade, namespace, pod, ...(container !== undefined && { container }), ...(uid !== undefined && { uid }), query: url.searchParams, req, socket, head });
+    } catch (err) {
+      const { status, message } = errorStatus(err);
+      if (status >= 500 && !(err instanceof HttpError)) this.log.warn({ err: message, method, path }, 'kubelet API upgrade request failed');
+      refuse(status, message);
+    }
+  }
+}

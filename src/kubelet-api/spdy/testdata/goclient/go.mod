@@ -1,0 +1,5 @@
+module vk.test/spdy/goclient
+
+go 1.22
+
+require github.com/moby/spdystream v0.5.1
