@@ -6,13 +6,13 @@ import { createStreamingHandler } from './kubelet-api/streaming/handler.ts';
 import type { Taint } from './kube/types.ts';
 import type { Logger } from './log.ts';
 import type { VkMetrics } from './metrics.ts';
-import { NodeController, type ShutdownMode } from './node/node-controller.ts';
+import { NodeController, type NodeTimings } from './node/node-controller.ts';
 import { DEFAULT_CAPACITY } from './node/node-status.ts';
 import { PodController } from './pods/pod-controller.ts';
 import type { Provider } from './providers/provider.ts';
 import { VK_VERSION } from './version.ts';
 
-export interface VirtualKubeletOptions {
+export interface VirtualKubeletOptions extends NodeTimings {
   nodeName: string;
   nodeIP: string;
   kubeletPort: number;
@@ -22,12 +22,6 @@ export interface VirtualKubeletOptions {
   podWorkers: number;
   resyncIntervalMs: number;
   statusPollIntervalMs: number;
-  leaseDurationSeconds: number;
-  leaseRenewIntervalMs: number;
-  statusUpdateIntervalMs: number;
-  pingIntervalMs: number;
-  pingTimeoutMs: number;
-  shutdownMode: ShutdownMode;
   /**
    * The kubelet API server, listening on kubeletPort (0: any free port) before the Node is
    * registered, so the Node publishes the port it really listens on. Unset: no server; the Node

@@ -24,7 +24,8 @@ import {
 
 export type ShutdownMode = 'keep' | 'not-ready' | 'delete';
 
-export interface NodeControllerOptions extends NodeIdentity {
+/** How the node controller paces its work and what it does on shutdown. */
+export interface NodeTimings {
   leaseDurationSeconds: number;
   leaseRenewIntervalMs: number;
   /** Full status is written on change and at least this often. */
@@ -33,6 +34,8 @@ export interface NodeControllerOptions extends NodeIdentity {
   pingTimeoutMs: number;
   shutdownMode: ShutdownMode;
 }
+
+export interface NodeControllerOptions extends NodeIdentity, NodeTimings {}
 
 export const DEFAULT_NODE_TIMINGS = {
   leaseDurationSeconds: 40,

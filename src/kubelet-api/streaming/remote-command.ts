@@ -59,6 +59,12 @@ export function exitStatus(command: string[], exitCode: number): StreamStatus {
   };
 }
 
+/** What goes on the error stream: v4+ the Status as JSON; before v4 only a failure's message text (undefined: write nothing). */
+export function encodeStatus(status: StreamStatus, versioned: boolean): string | undefined {
+  if (versioned) return JSON.stringify(status);
+  return status.status === 'Success' ? undefined : (status.message ?? '');
+}
+
 export function internalError(err: unknown): StreamStatus {
   return { status: 'Failure', reason: 'InternalError', code: 500, message: `Internal error occurred: ${errorMessage(err)}` };
 }

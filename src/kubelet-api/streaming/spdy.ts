@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Provider } from '../../providers/provider.ts';
 import { upgradeToSpdy, type SpdyConnection, type SpdyStream } from '../spdy/index.ts';
-import { runRemoteCommand, terminalSizes, type RemoteCommandOptions, type RemoteCommandTarget, type StreamStatus } from './remote-command.ts';
+import { encodeStatus, runRemoteCommand, terminalSizes, type RemoteCommandOptions, type RemoteCommandTarget, type StreamStatus } from './remote-command.ts';
 import type { StreamTimeouts } from './websocket.ts';
 
 // v5 over SPDY is handled as v4: its close signal exists only on WebSocket.
@@ -74,11 +74,7 @@ export async function serveRemoteCommandSpdy(
     stderr: streams.get('stderr'),
     resize: resize ? terminalSizes(resize) : undefined,
     signal: abort.signal,
-    writeStatus: (status: StreamStatus) =>
-      new Promise<void>((resolve) => {
-        if (!versioned && status.status === 'Success') return resolve();
-        errorStream.end(versioned ? JSON.stringify(status) : (status.message ?? ''), () => resolve());
-      }),
+    writeStatus: (status: StreamStatus) => new Promise<void>((resolve) => errorStream.end(encodeStatus(status, versioned) ?? '', () => resolve())),
     close: () => connection.close(),
   });
 }

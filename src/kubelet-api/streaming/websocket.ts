@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Provider } from '../../providers/provider.ts';
 import { ChannelConnection, channelProtocol, type WebSocketChannel } from './channel-websocket.ts';
-import { runRemoteCommand, terminalSizes, type RemoteCommandOptions, type RemoteCommandTarget, type StreamStatus } from './remote-command.ts';
+import { encodeStatus, runRemoteCommand, terminalSizes, type RemoteCommandOptions, type RemoteCommandTarget, type StreamStatus } from './remote-command.ts';
 
 export const REMOTE_COMMAND_WS_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io', 'channel.k8s.io', 'base64.channel.k8s.io'];
 export const PORT_FORWARD_WS_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io'];
@@ -69,9 +69,9 @@ export async function serveRemoteCommandWebSocket(
     signal: abort.signal,
     writeStatus: (status: StreamStatus) =>
       new Promise<void>((resolve) => {
-        // Before v4 the error channel carries only a failure's message text.
-        if (!versioned && status.status === 'Success') return resolve();
-        errorChannel.write(versioned ? JSON.stringify(status) : (status.message ?? ''), () => resolve());
+        const encoded = encodeStatus(status, versioned);
+        if (encoded === undefined) return resolve();
+        errorChannel.write(encoded, () => resolve());
       }),
     close: () => conn.close(),
   });

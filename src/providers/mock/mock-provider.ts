@@ -32,7 +32,7 @@
 // or a kill -9) picks its pods up where they were, times included.
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import { Readable, type Duplex, type Writable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, NotFoundError, VkError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
@@ -44,6 +44,7 @@ import { LogModel, annotationLines, logTimestamp } from './logs.ts';
 import { servePort } from './port-forward.ts';
 import { MockShell } from './shell.ts';
 import { decodeVolumes, encodeVolumes, loadMockState, parseIPv4, StateWriter, stateText, type PersistedPod } from './state.ts';
+import { waitForDrain } from '../../util/streams.ts';
 
 export { readMockState, type MockStateSummary } from './state.ts';
 
@@ -259,17 +260,6 @@ interface LogTarget {
   model: LogModel;
 }
 
-function drained(stream: Writable, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done).off('close', done).off('error', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    stream.on('drain', done).on('close', done).on('error', done);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function quantityOr(text: string | undefined, read: (q: ReturnType<typeof parseQuantity>) => bigint): number | undefined {
   if (text === undefined) return undefined;
@@ -510,7 +500,7 @@ export class MockProvider implements Provider {
     const write = async (data: string | Buffer) => {
       if (!out || out.destroyed || out.writableEnded) return;
       const text = streams.tty ? Buffer.from(data.toString().replace(/\r?\n/g, '\r\n')) : data;
-      if (!out.write(text)) await drained(out, signal);
+      if (!out.write(text)) await waitForDrain(out, signal);
     };
     const tasks: Promise<void>[] = [
       // The main process's output: its log lines from now on, until the container stops.

@@ -12,6 +12,7 @@
 // With a TTY, stderr goes to stdout and "\n" is written as "\r\n", as a terminal would show it.
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitForDrain } from '../../util/streams.ts';
 
 export interface ShellIO {
   stdin?: Readable;
@@ -144,17 +145,6 @@ class Input {
   }
 }
 
-function waitDrain(stream: Writable, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done).off('close', done).off('error', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    stream.on('drain', done).on('close', done).on('error', done);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 export class MockShell {
   private readonly io: ShellIO;
@@ -183,7 +173,7 @@ export class MockShell {
     const stream = this.io.tty ? this.io.stdout : to === 'stdout' ? this.io.stdout : this.io.stderr;
     if (!stream || stream.destroyed || stream.writableEnded) return;
     const data = this.io.tty ? Buffer.from(Buffer.isBuffer(text) ? text.toString('latin1').replace(/\r?\n/g, '\r\n') : text.replace(/\r?\n/g, '\r\n'), Buffer.isBuffer(text) ? 'latin1' : 'utf8') : text;
-    if (!stream.write(data)) await waitDrain(stream, this.io.signal);
+    if (!stream.write(data)) await waitForDrain(stream, this.io.signal);
   }
 
   /** Runs a script; `exit` ends it. */
