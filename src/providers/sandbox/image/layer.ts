@@ -1,0 +1,239 @@
+// Unpacks one layer blob (tar, gzip or zstd; told apart by their magic bytes) into a directory
+// of its own, verifying the uncompressed stream against the image config's diff_id.
+//
+// The directory holds the layer exactly as the archive has it: whiteouts (`.wh.<name>`,
+// `.wh..wh..opq`) stay as the empty files they are, for rootfs.ts to interpret when layers are
+// stacked. Regular files, directories, symlinks and hardlinks are created with their modes and
+// mtimes, and their owners when we are root (otherwise files belong to us and directories get
+// u+rwx so the store can manage them). Device nodes and FIFOs are skipped (Node cannot make
+// them) and listed in the result; extended attributes (file capabilities) are not applied.
+//
+// Entries are confined to the directory: `..` that would climb out, paths through a symlink,
+// and hardlinks whose target is outside the layer or through a symlink are errors.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { type Readable, type Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
+import type { Header as TarHeader } from 'tar-stream';
+import { HashingStream, splitDigest } from './digest.ts';
+
+export interface UnpackOptions {
+  /** The layer's diff_id from the image config: the uncompressed tar must hash to it. */
+  diffId: string;
+  /** Layer media type, for error messages. */
+  mediaType?: string;
+  /** chown entries to their uid/gid. Default: when running as root. */
+  preserveOwnership?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface UnpackResult {
+  diffId: string;
+  entries: number;
+  /** Directories created because an entry needed a parent the archive did not list. */
+  implicitDirs: string[];
+  /** Entries not created: device nodes and FIFOs. */
+  skipped: { path: string; type: string }[];
+}
+
+export class LayerError extends Error {}
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** gzip (1f 8b), zstd (28 b5 2f fd), or plain tar. */
+export async function sniffCompression(file: string): Promise<Compression> {
+  const handle = await open(file, 'r');
+  try {
+    const { bytesRead, buffer } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    if (bytesRead >= 2 && buffer[0] === 0x1f && buffer[1] === 0x8b) return 'gzip';
+    if (bytesRead >= 4 && buffer.readUInt32BE(0) === 0x28b52ffd) return 'zstd';
+    return 'none';
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Whether this Node can decompress zstd layers (zlib.createZstdDecompress, Node ≥ 22.15/23.8). */
+export function zstdAvailable(): boolean {
+  return typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+}
+
+function decompressor(compression: Compression, mediaType: string | undefined): Transform | undefined {
+  if (compression === 'gzip') return zlib.createGunzip();
+  if (compression === 'zstd') {
+    if (!zstdAvailable()) {
+      throw new LayerError(`zstd-compressed layer${mediaType ? ` (${mediaType})` : ''} is not supported: this Node.js has no zlib zstd support`);
+    }
+    return (zlib as unknown as { createZstdDecompress(): Transform }).createZstdDecompress();
+  }
+  return undefined;
+}
+
+/**
+ * The entry's path relative to the layer root ('' for the root itself), or undefined when it
+ * would climb out of it. Leading '/' and './' are dropped, as Docker does.
+ */
+export function normalizeEntryPath(name: string): string | undefined {
+  const trimmed = name.replace(/^\/+/, '');
+  if (trimmed === '' || trimmed === '.' || trimmed === './') return '';
+  const normalized = path.posix.normalize(trimmed).replace(/\/+$/, '');
+  if (normalized === '..' || normalized.startsWith('../')) return undefined;
+  return normalized === '.' ? '' : normalized;
+}
+
+async function lstatOrUndefined(file: string) {
+  try {
+    return await lstat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function drain(stream: Readable): Promise<void> {
+  await pipeline(stream, new Writable({ write: (_c, _e, cb) => cb() }));
+}
+
+/**
+ * Unpacks `blobPath` into `destDir` (an existing, empty directory). Throws LayerError for a
+ * malformed or unsafe archive or a diff_id mismatch; the caller removes `destDir` then.
+ */
+export async function unpackLayer(blobPath: string, destDir: string, options: UnpackOptions): Promise<UnpackResult> {
+  const { algorithm } = splitDigest(options.diffId);
+  const preserveOwnership = options.preserveOwnership ?? process.getuid?.() === 0;
+  const compression = await sniffCompression(blobPath);
+  const decompress = decompressor(compression, options.mediaType);
+  const hashing = new HashingStream(algorithm);
+  const extract = tar.extract();
+  // tar-stream's streams are streamx streams: Node's pipeline drives them, their types differ.
+  const stages: unknown[] = [createReadStream(blobPath), ...(decompress ? [decompress] : []), hashing, extract];
+  const piping = (pipeline as (...streams: unknown[]) => Promise<void>)(...stages, options.signal ? { signal: options.signal } : {});
+  piping.catch(() => {}); // awaited below; errors also end the entry loop
+
+  const implicitDirs = new Set<string>();
+  const skipped: { path: string; type: string }[] = [];
+  const dirTimes: { full: string; mtime: Date }[] = [];
+  let entries = 0;
+
+  /** Makes the parents of `rel` as directories; refuses to go through anything that is not one. */
+  const ensureParents = async (rel: string): Promise<void> => {
+    const parts = rel.split('/').slice(0, -1);
+    let current = destDir;
+    let currentRel = '';
+    for (const part of parts) {
+      current = path.join(current, part);
+      currentRel = currentRel ? `${currentRel}/${part}` : part;
+      const st = await lstatOrUndefined(current);
+      if (!st) {
+        await mkdir(current, { mode: 0o755 });
+        implicitDirs.add(currentRel);
+      } else if (!st.isDirectory()) {
+        throw new LayerError(`layer entry "${rel}" lies under "${currentRel}", which is not a directory in this layer`);
+      }
+    }
+  };
+
+  const removeExisting = async (full: string): Promise<void> => {
+    const st = await lstatOrUndefined(full);
+    if (st) await rm(full, { recursive: st.isDirectory(), force: true });
+  };
+
+  const setOwner = async (full: string, header: TarHeader, isLink: boolean): Promise<void> => {
+    if (!preserveOwnership) return;
+    await (isLink ? lchown : chown)(full, header.uid ?? 0, header.gid ?? 0);
+  };
+
+  const handle = async (header: TarHeader, stream: Readable): Promise<void> => {
+    const rel = normalizeEntryPath(header.name);
+    if (rel === undefined) throw new LayerError(`layer entry "${header.name}" points outside the layer`);
+    const mode = (header.mode ?? 0o644) & 0o7777;
+    const mtime = header.mtime ?? new Date(0);
+    if (rel === '') {
+      await drain(stream);
+      return;
+    }
+    const full = path.join(destDir, rel);
+    switch (header.type) {
+      case 'directory': {
+        await drain(stream);
+        await ensureParents(rel);
+        const st = await lstatOrUndefined(full);
+        if (st && !st.isDirectory()) await rm(full, { force: true });
+        if (!st?.isDirectory()) await mkdir(full);
+        implicitDirs.delete(rel);
+        await setOwner(full, header, false);
+        await chmod(full, preserveOwnership ? mode : mode | 0o700);
+        dirTimes.push({ full, mtime });
+        return;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        await ensureParents(rel);
+        await removeExisting(full);
+        await pipeline(stream, createWriteStream(full, { flags: 'wx', mode: 0o600 }));
+        await setOwner(full, header, false);
+        await chmod(full, preserveOwnership ? mode : mode | 0o600);
+        await utimes(full, mtime, mtime);
+        return;
+      }
+      case 'symlink': {
+        await drain(stream);
+        await ensureParents(rel);
+        await removeExisting(full);
+        await symlink(header.linkname ?? '', full);
+        await setOwner(full, header, true);
+        await lutimes(full, mtime, mtime);
+        return;
+      }
+      case 'link': {
+        await drain(stream);
+        const targetRel = normalizeEntryPath(header.linkname ?? '');
+        if (targetRel === undefined || targetRel === '') throw new LayerError(`hardlink "${rel}" points outside the layer: "${header.linkname ?? ''}"`);
+        // The target must be reached through real directories only: link() would follow a symlink.
+        let current = destDir;
+        const parts = targetRel.split('/');
+        for (const [i, part] of parts.entries()) {
+          current = path.join(current, part);
+          const st = await lstatOrUndefined(current);
+          const last = i === parts.length - 1;
+          if (!st) throw new LayerError(`hardlink "${rel}" targets "${targetRel}", which is not in this layer`);
+          if (!last && !st.isDirectory()) throw new LayerError(`hardlink "${rel}" targets "${targetRel}" through "${parts.slice(0, i + 1).join('/')}", which is not a directory`);
+          if (last && st.isDirectory()) throw new LayerError(`hardlink "${rel}" targets the directory "${targetRel}"`);
+        }
+        await ensureParents(rel);
+        if (targetRel === rel) return;
+        await removeExisting(full);
+        await link(current, full);
+        return;
+      }
+      default:
+        await drain(stream);
+        skipped.push({ path: rel, type: header.type ?? 'unknown' });
+    }
+  };
+
+  try {
+    for await (const entry of extract) {
+      entries++;
+      await handle(entry.header, entry as unknown as Readable);
+    }
+    await piping;
+  } catch (err) {
+    extract.destroy();
+    await piping.catch(() => {});
+    if (err instanceof LayerError) throw err;
+    const message = (err as Error).message;
+    throw new LayerError(`cannot unpack layer ${path.basename(blobPath)}${compression === 'none' ? '' : ` (${compression})`}: ${message}`, { cause: err });
+  }
+
+  const actual = hashing.digest();
+  if (actual !== options.diffId) throw new LayerError(`layer diff_id mismatch: expected ${options.diffId}, uncompressed content is ${actual}`);
+
+  // Directory times last: creating children changed them. Deepest first.
+  dirTimes.sort((a, b) => b.full.length - a.full.length);
+  for (const { full, mtime } of dirTimes) await utimes(full, mtime, mtime);
+  return { diffId: actual, entries, implicitDirs: [...implicitDirs].sort(), skipped };
+}
