@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import type { VkMetrics } from './metrics.ts';
 import { NodeController, type NodeTimings } from './node/node-controller.ts';
 import { DEFAULT_CAPACITY } from './node/node-status.ts';
+import { DEFAULT_EVENT_RATE_LIMIT } from './pods/events.ts';
 import { PodController } from './pods/pod-controller.ts';
 import type { Provider } from './providers/provider.ts';
 import { VK_VERSION } from './version.ts';
@@ -22,6 +23,9 @@ export interface VirtualKubeletOptions extends NodeTimings {
   podWorkers: number;
   resyncIntervalMs: number;
   statusPollIntervalMs: number;
+  /** Event writes per second and burst (the kubelet's --event-qps/--event-burst). */
+  eventQps?: number;
+  eventBurst?: number;
   /**
    * The kubelet API server, listening on kubeletPort (0: any free port) before the Node is
    * registered, so the Node publishes the port it really listens on. Unset: no server; the Node
@@ -87,6 +91,7 @@ export class VirtualKubelet {
         workers: options.podWorkers,
         resyncIntervalMs: options.resyncIntervalMs,
         statusPollIntervalMs: options.statusPollIntervalMs,
+        eventRateLimit: { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst },
         nodeAllocatable: () => {
           const config = provider.nodeConfig?.();
           return { ...DEFAULT_CAPACITY, ...config?.capacity, ...config?.allocatable };

@@ -12,9 +12,12 @@ import type { Provider } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ResolveResult } from '../resolve/resolve-pod.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
-import { EventRecorder } from './events.ts';
+import { EventRecorder, type EventRateLimit } from './events.ts';
 import { completeStatus, isTerminalPhase, rejectedStatus, statusPatch, waitingStatus } from './pod-status.ts';
 import { ReferenceWatcher } from './references.ts';
+
+/** How long a written status is trusted over a lagging cache; after that the cache wins again. */
+const WRITTEN_STATUS_TTL_MS = 30_000;
 
 export interface PodControllerOptions {
   nodeName: string;
@@ -26,6 +29,8 @@ export interface PodControllerOptions {
   statusPollIntervalMs: number;
   /** Node allocatable, the default for resourceFieldRef limits. */
   nodeAllocatable: () => Record<string, string>;
+  /** Rate limit of Event writes; the kubelet's defaults when unset. */
+  eventRateLimit?: EventRateLimit;
 }
 
 export interface PodControllerMetrics {
@@ -47,6 +52,8 @@ export class PodController {
   private readonly released = new Set<string>();
   /** UIDs whose first Running status was announced with a Started event. */
   private readonly started = new Set<string>();
+  /** The status last written per UID: skips rewrites while the cache has not caught up. */
+  private readonly written = new Map<string, { status: PodStatus; at: number }>();
   /** When each pod's projected tokens must be resolved again (epoch ms), by UID. */
   private readonly refreshAt = new Map<string, number>();
   private workers: Promise<void[]> | undefined;
@@ -58,7 +65,7 @@ export class PodController {
     this.options = options;
     this.log = log.child({ component: 'pod-controller', node: options.nodeName });
     this.metrics = metrics;
-    this.events = new EventRecorder(client, options.nodeName, this.log);
+    this.events = new EventRecorder(client, options.nodeName, this.log, options.eventRateLimit);
     this.informer = new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: this.log });
     this.references = new ReferenceWatcher(client, this.log, (kind, namespace, name, pods) => {
       this.log.debug({ kind, namespace, name, pods: pods.length }, 'referenced object changed');
@@ -71,6 +78,7 @@ export class PodController {
         this.released.delete(pod.metadata?.uid ?? '');
         this.started.delete(pod.metadata?.uid ?? '');
         this.refreshAt.delete(pod.metadata?.uid ?? '');
+        this.written.delete(pod.metadata?.uid ?? '');
         this.queue.add(podKey(pod));
       },
     });
@@ -90,6 +98,8 @@ export class PodController {
     for (const pod of this.informer.list()) this.queue.add(podKey(pod));
     this.every(this.options.resyncIntervalMs, async () => {
       for (const pod of this.informer.list()) this.queue.add(podKey(pod));
+      const expired = Date.now() - WRITTEN_STATUS_TTL_MS;
+      for (const [uid, entry] of this.written) if (entry.at < expired) this.written.delete(uid);
     });
     if (!this.provider.notifyPods) this.every(this.options.statusPollIntervalMs, () => this.pollProvider());
     this.log.info({ pods: this.informer.list().length, workers: this.options.workers }, 'pod controller started');
@@ -198,6 +208,9 @@ export class PodController {
     if (!providerPod) {
       const created = await this.create(apiPod);
       if (!created) return;
+      // A pushing provider reports the new pod's status itself; writing the transient
+      // status here would cost a second patch per pod (and the resync covers a lost push).
+      if (this.provider.notifyPods) return;
       providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
     } else if (updatableFingerprint(providerPod) !== updatableFingerprint(apiPod)) {
       await this.timed('updatePod', async () => this.provider.updatePod(await this.resolve(apiPod)));
@@ -286,10 +299,15 @@ export class PodController {
     const desired = completeStatus(apiPod, providerStatus, this.options.hostIP, new Date());
     const patch = statusPatch(apiPod.status, desired);
     if (!patch) return;
+    const uid = apiPod.metadata?.uid ?? '';
+    // Under load the watch lags our own writes; a status we wrote moments ago is not written again.
+    const written = this.written.get(uid);
+    if (written && Date.now() - written.at < WRITTEN_STATUS_TTL_MS && !statusPatch(written.status, desired)) return;
     const path = `/api/v1/namespaces/${apiPod.metadata?.namespace}/pods/${encodeURIComponent(apiPod.metadata?.name ?? '')}/status`;
     try {
       // The UID in the patch is a precondition: never write onto a newer pod of the same name.
-      await this.client.patch(path, { metadata: { uid: apiPod.metadata?.uid }, status: patch }, MERGE_PATCH);
+      await this.client.patch(path, { metadata: { uid }, status: patch }, MERGE_PATCH);
+      this.written.set(uid, { status: desired, at: Date.now() });
     } catch (err) {
       if (isStatus(err, 404) || isStatus(err, 409)) return;
       throw err;
@@ -324,6 +342,7 @@ export class PodController {
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    this.events.stop();
     this.queue.shutDown();
     await this.workers;
     await Promise.all([this.informer.stop(), this.references.stop()]);
