@@ -11,6 +11,7 @@ import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
+import { addProviderServerCommand } from '../provider-sdk/cli.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
 import { VK_VERSION } from '../version.ts';
 import { NODE_DEFAULTS, defaultNodeIp, parseDurationMs, parseLabel, parseTaint, nodeSettingsSchema, readConfigFile, toVirtualKubeletOptions, validateNodeSettings, type NodeSettings } from './options.ts';
@@ -55,6 +56,8 @@ function addNodeOptions(command: Command): Command {
     .option('--label <key=value>', 'extra Node label (repeatable)', collectLabel)
     .option('--taint <key=value:Effect>', 'Node taint replacing the default virtual-kubelet.io/provider taint (repeatable)', collectTaint)
     .option('--pod-workers <n>', 'pods reconciled in parallel', integer)
+    .option('--event-qps <n>', 'Event writes per second, as the kubelet\'s --event-qps (default 50)', integer)
+    .option('--event-burst <n>', 'Event writes allowed in a burst, as the kubelet\'s --event-burst (default 100)', integer)
     .option('--resync-interval <duration>', 'every pod is reconciled at least this often')
     .option('--status-poll-interval <duration>', 'status poll period for providers that do not push')
     .option('--lease-duration-seconds <n>', 'Node Lease duration', integer)
@@ -91,7 +94,7 @@ async function checkPortFree(port: number, flag: string, host = '0.0.0.0'): Prom
 async function startNode(settings: NodeSettings, client: KubeClient, onStop: (() => Promise<void>)[], options: { approveCsr?: boolean } = {}): Promise<VirtualKubelet> {
   const log = createLogger(settings.logLevel);
   await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
-  const provider = createProvider(settings.provider, readProviderConfig(settings.providerConfig), { nodeName: settings.nodeName, nodeIP: settings.nodeIp, log });
+  const provider = await createProvider(settings.provider, readProviderConfig(settings.providerConfig), { nodeName: settings.nodeName, nodeIP: settings.nodeIp, log });
   const metrics = new VkMetrics();
   metrics.observeClient(client);
   const vkOptions = toVirtualKubeletOptions(settings);
@@ -192,6 +195,8 @@ export function buildProgram(): Command {
     await startNode(settings, client, stops);
     await stopped;
   });
+
+  addProviderServerCommand(program);
 
   return program;
 }

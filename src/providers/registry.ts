@@ -6,6 +6,8 @@ import type { Logger } from '../log.ts';
 import { parseMockConfig } from './mock/config.ts';
 import { MockProvider } from './mock/mock-provider.ts';
 import type { Provider } from './provider.ts';
+import { RemoteProvider } from './remote/remote-provider.ts';
+import { SandboxProvider } from './sandbox/sandbox-provider.ts';
 
 export interface ProviderContext {
   nodeName: string;
@@ -13,10 +15,13 @@ export interface ProviderContext {
   log: Logger;
 }
 
-type ProviderFactory = (config: unknown, context: ProviderContext) => Provider;
+/** A provider that needs I/O to come up (remote: it reads the server's capabilities first) returns a promise. */
+type ProviderFactory = (config: unknown, context: ProviderContext) => Provider | Promise<Provider>;
 
 const providers: Record<string, ProviderFactory> = {
   mock: (config, context) => new MockProvider(parseMockConfig(config), { nodeName: context.nodeName, hostIP: context.nodeIP, log: context.log }),
+  remote: (config, context) => RemoteProvider.connect(config, { log: context.log }),
+  sandbox: (config, context) => SandboxProvider.open(config, context),
 };
 
 export const PROVIDER_NAMES = Object.keys(providers);
@@ -37,8 +42,8 @@ export function readProviderConfig(file: string | undefined): unknown {
   }
 }
 
-export function createProvider(name: string, config: unknown, context: ProviderContext): Provider {
+export async function createProvider(name: string, config: unknown, context: ProviderContext): Promise<Provider> {
   const factory = providers[name];
   if (!factory) throw new ConfigError(`--provider: unknown provider "${name}" (available: ${PROVIDER_NAMES.join(', ')})`);
-  return factory(config, context);
+  return await factory(config, context);
 }

@@ -1,0 +1,111 @@
+// The server side of exec, attach and port-forward sessions: the WebSocket handshake and the
+// Kubernetes channel framing are the kubelet API's own (acceptWebSocket, ChannelConnection,
+// terminalSizes, exitStatus); what differs is the final Status, which keeps the error's kind
+// (reason NotFound/Unsupported/ProviderError) so the client can rethrow the same error type.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex, Writable } from 'node:stream';
+import { NotFoundError, UnsupportedError, errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../kubelet-api/streaming/channel-websocket.ts';
+import { exitStatus, terminalSizes } from '../kubelet-api/streaming/remote-command.ts';
+import { acceptWebSocket } from '../kubelet-api/streaming/websocket.ts';
+import type { ExecStreams, Provider } from '../providers/provider.ts';
+import { STREAM_PROTOCOLS } from '../providers/remote/protocol.ts';
+
+const IDLE_TIMEOUT_MS = 4 * 3600_000;
+
+export interface Upgrade {
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+}
+
+export interface CommandRequest {
+  namespace: string;
+  pod: string;
+  container: string;
+  /** undefined: attach. */
+  command: string[] | undefined;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+}
+
+interface SessionStatus {
+  status: 'Success' | 'Failure';
+  reason?: string;
+  message?: string;
+  code?: number;
+  details?: { causes: { reason: string; message: string }[] };
+}
+
+function failure(err: unknown): SessionStatus {
+  if (err instanceof NotFoundError) return { status: 'Failure', reason: 'NotFound', code: 404, message: err.message };
+  if (err instanceof UnsupportedError) return { status: 'Failure', reason: 'Unsupported', code: 501, message: err.message };
+  return { status: 'Failure', reason: 'ProviderError', code: 500, message: errorMessage(err) };
+}
+
+function end(stream: Writable | undefined): Promise<void> {
+  if (!stream || stream.writableEnded || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => stream.end(resolve));
+}
+
+/** Runs one exec/attach session to its end: the provider call, then the Status on channel 3, then close. */
+export async function serveCommandSession(provider: Provider, request: CommandRequest, upgrade: Upgrade, log: Logger): Promise<void> {
+  const accepted = await acceptWebSocket(upgrade.req, upgrade.socket, upgrade.head, STREAM_PROTOCOLS);
+  if (!accepted) return;
+  const { ws, protocol } = accepted;
+  const conn = new ChannelConnection(ws, channelProtocol(protocol), 5, IDLE_TIMEOUT_MS);
+  const [stdin, stdout, stderr, statusChannel, resize] = conn.channels as [WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel];
+  for (const channel of conn.channels) channel.on('error', () => {});
+  const abort = new AbortController();
+  ws.once('close', () => abort.abort());
+  const streams: ExecStreams = {
+    stdin: request.stdin ? stdin : undefined,
+    stdout: request.stdout ? stdout : undefined,
+    stderr: request.stderr && !request.tty ? stderr : undefined,
+    tty: request.tty,
+    resize: request.tty ? terminalSizes(resize) : undefined,
+    signal: abort.signal,
+  };
+  if (!request.stdin) stdin.resume(); // nothing reads it: drop what a confused client sends
+  let status: SessionStatus;
+  try {
+    if (request.command) {
+      const code = await provider.runInContainer!(request.namespace, request.pod, request.container, request.command, streams);
+      status = exitStatus(request.command, code);
+    } else {
+      await provider.attachToContainer!(request.namespace, request.pod, request.container, streams);
+      status = { status: 'Success' };
+    }
+  } catch (err) {
+    status = failure(err);
+    log.debug({ pod: `${request.namespace}/${request.pod}`, container: request.container, err: errorMessage(err) }, `${request.command ? 'exec' : 'attach'} failed`);
+  }
+  try {
+    await end(streams.stdout);
+    await end(streams.stderr);
+    if (!abort.signal.aborted) await new Promise<void>((resolve) => statusChannel.write(JSON.stringify(status), () => resolve()));
+  } finally {
+    conn.close();
+  }
+}
+
+/** One forwarded connection: channel 0 carries the data both ways, channel 1 the error text if any. */
+export async function servePortForwardSession(provider: Provider, target: { namespace: string; pod: string; port: number }, upgrade: Upgrade, log: Logger): Promise<void> {
+  const accepted = await acceptWebSocket(upgrade.req, upgrade.socket, upgrade.head, STREAM_PROTOCOLS);
+  if (!accepted) return;
+  const conn = new ChannelConnection(accepted.ws, channelProtocol(accepted.protocol), 2, IDLE_TIMEOUT_MS);
+  const [data, error] = conn.channels as [WebSocketChannel, WebSocketChannel];
+  for (const channel of conn.channels) channel.on('error', () => {});
+  try {
+    await provider.portForward!(target.namespace, target.pod, target.port, data);
+    await end(data);
+  } catch (err) {
+    log.debug({ pod: `${target.namespace}/${target.pod}`, port: target.port, err: errorMessage(err) }, 'port-forward failed');
+    await new Promise<void>((resolve) => error.write(`error forwarding port ${target.port} to pod ${target.pod}: ${errorMessage(err)}`, () => resolve()));
+  } finally {
+    conn.close();
+  }
+}

@@ -1,0 +1,484 @@
+// The remote provider protocol without a cluster: the mock provider behind serveProvider(),
+// driven through RemoteProvider, plus hand-made servers and clients that send bad input both ways.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { NotFoundError, VkError } from '../../errors.ts';
+import type { Pod } from '../../kube/types.ts';
+import { silentLogger } from '../../log.ts';
+import { serveProvider, type ProviderServer, type ServeProviderOptions } from '../../provider-sdk/server.ts';
+import { parseMockConfig } from '../mock/config.ts';
+import { MockProvider } from '../mock/mock-provider.ts';
+import { providerCapabilities, type ResolvedPod } from '../provider.ts';
+import { parseRemoteConfig } from './config.ts';
+import { RemoteProvider } from './remote-provider.ts';
+
+const log = silentLogger;
+
+async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function podFor(name: string, uid: string, extra: { annotations?: Record<string, string>; containers?: object[]; restartPolicy?: string } = {}): Pod {
+  return {
+    metadata: { namespace: 'ns', name, uid, annotations: extra.annotations ?? {} },
+    spec: { nodeName: 'n', restartPolicy: extra.restartPolicy ?? 'Always', containers: (extra.containers as never) ?? [{ name: 'c', image: 'busybox', env: [{ name: 'GREETING', value: 'hi' }] }] },
+  };
+}
+
+function resolved(pod: Pod): ResolvedPod {
+  return {
+    pod,
+    volumes: new Map([
+      ['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a/b.txt', content: new Uint8Array([0, 1, 2, 255, 10]), mode: 0o600 }] }],
+      ['scratch', { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' }],
+    ]),
+  };
+}
+
+interface Backend {
+  mock: MockProvider;
+  server: ProviderServer;
+  remote: RemoteProvider;
+}
+
+async function backend(t: { after: (fn: () => unknown) => void }, options: { mock?: unknown; server?: Partial<ServeProviderOptions>; remote?: Record<string, unknown> } = {}): Promise<Backend> {
+  const mock = new MockProvider(parseMockConfig({ logIntervalMs: 50, ...(options.mock as object) }), { nodeName: 'n', log });
+  const server = await serveProvider(mock, { port: 0, log, ...options.server });
+  const remote = await RemoteProvider.connect({ endpoint: server.url, timeoutMs: 5_000, connectTimeoutMs: 2_000, ...options.remote }, { log });
+  t.after(async () => {
+    await remote.close();
+    await server.close();
+    await mock.close();
+  });
+  return { mock, server, remote };
+}
+
+describe('the mock provider behind the protocol', () => {
+  test('capabilities mirror the server; the pod lifecycle round-trips; volumes arrive byte for byte', async (t) => {
+    const { mock, remote } = await backend(t);
+    assert.equal(remote.name, 'mock');
+    assert.deepEqual(providerCapabilities(remote), providerCapabilities(mock));
+    assert.equal(remote.nodeConfig?.().capacity.pods, '10000');
+
+    await remote.createPod(resolved(podFor('p', 'u1')));
+    await remote.createPod(resolved(podFor('p', 'u1'))); // idempotent per UID
+    assert.equal(mock.podCount(), 1);
+    const got = await remote.getPod('ns', 'p');
+    assert.equal(got?.metadata?.uid, 'u1');
+    assert.equal(got?.status?.phase, 'Running');
+    assert.equal((await remote.getPodStatus('ns', 'p'))?.phase, 'Running');
+    assert.deepEqual((await remote.listPods()).map((p) => p.metadata?.name), ['p']);
+    assert.equal(await remote.getPod('ns', 'nope'), undefined);
+    assert.equal(await remote.getPodStatus('ns', 'nope'), undefined);
+
+    const received = mock.resolvedPod('ns', 'p');
+    const cfg = received?.volumes.get('cfg');
+    assert.ok(cfg?.type === 'files');
+    assert.deepEqual(cfg.files, [{ path: 'a/b.txt', content: new Uint8Array([0, 1, 2, 255, 10]), mode: 0o600 }]);
+    assert.deepEqual(received?.volumes.get('scratch'), { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' });
+    assert.deepEqual((await remote.resolvedPod!('ns', 'p'))?.volumes.get('cfg'), cfg);
+
+    const updated = podFor('p', 'u1', { containers: [{ name: 'c', image: 'busybox:2' }] });
+    await remote.updatePod(resolved(updated));
+    assert.equal(mock.resolvedPod('ns', 'p')?.pod.spec?.containers[0]?.image, 'busybox:2');
+
+    await assert.rejects(remote.deletePod(podFor('p', 'other-uid')), NotFoundError);
+    await remote.deletePod(podFor('p', 'u1'));
+    assert.equal(await remote.getPod('ns', 'p'), undefined);
+    await assert.rejects(remote.deletePod(podFor('p', 'u1')), NotFoundError);
+  });
+
+  test('a provider error keeps its message; a poll-only provider declares no notifyPods', async (t) => {
+    const { remote } = await backend(t, { mock: { notify: false } });
+    assert.equal(remote.notifyPods, undefined);
+    await assert.rejects(remote.createPod(resolved(podFor('f', 'u', { annotations: { 'mock.vk.io/fail-create': 'quota exceeded in region' } }))), (err: Error) => err instanceof VkError && err.message === 'quota exceeded in region');
+  });
+
+  test('the status stream pushes changes, and after the server comes back every pod is handed over again', async (t) => {
+    const { mock, server, remote } = await backend(t, { mock: { lifecycle: { runningDelayMs: 100 } }, server: { heartbeatIntervalMs: 200 } });
+    const seen: Pod[] = [];
+    remote.notifyPods!((pod) => seen.push(pod));
+    await waitFor('the stream to connect', () => remote.streaming);
+    await remote.createPod(resolved(podFor('w', 'u1')));
+    await waitFor('a Running push', () => seen.some((p) => p.metadata?.name === 'w' && p.status?.phase === 'Running'));
+
+    // The server goes away and comes back on the same port (the backend kept its pods).
+    const port = server.port;
+    await server.close();
+    await waitFor('the stream to notice', () => !remote.streaming);
+    await assert.rejects(remote.ping(AbortSignal.timeout(2_000)), /remote provider at http:\/\/127\.0\.0\.1:\d+ is unreachable: .*ECONNREFUSED/);
+    seen.length = 0;
+    const again = await serveProvider(mock, { port, log, heartbeatIntervalMs: 200 });
+    t.after(() => again.close());
+    await waitFor('the stream to reconnect', () => remote.streaming && remote.streamConnections >= 2, 15_000);
+    await waitFor('every pod handed over again', () => seen.some((p) => p.metadata?.name === 'w'));
+    await remote.ping(AbortSignal.timeout(2_000));
+  });
+
+  test('ping reports an unhealthy backend with its message', async (t) => {
+    const { mock, remote } = await backend(t);
+    mock.setHealthy(false, 'backend down for maintenance');
+    await assert.rejects(remote.ping(AbortSignal.timeout(2_000)), /remote provider reports it is unhealthy: backend down for maintenance/);
+    mock.setHealthy(true);
+    await remote.ping(AbortSignal.timeout(2_000));
+  });
+
+  test('exec: stdout, stderr, exit codes, a large stdin round trip, tty; errors keep their type', async (t) => {
+    const { remote } = await backend(t);
+    await remote.createPod(resolved(podFor('x', 'u1')));
+    const run = async (command: string[], input?: string, tty = false) => {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => out.push(c));
+      stderr.on('data', (c: Buffer) => err.push(c));
+      const code = await remote.runInContainer!('ns', 'x', 'c', command, { stdin: input === undefined ? undefined : Readable.from([Buffer.from(input)]), stdout, stderr, tty, signal: new AbortController().signal, ...(tty && { resize: (async function* () { yield { width: 80, height: 24 }; })() }) });
+      return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+    };
+    assert.deepEqual(await run(['sh', '-c', 'echo hi; echo oops >&2; exit 3']), { code: 3, stdout: 'hi\n', stderr: 'oops\n' });
+    assert.deepEqual(await run(['printenv', 'GREETING']), { code: 0, stdout: 'hi\n', stderr: '' });
+    const big = 'line of input\n'.repeat(40_000);
+    const echoed = await run(['cat'], big);
+    assert.equal(echoed.stdout.length, big.length);
+    assert.equal(echoed.stdout, big);
+    assert.match((await run(['sh', '-c', 'hostname'], undefined, true)).stdout, /^x\r\n$/);
+    await assert.rejects(remote.runInContainer!('ns', 'x', 'nope', ['true'], { tty: false, signal: new AbortController().signal }), (err: Error) => err instanceof NotFoundError && /container "nope" not found/.test(err.message));
+    await assert.rejects(remote.runInContainer!('ns', 'missing', 'c', ['true'], { tty: false, signal: new AbortController().signal }), NotFoundError);
+  });
+
+  test('attach echoes stdin back; port-forward echoes and answers HTTP on port 80', async (t) => {
+    const { remote } = await backend(t);
+    await remote.createPod(resolved(podFor('a', 'u1', { containers: [{ name: 'c', image: 'busybox', stdin: true, stdinOnce: true }] })));
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    await remote.attachToContainer!('ns', 'a', 'c', { stdin: Readable.from([Buffer.from('attached input\n')]), stdout, tty: false, signal: new AbortController().signal });
+    assert.match(out, /attached input/);
+
+    // A socket pair: one end to the provider, the other is "kubectl".
+    const forward = async (port: number, send: string, halfClose: boolean) => {
+      const server = net.createServer({ allowHalfOpen: true });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+      const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+      const inner = await accepted;
+      const done = remote.portForward!('ns', 'a', port, inner);
+      let reply = '';
+      client.on('data', (c: Buffer) => (reply += c.toString()));
+      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+      client.write(send);
+      if (halfClose) client.end();
+      await ended;
+      client.destroy();
+      await done;
+      server.close();
+      return reply;
+    };
+    assert.equal(await forward(7000, 'echo me', true), 'echo me');
+    assert.match(await forward(80, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', false), /^HTTP\/1\.1 200 OK[\s\S]*hello from a\n$/);
+  });
+
+  test('logs: tail, and follow until aborted', async (t) => {
+    const { remote } = await backend(t);
+    await remote.createPod(resolved(podFor('l', 'u1', { annotations: { 'mock.vk.io/log-lines': 'first line' } })));
+    const read = async (stream: Readable) => {
+      let text = '';
+      for await (const chunk of stream) text += chunk.toString();
+      return text;
+    };
+    const all = await read(await remote.getContainerLogs!('ns', 'l', 'c', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal }));
+    assert.match(all, /first line/);
+    const tail = await read(await remote.getContainerLogs!('ns', 'l', 'c', { follow: false, previous: false, timestamps: false, tailLines: 1, signal: new AbortController().signal }));
+    assert.equal(tail.trimEnd().split('\n').length, 1);
+    const abort = new AbortController();
+    const follower = await remote.getContainerLogs!('ns', 'l', 'c', { follow: true, previous: false, timestamps: false, tailLines: 0, signal: abort.signal });
+    let followed = '';
+    follower.on('data', (c: Buffer) => (followed += c.toString()));
+    await waitFor('two followed lines', () => followed.split('\n').length > 2);
+    abort.abort();
+    await waitFor('the follower to end', () => follower.destroyed);
+    await assert.rejects(remote.getContainerLogs!('ns', 'l', 'nope', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal }), NotFoundError);
+  });
+
+  test('stats arrive for running pods', async (t) => {
+    const { remote } = await backend(t);
+    await remote.createPod(resolved(podFor('s', 'u1')));
+    const stats = await remote.getStats!();
+    assert.equal(stats[0]?.name, 's');
+    assert.ok((stats[0]?.containers[0]?.memoryWorkingSetBytes ?? 0) > 0);
+  });
+});
+
+describe('bad input from a client never reaches the provider', () => {
+  let server: ProviderServer;
+  let mock: MockProvider;
+  before(async () => {
+    mock = new MockProvider(parseMockConfig({}), { nodeName: 'n', log });
+    server = await serveProvider(mock, { port: 0, log, maxRequestBytes: 64 << 10, token: 'sekret' });
+  });
+  after(async () => {
+    await server.close();
+    await mock.close();
+  });
+
+  const request = (method: string, path: string, options: { body?: string | Buffer; headers?: Record<string, string>; agent?: http.Agent } = {}) => {
+    return new Promise<{ status: number; body: { error?: { code: string; message: string } } & Record<string, unknown> }>((resolve, reject) => {
+      const req = http.request(`${server.url}${path}`, { method, agent: options.agent, headers: { authorization: 'Bearer sekret', ...(options.body !== undefined && { 'content-type': 'application/json' }), ...options.headers } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as never) : {} }));
+      });
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  };
+
+  test('unknown versions are 400 UnsupportedVersion, unknown paths 404', async () => {
+    assert.deepEqual(await request('GET', '/v2/pods'), { status: 400, body: { error: { code: 'UnsupportedVersion', message: 'protocol version v2 is not supported by this server; it speaks v1' } } });
+    const header = await request('GET', '/v1/pods', { headers: { 'vk-provider-protocol': '2' } });
+    assert.equal(header.status, 400);
+    assert.equal(header.body.error?.code, 'UnsupportedVersion');
+    assert.equal((await request('GET', '/v1/nothing')).body.error?.code, 'UnknownPath');
+    assert.equal((await request('GET', '/pods')).status, 404);
+    assert.equal((await request('GET', '/v1/pods/%E0%A4%A/x')).body.error?.code, 'BadRequest');
+  });
+
+  test('a missing or wrong token is 401', async () => {
+    assert.equal((await request('GET', '/v1/pods', { headers: { authorization: '' } })).status, 401);
+    assert.equal((await request('GET', '/v1/pods', { headers: { authorization: 'Bearer wrong' } })).status, 401);
+  });
+
+  test('malformed JSON, wrong fields and wrong media types are 400/415 naming the problem', async () => {
+    const malformed = await request('POST', '/v1/pods', { body: '{"pod": ' });
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.body.error?.message ?? '', /^malformed JSON in request body: /);
+    const noUid = await request('POST', '/v1/pods', { body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b' } } }) });
+    assert.equal(noUid.body.error?.message, 'invalid request body: pod.metadata.uid: required (string)');
+    const badVolume = await request('POST', '/v1/pods', { body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b', uid: 'u' } }, volumes: [{ name: 'v', type: 'hostPath' }] }) });
+    assert.match(badVolume.body.error?.message ?? '', /^invalid request body: volumes\[0\]\.type/);
+    assert.equal((await request('POST', '/v1/pods', { body: '[]' })).body.error?.message, 'invalid request body: expected object');
+    assert.equal((await request('POST', '/v1/pods', { body: '' })).body.error?.message, 'request body is empty; expected JSON');
+    assert.equal((await request('POST', '/v1/pods', { body: '{}', headers: { 'content-type': 'text/plain' } })).status, 415);
+    assert.equal((await request('PATCH', '/v1/pods/a/b')).status, 405);
+    assert.equal(mock.podCount(), 0);
+  });
+
+  test('an oversize body is 413, and the kept-alive connection still works afterwards', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const pod = podFor('big', 'u');
+      const huge = JSON.stringify({ pod: { ...pod, metadata: { ...pod.metadata, annotations: { blob: 'x'.repeat(200_000) } } } });
+      const tooBig = await request('POST', '/v1/pods', { body: huge, agent });
+      assert.equal(tooBig.status, 413);
+      assert.equal(tooBig.body.error?.code, 'PayloadTooLarge');
+      // Chunked (no Content-Length): cut off while reading.
+      const chunked = await request('POST', '/v1/pods', { body: huge, agent, headers: { 'transfer-encoding': 'chunked' } });
+      assert.equal(chunked.status, 413);
+      assert.equal((await request('GET', '/v1/pods', { agent })).status, 200);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('a WebSocket request with bad parameters is refused with a JSON error before the upgrade', async () => {
+    const upgrade = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${server.url}${path}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', authorization: 'Bearer sekret', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('upgrade', () => reject(new Error('unexpected upgrade')));
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal((await upgrade('/v1/pods/a/b/portforward?port=99999')).status, 400);
+    assert.match((await upgrade('/v1/pods/a/b/containers/c/exec')).body, /missing command/);
+    assert.equal((await upgrade('/v3/pods/a/b/containers/c/exec?command=x')).status, 400);
+  });
+});
+
+describe('bad input from a server never crashes the client', () => {
+  /** A raw HTTP server answering each path as told. */
+  async function fakeServer(t: { after: (fn: () => unknown) => void }, answer: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<string> {
+    const server = http.createServer(answer);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  }
+  const capabilities = (extra: object = {}) => JSON.stringify({ protocol: 'v1', name: 'fake', capabilities: ['notifyPods'], heartbeatIntervalMs: 100, ...extra });
+
+  test('malformed answers become clear errors', async (t) => {
+    let calls = 0;
+    const url = await fakeServer(t, (req, res) => {
+      if (req.url === '/v1/capabilities') return res.end(capabilities({ capabilities: [] }));
+      if (req.url === '/v1/pods') return res.end('{"items": [');
+      if (req.url === '/v1/pods/ns/wrong') return res.end('[1,2]');
+      if (req.url === '/v1/pods/ns/html') {
+        res.statusCode = 502;
+        calls++;
+        return res.end('<html>bad gateway</html>');
+      }
+      if (req.url === '/v1/pods/ns/version') {
+        res.setHeader('vk-provider-protocol', '9');
+        return res.end('{}');
+      }
+      res.end('{}');
+    });
+    const remote = await RemoteProvider.connect({ endpoint: url, retries: 2 }, { log });
+    t.after(() => remote.close());
+    await assert.rejects(remote.listPods(), /remote provider sent malformed JSON for GET \/v1\/pods: /);
+    await assert.rejects(remote.getPod('ns', 'wrong'), /remote provider sent an invalid pod for GET \/v1\/pods\/ns\/wrong: expected a pod with metadata/);
+    await assert.rejects(remote.getPod('ns', 'html'), /remote provider rejected GET \/v1\/pods\/ns\/html: HTTP 502: <html>bad gateway<\/html>/);
+    assert.equal(calls, 3, 'a 502 is retried');
+    await assert.rejects(remote.getPod('ns', 'version'), /speaks protocol version 9; this client speaks 1/);
+  });
+
+  test('a server that stalls before or during its answer times out, and idempotent calls are retried', async (t) => {
+    let listCalls = 0;
+    const url = await fakeServer(t, (req, res) => {
+      if (req.url === '/v1/capabilities') return res.end(capabilities({ capabilities: [] }));
+      if (req.url === '/v1/pods') {
+        listCalls++;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"items": ['); // and never more
+        return;
+      }
+      // GET /v1/pods/ns/slow: no answer at all
+    });
+    const remote = await RemoteProvider.connect({ endpoint: url, timeoutMs: 300, retries: 1 }, { log });
+    t.after(() => remote.close());
+    await assert.rejects(remote.listPods(), /remote provider at http:\/\/127\.0\.0\.1:\d+ did not finish answering GET \/v1\/pods within 300 ms/);
+    assert.equal(listCalls, 2, 'one retry');
+    await assert.rejects(remote.getPod('ns', 'slow'), /did not answer GET \/v1\/pods\/ns\/slow within 300 ms/);
+  });
+
+  test('an oversize answer is refused', async (t) => {
+    const url = await fakeServer(t, (req, res) => {
+      if (req.url === '/v1/capabilities') return res.end(capabilities({ capabilities: [] }));
+      res.end(JSON.stringify({ items: [], pad: 'x'.repeat(100_000) }));
+    });
+    const remote = await RemoteProvider.connect({ endpoint: url, maxResponseBytes: 10_000 }, { log });
+    t.after(() => remote.close());
+    await assert.rejects(remote.listPods(), /larger than 10000 bytes \(maxResponseBytes\)/);
+  });
+
+  test('a server of another protocol version, or an unreachable one, fails start-up with the reason', async (t) => {
+    const url = await fakeServer(t, (_req, res) => res.end(capabilities({ protocol: 'v2' })));
+    await assert.rejects(RemoteProvider.connect({ endpoint: url }, { log }), /remote provider at http:\/\/127\.0\.0\.1:\d+: remote provider speaks protocol "v2"; this client speaks v1/);
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    closed.close();
+    await assert.rejects(RemoteProvider.connect({ endpoint: `http://127.0.0.1:${port}`, connectTimeoutMs: 300 }, { log }), /remote provider at http:\/\/127\.0\.0\.1:\d+ is unreachable: connect ECONNREFUSED .*\(gave up after 300 ms\)$/);
+  });
+
+  test('garbage on the status stream is skipped; good lines still arrive; a silent stream reconnects', async (t) => {
+    let watches = 0;
+    const url = await fakeServer(t, (req, res) => {
+      if (req.url === '/v1/capabilities') return res.end(capabilities());
+      if (req.url === '/v1/pods') return res.end(JSON.stringify({ items: [podFor('listed', 'u0')] }));
+      if (req.url === '/v1/pods/watch') {
+        watches++;
+        res.write('{"type":"READY"}\n');
+        res.write('not json at all\n{"type": 42}\n{"type":"POD","pod":{"metadata":{}}}\n{"type":"SOMETHING_NEW"}\n\n');
+        res.write('{"type":"POD","pod":');
+        res.write(`${JSON.stringify(podFor('pushed', 'u1'))}}\n`);
+        return; // then silence: no heartbeats
+      }
+      res.end('{}');
+    });
+    const remote = await RemoteProvider.connect({ endpoint: url }, { log });
+    t.after(() => remote.close());
+    const seen: string[] = [];
+    remote.notifyPods!((pod) => seen.push(pod.metadata?.name ?? ''));
+    await waitFor('the good lines', () => seen.includes('pushed') && seen.includes('listed'));
+    await waitFor('a reconnect after three missed heartbeats', () => watches >= 2, 5_000);
+  });
+});
+
+describe('configuration and transport security', () => {
+  test('config errors are one line naming the field', () => {
+    assert.throws(() => parseRemoteConfig({}), /^ConfigError: provider config: endpoint: /);
+    assert.throws(() => parseRemoteConfig({ endpoint: 'ftp://x' }), /provider config: endpoint: expected an http:\/\/ or https:\/\/ URL/);
+    assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', timeoutMs: -1 }), /provider config: timeoutMs: must be > 0/);
+    assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', token: 'a', tokenFile: 'b' }), /provider config: tokenFile: give token or tokenFile, not both/);
+    assert.throws(() => parseRemoteConfig({ endpoint: 'https://x', certFile: 'c' }), /provider config: keyFile: certFile and keyFile go together/);
+    assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', caFile: 'c' }), /provider config: caFile: needs an https:\/\/ endpoint/);
+    assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', tokn: 'a' }), /provider config: tokn: unknown field/);
+  });
+
+  test('HTTPS with a private CA, a client certificate (mTLS) and a token file', async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-tls-'));
+    const f = (name: string) => path.join(dir, name);
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-subj', '/CN=test-ca', '-days', '1');
+    for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'], ['client', 'extendedKeyUsage=clientAuth']] as const) {
+      writeFileSync(f(`${name}.ext`), `${ext}\n`);
+      ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
+      ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '1', '-extfile', f(`${name}.ext`));
+    }
+    writeFileSync(f('token'), 'rotating-token\n');
+    const { readFileSync } = await import('node:fs');
+    const mock = new MockProvider(parseMockConfig({}), { nodeName: 'n', log });
+    const server = await serveProvider(mock, { port: 0, log, token: 'rotating-token', tls: { cert: readFileSync(f('server.crt')), key: readFileSync(f('server.key')), ca: readFileSync(f('ca.crt')) } });
+    t.after(async () => {
+      await server.close();
+      await mock.close();
+    });
+    assert.match(server.url, /^https:/);
+    const remote = await RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key'), tokenFile: f('token') }, { log });
+    t.after(() => remote.close());
+    await remote.createPod(resolved(podFor('tls', 'u1')));
+    assert.equal((await remote.getPod('ns', 'tls'))?.status?.phase, 'Running');
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    assert.equal(await remote.runInContainer!('ns', 'tls', 'c', ['echo', 'over wss'], { stdout, tty: false, signal: new AbortController().signal }), 0);
+    assert.equal(out, 'over wss\n');
+
+    // Without a client certificate the handshake fails; with an unknown CA the server is not trusted.
+    await assert.rejects(RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), token: 'rotating-token', connectTimeoutMs: 300, retries: 0 }, { log }), /remote provider at https:\/\/127\.0\.0\.1:\d+ is unreachable: .*(certificate|socket hang up|ECONNRESET)/);
+    await assert.rejects(RemoteProvider.connect({ endpoint: server.url, certFile: f('client.crt'), keyFile: f('client.key'), token: 'rotating-token', connectTimeoutMs: 300, retries: 0 }, { log }), /self-signed certificate in certificate chain|unable to verify|unable to get local issuer/);
+    await assert.rejects(RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key'), token: 'wrong' }, { log }), /HTTP 401 Unauthorized: missing or invalid bearer token/);
+  });
+});
+
+describe('the OpenAPI document', () => {
+  test('parses, resolves every $ref, and covers every endpoint and error code of the protocol', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const { paths: protocolPaths, ERROR_STATUS } = await import('./protocol.ts');
+    const doc = parse(readFileSync(path.resolve(import.meta.dirname, '../../../docs/remote-provider.openapi.yaml'), 'utf8')) as { openapi: string; paths: Record<string, unknown>; components: Record<string, Record<string, unknown>> };
+    assert.match(doc.openapi, /^3\./);
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/([^/]+)\/([^"]+)"/g)];
+    assert.ok(refs.length > 10);
+    for (const [, section, name] of refs) assert.ok(doc.components[section!]?.[name!], `unresolved $ref ${section}/${name}`);
+    const expected = [
+      protocolPaths.capabilities(), protocolPaths.ping(), protocolPaths.node(), protocolPaths.stats(), protocolPaths.pods(), protocolPaths.watch(),
+      protocolPaths.pod('{namespace}', '{pod}'), protocolPaths.podStatus('{namespace}', '{pod}'), protocolPaths.resolved('{namespace}', '{pod}'),
+      protocolPaths.logs('{namespace}', '{pod}', '{container}'), protocolPaths.exec('{namespace}', '{pod}', '{container}'), protocolPaths.attach('{namespace}', '{pod}', '{container}'), protocolPaths.portForward('{namespace}', '{pod}'),
+    ].map(decodeURIComponent);
+    assert.deepEqual(Object.keys(doc.paths).sort(), expected.sort());
+    const codes = ((doc.components.schemas as Record<string, { properties: { error: { properties: { code: { enum: string[] } } } } }>).Error!).properties.error.properties.code.enum;
+    assert.deepEqual([...codes].sort(), Object.keys(ERROR_STATUS).sort());
+  });
+});

@@ -1,0 +1,76 @@
+// Configuration of the sandbox provider (--provider sandbox --provider-config file.yaml).
+// Every field has a default; unknown fields are rejected.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../../errors.ts';
+import { formatZodError, goArch, parseIPv4Cidr } from '../mock/config.ts';
+
+export function defaultDataDir(): string {
+  if (process.getuid?.() === 0) return '/var/lib/virtual-kubelet-ts/sandbox';
+  return path.join(os.homedir(), '.local/share/virtual-kubelet-ts/sandbox');
+}
+
+const QUANTITY_RE = /^(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
+const quantity = z.preprocess((v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : v), z.string().regex(QUANTITY_RE, 'expected a quantity such as 4, 500m or 16Gi'));
+const ms = z.number().int().nonnegative();
+
+const toolsSchema = z.strictObject({
+  bwrap: z.string().min(1).default('bwrap'),
+  nsenter: z.string().min(1).default('nsenter'),
+  unshare: z.string().min(1).default('unshare'),
+  ip: z.string().min(1).default('ip'),
+  /** The pod's pause process (PID 1 of its pid namespace, reaps orphans). */
+  pause: z.string().min(1).default('catatonit'),
+  /** util-linux script: gives TTY containers and exec -t a pseudo-terminal. */
+  script: z.string().min(1).default('script'),
+  stty: z.string().min(1).default('stty'),
+  /** A statically linked busybox: switches user inside containers (runAsUser) and forwards ports. */
+  busybox: z.string().min(1).default('/bin/busybox'),
+});
+
+export const sandboxConfigSchema = z
+  .strictObject({
+    /** Pods, logs, state and (unless imageDir says otherwise) images live here. */
+    dataDir: z.string().min(1).default(defaultDataDir),
+    /** The image store; default <dataDir>/images. */
+    imageDir: z.string().min(1).optional(),
+    /** Each pod gets a /30 of this range: the host end of its veth pair is .1, the pod .2. */
+    podCIDR: z
+      .string()
+      .default('10.215.0.0/16')
+      .refine((s) => (parseIPv4Cidr(s)?.bits ?? 31) <= 29, 'expected an IPv4 CIDR of /29 or larger, such as 10.215.0.0/16'),
+    /** How a container's root filesystem is made from its image: own copy, or hardlinks (fast, but shares inodes). */
+    rootfsMode: z.enum(['copy', 'hardlink']).default('copy'),
+    /** Image references (as written in pod specs) served from a local root filesystem directory instead of a registry. */
+    localImages: z.record(z.string().min(1), z.string().min(1)).default({}),
+    /** Registries reached over plain http (loopback always is). */
+    insecureRegistries: z.array(z.string().min(1)).default([]),
+    /** Container log rotation (the kubelet's containerLogMaxSize / containerLogMaxFiles). */
+    containerLogMaxBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+    containerLogMaxFiles: z.number().int().min(1).default(5),
+    /** CrashLoopBackOff: first delay, doubling up to max; reset after a container ran resetAfterMs. */
+    crashLoopBackOff: z
+      .strictObject({ initialMs: ms.default(10_000), maxMs: ms.default(300_000), resetAfterMs: ms.default(600_000) })
+      .prefault({}),
+    /** ImagePullBackOff: same shape. */
+    imagePullBackOff: z.strictObject({ initialMs: ms.default(10_000), maxMs: ms.default(300_000) }).prefault({}),
+    capacity: z.record(z.string().min(1), quantity).default({}),
+    labels: z.record(z.string().min(1), z.string()).default({}),
+    tools: toolsSchema.prefault({}),
+  })
+  .transform((c) => ({
+    ...c,
+    dataDir: path.resolve(c.dataDir),
+    imageDir: path.resolve(c.imageDir ?? path.join(c.dataDir, 'images')),
+    capacity: { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024 / 1024)}Mi`, pods: '110', ...c.capacity },
+    architecture: goArch(),
+  }));
+
+export type SandboxConfig = z.output<typeof sandboxConfigSchema>;
+
+export function parseSandboxConfig(input: unknown): SandboxConfig {
+  const result = sandboxConfigSchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  throw new ConfigError(`provider config: ${formatZodError(result.error)}`);
+}

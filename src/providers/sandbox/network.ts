@@ -1,0 +1,94 @@
+// Pod networking: each pod's network namespace gets a veth pair to the host. The pod CIDR is cut
+// into /30s: network+1 is the host end (the pod's gateway), network+2 the pod (eth0). Only
+// addresses of namespaces this provider made are used, and nothing else on the host changes
+// (no bridge, no forwarding, no NAT): the host reaches every pod, a pod reaches the host.
+//
+// The host end is named after its /30 (vk + 8 hex digits), so claiming an address is creating
+// that interface: the kernel refuses a second one, which keeps two providers (or two virtual
+// nodes) on one machine from handing out the same address. The pair lives in the pod's network
+// namespace and disappears with it, so a pod whose processes are all gone leaves no interface.
+import { formatIPv4, parseIPv4Cidr } from '../mock/config.ts';
+import { CommandError, run } from './exec.ts';
+
+export interface PodNetwork {
+  /** Index of the /30 in the pod CIDR. */
+  index: number;
+  podIP: string;
+  gateway: string;
+  /** Host end of the veth pair. */
+  hostLink: string;
+}
+
+export interface NetworkTools {
+  ip: string;
+  nsenter: string;
+}
+
+export class PodNetworks {
+  private readonly base: number;
+  private readonly slots: number;
+  private readonly used = new Set<number>();
+  private next = 0;
+  private readonly tools: NetworkTools;
+
+  constructor(cidr: string, tools: NetworkTools) {
+    const parsed = parseIPv4Cidr(cidr);
+    if (!parsed) throw new Error(`invalid pod CIDR ${cidr}`);
+    this.base = parsed.base;
+    this.slots = 2 ** (32 - parsed.bits) / 4;
+    this.tools = tools;
+  }
+
+  describe(index: number): PodNetwork {
+    const network = this.base + index * 4;
+    return { index, podIP: formatIPv4(network + 2), gateway: formatIPv4(network + 1), hostLink: `vk${network.toString(16).padStart(8, '0')}` };
+  }
+
+  /** Marks an adopted pod's slot as taken. */
+  reserve(index: number): void {
+    this.used.add(index);
+  }
+
+  /** Creates the veth pair into the network namespace of `pid` and configures both ends. */
+  async attach(pid: number): Promise<PodNetwork> {
+    for (let tries = 0; tries < this.slots; tries++) {
+      const index = this.next;
+      this.next = (this.next + 1) % this.slots;
+      if (this.used.has(index)) continue;
+      const net = this.describe(index);
+      try {
+        await run([this.tools.ip, 'link', 'add', net.hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid)]);
+      } catch (err) {
+        if (err instanceof CommandError && /File exists/.test(err.stderr)) continue; // another pod or provider has it
+        throw err;
+      }
+      this.used.add(index);
+      try {
+        await run([this.tools.ip, '-batch', '-'], { input: `addr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n` });
+        await run([this.tools.nsenter, `--net=/proc/${pid}/ns/net`, '--', this.tools.ip, '-batch', '-'], {
+          input: `link set lo up\naddr add ${net.podIP}/30 dev eth0\nlink set eth0 up\nroute add default via ${net.gateway}\n`,
+        });
+      } catch (err) {
+        await this.detach(net);
+        throw err;
+      }
+      return net;
+    }
+    throw new Error('the pod CIDR has no free /30 left');
+  }
+
+  /** Removes the pair (a no-op when the namespace, and with it the pair, is already gone). */
+  async detach(net: PodNetwork): Promise<void> {
+    this.used.delete(net.index);
+    try {
+      await run([this.tools.ip, 'link', 'del', net.hostLink]);
+    } catch (err) {
+      if (!(err instanceof CommandError && /Cannot find device|does not exist/.test(err.stderr))) throw err;
+    }
+  }
+
+  /** Sets up loopback only (hostNetwork pods: their containers use the host's namespace instead). */
+  async loopbackOnly(pid: number): Promise<void> {
+    await run([this.tools.nsenter, `--net=/proc/${pid}/ns/net`, '--', this.tools.ip, 'link', 'set', 'lo', 'up']);
+  }
+}

@@ -1,0 +1,81 @@
+// The pod sandbox: one long-lived pause process (catatonit -P, PID 1 of the pod's pid namespace,
+// reaping orphans) that holds the pod's pid, ipc, uts, mount and network namespaces. It is
+// started through util-linux unshare, detached from the virtual kubelet (own session, no pipes),
+// so it outlives a restart of ours; killing it makes the kernel kill every process left in the
+// pod's pid namespace (containers' nested namespaces included) and free the namespaces.
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VkError } from '../../errors.ts';
+import { run } from './exec.ts';
+import { childrenOf, isAlive, readStat, signal } from './procfs.ts';
+
+export interface PauseProcess {
+  /** Host pid of the pause process (the namespaces' holder). */
+  pid: number;
+  startTicks: number;
+  /** The unshare process waiting for it. */
+  unsharePid: number;
+}
+
+export interface PauseTools {
+  unshare: string;
+  nsenter: string;
+  pause: string;
+  busybox: string;
+}
+
+/** Starts the pause process in fresh namespaces and sets the pod's hostname in its UTS namespace. */
+export async function startPause(tools: PauseTools, hostname: string): Promise<PauseProcess> {
+  const child = spawn(tools.unshare, ['--pid', '--fork', '--ipc', '--uts', '--net', '--mount', '--propagation', 'private', '--kill-child', '--', tools.pause, '-P'], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  const unsharePid = await new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid!));
+    child.once('error', (err) => reject(new VkError('VK_PROVIDER', `cannot start ${tools.unshare}: ${err.message}`)));
+  });
+  let exitCode: number | null | undefined;
+  child.once('exit', (code) => (exitCode = code));
+  child.unref();
+  const deadline = Date.now() + 5000;
+  while (true) {
+    const pause = childrenOf(unsharePid)[0];
+    if (pause) {
+      // unshare forks first, then the child execs catatonit: wait for the exec.
+      const stat = readStat(pause.pid);
+      if (stat && stat.comm !== 'unshare') {
+        const proc: PauseProcess = { pid: pause.pid, startTicks: stat.startTicks, unsharePid };
+        try {
+          await run([tools.nsenter, `--uts=/proc/${proc.pid}/ns/uts`, '--', tools.busybox, 'hostname', hostname]);
+        } catch (err) {
+          await stopPause(proc);
+          throw err;
+        }
+        return proc;
+      }
+    }
+    if (exitCode !== undefined) throw new VkError('VK_PROVIDER', `the pod's pause process exited at once (code ${exitCode}): is ${tools.pause} installed?`);
+    if (Date.now() > deadline) {
+      signal(unsharePid, 'SIGKILL');
+      throw new VkError('VK_PROVIDER', 'the pod sandbox did not start within 5 s');
+    }
+    await sleep(5);
+  }
+}
+
+export function pauseAlive(pause: PauseProcess): boolean {
+  return isAlive(pause.pid, pause.startTicks);
+}
+
+/** Kills the pause process (and with it everything in the pod's pid namespace) and waits until it is gone. */
+export async function stopPause(pause: PauseProcess, timeoutMs = 10_000): Promise<void> {
+  if (pauseAlive(pause)) signal(pause.pid, 'SIGKILL');
+  const deadline = Date.now() + timeoutMs;
+  while (pauseAlive(pause) && Date.now() < deadline) await sleep(10);
+  // unshare exits once its child is gone; reap-wise it is init's (or ours) to collect.
+  const unshare = readStat(pause.unsharePid);
+  if (unshare && unshare.comm === 'unshare' && unshare.state !== 'Z') {
+    const until = Date.now() + 2000;
+    while (isAlive(pause.unsharePid, unshare.startTicks) && Date.now() < until) await sleep(10);
+  }
+}

@@ -1,0 +1,211 @@
+// The sandbox runtime on this machine, without a control plane: pods from a local busybox root
+// filesystem (config.localImages). Needs root and the runtime's tools; skipped otherwise.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, test } from 'node:test';
+import type { Pod } from '../../kube/types.ts';
+import { silentLogger } from '../../log.ts';
+import type { ResolvedPod } from '../provider.ts';
+import { parseSandboxConfig } from './config.ts';
+import { isAlive } from './procfs.ts';
+import { checkHost, SandboxProvider } from './sandbox-provider.ts';
+
+let skip: string | false = false;
+try {
+  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
+} catch (err) {
+  skip = (err as Error).message;
+}
+
+let dir = '';
+let provider: SandboxProvider;
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(path.join(os.tmpdir(), 'sbx-unit-'));
+  const rootfs = path.join(dir, 'busybox');
+  for (const sub of ['bin', 'etc', 'tmp', 'root']) mkdirSync(path.join(rootfs, sub), { recursive: true });
+  copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox')) symlinkSync('busybox', path.join(rootfs, 'bin', applet));
+  provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: rootfs }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
+});
+
+after(async () => {
+  if (skip) return;
+  for (const pod of await provider.listPods()) await provider.deletePod(pod).catch(() => undefined);
+  await provider.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let counter = 0;
+function pod(spec: Record<string, unknown>): ResolvedPod {
+  counter++;
+  return { pod: { metadata: { name: `p${counter}`, namespace: 'unit', uid: `uid-${counter}-${Date.now()}` }, spec: { terminationGracePeriodSeconds: 5, ...spec } as Pod['spec'] }, volumes: new Map() };
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function status(r: ResolvedPod) {
+  return (await provider.getPodStatus('unit', r.pod.metadata!.name!))!;
+}
+
+async function exec(r: ResolvedPod, container: string, command: string[]): Promise<{ code: number; out: string }> {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d: Buffer) => (text += d.toString()));
+  const code = await provider.runInContainer('unit', r.pod.metadata!.name!, container, command, { stdout: out, stderr: out, tty: false, signal: new AbortController().signal });
+  return { code, out: text };
+}
+
+async function running(r: ResolvedPod) {
+  return until('all containers running', async () => {
+    const s = await status(r);
+    return s.containerStatuses?.every((c) => c.state?.running) ? s : undefined;
+  });
+}
+
+test('deletion sends SIGTERM, runs preStop first, and SIGKILLs after the grace period', { skip }, async () => {
+  const polite = pod({
+    volumes: [{ name: 'out', hostPath: { path: dir } }],
+    containers: [
+      {
+        name: 'c',
+        image: 'busybox',
+        command: ['sh', '-c', 'trap "echo got TERM >> /out/stop.log; exit 0" TERM; while true; do sleep 0.1; done'],
+        volumeMounts: [{ name: 'out', mountPath: '/out' }],
+        lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo preStop >> /out/stop.log'] } } },
+      },
+    ],
+  });
+  const stubborn = pod({ terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }] });
+  await provider.createPod(polite);
+  await provider.createPod(stubborn);
+  await running(polite);
+  await running(stubborn);
+  const pause = provider.sandboxPod('unit', polite.pod.metadata!.name!)!.state.sandbox!.pause;
+  let started = Date.now();
+  await provider.deletePod(polite.pod);
+  assert.ok(Date.now() - started < 4000, 'a container that exits on SIGTERM stops at once');
+  assert.ok(!isAlive(pause.pid, pause.startTicks), 'the sandbox is gone');
+  assert.equal(readFileSync(path.join(dir, 'stop.log'), 'utf8'), 'preStop\ngot TERM\n');
+  started = Date.now();
+  await provider.deletePod(stubborn.pod);
+  const took = Date.now() - started;
+  assert.ok(took >= 900 && took < 5000, `SIGKILL after the 1 s grace period (took ${took} ms)`);
+  assert.equal(await provider.getPod('unit', stubborn.pod.metadata!.name!), undefined);
+});
+
+test('restartPolicy OnFailure: a success ends the pod Succeeded; its logs stay readable after release', { skip }, async () => {
+  const r = pod({ restartPolicy: 'OnFailure', containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo done'] }] });
+  await provider.createPod(r);
+  await until('Succeeded', async () => (await status(r)).phase === 'Succeeded');
+  await provider.deletePod(r.pod); // the core releases finished pods
+  const found = await provider.getPod('unit', r.pod.metadata!.name!);
+  assert.equal(found?.status?.phase, 'Succeeded');
+  let text = '';
+  for await (const chunk of await provider.getContainerLogs('unit', r.pod.metadata!.name!, 'c', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal })) text += chunk;
+  assert.equal(text, 'done\n');
+  await provider.deletePod(found!); // the API object is gone: the logs go too
+  assert.equal(await provider.getPod('unit', r.pod.metadata!.name!), undefined);
+});
+
+test('a startup probe gates readiness; a failing postStart hook kills the container; an unknown command is a StartError', { skip }, async () => {
+  const r = pod({
+    containers: [
+      { name: 'slow', image: 'busybox', command: ['sh', '-c', 'sleep 1; touch /tmp/up; sleep 3600'], startupProbe: { exec: { command: ['test', '-f', '/tmp/up'] }, periodSeconds: 1, failureThreshold: 30 } },
+      { name: 'hooked', image: 'busybox', command: ['sleep', '3600'], lifecycle: { postStart: { exec: { command: ['false'] } } } },
+      { name: 'nocmd', image: 'busybox', command: ['/no/such/binary'] },
+    ],
+  });
+  await provider.createPod(r);
+  const early = await until('slow running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'slow' && c.state?.running));
+  assert.equal(early.started, false);
+  assert.equal(early.ready, false);
+  await until('slow started and ready', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'slow' && c.started && c.ready));
+  const hooked = await until('hooked restarted', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'hooked' && c.restartCount >= 1));
+  assert.ok(hooked);
+  const nocmd = await until('nocmd terminated once', async () => {
+    const c = (await status(r)).containerStatuses?.find((x) => x.name === 'nocmd');
+    return c?.lastState?.terminated ?? (c?.state?.terminated?.reason === 'StartError' ? c.state.terminated : undefined);
+  });
+  assert.equal(nocmd.reason, 'StartError');
+  assert.match(nocmd.message ?? '', /\/no\/such\/binary/);
+  await provider.deletePod(r.pod);
+});
+
+test('shareProcessNamespace: containers see each other; exec runs in the container with its environment', { skip }, async () => {
+  const r = pod({ shareProcessNamespace: true, containers: [{ name: 'a', image: 'busybox', command: ['sleep', '3601'], env: [{ name: 'GREETING', value: 'hi' }] }, { name: 'b', image: 'busybox', command: ['sleep', '3602'] }] });
+  await provider.createPod(r);
+  await running(r);
+  const ps = await exec(r, 'a', ['ps', '-o', 'args']);
+  assert.match(ps.out, /sleep 3601/);
+  assert.match(ps.out, /sleep 3602/);
+  assert.equal((await exec(r, 'a', ['sh', '-c', 'echo $GREETING $HOSTNAME'])).out, `hi ${r.pod.metadata!.name}\n`);
+  assert.equal((await exec(r, 'b', ['sh', '-c', 'exit 9'])).code, 9);
+  await provider.deletePod(r.pod);
+});
+
+test('a changed image restarts the container; a restarted provider adopts the pod', { skip }, async () => {
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }], volumes: [{ name: 'cfg', configMap: { name: 'x' } }] });
+  r.volumes.set('cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a', content: Buffer.from('from the volume\n'), mode: 0o644 }] });
+  await provider.createPod(r);
+  await running(r);
+  const before = provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!;
+  // Adoption: a second provider on the same data directory takes the pod over as it runs.
+  await provider.close();
+  provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: path.join(dir, 'busybox'), 'busybox:v2': path.join(dir, 'busybox') }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
+  const adopted = provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!;
+  assert.equal(adopted.childPid, before.childPid);
+  assert.equal((await exec(r, 'c', ['true'])).code, 0);
+  // The new run after adoption still mounts the pod's volumes (written before the restart).
+  const updated: ResolvedPod = { pod: { ...r.pod, spec: { ...r.pod.spec!, containers: [{ ...r.pod.spec!.containers[0]!, image: 'busybox:v2' }] } }, volumes: new Map() };
+  await provider.updatePod(updated);
+  const s = await until('restarted with the new image', async () => (await status(r)).containerStatuses?.find((c) => c.restartCount === 1 && c.state?.running));
+  assert.equal(s.image, 'busybox:v2');
+  assert.equal((await exec(r, 'c', ['cat', '/cfg/a'])).out, 'from the volume\n');
+  await provider.deletePod(r.pod);
+});
+
+test('hostNetwork: the containers use the host\'s network namespace and the node\'s address', { skip }, async () => {
+  const r = pod({ hostNetwork: true, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  await provider.createPod(r);
+  const s = await running(r);
+  assert.equal(s.podIP, '127.0.0.1');
+  const childPid = provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!.childPid!;
+  assert.equal(readlinkSync(`/proc/${childPid}/ns/net`), readlinkSync('/proc/self/ns/net'));
+  assert.notEqual(readlinkSync(`/proc/${childPid}/ns/uts`), readlinkSync('/proc/self/ns/uts'), 'its own hostname still');
+  await provider.deletePod(r.pod);
+});
+
+test('a container run the saved state does not know (a crash mid-start) is killed on adoption, then started properly', { skip }, async () => {
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  await provider.createPod(r);
+  await running(r);
+  const sandbox = provider.sandboxPod('unit', r.pod.metadata!.name!)!;
+  const stray = sandbox.state.containers[0]!.running!;
+  await provider.close();
+  // As if the provider had died before recording the run.
+  const file = path.join(sandbox.dir, 'pod.json');
+  const state = JSON.parse(readFileSync(file, 'utf8')) as { containers: { running?: unknown; waiting?: unknown }[] };
+  delete state.containers[0]!.running;
+  state.containers[0]!.waiting = { reason: 'ContainerCreating' };
+  writeFileSync(file, JSON.stringify(state));
+  provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: path.join(dir, 'busybox') }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
+  await until('the stray run gone', async () => !isAlive(stray.shimPid, stray.shimStart) && !isAlive(stray.childPid, stray.childStart));
+  const s = await running(r);
+  assert.notEqual(s.containerStatuses?.[0]?.containerID, undefined);
+  assert.notEqual(provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!.childPid, stray.childPid);
+  await provider.deletePod(r.pod);
+});

@@ -1,0 +1,444 @@
+// The sandbox provider: real pods on this machine, in Linux namespaces (see README "The sandbox
+// provider"). This file maps the Provider interface onto SandboxPod (pod-runtime.ts): lookups,
+// push notifications, adoption of the pods a previous process left running, and the kubelet
+// API capabilities (logs, exec, attach, port-forward, stats).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { Readable, type Duplex } from 'node:stream';
+import { ConfigError, NotFoundError, VkError } from '../../errors.ts';
+import type { Pod, PodStatus } from '../../kube/types.ts';
+import type { Logger } from '../../log.ts';
+import { podKey, type ContainerStats, type ExecStreams, type LogOptions, type NodeConfig, type PodListener, type PodStats, type Provider, type ResolvedPod } from '../provider.ts';
+import { parseSandboxConfig, type SandboxConfig } from './config.ts';
+import { readCriLog } from './cri-log.ts';
+import { run } from './exec.ts';
+import { Images } from './images.ts';
+import { PodNetworks } from './network.ts';
+import { readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
+import { allStats, CLOCK_TICKS, descendantsOf, isAlive, ptySlave, signal as sendSignal } from './procfs.ts';
+import { FRAME_EXIT, FRAME_RESIZE, FRAME_STDERR, FRAME_STDIN, FRAME_STDIN_EOF, FRAME_STDOUT, FrameReader, frame } from './shim.ts';
+import { RetiredLogs } from './retired.ts';
+import { loadStates, podDir, podsDir } from './state.ts';
+
+export interface SandboxProviderContext {
+  nodeName: string;
+  nodeIP: string;
+  log: Logger;
+}
+
+const POLL_MS = 500;
+
+/** Checks that the host tools the runtime needs are present; throws ConfigError naming the missing ones. */
+export async function checkHost(config: SandboxConfig): Promise<void> {
+  if (process.getuid?.() !== 0) throw new ConfigError('the sandbox provider needs root (it creates namespaces, veth pairs and mounts)');
+  const t = config.tools;
+  const checks: [string, string[]][] = [
+    [t.bwrap, ['--version']],
+    [t.nsenter, ['--version']],
+    [t.unshare, ['--version']],
+    [t.ip, ['-V']],
+    [t.script, ['--version']],
+    [t.busybox, ['true']],
+  ];
+  const missing: string[] = [];
+  for (const [bin, args] of checks) {
+    try {
+      await run([bin, ...args], { timeoutMs: 5000 });
+    } catch {
+      missing.push(bin);
+    }
+  }
+  try {
+    await run(['sh', '-c', `command -v ${t.pause}`]);
+  } catch {
+    missing.push(t.pause);
+  }
+  if (missing.length > 0) {
+    throw new ConfigError(`the sandbox provider needs ${missing.join(', ')} (Debian: apt-get install bubblewrap catatonit busybox-static iproute2 util-linux)`);
+  }
+}
+
+export class SandboxProvider implements Provider {
+  readonly name = 'sandbox';
+  private readonly config: SandboxConfig;
+  private readonly log: Logger;
+  private readonly hostIP: string;
+  private readonly pods = new Map<string, SandboxPod>();
+  private readonly listeners: PodListener[] = [];
+  private readonly dirty = new Set<SandboxPod>();
+  private flushScheduled = false;
+  private readonly deps: RuntimeDeps;
+  private readonly images: Images;
+  private readonly poller: ReturnType<typeof setInterval>;
+  private readonly cpuSamples = new Map<string, { at: number; ns: number }>();
+  private readonly retired: RetiredLogs;
+  /** Released pods' objects given out by getPod/listPods. */
+  private readonly handedOut = new WeakSet<Pod>();
+  private closed = false;
+
+  private constructor(config: SandboxConfig, context: SandboxProviderContext, images: Images, hostResolvConf: string) {
+    this.config = config;
+    this.hostIP = context.nodeIP;
+    this.log = context.log.child({ provider: 'sandbox', node: context.nodeName });
+    this.images = images;
+    this.retired = new RetiredLogs(path.join(config.dataDir, 'retired'));
+    this.deps = {
+      config,
+      images,
+      networks: new PodNetworks(config.podCIDR, { ip: config.tools.ip, nsenter: config.tools.nsenter }),
+      log: this.log,
+      hostIP: context.nodeIP,
+      hostResolvConf,
+      changed: (pod) => this.markDirty(pod),
+    };
+    this.poller = setInterval(() => {
+      for (const pod of this.pods.values()) pod.poll();
+    }, POLL_MS);
+    this.poller.unref();
+  }
+
+  static async open(input: unknown, context: SandboxProviderContext): Promise<SandboxProvider> {
+    const config = parseSandboxConfig(input);
+    await checkHost(config);
+    await mkdir(podsDir(config.dataDir), { recursive: true });
+    await mkdir(`${config.dataDir}/run`, { recursive: true });
+    const images = await Images.open({ imageDir: config.imageDir, localImages: config.localImages, insecureRegistries: config.insecureRegistries, rootfsMode: config.rootfsMode });
+    const provider = new SandboxProvider(config, context, images, await readHostResolvConf());
+    await provider.restore();
+    return provider;
+  }
+
+  /** Adopts the pods a previous provider process left in dataDir. */
+  private async restore(): Promise<void> {
+    let adopted = 0;
+    for (const entry of loadStates(this.config.dataDir)) {
+      if (!entry.state) {
+        this.log.warn({ dir: entry.dir, err: entry.error }, 'removing an unreadable pod directory');
+        await rm(entry.dir, { recursive: true, force: true });
+        continue;
+      }
+      const state = entry.state;
+      // Volumes are on disk already; the core hands fresh ones on the next update.
+      const pod = new SandboxPod(this.deps, entry.dir, state, { pod: state.pod, volumes: new Map() });
+      const alive = pod.adopt();
+      this.pods.set(pod.key, pod);
+      adopted++;
+      this.log.info({ pod: pod.key, uid: pod.uid, sandbox: alive ? 'running' : 'gone' }, 'adopted pod from the data directory');
+      pod.kick();
+    }
+    if (adopted > 0) this.log.info({ pods: adopted }, 'adopted pods');
+  }
+
+  // --- Lifecycle.
+
+  async createPod(resolved: ResolvedPod): Promise<void> {
+    if (this.closed) throw new VkError('VK_PROVIDER', 'sandbox: provider is closed');
+    const key = podKey(resolved.pod);
+    const uid = resolved.pod.metadata?.uid ?? '';
+    const existing = this.pods.get(key);
+    if (existing?.uid === uid) return;
+    if (existing) {
+      await existing.delete(undefined);
+      this.pods.delete(key);
+    }
+    this.retired.forget(resolved.pod.metadata?.namespace ?? '', resolved.pod.metadata?.name ?? '');
+    const pod = SandboxPod.fresh(this.deps, podDir(this.config.dataDir, uid), { pod: structuredClone(resolved.pod), volumes: resolved.volumes });
+    this.pods.set(key, pod);
+    this.markDirty(pod);
+    pod.kick();
+  }
+
+  async updatePod(resolved: ResolvedPod): Promise<void> {
+    const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
+    await pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes });
+  }
+
+  async deletePod(apiPod: Pod): Promise<void> {
+    const key = podKey(apiPod);
+    const retired = this.pods.has(key) ? undefined : this.retired.get(apiPod.metadata?.namespace ?? '', apiPod.metadata?.name ?? '');
+    if (retired && (!apiPod.metadata?.uid || apiPod.metadata.uid === retired.uid)) {
+      // Released already. Our own object coming back (the API object is gone) or a deletion ends
+      // the retirement; another release of the still existing API object changes nothing.
+      if (this.handedOut.has(apiPod) || apiPod.metadata?.deletionTimestamp) this.retired.forget(retired.namespace, retired.name);
+      return;
+    }
+    const pod = this.find(key, apiPod.metadata?.uid);
+    // A finished pod that is only released (its API object stays) keeps its logs for a while.
+    const release = !apiPod.metadata?.deletionTimestamp && (pod.phase() === 'Succeeded' || pod.phase() === 'Failed');
+    await pod.delete(apiPod, release ? this.retired.dirFor(pod.uid) : undefined);
+    if (release) this.retired.load(pod.uid);
+    if (this.pods.get(key) === pod) this.pods.delete(key);
+  }
+
+  async getPod(namespace: string, name: string): Promise<Pod | undefined> {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (pod) return { ...pod.state.pod, status: pod.status() };
+    const retired = this.retired.get(namespace, name);
+    return retired && this.handOut(retired.pod);
+  }
+
+  async getPodStatus(namespace: string, name: string): Promise<PodStatus | undefined> {
+    return (await this.getPod(namespace, name))?.status;
+  }
+
+  async listPods(): Promise<Pod[]> {
+    const live = [...this.pods.values()].map((pod) => ({ ...pod.state.pod, status: pod.status() }));
+    const retired = this.retired.all().filter((r) => !this.pods.has(`${r.namespace}/${r.name}`));
+    return [...live, ...retired.map((r) => this.handOut(r.pod))];
+  }
+
+  /** A released pod as lookups return it; deletePod recognises the object when it comes back. */
+  private handOut(pod: Pod): Pod {
+    const copy = { ...pod };
+    this.handedOut.add(copy);
+    return copy;
+  }
+
+  notifyPods(listener: PodListener): void {
+    this.listeners.push(listener);
+  }
+
+  nodeConfig(): NodeConfig {
+    return {
+      capacity: { ...this.config.capacity },
+      allocatable: { ...this.config.capacity },
+      labels: { ...this.config.labels },
+      operatingSystem: 'linux',
+      architecture: this.config.architecture,
+      nodeInfo: { containerRuntimeVersion: 'sandbox://bubblewrap', operatingSystem: 'linux', architecture: this.config.architecture },
+      conditions: [
+        {
+          type: 'SandboxResourceLimits',
+          status: 'False',
+          reason: 'NotEnforced',
+          message: 'the sandbox provider does not enforce CPU or memory requests and limits (no cgroup v2 support); usage is read from /proc',
+        },
+      ],
+    };
+  }
+
+  async ping(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    if (this.closed) throw new VkError('VK_PROVIDER', 'sandbox: provider is closed');
+  }
+
+  // --- Kubelet API capabilities.
+
+  async getContainerLogs(namespace: string, name: string, container: string, options: LogOptions): Promise<Readable> {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) {
+      const retired = this.retired.get(namespace, name);
+      const rc = retired?.containers[container];
+      if (!retired) throw new NotFoundError(`pod "${name}" not found`);
+      if (!rc) throw new NotFoundError(`container "${container}" in pod "${name}" is not valid`);
+      const at = options.previous ? rc.lastAttempt : rc.logAttempt;
+      if (at === undefined) throw new VkError('VK_PROVIDER', options.previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" never ran`);
+      return Readable.from(readCriLog(this.retired.logFile(retired, container, at), { ...options, follow: false, finished: () => true }), { objectMode: false });
+    }
+    const c = pod.record(container);
+    if (!c) throw new NotFoundError(`container "${container}" in pod "${name}" is not valid`);
+    const attempt = options.previous ? c.lastAttempt : c.logAttempt;
+    if (attempt === undefined) {
+      if (options.previous) throw new VkError('VK_PROVIDER', `previous terminated container "${container}" in pod "${name}" not found`);
+      throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is waiting to start: ${c.waiting?.reason ?? 'ContainerCreating'}`);
+    }
+    const file = pod.logFile(container, attempt);
+    const finished = () => pod.isDeleting || c.running?.attempt !== attempt || !this.pods.has(`${namespace}/${name}`);
+    return Readable.from(readCriLog(file, { ...options, finished }), { objectMode: false });
+  }
+
+  private running(namespace: string, name: string, container: string) {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) throw new NotFoundError(`pod "${name}" not found`);
+    const c = pod.record(container);
+    if (!c) throw new NotFoundError(`container "${container}" not found in pod "${name}"`);
+    const inst = c.running;
+    if (!inst) throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is not running`);
+    return { pod, c, inst };
+  }
+
+  async runInContainer(namespace: string, name: string, container: string, command: string[], streams: ExecStreams): Promise<number> {
+    const { pod, c, inst } = this.running(namespace, name, container);
+    const child = pod.spawnExec(c, inst, command, streams.tty);
+    if (!child) throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is not running`);
+    const done = new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, sig) => resolve(code ?? (sig ? 128 + (sig === 'SIGKILL' ? 9 : 15) : 1)));
+    });
+    if (streams.stdout) child.stdout!.pipe(streams.stdout, { end: false });
+    else child.stdout!.resume();
+    if (streams.stderr) child.stderr!.pipe(streams.stderr, { end: false });
+    else child.stderr!.resume();
+    child.stdin!.on('error', () => {});
+    if (streams.stdin) streams.stdin.pipe(child.stdin!);
+    else child.stdin!.end();
+    if (streams.tty && streams.resize) void this.forwardResize(child.pid!, streams.resize);
+    const onAbort = () => {
+      for (const p of descendantsOf(child.pid ?? 0)) sendSignal(p.pid, 'SIGKILL');
+    };
+    streams.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const code = await done;
+      // Let the last output through before the caller ends the streams.
+      return code;
+    } finally {
+      streams.signal.removeEventListener('abort', onAbort);
+      if (streams.stdin) streams.stdin.unpipe(child.stdin!);
+    }
+  }
+
+  /** Applies terminal size changes to the pty `script` made for the session. */
+  private async forwardResize(scriptPid: number, sizes: AsyncIterable<{ width: number; height: number }>): Promise<void> {
+    try {
+      let slave: string | undefined;
+      for await (const size of sizes) {
+        // The first size usually comes before `script` has made the pty: wait for it a little.
+        for (let i = 0; !slave && i < 100 && isAlive(scriptPid, undefined); i++) {
+          slave = ptySlave(scriptPid);
+          if (!slave) await new Promise((r) => setTimeout(r, 20));
+        }
+        if (slave) await run([this.config.tools.stty, '-F', slave, 'rows', String(size.height), 'cols', String(size.width)]).catch(() => undefined);
+      }
+    } catch {
+      // the session ended
+    }
+  }
+
+  async attachToContainer(namespace: string, name: string, container: string, streams: ExecStreams): Promise<void> {
+    const { pod, c } = this.running(namespace, name, container);
+    const socketPath = pod.attachSocket(c);
+    if (!socketPath || !existsSync(socketPath)) throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is not running`);
+    const socket = net.connect(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const reader = new FrameReader();
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        socket.destroy();
+        resolve();
+      };
+      socket.on('data', (chunk: Buffer) => {
+        for (const f of reader.push(chunk)) {
+          if (f.type === FRAME_STDOUT) streams.stdout?.write(f.payload);
+          else if (f.type === FRAME_STDERR) (streams.tty ? streams.stdout : streams.stderr)?.write(f.payload);
+          else if (f.type === FRAME_EXIT) finish();
+        }
+      });
+      socket.on('close', finish);
+      socket.on('error', finish);
+      streams.signal.addEventListener('abort', finish, { once: true });
+      if (streams.stdin) {
+        streams.stdin.on('data', (chunk: Buffer) => socket.write(frame(FRAME_STDIN, chunk)));
+        streams.stdin.on('end', () => {
+          socket.write(frame(FRAME_STDIN_EOF, ''));
+          // Without stdinOnce the session stays until the client leaves or the container ends.
+        });
+      }
+      if (streams.tty && streams.resize) {
+        void (async () => {
+          try {
+            for await (const size of streams.resize!) socket.write(frame(FRAME_RESIZE, JSON.stringify(size)));
+          } catch {
+            // ended
+          }
+        })();
+      }
+    });
+  }
+
+  async portForward(namespace: string, name: string, port: number, stream: Duplex): Promise<void> {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) throw new NotFoundError(`pod "${name}" not found`);
+    const pause = pod.state.sandbox?.pause;
+    if (!pause || !isAlive(pause.pid, pause.startTicks)) throw new VkError('VK_PROVIDER', `pod "${name}" has no running sandbox`);
+    // Like the kubelet: connect to localhost:port inside the pod's network namespace.
+    const nc = [this.config.tools.busybox, 'nc', '127.0.0.1', String(port)];
+    const argv = pod.state.pod.spec?.hostNetwork ? nc : [this.config.tools.nsenter, `--net=/proc/${pause.pid}/ns/net`, '--', ...nc];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => {});
+    stream.pipe(child.stdin);
+    child.stdout.pipe(stream);
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code) => {
+        if (code !== 0 && stderr) reject(new VkError('VK_PROVIDER', `port-forward to ${name}:${port}: ${stderr.trim()}`));
+        else resolve();
+      });
+      stream.once('close', () => child.kill('SIGTERM'));
+      stream.once('error', () => child.kill('SIGTERM'));
+    });
+  }
+
+  async getStats(): Promise<PodStats[]> {
+    const stats = allStats();
+    const now = Date.now();
+    const out: PodStats[] = [];
+    for (const pod of this.pods.values()) {
+      const containers: ContainerStats[] = [];
+      for (const c of pod.state.containers) {
+        const inst = c.running;
+        if (!inst?.childPid || !isAlive(inst.childPid, inst.childStart)) continue;
+        const procs = descendantsOf(inst.childPid, stats);
+        const cpuNs = procs.reduce((sum, p) => sum + p.cpuTicks, 0) * (1e9 / CLOCK_TICKS);
+        const rss = procs.reduce((sum, p) => sum + p.rssBytes, 0);
+        const key = inst.containerID;
+        const prev = this.cpuSamples.get(key);
+        this.cpuSamples.set(key, { at: now, ns: cpuNs });
+        const rate = prev && now > prev.at ? Math.max(0, ((cpuNs - prev.ns) / (now - prev.at)) * 1e3) : undefined;
+        containers.push({ name: c.name, cpuUsageCoreNanoSeconds: Math.round(cpuNs), ...(rate !== undefined && { cpuUsageNanoCores: Math.round(rate) }), memoryWorkingSetBytes: rss, memoryUsageBytes: rss });
+      }
+      out.push({ namespace: pod.state.namespace, name: pod.state.name, uid: pod.uid, containers });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.poller);
+    for (const pod of this.pods.values()) pod.detach();
+    this.images.close();
+  }
+
+  // --- Internals.
+
+  private find(key: string, uid: string | undefined): SandboxPod {
+    const pod = this.pods.get(key);
+    if (!pod) throw new NotFoundError(`sandbox: pod ${key} not found`);
+    if (uid && uid !== pod.uid) throw new NotFoundError(`sandbox: pod ${key} with uid ${uid} not found (running uid ${pod.uid})`);
+    return pod;
+  }
+
+  private markDirty(pod: SandboxPod): void {
+    if (this.listeners.length === 0) return;
+    this.dirty.add(pod);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const batch = [...this.dirty];
+      this.dirty.clear();
+      for (const p of batch) {
+        const rendered = { ...p.state.pod, status: p.status() };
+        for (const listener of this.listeners) {
+          try {
+            listener(rendered);
+          } catch (err) {
+            this.log.warn({ err, pod: p.key }, 'pod listener threw');
+          }
+        }
+      }
+    });
+  }
+
+  /** For tests: the pod's runtime record. */
+  sandboxPod(namespace: string, name: string): SandboxPod | undefined {
+    return this.pods.get(`${namespace}/${name}`);
+  }
+}

@@ -1,0 +1,144 @@
+// The provider conformance suite (conformance/) against the real control plane: the mock
+// provider in-process, the mock behind the remote protocol (SDK server in this process, and
+// `vk provider-server` in a child process driven by `npm run conformance`), and the Python
+// example provider (examples/python-provider/, standard library only).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseConformanceArgs } from '../../conformance/cli.ts';
+import { formatReport, runConformance, type CaseResult, type ConformanceReport } from '../../conformance/suite.ts';
+import { createLogger } from '../../src/log.ts';
+import { serveProvider, type ProviderServer } from '../../src/provider-sdk/server.ts';
+import { parseMockConfig } from '../../src/providers/mock/config.ts';
+import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
+import { RemoteProvider } from '../../src/providers/remote/remote-provider.ts';
+import { adminClient, kubeconfigPath } from '../harness/cluster.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
+const CORE = ['ping', 'create-delete', 'list-get-status', 'status-transitions', 'notify-stream', 'error-paths'];
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function statuses(report: ConformanceReport): Record<string, string> {
+  return Object.fromEntries(report.results.map((r) => [r.name, r.status]));
+}
+
+function assertNoFailures(report: ConformanceReport): void {
+  assert.equal(report.failed, 0, `conformance failures:\n${formatReport(report)}`);
+}
+
+/** `npm run conformance -- ...` as a child process; resolves with its JSON report. */
+function conformanceCli(args: string[]): Promise<{ code: number; report: ConformanceReport | undefined; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'conformance/run.ts'), ...args, '--json'], { cwd: ROOT, timeout: 400_000, maxBuffer: 16 << 20, env: { ...process.env, VK_TEST_KUBECONFIG: kubeconfigPath() } }, (err, stdout, stderr) => {
+      let report: ConformanceReport | undefined;
+      try {
+        report = JSON.parse(stdout) as ConformanceReport;
+      } catch {
+        report = undefined;
+      }
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, report, stderr });
+    });
+  });
+}
+
+test('the mock provider passes the conformance suite in-process', async () => {
+  const provider = new MockProvider(parseMockConfig({ logIntervalMs: 200 }), { nodeName: 'conformance', log });
+  const report = await runConformance({ description: 'mock (in-process)', provider, simulated: true }, { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log });
+  assertNoFailures(report);
+  const status = statuses(report);
+  for (const name of [...CORE, 'env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'exec', 'attach', 'port-forward', 'stats']) assert.equal(status[name], 'passed', name);
+  assert.equal(status['provider-restart'], 'skipped');
+  assert.match(report.results.find((r) => r.name === 'provider-restart')?.detail ?? '', /cannot restart/);
+  assert.deepEqual(report.capabilities, ['notifyPods', 'nodeConfig', 'ping', 'getContainerLogs', 'runInContainer', 'attachToContainer', 'portForward', 'getStats']);
+});
+
+test('the mock provider passes the conformance suite behind the remote protocol (SDK server in this process), provider restart included', async (t) => {
+  const mock = new MockProvider(parseMockConfig({ logIntervalMs: 200 }), { nodeName: 'conformance', log });
+  const port = await freePort();
+  const serve = () => serveProvider(mock, { port, token: 'conformance-token', heartbeatIntervalMs: 1_000, log });
+  let server: ProviderServer | undefined = await serve();
+  t.after(async () => {
+    await server?.close();
+    await mock.close();
+  });
+  const provider = await RemoteProvider.connect({ endpoint: server.url, token: 'conformance-token', timeoutMs: 10_000 }, { log });
+  const report = await runConformance(
+    {
+      description: `remote ${server.url} (SDK server in-process)`,
+      provider,
+      simulated: true,
+      // The server process "dies" (its port stops answering) while the backend keeps its pods.
+      restart: {
+        stop: async () => {
+          await server?.close();
+          server = undefined;
+        },
+        start: async () => {
+          server = await serve();
+        },
+      },
+    },
+    { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log },
+  );
+  assertNoFailures(report);
+  const status = statuses(report);
+  for (const name of [...CORE, 'env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'exec', 'attach', 'port-forward', 'stats', 'provider-restart']) assert.equal(status[name], 'passed', name);
+  assert.equal(report.provider, 'mock');
+});
+
+test('npm run conformance: `vk provider-server --provider mock` in a child process, killed -9 and restarted for provider-restart', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-'));
+  const port = await freePort();
+  writeFileSync(path.join(dir, 'mock.yaml'), `stateFile: ${path.join(dir, 'state.json')}\nlogIntervalMs: 200\n`);
+  writeFileSync(path.join(dir, 'token'), 'child-token\n');
+  writeFileSync(path.join(dir, 'remote.yaml'), `endpoint: http://127.0.0.1:${port}\ntokenFile: ${path.join(dir, 'token')}\ntimeoutMs: 10000\n`);
+  const command = `${process.execPath} ${path.join(ROOT, 'bin/vk.js')} provider-server --provider mock --provider-config ${path.join(dir, 'mock.yaml')} --port ${port} --token-file ${path.join(dir, 'token')} --heartbeat-interval 1000 --log-level warn`;
+  const { code, report, stderr } = await conformanceCli(['--provider', 'remote', '--provider-config', path.join(dir, 'remote.yaml'), '--simulated', '--provider-command', command]);
+  assert.ok(report, `no JSON report (exit ${code}): ${stderr}`);
+  assertNoFailures(report);
+  assert.equal(code, 0);
+  assert.equal(statuses(report)['provider-restart'], 'passed');
+  assert.equal(report.skipped, 0);
+});
+
+test('the Python example provider (standard library only) passes the core cases and declares what it lacks', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-py-'));
+  const port = await freePort();
+  writeFileSync(path.join(dir, 'remote.yaml'), `endpoint: http://127.0.0.1:${port}\ntoken: py-token\ntimeoutMs: 10000\n`);
+  const command = `python3 ${path.join(ROOT, 'examples/python-provider/provider.py')} --port ${port} --token py-token --state-file ${path.join(dir, 'pods.json')}`;
+  const { code, report, stderr } = await conformanceCli(['--provider', 'remote', '--provider-config', path.join(dir, 'remote.yaml'), '--simulated', '--provider-command', command]);
+  assert.ok(report, `no JSON report (exit ${code}): ${stderr}`);
+  assertNoFailures(report);
+  assert.equal(report.provider, 'python-example');
+  const status = statuses(report);
+  for (const name of CORE) assert.equal(status[name], 'passed', name);
+  for (const name of ['env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'stats', 'provider-restart']) assert.equal(status[name], 'passed', name);
+  for (const name of ['exec', 'attach', 'port-forward']) {
+    const result: CaseResult | undefined = report.results.find((r) => r.name === name);
+    assert.equal(result?.status, 'skipped', name);
+    assert.match(result?.detail ?? '', /^skipped \(capability not declared: /);
+  }
+  assert.deepEqual(report.capabilities, ['notifyPods', 'nodeConfig', 'ping', 'getContainerLogs', 'getStats']);
+});
+
+test('the conformance command line names bad arguments', () => {
+  assert.throws(() => parseConformanceArgs(['--provider', 'nope']), /--provider: unknown provider "nope" \(available: .*mock.*remote/);
+  assert.throws(() => parseConformanceArgs(['--cases', 'ping,flying']), /--cases: unknown case\(s\) flying \(known: ping, create-delete, /);
+  assert.throws(() => parseConformanceArgs(['--provider', 'mock', '--provider-command', 'x']), /--provider-command only goes with --provider remote/);
+  assert.throws(() => parseConformanceArgs(['--bogus']), /Unknown option '--bogus'/);
+  const args = parseConformanceArgs(['--provider', 'mock', '--cases', 'ping, exec']);
+  assert.deepEqual(args.cases, ['ping', 'exec']);
+  assert.equal(args.simulated, true, 'the mock always acts out the annotations');
+});

@@ -1,0 +1,454 @@
+// The sandbox provider end to end: real pods (busybox from a real registry on loopback) in Linux
+// namespaces on this machine, driven through the real control plane with real kubectl. Needs
+// root, bubblewrap, catatonit, busybox-static, iproute2 and util-linux (.ci/run installs them).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { before, test } from 'node:test';
+import { approveCsr } from '../../src/kubelet-api/certificates.ts';
+import type { Pod } from '../../src/kube/types.ts';
+import { createLogger } from '../../src/log.ts';
+import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
+import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import type { PodRecordState } from '../../src/providers/sandbox/state.ts';
+import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
+import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
+import { startTestRegistry } from '../fixtures/registry/registry.ts';
+import { adminClient, fileScope, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { freePort } from '../harness/test-host.ts';
+import { FAST_TIMINGS } from '../harness/virtual-node.ts';
+
+const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
+const scope = fileScope();
+let skip: string | false = false;
+let image = '';
+let nodeName = '';
+let dataDir = '';
+let provider: SandboxProvider;
+
+// A fast CrashLoopBackOff for the tests (the defaults, 10 s doubling to 5 min, are unit-tested).
+const BACKOFF = { initialMs: 2000, maxMs: 8000, resetAfterMs: 600_000 };
+
+try {
+  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
+} catch (err) {
+  skip = (err as Error).message;
+}
+
+before(async () => {
+  if (skip) return;
+  const registry = await startTestRegistry();
+  scope.after(() => registry.stop());
+  image = (await registry.pushImage('library/busybox', await buildBusyboxImage(), { tag: '1.36' })).reference;
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'vk-sandbox-'));
+  scope.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  nodeName = randomName('vk-sandbox');
+  const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
+  provider = await SandboxProvider.open({ dataDir, crashLoopBackOff: BACKOFF }, { nodeName, nodeIP: '127.0.0.1', log });
+  const client = await adminClient();
+  const vk = await VirtualKubelet.start(
+    client,
+    provider,
+    {
+      nodeName,
+      nodeIP: '127.0.0.1',
+      labels: {},
+      shutdownMode: 'delete',
+      ...FAST_TIMINGS,
+      kubeletPort: 0,
+      kubeletApi: { address: '127.0.0.1', auth: 'webhook', servingCert: 'csr', csrTimeoutMs: 30_000, approveCsr: (name) => approveCsr(client, name, 'approved by the test') },
+    },
+    log,
+  );
+  // Pods first (they hold processes), then the node.
+  scope.after(async () => {
+    for (const pod of await provider.listPods()) await provider.deletePod(pod).catch(() => undefined);
+    await vk.stop();
+  });
+});
+
+function podManifest(name: string, spec: Record<string, unknown>, node = nodeName): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name },
+    spec: { nodeName: node, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], terminationGracePeriodSeconds: 2, ...spec },
+  });
+}
+
+async function apply(namespace: string, manifest: string): Promise<void> {
+  await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: manifest });
+}
+
+async function getPod(namespace: string, name: string): Promise<Pod | undefined> {
+  const result = await kubectl(['-n', namespace, 'get', 'pod', name, '-o', 'json'], { allowFailure: true });
+  return result.code === 0 ? (JSON.parse(result.stdout) as Pod) : undefined;
+}
+
+async function waitRunning(namespace: string, name: string, timeoutMs = 60_000): Promise<Pod> {
+  return waitFor(
+    `pod ${name} Running with all containers running`,
+    async () => {
+      const pod = await getPod(namespace, name);
+      return pod?.status?.phase === 'Running' && (pod.status.containerStatuses ?? []).every((c) => c.state?.running) ? pod : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+function stateOf(dir: string, uid: string): PodRecordState {
+  return JSON.parse(readFileSync(path.join(dir, 'pods', uid, 'pod.json'), 'utf8')) as PodRecordState;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a sleeping busybox pod runs as a real process in its own pid namespace; logs and exec work', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(namespace, podManifest('sleeper', { containers: [{ name: 'main', image, command: ['sh', '-c', 'echo started as $(hostname); exec sleep 3600'] }] }));
+  const pod = await waitRunning(namespace, 'sleeper');
+  assert.match(pod.status?.podIP ?? '', /^10\.215\./);
+  assert.equal(pod.status?.containerStatuses?.[0]?.ready, true);
+
+  const state = stateOf(dataDir, pod.metadata!.uid!);
+  const childPid = state.containers[0]!.running!.childPid!;
+  assert.ok(alive(childPid), 'the container process runs on this machine');
+  assert.notEqual(readlinkSync(`/proc/${childPid}/ns/pid`), readlinkSync('/proc/self/ns/pid'), 'in its own pid namespace');
+  assert.notEqual(readlinkSync(`/proc/${childPid}/ns/net`), readlinkSync('/proc/self/ns/net'), 'in its own network namespace');
+
+  const logs = await waitFor('the log line', async () => {
+    const r = await kubectl(['-n', namespace, 'logs', 'sleeper'], { allowFailure: true });
+    return r.stdout.includes('started as') ? r.stdout : undefined;
+  });
+  assert.equal(logs, 'started as sleeper\n');
+  const hostname = await kubectl(['-n', namespace, 'exec', 'sleeper', '--', 'cat', '/etc/hostname']);
+  assert.equal(hostname.stdout, 'sleeper\n');
+  const ps = await kubectl(['-n', namespace, 'exec', 'sleeper', '--', 'ps', '-o', 'pid,args']);
+  assert.match(ps.stdout, /\n\s+2 sleep 3600\n/, 'the command is PID 2 of the container (bwrap reaps as PID 1)');
+  const code = await kubectl(['-n', namespace, 'exec', 'sleeper', '--', 'sh', '-c', 'exit 7'], { allowFailure: true });
+  assert.equal(code.code, 7);
+});
+
+test('kubectl logs -f follows the container until it exits; --timestamps and --tail work', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(namespace, podManifest('counter', { restartPolicy: 'Never', containers: [{ name: 'c', image, command: ['sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 1; done'] }] }));
+  await waitFor('counter started', async () => (await getPod(namespace, 'counter'))?.status?.containerStatuses?.[0]?.state?.running !== undefined || (await getPod(namespace, 'counter'))?.status?.phase === 'Succeeded');
+  const followed = await kubectl(['-n', namespace, 'logs', '-f', 'counter'], { timeoutMs: 60_000 });
+  assert.equal(followed.stdout, 'line 1\nline 2\nline 3\n', 'everything, and the command ends with the container');
+  const tail = await kubectl(['-n', namespace, 'logs', 'counter', '--tail=1', '--timestamps']);
+  assert.match(tail.stdout, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z line 3\n$/);
+});
+
+test('two containers of a pod share localhost (busybox httpd + wget)', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(
+    namespace,
+    podManifest('pair', {
+      containers: [
+        { name: 'web', image, command: ['sh', '-c', 'mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 8080 -h /www'] },
+        { name: 'client', image, command: ['sleep', '3600'] },
+      ],
+    }),
+  );
+  await waitRunning(namespace, 'pair');
+  const body = await waitFor('wget over localhost', async () => {
+    const r = await kubectl(['-n', namespace, 'exec', 'pair', '-c', 'client', '--', 'wget', '-qO-', 'http://127.0.0.1:8080/'], { allowFailure: true });
+    return r.code === 0 ? r.stdout : undefined;
+  });
+  assert.equal(body, 'hello from web\n');
+});
+
+test('a crashing command reaches CrashLoopBackOff with a growing back-off', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(namespace, podManifest('crasher', { containers: [{ name: 'c', image, command: ['sh', '-c', 'echo crashing; exit 3'] }] }));
+  const seen = new Set<string>();
+  await waitFor(
+    'back-off messages of 2s and then 4s',
+    async () => {
+      const status = (await getPod(namespace, 'crasher'))?.status?.containerStatuses?.[0];
+      const waiting = status?.state?.waiting;
+      if (waiting?.reason === 'CrashLoopBackOff') {
+        const m = /back-off (\d+s) restarting failed container=c pod=crasher_/.exec(waiting.message ?? '');
+        if (m) seen.add(m[1]!);
+        assert.equal(status?.lastState?.terminated?.exitCode, 3);
+        assert.equal(status?.lastState?.terminated?.reason, 'Error');
+      }
+      return seen.has('2s') && seen.has('4s');
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
+  const pod = await getPod(namespace, 'crasher');
+  assert.ok((pod?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2);
+  const previous = await kubectl(['-n', namespace, 'logs', 'crasher', '--previous']);
+  assert.equal(previous.stdout, 'crashing\n');
+});
+
+test('a failing liveness probe restarts the container; a failing readiness probe keeps it unready', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(
+    namespace,
+    podManifest('probed', {
+      containers: [
+        {
+          name: 'live',
+          image,
+          command: ['sleep', '3600'],
+          livenessProbe: { exec: { command: ['sh', '-c', 'exit 1'] }, periodSeconds: 1, failureThreshold: 2 },
+        },
+        {
+          name: 'unready',
+          image,
+          command: ['sleep', '3600'],
+          readinessProbe: { exec: { command: ['sh', '-c', 'echo probed >> /tmp/probes; exit 1'] }, periodSeconds: 1 },
+        },
+      ],
+    }),
+  );
+  const restarted = await waitFor(
+    'the liveness restart',
+    async () => {
+      const s = (await getPod(namespace, 'probed'))?.status?.containerStatuses?.find((c) => c.name === 'live');
+      return (s?.restartCount ?? 0) >= 1 ? s : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(restarted.lastState?.terminated?.reason, 'Error');
+  // The readiness probe has run several times (it leaves a line each run), and the pod is still not Ready.
+  await waitFor('three readiness probes', async () => {
+    const r = await kubectl(['-n', namespace, 'exec', 'probed', '-c', 'unready', '--', 'cat', '/tmp/probes'], { allowFailure: true });
+    return r.stdout.split('\n').filter(Boolean).length >= 3;
+  });
+  const pod = await getPod(namespace, 'probed');
+  const unready = pod?.status?.containerStatuses?.find((c) => c.name === 'unready');
+  assert.equal(unready?.ready, false);
+  assert.equal(unready?.restartCount, 0);
+  assert.equal(pod?.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+});
+
+test('kubectl port-forward reaches busybox httpd serving a configMap volume file', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await kubectl(['-n', namespace, 'create', 'configmap', 'site', '--from-literal=index.html=served from a configMap\n']);
+  await apply(
+    namespace,
+    podManifest('site', {
+      containers: [{ name: 'httpd', image, command: ['httpd', '-f', '-p', '80', '-h', '/www'], volumeMounts: [{ name: 'site', mountPath: '/www', readOnly: true }] }],
+      volumes: [{ name: 'site', configMap: { name: 'site' } }],
+    }),
+  );
+  await waitRunning(namespace, 'site');
+  const child = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'port-forward', 'pod/site', ':80'], { env: { ...process.env, KUBECONFIG: kubeconfigPath() } });
+  t.after(() => child.kill());
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 80/.exec(line);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
+  });
+  const get = () =>
+    new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/index.html' }, (res) => {
+          let data = '';
+          res.on('data', (chunk) => (data += chunk));
+          res.on('end', () => resolve(data));
+        })
+        .on('error', reject);
+    });
+  const body = await waitFor('the page through port-forward', () => get().catch(() => undefined), { timeoutMs: 30_000 });
+  assert.equal(body, 'served from a configMap\n');
+});
+
+test('exec -it gets a pseudo-terminal; attach -i reaches the container\'s stdin and output', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(namespace, podManifest('talk', { containers: [{ name: 'echo', image, stdin: true, command: ['sh', '-c', 'while read line; do echo "got: $line"; done'] }] }));
+  await waitRunning(namespace, 'talk');
+  // util-linux `script` gives kubectl a terminal, so it asks for a TTY.
+  const command = `${process.env.VK_TEST_KUBECTL!} -n ${namespace} exec -it talk -- sh -c 'test -t 0 && test -t 1 && echo is a tty; exit 5'`;
+  const result = await new Promise<{ out: string; code: number | null }>((resolve) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, KUBECONFIG: kubeconfigPath(), TERM: 'xterm' } });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', (code) => resolve({ out, code }));
+  });
+  assert.match(result.out, /is a tty\r\n/, 'a pty, with CRLF line ends');
+  assert.equal(result.code, 5);
+
+  const child = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'attach', '-i', 'talk', '-c', 'echo'], { env: { ...process.env, KUBECONFIG: kubeconfigPath() } });
+  t.after(() => child.kill());
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await waitFor('the container\'s answer', () => {
+    child.stdin.write('hello attach\n');
+    return out.includes('got: hello attach');
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+});
+
+test('security context: runAsUser, readOnlyRootFilesystem and capabilities apply to the container and to exec', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(
+    namespace,
+    podManifest('secured', {
+      containers: [
+        { name: 'user', image, command: ['sleep', '3600'], securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true } },
+        { name: 'caps', image, command: ['sleep', '3600'], securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } },
+        { name: 'default', image, command: ['sleep', '3600'] },
+      ],
+    }),
+  );
+  await waitRunning(namespace, 'secured');
+  const exec = (container: string, script: string) => kubectl(['-n', namespace, 'exec', 'secured', '-c', container, '--', 'sh', '-c', script], { allowFailure: true });
+  assert.equal((await exec('user', 'id -u; id -g')).stdout, '1000\n1000\n');
+  const ro = await exec('user', 'touch /newfile');
+  assert.notEqual(ro.code, 0);
+  assert.match(ro.stderr, /Read-only file system/);
+  assert.equal((await exec('user', 'echo tmp > /dev/shm/x && cat /dev/shm/x')).stdout, 'tmp\n', '/dev/shm stays writable');
+  assert.equal((await exec('user', 'grep CapEff /proc/self/status')).stdout, 'CapEff:\t0000000000000000\n');
+  assert.equal((await exec('caps', 'grep CapEff /proc/self/status')).stdout, 'CapEff:\t0000000000000400\n');
+  assert.equal((await exec('default', 'grep CapEff /proc/self/status')).stdout, 'CapEff:\t00000000a80425fb\n', "containerd's default set");
+});
+
+test('init containers run in order; restartPolicy Never ends Succeeded or Failed; activeDeadlineSeconds fails the pod', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  const work = { volumeMounts: [{ name: 'work', mountPath: '/work' }] };
+  await apply(
+    namespace,
+    podManifest('ordered', {
+      restartPolicy: 'Never',
+      initContainers: [
+        { name: 'first', image, command: ['sh', '-c', 'echo one > /work/out'], ...work },
+        { name: 'second', image, command: ['sh', '-c', 'echo two >> /work/out'], ...work },
+      ],
+      containers: [{ name: 'app', image, command: ['cat', '/work/out'], ...work }],
+      volumes: [{ name: 'work', emptyDir: {} }],
+    }),
+  );
+  await apply(namespace, podManifest('fails', { restartPolicy: 'Never', containers: [{ name: 'app', image, command: ['sh', '-c', 'echo bad; exit 4'] }] }));
+  await apply(namespace, podManifest('deadline', { activeDeadlineSeconds: 2, containers: [{ name: 'app', image, command: ['sleep', '3600'] }] }));
+  const ordered = await waitFor('ordered Succeeded', async () => ((await getPod(namespace, 'ordered'))?.status?.phase === 'Succeeded' ? getPod(namespace, 'ordered') : undefined));
+  assert.deepEqual(ordered?.status?.initContainerStatuses?.map((s) => s.state?.terminated?.reason), ['Completed', 'Completed']);
+  assert.equal((await kubectl(['-n', namespace, 'logs', 'ordered', '-c', 'app'])).stdout, 'one\ntwo\n', 'logs of a finished pod stay readable');
+  const fails = await waitFor('fails Failed', async () => ((await getPod(namespace, 'fails'))?.status?.phase === 'Failed' ? getPod(namespace, 'fails') : undefined));
+  assert.equal(fails?.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 4);
+  const deadline = await waitFor('deadline Failed', async () => ((await getPod(namespace, 'deadline'))?.status?.phase === 'Failed' ? getPod(namespace, 'deadline') : undefined), { timeoutMs: 60_000 });
+  assert.equal(deadline?.status?.reason, 'DeadlineExceeded');
+});
+
+test('an image that cannot be pulled ends as ErrImagePull/ImagePullBackOff with the registry\'s message', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  const missing = image.replace(/library\/busybox:1\.36$/, 'library/missing:1.0');
+  await apply(namespace, podManifest('nopull', { containers: [{ name: 'app', image: missing }] }));
+  const waiting = await waitFor('ImagePullBackOff', async () => {
+    const w = (await getPod(namespace, 'nopull'))?.status?.containerStatuses?.[0]?.state?.waiting;
+    return w?.reason === 'ImagePullBackOff' ? w : undefined;
+  });
+  assert.match(waiting.message ?? '', /failed to pull image/);
+  assert.equal((await getPod(namespace, 'nopull'))?.status?.phase, 'Pending');
+});
+
+test('stats come from /proc of the container processes', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(namespace, podManifest('busy', { containers: [{ name: 'spin', image, command: ['sh', '-c', 'while true; do :; done'] }] }));
+  await waitRunning(namespace, 'busy');
+  const cpu = await waitFor('CPU time and memory of the spinning container', async () => {
+    const stats = (await provider.getStats()).find((p) => p.namespace === namespace && p.name === 'busy')?.containers[0];
+    return stats && (stats.cpuUsageCoreNanoSeconds ?? 0) > 100_000_000 && (stats.memoryWorkingSetBytes ?? 0) > 0 && stats.cpuUsageNanoCores !== undefined ? stats : undefined;
+  });
+  assert.ok((cpu.cpuUsageNanoCores ?? 0) > 0, 'a spinning shell uses CPU (how much depends on the machine\'s load)');
+});
+
+function startVk(args: string[], logFile: string): ChildProcess {
+  const child = spawn(process.execPath, [VK, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const chunks: Buffer[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => chunks.push(chunk));
+  child.on('exit', () => {
+    try {
+      writeFileSync(logFile, Buffer.concat(chunks));
+    } catch {
+      // the test's directory is gone already
+    }
+  });
+  return child;
+}
+
+/** Processes whose command line mentions `text`. */
+function processesMentioning(text: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').map(Number).filter((n) => Number.isInteger(n) && n > 0)) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)) out.push(pid);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+test('kill -9 of the virtual kubelet, then a restart adopts the running pods; deleting them leaves nothing behind', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  const node = randomName('vk-sbx-restart');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-sbx-restart-'));
+  const data = path.join(dir, 'data');
+  writeFileSync(path.join(dir, 'sandbox.yaml'), `dataDir: ${data}\n`);
+  const args = [
+    '--kubeconfig', kubeconfigPath(), '--node-name', node, '--node-ip', '127.0.0.1', '--kubelet-port', String(await freePort('127.0.0.1')),
+    '--provider', 'sandbox', '--provider-config', path.join(dir, 'sandbox.yaml'), '--lease-renew-interval', '1s', '--resync-interval', '5s', '--log-level', 'info',
+  ];
+  let vk = startVk(args, path.join(dir, 'vk-1.log'));
+  t.after(async () => {
+    if (vk.exitCode === null && vk.signalCode === null) {
+      const exited = new Promise((resolve) => vk.once('exit', resolve));
+      vk.kill('SIGKILL');
+      await exited;
+    }
+    await kubectl(['delete', 'node', node, '--wait=false'], { allowFailure: true });
+    if ((t as { passed?: boolean }).passed !== false) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`sandbox restart test: logs kept in ${dir}\n`);
+  });
+  await apply(namespace, podManifest('survivor', { containers: [{ name: 'c', image, command: ['sh', '-c', 'while true; do echo tick; sleep 1; done'] }] }, node));
+  await apply(namespace, podManifest('web', { containers: [{ name: 'httpd', image, command: ['httpd', '-f', '-p', '80', '-h', '/'] }] }, node));
+  const before = await waitRunning(namespace, 'survivor', 90_000);
+  await waitRunning(namespace, 'web');
+  const uid = before.metadata!.uid!;
+  const running = stateOf(data, uid).containers[0]!.running!;
+  const hostLink = stateOf(data, uid).sandbox!.network!.hostLink;
+  const linkExists = () => readdirSync('/sys/class/net').includes(hostLink);
+  assert.ok(linkExists(), 'the host end of the pod\'s veth pair');
+
+  vk.kill('SIGKILL');
+  await new Promise((resolve) => vk.once('exit', resolve));
+  assert.ok(alive(running.childPid!), 'the container outlives the virtual kubelet');
+
+  vk = startVk(args, path.join(dir, 'vk-2.log'));
+  // Back in charge: the pod answers exec again, with the same container (no restart, no copy).
+  await waitFor(
+    'exec through the restarted node',
+    async () => (await kubectl(['-n', namespace, 'exec', 'survivor', '--', 'true'], { allowFailure: true })).code === 0,
+    { timeoutMs: 60_000 },
+  );
+  const after = await getPod(namespace, 'survivor');
+  assert.equal(after?.metadata?.uid, uid);
+  assert.equal(after?.status?.containerStatuses?.[0]?.restartCount, 0);
+  assert.equal(after?.status?.containerStatuses?.[0]?.containerID, running.containerID);
+  assert.equal(stateOf(data, uid).containers[0]!.running!.childPid, running.childPid, 'adopted, not started again');
+  assert.equal(processesMentioning(path.join(data, 'pods', uid, 'containers')).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(process.execPath)).length, 1, 'one monitor for the one container');
+  const logs = await kubectl(['-n', namespace, 'logs', 'survivor', '--tail=1']);
+  assert.equal(logs.stdout, 'tick\n');
+
+  await kubectl(['-n', namespace, 'delete', 'pod', 'survivor', 'web', '--wait=true', '--timeout=60s']);
+  await waitFor('no process, mount or link of the pods left', () => {
+    const procs = processesMentioning(data);
+    const mounts = readFileSync('/proc/self/mounts', 'utf8').includes(data);
+    return procs.length === 0 && !mounts && !alive(running.childPid!) && !linkExists();
+  });
+});
