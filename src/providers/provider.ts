@@ -3,7 +3,7 @@
 // a pod onto its backend. Required methods cover the pod lifecycle; optional ones are
 // capabilities, and their presence is what the core and the conformance suite see.
 import type { Duplex, Readable, Writable } from 'node:stream';
-import type { NodeAddress, NodeCondition, NodeSystemInfo, Pod, PodStatus, Taint } from '../kube/types.ts';
+import type { NodeAddress, NodeCondition, NodeSystemInfo, Pod, PodStatus, Secret, Taint } from '../kube/types.ts';
 
 /** A file of a resolved configMap/secret/downwardAPI/projected volume, relative to the mount point. */
 export interface VolumeFile {
@@ -26,6 +26,8 @@ export interface ResolvedPod {
   pod: Pod;
   /** Resolved volumes by volume name. Volume types the core does not resolve are absent. */
   volumes: Map<string, ResolvedVolume>;
+  /** The pod's imagePullSecrets that exist, in spec order (missing ones are reported as Warning events). */
+  pullSecrets?: Secret[];
 }
 
 export interface NodeConfig {

@@ -122,3 +122,12 @@ test('ObjectSource failures propagate unchanged', async () => {
   };
   await assert.rejects(resolvePod(fullPod(), s, context), (err: unknown) => err === boom);
 });
+
+test('imagePullSecrets that exist are handed over; a missing one is a warning, not an error', async () => {
+  const source = fakeSource({ secrets: [secret('regcred', { '.dockerconfigjson': '{}' })] });
+  const withSecrets: Pod = pod({ imagePullSecrets: [{ name: 'regcred' }, { name: 'gone' }] });
+  const result = await resolvePod(withSecrets, source, context);
+  assert.deepEqual(result.pullSecrets?.map((s) => s.metadata?.name), ['regcred']);
+  assert.deepEqual(result.warnings.map((w) => w.reason), ['FailedToRetrieveImagePullSecret']);
+  assert.match(result.warnings[0]!.message, /gone/);
+});

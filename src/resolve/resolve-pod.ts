@@ -1,7 +1,7 @@
 // Entry point of env and volume resolution: turns an API pod into the ResolvedPod a
 // provider receives. Volumes are resolved first (the kubelet mounts before it starts any
 // container), then each init, regular and ephemeral container's environment.
-import type { Pod } from '../kube/types.ts';
+import type { Pod, Secret } from '../kube/types.ts';
 import type { ResolvedPod } from '../providers/provider.ts';
 import { applyEnv, resolveContainerEnv } from './env.ts';
 import type { EnvContainer } from './env.ts';
@@ -45,5 +45,13 @@ export async function resolvePod(pod: Pod, source: ObjectSource, context: Resolv
       if (!warnings.some((w) => w.reason === warning.reason && w.message === warning.message)) warnings.push(warning);
     }
   }
-  return { pod: copy, volumes, warnings, ...(refreshAt ? { refreshAt } : {}) };
+  // As the kubelet: a missing pull secret is a warning, and the pull goes on without it.
+  const pullSecrets: Secret[] = [];
+  for (const ref of pod.spec?.imagePullSecrets ?? []) {
+    if (!ref.name) continue;
+    const secret = await objects.secret(ref.name);
+    if (secret) pullSecrets.push(secret);
+    else warnings.push({ reason: 'FailedToRetrieveImagePullSecret', message: `Unable to retrieve some image pull secrets (${ref.name}); attempting to pull the image may not succeed.` });
+  }
+  return { pod: copy, volumes, warnings, pullSecrets, ...(refreshAt ? { refreshAt } : {}) };
 }

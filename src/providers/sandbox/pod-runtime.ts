@@ -400,7 +400,7 @@ export class SandboxPod {
   }
 
   private pullSecrets(): Secret[] {
-    return ((this.resolved as ResolvedPod & { pullSecrets?: Secret[] }).pullSecrets ?? []).slice();
+    return (this.resolved.pullSecrets ?? []).slice();
   }
 
   private async startContainer(c: ContainerRecord): Promise<void> {
