@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,19 +16,13 @@ import { serveProvider } from '../../src/provider-sdk/server.ts';
 import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider, readMockState } from '../../src/providers/mock/mock-provider.ts';
 import { kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { freePort } from '../harness/test-host.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const VK = path.join(ROOT, 'bin/vk.js');
 const PYTHON_PROVIDER = path.join(ROOT, 'examples/python-provider/provider.py');
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Proc {
   child: ChildProcess;

@@ -2,23 +2,16 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Pod } from '../../src/kube/types.ts';
 import { readMockState } from '../../src/providers/mock/mock-provider.ts';
 import { kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { freePort } from '../harness/test-host.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function startVk(args: string[], logFile: string): ChildProcess {
   const child = spawn(process.execPath, [VK, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });

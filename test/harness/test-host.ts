@@ -74,7 +74,7 @@ export async function createTestHost(t: Scope): Promise<TestHost> {
 }
 
 /** A free TCP port on the given local address. */
-export async function freePort(host: string): Promise<number> {
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as net.AddressInfo).port;
