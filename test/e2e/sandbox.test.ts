@@ -452,3 +452,35 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
     return procs.length === 0 && !mounts && !alive(running.childPid!) && !linkExists();
   });
 });
+
+test('a private image pulls with the pod\'s imagePullSecret; without it the pod ends in ErrImagePull/ImagePullBackOff with the registry\'s auth message', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  const privateRegistry = await startTestRegistry({ auth: { type: 'basic', users: { puller: 'pull-secret-pw' } } });
+  t.after(() => privateRegistry.stop());
+  const privateImage = (await privateRegistry.pushImage('team/private-busybox', await buildBusyboxImage(), { tag: '1.0' })).reference;
+  await kubectl([
+    '-n', namespace, 'create', 'secret', 'docker-registry', 'regcred',
+    `--docker-server=${privateRegistry.host}`, '--docker-username=puller', '--docker-password=pull-secret-pw',
+  ]);
+
+  // Without the secret first, so the image is not on the node yet; `Always` keeps it from using
+  // the copy the other pod pulls later (each pull asks the registry, with this pod's credentials).
+  await apply(namespace, podManifest('anonymous', { containers: [{ name: 'app', image: privateImage, imagePullPolicy: 'Always', command: ['sleep', '3600'] }] }));
+  const refused = await waitFor('the anonymous pull refused', async () => {
+    const w = (await getPod(namespace, 'anonymous'))?.status?.containerStatuses?.[0]?.state?.waiting;
+    return w?.reason === 'ErrImagePull' || w?.reason === 'ImagePullBackOff' ? w : undefined;
+  });
+  assert.match(refused.message ?? '', /UNAUTHORIZED|authentication required/);
+  assert.match(refused.message ?? '', new RegExp(privateImage.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+
+  await apply(namespace, podManifest('authorized', { imagePullSecrets: [{ name: 'regcred' }], containers: [{ name: 'app', image: privateImage, command: ['sleep', '3600'] }] }));
+  const running = await waitRunning(namespace, 'authorized');
+  assert.equal(running.status?.containerStatuses?.[0]?.ready, true);
+
+  // The image is on the node now, and the pod without credentials still may not have it.
+  const anonymous = await getPod(namespace, 'anonymous');
+  assert.equal(anonymous?.status?.phase, 'Pending');
+  const stillRefused = anonymous?.status?.containerStatuses?.[0]?.state?.waiting;
+  assert.match(stillRefused?.reason ?? '', /^(ErrImagePull|ImagePullBackOff)$/);
+  assert.match(stillRefused?.message ?? '', /UNAUTHORIZED|authentication required/);
+});

@@ -145,7 +145,7 @@ export class SandboxProvider implements Provider {
       this.pods.delete(key);
     }
     this.retired.forget(resolved.pod.metadata?.namespace ?? '', resolved.pod.metadata?.name ?? '');
-    const pod = SandboxPod.fresh(this.deps, podDir(this.config.dataDir, uid), { pod: structuredClone(resolved.pod), volumes: resolved.volumes });
+    const pod = SandboxPod.fresh(this.deps, podDir(this.config.dataDir, uid), { pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) });
     this.pods.set(key, pod);
     this.markDirty(pod);
     pod.kick();
@@ -153,7 +153,7 @@ export class SandboxProvider implements Provider {
 
   async updatePod(resolved: ResolvedPod): Promise<void> {
     const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
-    await pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes });
+    await pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) });
   }
 
   async deletePod(apiPod: Pod): Promise<void> {

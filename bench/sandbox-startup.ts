@@ -1,0 +1,268 @@
+// Benchmark (not a test): how long the sandbox provider takes from a pod's creation (bound with
+// spec.nodeName) to Running, for a small busybox image, with a cold image cache (a fresh dataDir
+// each run: resolve, download, unpack, then the pod) and a warm one (the image already pulled).
+//
+//   node bench/sandbox-startup.ts [--runs 5] [--out bench/results/sandbox-startup.json] [--log-level warn]
+//
+// Starts everything itself, in a temp dir, and removes it all at the end: a local control plane
+// (startLocalCluster, as `npm run up`), the test registry on loopback with the busybox image
+// (test/fixtures/registry), and VirtualKubelets with the SandboxProvider in this process. Each
+// cold run gets a new node and a new dataDir; the last cold run's node then serves the warm runs.
+// Pods run one at a time. Times are taken here: just before the POST that creates the pod, and
+// when this driver's pod watch first shows it Running with every container running.
+// Needs root and the sandbox's host packages (bubblewrap, catatonit, busybox-static, iproute2,
+// util-linux) plus docker-registry for the registry fixture.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalCluster, type LocalCluster } from '../src/cluster/local.ts';
+import { KubeClient } from '../src/kube/client.ts';
+import type { Pod } from '../src/kube/types.ts';
+import { createLogger } from '../src/log.ts';
+import { parseSandboxConfig } from '../src/providers/sandbox/config.ts';
+import { checkHost, SandboxProvider } from '../src/providers/sandbox/sandbox-provider.ts';
+import { VirtualKubelet } from '../src/virtual-kubelet.ts';
+import { buildBusyboxImage, buildImage } from '../test/fixtures/registry/image-builder.ts';
+import { startTestRegistry, type TestRegistry } from '../test/fixtures/registry/registry.ts';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    out: { type: 'string', default: 'bench/results/sandbox-startup.json' },
+    'log-level': { type: 'string', default: 'warn' },
+    'timeout-s': { type: 'string', default: '120' },
+  },
+});
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  process.stderr.write('usage: node bench/sandbox-startup.ts [--runs 5] [--out bench/results/sandbox-startup.json]\n');
+  process.exit(2);
+}
+const timeoutMs = Number(values['timeout-s']) * 1000;
+const log = createLogger(values['log-level'] ?? 'warn');
+const NAMESPACE = 'sandbox-bench';
+// As the e2e tests: the lease and status loops quick, the pod path the defaults.
+const TIMINGS = {
+  podWorkers: 4,
+  resyncIntervalMs: 10_000,
+  statusPollIntervalMs: 500,
+  leaseDurationSeconds: 40,
+  leaseRenewIntervalMs: 1_000,
+  statusUpdateIntervalMs: 10_000,
+  pingIntervalMs: 200,
+  pingTimeoutMs: 1_000,
+};
+
+const say = (line: string) => process.stderr.write(`[sandbox-startup] ${line}\n`);
+
+await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-sandbox-bench-'));
+const cleanups: (() => Promise<unknown> | unknown)[] = [() => rmSync(dir, { recursive: true, force: true })];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        say(`cleanup: ${(err as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: cleaning up`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+interface Node {
+  name: string;
+  dataDir: string;
+  provider: SandboxProvider;
+  vk: VirtualKubelet;
+}
+
+const nearestRank = (sorted: number[], q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+function summarize(samples: number[]): { samplesMs: number[]; p50Ms: number; maxMs: number; minMs: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { samplesMs: samples.map((s) => Math.round(s * 10) / 10), p50Ms: round(nearestRank(sorted, 0.5)), maxMs: round(sorted.at(-1)!), minMs: round(sorted[0]!) };
+}
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+try {
+  const started = performance.now();
+  let cluster: LocalCluster;
+  {
+    const clusterDir = path.join(dir, 'cluster');
+    mkdirSync(clusterDir);
+    cluster = await startLocalCluster({ dir: clusterDir, progress: (line) => log.debug({ line }, 'control plane') });
+    cleanups.push(() => cluster.stop());
+    say(`control plane ${cluster.info.version} up in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  }
+  const registry: TestRegistry = await startTestRegistry();
+  cleanups.push(() => registry.stop());
+  const built = await buildImage(await buildBusyboxImage());
+  const pushed = await registry.pushImage('library/busybox', built, { tag: 'bench' });
+  const imageBytes = built.layers.reduce((sum, l) => sum + l.size, 0) + built.config.length;
+  say(`image ${pushed.reference}: ${built.layers.length} layer(s), ${(imageBytes / 1024 / 1024).toFixed(2)} MiB compressed`);
+
+  const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
+  cleanups.push(() => client.close());
+  await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
+  // The ServiceAccount admission plugin refuses pods until the namespace's default account exists.
+  await waitUntil('the default service account', timeoutMs, async () => {
+    try {
+      await client.get(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default`);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+  // One watch over the namespace for the whole run; the first time each pod is seen Running.
+  const runningAt = new Map<string, number>();
+  const waiters = new Map<string, () => void>();
+  const watchAbort = new AbortController();
+  cleanups.push(() => watchAbort.abort());
+  const list = await client.list<{ metadata: { resourceVersion: string } }>(`/api/v1/namespaces/${NAMESPACE}/pods`);
+  let resourceVersion = list.metadata.resourceVersion;
+  void (async () => {
+    while (!watchAbort.signal.aborted) {
+      try {
+        for await (const event of client.watch<Pod>(`/api/v1/namespaces/${NAMESPACE}/pods`, { resourceVersion, allowWatchBookmarks: true }, watchAbort.signal)) {
+          const now = performance.now();
+          resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+          if (event.type !== 'ADDED' && event.type !== 'MODIFIED') continue;
+          const pod = event.object;
+          const name = pod.metadata!.name!;
+          const statuses = pod.status?.containerStatuses ?? [];
+          if (!runningAt.has(name) && pod.status?.phase === 'Running' && statuses.length > 0 && statuses.every((c) => c.state?.running)) {
+            runningAt.set(name, now);
+            waiters.get(name)?.();
+          }
+        }
+      } catch (err) {
+        if (watchAbort.signal.aborted) return;
+        say(`watch ended (${(err as Error).message}); reopening`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  })();
+
+  const nodes: Node[] = [];
+  async function startNode(name: string): Promise<Node> {
+    const dataDir = path.join(dir, `data-${name}`);
+    const provider = await SandboxProvider.open({ dataDir }, { nodeName: name, nodeIP: '127.0.0.1', log });
+    const vk = await VirtualKubelet.start(client, provider, { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...TIMINGS }, log);
+    const node = { name, dataDir, provider, vk };
+    nodes.push(node);
+    return node;
+  }
+  async function stopNode(node: Node): Promise<void> {
+    nodes.splice(nodes.indexOf(node), 1);
+    for (const pod of await node.provider.listPods()) await node.provider.deletePod(pod).catch(() => undefined);
+    await node.vk.stop();
+    rmSync(node.dataDir, { recursive: true, force: true });
+  }
+  cleanups.push(async () => {
+    for (const node of [...nodes]) await stopNode(node);
+  });
+
+  /** Creates the pod on `node`, waits for Running, deletes it (and waits until it is gone); returns creation→Running in ms. */
+  async function measure(node: Node, podName: string): Promise<number> {
+    const running = new Promise<void>((resolve) => waiters.set(podName, resolve));
+    const t0 = performance.now();
+    await client.create(`/api/v1/namespaces/${NAMESPACE}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: podName },
+      spec: {
+        nodeName: node.name,
+        automountServiceAccountToken: false,
+        terminationGracePeriodSeconds: 1,
+        tolerations: [{ operator: 'Exists' }],
+        containers: [{ name: 'main', image: pushed.reference, command: ['sleep', '3600'] }],
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      running,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`pod ${podName} not Running after ${timeoutMs / 1000}s`)), timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+    waiters.delete(podName);
+    const elapsed = runningAt.get(podName)! - t0;
+    await client.delete(`/api/v1/namespaces/${NAMESPACE}/pods/${podName}`, { gracePeriodSeconds: 1 });
+    await waitUntil(`pod ${podName} gone`, timeoutMs, async () => {
+      try {
+        await client.get(`/api/v1/namespaces/${NAMESPACE}/pods/${podName}`);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    return elapsed;
+  }
+
+  const cold: number[] = [];
+  const warm: number[] = [];
+  let warmNode: Node | undefined;
+  for (let i = 1; i <= runs; i++) {
+    if (warmNode) await stopNode(warmNode);
+    const node = await startNode(`sandbox-bench-${i}`);
+    const ms = await measure(node, `cold-${i}`);
+    cold.push(ms);
+    say(`cold ${i}/${runs}: ${ms.toFixed(0)} ms (node ${node.name}, fresh dataDir)`);
+    warmNode = node;
+  }
+  for (let i = 1; i <= runs; i++) {
+    const ms = await measure(warmNode!, `warm-${i}`);
+    warm.push(ms);
+    say(`warm ${i}/${runs}: ${ms.toFixed(0)} ms (node ${warmNode!.name}, image in the store)`);
+  }
+
+  const result = {
+    benchmark: 'sandbox-startup',
+    description: 'sandbox provider: pod creation (spec.nodeName) to Running as seen by the driver\'s watch; cold = fresh dataDir (image pulled from a loopback registry), warm = image already in the store',
+    date: new Date().toISOString(),
+    runs,
+    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version },
+    kubernetes: cluster.info.version,
+    image: { reference: pushed.reference, layers: built.layers.length, compressedBytes: imageBytes },
+    cold: summarize(cold),
+    warm: summarize(warm),
+  };
+  process.stdout.write(
+    [
+      '',
+      `sandbox provider, creation → Running, ${runs} run(s) each`,
+      '| cache | p50 (ms) | max (ms) |',
+      '|---|---:|---:|',
+      `| cold | ${result.cold.p50Ms.toFixed(0)} | ${result.cold.maxMs.toFixed(0)} |`,
+      `| warm | ${result.warm.p50Ms.toFixed(0)} | ${result.warm.maxMs.toFixed(0)} |`,
+      '',
+    ].join('\n'),
+  );
+  if (values.out) {
+    mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
+    writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`);
+    say(`wrote ${values.out}`);
+  }
+} catch (err) {
+  process.exitCode = 1;
+  say(`failed: ${(err as Error).stack ?? String(err)}`);
+} finally {
+  await cleanup();
+}
+
+async function waitUntil(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
