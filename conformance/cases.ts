@@ -9,7 +9,7 @@ import type { Node, Pod } from '../src/kube/types.ts';
 import type { Logger } from '../src/log.ts';
 import type { Provider, ResolvedPod } from '../src/providers/provider.ts';
 import { milliValue, parseQuantity } from '../src/resolve/quantity.ts';
-import { waitFor, type KubectlResult } from './suite.ts';
+import { waitFor, type ConformanceProfile, type KubectlResult } from './suite.ts';
 
 export interface CaseContext {
   client: KubeClient;
@@ -22,6 +22,8 @@ export interface CaseContext {
   kubeconfig: string;
   inspect?: (namespace: string, name: string) => Promise<ResolvedPod | undefined>;
   restart?: { stop(): Promise<void>; start(): Promise<void> };
+  /** The images the pods use (see ConformanceProfile in suite.ts). */
+  profile: Required<ConformanceProfile>;
   /** Aborted when the case times out. */
   signal: AbortSignal;
   log: Logger;
@@ -39,7 +41,6 @@ export interface ConformanceCase {
   run(ctx: CaseContext): Promise<void>;
 }
 
-const IMAGE = 'busybox:1.36';
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
 
 function check(condition: unknown, message: string): asserts condition {
@@ -65,7 +66,7 @@ function manifest(ctx: CaseContext, name: string, options: PodOptions = {}): Pod
       automountServiceAccountToken: false,
       terminationGracePeriodSeconds: 5,
       restartPolicy: options.restartPolicy ?? 'Always',
-      containers: [{ name: 'main', image: IMAGE, command: options.command ?? SLEEP, ...options.container }],
+      containers: [{ name: 'main', image: ctx.profile.image, command: options.command ?? SLEEP, ...options.container }],
       ...options.spec,
     },
   } as Pod;
@@ -350,9 +351,10 @@ export const CASES: ConformanceCase[] = [
     description: 'an image change on a running pod reaches the provider (updatePod) and the pod keeps running with the new image',
     async run(ctx) {
       const before = await runningPod(ctx, 'updated');
-      await ctx.client.patch(`${podsPath(ctx)}/updated`, { spec: { containers: [{ name: 'main', image: 'busybox:1.37' }] } }, 'application/strategic-merge-patch+json');
-      await waitFor('the provider to run the new image', async () => (await ctx.provider.getPod(ctx.namespace, 'updated'))?.spec?.containers[0]?.image === 'busybox:1.37', 30_000, ctx.signal);
-      const after = await waitPod(ctx, 'updated', 'Running with the new image', (p) => isRunning(p) && p.status?.containerStatuses?.[0]?.image === 'busybox:1.37');
+      const image = ctx.profile.updateImage;
+      await ctx.client.patch(`${podsPath(ctx)}/updated`, { spec: { containers: [{ name: 'main', image }] } }, 'application/strategic-merge-patch+json');
+      await waitFor('the provider to run the new image', async () => (await ctx.provider.getPod(ctx.namespace, 'updated'))?.spec?.containers[0]?.image === image, 30_000, ctx.signal);
+      const after = await waitPod(ctx, 'updated', 'Running with the new image', (p) => isRunning(p) && p.status?.containerStatuses?.[0]?.image === image, 60_000);
       check(after.metadata?.uid === before.metadata?.uid, 'the pod was re-created instead of updated');
       const copies = (await ctx.provider.listPods()).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'updated');
       check(copies.length === 1, `the provider holds ${copies.length} copies after the update`);

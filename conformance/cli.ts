@@ -6,6 +6,8 @@
 //                                suite starts it, and kills (-9) and restarts it for provider-restart
 //   --simulated                  the backend acts out mock.vk.io/* failure injection (implied for mock)
 //   --cases a,b                  run only these cases
+//   --image <ref>                the image of every pod, a busybox the backend can pull (default busybox:1.36)
+//   --update-image <ref>         the image the update case switches to, another busybox (default busybox:1.37)
 //   --kubeconfig <file>          cluster to use (else $VK_TEST_KUBECONFIG, else a local control plane is started)
 //   --kubectl <path>             kubectl binary (else $VK_TEST_KUBECTL, else the one built with the control plane)
 //   --json                       print the report as JSON
@@ -23,7 +25,7 @@ import { ConfigError, errorMessage } from '../src/errors.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { createLogger } from '../src/log.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../src/providers/registry.ts';
-import { CASE_NAMES, formatReport, formatResult, runConformance, type ConformanceReport, type ConformanceTarget } from './suite.ts';
+import { CASE_NAMES, formatReport, formatResult, runConformance, type ConformanceProfile, type ConformanceReport, type ConformanceTarget } from './suite.ts';
 
 export interface ConformanceArgs {
   provider: string;
@@ -31,6 +33,7 @@ export interface ConformanceArgs {
   providerCommand?: string;
   simulated: boolean;
   cases?: string[];
+  profile: ConformanceProfile;
   kubeconfig?: string;
   kubectl?: string;
   json: boolean;
@@ -48,6 +51,8 @@ export function parseConformanceArgs(argv: string[]): ConformanceArgs {
         'provider-command': { type: 'string' },
         simulated: { type: 'boolean', default: false },
         cases: { type: 'string' },
+        image: { type: 'string' },
+        'update-image': { type: 'string' },
         kubeconfig: { type: 'string' },
         kubectl: { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -71,6 +76,7 @@ export function parseConformanceArgs(argv: string[]): ConformanceArgs {
     providerCommand: v['provider-command'],
     simulated: v.simulated || v.provider === 'mock',
     cases,
+    profile: { ...(v.image !== undefined && { image: v.image }), ...(v['update-image'] !== undefined && { updateImage: v['update-image'] }) },
     kubeconfig: v.kubeconfig ?? process.env.VK_TEST_KUBECONFIG,
     kubectl: v.kubectl ?? process.env.VK_TEST_KUBECTL,
     json: v.json,
@@ -166,6 +172,7 @@ export async function runConformanceCli(argv: string[]): Promise<number> {
       kubectl,
       kubeconfig,
       cases: args.cases,
+      profile: args.profile,
       log,
       onResult: (r) => {
         if (!args.json) process.stdout.write(`${formatResult(r)}\n`);

@@ -4,7 +4,8 @@
 //
 // Pods carry both a busybox command (what a real backend runs) and mock.vk.io/* annotations
 // (what simulated backends, the mock and examples/python-provider, act out), so the same cases
-// fit both. Cases needing an optional capability the provider does not declare are skipped,
+// fit both. The image references are the profile's (ConformanceProfile): a real backend is
+// given images it can pull, e.g. a busybox pushed to a local registry. Cases needing an optional capability the provider does not declare are skipped,
 // and so are those needing something of the target it cannot do (restart its backend, show
 // the pods it received, or act out injected failures).
 import { spawn } from 'node:child_process';
@@ -30,6 +31,20 @@ export interface ConformanceTarget {
   simulated?: boolean;
 }
 
+/**
+ * What the pods run, for backends that really pull and run images. Every pod's container uses
+ * `image` with busybox commands (sh -c '...', sleep, cat, httpd, printenv, exit N), so the image
+ * must be a busybox, or another image with those commands. Simulated backends ignore it.
+ */
+export interface ConformanceProfile {
+  /** The image of every pod (default busybox:1.36). */
+  image?: string;
+  /** The image the update case changes a running pod to; must differ from `image` (default busybox:1.37). */
+  updateImage?: string;
+}
+
+export const DEFAULT_PROFILE: Required<ConformanceProfile> = { image: 'busybox:1.36', updateImage: 'busybox:1.37' };
+
 export interface ConformanceOptions {
   client: KubeClient;
   /** kubectl binary and the kubeconfig it uses. */
@@ -42,6 +57,8 @@ export interface ConformanceOptions {
   onResult?: (result: CaseResult) => void;
   /** Per case (default 120 s). */
   caseTimeoutMs?: number;
+  /** The images the pods use (default DEFAULT_PROFILE). */
+  profile?: ConformanceProfile;
 }
 
 export type CaseStatus = 'passed' | 'failed' | 'skipped';
@@ -139,6 +156,8 @@ export async function runConformance(target: ConformanceTarget, options: Conform
   const namespace = `vk-conformance-${suffix}`;
   const unknown = (options.cases ?? []).filter((name) => !CASE_NAMES.includes(name));
   if (unknown.length > 0) throw new Error(`unknown conformance case(s): ${unknown.join(', ')} (known: ${CASE_NAMES.join(', ')})`);
+  const profile: Required<ConformanceProfile> = { ...DEFAULT_PROFILE, ...options.profile };
+  if (profile.image === profile.updateImage) throw new Error(`conformance profile: updateImage must differ from image (both ${profile.image})`);
 
   const approve = async (name: string) => {
     try {
@@ -190,6 +209,7 @@ export async function runConformance(target: ConformanceTarget, options: Conform
           kubeconfig: options.kubeconfig,
           inspect,
           restart: target.restart,
+          profile,
           signal: abort.signal,
           log,
         };

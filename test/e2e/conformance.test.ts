@@ -4,18 +4,22 @@
 // example provider (examples/python-provider/, standard library only).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { parseConformanceArgs } from '../../conformance/cli.ts';
-import { formatReport, runConformance, type CaseResult, type ConformanceReport } from '../../conformance/suite.ts';
+import { formatReport, runConformance, type CaseResult, type ConformanceProfile, type ConformanceReport } from '../../conformance/suite.ts';
 import { createLogger } from '../../src/log.ts';
 import { serveProvider, type ProviderServer } from '../../src/provider-sdk/server.ts';
 import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
 import { RemoteProvider } from '../../src/providers/remote/remote-provider.ts';
+import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
+import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
+import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, kubeconfigPath } from '../harness/cluster.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -141,4 +145,107 @@ test('the conformance command line names bad arguments', () => {
   const args = parseConformanceArgs(['--provider', 'mock', '--cases', 'ping, exec']);
   assert.deepEqual(args.cases, ['ping', 'exec']);
   assert.equal(args.simulated, true, 'the mock always acts out the annotations');
+});
+
+// The sandbox provider: real pods in Linux namespaces, from busybox images pushed to a real
+// registry on loopback (the suite's profile names them; the update case switches between two
+// tags). Needs root, bubblewrap, catatonit and a static busybox, like test/e2e/sandbox.test.ts.
+let sandboxSkip: string | false = false;
+try {
+  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
+} catch (err) {
+  sandboxSkip = (err as Error).message;
+}
+// A fast CrashLoopBackOff, so restart-policy sees restarts within its deadlines.
+const SANDBOX_BACKOFF = { initialMs: 1000, maxMs: 4000, resetAfterMs: 600_000 };
+
+async function sandboxProfile(t: TestContext): Promise<ConformanceProfile> {
+  const registry = await startTestRegistry();
+  t.after(() => registry.stop());
+  const built = await buildBusyboxImage();
+  const image = (await registry.pushImage('library/busybox', built, { tag: '1.36' })).reference;
+  const updateImage = (await registry.pushImage('library/busybox', built, { tag: '1.37' })).reference;
+  return { image, updateImage };
+}
+
+async function openSandbox(dataDir: string): Promise<SandboxProvider> {
+  return SandboxProvider.open({ dataDir, crashLoopBackOff: SANDBOX_BACKOFF }, { nodeName: 'conformance', nodeIP: '127.0.0.1', log });
+}
+
+/** After the provider closed (its pods keep running detached): reopens the data directory, stops whatever a failed case left behind, removes it. */
+async function sweepSandbox(dataDir: string): Promise<void> {
+  const leftover = await openSandbox(dataDir);
+  for (const pod of await leftover.listPods()) await leftover.deletePod(pod).catch(() => undefined);
+  await leftover.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+const SANDBOX_PASSES = [...CORE, 'update', 'restart-policy', 'deletion-while-creating', 'logs', 'exec', 'attach', 'port-forward', 'stats'];
+
+function assertSandboxSkips(report: ConformanceReport, skipped: Record<string, RegExp>): void {
+  for (const [name, reason] of Object.entries(skipped)) {
+    const result = report.results.find((r) => r.name === name);
+    assert.equal(result?.status, 'skipped', name);
+    assert.match(result?.detail ?? '', reason, name);
+  }
+  assert.equal(report.skipped, Object.keys(skipped).length, formatReport(report));
+}
+
+test('the sandbox provider passes the conformance suite in-process', { skip: sandboxSkip }, async (t) => {
+  const profile = await sandboxProfile(t);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-sbx-'));
+  t.after(() => sweepSandbox(dataDir));
+  // The virtual kubelet closes it when the suite ends.
+  const provider = await openSandbox(dataDir);
+  const report = await runConformance({ description: 'sandbox (in-process)', provider }, { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log, profile });
+  t.diagnostic(formatReport(report));
+  assertNoFailures(report);
+  const status = statuses(report);
+  for (const name of SANDBOX_PASSES) assert.equal(status[name], 'passed', name);
+  assertSandboxSkips(report, { 'env-volume-delivery': /no resolvedPod extension/, 'create-failure': /simulated backend/, 'provider-restart': /cannot restart/ });
+  assert.equal(report.provider, 'sandbox');
+});
+
+test('the sandbox provider passes the conformance suite behind the remote protocol (SDK server in this process), provider restart included', { skip: sandboxSkip }, async (t) => {
+  const profile = await sandboxProfile(t);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-sbx-'));
+  const sandbox = await openSandbox(dataDir);
+  const port = await freePort();
+  const serve = () => serveProvider(sandbox, { port, token: 'sandbox-token', heartbeatIntervalMs: 1_000, log });
+  let server: ProviderServer | undefined = await serve();
+  t.after(async () => {
+    await server?.close();
+    await sandbox.close();
+    await sweepSandbox(dataDir);
+  });
+  const provider = await RemoteProvider.connect({ endpoint: server.url, token: 'sandbox-token', timeoutMs: 10_000 }, { log });
+  const report = await runConformance(
+    {
+      description: `remote ${server.url} (sandbox behind the SDK server in-process)`,
+      provider,
+      // The server "dies" (its port stops answering) while the sandbox keeps running its pods.
+      restart: {
+        stop: async () => {
+          await server?.close();
+          server = undefined;
+        },
+        start: async () => {
+          server = await serve();
+        },
+      },
+    },
+    { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log, profile },
+  );
+  t.diagnostic(formatReport(report));
+  assertNoFailures(report);
+  const status = statuses(report);
+  for (const name of [...SANDBOX_PASSES, 'provider-restart']) assert.equal(status[name], 'passed', name);
+  assertSandboxSkips(report, { 'env-volume-delivery': /no resolvedPod extension/, 'create-failure': /simulated backend/ });
+  assert.equal(report.provider, 'sandbox');
+});
+
+test('the conformance command line takes the profile images', () => {
+  assert.deepEqual(parseConformanceArgs(['--provider', 'sandbox']).profile, {});
+  const args = parseConformanceArgs(['--provider', 'sandbox', '--image', 'reg:5000/busybox:a', '--update-image', 'reg:5000/busybox:b']);
+  assert.deepEqual(args.profile, { image: 'reg:5000/busybox:a', updateImage: 'reg:5000/busybox:b' });
 });
