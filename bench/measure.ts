@@ -1,0 +1,276 @@
+// What the benchmark measures, and how: a pod watch with timestamps taken here, the peer's
+// processes from /proc, and kube-apiserver's own count of the peer's requests.
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import type { KubeClient } from '../src/kube/client.ts';
+import type { Pod } from '../src/kube/types.ts';
+
+// ------------------------------------------------------------------------------ pod watch
+
+export interface PodTimes {
+  /** When the watch first saw the pod (ADDED). */
+  added: number;
+  /** When the watch first saw spec.nodeName set: the creation for pods created bound, the binding otherwise. */
+  bound?: number;
+  running?: number;
+  /** When the watch first saw metadata.deletionTimestamp. */
+  deleting?: number;
+  gone?: number;
+  /** PodScheduled lastTransitionTime (1 s resolution), kept for reference. */
+  scheduledAt?: string;
+}
+
+/** Watches the pods of one namespace and stamps each transition with performance.now() of this process. */
+export class PodWatch {
+  readonly pods = new Map<string, PodTimes>();
+  private readonly abort = new AbortController();
+  private waiters: (() => void)[] = [];
+  private running: Promise<void> | undefined;
+  private error: unknown;
+  events = 0;
+  /** Watches resumed after kube-apiserver closed one (a slow consumer, under load). */
+  rewatches = 0;
+
+  private readonly client: KubeClient;
+  private readonly namespace: string;
+
+  constructor(client: KubeClient, namespace: string) {
+    this.client = client;
+    this.namespace = namespace;
+  }
+
+  async start(): Promise<void> {
+    const list = await this.client.list<{ metadata: { resourceVersion: string } }>(`/api/v1/namespaces/${this.namespace}/pods`);
+    this.running = this.loop(list.metadata.resourceVersion).catch((err: unknown) => {
+      if (!this.abort.signal.aborted) this.error = err;
+      this.notify();
+    });
+  }
+
+  private lastRv = '';
+
+  private async loop(resourceVersion: string): Promise<void> {
+    this.lastRv = resourceVersion;
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.watchFrom(this.lastRv);
+      } catch (err) {
+        // kube-apiserver closes a watch whose consumer falls behind; resume from the last resourceVersion seen.
+        if (this.abort.signal.aborted || ++failures > 20) throw err;
+        this.rewatches++;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  /** Watches from rv until the stream ends, keeping the last resourceVersion seen in lastRv. */
+  private async watchFrom(rv: string): Promise<void> {
+    {
+      for await (const event of this.client.watch<Pod>(`/api/v1/namespaces/${this.namespace}/pods`, { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 3600 }, this.abort.signal)) {
+        const now = performance.now();
+        this.events++;
+        const pod = event.object;
+        if (pod.metadata?.resourceVersion) this.lastRv = pod.metadata.resourceVersion;
+        if (event.type === 'BOOKMARK') continue;
+        if (event.type === 'ERROR') throw new Error(`watch error: ${JSON.stringify(event.object)}`);
+        const name = pod.metadata?.name ?? '';
+        let times = this.pods.get(name);
+        if (!times) {
+          times = { added: now };
+          this.pods.set(name, times);
+        }
+        if (times.bound === undefined && pod.spec?.nodeName) times.bound = now;
+        if (times.running === undefined && pod.status?.phase === 'Running') times.running = now;
+        if (times.deleting === undefined && pod.metadata?.deletionTimestamp) times.deleting = now;
+        if (times.scheduledAt === undefined) {
+          const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'True');
+          if (scheduled?.lastTransitionTime) times.scheduledAt = scheduled.lastTransitionTime;
+        }
+        if (event.type === 'DELETED') times.gone = now;
+        this.notify();
+      }
+    }
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  count(predicate: (t: PodTimes) => boolean): number {
+    let n = 0;
+    for (const t of this.pods.values()) if (predicate(t)) n++;
+    return n;
+  }
+
+  /** Resolves once predicate() holds; rejects after timeoutMs (naming what) or when `failed` rejects. */
+  async until(what: string, predicate: () => boolean, timeoutMs: number, failed: Promise<never>): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`)), timeoutMs);
+    });
+    try {
+      while (!predicate()) {
+        if (this.error) throw this.error;
+        if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), timeout, failed, new Promise((r) => setTimeout(r, 1000))]);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+// ------------------------------------------------------------------------------ /proc
+
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
+
+export interface ProcSample {
+  /** Peak resident set size (VmHWM), KiB. */
+  hwmKiB: number;
+  /** utime + stime, seconds. */
+  cpuSeconds: number;
+}
+
+export function readProc(pid: number): ProcSample {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = /^VmHWM:\s+(\d+) kB/m.exec(status);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "pid (comm) ": state is field 3, utime 14, stime 15.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[11]) + Number(rest[12]);
+  return { hwmKiB: Number(hwm?.[1] ?? 0), cpuSeconds: ticks / CLK_TCK };
+}
+
+/** Sums over the peer's processes (peak RSS of several processes: the sum of their peaks). */
+export function readProcs(pids: number[]): ProcSample {
+  let hwmKiB = 0;
+  let cpuSeconds = 0;
+  for (const pid of pids) {
+    try {
+      const s = readProc(pid);
+      hwmKiB += s.hwmKiB;
+      cpuSeconds += s.cpuSeconds;
+    } catch {
+      // exited
+    }
+  }
+  return { hwmKiB, cpuSeconds };
+}
+
+/** System-wide busy CPU seconds so far (all cores; /proc/stat less idle and iowait): shows what else ran during a run. */
+export function systemBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (f[3] ?? 0) - (f[4] ?? 0)) / CLK_TCK;
+}
+
+// ------------------------------------------------------------------------------ kube-apiserver's count of the peer's requests
+
+export const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] as const;
+/** Resource classes, most specific first: a request matches the first (lowest matchingPrecedence) FlowSchema. */
+export const RESOURCE_CLASSES: { name: string; resources: string[]; precedence: number }[] = [
+  { name: 'pods', resources: ['pods'], precedence: 3 },
+  { name: 'pods-status', resources: ['pods/status'], precedence: 3 },
+  { name: 'events', resources: ['events'], precedence: 3 },
+  { name: 'nodes', resources: ['nodes', 'nodes/status'], precedence: 3 },
+  { name: 'leases', resources: ['leases'], precedence: 3 },
+  { name: 'other', resources: ['*'], precedence: 4 },
+];
+
+/**
+ * FlowSchemas that give the peer's requests their own names in kube-apiserver's
+ * apiserver_flowcontrol_dispatched_requests_total: one per verb and resource class for user
+ * `user`, all on the exempt priority level (no queuing, as system:masters clients get), plus one
+ * for non-resource requests (discovery, /version).
+ */
+export function flowSchemas(user: string): unknown[] {
+  const subjects = [{ kind: 'User', user: { name: user } }];
+  const schemas: unknown[] = [];
+  const fs = (name: string, precedence: number, rule: Record<string, unknown>) => ({
+    apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
+    kind: 'FlowSchema',
+    metadata: { name },
+    spec: { priorityLevelConfiguration: { name: 'exempt' }, matchingPrecedence: precedence, rules: [{ subjects, ...rule }] },
+  });
+  for (const verb of VERBS) {
+    for (const cls of RESOURCE_CLASSES) {
+      schemas.push(fs(`${user}.${verb}.${cls.name}`, cls.precedence, { resourceRules: [{ verbs: [verb], apiGroups: ['*'], resources: cls.resources, clusterScope: true, namespaces: ['*'] }] }));
+    }
+  }
+  schemas.push(fs(`${user}.nonresource.other`, 3, { nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }] }));
+  return schemas;
+}
+
+export interface ApiCounts {
+  total: number;
+  byVerb: Record<string, number>;
+  byResource: Record<string, number>;
+}
+
+/** Reads kube-apiserver's /metrics with the admin client certificate. */
+export async function scrapeApiserver(server: string, pkiDir: string): Promise<string> {
+  const url = new URL('/metrics', server);
+  return await new Promise((resolve, reject) => {
+    const req = https.get(
+      url,
+      { ca: readFileSync(path.join(pkiDir, 'ca.crt')), cert: readFileSync(path.join(pkiDir, 'admin.crt')), key: readFileSync(path.join(pkiDir, 'admin.key')) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`GET /metrics: ${res.statusCode}`))));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+/** The peer's dispatched requests by FlowSchema name <user>.<verb>.<class>. */
+export function dispatchedByUser(metrics: string, user: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const re = /^apiserver_flowcontrol_dispatched_requests_total\{([^}]*)\}\s+([0-9.e+-]+)$/gm;
+  for (let m = re.exec(metrics); m; m = re.exec(metrics)) {
+    const fs = /flow_schema="([^"]*)"/.exec(m[1]!)?.[1];
+    if (fs?.startsWith(`${user}.`)) out.set(fs.slice(user.length + 1), (out.get(fs.slice(user.length + 1)) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+export function countsBetween(before: Map<string, number>, after: Map<string, number>): ApiCounts {
+  const counts: ApiCounts = { total: 0, byVerb: {}, byResource: {} };
+  for (const [key, value] of after) {
+    const delta = value - (before.get(key) ?? 0);
+    if (delta <= 0) continue;
+    const [verb, cls] = key.split('.') as [string, string];
+    counts.total += delta;
+    counts.byVerb[verb] = (counts.byVerb[verb] ?? 0) + delta;
+    counts.byResource[cls] = (counts.byResource[cls] ?? 0) + delta;
+  }
+  return counts;
+}
+
+export function perPod(counts: ApiCounts, pods: number): ApiCounts {
+  const round = (n: number) => Math.round((n / pods) * 1000) / 1000;
+  return {
+    total: round(counts.total),
+    byVerb: Object.fromEntries(Object.entries(counts.byVerb).map(([k, v]) => [k, round(v)])),
+    byResource: Object.fromEntries(Object.entries(counts.byResource).map(([k, v]) => [k, round(v)])),
+  };
+}

@@ -1,0 +1,225 @@
+// The benchmark's output: the JSON shape, a Markdown report with ratios, and a small SVG chart.
+import type { ApiCounts } from './measure.ts';
+
+export interface Scenario {
+  id: string;
+  kind: 'direct' | 'deployment';
+  nodes: number;
+  podsPerNode: number;
+  pods: number;
+}
+
+export interface RunResult {
+  scenario: string;
+  peer: string;
+  version: string;
+  how: string;
+  pods: number;
+  nodes: number;
+  ok: boolean;
+  error?: string;
+  /** The repository commit (of ours: the work tree it ran from), "+dirty" with uncommitted changes under src/ or bin/. */
+  commit?: string;
+  startupSeconds?: number;
+  /** Creation to Running: the first pod's creation (as the watch saw it) to the last pod Running. */
+  up?: { seconds: number; podsPerSecond: number; loaderSeconds?: number };
+  /** Deletion to gone: the first deletionTimestamp seen to the last pod gone. */
+  down?: { seconds: number; podsPerSecond: number };
+  /** Per pod: bound (created with spec.nodeName, or scheduled) to Running, both as the driver's watch saw them. */
+  latencyMs?: { p50: number; p90: number; p99: number; max: number; samples: number };
+  deleteLatencyMs?: { p50: number; p90: number; p99: number; samples: number };
+  process?: { count: number; peakRssMiB: number; cpuSeconds: number; cpuSecondsUp: number; cpuSecondsTotal: number; cpuMsPerPod: number };
+  /** kube-apiserver's count of the peer's requests (APF FlowSchemas per verb for the peer's user), over the measured window. */
+  api?: { perPod: ApiCounts; perPodUp: ApiCounts; total: number };
+  windowSeconds?: number;
+  /** Busy CPU seconds of the whole machine over the window (/proc/stat), and the 1-minute load average when it began. */
+  machineBusyCpuSeconds?: number;
+  loadAverageAtStart?: number;
+  watchEvents?: number;
+  /** How often the bench's watch was closed by kube-apiserver and resumed from its last resourceVersion. */
+  watchResumes?: number;
+}
+
+export interface BenchResult {
+  schema: 1;
+  startedAt: string;
+  finishedAt: string;
+  /** The invocations whose runs are in this file (several with --merge). */
+  commands: string[];
+  machine: { cpuModel: string; cores: number; memoryGiB: number; kernel: string; node: string; go: string; kubernetes: string; etcdFsync: boolean };
+  peers: Record<string, string>;
+  settings: Record<string, unknown>;
+  /** Free-text remarks on this result set (added by hand: conditions of the run, runs kept from earlier invocations). */
+  notes?: string[];
+  runs: RunResult[];
+}
+
+const PEER_ORDER = ['ours', 'upstream', 'kwok', 'ceiling'];
+const COLORS: Record<string, string> = { ours: '#2563eb', upstream: '#9333ea', kwok: '#ea580c', ceiling: '#6b7280' };
+
+function scenarioIds(result: BenchResult): string[] {
+  const ids: string[] = [];
+  for (const r of result.runs) if (!ids.includes(r.scenario)) ids.push(r.scenario);
+  return ids;
+}
+
+function sortedRuns(result: BenchResult, scenario: string): RunResult[] {
+  return result.runs.filter((r) => r.scenario === scenario).sort((a, b) => PEER_ORDER.indexOf(a.peer) - PEER_ORDER.indexOf(b.peer));
+}
+
+function describeScenario(runs: RunResult[], id: string): string {
+  const r = runs[0];
+  if (!r) return id;
+  const kind = id.startsWith('deployment') ? 'one Deployment, pods placed by kube-scheduler (end to end: kube-controller-manager and kube-scheduler pace the creation)' : 'pods created with spec.nodeName by the Go loader';
+  return `${r.pods} pods on ${r.nodes} node${r.nodes > 1 ? 's' : ''}: ${kind}`;
+}
+
+function fmt(n: number | undefined, digits = 1): string {
+  if (n === undefined || !Number.isFinite(n)) return '–';
+  if (Math.abs(n) >= 100) return String(Math.round(n));
+  return n.toFixed(digits).replace(/\.0+$/, '');
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (!a || !b || !Number.isFinite(a) || !Number.isFinite(b)) return '–';
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(0) : r >= 0.01 ? r.toFixed(r >= 1 ? 2 : 3) : r.toPrecision(2)}×`;
+}
+
+function verbs(c: ApiCounts | undefined): string {
+  if (!c) return '–';
+  return Object.entries(c.byVerb)
+    .filter(([, v]) => v >= 0.005)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${fmt(v, 2)}`)
+    .join(', ');
+}
+
+function resources(c: ApiCounts | undefined): string {
+  if (!c) return '–';
+  return Object.entries(c.byResource)
+    .filter(([, v]) => v >= 0.005)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k.replace('-', '/')} ${fmt(v, 2)}`)
+    .join(', ');
+}
+
+export function renderMarkdown(result: BenchResult): string {
+  const m = result.machine;
+  const out: string[] = [
+    '# Benchmark: virtual-kubelet-ts against the physical limit and the Go peers',
+    '',
+    `Run ${result.startedAt} – ${result.finishedAt} on ${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}; Node ${m.node}, ${m.go}; ` +
+      `Kubernetes ${m.kubernetes} (this repository's local control plane, etcd fsync ${m.etcdFsync ? 'on' : 'off'}), a fresh control plane per run.`,
+    `Peers: ${Object.entries(result.peers).map(([k, v]) => `${k} ${v}`).join(', ')}. Commands: ${(result.commands ?? []).map((c) => `\`${c}\``).join('; ')}.`,
+    '',
+    'Up: pods/s from the first pod\'s creation to the last pod Running; down: pods/s from the first deletion to the last pod gone; ' +
+      'latency: per pod, bound (created with spec.nodeName, or bound by the scheduler) to Running, both as the bench\'s own watch saw them; ' +
+      'RSS: peak resident set (VmHWM) of the peer\'s process(es), summed; CPU: utime+stime of the peer during the measured window; ' +
+      'API requests: kube-apiserver\'s own count of the peer\'s requests (per-peer client certificate, APF FlowSchemas per verb), per pod, over the window.',
+    '',
+  ];
+  for (const id of scenarioIds(result)) {
+    const runs = sortedRuns(result, id);
+    const oursRun = runs.find((r) => r.peer === 'ours' && r.ok);
+    out.push(`## ${id}`, '', describeScenario(runs, id), '');
+    out.push('| peer | up pods/s | down pods/s | latency p50 / p90 / p99 ms | peak RSS MiB | CPU s (ms/pod) | API requests/pod | by verb | by resource | ours ÷ peer, up pods/s | window s (machine busy CPU s, load) |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|');
+    for (const r of runs) {
+      if (!r.ok) {
+        out.push(`| ${r.peer} | failed: ${(r.error ?? '').replace(/\|/g, '/')} | | | | | | | | | |`);
+        continue;
+      }
+      const loader = r.up?.loaderSeconds !== undefined ? ` (loader ${fmt(r.pods / r.up.loaderSeconds, 0)}/s)` : '';
+      out.push(
+        `| ${r.peer} | ${fmt(r.up?.podsPerSecond)}${loader} | ${fmt(r.down?.podsPerSecond)} | ${fmt(r.latencyMs?.p50)} / ${fmt(r.latencyMs?.p90)} / ${fmt(r.latencyMs?.p99)} | ` +
+          `${fmt(r.process?.peakRssMiB)}${r.process && r.process.count > 1 ? ` (${r.process.count} processes)` : ''} | ${fmt(r.process?.cpuSeconds, 2)} (${fmt(r.process?.cpuMsPerPod, 2)}) | ` +
+          `${fmt(r.api?.perPod.total, 2)} | ${verbs(r.api?.perPod)} | ${resources(r.api?.perPod)} | ${r.peer === 'ours' ? '' : ratio(oursRun?.up?.podsPerSecond, r.up?.podsPerSecond)} | ` +
+          `${fmt(r.windowSeconds)}${r.machineBusyCpuSeconds !== undefined ? ` (${fmt(r.machineBusyCpuSeconds)}, ${fmt(r.loadAverageAtStart)})` : ''} |`,
+      );
+    }
+    out.push('');
+  }
+  out.push('## Ours relative to each peer', '', 'Throughput: ours ÷ peer (above 1: ours is faster); latency, RSS, CPU, requests: ours ÷ peer (below 1: ours uses less).', '');
+  out.push('| scenario | peer | up pods/s | down pods/s | p50 latency | p99 latency | peak RSS | CPU | API requests/pod |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const id of scenarioIds(result)) {
+    const runs = sortedRuns(result, id);
+    const o = runs.find((r) => r.peer === 'ours' && r.ok);
+    if (!o) continue;
+    for (const r of runs) {
+      if (r.peer === 'ours' || !r.ok) continue;
+      out.push(
+        `| ${id} | ${r.peer} | ${ratio(o.up?.podsPerSecond, r.up?.podsPerSecond)} | ${ratio(o.down?.podsPerSecond, r.down?.podsPerSecond)} | ${ratio(o.latencyMs?.p50, r.latencyMs?.p50)} | ` +
+          `${ratio(o.latencyMs?.p99, r.latencyMs?.p99)} | ${ratio(o.process?.peakRssMiB, r.process?.peakRssMiB)} | ${ratio(o.process?.cpuSeconds, r.process?.cpuSeconds)} | ${ratio(o.api?.perPod.total, r.api?.perPod.total)} |`,
+      );
+    }
+  }
+  if (result.notes?.length) out.push('', '## Notes', '', ...result.notes.map((n) => `- ${n}`));
+  out.push('', '## How each peer ran', '');
+  const seen = new Set<string>();
+  for (const r of result.runs) {
+    const key = `${r.peer}:${r.how}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(`- **${r.peer}** (${r.nodes} node${r.nodes > 1 ? 's' : ''}): ${r.how}`);
+  }
+  const commits = [...new Set(result.runs.filter((r) => r.peer === 'ours' && r.commit).map((r) => `${r.scenario}: ${r.commit}`))];
+  if (commits.length) out.push('', `Ours ran from: ${commits.join('; ')}.`);
+  out.push('');
+  return out.join('\n');
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Horizontal bars: creation and deletion throughput per scenario and peer (each panel on its own linear scale). */
+export function renderSvg(result: BenchResult): string {
+  const ids = scenarioIds(result);
+  const rowH = 16;
+  const labelW = 150;
+  const panelW = 300;
+  const gap = 30;
+  const width = labelW + 2 * panelW + gap + 60;
+  const rows: { id: string; run: RunResult }[] = [];
+  for (const id of ids) for (const run of sortedRuns(result, id)) rows.push({ id, run });
+  const maxUp = Math.max(1, ...rows.map((r) => r.run.up?.podsPerSecond ?? 0));
+  const maxDown = Math.max(1, ...rows.map((r) => r.run.down?.podsPerSecond ?? 0));
+  const parts: string[] = [];
+  let y = 48;
+  for (const id of ids) {
+    parts.push(`<text x="8" y="${y + 11}" font-weight="bold">${esc(id)}</text>`);
+    y += rowH + 2;
+    for (const run of sortedRuns(result, id)) {
+      const color = COLORS[run.peer] ?? '#444';
+      parts.push(`<text x="20" y="${y + 11}">${esc(run.peer)}</text>`);
+      if (!run.ok) {
+        parts.push(`<text x="${labelW}" y="${y + 11}" fill="#b91c1c">failed</text>`);
+      } else {
+        const up = run.up?.podsPerSecond ?? 0;
+        const down = run.down?.podsPerSecond ?? 0;
+        const wUp = Math.max(1, (up / maxUp) * panelW);
+        const wDown = Math.max(1, (down / maxDown) * panelW);
+        const x2 = labelW + panelW + gap;
+        parts.push(`<rect x="${labelW}" y="${y + 2}" width="${wUp.toFixed(1)}" height="${rowH - 4}" fill="${color}"/>`);
+        parts.push(`<text x="${(labelW + wUp + 4).toFixed(1)}" y="${y + 11}">${fmt(up)}</text>`);
+        parts.push(`<rect x="${x2}" y="${y + 2}" width="${wDown.toFixed(1)}" height="${rowH - 4}" fill="${color}" opacity="0.6"/>`);
+        parts.push(`<text x="${(x2 + wDown + 4).toFixed(1)}" y="${y + 11}">${fmt(down)}</text>`);
+      }
+      y += rowH;
+    }
+    y += 8;
+  }
+  const height = y + 24;
+  const m = result.machine;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="8" y="16" font-size="13" font-weight="bold">Pods/s: creation → Running (left), deletion → gone (right)</text>`,
+    `<text x="8" y="32" fill="#555">${esc(`${m.cores} cores, Kubernetes ${m.kubernetes}, ${m.node}, ${result.startedAt.slice(0, 10)}; ${Object.entries(result.peers).map(([k, v]) => `${k} ${v}`).join(', ')}`)}</text>`,
+    ...parts,
+    `<text x="8" y="${height - 8}" fill="#555">Each panel has its own linear scale. Details: latest.md</text>`,
+    '</svg>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,408 @@
+// The benchmark suite: our virtual kubelet against the physical limit (the ceiling client) and the
+// Go peers (upstream virtual-kubelet, kwok), each on a fresh local control plane, measured the
+// same way. See README.md ("Benchmarks") and bench/README.md.
+//
+//   node bench/run.ts [--pods 1000,10000] [--nodes-x-pods 100x100] [--deployment-pods 1000]
+//                     [--peers ours,upstream,kwok,ceiling] [--out bench/results] [--merge] [--smoke]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalCluster, type LocalCluster } from '../src/cluster/local.ts';
+import { KubeClient } from '../src/kube/client.ts';
+import { ensureBenchtool, ensureKwok, ensureUpstreamVk, goVersion, type BuiltBinary } from './build.ts';
+import { countsBetween, dispatchedByUser, flowSchemas, percentile, perPod, PodWatch, readProcs, scrapeApiserver, systemBusySeconds, type ApiCounts } from './measure.ts';
+import { ceiling, kwok, ours, REPO_DIR, upstream, type Peer, type PeerProcess } from './peers.ts';
+import { renderMarkdown, renderSvg, type BenchResult, type RunResult, type Scenario } from './report.ts';
+
+const NAMESPACE = 'bench';
+const ALL_PEERS = ['ours', 'upstream', 'kwok', 'ceiling'];
+
+function log(line: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+const { values } = parseArgs({
+  options: {
+    pods: { type: 'string' },
+    'nodes-x-pods': { type: 'string' },
+    'deployment-pods': { type: 'string' },
+    peers: { type: 'string' },
+    out: { type: 'string' },
+    merge: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    'loader-concurrency': { type: 'string', default: '16' },
+    'phase-timeout': { type: 'string' },
+    'keep-dirs': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(`usage: npm run bench -- [options]
+  --pods 1000,10000          pods bound to one node with spec.nodeName (default 1000,10000; smoke 50)
+  --nodes-x-pods 100x100     many nodes in one run: nodes x pods per node (default 100x100; "" for none; smoke none)
+  --deployment-pods 1000     one Deployment through the scheduler (default: the smallest --pods; "" for none)
+  --peers ours,upstream,kwok,ceiling   (smoke: ours,ceiling)
+  --out bench/results        where latest.json/.md/.svg go (smoke: a temporary directory)
+  --merge                    keep the runs already in <out>/latest.json that this invocation does not redo
+  --loader-concurrency 16    pod create/delete requests in flight
+  --phase-timeout SECONDS    give up on a run whose up or down phase takes longer (default max(300, pods x 0.3))
+`);
+  process.exit(0);
+}
+
+const smoke = values.smoke;
+const list = (s: string | undefined, fallback: string): string[] => (s ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);
+const podCounts = list(values.pods, smoke ? '50' : '1000,10000').map(Number);
+const multi = list(values['nodes-x-pods'], smoke ? '' : '100x100').map((s) => {
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  if (!m) throw new Error(`--nodes-x-pods: expected NODESxPODS such as 100x100, got ${s}`);
+  return { nodes: Number(m[1]), podsPerNode: Number(m[2]) };
+});
+const deploymentPods = list(values['deployment-pods'], smoke || podCounts.length === 0 ? '' : String(Math.min(...podCounts))).map(Number);
+const peerNames = list(values.peers, smoke ? 'ours,ceiling' : ALL_PEERS.join(','));
+for (const p of peerNames) if (!ALL_PEERS.includes(p)) throw new Error(`--peers: unknown peer ${p} (known: ${ALL_PEERS.join(', ')})`);
+const outDir = path.resolve(values.out ?? (smoke ? mkdtempSync(path.join(os.tmpdir(), 'vk-bench-smoke-')) : path.join(REPO_DIR, 'bench/results')));
+const loaderConcurrency = Number(values['loader-concurrency']);
+
+const scenarios: Scenario[] = [
+  ...podCounts.map((n): Scenario => ({ id: `direct-1x${n}`, kind: 'direct', nodes: 1, podsPerNode: n, pods: n })),
+  ...deploymentPods.map((n): Scenario => ({ id: `deployment-1x${n}`, kind: 'deployment', nodes: 1, podsPerNode: n, pods: n })),
+  ...multi.map(({ nodes, podsPerNode }): Scenario => ({ id: `direct-${nodes}x${podsPerNode}`, kind: 'direct', nodes, podsPerNode, pods: nodes * podsPerNode })),
+];
+
+// ------------------------------------------------------------------------------ builds
+
+log(`building what the peers need (${peerNames.join(', ')}); cached under ~/.cache/virtual-kubelet-ts/bench/`);
+const binaries: Record<string, BuiltBinary> = { benchtool: await ensureBenchtool(log) };
+if (peerNames.includes('upstream')) binaries.upstream = await ensureUpstreamVk(log);
+if (peerNames.includes('kwok')) binaries.kwok = await ensureKwok(log);
+const peers: Peer[] = peerNames.map((name) => {
+  switch (name) {
+    case 'ours':
+      return ours;
+    case 'upstream':
+      return upstream(binaries.upstream!);
+    case 'kwok':
+      return kwok(binaries.kwok!);
+    default:
+      return ceiling(binaries.benchtool!);
+  }
+});
+
+// ------------------------------------------------------------------------------ one run
+
+function benchtool(args: string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binaries.benchtool!.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0) resolve(out.trim() ? (JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>) : {});
+      else reject(new Error(`benchtool ${args[0]} exited ${code}: ${err.trim() || out.trim()}`));
+    });
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, failed?: Promise<never>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  let peerError: unknown;
+  failed?.catch((err: unknown) => (peerError = err));
+  while (Date.now() < deadline) {
+    if (peerError) throw peerError;
+    try {
+      if (await (failed ? Promise.race([check(), failed]) : check())) return;
+    } catch (err) {
+      if (peerError) throw peerError;
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
+
+function writeKubeconfig(file: string, server: string, pkiDir: string, stem: string, user: string): void {
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: bench
+  cluster: {server: ${server}, certificate-authority: ${path.join(pkiDir, 'ca.crt')}}
+users:
+- name: ${user}
+  user: {client-certificate: ${stem}.crt, client-key: ${stem}.key}
+contexts:
+- name: bench
+  context: {cluster: bench, user: ${user}}
+current-context: bench
+`,
+  );
+}
+
+/** Namespace, RBAC and APF FlowSchemas for the peer's identity; resolves when the FlowSchemas are in force. */
+async function prepareCluster(admin: KubeClient, user: string): Promise<void> {
+  await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
+  await admin.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'bench-peers' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'bench-peers' }],
+  });
+  const schemas = flowSchemas(user) as { metadata: { name: string } }[];
+  for (const fs of schemas) await admin.create('/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas', fs);
+  // The APF controller marks each FlowSchema Dangling=False once it uses it.
+  await waitFor('the FlowSchemas to be in force', async () => {
+    const list = await admin.list<{ items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }>('/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas');
+    const ours = list.items.filter((i) => i.metadata.name.startsWith(`${user}.`));
+    return ours.length === schemas.length && ours.every((i) => i.status?.conditions?.some((c) => c.type === 'Dangling' && c.status === 'False'));
+  }, 60_000);
+  await waitFor(`ServiceAccount ${NAMESPACE}/default`, async () => {
+    try {
+      await admin.get(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default`);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 60_000);
+}
+
+async function nodesReady(admin: KubeClient, nodes: string[]): Promise<boolean> {
+  const list = await admin.list<{ items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }>('/api/v1/nodes');
+  const ready = new Set(list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata.name));
+  return nodes.every((n) => ready.has(n));
+}
+
+/** The repository commit the run measured, with "+dirty" when src/ or bin/ had uncommitted changes (ours runs from the work tree). */
+function sourceState(): string | undefined {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bin'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return undefined;
+  }
+}
+
+function round(n: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `vk-bench-${peer.name}-`));
+  const nodes = scenario.nodes === 1 ? ['bench-node'] : Array.from({ length: scenario.nodes }, (_, i) => `bench-node-${String(i).padStart(3, '0')}`);
+  const podNames = Array.from({ length: scenario.pods }, (_, i) => `bench-${String(i).padStart(6, '0')}`);
+  const user = `bench-${peer.name}`;
+  const phaseTimeoutMs = values['phase-timeout'] ? Number(values['phase-timeout']) * 1000 : Math.max(300_000, scenario.pods * 300);
+  let cluster: LocalCluster | undefined;
+  let admin: KubeClient | undefined;
+  let peerProcess: PeerProcess | undefined;
+  let watch: PodWatch | undefined;
+  let keepDir = values['keep-dirs'];
+  const result: RunResult = { scenario: scenario.id, peer: peer.name, version: peer.version, how: peer.describe(scenario.nodes), pods: scenario.pods, nodes: scenario.nodes, ok: false, commit: sourceState() };
+  try {
+    log(`${scenario.id} / ${peer.name}: starting a fresh control plane in ${dir}`);
+    cluster = await startLocalCluster({ dir: path.join(dir, 'cluster') });
+    admin = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
+    await prepareCluster(admin, user);
+    const pki = cluster.info.pkiDir;
+    await benchtool(['mkcert', '--ca-dir', pki, '--cn', user, '--org', 'bench-peers', '--out', path.join(dir, user)]);
+    await benchtool(['mkcert', '--ca-dir', pki, '--cn', 'bench-serving', '--out', path.join(dir, 'serving')]);
+    const kubeconfig = path.join(dir, `${user}.kubeconfig`);
+    writeKubeconfig(kubeconfig, cluster.info.server, pki, path.join(dir, user), user);
+
+    const startedPeer = performance.now();
+    peerProcess = await peer.start({ dir, kubeconfig, servingCert: path.join(dir, 'serving'), nodes, podCapacity: Math.max(2 * scenario.podsPerNode, 110), admin, binaries });
+    const failed = peerProcess.failed;
+    await waitFor(`node(s) Ready (${peer.name})`, () => nodesReady(admin!, nodes), 180_000, failed);
+    result.startupSeconds = round((performance.now() - startedPeer) / 1000, 2);
+    log(`${scenario.id} / ${peer.name}: ${nodes.length} node(s) Ready after ${result.startupSeconds}s; pids ${peerProcess.pids.slice(0, 5).join(',')}${peerProcess.pids.length > 5 ? ',...' : ''}`);
+    await new Promise((r) => setTimeout(r, 2000)); // let start-up requests (sweeps, first status) settle
+
+    watch = new PodWatch(admin, NAMESPACE);
+    await watch.start();
+    const before = { api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user), proc: readProcs(peerProcess.pids), busy: systemBusySeconds(), load: os.loadavg()[0]! };
+
+    // ---- up: creation to Running
+    const upStart = performance.now();
+    let loaderSeconds: number | undefined;
+    if (scenario.kind === 'direct') {
+      const load = await benchtool(['load', '--kubeconfig', cluster.info.kubeconfig, '--action', 'create', '--namespace', NAMESPACE, '--prefix', 'bench', '--count', String(scenario.pods), '--nodes', nodes.join(','), '--concurrency', String(loaderConcurrency)]);
+      loaderSeconds = load.seconds as number;
+    } else {
+      await admin.create(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments`, deployment(scenario.pods));
+    }
+    const expected = scenario.pods;
+    await watch.until(`${expected} pods Running (${peer.name})`, () => watch!.count((t) => t.running !== undefined) >= expected, phaseTimeoutMs, failed);
+    const mid = { api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user), proc: readProcs(peerProcess.pids) };
+
+    // ---- down: deletion to gone
+    const downStart = performance.now();
+    if (scenario.kind === 'direct') {
+      await benchtool(['load', '--kubeconfig', cluster.info.kubeconfig, '--action', 'delete', '--namespace', NAMESPACE, '--prefix', 'bench', '--count', String(scenario.pods), '--nodes', nodes.join(','), '--concurrency', String(loaderConcurrency)]);
+    } else {
+      await admin.patch(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments/bench`, { spec: { replicas: 0 } });
+    }
+    await watch.until(`${expected} pods gone (${peer.name})`, () => watch!.count((t) => t.gone !== undefined) >= expected, phaseTimeoutMs, failed);
+    const downEnd = performance.now();
+    await new Promise((r) => setTimeout(r, 2000)); // trailing requests (events, status) land in the window
+    const after = { api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user), proc: readProcs(peerProcess.pids), busy: systemBusySeconds() };
+
+    // ---- figures
+    const times = [...watch.pods.values()];
+    if (scenario.kind === 'direct') for (const name of podNames) if (!watch.pods.has(name)) throw new Error(`pod ${name} was never seen`);
+    const firstAdded = Math.min(...times.map((t) => t.added));
+    const lastRunning = Math.max(...times.map((t) => t.running ?? NaN).filter(Number.isFinite));
+    const firstDeleting = Math.min(...times.map((t) => t.deleting ?? t.gone ?? NaN).filter(Number.isFinite));
+    const lastGone = Math.max(...times.map((t) => t.gone ?? NaN).filter(Number.isFinite));
+    const latencies = times.filter((t) => t.running !== undefined && t.bound !== undefined).map((t) => t.running! - t.bound!).sort((a, b) => a - b);
+    const deleteLatencies = times.filter((t) => t.gone !== undefined && t.deleting !== undefined).map((t) => t.gone! - t.deleting!).sort((a, b) => a - b);
+    const upSeconds = (lastRunning - Math.max(firstAdded, upStart)) / 1000;
+    const downSeconds = (lastGone - Math.max(firstDeleting, downStart)) / 1000;
+    const apiUp: ApiCounts = countsBetween(before.api, mid.api);
+    const apiAll: ApiCounts = countsBetween(before.api, after.api);
+    const finalProc = readProcs(peerProcess.pids);
+    Object.assign(result, {
+      ok: true,
+      up: { seconds: round(upSeconds, 3), podsPerSecond: round(expected / upSeconds), loaderSeconds: loaderSeconds === undefined ? undefined : round(loaderSeconds, 3) },
+      down: { seconds: round(downSeconds, 3), podsPerSecond: round(expected / downSeconds) },
+      latencyMs: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? NaN), samples: latencies.length },
+      deleteLatencyMs: { p50: round(percentile(deleteLatencies, 50)), p90: round(percentile(deleteLatencies, 90)), p99: round(percentile(deleteLatencies, 99)), samples: deleteLatencies.length },
+      process: {
+        count: peerProcess.pids.length,
+        peakRssMiB: round(finalProc.hwmKiB / 1024),
+        cpuSeconds: round(after.proc.cpuSeconds - before.proc.cpuSeconds, 2),
+        cpuSecondsUp: round(mid.proc.cpuSeconds - before.proc.cpuSeconds, 2),
+        cpuSecondsTotal: round(finalProc.cpuSeconds, 2),
+        cpuMsPerPod: round(((after.proc.cpuSeconds - before.proc.cpuSeconds) * 1000) / expected, 3),
+      },
+      api: { perPod: perPod(apiAll, expected), perPodUp: perPod(apiUp, expected), total: apiAll.total },
+      windowSeconds: round((downEnd - upStart) / 1000, 2),
+      // Everything on the machine (control plane, loader, driver, peer, and anything else running) over the window.
+      machineBusyCpuSeconds: round(after.busy - before.busy, 1),
+      loadAverageAtStart: round(before.load, 2),
+      watchEvents: watch.events,
+      watchResumes: watch.rewatches,
+    } satisfies Partial<RunResult>);
+    log(`${scenario.id} / ${peer.name}: up ${result.up!.podsPerSecond} pods/s, down ${result.down!.podsPerSecond} pods/s, p50/p99 ${result.latencyMs!.p50}/${result.latencyMs!.p99} ms, RSS ${result.process!.peakRssMiB} MiB, CPU ${result.process!.cpuSeconds}s, ${result.api!.perPod.total} API requests/pod`);
+  } catch (err) {
+    result.error = (err as Error).message.split('\n').slice(0, 5).join(' | ');
+    if (watch) result.error += ` (when it gave up: ${watch.count((t) => t.running !== undefined)} of ${scenario.pods} pods seen Running, ${watch.count((t) => t.gone !== undefined)} gone)`;
+    log(`${scenario.id} / ${peer.name}: FAILED: ${result.error}`);
+    keepDir = true;
+  } finally {
+    await watch?.stop().catch(() => {});
+    await peerProcess?.stop().catch(() => {});
+    admin?.close();
+    await cluster?.stop().catch(() => {});
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
+  }
+  return result;
+}
+
+function deployment(replicas: number): unknown {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'bench' },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: 'bench' } },
+      template: {
+        metadata: { labels: { app: 'bench' } },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          containers: [{ name: 'app', image: 'registry.invalid/bench:1' }],
+          tolerations: [
+            { key: 'virtual-kubelet.io/provider', operator: 'Exists' },
+            { key: 'kwok.x-k8s.io/node', operator: 'Exists' },
+          ],
+        },
+      },
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------ facts and output
+
+function facts(kubernetesVersion: string): BenchResult['machine'] {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  return {
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    go: goVersion().replace(/^go version /, ''),
+    kubernetes: kubernetesVersion,
+    etcdFsync: false,
+  };
+}
+
+const startedAt = new Date().toISOString();
+mkdirSync(outDir, { recursive: true });
+const latestJson = path.join(outDir, 'latest.json');
+const previousResult: BenchResult | undefined = values.merge && existsSync(latestJson) ? (JSON.parse(readFileSync(latestJson, 'utf8')) as BenchResult) : undefined;
+const previous: RunResult[] = previousResult?.runs ?? [];
+const runs: RunResult[] = [];
+let kubernetesVersion = 'unknown';
+try {
+  kubernetesVersion = /k8s\.io\/kubernetes (v[\d.]+)/.exec(readFileSync(path.join(REPO_DIR, 'controlplane/go.mod'), 'utf8'))?.[1] ?? 'unknown';
+} catch {
+  // no controlplane/
+}
+
+function currentResult(): BenchResult {
+  const redone = new Set(runs.map((r) => `${r.scenario}/${r.peer}`));
+  const merged = [...previous.filter((r) => !redone.has(`${r.scenario}/${r.peer}`)), ...runs];
+  const command = `node bench/run.ts ${process.argv.slice(2).map((a) => (a === '' ? "''" : a)).join(' ')}`.trim();
+  const peerVersions: Record<string, string> = {};
+  for (const r of merged) peerVersions[r.peer] = r.version;
+  return {
+    schema: 1,
+    startedAt: previousResult?.startedAt ?? startedAt,
+    finishedAt: new Date().toISOString(),
+    commands: [...(previousResult?.commands ?? []), command],
+    machine: facts(kubernetesVersion),
+    peers: peerVersions,
+    settings: { loaderConcurrency, namespace: NAMESPACE, podSpec: 'one container, automountServiceAccountToken false, enableServiceLinks false; direct pods carry spec.nodeName' },
+    ...(previousResult?.notes && { notes: previousResult.notes }),
+    runs: merged,
+  };
+}
+
+function writeOutputs(final: boolean): BenchResult {
+  const result = currentResult();
+  writeFileSync(latestJson, `${JSON.stringify(result, null, 2)}\n`);
+  if (final) {
+    writeFileSync(path.join(outDir, 'latest.md'), renderMarkdown(result));
+    writeFileSync(path.join(outDir, 'latest.svg'), renderSvg(result));
+  }
+  return result;
+}
+
+let gitCommit = '';
+try {
+  gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
+} catch {
+  // not a git checkout
+}
+log(`scenarios: ${scenarios.map((s) => s.id).join(', ')}; peers: ${peerNames.join(', ')}; results in ${outDir}${gitCommit ? ` (commit ${gitCommit})` : ''}`);
+for (const scenario of scenarios) {
+  for (const peer of peers) {
+    runs.push(await runOne(peer, scenario));
+    writeOutputs(false);
+  }
+}
+const result = writeOutputs(true);
+process.stdout.write(`\n${renderMarkdown(result)}\nresults: ${outDir}/latest.{json,md,svg}\n`);
+process.exit(runs.some((r) => !r.ok) ? 1 : 0);

@@ -1,0 +1,70 @@
+// Many virtual nodes in one process, for the benchmark's nodes×pods scenario: N VirtualKubelet
+// instances with the mock provider, each with its own KubeClient (a client's keep-alive agent has
+// 64 sockets and every node's pod informer holds one for its watch, so 100 nodes cannot share one),
+// without the kubelet API (the scenario measures the pod lifecycle).
+//
+//   node bench/vk-multi.ts --kubeconfig FILE --nodes a,b,c [--provider-config mock.json]
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { NODE_DEFAULTS, parseDurationMs } from '../src/cli/options.ts';
+import { KubeClient } from '../src/kube/client.ts';
+import { createLogger } from '../src/log.ts';
+import { parseMockConfig } from '../src/providers/mock/config.ts';
+import { MockProvider } from '../src/providers/mock/mock-provider.ts';
+import { VirtualKubelet } from '../src/virtual-kubelet.ts';
+
+const { values } = parseArgs({
+  options: {
+    kubeconfig: { type: 'string' },
+    nodes: { type: 'string' },
+    'provider-config': { type: 'string' },
+    'log-level': { type: 'string', default: 'warn' },
+    'start-concurrency': { type: 'string', default: '10' },
+  },
+});
+if (!values.kubeconfig || !values.nodes) {
+  process.stderr.write('usage: node bench/vk-multi.ts --kubeconfig FILE --nodes a,b,c [--provider-config mock.json]\n');
+  process.exit(2);
+}
+const kubeconfig = values.kubeconfig;
+const nodeNames = values.nodes.split(',').filter(Boolean);
+const mockConfig = parseMockConfig(values['provider-config'] ? JSON.parse(readFileSync(values['provider-config'], 'utf8')) : {});
+const log = createLogger(values['log-level'] ?? 'warn');
+const d = NODE_DEFAULTS;
+const timings = {
+  podWorkers: d.podWorkers,
+  resyncIntervalMs: parseDurationMs(d.resyncInterval, 'resyncInterval'),
+  statusPollIntervalMs: parseDurationMs(d.statusPollInterval, 'statusPollInterval'),
+  leaseDurationSeconds: d.leaseDurationSeconds,
+  leaseRenewIntervalMs: parseDurationMs(d.leaseRenewInterval, 'leaseRenewInterval'),
+  statusUpdateIntervalMs: parseDurationMs(d.statusUpdateInterval, 'statusUpdateInterval'),
+  pingIntervalMs: parseDurationMs(d.pingInterval, 'pingInterval'),
+  pingTimeoutMs: parseDurationMs(d.pingTimeout, 'pingTimeout'),
+};
+
+const running: { vk: VirtualKubelet; client: KubeClient }[] = [];
+const queue = [...nodeNames];
+const started = Date.now();
+await Promise.all(
+  Array.from({ length: Number(values['start-concurrency']) }, async () => {
+    for (let nodeName = queue.shift(); nodeName; nodeName = queue.shift()) {
+      const client = await KubeClient.load({ kubeconfig });
+      const provider = new MockProvider(mockConfig, { nodeName, hostIP: '127.0.0.1', log });
+      const vk = await VirtualKubelet.start(client, provider, { nodeName, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'keep', ...timings }, log);
+      running.push({ vk, client });
+    }
+  }),
+);
+process.stderr.write(`vk-multi: ${running.length} virtual nodes started in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    void Promise.all(running.map(async ({ vk, client }) => {
+      await vk.stop();
+      client.close();
+    })).then(() => process.exit(0));
+  });
+}
