@@ -55,7 +55,7 @@ function addNodeOptions(command: Command): Command {
     .option('--kubelet-csr-timeout <duration>', 'how long start-up waits for the serving-certificate CSR to be signed (then self-signed until it is; default 5s)')
     .option('--label <key=value>', 'extra Node label (repeatable)', collectLabel)
     .option('--taint <key=value:Effect>', 'Node taint replacing the default virtual-kubelet.io/provider taint (repeatable)', collectTaint)
-    .option('--pod-workers <n>', 'pods reconciled in parallel', integer)
+    .option('--pod-workers <n>', 'pods reconciled in parallel (default 50: each mostly waits on an API round trip)', integer)
     .option('--event-qps <n>', 'Event writes per second, as the kubelet\'s --event-qps (default 50)', integer)
     .option('--event-burst <n>', 'Event writes allowed in a burst, as the kubelet\'s --event-burst (default 100)', integer)
     .option('--resync-interval <duration>', 'every pod is reconciled at least this often')

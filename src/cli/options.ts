@@ -89,7 +89,7 @@ export const NODE_DEFAULTS: Omit<NodeSettings, 'nodeName' | 'nodeIp'> = {
   kubeletServingCert: 'csr',
   kubeletCsrTimeout: '5s',
   labels: {},
-  podWorkers: 10,
+  podWorkers: 50,
   eventQps: 50,
   eventBurst: 100,
   resyncInterval: '60s',
