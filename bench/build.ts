@@ -2,12 +2,12 @@
 // ~/.cache/virtual-kubelet-ts/bench/<name>-<version>/ (like src/cluster/binary.ts does for the
 // control plane): the ceiling client/loader from bench/go/ceiling, and the peers from their
 // pinned upstream modules, each through its own go.mod under bench/go/<peer>/.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { cacheRoot } from '../src/cluster/binary.ts';
+import { goBuild } from '../src/cluster/go-build.ts';
 
 export const BENCH_GO_DIR = path.resolve(import.meta.dirname, 'go');
 
@@ -44,32 +44,8 @@ export function requiredVersion(moduleDir: string, module: string): string {
   return match[1];
 }
 
-async function goBuild(name: string, moduleDir: string, pkg: string, output: string, progress: Progress, ldflags = '-s -w'): Promise<void> {
-  const cwd = path.join(BENCH_GO_DIR, moduleDir);
-  const env = goEnv();
-  const total = execFileSync('go', ['list', '-deps', pkg], { cwd, encoding: 'utf8', env, maxBuffer: 64 << 20 }).split('\n').filter(Boolean).length;
-  progress(`building ${name} (${total} Go packages; the first build takes minutes, later ones are cached)`);
-  const tmp = `${output}.tmp-${process.pid}`;
-  const started = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('go', ['build', '-v', '-trimpath', `-ldflags=${ldflags}`, '-o', tmp, pkg], { cwd, env, stdio: ['ignore', 'inherit', 'pipe'] });
-    let compiled = 0;
-    let lastReport = 0;
-    const tail: string[] = [];
-    createInterface({ input: child.stderr }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      compiled++;
-      if (Date.now() - lastReport > 5000) {
-        lastReport = Date.now();
-        progress(`  ${name}: compiled ${compiled} packages not in Go's build cache (of ${total}), ${Math.round((Date.now() - started) / 1000)}s: ${line}`);
-      }
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go build of ${pkg} failed (exit ${code}):\n${tail.join('\n')}`))));
-  });
-  renameSync(tmp, output);
-  progress(`built ${output} in ${Math.round((Date.now() - started) / 1000)}s`);
+function goBuildIn(name: string, moduleDir: string, pkg: string, output: string, progress: Progress, ldflags = '-s -w'): Promise<void> {
+  return goBuild({ name, cwd: path.join(BENCH_GO_DIR, moduleDir), pkg, output, ldflags, env: goEnv(), flags: ['-trimpath'], progress });
 }
 
 function hashDir(dir: string): string {
@@ -90,7 +66,7 @@ function benchCache(dirName: string): string {
 export async function ensureBenchtool(progress: Progress = () => {}): Promise<BuiltBinary> {
   const version = `client-go-${requiredVersion('ceiling', 'k8s.io/client-go')}-${hashDir(path.join(BENCH_GO_DIR, 'ceiling'))}`;
   const binary = path.join(benchCache(`ceiling-${version}`), 'benchtool');
-  if (!existsSync(binary)) await goBuild('the ceiling client (bench/go/ceiling)', 'ceiling', '.', binary, progress);
+  if (!existsSync(binary)) await goBuildIn('the ceiling client (bench/go/ceiling)', 'ceiling', '.', binary, progress);
   return { name: 'ceiling', version, binary };
 }
 
@@ -104,7 +80,7 @@ export const UPSTREAM_VK_MODULE = 'github.com/virtual-kubelet/virtual-kubelet';
 export async function ensureUpstreamVk(progress: Progress = () => {}): Promise<BuiltBinary> {
   const version = requiredVersion('upstream-vk', UPSTREAM_VK_MODULE);
   const binary = path.join(benchCache(`upstream-vk-${version}-${hashDir(path.join(BENCH_GO_DIR, 'upstream-vk'))}`), 'upstream-vk');
-  if (!existsSync(binary)) await goBuild(`upstream virtual-kubelet ${version} (bench/go/upstream-vk)`, 'upstream-vk', '.', binary, progress);
+  if (!existsSync(binary)) await goBuildIn(`upstream virtual-kubelet ${version} (bench/go/upstream-vk)`, 'upstream-vk', '.', binary, progress);
   return { name: 'upstream', version, binary };
 }
 
@@ -120,7 +96,7 @@ export async function ensureKwok(progress: Progress = () => {}): Promise<BuiltBi
   const dir = benchCache(`kwok-${version}`);
   const binary = path.join(dir, 'kwok');
   const config = path.join(dir, 'kwok-default-stages.yaml');
-  if (!existsSync(binary)) await goBuild(`kwok ${version}`, 'kwok', `${KWOK_MODULE}/cmd/kwok`, binary, progress, `-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${version}`);
+  if (!existsSync(binary)) await goBuildIn(`kwok ${version}`, 'kwok', `${KWOK_MODULE}/cmd/kwok`, binary, progress, `-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${version}`);
   {
     const moduleDir = execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', KWOK_MODULE], { cwd: path.join(BENCH_GO_DIR, 'kwok'), encoding: 'utf8', env: goEnv() }).trim();
     const stages = [

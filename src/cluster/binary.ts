@@ -1,12 +1,12 @@
 // Builds the vk-cluster binary (controlplane/) once per source hash and caches it outside the
 // work tree, so fresh clones on the same machine reuse it and Go's build cache covers the rest.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { VkError } from '../errors.ts';
+import { goBuild } from './go-build.ts';
 
 export const CONTROLPLANE_DIR = path.resolve(import.meta.dirname, '../../controlplane');
 
@@ -60,34 +60,8 @@ export async function ensureClusterBinary(progress: (line: string) => void = () 
     `-X k8s.io/component-base/version.gitMinor=${minor}`,
     '-X k8s.io/component-base/version.gitTreeState=clean',
   ].join(' ');
-  const total = execFileSync('go', ['list', '-deps', '.'], { cwd: CONTROLPLANE_DIR, encoding: 'utf8', maxBuffer: 64 << 20 })
-    .split('\n').filter(Boolean).length;
-  progress(`building the Kubernetes ${version} control plane (${total} Go packages; first build takes minutes, later ones are cached)`);
-  const tmp = `${result.binary}.tmp-${process.pid}`;
-  const started = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('go', ['build', '-v', `-ldflags=${ldflags}`, '-o', tmp, '.'], { cwd: CONTROLPLANE_DIR, stdio: ['ignore', 'inherit', 'pipe'] });
-    let compiled = 0;
-    let lastReport = 0;
-    const tail: string[] = [];
-    createInterface({ input: child.stderr }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      compiled++;
-      if (Date.now() - lastReport > 5000) {
-        lastReport = Date.now();
-        progress(`  compiled ${compiled} packages not in Go's build cache (of ${total}), ${Math.round((Date.now() - started) / 1000)}s: ${line}`);
-      }
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code === 0) resolve();
-      else reject(new VkError('VK_CLUSTER', `go build of controlplane/ failed (exit ${code}):\n${tail.join('\n')}`));
-    });
-  });
-  renameSync(tmp, result.binary);
+  await goBuild({ name: `the Kubernetes ${version} control plane`, cwd: CONTROLPLANE_DIR, pkg: '.', output: result.binary, ldflags, progress });
   rmSync(result.kubectl, { force: true });
   symlinkSync('vk-cluster', result.kubectl);
-  progress(`built ${result.binary} in ${Math.round((Date.now() - started) / 1000)}s`);
   return result;
 }

@@ -1,0 +1,46 @@
+// `go build` with progress lines and an atomic rename into place: used for the control plane
+// and the benchmark's Go peers.
+import { execFileSync, spawn } from 'node:child_process';
+import { renameSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { VkError } from '../errors.ts';
+
+export interface GoBuildOptions {
+  /** What the progress lines call it. */
+  name: string;
+  cwd: string;
+  pkg: string;
+  output: string;
+  ldflags: string;
+  env?: NodeJS.ProcessEnv;
+  /** Extra `go build` flags, e.g. -trimpath. */
+  flags?: string[];
+  progress: (line: string) => void;
+}
+
+export async function goBuild(options: GoBuildOptions): Promise<void> {
+  const { name, cwd, pkg, output, ldflags, env = process.env, flags = [], progress } = options;
+  const total = execFileSync('go', ['list', '-deps', pkg], { cwd, encoding: 'utf8', env, maxBuffer: 64 << 20 }).split('\n').filter(Boolean).length;
+  progress(`building ${name} (${total} Go packages; the first build takes minutes, later ones are cached)`);
+  const tmp = `${output}.tmp-${process.pid}`;
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('go', ['build', '-v', ...flags, `-ldflags=${ldflags}`, '-o', tmp, pkg], { cwd, env, stdio: ['ignore', 'inherit', 'pipe'] });
+    let compiled = 0;
+    let lastReport = 0;
+    const tail: string[] = [];
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      compiled++;
+      if (Date.now() - lastReport > 5000) {
+        lastReport = Date.now();
+        progress(`  ${name}: compiled ${compiled} packages not in Go's build cache (of ${total}), ${Math.round((Date.now() - started) / 1000)}s: ${line}`);
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new VkError('VK_CLUSTER', `go build of ${name} (${pkg}) failed (exit ${code}):\n${tail.join('\n')}`))));
+  });
+  renameSync(tmp, output);
+  progress(`built ${output} in ${Math.round((Date.now() - started) / 1000)}s`);
+}
