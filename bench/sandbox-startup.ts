@@ -25,6 +25,7 @@ import { checkHost, SandboxProvider } from '../src/providers/sandbox/sandbox-pro
 import { VirtualKubelet } from '../src/virtual-kubelet.ts';
 import { buildBusyboxImage, buildImage } from '../test/fixtures/registry/image-builder.ts';
 import { startTestRegistry, type TestRegistry } from '../test/fixtures/registry/registry.ts';
+import { FAST_TIMINGS } from '../test/harness/timings.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,17 +43,6 @@ if (!Number.isInteger(runs) || runs < 1) {
 const timeoutMs = Number(values['timeout-s']) * 1000;
 const log = createLogger(values['log-level'] ?? 'warn');
 const NAMESPACE = 'sandbox-bench';
-// As the e2e tests: the lease and status loops quick, the pod path the defaults.
-const TIMINGS = {
-  podWorkers: 4,
-  resyncIntervalMs: 10_000,
-  statusPollIntervalMs: 500,
-  leaseDurationSeconds: 40,
-  leaseRenewIntervalMs: 1_000,
-  statusUpdateIntervalMs: 10_000,
-  pingIntervalMs: 200,
-  pingTimeoutMs: 1_000,
-};
 
 const say = (line: string) => process.stderr.write(`[sandbox-startup] ${line}\n`);
 
@@ -158,7 +148,7 @@ try {
   async function startNode(name: string): Promise<Node> {
     const dataDir = path.join(dir, `data-${name}`);
     const provider = await SandboxProvider.open({ dataDir }, { nodeName: name, nodeIP: '127.0.0.1', log });
-    const vk = await VirtualKubelet.start(client, provider, { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...TIMINGS }, log);
+    const vk = await VirtualKubelet.start(client, provider, { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS }, log);
     const node = { name, dataDir, provider, vk };
     nodes.push(node);
     return node;

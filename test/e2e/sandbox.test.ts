@@ -20,7 +20,7 @@ import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, fileScope, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { freePort } from '../harness/test-host.ts';
-import { FAST_TIMINGS } from '../harness/virtual-node.ts';
+import { FAST_TIMINGS } from '../harness/timings.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 const scope = fileScope();

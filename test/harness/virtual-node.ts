@@ -7,6 +7,7 @@ import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
 import { VirtualKubelet, type VirtualKubeletOptions } from '../../src/virtual-kubelet.ts';
 import { adminClient, randomName, type Scope } from './cluster.ts';
+import { FAST_TIMINGS } from './timings.ts';
 
 export interface TestNode {
   vk: VirtualKubelet;
@@ -16,16 +17,6 @@ export interface TestNode {
   kubeletPort?: number;
 }
 
-export const FAST_TIMINGS = {
-  podWorkers: 4,
-  resyncIntervalMs: 10_000,
-  statusPollIntervalMs: 500,
-  leaseDurationSeconds: 40,
-  leaseRenewIntervalMs: 1_000,
-  statusUpdateIntervalMs: 10_000,
-  pingIntervalMs: 200,
-  pingTimeoutMs: 1_000,
-};
 
 /**
  * A virtual node with the mock provider; deleted (Node and all) when the test ends. With
