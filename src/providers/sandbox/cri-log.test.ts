@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { waitFor } from '../../../test/harness/cluster.ts';
 import { CriLogWriter, formatRfc3339Nano, MAX_LINE, parseCriLine, parseRfc3339Nano, readCriLog, rotatedFiles, type ReadLogOptions } from './cri-log.ts';
 
 function tmp(t: { after: (fn: () => void) => void }): string {
@@ -91,19 +92,36 @@ test('follow returns new records until the instance has finished, across a rotat
   const w = new CriLogWriter(file, { maxBytes: 120, maxFiles: 2 });
   w.write('stdout', Buffer.from('first\n'));
   let finished = false;
-  const reader = readCriLog(file, { follow: true, timestamps: false, signal: new AbortController().signal, finished: () => finished, pollMs: 10 });
-  const seen: string[] = [];
+  const reader = readCriLog(file, { follow: true, timestamps: false, signal: new AbortController().signal, finished: () => finished, pollMs: 5 });
+  let text = '';
   const done = (async () => {
-    for await (const chunk of reader) seen.push(chunk.toString());
+    for await (const chunk of reader) text += chunk.toString();
   })();
+  // Each line is seen before the next is written, so the reader is never more than one rotation behind.
   for (let i = 0; i < 10; i++) {
     w.write('stdout', Buffer.from(`more ${i}\n`));
-    await new Promise((r) => setTimeout(r, 15));
+    await waitFor(`line ${i} while following`, () => text.includes(`more ${i}\n`), { timeoutMs: 10_000, intervalMs: 5 });
   }
+  assert.ok(rotatedFiles(file).length > 0, 'the writer rotated');
   w.close();
   finished = true;
   await done;
-  const text = seen.join('');
-  assert.ok(text.startsWith('first\n'));
-  for (let i = 0; i < 10; i++) assert.match(text, new RegExp(`more ${i}\\n`));
+  assert.equal(text, `first\n${Array.from({ length: 10 }, (_, i) => `more ${i}\n`).join('')}`);
+});
+
+test('a reader several rotations behind reads every file still kept, in order, and only then the live one', async (t) => {
+  const file = path.join(tmp(t), '0.log');
+  const w = new CriLogWriter(file, { maxBytes: 120, maxFiles: 5 });
+  w.write('stdout', Buffer.from('first\n'));
+  let finished = false;
+  const reader = readCriLog(file, { follow: true, timestamps: false, signal: new AbortController().signal, finished: () => finished, pollMs: 5 });
+  // The generator is suspended after its first chunk: everything below is written while it waits.
+  assert.equal((await reader.next()).value?.toString(), 'first\n');
+  for (let i = 0; i < 9; i++) w.write('stdout', Buffer.from(`more ${i}\n`));
+  assert.ok(rotatedFiles(file).length >= 3, `three rotations happened (files: ${rotatedFiles(file).length})`);
+  w.close();
+  finished = true;
+  let text = '';
+  for await (const chunk of reader) text += chunk.toString();
+  assert.equal(text, Array.from({ length: 9 }, (_, i) => `more ${i}\n`).join(''));
 });

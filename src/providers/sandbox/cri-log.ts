@@ -170,10 +170,6 @@ export interface ReadLogOptions {
   pollMs?: number;
 }
 
-interface Entry {
-  record: CriRecord;
-}
-
 function* recordsOf(data: Buffer): Generator<CriRecord> {
   let start = 0;
   while (start < data.length) {
@@ -214,6 +210,19 @@ function readWhole(file: string): Buffer {
   }
 }
 
+/** One instance's log files, oldest first (rotated ones, then the live one), with their inodes. */
+function logChain(file: string): { path: string; ino: number }[] {
+  const chain: { path: string; ino: number }[] = [];
+  for (const f of [...rotatedFiles(file)].reverse().concat(file)) {
+    try {
+      chain.push({ path: f, ino: statSync(f).ino });
+    } catch {
+      // rotated or removed meanwhile
+    }
+  }
+  return chain;
+}
+
 /**
  * The log of one container instance as getContainerLogs returns it: since, tail (in lines), then
  * limitBytes; with follow, new records as they are written until the instance has finished and
@@ -234,29 +243,30 @@ export async function* readCriLog(file: string, options: ReadLogOptions): AsyncG
     }
     return true;
   };
+  const wanted = (record: CriRecord): boolean => since === undefined || record.timeNs >= since;
 
-  // What is there now: rotated files (oldest first), then the live file up to its current size.
-  const files = [...rotatedFiles(file)].reverse();
-  let entries: Entry[] = [];
-  for (const f of files) for (const record of recordsOf(readWhole(f))) entries.push({ record });
-  let inode: number | undefined;
-  let live: Buffer = Buffer.alloc(0);
-  try {
-    const st = statSync(file);
-    inode = st.ino;
-    live = readWhole(file);
-  } catch {
-    // not written yet
+  // The live file is opened first and read through its descriptor, so a rotation while we read
+  // neither loses nor repeats records: rotated files are read up to (not including) that inode.
+  let handle = await open(file, 'r').catch(() => undefined);
+  let handleIno = handle ? (await handle.stat()).ino : undefined;
+  let entries: CriRecord[] = [];
+  for (const { path, ino } of logChain(file)) {
+    if (ino === handleIno || path === file) break;
+    for (const record of recordsOf(readWhole(path))) entries.push(record);
   }
-  let position = live.lastIndexOf(0x0a) + 1;
-  for (const record of recordsOf(live.subarray(0, position))) entries.push({ record });
-  if (since !== undefined) entries = entries.filter((e) => e.record.timeNs >= since);
+  let position = 0;
+  if (handle) {
+    const live = await handle.readFile();
+    position = live.lastIndexOf(0x0a) + 1;
+    for (const record of recordsOf(live.subarray(0, position))) entries.push(record);
+  }
+  entries = entries.filter(wanted);
   if (options.tailLines !== undefined) {
     // Count full lines from the end; partial records belong to the line their F record ends.
     let lines = 0;
     let cut = entries.length;
     for (let i = entries.length - 1; i >= 0; i--) {
-      if (!entries[i]!.record.partial) {
+      if (!entries[i]!.partial) {
         if (lines === options.tailLines) break;
         lines++;
       }
@@ -265,30 +275,20 @@ export async function* readCriLog(file: string, options: ReadLogOptions): AsyncG
     if (options.tailLines === 0) cut = entries.length;
     entries = entries.slice(cut);
   }
-  const first = emit(entries.map((e) => render(e.record, options.timestamps)));
-  let more: boolean;
-  while (true) {
-    const step = first.next();
-    if (step.done) {
-      more = step.value;
-      break;
-    }
-    yield step.value;
-  }
-  if (!more || !options.follow) return;
+  try {
+    const more = yield* emit(entries.map((record) => render(record, options.timestamps)));
+    if (!more || !options.follow) return;
 
-  // Follow: poll the live file; after a rotation, finish the old file first (it was renamed to .1).
-  const pollMs = options.pollMs ?? 200;
-  let carry: Buffer = Buffer.alloc(0);
-  let handle = await open(file, 'r').catch(() => undefined);
-  if (handle && inode !== undefined && (await handle.stat()).ino !== inode) position = 0;
-  while (!options.signal.aborted) {
-    // Looked at before reading: once the instance has finished, one more pass reads all it wrote.
-    const finished = options.finished();
-    let got = false;
-    if (handle) {
-      const buf = Buffer.alloc(64 * 1024);
-      while (true) {
+    // Follow: read the open file to its end; once the live file is another one, move to the next
+    // newer file of the chain (every rotation in between, as long as it is still kept).
+    const pollMs = options.pollMs ?? 200;
+    let carry: Buffer = Buffer.alloc(0);
+    const buf = Buffer.alloc(64 * 1024);
+    while (!options.signal.aborted) {
+      // Looked at before reading: once the instance has finished, one more pass reads all it wrote.
+      const finished = options.finished();
+      let got = false;
+      while (handle) {
         const { bytesRead } = await handle.read(buf, 0, buf.length, position);
         if (bytesRead === 0) break;
         position += bytesRead;
@@ -297,43 +297,36 @@ export async function* readCriLog(file: string, options: ReadLogOptions): AsyncG
         const nl = data.lastIndexOf(0x0a);
         carry = Buffer.from(data.subarray(nl + 1));
         const chunks: Buffer[] = [];
-        for (const record of recordsOf(data.subarray(0, nl + 1))) if (since === undefined || record.timeNs >= since) chunks.push(render(record, options.timestamps));
-        const it = emit(chunks);
-        while (true) {
-          const step = it.next();
-          if (step.done) {
-            if (!step.value) {
-              await handle.close();
-              return;
-            }
-            break;
-          }
-          yield step.value;
+        for (const record of recordsOf(data.subarray(0, nl + 1))) if (wanted(record)) chunks.push(render(record, options.timestamps));
+        if (!(yield* emit(chunks))) return;
+      }
+      if (got) continue;
+      const chain = logChain(file);
+      const live = chain.at(-1);
+      if (live && live.path === file && live.ino !== handleIno) {
+        const at = chain.findIndex((f) => f.ino === handleIno);
+        // Not in the chain: our file was rotated out of retention, so everything kept is newer.
+        const next = chain[at + 1]!;
+        const opened = await open(next.path, 'r').catch(() => undefined);
+        if (opened && (await opened.stat()).ino !== next.ino) {
+          await opened.close(); // rotated again between stat and open: look again
+          continue;
         }
+        await handle?.close();
+        handle = opened;
+        handleIno = next.ino;
+        position = 0;
+        carry = Buffer.alloc(0);
+        continue;
+      }
+      if (finished) break;
+      try {
+        await sleep(pollMs, undefined, { signal: options.signal });
+      } catch {
+        break;
       }
     }
-    if (got) continue;
-    // Rotated away? Reopen the new live file.
-    let currentIno: number | undefined;
-    try {
-      currentIno = statSync(file).ino;
-    } catch {
-      currentIno = undefined;
-    }
-    const handleIno = handle ? (await handle.stat()).ino : undefined;
-    if (currentIno !== undefined && currentIno !== handleIno) {
-      await handle?.close();
-      handle = await open(file, 'r').catch(() => undefined);
-      position = 0;
-      carry = Buffer.alloc(0);
-      continue;
-    }
-    if (finished) break;
-    try {
-      await sleep(pollMs, undefined, { signal: options.signal });
-    } catch {
-      break;
-    }
+  } finally {
+    await handle?.close();
   }
-  await handle?.close();
 }
