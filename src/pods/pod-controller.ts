@@ -52,8 +52,10 @@ export class PodController {
   private readonly released = new Set<string>();
   /** UIDs whose first Running status was announced with a Started event. */
   private readonly started = new Set<string>();
-  /** The status last written per UID: skips rewrites while the cache has not caught up. */
-  private readonly written = new Map<string, { status: PodStatus; at: number }>();
+  /** The status last written per UID, until the watch delivers that write: skips rewrites while the cache lags. */
+  private readonly written = new Map<string, { status: PodStatus; at: number; resourceVersion: string | undefined }>();
+  /** UIDs whose API object we deleted: repeat syncs before the watch shows it gone send no second DELETE. */
+  private readonly removed = new Set<string>();
   /** When each pod's projected tokens must be resolved again (epoch ms), by UID. */
   private readonly refreshAt = new Map<string, number>();
   private workers: Promise<void[]> | undefined;
@@ -73,12 +75,17 @@ export class PodController {
     });
     this.informer.addHandlers({
       onAdd: (pod) => this.queue.add(podKey(pod)),
-      onUpdate: (_old, pod) => this.queue.add(podKey(pod)),
+      onUpdate: (_old, pod) => {
+        const uid = pod.metadata?.uid ?? '';
+        if (this.written.get(uid)?.resourceVersion === pod.metadata?.resourceVersion) this.written.delete(uid);
+        this.queue.add(podKey(pod));
+      },
       onDelete: (pod) => {
         this.released.delete(pod.metadata?.uid ?? '');
         this.started.delete(pod.metadata?.uid ?? '');
         this.refreshAt.delete(pod.metadata?.uid ?? '');
         this.written.delete(pod.metadata?.uid ?? '');
+        this.removed.delete(pod.metadata?.uid ?? '');
         this.queue.add(podKey(pod));
       },
     });
@@ -306,8 +313,10 @@ export class PodController {
     const path = `/api/v1/namespaces/${apiPod.metadata?.namespace}/pods/${encodeURIComponent(apiPod.metadata?.name ?? '')}/status`;
     try {
       // The UID in the patch is a precondition: never write onto a newer pod of the same name.
-      await this.client.patch(path, { metadata: { uid }, status: patch }, MERGE_PATCH);
-      this.written.set(uid, { status: desired, at: Date.now() });
+      const updated = await this.client.patch<Pod>(path, { metadata: { uid }, status: patch }, MERGE_PATCH);
+      const resourceVersion = updated?.metadata?.resourceVersion;
+      // An unchanged resourceVersion: the server already held this status, so the cache is not behind.
+      if (resourceVersion !== apiPod.metadata?.resourceVersion) this.written.set(uid, { status: desired, at: Date.now(), resourceVersion });
     } catch (err) {
       if (isStatus(err, 404) || isStatus(err, 409)) return;
       throw err;
@@ -331,14 +340,17 @@ export class PodController {
 
   /** Completes graceful deletion: the provider has stopped the pod, so the API object goes now. */
   private async removeFromApi(pod: Pod): Promise<void> {
+    const uid = pod.metadata?.uid ?? '';
+    if (this.removed.has(uid)) return;
     const path = `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${encodeURIComponent(pod.metadata?.name ?? '')}`;
     try {
-      await this.client.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } });
+      await this.client.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } });
     } catch (err) {
-      if (isStatus(err, 404) || isStatus(err, 409)) return;
-      throw err;
+      if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
     }
+    this.removed.add(uid);
   }
+
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);

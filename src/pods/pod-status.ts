@@ -86,7 +86,24 @@ function comparable(key: string, value: unknown): unknown {
   if (key === 'conditions' && Array.isArray(value)) {
     return (value as PodCondition[]).map(({ type, status, reason, message }) => ({ type, status, reason: reason ?? '', message: message ?? '' })).sort((a, b) => a.type.localeCompare(b.type));
   }
-  return value ?? null;
+  return value;
+}
+
+/**
+ * The value as the API server would hand it back, for comparison: object keys sorted (it
+ * writes fields in Go struct order, not ours) and zero values dropped ('' 0 false null {}),
+ * which Go's omitempty drops or a reader cannot tell from absent. Without this a status that
+ * is already written looks changed on every resync.
+ */
+export function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value === '' || value === 0 || value === false ? undefined : value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const v = canonical((value as Record<string, unknown>)[key]);
+    if (v !== undefined && v !== null) out[key] = v;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** The status fields that differ, or undefined when the API already holds this status. */
@@ -95,7 +112,7 @@ export function statusPatch(current: PodStatus | undefined, desired: PodStatus):
   for (const [key, value] of Object.entries(desired)) {
     if (value === undefined) continue;
     const before = (current as Record<string, unknown> | undefined)?.[key];
-    if (JSON.stringify(comparable(key, value)) !== JSON.stringify(comparable(key, before))) patch[key] = value;
+    if (JSON.stringify(canonical(comparable(key, value))) !== JSON.stringify(canonical(comparable(key, before)))) patch[key] = value;
   }
   return Object.keys(patch).length > 0 ? (patch as Partial<PodStatus>) : undefined;
 }

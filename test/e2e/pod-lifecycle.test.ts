@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CoreEvent, Pod } from '../../src/kube/types.ts';
-import { kubectl, newNamespace, waitFor } from '../harness/cluster.ts';
+import { adminClient, kubectl, newNamespace, waitFor } from '../harness/cluster.ts';
+import { VkMetrics } from '../../src/metrics.ts';
 import { startVirtualNode } from '../harness/virtual-node.ts';
 
 async function getPod(namespace: string, name: string): Promise<Pod> {
@@ -99,4 +100,25 @@ test('a provider that only answers polls (no push) still gets its pods Running a
   await create(namespace, podManifest('polled', nodeName, { annotations: { 'mock.vk.io/complete-after-ms': '1500' }, spec: { restartPolicy: 'Never' } }));
   await waitFor('Running through polling', async () => (await getPod(namespace, 'polled')).status?.phase === 'Running');
   await waitFor('Succeeded through polling', async () => (await getPod(namespace, 'polled')).status?.phase === 'Succeeded');
+});
+
+test('resyncs of a Running pod write nothing: the status read back from the API server equals what was written', async (t) => {
+  const namespace = await newNamespace(t);
+  const metrics = new VkMetrics();
+  // Counts this file's in-process client: only this test's node uses it while the test runs.
+  metrics.observeClient(await adminClient());
+  const { nodeName } = await startVirtualNode(t, { metrics, node: { resyncIntervalMs: 200 } });
+  await create(namespace, podManifest('steady', nodeName));
+  const running = await waitFor('Running', async () => {
+    const pod = await getPod(namespace, 'steady');
+    return pod.status?.phase === 'Running' ? pod : undefined;
+  });
+  const count = async (metric: { get(): Promise<{ values: { metricName?: string; labels: Record<string, string | number | undefined>; value: number }[] }> }, name: string, labels: Record<string, string>) =>
+    (await metric.get()).values.filter((v) => (v.metricName ?? name) === name && Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+  const syncs = () => count(metrics.syncLatency, 'vk_pod_sync_duration_seconds_count', { outcome: 'ok' });
+  const patches = () => count(metrics.apiRequests, 'vk_api_requests_total', { verb: 'patch' });
+  const [syncsBefore, patchesBefore] = [await syncs(), await patches()];
+  await waitFor('ten more syncs of the pod', async () => (await syncs()) >= syncsBefore + 10, { intervalMs: 50 });
+  assert.equal(await patches(), patchesBefore, 'no status patch after Running');
+  assert.equal((await getPod(namespace, 'steady')).metadata?.resourceVersion, running.metadata?.resourceVersion);
 });

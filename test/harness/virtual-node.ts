@@ -24,7 +24,7 @@ export interface TestNode {
  * port (the Node publishes it), with webhook auth and a serving certificate from a CSR this
  * harness approves as a cluster admin would.
  */
-export async function startVirtualNode(t: Scope, options: { mockConfig?: unknown; node?: Partial<VirtualKubeletOptions>; kubeletApi?: boolean | Partial<KubeletApiOptions> } = {}): Promise<TestNode> {
+export async function startVirtualNode(t: Scope, options: { mockConfig?: unknown; node?: Partial<VirtualKubeletOptions>; kubeletApi?: boolean | Partial<KubeletApiOptions>; metrics?: VkMetrics } = {}): Promise<TestNode> {
   const nodeName = options.node?.nodeName ?? randomName('vk-node');
   const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
   const provider = new MockProvider(parseMockConfig(options.mockConfig ?? {}), { nodeName, log });
@@ -47,7 +47,7 @@ export async function startVirtualNode(t: Scope, options: { mockConfig?: unknown
     provider,
     { nodeName, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS, ...api, ...options.node },
     log,
-    options.kubeletApi ? new VkMetrics() : undefined,
+    options.metrics ?? (options.kubeletApi ? new VkMetrics() : undefined),
   );
   t.after(() => vk.stop());
   return { vk, provider, nodeName, ...(vk.kubeletApi && { kubeletPort: vk.kubeletApi.port }) };
