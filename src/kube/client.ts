@@ -1,12 +1,11 @@
-// A thin HTTP client for kube-apiserver. client-node loads kubeconfigs and does auth, but
-// its request path creates a new https.Agent per call and deserializes every object through
-// its model classes; at thousands of pods both cost too much. Here: one keep-alive agent,
-// plain JSON, watch streams split by line, and request counts by verb for the benchmarks.
-import { existsSync } from 'node:fs';
+// A thin HTTP client for kube-apiserver. client-node's request path creates a new https.Agent
+// per call and deserializes every object through its model classes; at thousands of pods both
+// cost too much. Here: one keep-alive agent, plain JSON, watch streams split by line, and
+// request counts by verb for the benchmarks. The kubeconfig comes from kubeconfig.ts.
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { IncomingMessage } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
-import { ConfigError, KubeApiError, VkError } from '../errors.ts';
+import { KubeApiError, VkError } from '../errors.ts';
+import { loadClientConfig, type ClientConfig } from './kubeconfig.ts';
 import type { Status, WatchEvent } from './types.ts';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -34,56 +33,24 @@ export interface LoadOptions {
 
 export class KubeClient {
   readonly server: URL;
-  readonly kubeConfig: KubeConfig;
+  /** Where the server, TLS material and credentials came from. */
+  readonly config: ClientConfig;
   readonly requestCounts = new Map<Verb, number>();
-  private readonly agent: https.Agent;
-  private authHeader: string | undefined;
-  private authFetchedAt = 0;
+  private readonly agent: http.Agent;
   private readonly observers: RequestObserver[] = [];
 
-  private constructor(kubeConfig: KubeConfig, agent: https.Agent, server: URL) {
-    this.kubeConfig = kubeConfig;
+  private constructor(config: ClientConfig, agent: http.Agent) {
+    this.config = config;
     this.agent = agent;
-    this.server = server;
+    this.server = config.server;
   }
 
   /** Loads --kubeconfig, else $KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
   static async load(options: LoadOptions = {}): Promise<KubeClient> {
-    const kc = new KubeConfig();
-    if (options.kubeconfig) {
-      if (!existsSync(options.kubeconfig)) throw new ConfigError(`--kubeconfig: file ${options.kubeconfig} does not exist`);
-      try {
-        kc.loadFromFile(options.kubeconfig);
-      } catch (err) {
-        throw new ConfigError(`--kubeconfig ${options.kubeconfig}: ${(err as Error).message}`);
-      }
-    } else {
-      kc.loadFromDefault();
-    }
-    if (options.context) {
-      if (!kc.getContextObject(options.context)) throw new ConfigError(`--context: no context named ${options.context} in the kubeconfig`);
-      kc.setCurrentContext(options.context);
-    }
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new ConfigError('kubeconfig: no current cluster (pass --kubeconfig or set KUBECONFIG)');
-    let server: URL;
-    try {
-      server = new URL(cluster.server);
-    } catch {
-      throw new ConfigError(`kubeconfig: cluster ${cluster.name} has an invalid server URL ${JSON.stringify(cluster.server)}`);
-    }
-    const tls: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(tls);
-    const agent = new https.Agent({
-      keepAlive: true,
-      maxSockets: 64,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      rejectUnauthorized: tls.rejectUnauthorized,
-      servername: tls.servername,
-    });
-    return new KubeClient(kc, agent, server);
+    const config = await loadClientConfig(options);
+    // Plain http only for a kubeconfig that asks for it (an insecure local proxy such as `kubectl proxy`).
+    const agent = config.server.protocol === 'http:' ? new http.Agent({ keepAlive: true, maxSockets: 64 }) : new https.Agent({ keepAlive: true, maxSockets: 64, ...config.tls });
+    return new KubeClient(config, agent);
   }
 
   observe(observer: RequestObserver): void {
@@ -94,27 +61,13 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  // Tokens (exec plugins, projected service-account tokens) rotate; re-read them once a minute.
-  private async authorization(): Promise<string | undefined> {
-    if (Date.now() - this.authFetchedAt > 60_000) {
-      const opts: https.RequestOptions = { headers: {} };
-      await this.kubeConfig.applyToHTTPSOptions(opts);
-      (opts.agent as https.Agent | undefined)?.destroy();
-      const headers = opts.headers as Record<string, string>;
-      this.authHeader = headers.Authorization ?? headers.authorization;
-      if (!this.authHeader && opts.auth) this.authHeader = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-      this.authFetchedAt = Date.now();
-    }
-    return this.authHeader;
-  }
-
   private async send(verb: Verb, method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
     const url = new URL(path, this.server);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'virtual-kubelet-ts' };
-    const auth = await this.authorization();
+    const auth = await this.config.authorization();
     if (auth) headers.Authorization = auth;
     let payload: string | undefined;
     if (options.body !== undefined) {
@@ -124,7 +77,7 @@ export class KubeClient {
     }
     const started = performance.now();
     return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = https.request(url, { method, headers, agent: this.agent, signal: options.signal }, (res) => {
+      const req = (url.protocol === 'http:' ? http : https).request(url, { method, headers, agent: this.agent, signal: options.signal }, (res) => {
         this.requestCounts.set(verb, (this.requestCounts.get(verb) ?? 0) + 1);
         for (const observer of this.observers) observer(verb, path, res.statusCode ?? 0, (performance.now() - started) / 1000);
         resolve(res);

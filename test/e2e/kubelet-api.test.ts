@@ -229,9 +229,8 @@ test('the kubelet port authenticates and authorizes: 401 without credentials, 40
   assert.equal(exec.body, `Forbidden (user=${user}, verb=create, resource=nodes, subresource(s)=[proxy])\n`);
 
   // The cluster admin's client certificate (CN admin, O system:masters, signed by the cluster CA) authenticates directly.
-  const tls: https.RequestOptions = {};
-  await (await adminClient()).kubeConfig.applyToHTTPSOptions(tls);
-  const admin = await direct(kubeletPort, '/pods', { cert: tls.cert as Buffer, key: tls.key as Buffer });
+  const { tls } = (await adminClient()).config;
+  const admin = await direct(kubeletPort, '/pods', { cert: tls.cert!, key: tls.key! });
   assert.equal(admin.status, 200);
   assert.equal((JSON.parse(admin.body) as { kind: string }).kind, 'PodList');
 });
