@@ -130,17 +130,20 @@ export class KubeClient {
     const res = await this.send('watch', 'GET', path, { query: { ...query, watch: true }, signal });
     const status = res.statusCode ?? 0;
     if (status !== 200) throw apiError('WATCH', path, status, await readBody(res));
-    let buffered = '';
-    res.setEncoding('utf8');
+    // Lines are cut from the raw bytes: no string concatenation per chunk, one decode per event.
+    let pending: Buffer[] = [];
     try {
-      for await (const chunk of res as AsyncIterable<string>) {
-        buffered += chunk;
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        let start = 0;
         let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          if (line.trim()) yield JSON.parse(line) as WatchEvent<T>;
+        while ((newline = chunk.indexOf(0x0a, start)) >= 0) {
+          const line = pending.length > 0 ? Buffer.concat([...pending, chunk.subarray(start, newline)]) : chunk.subarray(start, newline);
+          pending = [];
+          start = newline + 1;
+          const text = line.toString('utf8');
+          if (text.trim()) yield JSON.parse(text) as WatchEvent<T>;
         }
+        if (start < chunk.length) pending.push(chunk.subarray(start));
       }
     } finally {
       res.destroy();

@@ -4,7 +4,7 @@
 // reconciles lifecycle and status for that key.
 import { NotFoundError, VkError, errorMessage, isStatus } from '../errors.ts';
 import { MERGE_PATCH, type KubeClient } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { Pod, PodStatus } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import { every } from '../util/periodic.ts';
@@ -68,7 +68,7 @@ export class PodController {
     this.log = log.child({ component: 'pod-controller', node: options.nodeName });
     this.metrics = metrics;
     this.events = new EventRecorder(client, options.nodeName, this.log, options.eventRateLimit);
-    this.informer = new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: this.log });
+    this.informer = new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: this.log, transform: stripManagedFields });
     this.references = new ReferenceWatcher(client, this.log, (kind, namespace, name, pods) => {
       this.log.debug({ kind, namespace, name, pods: pods.length }, 'referenced object changed');
       for (const key of pods) this.queue.add(key);

@@ -5,7 +5,7 @@
 // watches nobody needs.
 import { isStatus } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { ConfigMap, KubeObject, Secret, Service } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectSource } from '../resolve/resolve-pod.ts';
@@ -69,6 +69,7 @@ export class ReferenceWatcher implements ObjectSource {
         path: `/api/v1/namespaces/${namespace}/${kind}`,
         fieldSelector: name ? `metadata.name=${name}` : undefined,
         log: this.log,
+        transform: stripManagedFields,
       });
       const entry: Watched<KubeObject> = { informer, pods: new Set() };
       const notify = (obj: KubeObject) => this.onChange(kind, namespace, obj.metadata?.name ?? '', [...entry.pods]);

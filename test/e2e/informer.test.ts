@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { startLocalCluster, type LocalCluster } from '../../src/cluster/local.ts';
 import { KubeClient } from '../../src/kube/client.ts';
-import { Informer, objectKey, type InformerOptions } from '../../src/kube/informer.ts';
+import { Informer, objectKey, stripManagedFields, type InformerOptions } from '../../src/kube/informer.ts';
 import type { ConfigMap, KubeObject } from '../../src/kube/types.ts';
 
 const suffix = randomBytes(4).toString('hex');
@@ -195,6 +195,19 @@ describe('Informer on ConfigMaps', () => {
     await deleteCm('picked');
     await waitFor(() => seen.length >= 3, () => `delete picked in ${JSON.stringify(seen)}`);
     assert.deepEqual(seen.slice(2), ['delete picked']);
+  });
+
+  it('a transform edits listed and watched objects before they are cached (stripManagedFields)', async () => {
+    const listed = await createCm('stripped-listed', { suite: 'transform' });
+    assert.ok(listed.metadata?.managedFields?.length, 'the API server records managedFields');
+    const { log } = capturingLogger();
+    const informer = newInformer<ConfigMap>({ path: cmPath, labelSelector: 'suite=transform', log, transform: stripManagedFields });
+    informer.start();
+    await sync(informer);
+    await createCm('stripped-watched', { suite: 'transform' });
+    await patchCm('stripped-listed', { v: 'changed' });
+    await waitFor(() => informer.get(`${ns}/stripped-watched`) !== undefined && informer.get(`${ns}/stripped-listed`)?.data?.v === 'changed', () => 'both objects in the cache');
+    for (const cm of informer.list()) assert.equal(cm.metadata?.managedFields, undefined, `${cm.metadata?.name} has no managedFields`);
   });
 
   it('re-watches from the last resourceVersion when the server ends the stream, without relisting', async () => {
