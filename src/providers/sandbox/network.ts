@@ -64,10 +64,14 @@ export class PodNetworks {
       }
       this.used.add(index);
       try {
-        await run([this.tools.ip, '-batch', '-'], { input: `addr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n` });
-        await run([this.tools.nsenter, `--net=/proc/${pid}/ns/net`, '--', this.tools.ip, '-batch', '-'], {
-          input: `link set lo up\naddr add ${net.podIP}/30 dev eth0\nlink set eth0 up\nroute add default via ${net.gateway}\n`,
-        });
+        // The two ends are independent: configure them at once.
+        const results = await Promise.allSettled([
+          run([this.tools.ip, '-batch', '-'], { input: `addr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n` }),
+          run([this.tools.nsenter, `--net=/proc/${pid}/ns/net`, '--', this.tools.ip, '-batch', '-'], {
+            input: `link set lo up\naddr add ${net.podIP}/30 dev eth0\nlink set eth0 up\nroute add default via ${net.gateway}\n`,
+          }),
+        ]);
+        for (const r of results) if (r.status === 'rejected') throw r.reason;
       } catch (err) {
         await this.detach(net);
         throw err;

@@ -24,8 +24,14 @@ export interface PauseTools {
   busybox: string;
 }
 
-/** Starts the pause process in fresh namespaces and sets the pod's hostname in its UTS namespace. */
-export async function startPause(tools: PauseTools, hostname: string): Promise<PauseProcess> {
+/** The child unshare forked: usually the next pid or one after it (looked at first), else found in /proc. */
+function forkedChild(unsharePid: number): number | undefined {
+  for (let pid = unsharePid + 1; pid <= unsharePid + 4; pid++) if (readStat(pid)?.ppid === unsharePid) return pid;
+  return childrenOf(unsharePid)[0]?.pid;
+}
+
+/** Starts the pause process in fresh namespaces (then setPauseHostname names the pod). */
+export async function startPause(tools: Omit<PauseTools, 'nsenter' | 'busybox'>): Promise<PauseProcess> {
   const child = spawn(tools.unshare, ['--pid', '--fork', '--ipc', '--uts', '--net', '--mount', '--propagation', 'private', '--kill-child', '--', tools.pause, '-P'], {
     detached: true,
     stdio: 'ignore',
@@ -38,29 +44,27 @@ export async function startPause(tools: PauseTools, hostname: string): Promise<P
   child.once('exit', (code) => (exitCode = code));
   child.unref();
   const deadline = Date.now() + 5000;
+  let pid: number | undefined;
   while (true) {
-    const pause = childrenOf(unsharePid)[0];
-    if (pause) {
+    pid ??= forkedChild(unsharePid);
+    if (pid !== undefined) {
       // unshare forks first, then the child execs catatonit: wait for the exec.
-      const stat = readStat(pause.pid);
-      if (stat && stat.comm !== 'unshare') {
-        const proc: PauseProcess = { pid: pause.pid, startTicks: stat.startTicks, unsharePid };
-        try {
-          await run([tools.nsenter, `--uts=/proc/${proc.pid}/ns/uts`, '--', tools.busybox, 'hostname', hostname]);
-        } catch (err) {
-          await stopPause(proc);
-          throw err;
-        }
-        return proc;
-      }
+      const stat = readStat(pid);
+      if (stat && stat.comm !== 'unshare') return { pid, startTicks: stat.startTicks, unsharePid };
+      if (!stat) pid = undefined;
     }
     if (exitCode !== undefined) throw new VkError('VK_PROVIDER', `the pod's pause process exited at once (code ${exitCode}): is ${tools.pause} installed?`);
     if (Date.now() > deadline) {
       signal(unsharePid, 'SIGKILL');
       throw new VkError('VK_PROVIDER', 'the pod sandbox did not start within 5 s');
     }
-    await sleep(5);
+    await sleep(2);
   }
+}
+
+/** Sets the pod's hostname in the pause process's UTS namespace. */
+export async function setPauseHostname(tools: PauseTools, pause: PauseProcess, hostname: string): Promise<void> {
+  await run([tools.nsenter, `--uts=/proc/${pause.pid}/ns/uts`, '--', tools.busybox, 'hostname', hostname]);
 }
 
 export function pauseAlive(pause: PauseProcess): boolean {
@@ -71,7 +75,7 @@ export function pauseAlive(pause: PauseProcess): boolean {
 export async function stopPause(pause: PauseProcess, timeoutMs = 10_000): Promise<void> {
   if (pauseAlive(pause)) signal(pause.pid, 'SIGKILL');
   const deadline = Date.now() + timeoutMs;
-  while (pauseAlive(pause) && Date.now() < deadline) await sleep(10);
+  while (pauseAlive(pause) && Date.now() < deadline) await sleep(5);
   // unshare exits once its child is gone; reap-wise it is init's (or ours) to collect.
   const unshare = readStat(pause.unsharePid);
   if (unshare && unshare.comm === 'unshare' && unshare.state !== 'Z') {

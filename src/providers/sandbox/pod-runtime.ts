@@ -7,7 +7,7 @@
 // restart a container, fail the pod) and arms a timer for the next due time. Container exits,
 // probe results and timers only record facts and call kick().
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,14 +20,65 @@ import { formatRfc3339Nano, nowNs } from './cri-log.ts';
 import { ContainerConfigError, ImagePullError, UserResolveError, type Images, type PreparedImage } from './images.ts';
 import { containerCapabilities, execCommand, launchEnv, sharesPid, startCommand, type ContainerLaunch, type LaunchTools } from './launch.ts';
 import type { PodNetworks } from './network.ts';
-import { pauseAlive, startPause, stopPause, type PauseTools } from './pause.ts';
+import { pauseAlive, setPauseHostname, startPause, stopPause, type PauseTools } from './pause.ts';
 import { Prober, runAction, type ProbeAction, type ProbeContext, type ProbeKind, type ProbeSpec } from './probes.ts';
 import { childrenOf, descendantsOf, isAlive, readStat, signal as sendSignal, allStats } from './procfs.ts';
-import type { ShimExit, ShimSpec, ShimState } from './shim.ts';
+import { shimEnv, type ShimExit, type ShimSpec, type ShimState } from './shim.ts';
 import { containerID, saveState, type ContainerRecord, type Instance, type PodRecordState, type Terminated } from './state.ts';
 import { containerMounts, podHostname, resolvConfFor, VolumeMountError, writePodEtc, writeVolumes } from './volumes.ts';
 
 const SHIM = path.join(import.meta.dirname, 'shim.ts');
+/** How long a container's monitor may take to report the start. */
+const SHIM_START_TIMEOUT_MS = 10_000;
+/** The safety net of the file watches (a missed inotify event costs at most this). */
+const WATCH_FALLBACK_MS = 250;
+
+/** Where the shims' compiled code is cached (see shimEnv). */
+export function shimCacheDir(dataDir: string): string {
+  return path.join(dataDir, 'run', 'node-compile-cache');
+}
+
+/** Loads the shim once so that its compiled code is in the cache before the first container starts. */
+export async function prewarmShim(dataDir: string, timeoutMs = 10_000): Promise<void> {
+  const child = spawn(process.execPath, [SHIM, '--prewarm'], { env: shimEnv(shimCacheDir(dataDir)), stdio: 'ignore' });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await new Promise<void>((resolve) => {
+    child.once('error', () => resolve());
+    child.once('close', () => resolve());
+  });
+  clearTimeout(timer);
+}
+
+/**
+ * Calls `check` whenever something in `dir` changes (inotify) and every WATCH_FALLBACK_MS (in
+ * case an event is missed); `check` returns true when done. Resolves when it has, or after `timeoutMs`.
+ */
+function watchUntil(dir: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let watcher: FSWatcher | undefined;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      watcher?.close();
+      clearInterval(timer);
+      clearTimeout(deadline);
+      resolve();
+    };
+    const look = () => {
+      if (!done && check()) finish();
+    };
+    const timer = setInterval(look, WATCH_FALLBACK_MS);
+    const deadline = setTimeout(finish, timeoutMs);
+    try {
+      watcher = watch(dir, look);
+      watcher.on('error', () => watcher?.close());
+    } catch {
+      // the timer alone
+    }
+    look();
+  });
+}
 
 export interface RuntimeDeps {
   config: SandboxConfig;
@@ -64,6 +115,8 @@ interface Live {
   stopping?: Promise<void>;
   /** Set when we kill the instance, so its exit is not mistaken for a crash reason. */
   killReason?: string;
+  /** Watches the instance's directory for the monitor's exit file. */
+  watcher?: FSWatcher;
 }
 
 export class SandboxPod {
@@ -79,6 +132,8 @@ export class SandboxPod {
   private readonly abort = new AbortController();
   private deleting = false;
   private gone = false;
+  /** Images pulled while the sandbox is being created, by container name; startContainer takes them. */
+  private readonly prefetched = new Map<string, { image: string; pending: Promise<PreparedImage> }>();
 
   constructor(deps: RuntimeDeps, dir: string, state: PodRecordState, resolved: ResolvedPod) {
     this.deps = deps;
@@ -191,6 +246,7 @@ export class SandboxPod {
       }
       if (isAlive(inst.shimPid, inst.shimStart)) {
         this.startProbes(c, inst, true);
+        this.watchExit(c, inst);
       } else {
         this.collectExit(c, inst);
       }
@@ -252,7 +308,10 @@ export class SandboxPod {
     }
 
     if (!this.state.sandbox) {
+      // Pull the images of the containers that start first while the sandbox is being made.
+      this.prefetchImages(now);
       await this.createSandbox();
+      if (!this.state.sandbox) this.prefetched.clear();
       if (!this.state.sandbox || this.deleting) return;
     }
 
@@ -304,6 +363,21 @@ export class SandboxPod {
     this.scheduleIf(next);
   }
 
+  /**
+   * Starts pulling the images of a new pod's first containers (the first init container, or the
+   * app containers and sidecars) while its sandbox is being made; startContainer takes them.
+   */
+  private prefetchImages(now: number): void {
+    const first = this.state.initDone ? this.state.containers.filter((c) => !c.init || c.sidecar) : this.state.containers.filter((c) => c.init).slice(0, 1);
+    for (const c of first) {
+      const container = this.spec(c.name);
+      if (!container || c.attempts > 0 || this.prefetched.has(c.name) || (c.pullRetryAt !== undefined && now < c.pullRetryAt)) continue;
+      const pending = this.deps.images.ensure(container, this.pullSecrets(), this.abort.signal);
+      pending.catch(() => undefined); // startContainer reports it
+      this.prefetched.set(c.name, { image: container.image ?? '', pending });
+    }
+  }
+
   private scheduleIf(at: number): void {
     if (at !== Infinity) this.schedule(at);
   }
@@ -347,14 +421,18 @@ export class SandboxPod {
       await mkdir(path.join(this.dir, 'shm'), { recursive: true });
       await chmod(path.join(this.dir, 'shm'), 0o1777);
       await writeVolumes(this.dir, this.resolved.volumes);
-      const pause = await startPause(tools as PauseTools, podHostname(pod));
-      this.state.sandbox = { pause, readyAt: Date.now() };
+      const pause = await startPause(tools as PauseTools);
+      const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now() };
+      this.state.sandbox = sandbox;
       this.save();
-      if (!pod.spec?.hostNetwork) {
-        this.state.sandbox.network = await this.deps.networks.attach(pause.pid);
-      } else {
-        await this.deps.networks.loopbackOnly(pause.pid);
-      }
+      // The hostname and the network at once: both only need the pause process's namespaces.
+      const [named, network] = await Promise.allSettled([
+        setPauseHostname(tools as PauseTools, pause, podHostname(pod)),
+        pod.spec?.hostNetwork ? this.deps.networks.loopbackOnly(pause.pid).then(() => undefined) : this.deps.networks.attach(pause.pid),
+      ]);
+      if (network.status === 'fulfilled' && network.value) sandbox.network = network.value;
+      if (named.status === 'rejected') throw named.reason;
+      if (network.status === 'rejected') throw network.reason;
       await writePodEtc(this.dir, pod, this.podIP(), resolvConfFor(pod, this.deps.hostResolvConf));
       this.log.info({ pausePid: pause.pid, podIP: this.state.sandbox.network?.podIP }, 'pod sandbox created');
       this.changed();
@@ -410,15 +488,19 @@ export class SandboxPod {
     const pod = this.state.pod;
     // Image.
     let prepared: PreparedImage;
+    const timing = { start: performance.now(), image: 0, rootfs: 0 };
     try {
       if (!c.imageID) {
         c.waiting = { reason: 'ContainerCreating' };
         this.changed();
       }
-      prepared = await this.deps.images.ensure(container, this.pullSecrets(), this.abort.signal);
+      const prefetched = this.prefetched.get(c.name);
+      this.prefetched.delete(c.name);
+      prepared = await (prefetched?.image === (container.image ?? '') ? prefetched.pending : this.deps.images.ensure(container, this.pullSecrets(), this.abort.signal));
       c.pullBackoffMs = 0;
       c.pullRetryAt = undefined;
       c.imageID = prepared.imageID;
+      timing.image = performance.now();
     } catch (err) {
       if (this.deleting) return;
       const reason = err instanceof ImagePullError ? err.reason : 'ErrImagePull';
@@ -473,6 +555,7 @@ export class SandboxPod {
         ...(pod.spec?.hostNetwork && { hostNetwork: true }),
       };
       await writeFile(path.join(dir, 'launch.json'), JSON.stringify(launch));
+      timing.rootfs = performance.now();
     } catch (err) {
       if (this.deleting) return;
       const reason = err instanceof ContainerConfigError || err instanceof UserResolveError || err instanceof VolumeMountError ? 'CreateContainerConfigError' : 'CreateContainerError';
@@ -504,7 +587,7 @@ export class SandboxPod {
       stty: tools.stty,
     };
     await writeFile(path.join(dir, 'spec.json'), JSON.stringify(shimSpec));
-    const child = spawn(process.execPath, [SHIM, path.join(dir, 'spec.json')], { detached: true, stdio: 'ignore' });
+    const child = spawn(process.execPath, [SHIM, path.join(dir, 'spec.json')], { detached: true, stdio: 'ignore', env: shimEnv(shimCacheDir(this.deps.config.dataDir)) });
     const shimPid = await new Promise<number | undefined>((resolve) => {
       child.once('spawn', () => resolve(child.pid));
       child.once('error', () => resolve(undefined));
@@ -517,14 +600,17 @@ export class SandboxPod {
       return;
     }
     const shimStart = readStat(shimPid)?.startTicks ?? 0;
-    // Wait for the shim to report the start (or the exit, for a command that fails at once).
-    const deadline = Date.now() + 10_000;
+    // Wait for the shim to report the start with the sandboxed process's pid (or the exit, for a
+    // command that fails at once): it renames its state file into the instance directory.
     let shimState: ShimState | undefined;
-    while (Date.now() < deadline) {
-      shimState = readJson<ShimState>(shimSpec.stateFile);
-      if (shimState || existsSync(shimSpec.exitFile) || !isAlive(shimPid, shimStart)) break;
-      await sleep(5);
-    }
+    await watchUntil(
+      dir,
+      () => {
+        shimState = readJson<ShimState>(shimSpec.stateFile);
+        return shimState?.childPid !== undefined || existsSync(shimSpec.exitFile) || !isAlive(shimPid, shimStart);
+      },
+      SHIM_START_TIMEOUT_MS,
+    );
     c.attempts = attempt + 1;
     const inst: Instance = {
       attempt,
@@ -535,7 +621,11 @@ export class SandboxPod {
       launchFile: path.join(dir, 'launch.json'),
     };
     // Running (for status, exec and probes) once the sandboxed process is known.
-    await this.learnChildPid(inst, shimSpec.stateFile);
+    const childPid = (shimState as ShimState | undefined)?.childPid;
+    if (childPid !== undefined) {
+      inst.childPid = childPid;
+      inst.childStart = readStat(childPid)?.startTicks;
+    }
     c.running = inst;
     c.waiting = undefined;
     if (c.terminated) {
@@ -550,27 +640,34 @@ export class SandboxPod {
     c.ready = false;
     const live: Live = { child, probers: [] };
     this.live.set(c.name, live);
-    this.log.info({ container: c.name, attempt, shimPid, pid: inst.childPid }, 'container started');
+    this.log.info({ container: c.name, attempt, shimPid, pid: inst.childPid, ms: { image: Math.round(timing.image - timing.start), rootfs: Math.round(timing.rootfs - timing.image), monitor: Math.round(performance.now() - timing.rootfs) } }, 'container started');
     this.startProbes(c, inst, false);
     if (container.lifecycle?.postStart) void this.runPostStart(c, inst, container);
     this.changed();
     child.once('exit', () => this.collectExit(c, inst));
+    this.watchExit(c, inst);
     if (!isAlive(shimPid, shimStart)) this.collectExit(c, inst);
+    // The next start of this image takes a root filesystem made now, in the background.
+    this.deps.images.prepareSpare(prepared);
     await this.cleanupOldInstances(c);
   }
 
-  private async learnChildPid(inst: Instance, stateFile: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      const s = readJson<ShimState>(stateFile);
-      if (s?.childPid) {
-        inst.childPid = s.childPid;
-        inst.childStart = readStat(s.childPid)?.startTicks;
-        return;
-      }
-      if (!isAlive(inst.shimPid, inst.shimStart)) return;
-      await sleep(5);
+  /** Collects the instance's exit as soon as its monitor writes the exit file (its process may linger a moment). */
+  private watchExit(c: ContainerRecord, inst: Instance): void {
+    const live = this.live.get(c.name);
+    if (!live || c.running !== inst) return;
+    live.watcher?.close();
+    const exitFile = path.join(this.instanceDir(c.name, inst.attempt), 'exit.json');
+    try {
+      const watcher = watch(path.dirname(exitFile), (_event, name) => {
+        if ((name === null || name === 'exit.json') && existsSync(exitFile)) this.collectExit(c, inst);
+      });
+      watcher.on('error', () => watcher.close());
+      live.watcher = watcher;
+    } catch {
+      // the monitor's exit and the provider's poll notice it
     }
+    if (existsSync(exitFile)) this.collectExit(c, inst);
   }
 
   /** Removes instance directories and logs no status or `--previous` refers to any more. */
@@ -611,6 +708,7 @@ export class SandboxPod {
     if (c.running !== inst) return;
     const live = this.live.get(c.name);
     for (const p of live?.probers ?? []) p.stop();
+    live?.watcher?.close();
     const container = this.spec(c.name);
     let message = problem ?? exit.startError;
     if (message === undefined) {
@@ -862,6 +960,7 @@ export class SandboxPod {
     const grace = this.graceSeconds(pod);
     await Promise.all(this.state.containers.filter((c) => c.running).map((c) => this.stopContainer(c, grace, 'pod deleted')));
     await this.teardownSandbox();
+    for (const live of this.live.values()) live.watcher?.close();
     for (const c of this.state.containers) {
       if (!c.terminated && !c.running) c.waiting = c.waiting && { reason: c.waiting.reason };
     }
@@ -891,7 +990,10 @@ export class SandboxPod {
     this.gone = true;
     clearTimeout(this.timer);
     this.abort.abort(new VkError('VK_PROVIDER', 'provider closed'));
-    for (const live of this.live.values()) for (const p of live.probers) p.stop();
+    for (const live of this.live.values()) {
+      for (const p of live.probers) p.stop();
+      live.watcher?.close();
+    }
   }
 
   /** Looks for instances that ended while nobody watched (adopted shims are not our children). */

@@ -5,11 +5,14 @@
 //   - writes its stdout/stderr to the CRI log file (cri-log.ts), rotating by size,
 //   - serves attach sessions on a unix socket (output fan-out, stdin, TTY resize),
 //   - records the start (state file) and the exit status (exit file), then exits.
-// Run as: node shim.ts <spec.json>. Imports nothing but Node, cri-log.ts and procfs.ts: it starts fast.
+// Run as: node shim.ts <spec.json>. Imports nothing but Node, cri-log.ts and procfs.ts: it starts fast,
+// provided Node's compile cache holds it (shimEnv: stripping the types of these files would take
+// a Node process 100-200 ms more; `node shim.ts --prewarm` fills the cache and exits).
 import { spawn } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { CriLogWriter, formatRfc3339Nano, nowNs } from './cri-log.ts';
 import { ptySlave, readStat } from './procfs.ts';
 
@@ -31,6 +34,11 @@ export interface ShimSpec {
   infoFile?: string;
   /** `stty` on the host, to size the TTY. */
   stty?: string;
+}
+
+/** The environment to run the shim with: Node's compile cache in `cacheDir` (unless NODE_COMPILE_CACHE says otherwise). */
+export function shimEnv(cacheDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? cacheDir };
 }
 
 export interface ShimState {
@@ -178,29 +186,47 @@ function main(): void {
     const state: ShimState = { shimPid: process.pid, pid: child.pid!, startedAt };
     writeAtomic(spec.stateFile, state);
     if (spec.infoFile) {
-      // bwrap writes its info file once the sandboxed child exists: record its pid.
+      // bwrap writes its info file once the sandboxed child exists: record its pid. Looked at
+      // when the directory changes (inotify), with a slow timer as a safety net.
+      const infoFile = spec.infoFile;
       const deadline = Date.now() + 5000;
-      const poll = () => {
+      let done = false;
+      let watcher: FSWatcher | undefined;
+      const stop = () => {
+        done = true;
+        watcher?.close();
+        clearInterval(timer);
+      };
+      const check = () => {
+        if (done) return;
         try {
-          const info = JSON.parse(readFileSync(spec.infoFile!, 'utf8')) as { 'child-pid'?: number };
+          const info = JSON.parse(readFileSync(infoFile, 'utf8')) as { 'child-pid'?: number };
           if (info['child-pid']) {
+            stop();
             writeAtomic(spec.stateFile, { ...state, childPid: info['child-pid'] });
-            watch(info['child-pid']);
+            watchChild(info['child-pid']);
             return;
           }
         } catch {
           // not yet
         }
-        if (Date.now() < deadline && child.exitCode === null) setTimeout(poll, 5);
+        if (Date.now() > deadline || child.exitCode !== null || exited) stop();
       };
-      poll();
+      const timer = setInterval(check, 25);
+      try {
+        watcher = watch(path.dirname(infoFile), check);
+        watcher.on('error', () => watcher?.close());
+      } catch {
+        // the timer alone
+      }
+      check();
     }
   });
 
   // bwrap's monitor learns how a nested pid namespace's init ended from that init itself; when
   // the init is SIGKILLed (a stop past its grace period, the pod's sandbox going away) the monitor
   // would wait forever. So: once the sandboxed child is gone, the monitor gets a moment, then SIGKILL.
-  const watch = (childPid: number) => {
+  const watchChild = (childPid: number) => {
     const startTicks = readStat(childPid)?.startTicks;
     const timer = setInterval(() => {
       if (exited) return clearInterval(timer);
@@ -237,4 +263,7 @@ function main(): void {
   });
 }
 
-if (process.argv[1] && import.meta.filename === process.argv[1]) main();
+if (process.argv[1] && import.meta.filename === process.argv[1]) {
+  // --prewarm: this module and its imports are compiled now; the compile cache is written at exit.
+  if (process.argv[2] !== '--prewarm') main();
+}

@@ -117,34 +117,43 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
   const skipped: { path: string; type: string }[] = [];
   const dirTimes: { full: string; mtime: Date }[] = [];
   let entries = 0;
+  // What this unpack has made, by path relative to destDir: the directory starts empty and only
+  // we write to it, so this answers "what is there" without an lstat per entry and path part
+  // (which made unpacking ~3 times slower). Creating never follows or replaces what it does not
+  // know of: mkdir, symlink, link and open 'wx' fail on anything already there.
+  const made = new Map<string, 'dir' | 'other'>();
 
   /** Makes the parents of `rel` as directories; refuses to go through anything that is not one. */
   const ensureParents = async (rel: string): Promise<void> => {
     const parts = rel.split('/').slice(0, -1);
-    let current = destDir;
     let currentRel = '';
     for (const part of parts) {
-      current = path.join(current, part);
       currentRel = currentRel ? `${currentRel}/${part}` : part;
-      const st = await lstatOrUndefined(current);
-      if (!st) {
-        await mkdir(current, { mode: 0o755 });
-        implicitDirs.add(currentRel);
-      } else if (!st.isDirectory()) {
-        throw new LayerError(`layer entry "${rel}" lies under "${currentRel}", which is not a directory in this layer`);
-      }
+      const kind = made.get(currentRel);
+      if (kind === 'dir') continue;
+      if (kind !== undefined) throw new LayerError(`layer entry "${rel}" lies under "${currentRel}", which is not a directory in this layer`);
+      await mkdir(path.join(destDir, currentRel), { mode: 0o755 });
+      made.set(currentRel, 'dir');
+      implicitDirs.add(currentRel);
     }
   };
 
-  const removeExisting = async (full: string): Promise<void> => {
-    const st = await lstatOrUndefined(full);
-    if (st) await rm(full, { recursive: st.isDirectory(), force: true });
+  /** Removes what an earlier entry made at `rel` (an archive may name a path twice). */
+  const removeExisting = async (rel: string, full: string): Promise<void> => {
+    const kind = made.get(rel);
+    if (kind === undefined) return;
+    await rm(full, { recursive: kind === 'dir', force: true });
+    made.delete(rel);
+    if (kind === 'dir') for (const key of made.keys()) if (key.startsWith(`${rel}/`)) made.delete(key);
   };
 
   const setOwner = async (full: string, header: TarHeader, isLink: boolean): Promise<void> => {
     if (!preserveOwnership) return;
     await (isLink ? lchown : chown)(full, header.uid ?? 0, header.gid ?? 0);
   };
+
+  /** An entry without content (directory, symlink, hardlink, skipped): let the archive go on. */
+  const skip = (stream: Readable): Promise<void> => (stream.readableEnded ? Promise.resolve() : drain(stream));
 
   const handle = async (header: TarHeader, stream: Readable): Promise<void> => {
     const rel = normalizeEntryPath(header.name);
@@ -158,11 +167,13 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
     const full = path.join(destDir, rel);
     switch (header.type) {
       case 'directory': {
-        await drain(stream);
+        await skip(stream);
         await ensureParents(rel);
-        const st = await lstatOrUndefined(full);
-        if (st && !st.isDirectory()) await rm(full, { force: true });
-        if (!st?.isDirectory()) await mkdir(full);
+        if (made.get(rel) !== 'dir') {
+          await removeExisting(rel, full);
+          await mkdir(full);
+          made.set(rel, 'dir');
+        }
         implicitDirs.delete(rel);
         await setOwner(full, header, false);
         await chmod(full, preserveOwnership ? mode : mode | 0o700);
@@ -172,7 +183,8 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
       case 'file':
       case 'contiguous-file': {
         await ensureParents(rel);
-        await removeExisting(full);
+        await removeExisting(rel, full);
+        made.set(rel, 'other');
         await pipeline(stream, createWriteStream(full, { flags: 'wx', mode: 0o600 }));
         await setOwner(full, header, false);
         await chmod(full, preserveOwnership ? mode : mode | 0o600);
@@ -180,16 +192,16 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
         return;
       }
       case 'symlink': {
-        await drain(stream);
+        await skip(stream);
         await ensureParents(rel);
-        await removeExisting(full);
+        await removeExisting(rel, full);
+        made.set(rel, 'other');
         await symlink(header.linkname ?? '', full);
-        await setOwner(full, header, true);
-        await lutimes(full, mtime, mtime);
+        await Promise.all([setOwner(full, header, true), lutimes(full, mtime, mtime)]);
         return;
       }
       case 'link': {
-        await drain(stream);
+        await skip(stream);
         const targetRel = normalizeEntryPath(header.linkname ?? '');
         if (targetRel === undefined || targetRel === '') throw new LayerError(`hardlink "${rel}" points outside the layer: "${header.linkname ?? ''}"`);
         // The target must be reached through real directories only: link() would follow a symlink.
@@ -205,12 +217,13 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
         }
         await ensureParents(rel);
         if (targetRel === rel) return;
-        await removeExisting(full);
+        await removeExisting(rel, full);
+        made.set(rel, 'other');
         await link(current, full);
         return;
       }
       default:
-        await drain(stream);
+        await skip(stream);
         skipped.push({ path: rel, type: header.type ?? 'unknown' });
     }
   };

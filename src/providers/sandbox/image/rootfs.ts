@@ -4,8 +4,8 @@
 // Applying a layer, directory by directory: first `.wh..wh..opq` (drop everything lower layers
 // put in this directory), then each `.wh.<name>` (drop <name>), then the layer's own entries:
 // a directory merges into an existing one (taking its mode and owner), anything else replaces
-// what was there. Regular files are hardlinked from the layer directory (same filesystem:
-// no copy; falls back to copying), symlinks re-created. A directory the layer archive never
+// what was there. Regular files and symlinks are hardlinked from the layer directory (same
+// filesystem: no copy; falls back to copying). A directory the layer archive never
 // listed (an implicit parent) keeps the lower layer's metadata, and when a lower layer made
 // that path a symlink to a directory inside the rootfs (usr-merge: bin → usr/bin) its content
 // goes through the symlink, as containerd's applier does. Nothing ever follows a symlink out
@@ -15,7 +15,8 @@
 // reflinks (copy-on-write clones) where the filesystem has them (btrfs, xfs) and plain copies
 // elsewhere; 'hardlink' is much faster and uses no space, but files then share inodes with the
 // image: a pod that writes into an existing file in place (not replacing it) changes it for
-// the image and every other pod. Use 'hardlink' only for read-only rootfs or trusted
+// the image and every other pod. Symlinks are hardlinked too where inodes are shared anyway
+// (assembling an image from its layers, 'hardlink' clones); 'copy' makes new ones. Use 'hardlink' only for read-only rootfs or trusted
 // workloads, or mount the image rootfs as an overlayfs lowerdir instead.
 import { constants } from 'node:fs';
 import { chmod, chown, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
@@ -98,8 +99,23 @@ async function linkOrCopy(src: string, st: Stats, dest: string, preserveOwnershi
 
 async function copySymlink(src: string, st: Stats, dest: string, preserveOwnership: boolean): Promise<void> {
   await symlink(await readlink(src), dest);
-  if (preserveOwnership) await lchown(dest, st.uid, st.gid);
-  await lutimes(dest, st.atime, st.mtime);
+  await Promise.all([preserveOwnership && lchown(dest, st.uid, st.gid), lutimes(dest, st.atime, st.mtime)]);
+}
+
+/**
+ * Hardlinks the symlink itself (link(2) does not follow it), or copies it. A new symlink costs a
+ * new inode, which on some filesystems (ext4 here) is ~15 times a hardlink: this is for trees
+ * that share inodes anyway (the store's layers and images, 'hardlink' clones).
+ */
+async function linkOrCopySymlink(src: string, st: Stats, dest: string, preserveOwnership: boolean): Promise<void> {
+  try {
+    await link(src, dest);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'EPERM') throw err;
+  }
+  await copySymlink(src, st, dest, preserveOwnership);
 }
 
 /** Applies one unpacked layer onto `root`. */
@@ -148,7 +164,7 @@ export async function applyLayer(root: string, layer: LayerDir, options: RootfsO
         continue;
       }
       if (existing) await rm(dest, { recursive: existing.isDirectory(), force: true });
-      if (st.isSymbolicLink()) await copySymlink(src, st, dest, preserveOwnership);
+      if (st.isSymbolicLink()) await linkOrCopySymlink(src, st, dest, preserveOwnership);
       else if (st.isFile()) await linkOrCopy(src, st, dest, preserveOwnership);
       // Anything else cannot be in an unpacked layer (layer.ts skips devices and FIFOs).
     }
@@ -164,6 +180,9 @@ export async function assembleRootfs(root: string, layers: readonly LayerDir[], 
 
 export type CloneMode = 'copy' | 'hardlink';
 
+/** Entries of one directory cloned at once. */
+const CLONE_CONCURRENCY = 8;
+
 export interface CloneOptions extends RootfsOptions {
   /** Default 'copy'. */
   mode?: CloneMode;
@@ -177,37 +196,55 @@ export interface CloneOptions extends RootfsOptions {
 export async function cloneRootfs(src: string, dest: string, options: CloneOptions = {}): Promise<void> {
   const mode = options.mode ?? 'copy';
   const preserveOwnership = options.preserveOwnership ?? process.getuid?.() === 0;
-  const copied = new Map<string, string>(); // dev:ino → first copy
+  const copied = new Map<string, Promise<string>>(); // dev:ino → first copy (once made)
   const dirs: { dest: string; st: Stats }[] = [];
+
+  const entry = async (s: string, d: string, cst: Stats): Promise<void> => {
+    if (cst.isSymbolicLink()) {
+      if (mode === 'hardlink') await linkOrCopySymlink(s, cst, d, preserveOwnership);
+      else await copySymlink(s, cst, d, preserveOwnership);
+    } else if (cst.isFile()) {
+      if (mode === 'hardlink') {
+        await linkOrCopy(s, cst, d, preserveOwnership);
+        return;
+      }
+      const key = `${cst.dev}:${cst.ino}`;
+      const first = cst.nlink > 1 ? copied.get(key) : undefined;
+      if (first) {
+        await link(await first, d);
+        return;
+      }
+      const copying = (async () => {
+        await copyFile(s, d, constants.COPYFILE_FICLONE);
+        await copyMetadata(cst, d, preserveOwnership);
+        await utimes(d, cst.atime, cst.mtime);
+        return d;
+      })();
+      if (cst.nlink > 1) copied.set(key, copying);
+      await copying;
+    }
+  };
 
   const walk = async (from: string, to: string, st: Stats): Promise<void> => {
     await mkdir(to);
     dirs.push({ dest: to, st });
-    for (const name of (await readdir(from)).sort()) {
-      const s = path.join(from, name);
-      const d = path.join(to, name);
-      const cst = await lstat(s);
-      if (cst.isDirectory()) {
-        await walk(s, d, cst);
-      } else if (cst.isSymbolicLink()) {
-        await copySymlink(s, cst, d, preserveOwnership);
-      } else if (cst.isFile()) {
-        if (mode === 'hardlink') {
-          await linkOrCopy(s, cst, d, preserveOwnership);
-          continue;
-        }
-        const key = `${cst.dev}:${cst.ino}`;
-        const first = cst.nlink > 1 ? copied.get(key) : undefined;
-        if (first) {
-          await link(first, d);
-          continue;
-        }
-        await copyFile(s, d, constants.COPYFILE_FICLONE);
-        await copyMetadata(cst, d, preserveOwnership);
-        await utimes(d, cst.atime, cst.mtime);
-        if (cst.nlink > 1) copied.set(key, d);
+    const names = (await readdir(from)).sort();
+    const subdirs: { s: string; d: string; st: Stats }[] = [];
+    // The entries of one directory a few at a time: each is several file system calls in a row.
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        const s = path.join(from, name);
+        const d = path.join(to, name);
+        const cst = await lstat(s);
+        if (cst.isDirectory()) subdirs.push({ s, d, st: cst });
+        else await entry(s, d, cst);
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(CLONE_CONCURRENCY, names.length) }, worker));
+    subdirs.sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+    for (const sub of subdirs) await walk(sub.s, sub.d, sub.st);
   };
 
   await walk(src, dest, await lstat(src));
