@@ -6,12 +6,16 @@
 //   node bench/vk-multi.ts --kubeconfig FILE --nodes a,b,c [--provider-config mock.json]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { NODE_DEFAULTS, parseDurationMs } from '../src/cli/options.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { createLogger } from '../src/log.ts';
 import { parseMockConfig } from '../src/providers/mock/config.ts';
 import { MockProvider } from '../src/providers/mock/mock-provider.ts';
 import { VirtualKubelet } from '../src/virtual-kubelet.ts';
+
+// As bin/vk.js does for `vk run`.
+if (process.env.VK_OPTIMIZE_FOR_SIZE !== '0') v8.setFlagsFromString('--optimize-for-size');
 
 const { values } = parseArgs({
   options: {

@@ -16,6 +16,8 @@ export interface RequestOptions {
   contentType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** The caller has no use for the answer's object: read it (keep-alive) but do not parse it. */
+  discardResponse?: boolean;
 }
 
 export interface RequestObserver {
@@ -98,7 +100,7 @@ export class KubeClient {
     const text = await readBody(res);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw apiError(method, path, status, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+    return (text && !options.discardResponse ? JSON.parse(text) : undefined) as T;
   }
 
   get<T>(path: string, options?: RequestOptions): Promise<T> {

@@ -80,7 +80,7 @@ export class EventRecorder {
     if (seen && Date.now() - seen.at < AGGREGATE_WINDOW_MS) {
       seen.count++;
       seen.at = Date.now();
-      await this.client.patch(`/api/v1/namespaces/${namespace}/events/${seen.name}`, { count: seen.count, lastTimestamp: now }, MERGE_PATCH);
+      await this.client.patch(`/api/v1/namespaces/${namespace}/events/${seen.name}`, { count: seen.count, lastTimestamp: now }, MERGE_PATCH, { discardResponse: true });
       return;
     }
     const name = `${pod.metadata?.name}.${randomBytes(8).toString('hex')}`;
@@ -101,6 +101,6 @@ export class EventRecorder {
     };
     if (this.recent.size >= MAX_TRACKED) this.recent.delete(this.recent.keys().next().value!);
     this.recent.set(key, { name, namespace, count: 1, first: now, at: Date.now() });
-    await this.client.create(`/api/v1/namespaces/${namespace}/events`, event);
+    await this.client.create(`/api/v1/namespaces/${namespace}/events`, event, { discardResponse: true });
   }
 }

@@ -344,7 +344,7 @@ export class PodController {
     if (this.removed.has(uid)) return;
     const path = `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${encodeURIComponent(pod.metadata?.name ?? '')}`;
     try {
-      await this.client.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } });
+      await this.client.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } }, { discardResponse: true });
     } catch (err) {
       if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
     }
