@@ -1,6 +1,6 @@
 // A thin HTTP client for kube-apiserver. client-node's request path creates a new https.Agent
 // per call and deserializes every object through its model classes; at thousands of pods both
-// cost too much. Here: one keep-alive agent, plain JSON, watch streams split by line, and
+// cost too much. Here: keep-alive agents (one for requests, one for watches), plain JSON, watch streams split by line, and
 // request counts by verb for the benchmarks. The kubeconfig comes from kubeconfig.ts.
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
@@ -40,11 +40,14 @@ export class KubeClient {
   readonly config: ClientConfig;
   readonly requestCounts = new Map<Verb, number>();
   private readonly agent: http.Agent;
+  /** Watches hold their connection for minutes: their own pool, so they never starve requests (or each other). */
+  private readonly watchAgent: http.Agent;
   private readonly observers: RequestObserver[] = [];
 
-  private constructor(config: ClientConfig, agent: http.Agent) {
+  private constructor(config: ClientConfig, agent: http.Agent, watchAgent: http.Agent) {
     this.config = config;
     this.agent = agent;
+    this.watchAgent = watchAgent;
     this.server = config.server;
   }
 
@@ -55,11 +58,10 @@ export class KubeClient {
     // One SecureContext for all connections: given ca/cert/key instead, each new TLS connection
     // parses them again (a third of the CPU of a 100-node process went to that and its GC).
     const { ca, cert, key, rejectUnauthorized, servername } = config.tls;
-    const agent =
-      config.server.protocol === 'http:'
-        ? new http.Agent({ keepAlive: true, maxSockets: 64 })
-        : new https.Agent({ keepAlive: true, maxSockets: 64, secureContext: tls.createSecureContext({ ca, cert, key }), rejectUnauthorized, servername });
-    return new KubeClient(config, agent);
+    const secureContext = config.server.protocol === 'http:' ? undefined : tls.createSecureContext({ ca, cert, key });
+    const agent = (maxSockets: number) =>
+      secureContext ? new https.Agent({ keepAlive: true, maxSockets, secureContext, rejectUnauthorized, servername }) : new http.Agent({ keepAlive: true, maxSockets });
+    return new KubeClient(config, agent(64), agent(Infinity));
   }
 
   observe(observer: RequestObserver): void {
@@ -68,9 +70,11 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 
   private async send(verb: Verb, method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
+    const agent = verb === 'watch' ? this.watchAgent : this.agent;
     const url = new URL(path, this.server);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
@@ -86,7 +90,7 @@ export class KubeClient {
     }
     const started = performance.now();
     return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = (url.protocol === 'http:' ? http : https).request(url, { method, headers, agent: this.agent, signal: options.signal }, (res) => {
+      const req = (url.protocol === 'http:' ? http : https).request(url, { method, headers, agent, signal: options.signal }, (res) => {
         this.requestCounts.set(verb, (this.requestCounts.get(verb) ?? 0) + 1);
         for (const observer of this.observers) observer(verb, path, res.statusCode ?? 0, (performance.now() - started) / 1000);
         resolve(res);
