@@ -294,7 +294,12 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     log(`${scenario.id} / ${peer.name}: up ${result.up!.podsPerSecond} pods/s, down ${result.down!.podsPerSecond} pods/s, p50/p99 ${result.latencyMs!.p50}/${result.latencyMs!.p99} ms, RSS ${result.process!.peakRssMiB} MiB, CPU ${result.process!.cpuSeconds}s, ${result.api!.perPod.total} API requests/pod`);
   } catch (err) {
     result.error = (err as Error).message.split('\n').slice(0, 5).join(' | ');
-    if (watch) result.error += ` (when it gave up: ${watch.count((t) => t.running !== undefined)} of ${scenario.pods} pods seen Running, ${watch.count((t) => t.gone !== undefined)} gone)`;
+    if (watch) {
+      // What the peer cost up to then: a lower bound for the figures it did not reach.
+      const proc = peerProcess ? readProcs(peerProcess.pids) : undefined;
+      const cost = proc ? `; peak RSS ${round(proc.hwmKiB / 1024)} MiB, CPU ${round(proc.cpuSeconds, 1)} s since start` : '';
+      result.error += ` (when it gave up: ${watch.count((t) => t.running !== undefined)} of ${scenario.pods} pods seen Running, ${watch.count((t) => t.gone !== undefined)} gone${cost})`;
+    }
     log(`${scenario.id} / ${peer.name}: FAILED: ${result.error}`);
     keepDir = true;
   } finally {
