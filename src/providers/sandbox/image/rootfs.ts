@@ -83,15 +83,21 @@ async function copyMetadata(from: Stats, to: string, preserveOwnership: boolean)
   await chmod(to, from.mode & 0o7777);
 }
 
-/** Hardlinks `src` to `dest`, or copies it with its metadata when linking is not possible. */
-async function linkOrCopy(src: string, st: Stats, dest: string, preserveOwnership: boolean): Promise<void> {
+/** link(2); false where the filesystem cannot link (another device, too many links, not allowed). */
+async function tryLink(src: string, dest: string): Promise<boolean> {
   try {
     await link(src, dest);
-    return;
+    return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'EPERM') throw err;
+    return false;
   }
+}
+
+/** Hardlinks `src` to `dest`, or copies it with its metadata when linking is not possible. */
+async function linkOrCopy(src: string, st: Stats, dest: string, preserveOwnership: boolean): Promise<void> {
+  if (await tryLink(src, dest)) return;
   await copyFile(src, dest, constants.COPYFILE_FICLONE);
   await copyMetadata(st, dest, preserveOwnership);
   await utimes(dest, st.atime, st.mtime);
@@ -108,13 +114,7 @@ async function copySymlink(src: string, st: Stats, dest: string, preserveOwnersh
  * that share inodes anyway (the store's layers and images, 'hardlink' clones).
  */
 async function linkOrCopySymlink(src: string, st: Stats, dest: string, preserveOwnership: boolean): Promise<void> {
-  try {
-    await link(src, dest);
-    return;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'EPERM') throw err;
-  }
+  if (await tryLink(src, dest)) return;
   await copySymlink(src, st, dest, preserveOwnership);
 }
 
