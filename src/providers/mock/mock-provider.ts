@@ -211,7 +211,7 @@ function cloneResolved(r: ResolvedPod): ResolvedPod {
     // new Uint8Array copies; a Buffer's slice() would not.
     volumes.set(name, v.type === 'files' ? { ...v, files: v.files.map((f) => ({ ...f, content: new Uint8Array(f.content) })) } : { ...v });
   }
-  return { pod: JSON.parse(JSON.stringify(r.pod)) as Pod, volumes };
+  return { pod: JSON.parse(JSON.stringify(r.pod)) as Pod, volumes, ...(r.pullSecrets && { pullSecrets: structuredClone(r.pullSecrets) }) };
 }
 
 function intAnnotation(annotations: Record<string, string>, key: string, max: number): number | undefined {

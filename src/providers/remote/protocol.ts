@@ -125,6 +125,14 @@ export type WireVolume =
 export interface WireResolvedPod {
   pod: Pod;
   volumes: WireVolume[];
+  /** The pod's imagePullSecrets that exist, in spec order: name, type and base64 data as in the API. */
+  pullSecrets?: WirePullSecret[];
+}
+
+export interface WirePullSecret {
+  name: string;
+  type?: string;
+  data: Record<string, string>;
 }
 
 export function encodeResolvedPod(resolved: ResolvedPod): WireResolvedPod {
@@ -136,7 +144,8 @@ export function encodeResolvedPod(resolved: ResolvedPod): WireResolvedPod {
       volumes.push({ name: v.name, type: 'emptyDir', medium: v.medium, ...(v.sizeLimit !== undefined && { sizeLimit: v.sizeLimit }) });
     }
   }
-  return { pod: resolved.pod, volumes };
+  const pullSecrets = resolved.pullSecrets?.map((secret) => ({ name: secret.metadata?.name ?? '', ...(secret.type && { type: secret.type }), data: secret.data ?? {} }));
+  return { pod: resolved.pod, volumes, ...(pullSecrets && { pullSecrets }) };
 }
 
 export function decodeResolvedPod(wire: WireResolvedPod): ResolvedPod {
@@ -149,7 +158,9 @@ export function decodeResolvedPod(wire: WireResolvedPod): ResolvedPod {
       volumes.set(v.name, { name: v.name, type: 'emptyDir', medium: v.medium, ...(v.sizeLimit !== undefined && { sizeLimit: v.sizeLimit }) });
     }
   }
-  return { pod: wire.pod, volumes };
+  const namespace = wire.pod.metadata?.namespace;
+  const pullSecrets = wire.pullSecrets?.map((s) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: s.name, namespace }, ...(s.type && { type: s.type }), data: s.data }));
+  return { pod: wire.pod, volumes, ...(pullSecrets && { pullSecrets }) };
 }
 
 // --- Validation of what arrives from the wire (both sides): a Pod must at least name itself.
@@ -181,7 +192,9 @@ const wireVolumeSchema = z.discriminatedUnion('type', [
   z.strictObject({ name: z.string().min(1), type: z.literal('emptyDir'), medium: z.string(), sizeLimit: z.string().optional() }),
 ]);
 
-export const wireResolvedPodSchema = z.strictObject({ pod: podWithUidSchema, volumes: z.array(wireVolumeSchema).default([]) });
+const wirePullSecretSchema = z.strictObject({ name: z.string().min(1), type: z.string().optional(), data: z.record(z.string(), z.string().regex(BASE64, 'expected base64')) });
+
+export const wireResolvedPodSchema = z.strictObject({ pod: podWithUidSchema, volumes: z.array(wireVolumeSchema).default([]), pullSecrets: z.array(wirePullSecretSchema).optional() });
 
 /** Body of DELETE /v1/pods/{ns}/{pod}: the pod as the API server has it (uid, grace period). */
 export const deleteBodySchema = z.strictObject({ pod: podSchema });

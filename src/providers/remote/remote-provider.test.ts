@@ -45,6 +45,7 @@ function resolved(pod: Pod): ResolvedPod {
       ['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a/b.txt', content: new Uint8Array([0, 1, 2, 255, 10]), mode: 0o600 }] }],
       ['scratch', { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' }],
     ]),
+    pullSecrets: [{ metadata: { name: 'registry', namespace: pod.metadata?.namespace }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } }],
   };
 }
 
@@ -90,6 +91,8 @@ describe('the mock provider behind the protocol', () => {
     assert.deepEqual(cfg.files, [{ path: 'a/b.txt', content: new Uint8Array([0, 1, 2, 255, 10]), mode: 0o600 }]);
     assert.deepEqual(received?.volumes.get('scratch'), { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' });
     assert.deepEqual((await remote.resolvedPod!('ns', 'p'))?.volumes.get('cfg'), cfg);
+    // imagePullSecrets travel with the pod: name, type and data.
+    assert.deepEqual(received?.pullSecrets?.map((s) => [s.metadata?.name, s.metadata?.namespace, s.type, s.data]), [['registry', 'ns', 'kubernetes.io/dockerconfigjson', { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') }]]);
 
     const updated = podFor('p', 'u1', { containers: [{ name: 'c', image: 'busybox:2' }] });
     await remote.updatePod(resolved(updated));
