@@ -2,13 +2,14 @@
 // status equal to the provider's. Level-triggered: every change (API watch, provider push,
 // poll, referenced ConfigMap/Secret, resync) enqueues the pod's key, and one sync function
 // reconciles lifecycle and status for that key.
+import { createHash } from 'node:crypto';
 import { NotFoundError, VkError, errorMessage, isStatus } from '../errors.ts';
 import { MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { Pod, PodStatus } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import { every } from '../util/periodic.ts';
-import type { Provider } from '../providers/provider.ts';
+import type { Provider, ResolvedVolume } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ResolveResult } from '../resolve/resolve-pod.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
@@ -56,6 +57,10 @@ export class PodController {
   private readonly written = new Map<string, { status: PodStatus; at: number; resourceVersion: string | undefined }>();
   /** UIDs whose API object we deleted: repeat syncs before the watch shows it gone send no second DELETE. */
   private readonly removed = new Set<string>();
+  /** Pods whose ConfigMaps, Secrets or Services changed since their volumes were last resolved, by key. */
+  private readonly referencesChanged = new Set<string>();
+  /** Digest of the volume contents the provider last received, by UID: updates only when they differ. */
+  private readonly volumesDigest = new Map<string, string>();
   /** When each pod's projected tokens must be resolved again (epoch ms), by UID. */
   private readonly refreshAt = new Map<string, number>();
   private workers: Promise<void[]> | undefined;
@@ -71,7 +76,10 @@ export class PodController {
     this.informer = new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: this.log, transform: stripManagedFields });
     this.references = new ReferenceWatcher(client, this.log, (kind, namespace, name, pods) => {
       this.log.debug({ kind, namespace, name, pods: pods.length }, 'referenced object changed');
-      for (const key of pods) this.queue.add(key);
+      for (const key of pods) {
+        this.referencesChanged.add(key);
+        this.queue.add(key);
+      }
     });
     this.informer.addHandlers({
       onAdd: (pod) => this.queue.add(podKey(pod)),
@@ -86,6 +94,7 @@ export class PodController {
         this.refreshAt.delete(pod.metadata?.uid ?? '');
         this.written.delete(pod.metadata?.uid ?? '');
         this.removed.delete(pod.metadata?.uid ?? '');
+        this.volumesDigest.delete(pod.metadata?.uid ?? '');
         this.queue.add(podKey(pod));
       },
     });
@@ -181,7 +190,13 @@ export class PodController {
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
     const apiPod = this.informer.get(key);
-    let providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
+    let providerPod: Pod | undefined;
+    try {
+      providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
+    } catch (err) {
+      if (apiPod) await this.reportUnavailable(apiPod, err);
+      throw err;
+    }
 
     if (!apiPod) {
       this.references.untrack(key);
@@ -220,12 +235,13 @@ export class PodController {
       if (this.provider.notifyPods) return;
       providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
     } else if (updatableFingerprint(providerPod) !== updatableFingerprint(apiPod)) {
-      await this.timed('updatePod', async () => this.provider.updatePod(await this.resolve(apiPod)));
+      this.referencesChanged.delete(key);
+      const resolved = await this.resolve(apiPod);
+      await this.timed('updatePod', () => this.provider.updatePod(resolved));
+      this.volumesDigest.set(uid, volumesDigest(resolved.volumes));
       this.log.info({ pod: key }, 'updated pod in provider');
-    } else if ((this.refreshAt.get(uid) ?? Infinity) <= Date.now()) {
-      // Service-account tokens near expiry: hand the provider freshly resolved volumes.
-      await this.timed('updatePod', async () => this.provider.updatePod(await this.resolve(apiPod)));
-      this.log.debug({ pod: key }, 'refreshed projected service-account tokens');
+    } else if ((this.refreshAt.get(uid) ?? Infinity) <= Date.now() || this.referencesChanged.has(key)) {
+      await this.refreshVolumes(apiPod);
     }
 
     const status = providerPod?.status ?? (await this.timed('getPodStatus', () => this.provider.getPodStatus(namespace, name)));
@@ -236,6 +252,43 @@ export class PodController {
       this.events.pod(apiPod, 'Normal', 'Started', `Started pod in provider ${this.provider.name}`);
     }
     if (isTerminalPhase(status.phase)) await this.release(apiPod);
+  }
+
+  /**
+   * A running pod's volumes follow its ConfigMaps, Secrets and service-account tokens, as the
+   * kubelet's do (env does not change). A reference that went missing keeps the old contents,
+   * with a FailedMount Warning, instead of failing the pod.
+   */
+  private async refreshVolumes(pod: Pod): Promise<void> {
+    const key = podKey(pod);
+    const uid = pod.metadata?.uid ?? '';
+    this.referencesChanged.delete(key);
+    let resolved: ResolveResult;
+    try {
+      resolved = await this.resolve(pod);
+    } catch (err) {
+      if (!(err instanceof PodConfigError)) throw err;
+      this.events.pod(pod, 'Warning', 'FailedMount', `volumes not updated: ${err.message}`);
+      return;
+    }
+    const digest = volumesDigest(resolved.volumes);
+    if (digest === (this.volumesDigest.get(uid) ?? volumesDigest(new Map()))) return;
+    await this.timed('updatePod', () => this.provider.updatePod(resolved));
+    this.volumesDigest.set(uid, digest);
+    this.log.info({ pod: key }, 'updated volume contents in provider');
+  }
+
+  /**
+   * The provider could not be asked about the pod. A pod that never ran says why it waits
+   * (a running pod's last status stays: it may well still be running).
+   */
+  private async reportUnavailable(pod: Pod, err: unknown): Promise<void> {
+    if (pod.metadata?.deletionTimestamp || isTerminalPhase(pod.status?.phase)) return;
+    const started = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].some((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated);
+    if (started) return;
+    const message = `provider ${this.provider.name} is unavailable: ${errorMessage(err)}`;
+    await this.writeStatus(pod, waitingStatus(pod, 'ProviderUnavailable', message)).catch(() => {});
+    this.events.pod(pod, 'Warning', 'Failed', message);
   }
 
   /** Resolves env and volumes, records the kubelet's warnings, and schedules the token refresh. */
@@ -289,6 +342,8 @@ export class PodController {
     }
     try {
       await this.timed('createPod', () => this.provider.createPod(resolved));
+      this.referencesChanged.delete(key);
+      if (resolved.volumes.size > 0) this.volumesDigest.set(pod.metadata?.uid ?? '', volumesDigest(resolved.volumes));
     } catch (err) {
       const message = `provider ${this.provider.name} failed to create the pod: ${errorMessage(err)}`;
       this.events.pod(pod, 'Warning', 'Failed', message);
@@ -372,4 +427,15 @@ function updatableFingerprint(pod: Pod): string {
     pod.metadata?.labels,
     pod.metadata?.annotations,
   ]);
+}
+
+/** A digest of what the provider sees of the volumes: names, kinds, file paths, modes and contents. */
+function volumesDigest(volumes: ReadonlyMap<string, ResolvedVolume>): string {
+  const hash = createHash('sha256');
+  for (const [name, volume] of [...volumes].sort(([a], [b]) => a.localeCompare(b))) {
+    hash.update(`${name}\0${volume.type}\0`);
+    if (volume.type !== 'files') continue;
+    for (const file of volume.files) hash.update(`${file.path}\0${file.mode}\0${file.content.length}\0`).update(file.content);
+  }
+  return hash.digest('base64');
 }

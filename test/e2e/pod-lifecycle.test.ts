@@ -122,3 +122,42 @@ test('resyncs of a Running pod write nothing: the status read back from the API 
   assert.equal(await patches(), patchesBefore, 'no status patch after Running');
   assert.equal((await getPod(namespace, 'steady')).metadata?.resourceVersion, running.metadata?.resourceVersion);
 });
+
+test('a running pod gets new ConfigMap volume contents; an env-only change updates nothing; a deleted ConfigMap keeps the last contents with a FailedMount Warning', async (t) => {
+  const namespace = await newNamespace(t);
+  const metrics = new VkMetrics();
+  const { provider, nodeName } = await startVirtualNode(t, { metrics });
+  const configMap = (name: string, data: Record<string, string>) => kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data }) });
+  await configMap('files', { 'app.conf': 'v1' });
+  await configMap('env', { MODE: 'a' });
+  await create(namespace, podManifest('follows', nodeName, {
+    spec: {
+      volumes: [{ name: 'cfg', configMap: { name: 'files' } }],
+      containers: [{ name: 'main', image: 'busybox', envFrom: [{ configMapRef: { name: 'env' } }], volumeMounts: [{ name: 'cfg', mountPath: '/etc/app' }] }],
+    },
+  }));
+  await waitFor('Running', async () => (await getPod(namespace, 'follows')).status?.phase === 'Running');
+  const content = () => {
+    const volume = provider.resolvedPod(namespace, 'follows')?.volumes.get('cfg');
+    return volume?.type === 'files' ? Buffer.from(volume.files.find((f) => f.path === 'app.conf')?.content ?? []).toString() : undefined;
+  };
+  assert.equal(content(), 'v1');
+  const updatesBefore = provider.stats().updated;
+
+  await configMap('files', { 'app.conf': 'v2' });
+  await waitFor('the new contents in the provider', () => content() === 'v2');
+  assert.equal(provider.stats().updated, updatesBefore + 1);
+
+  // Env of a running container never changes: the pod is synced again, but not updated.
+  const syncs = async () => (await metrics.syncLatency.get()).values.find((v) => v.metricName === 'vk_pod_sync_duration_seconds_count' && v.labels.outcome === 'ok')?.value ?? 0;
+  const syncsBefore = await syncs();
+  await configMap('env', { MODE: 'b' });
+  await waitFor('a sync after the env ConfigMap changed', async () => (await syncs()) > syncsBefore, { intervalMs: 50 });
+  assert.equal(provider.stats().updated, updatesBefore + 1);
+  assert.equal(provider.resolvedPod(namespace, 'follows')?.pod.spec?.containers[0]?.env?.find((e) => e.name === 'MODE')?.value, 'a');
+
+  await kubectl(['-n', namespace, 'delete', 'configmap', 'files']);
+  await waitFor('a FailedMount Warning', async () => (await events(namespace, 'follows')).some((e) => e.reason === 'FailedMount' && /files/.test(e.message ?? '')));
+  assert.equal(content(), 'v2');
+  assert.equal((await getPod(namespace, 'follows')).status?.phase, 'Running');
+});

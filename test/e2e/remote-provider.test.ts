@@ -128,8 +128,11 @@ test('killing the remote provider process turns the node NotReady with the reaso
   assert.equal(notReady.reason, 'ProviderUnhealthy');
   assert.match(notReady.message ?? '', new RegExp(`provider mock is unhealthy: remote provider at http://127\\.0\\.0\\.1:${port} is unreachable: connect ECONNREFUSED`));
 
-  // While it is down: a new pod waits for the provider, and so does a deleted one.
+  // While it is down: a new pod waits for the provider (and says so), and so does a deleted one.
   await createPod(namespace, podManifest('created-while-down', nodeName));
+  const waiting = await waitFor('created-while-down to say why it waits', async () => (await apiPod(namespace, 'created-while-down'))?.status?.containerStatuses?.[0]?.state?.waiting);
+  assert.equal(waiting.reason, 'ProviderUnavailable');
+  assert.match(waiting.message ?? '', new RegExp(`provider mock is unavailable: remote provider at http://127\\.0\\.0\\.1:${port} is unreachable`));
   await kubectl(['-n', namespace, 'delete', 'pod', 'doomed', '--wait=false']);
   // The finisher's run ends in the backend while no provider process runs.
   await waitFor('the finisher\'s completion time to pass', () => Date.now() > finisherStart + 6_500, { timeoutMs: 20_000 });
