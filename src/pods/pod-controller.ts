@@ -9,7 +9,7 @@ import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { Pod, PodStatus } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import { every } from '../util/periodic.ts';
-import type { Provider, ResolvedVolume } from '../providers/provider.ts';
+import type { Provider, ResolvedPod } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ResolveResult } from '../resolve/resolve-pod.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
@@ -59,7 +59,7 @@ export class PodController {
   private readonly removed = new Set<string>();
   /** Pods whose ConfigMaps, Secrets or Services changed since their volumes were last resolved, by key. */
   private readonly referencesChanged = new Set<string>();
-  /** Digest of the volume contents the provider last received, by UID: updates only when they differ. */
+  /** Digest of the volume contents and pull secrets the provider last received from this process, by UID. */
   private readonly volumesDigest = new Map<string, string>();
   /** When each pod's projected tokens must be resolved again (epoch ms), by UID. */
   private readonly refreshAt = new Map<string, number>();
@@ -235,11 +235,16 @@ export class PodController {
       if (this.provider.notifyPods) return;
       providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
     } else if (updatableFingerprint(providerPod) !== updatableFingerprint(apiPod)) {
+      this.trackReferences(apiPod);
       this.referencesChanged.delete(key);
       const resolved = await this.resolve(apiPod);
       await this.timed('updatePod', () => this.provider.updatePod(resolved));
-      this.volumesDigest.set(uid, volumesDigest(resolved.volumes));
+      this.volumesDigest.set(uid, volumesDigest(resolved));
       this.log.info({ pod: key }, 'updated pod in provider');
+    } else if (!this.volumesDigest.has(uid)) {
+      // Adopted from an earlier run: watch its references, and hand over what a restart lost.
+      this.trackReferences(apiPod);
+      await this.refreshVolumes(apiPod);
     } else if ((this.refreshAt.get(uid) ?? Infinity) <= Date.now() || this.referencesChanged.has(key)) {
       await this.refreshVolumes(apiPod);
     }
@@ -271,11 +276,12 @@ export class PodController {
       this.events.pod(pod, 'Warning', 'FailedMount', `volumes not updated: ${err.message}`);
       return;
     }
-    const digest = volumesDigest(resolved.volumes);
-    if (digest === (this.volumesDigest.get(uid) ?? volumesDigest(new Map()))) return;
-    await this.timed('updatePod', () => this.provider.updatePod(resolved));
+    const digest = volumesDigest(resolved);
+    if (digest !== (this.volumesDigest.get(uid) ?? EMPTY_DIGEST)) {
+      await this.timed('updatePod', () => this.provider.updatePod(resolved));
+      this.log.info({ pod: key }, 'updated volume contents in provider');
+    }
     this.volumesDigest.set(uid, digest);
-    this.log.info({ pod: key }, 'updated volume contents in provider');
   }
 
   /**
@@ -315,11 +321,16 @@ export class PodController {
     };
   }
 
+  /** Watches the ConfigMaps, Secrets and Services the pod refers to (a change re-syncs it). */
+  private trackReferences(pod: Pod): void {
+    const refs = referencedObjects(pod);
+    this.references.track(podKey(pod), { namespace: pod.metadata?.namespace ?? '', configMaps: refs.configMaps, secrets: refs.secrets, services: pod.spec?.enableServiceLinks !== false });
+  }
+
   /** Resolves and creates the pod; false when it cannot start (yet), with status and Event written. */
   private async create(pod: Pod): Promise<boolean> {
     const key = podKey(pod);
-    const refs = referencedObjects(pod);
-    this.references.track(key, { namespace: pod.metadata?.namespace ?? '', configMaps: refs.configMaps, secrets: refs.secrets, services: pod.spec?.enableServiceLinks !== false });
+    this.trackReferences(pod);
     let resolved: ResolveResult;
     try {
       resolved = await this.resolve(pod);
@@ -343,7 +354,7 @@ export class PodController {
     try {
       await this.timed('createPod', () => this.provider.createPod(resolved));
       this.referencesChanged.delete(key);
-      if (resolved.volumes.size > 0) this.volumesDigest.set(pod.metadata?.uid ?? '', volumesDigest(resolved.volumes));
+      this.volumesDigest.set(pod.metadata?.uid ?? '', volumesDigest(resolved));
     } catch (err) {
       const message = `provider ${this.provider.name} failed to create the pod: ${errorMessage(err)}`;
       this.events.pod(pod, 'Warning', 'Failed', message);
@@ -429,13 +440,16 @@ function updatableFingerprint(pod: Pod): string {
   ]);
 }
 
-/** A digest of what the provider sees of the volumes: names, kinds, file paths, modes and contents. */
-function volumesDigest(volumes: ReadonlyMap<string, ResolvedVolume>): string {
+/** A digest of what the provider gets besides the spec: volume names, kinds, file paths, modes and contents, pull secrets. */
+function volumesDigest(resolved: Pick<ResolvedPod, 'volumes' | 'pullSecrets'>): string {
   const hash = createHash('sha256');
-  for (const [name, volume] of [...volumes].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const secret of resolved.pullSecrets ?? []) hash.update(`${secret.metadata?.name}\0${JSON.stringify(secret.data ?? {})}\0`);
+  for (const [name, volume] of [...resolved.volumes].sort(([a], [b]) => a.localeCompare(b))) {
     hash.update(`${name}\0${volume.type}\0`);
     if (volume.type !== 'files') continue;
     for (const file of volume.files) hash.update(`${file.path}\0${file.mode}\0${file.content.length}\0`).update(file.content);
   }
   return hash.digest('base64');
 }
+
+const EMPTY_DIGEST = volumesDigest({ volumes: new Map() });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { Pod } from '../../src/kube/types.ts';
 import { readMockState } from '../../src/providers/mock/mock-provider.ts';
+import { loadMockState } from '../../src/providers/mock/state.ts';
 import { kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { freePort } from '../harness/test-host.ts';
 
@@ -43,8 +44,11 @@ test('after kill -9 and a restart: no duplicate provider pods, statuses resume, 
   });
 
   const names = ['keeps-running', 'deleted-gracefully', 'force-deleted'];
+  const settings = (value: string) => kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { value } }) });
+  await settings('before');
   for (const name of names) {
-    const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'busybox' }] } };
+    const volumes = name === 'keeps-running' ? { volumes: [{ name: 'cfg', configMap: { name: 'settings' } }] } : {};
+    const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'busybox' }], ...volumes } };
     await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
   }
   await waitFor('three pods Running and persisted by the provider', async () => {
@@ -76,4 +80,13 @@ test('after kill -9 and a restart: no duplicate provider pods, statuses resume, 
   assert.equal(kept?.metadata?.uid, uidBefore);
   assert.equal(backend.find((p) => p.name === 'keeps-running')?.uid, uidBefore, 'adopted, not re-created');
   assert.equal(kept?.status?.phase, 'Running');
+
+  // The adopted pod's volumes still follow its ConfigMap.
+  const persistedValue = () => {
+    const volume = loadMockState(stateFile).pods.find((p) => p.namespace === namespace && p.name === 'keeps-running')?.volumes.find((v) => v.name === 'cfg');
+    return volume?.type === 'files' ? Buffer.from(volume.files.find((f) => f.path === 'value')?.content ?? '', 'base64').toString() : undefined;
+  };
+  assert.equal(persistedValue(), 'before');
+  await settings('after');
+  await waitFor('the adopted pod to get the new ConfigMap contents', () => persistedValue() === 'after');
 });
