@@ -9,5 +9,8 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // CPU per pod (bench/results). Set before anything is loaded; V8 reads it at each heap sizing.
 const v8 = await import('node:v8');
 if (process.env.VK_OPTIMIZE_FOR_SIZE !== '0') v8.setFlagsFromString('--optimize-for-size');
+// Node's compile cache keeps the type-stripped sources: later starts skip the stripper (faster, ~25 MB less RSS).
+const { enableCompileCache } = await import('node:module');
+enableCompileCache?.();
 const { main } = await import('../src/cli/main.ts');
 await main(process.argv);
