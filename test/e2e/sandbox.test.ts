@@ -3,7 +3,7 @@
 // root, bubblewrap, catatonit, busybox-static, iproute2 and util-linux (.ci/run installs them).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { approveCsr } from '../../src/kubelet-api/certificates.ts';
 import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
+import { cgroupDirs, cgroupPids } from '../../src/providers/sandbox/cgroups.ts';
 import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
 import type { PodRecordState } from '../../src/providers/sandbox/state.ts';
 import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
@@ -356,7 +357,7 @@ test('an image that cannot be pulled ends as ErrImagePull/ImagePullBackOff with 
   assert.equal((await getPod(namespace, 'nopull'))?.status?.phase, 'Pending');
 });
 
-test('stats come from /proc of the container processes', { skip }, async (t) => {
+test('stats come from the container\'s cgroup (or /proc of its processes)', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
   await apply(namespace, podManifest('busy', { containers: [{ name: 'spin', image, command: ['sh', '-c', 'while true; do :; done'] }] }));
   await waitRunning(namespace, 'busy');
@@ -365,6 +366,80 @@ test('stats come from /proc of the container processes', { skip }, async (t) => 
     return stats && (stats.cpuUsageCoreNanoSeconds ?? 0) > 100_000_000 && (stats.memoryWorkingSetBytes ?? 0) > 0 && stats.cpuUsageNanoCores !== undefined ? stats : undefined;
   });
   assert.ok((cpu.cpuUsageNanoCores ?? 0) > 0, 'a spinning shell uses CPU (how much depends on the machine\'s load)');
+});
+
+/** The node's SandboxResourceLimits condition as the API server has it. */
+async function limitsCondition(): Promise<{ status: string; reason?: string; message?: string }> {
+  return waitFor('the node\'s SandboxResourceLimits condition', async () => {
+    const node = JSON.parse((await kubectl(['get', 'node', nodeName, '-o', 'json'])).stdout) as { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } };
+    return node.status?.conditions?.find((c) => c.type === 'SandboxResourceLimits');
+  });
+}
+
+test('memory limits: a container past limits.memory is OOMKilled (137), then restarts into CrashLoopBackOff, or fails the pod with restartPolicy Never', { skip }, async (t) => {
+  const condition = await limitsCondition();
+  if (!provider.cgroups.cgroups) {
+    assert.equal(condition.status, 'False', 'no cgroups: the node says limits are not enforced');
+    t.skip(`no usable cgroups on this machine: ${condition.message ?? ''}`);
+    return;
+  }
+  assert.equal(condition.status, 'True');
+  assert.match(condition.reason ?? '', /^CgroupV[12]$/);
+  assert.match(condition.message ?? '', /memory limits .* are enforced/);
+  const namespace = await newNamespace(t, 'vk-sbx');
+  // Doubling a shell variable: 16 MiB of string becomes 32 MiB (plus the copy) within a second.
+  const hog = { name: 'hog', image, command: ['sh', '-c', 'echo filling; x=a; while true; do x=$x$x; done'], resources: { limits: { memory: '32Mi' } } };
+  await apply(namespace, podManifest('oom-always', { containers: [hog] }));
+  await apply(namespace, podManifest('oom-never', { restartPolicy: 'Never', containers: [hog] }));
+  const seen = new Set<string>();
+  const restarted = await waitFor(
+    'oom-always restarted after OOM kills, in CrashLoopBackOff',
+    async () => {
+      const status = (await getPod(namespace, 'oom-always'))?.status?.containerStatuses?.[0];
+      if (status?.state?.waiting?.reason) seen.add(status.state.waiting.reason);
+      return (status?.restartCount ?? 0) >= 2 && seen.has('CrashLoopBackOff') ? status : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 200 },
+  );
+  assert.equal(restarted?.lastState?.terminated?.reason, 'OOMKilled');
+  assert.equal(restarted?.lastState?.terminated?.exitCode, 137);
+  const failed = await waitFor('oom-never Failed', async () => {
+    const pod = await getPod(namespace, 'oom-never');
+    return pod?.status?.phase === 'Failed' ? pod : undefined;
+  });
+  const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
+  assert.equal(terminated?.reason, 'OOMKilled');
+  assert.equal(terminated?.exitCode, 137);
+  assert.equal((await kubectl(['-n', namespace, 'logs', 'oom-never'])).stdout, 'filling\n');
+});
+
+test('CPU limits: a busy loop under limits.cpu 100m gets about a tenth of a core', { skip }, async (t) => {
+  if (!provider.cgroups.cgroups) {
+    t.skip(`no usable cgroups on this machine: ${provider.cgroups.message}`);
+    return;
+  }
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await apply(namespace, podManifest('throttled', { containers: [{ name: 'spin', image, command: ['sh', '-c', 'while true; do :; done'], resources: { limits: { cpu: '100m', memory: '64Mi' } } }] }));
+  const pod = await waitRunning(namespace, 'throttled');
+  const cgroup = stateOf(dataDir, pod.metadata!.uid!).containers[0]!.running!.cgroup!;
+  const quota = cgroup.version === 1 ? readFileSync(path.join(cgroup.cpu, 'cpu.cfs_quota_us'), 'utf8').trim() : readFileSync(path.join(cgroup.cpu, 'cpu.max'), 'utf8').trim().split(' ')[0];
+  assert.equal(quota, '10000', '10 ms per 100 ms period');
+  const childPid = stateOf(dataDir, pod.metadata!.uid!).containers[0]!.running!.childPid!;
+  assert.ok(cgroupPids(cgroup.memory).includes(childPid), 'the container\'s processes are in its cgroup');
+  // CPU time as /stats/summary reports it (from the cgroup), over at least 4 s.
+  const sample = async () => {
+    const stats = (await provider.getStats()).find((p) => p.uid === pod.metadata!.uid)?.containers[0];
+    return { at: process.hrtime.bigint(), ns: stats?.cpuUsageCoreNanoSeconds ?? 0 };
+  };
+  const first = await sample();
+  const second = await waitFor('4 s of CPU use', async () => {
+    const s = await sample();
+    return s.at - first.at >= 4_000_000_000n ? s : undefined;
+  }, { intervalMs: 500 });
+  const cores = (second.ns - first.ns) / Number(second.at - first.at);
+  t.diagnostic(`CPU use under limits.cpu 100m: ${cores.toFixed(3)} cores`);
+  assert.ok(cores > 0.01, `the loop runs (${cores.toFixed(3)} cores)`);
+  assert.ok(cores < 0.3, `throttled to about 0.1 cores (${cores.toFixed(3)} cores)`);
 });
 
 function startVk(args: string[], logFile: string): ChildProcess {
@@ -444,12 +519,18 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   assert.equal(processesMentioning(path.join(data, 'pods', uid, 'containers')).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(process.execPath)).length, 1, 'one monitor for the one container');
   const logs = await kubectl(['-n', namespace, 'logs', 'survivor', '--tail=1']);
   assert.equal(logs.stdout, 'tick\n');
+  // The pods' cgroups (when the machine has them) were found again by their recorded paths.
+  const webUid = (await getPod(namespace, 'web'))!.metadata!.uid!;
+  const cgroups = [stateOf(data, uid).cgroup, stateOf(data, webUid).cgroup].filter((c) => c !== undefined).flatMap((c) => cgroupDirs(c));
+  assert.equal(cgroups.length > 0, provider.cgroups.cgroups !== undefined, 'pods have cgroups when the machine offers them');
+  const containerCgroup = stateOf(data, uid).containers[0]!.running!.cgroup;
+  if (containerCgroup) assert.ok(cgroupPids(containerCgroup.memory).includes(running.childPid!), 'the adopted container is still in its cgroup');
 
   await kubectl(['-n', namespace, 'delete', 'pod', 'survivor', 'web', '--wait=true', '--timeout=60s']);
-  await waitFor('no process, mount or link of the pods left', () => {
+  await waitFor('no process, mount, link or cgroup of the pods left', () => {
     const procs = processesMentioning(data);
     const mounts = readFileSync('/proc/self/mounts', 'utf8').includes(data);
-    return procs.length === 0 && !mounts && !alive(running.childPid!) && !linkExists();
+    return procs.length === 0 && !mounts && !alive(running.childPid!) && !linkExists() && cgroups.every((d) => !existsSync(d));
   });
 });
 

@@ -55,6 +55,10 @@ export const sandboxConfigSchema = z
       .prefault({}),
     /** ImagePullBackOff: same shape. */
     imagePullBackOff: z.strictObject({ initialMs: ms.default(10_000), maxMs: ms.default(300_000) }).prefault({}),
+    /** Which cgroups enforce limits: the best the machine offers (v2, else v1), one of them only, or none. */
+    cgroups: z.enum(['auto', 'v2', 'v1', 'none']).default('auto'),
+    /** The kubelet's podPidsLimit: most processes a pod may have (pids controller); default no limit. */
+    podPidsLimit: z.number().int().positive().optional(),
     capacity: z.record(z.string().min(1), quantity).default({}),
     labels: z.record(z.string().min(1), z.string()).default({}),
     tools: toolsSchema.prefault({}),

@@ -56,6 +56,14 @@ test('runAsUser goes through the busybox helper; read-only root; shared pid name
   assert.deepEqual(exec.slice(-3), ['--', 'cat', '/etc/hostname']);
 });
 
+test('with cgroups, the shell joins the container\'s cgroups before it execs anything (start and exec)', () => {
+  const l = launch({ cgroupProcs: ['/cg/memory/vk/u/c/cgroup.procs', '/cg/cpu,cpuacct/vk/u/c/cgroup.procs'] });
+  assert.equal(startCommand(tools, l, '/i.json', false)[2], "echo $$ > /cg/memory/vk/u/c/cgroup.procs && echo $$ > /cg/cpu,cpuacct/vk/u/c/cgroup.procs && exec \"$@\" 3>/i.json 4</proc/42/ns/pid");
+  assert.equal(execCommand(tools, l, 777, ['true'], false)[2], "echo $$ > /cg/memory/vk/u/c/cgroup.procs && echo $$ > /cg/cpu,cpuacct/vk/u/c/cgroup.procs && exec \"$@\" 4</proc/777/ns/pid");
+  // With a TTY, `script` (like the monitor) stays outside; the shell it runs joins.
+  assert.match(startCommand(tools, l, '/i.json', true)[2]!, /^\/bin\/sh -c 'echo \$\$ > \/cg\/memory/);
+});
+
 test('a TTY wraps the command in script, without a new session', () => {
   const argv = startCommand(tools, launch(), '/i.json', true);
   assert.deepEqual([argv[0], argv[1], argv[3]], ['script', '-qfec', '/dev/null']);
@@ -75,6 +83,9 @@ test('config: defaults, the CrashLoopBackOff of the kubelet, and one-line errors
   assert.equal(c.imageDir, '/tmp/x/images');
   assert.deepEqual(c.crashLoopBackOff, { initialMs: 10_000, maxMs: 300_000, resetAfterMs: 600_000 });
   assert.equal(c.tools.pause, 'catatonit');
+  assert.equal(c.cgroups, 'auto');
+  assert.equal(c.podPidsLimit, undefined);
+  assert.throws(() => parseSandboxConfig({ cgroups: 'v3' }), /cgroups/);
   assert.throws(() => parseSandboxConfig({ podCIDR: '10.0.0.0/30' }), /podCIDR: expected an IPv4 CIDR/);
   assert.throws(() => parseSandboxConfig({ nope: 1 }), /nope: unknown field/);
 });

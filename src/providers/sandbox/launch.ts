@@ -1,10 +1,13 @@
 // How a container process is started inside its pod sandbox, as one host command line:
 //
-//   sh -c 'exec "$@" 3>INFO 4</proc/PAUSE/ns/pid' sh \
+//   sh -c 'echo $$ > CGROUP/cgroup.procs && exec "$@" 3>INFO 4</proc/PAUSE/ns/pid' sh \
 //     nsenter --ipc=/proc/PAUSE/ns/ipc --uts=… --net=… -- \
 //     bwrap --pidns 4 --unshare-pid --info-fd 3 --bind ROOTFS / --proc /proc --dev /dev … \
 //           --cap-drop ALL --cap-add … --clearenv --setenv … --chdir WD -- COMMAND…
 //
+// The shell first moves itself into the container's cgroup(s) (when the provider has cgroups,
+// see cgroups.ts), so nsenter, bwrap and the command are in it before they run or fork; the
+// container's monitor (shim.ts), which spawned the shell, stays outside.
 // nsenter joins the pod's ipc, uts (hostname = pod name) and network namespaces (so the
 // containers of a pod share localhost); bwrap makes the container's own mount namespace with its
 // root filesystem (pivot_root), a fresh /proc and /dev, the pod's /dev/shm, /etc/hosts,
@@ -21,6 +24,7 @@
 // a new mount namespace built from the same directories shows the same files.
 // A TTY (tty: true, exec -t) wraps the command in util-linux `script`, which owns the pty.
 import type { Container, Pod } from '../../kube/types.ts';
+import { joinScript } from './cgroups.ts';
 import { shellQuote } from './exec.ts';
 import type { Mount } from './volumes.ts';
 
@@ -72,6 +76,8 @@ export interface ContainerLaunch {
   /** The image's StopSignal. */
   stopSignal?: string;
   hostNetwork?: boolean;
+  /** cgroup.procs files the process joins before anything runs (the container's cgroup; also for exec). */
+  cgroupProcs?: string[];
 }
 
 function normalizeCap(name: string): string {
@@ -132,7 +138,9 @@ function wrap(tools: LaunchTools, l: ContainerLaunch, redirects: string, inner: 
   const ns = (t: string) => `--${t}=/proc/${l.pausePid}/ns/${t}`;
   // hostNetwork: the host's network namespace (the pause process's stays unused).
   const namespaces = l.hostNetwork ? [ns('ipc'), ns('uts')] : [ns('ipc'), ns('uts'), ns('net')];
-  const argv = ['/bin/sh', '-c', `exec "$@" ${redirects}`, 'sh', tools.nsenter, ...namespaces, '--', ...inner];
+  // The shell joins the container's cgroup first, so everything it execs and forks is in it from the start.
+  const join = l.cgroupProcs && l.cgroupProcs.length > 0 ? `${joinScript(l.cgroupProcs, shellQuote)} && ` : '';
+  const argv = ['/bin/sh', '-c', `${join}exec "$@" ${redirects}`, 'sh', tools.nsenter, ...namespaces, '--', ...inner];
   if (!tty) return argv;
   return [tools.script, '-qfec', argv.map(shellQuote).join(' '), '/dev/null'];
 }

@@ -15,6 +15,7 @@ import { errorMessage, VkError } from '../../errors.ts';
 import type { Container, ContainerStatus, Pod, PodCondition, PodStatus, Secret } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedPod } from '../provider.ts';
+import { containerLimits, killCgroup, oomKills, procsFiles, removeCgroup, type CgroupPaths, type Cgroups } from './cgroups.ts';
 import type { SandboxConfig } from './config.ts';
 import { formatRfc3339Nano, nowNs } from './cri-log.ts';
 import { ContainerConfigError, ImagePullError, UserResolveError, type Images, type PreparedImage } from './images.ts';
@@ -87,6 +88,8 @@ export interface RuntimeDeps {
   log: Logger;
   hostIP: string;
   hostResolvConf: string;
+  /** The machine's cgroups, when usable (limits, usage, OOM kills). */
+  cgroups?: Cgroups;
   /** Called after every change of the pod's status. */
   changed: (pod: SandboxPod) => void;
 }
@@ -520,6 +523,7 @@ export class SandboxPod {
     const dir = this.instanceDir(c.name, attempt);
     const rootfs = path.join(dir, 'rootfs');
     let launch: ContainerLaunch;
+    let cgroup: CgroupPaths | undefined;
     const tty = container.tty === true;
     try {
       await rm(dir, { recursive: true, force: true });
@@ -536,6 +540,7 @@ export class SandboxPod {
       if (tty && !has('TERM')) env.push('TERM=xterm');
       const terminationPath = container.terminationMessagePath || '/dev/termination-log';
       await writeFile(path.join(dir, 'termination-log'), '', { mode: 0o666 });
+      cgroup = await this.containerCgroup(c.name, container);
       launch = {
         pausePid: sandbox.pause.pid,
         rootfs,
@@ -553,6 +558,7 @@ export class SandboxPod {
         sharePid: sharesPid(pod),
         ...(proc.stopSignal && { stopSignal: proc.stopSignal }),
         ...(pod.spec?.hostNetwork && { hostNetwork: true }),
+        ...(cgroup && { cgroupProcs: procsFiles(cgroup) }),
       };
       await writeFile(path.join(dir, 'launch.json'), JSON.stringify(launch));
       timing.rootfs = performance.now();
@@ -619,6 +625,7 @@ export class SandboxPod {
       shimPid,
       shimStart,
       launchFile: path.join(dir, 'launch.json'),
+      ...(cgroup && { cgroup }),
     };
     // Running (for status, exec and probes) once the sandboxed process is known.
     const childPid = (shimState as ShimState | undefined)?.childPid;
@@ -650,6 +657,24 @@ export class SandboxPod {
     // The next start of this image takes a root filesystem made now, in the background.
     this.deps.images.prepareSpare(prepared);
     await this.cleanupOldInstances(c);
+  }
+
+  /**
+   * A fresh cgroup for the container's next run, under the pod's, with the container's limits
+   * (undefined without cgroups). Throws when it cannot be made: the limits would not hold.
+   */
+  private async containerCgroup(name: string, container: Container): Promise<CgroupPaths | undefined> {
+    const cgroups = this.deps.cgroups;
+    if (!cgroups) return undefined;
+    if (!this.state.cgroup) {
+      this.state.cgroup = cgroups.createPod(this.state.uid, this.deps.config.podPidsLimit);
+      this.save();
+    }
+    try {
+      return await cgroups.createContainer(this.state.cgroup, name, containerLimits(container));
+    } catch (err) {
+      throw new VkError('VK_PROVIDER', `cannot create the container's cgroup: ${errorMessage(err)}`);
+    }
   }
 
   /** Collects the instance's exit as soon as its monitor writes the exit file (its process may linger a moment). */
@@ -727,7 +752,11 @@ export class SandboxPod {
         // no log
       }
     }
-    const reason = exit.startError !== undefined ? 'StartError' : exit.exitCode === 0 ? 'Completed' : 'Error';
+    // The kernel's OOM killer struck in the container's cgroup: OOMKilled, as the kubelet reports it.
+    const oomKilled = inst.cgroup !== undefined && exit.startError === undefined && oomKills(inst.cgroup) > 0;
+    // What the container left running (shareProcessNamespace: background processes) ends with it.
+    if (inst.cgroup) killCgroup(inst.cgroup);
+    const reason = exit.startError !== undefined ? 'StartError' : oomKilled ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error';
     const terminated: Terminated = {
       exitCode: exit.exitCode,
       ...(exit.signal && { signal: Number(exit.exitCode) - 128 }),
@@ -960,6 +989,7 @@ export class SandboxPod {
     const grace = this.graceSeconds(pod);
     await Promise.all(this.state.containers.filter((c) => c.running).map((c) => this.stopContainer(c, grace, 'pod deleted')));
     await this.teardownSandbox();
+    if (this.state.cgroup && !(await removeCgroup(this.state.cgroup))) this.log.warn({ cgroup: this.state.cgroup.memory }, 'could not remove the pod\'s cgroup');
     for (const live of this.live.values()) live.watcher?.close();
     for (const c of this.state.containers) {
       if (!c.terminated && !c.running) c.waiting = c.waiting && { reason: c.waiting.reason };

@@ -2,7 +2,7 @@
 // filesystem (config.localImages). Needs root and the runtime's tools; skipped otherwise.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -11,6 +11,7 @@ import type { Pod } from '../../kube/types.ts';
 import { silentLogger } from '../../log.ts';
 import type { ResolvedPod } from '../provider.ts';
 import { parseSandboxConfig } from './config.ts';
+import { cgroupDirs } from './cgroups.ts';
 import { isAlive } from './procfs.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
 
@@ -208,4 +209,38 @@ test('a container run the saved state does not know (a crash mid-start) is kille
   assert.notEqual(s.containerStatuses?.[0]?.containerID, undefined);
   assert.notEqual(provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!.childPid, stray.childPid);
   await provider.deletePod(r.pod);
+});
+
+test('cgroups: a container past its memory limit ends OOMKilled (137); exec joins its cgroup; deletion removes the cgroups', { skip }, async (t) => {
+  const condition = provider.nodeConfig().conditions?.find((c) => c.type === 'SandboxResourceLimits');
+  if (!provider.cgroups.cgroups) {
+    assert.equal(condition?.status, 'False');
+    t.skip(`no usable cgroups here: ${provider.cgroups.message}`);
+    return;
+  }
+  assert.equal(condition?.status, 'True');
+  assert.match(condition?.reason ?? '', /^CgroupV[12]$/);
+  const r = pod({
+    restartPolicy: 'Never',
+    containers: [
+      { name: 'hog', image: 'busybox', command: ['sh', '-c', 'x=a; while true; do x=$x$x; done'], resources: { limits: { memory: '32Mi' } } },
+      { name: 'idle', image: 'busybox', command: ['sleep', '3600'], resources: { limits: { memory: '64Mi', cpu: '100m' } } },
+    ],
+  });
+  await provider.createPod(r);
+  const hog = await until('hog OOMKilled', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'hog')?.state?.terminated);
+  assert.equal(hog.reason, 'OOMKilled');
+  assert.equal(hog.exitCode, 137);
+  await until('idle running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'idle')?.state?.running);
+  const sandbox = provider.sandboxPod('unit', r.pod.metadata!.name!)!;
+  const idle = sandbox.state.containers.find((c) => c.name === 'idle')!.running!;
+  assert.ok(idle.cgroup, 'the run has a cgroup');
+  const sub = (await exec(r, 'idle', ['cat', '/proc/self/cgroup'])).out;
+  assert.ok(sub.includes(`/${r.pod.metadata!.uid}/idle`), `exec runs in the container's cgroup: ${sub}`);
+  const stats = (await provider.getStats()).find((p) => p.uid === r.pod.metadata!.uid)!.containers.find((c) => c.name === 'idle')!;
+  assert.ok((stats.memoryWorkingSetBytes ?? 0) > 0 && (stats.memoryWorkingSetBytes ?? 0) < 64 * 1024 * 1024);
+  const dirs = cgroupDirs(sandbox.state.cgroup!);
+  assert.ok(dirs.every((d) => existsSync(d)));
+  await provider.deletePod(r.pod);
+  assert.deepEqual(dirs.filter((d) => existsSync(d)), [], 'no cgroup left behind');
 });

@@ -1,7 +1,8 @@
 // The sandbox provider: real pods on this machine, in Linux namespaces (see README "The sandbox
 // provider"). This file maps the Provider interface onto SandboxPod (pod-runtime.ts): lookups,
 // push notifications, adoption of the pods a previous process left running, and the kubelet
-// API capabilities (logs, exec, attach, port-forward, stats).
+// API capabilities (logs, exec, attach, port-forward, stats). Resource limits: cgroups.ts, found
+// once at start; the node's SandboxResourceLimits condition says what they enforce.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -12,13 +13,14 @@ import { ConfigError, NotFoundError, VkError } from '../../errors.ts';
 import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import { podKey, type ContainerStats, type ExecStreams, type LogOptions, type NodeConfig, type PodListener, type PodStats, type Provider, type ResolvedPod } from '../provider.ts';
+import { detectCgroups, readUsage, type Detection } from './cgroups.ts';
 import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
 import { run } from './exec.ts';
 import { Images } from './images.ts';
 import { PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
-import { allStats, CLOCK_TICKS, descendantsOf, isAlive, ptySlave, signal as sendSignal } from './procfs.ts';
+import { allStats, CLOCK_TICKS, descendantsOf, isAlive, ptySlave, signal as sendSignal, type ProcStat } from './procfs.ts';
 import { FRAME_EXIT, FRAME_RESIZE, FRAME_STDERR, FRAME_STDIN, FRAME_STDIN_EOF, FRAME_STDOUT, FrameReader, frame } from './shim.ts';
 import { RetiredLogs } from './retired.ts';
 import { loadStates, podDir, podsDir } from './state.ts';
@@ -83,9 +85,12 @@ export class SandboxProvider implements Provider {
   /** Released pods' objects given out by getPod/listPods. */
   private readonly handedOut = new WeakSet<Pod>();
   private closed = false;
+  /** What the machine's cgroups allow (see cgroups.ts). */
+  readonly cgroups: Detection;
 
-  private constructor(config: SandboxConfig, context: SandboxProviderContext, images: Images, hostResolvConf: string) {
+  private constructor(config: SandboxConfig, context: SandboxProviderContext, images: Images, hostResolvConf: string, cgroups: Detection) {
     this.config = config;
+    this.cgroups = cgroups;
     this.hostIP = context.nodeIP;
     this.log = context.log.child({ provider: 'sandbox', node: context.nodeName });
     this.images = images;
@@ -97,6 +102,7 @@ export class SandboxProvider implements Provider {
       log: this.log,
       hostIP: context.nodeIP,
       hostResolvConf,
+      ...(cgroups.cgroups && { cgroups: cgroups.cgroups }),
       changed: (pod) => this.markDirty(pod),
     };
     this.poller = setInterval(() => {
@@ -119,7 +125,9 @@ export class SandboxProvider implements Provider {
       rootfsMode: config.rootfsMode,
       spareDir: path.join(config.dataDir, 'spare-rootfs'),
     });
-    const provider = new SandboxProvider(config, context, images, await readHostResolvConf());
+    const cgroups = config.cgroups === 'none' ? { reason: 'Disabled', message: 'CPU and memory limits are not enforced: cgroups are turned off in the provider config (cgroups: none); usage is read from /proc' } : detectCgroups({ versions: config.cgroups === 'v1' ? [1] : config.cgroups === 'v2' ? [2] : [2, 1] });
+    const provider = new SandboxProvider(config, context, images, await readHostResolvConf(), cgroups);
+    provider.log.info({ cgroups: cgroups.reason, message: cgroups.message }, 'resource limits');
     await provider.restore();
     await prewarm;
     return provider;
@@ -226,9 +234,9 @@ export class SandboxProvider implements Provider {
       conditions: [
         {
           type: 'SandboxResourceLimits',
-          status: 'False',
-          reason: 'NotEnforced',
-          message: 'the sandbox provider does not enforce CPU or memory requests and limits (no cgroup v2 support); usage is read from /proc',
+          status: this.cgroups.cgroups ? 'True' : 'False',
+          reason: this.cgroups.reason,
+          message: this.cgroups.message,
         },
       ],
     };
@@ -391,7 +399,8 @@ export class SandboxProvider implements Provider {
   }
 
   async getStats(): Promise<PodStats[]> {
-    const stats = allStats();
+    let all: ProcStat[] | undefined;
+    const stats = () => (all ??= allStats());
     const now = Date.now();
     const out: PodStats[] = [];
     for (const pod of this.pods.values()) {
@@ -399,14 +408,22 @@ export class SandboxProvider implements Provider {
       for (const c of pod.state.containers) {
         const inst = c.running;
         if (!inst?.childPid || !isAlive(inst.childPid, inst.childStart)) continue;
-        const procs = descendantsOf(inst.childPid, stats);
-        const cpuNs = procs.reduce((sum, p) => sum + p.cpuTicks, 0) * (1e9 / CLOCK_TICKS);
-        const rss = procs.reduce((sum, p) => sum + p.rssBytes, 0);
+        // The container's cgroup when it has one (everything in it, exec sessions too), else its processes in /proc.
+        const usage = inst.cgroup && readUsage(inst.cgroup);
+        let cpuNs = usage?.cpuNs;
+        let rss = usage?.memoryUsageBytes;
+        let workingSet = usage?.memoryWorkingSetBytes;
+        if (cpuNs === undefined || rss === undefined) {
+          const procs = descendantsOf(inst.childPid, stats());
+          cpuNs ??= procs.reduce((sum, p) => sum + p.cpuTicks, 0) * (1e9 / CLOCK_TICKS);
+          rss ??= procs.reduce((sum, p) => sum + p.rssBytes, 0);
+          workingSet ??= rss;
+        }
         const key = inst.containerID;
         const prev = this.cpuSamples.get(key);
         this.cpuSamples.set(key, { at: now, ns: cpuNs });
         const rate = prev && now > prev.at ? Math.max(0, ((cpuNs - prev.ns) / (now - prev.at)) * 1e3) : undefined;
-        containers.push({ name: c.name, cpuUsageCoreNanoSeconds: Math.round(cpuNs), ...(rate !== undefined && { cpuUsageNanoCores: Math.round(rate) }), memoryWorkingSetBytes: rss, memoryUsageBytes: rss });
+        containers.push({ name: c.name, cpuUsageCoreNanoSeconds: Math.round(cpuNs), ...(rate !== undefined && { cpuUsageNanoCores: Math.round(rate) }), memoryWorkingSetBytes: workingSet ?? rss, memoryUsageBytes: rss });
       }
       out.push({ namespace: pod.state.namespace, name: pod.state.name, uid: pod.uid, containers });
     }

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Pod } from '../../kube/types.ts';
+import type { CgroupPaths } from './cgroups.ts';
 import type { PodNetwork } from './network.ts';
 import type { PauseProcess } from './pause.ts';
 
@@ -29,6 +30,8 @@ export interface Instance {
   childStart?: number;
   /** Where the container runs: rootfs, uid/gid, env... (to exec into it later). */
   launchFile: string;
+  /** The run's cgroup, when the provider has cgroups (limits, usage, OOM kills). */
+  cgroup?: CgroupPaths;
 }
 
 export interface ContainerRecord {
@@ -67,6 +70,8 @@ export interface PodRecordState {
   pod: Pod;
   createdAt: number;
   sandbox?: { pause: PauseProcess; network?: PodNetwork; readyAt: number };
+  /** The pod's cgroup (its containers' are under it), when the provider has cgroups. */
+  cgroup?: CgroupPaths;
   containers: ContainerRecord[];
   initDone: boolean;
   terminal?: { phase: 'Succeeded' | 'Failed'; reason?: string; message?: string; at: number };
