@@ -270,6 +270,33 @@ test('kubectl port-forward reaches busybox httpd serving a configMap volume file
   assert.equal(body, 'served from a configMap\n');
 });
 
+test('a configMap volume follows the ConfigMap in the running container; a subPath mount keeps the first contents', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  await kubectl(['-n', namespace, 'create', 'configmap', 'live', '--from-literal=mode=first']);
+  await apply(
+    namespace,
+    podManifest('follows', {
+      containers: [{
+        name: 'app',
+        image,
+        command: ['sleep', '3600'],
+        volumeMounts: [{ name: 'live', mountPath: '/etc/live', readOnly: true }, { name: 'live', mountPath: '/etc/pinned-mode', subPath: 'mode', readOnly: true }],
+      }],
+      volumes: [{ name: 'live', configMap: { name: 'live' } }],
+    }),
+  );
+  const running = await waitRunning(namespace, 'follows');
+  const cat = async (file: string) => (await kubectl(['-n', namespace, 'exec', 'follows', '--', 'cat', file])).stdout;
+  assert.equal(await cat('/etc/live/mode'), 'first');
+  await kubectl(['-n', namespace, 'patch', 'configmap', 'live', '--type', 'merge', '-p', '{"data":{"mode":"second"}}']);
+  await waitFor('the new contents inside the container', async () => (await cat('/etc/live/mode')) === 'second', { timeoutMs: 30_000 });
+  // As with the kubelet: a subPath mount is a fixed copy, and the container was not restarted.
+  assert.equal(await cat('/etc/pinned-mode'), 'first');
+  const after = await getPod(namespace, 'follows');
+  assert.equal(after?.status?.containerStatuses?.[0]?.restartCount, 0);
+  assert.equal(after?.status?.containerStatuses?.[0]?.containerID, running.status?.containerStatuses?.[0]?.containerID);
+});
+
 test('exec -it gets a pseudo-terminal; attach -i reaches the container\'s stdin and output', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
   await apply(namespace, podManifest('talk', { containers: [{ name: 'echo', image, stdin: true, command: ['sh', '-c', 'while read line; do echo "got: $line"; done'] }] }));

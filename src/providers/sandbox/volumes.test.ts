@@ -55,9 +55,15 @@ test('mounts: volumes by name, subPath inside the volume, readOnly, parents firs
     { source: path.join(podDir, 'volumes/work'), destination: '/work', readOnly: false },
     { source: '/srv', destination: '/srv', readOnly: false },
     { source: path.join(podDir, 'volumes/work/logs'), destination: '/data/logs', readOnly: false },
-    { source: path.join(podDir, 'volumes/cfg', readlinkSync(path.join(podDir, 'volumes/cfg/..data')), 'app.conf'), destination: '/etc/app/app.conf', readOnly: true },
+    { source: path.join(podDir, 'subpaths/c/0'), destination: '/etc/app/app.conf', readOnly: true },
   ]);
   assert.ok(statSync(path.join(podDir, 'volumes/work/logs')).isDirectory(), 'a missing subPath is created');
+  // A subPath into a file volume is a fixed copy of that file (same inode): the next update of the volume leaves it be.
+  const pinned = path.join(podDir, 'subpaths/c/0');
+  assert.equal(statSync(pinned).ino, statSync(path.join(podDir, 'volumes/cfg', readlinkSync(path.join(podDir, 'volumes/cfg/..data')), 'app.conf')).ino);
+  await writeVolumes(podDir, new Map([['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'app.conf', content: Buffer.from('x=2'), mode: 0o644 }] }]]));
+  assert.equal(readFileSync(path.join(podDir, 'volumes/cfg/app.conf'), 'utf8'), 'x=2');
+  assert.equal(readFileSync(pinned, 'utf8'), 'x=1');
   await assert.rejects(containerMounts(podDir, resolved, { name: 'c', volumeMounts: [{ name: 'pvc', mountPath: '/x' }] }), VolumeMountError);
 });
 

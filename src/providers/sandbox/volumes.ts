@@ -6,7 +6,7 @@
 // (medium Memory included: no tmpfs is mounted on the host). hostPath binds the host path.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, link, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container, Pod } from '../../kube/types.ts';
 import type { ResolvedPod, ResolvedVolume, VolumeFile } from '../provider.ts';
@@ -96,7 +96,7 @@ export class VolumeMountError extends Error {}
 /** The container's volume mounts as binds, parents before children. Throws VolumeMountError. */
 export async function containerMounts(podDir: string, resolved: ResolvedPod, container: Container): Promise<Mount[]> {
   const mounts: Mount[] = [];
-  for (const vm of container.volumeMounts ?? []) {
+  for (const [index, vm] of (container.volumeMounts ?? []).entries()) {
     const source = volumeSource(podDir, resolved, vm.name);
     if (source === undefined) throw new VolumeMountError(`volume "${vm.name}" of container "${container.name}" is not supported by the sandbox provider`);
     let from = source;
@@ -108,10 +108,26 @@ export async function containerMounts(podDir: string, resolved: ResolvedPod, con
       const rel = await resolveInRoot(source, subPath);
       from = path.join(source, rel);
       if (!(await exists(from))) await mkdir(from, { recursive: true, mode: 0o755 });
+      // Into a ConfigMap/Secret/downward-API volume: a fixed copy for this container run, as the
+      // kubelet's subPath bind is (the atomic writer removes the old files on the next update).
+      if (await exists(path.join(source, '..data'))) from = await pinSubPath(podDir, container.name, index, from);
     }
     mounts.push({ source: from, destination: vm.mountPath, readOnly: vm.readOnly === true });
   }
   return mounts.sort((a, b) => a.destination.split('/').length - b.destination.split('/').length);
+}
+
+/** Hardlinks (or copies) `from` to <podDir>/subpaths/<container>/<index>, replacing an earlier run's. */
+async function pinSubPath(podDir: string, containerName: string, index: number, from: string): Promise<string> {
+  const dest = path.join(podDir, 'subpaths', containerName, String(index));
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+  if ((await stat(from)).isDirectory()) {
+    await cp(from, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  } else {
+    await link(from, dest).catch(() => copyFile(from, dest));
+  }
+  return dest;
 }
 
 /** /etc/hosts, /etc/hostname and /etc/resolv.conf of the pod, written under <podDir>/etc. */
