@@ -24,6 +24,16 @@ function podManifest(name: string, nodeName: string, extra: { annotations?: Reco
   };
 }
 
+/** The sum of a prom-client metric's samples with these labels. */
+async function count(metric: { get(): Promise<{ values: { metricName?: string; labels: Record<string, string | number | undefined>; value: number }[] }> }, name: string, labels: Record<string, string>): Promise<number> {
+  return (await metric.get()).values.filter((v) => (v.metricName ?? name) === name && Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+}
+
+/** Pod syncs that ended without error. */
+function okSyncs(metrics: VkMetrics): Promise<number> {
+  return count(metrics.syncLatency, 'vk_pod_sync_duration_seconds_count', { outcome: 'ok' });
+}
+
 async function create(namespace: string, manifest: unknown): Promise<void> {
   await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
 }
@@ -113,9 +123,7 @@ test('resyncs of a Running pod write nothing: the status read back from the API 
     const pod = await getPod(namespace, 'steady');
     return pod.status?.phase === 'Running' ? pod : undefined;
   });
-  const count = async (metric: { get(): Promise<{ values: { metricName?: string; labels: Record<string, string | number | undefined>; value: number }[] }> }, name: string, labels: Record<string, string>) =>
-    (await metric.get()).values.filter((v) => (v.metricName ?? name) === name && Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
-  const syncs = () => count(metrics.syncLatency, 'vk_pod_sync_duration_seconds_count', { outcome: 'ok' });
+  const syncs = () => okSyncs(metrics);
   const patches = () => count(metrics.apiRequests, 'vk_api_requests_total', { verb: 'patch' });
   const [syncsBefore, patchesBefore] = [await syncs(), await patches()];
   await waitFor('ten more syncs of the pod', async () => (await syncs()) >= syncsBefore + 10, { intervalMs: 50 });
@@ -149,7 +157,7 @@ test('a running pod gets new ConfigMap volume contents; an env-only change updat
   assert.equal(provider.stats().updated, updatesBefore + 1);
 
   // Env of a running container never changes: the pod is synced again, but not updated.
-  const syncs = async () => (await metrics.syncLatency.get()).values.find((v) => v.metricName === 'vk_pod_sync_duration_seconds_count' && v.labels.outcome === 'ok')?.value ?? 0;
+  const syncs = () => okSyncs(metrics);
   const syncsBefore = await syncs();
   await configMap('env', { MODE: 'b' });
   await waitFor('a sync after the env ConfigMap changed', async () => (await syncs()) > syncsBefore, { intervalMs: 50 });
