@@ -60,7 +60,7 @@ export class PodController {
   /** Pods whose ConfigMaps, Secrets or Services changed since their volumes were last resolved, by key. */
   private readonly referencesChanged = new Set<string>();
   /** Digest of the volume contents and pull secrets the provider last received from this process, by UID. */
-  private readonly volumesDigest = new Map<string, string>();
+  private readonly delivered = new Map<string, string>();
   /** When each pod's projected tokens must be resolved again (epoch ms), by UID. */
   private readonly refreshAt = new Map<string, number>();
   private workers: Promise<void[]> | undefined;
@@ -94,7 +94,7 @@ export class PodController {
         this.refreshAt.delete(pod.metadata?.uid ?? '');
         this.written.delete(pod.metadata?.uid ?? '');
         this.removed.delete(pod.metadata?.uid ?? '');
-        this.volumesDigest.delete(pod.metadata?.uid ?? '');
+        this.delivered.delete(pod.metadata?.uid ?? '');
         this.queue.add(podKey(pod));
       },
     });
@@ -236,12 +236,9 @@ export class PodController {
       providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
     } else if (updatableFingerprint(providerPod) !== updatableFingerprint(apiPod)) {
       this.trackReferences(apiPod);
-      this.referencesChanged.delete(key);
-      const resolved = await this.resolve(apiPod);
-      await this.timed('updatePod', () => this.provider.updatePod(resolved));
-      this.volumesDigest.set(uid, volumesDigest(resolved));
+      await this.updateInProvider(await this.resolve(apiPod));
       this.log.info({ pod: key }, 'updated pod in provider');
-    } else if (!this.volumesDigest.has(uid)) {
+    } else if (!this.delivered.has(uid)) {
       // Adopted from an earlier run: watch its references, and hand over what a restart lost.
       this.trackReferences(apiPod);
       await this.refreshVolumes(apiPod);
@@ -265,9 +262,6 @@ export class PodController {
    * with a FailedMount Warning, instead of failing the pod.
    */
   private async refreshVolumes(pod: Pod): Promise<void> {
-    const key = podKey(pod);
-    const uid = pod.metadata?.uid ?? '';
-    this.referencesChanged.delete(key);
     let resolved: ResolveResult;
     try {
       resolved = await this.resolve(pod);
@@ -276,12 +270,21 @@ export class PodController {
       this.events.pod(pod, 'Warning', 'FailedMount', `volumes not updated: ${err.message}`);
       return;
     }
-    const digest = volumesDigest(resolved);
-    if (digest !== (this.volumesDigest.get(uid) ?? EMPTY_DIGEST)) {
-      await this.timed('updatePod', () => this.provider.updatePod(resolved));
-      this.log.info({ pod: key }, 'updated volume contents in provider');
+    const uid = pod.metadata?.uid ?? '';
+    const digest = deliveryDigest(resolved);
+    if (digest === (this.delivered.get(uid) ?? EMPTY_DIGEST)) {
+      // Nothing new; an adopted pod with nothing to hand over counts as handed over.
+      this.delivered.set(uid, digest);
+      return;
     }
-    this.volumesDigest.set(uid, digest);
+    await this.updateInProvider(resolved);
+    this.log.info({ pod: podKey(pod) }, 'updated volume contents in provider');
+  }
+
+  /** updatePod, remembering what the provider now has. */
+  private async updateInProvider(resolved: ResolveResult): Promise<void> {
+    await this.timed('updatePod', () => this.provider.updatePod(resolved));
+    this.delivered.set(resolved.pod.metadata?.uid ?? '', deliveryDigest(resolved));
   }
 
   /**
@@ -297,8 +300,12 @@ export class PodController {
     this.events.pod(pod, 'Warning', 'Failed', message);
   }
 
-  /** Resolves env and volumes, records the kubelet's warnings, and schedules the token refresh. */
+  /**
+   * Resolves env and volumes for the provider, records the kubelet's warnings, and schedules the
+   * token refresh. Reference changes from here on call for another resolve.
+   */
   private async resolve(pod: Pod): Promise<ResolveResult> {
+    this.referencesChanged.delete(podKey(pod));
     const resolved = await resolvePod(pod, this.references, this.resolveContext(pod));
     for (const warning of resolved.warnings) this.events.pod(pod, 'Warning', warning.reason, warning.message);
     const uid = pod.metadata?.uid ?? '';
@@ -353,8 +360,7 @@ export class PodController {
     }
     try {
       await this.timed('createPod', () => this.provider.createPod(resolved));
-      this.referencesChanged.delete(key);
-      this.volumesDigest.set(pod.metadata?.uid ?? '', volumesDigest(resolved));
+      this.delivered.set(pod.metadata?.uid ?? '', deliveryDigest(resolved));
     } catch (err) {
       const message = `provider ${this.provider.name} failed to create the pod: ${errorMessage(err)}`;
       this.events.pod(pod, 'Warning', 'Failed', message);
@@ -417,7 +423,6 @@ export class PodController {
     this.removed.add(uid);
   }
 
-
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.events.stop();
@@ -441,7 +446,7 @@ function updatableFingerprint(pod: Pod): string {
 }
 
 /** A digest of what the provider gets besides the spec: volume names, kinds, file paths, modes and contents, pull secrets. */
-function volumesDigest(resolved: Pick<ResolvedPod, 'volumes' | 'pullSecrets'>): string {
+function deliveryDigest(resolved: Pick<ResolvedPod, 'volumes' | 'pullSecrets'>): string {
   const hash = createHash('sha256');
   for (const secret of resolved.pullSecrets ?? []) hash.update(`${secret.metadata?.name}\0${JSON.stringify(secret.data ?? {})}\0`);
   for (const [name, volume] of [...resolved.volumes].sort(([a], [b]) => a.localeCompare(b))) {
@@ -452,4 +457,4 @@ function volumesDigest(resolved: Pick<ResolvedPod, 'volumes' | 'pullSecrets'>): 
   return hash.digest('base64');
 }
 
-const EMPTY_DIGEST = volumesDigest({ volumes: new Map() });
+const EMPTY_DIGEST = deliveryDigest({ volumes: new Map() });

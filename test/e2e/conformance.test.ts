@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -15,23 +14,40 @@ import { createLogger } from '../../src/log.ts';
 import { serveProvider, type ProviderServer } from '../../src/provider-sdk/server.ts';
 import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
+import type { Provider } from '../../src/providers/provider.ts';
 import { RemoteProvider } from '../../src/providers/remote/remote-provider.ts';
 import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
 import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, kubeconfigPath } from '../harness/cluster.ts';
+import { freePort } from '../harness/test-host.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 const CORE = ['ping', 'create-delete', 'list-get-status', 'status-transitions', 'notify-stream', 'error-paths'];
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/**
+ * Serves `provider` over the protocol on a fixed port. restart.stop makes the server "die" (its
+ * port stops answering) while the backend keeps its pods; restart.start serves it again.
+ */
+async function restartableServer(provider: Provider, token: string) {
+  const port = await freePort();
+  const serve = () => serveProvider(provider, { port, token, heartbeatIntervalMs: 1_000, log });
+  let server: ProviderServer | undefined = await serve();
+  return {
+    url: server.url,
+    restart: {
+      stop: async () => {
+        await server?.close();
+        server = undefined;
+      },
+      start: async () => {
+        server = await serve();
+      },
+    },
+    close: async () => server?.close(),
+  };
 }
 
 function statuses(report: ConformanceReport): Record<string, string> {
@@ -70,11 +86,9 @@ test('the mock provider passes the conformance suite in-process', async () => {
 
 test('the mock provider passes the conformance suite behind the remote protocol (SDK server in this process), provider restart included', async (t) => {
   const mock = new MockProvider(parseMockConfig({ logIntervalMs: 200 }), { nodeName: 'conformance', log });
-  const port = await freePort();
-  const serve = () => serveProvider(mock, { port, token: 'conformance-token', heartbeatIntervalMs: 1_000, log });
-  let server: ProviderServer | undefined = await serve();
+  const server = await restartableServer(mock, 'conformance-token');
   t.after(async () => {
-    await server?.close();
+    await server.close();
     await mock.close();
   });
   const provider = await RemoteProvider.connect({ endpoint: server.url, token: 'conformance-token', timeoutMs: 10_000 }, { log });
@@ -83,16 +97,7 @@ test('the mock provider passes the conformance suite behind the remote protocol 
       description: `remote ${server.url} (SDK server in-process)`,
       provider,
       simulated: true,
-      // The server process "dies" (its port stops answering) while the backend keeps its pods.
-      restart: {
-        stop: async () => {
-          await server?.close();
-          server = undefined;
-        },
-        start: async () => {
-          server = await serve();
-        },
-      },
+      restart: server.restart,
     },
     { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log },
   );
@@ -210,11 +215,9 @@ test('the sandbox provider passes the conformance suite behind the remote protoc
   const profile = await sandboxProfile(t);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-sbx-'));
   const sandbox = await openSandbox(dataDir);
-  const port = await freePort();
-  const serve = () => serveProvider(sandbox, { port, token: 'sandbox-token', heartbeatIntervalMs: 1_000, log });
-  let server: ProviderServer | undefined = await serve();
+  const server = await restartableServer(sandbox, 'sandbox-token');
   t.after(async () => {
-    await server?.close();
+    await server.close();
     await sandbox.close();
     await sweepSandbox(dataDir);
   });
@@ -223,16 +226,7 @@ test('the sandbox provider passes the conformance suite behind the remote protoc
     {
       description: `remote ${server.url} (sandbox behind the SDK server in-process)`,
       provider,
-      // The server "dies" (its port stops answering) while the sandbox keeps running its pods.
-      restart: {
-        stop: async () => {
-          await server?.close();
-          server = undefined;
-        },
-        start: async () => {
-          server = await serve();
-        },
-      },
+      restart: server.restart,
     },
     { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log, profile },
   );

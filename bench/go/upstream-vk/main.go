@@ -155,21 +155,22 @@ func (p *mockProvider) CreatePod(_ context.Context, pod *corev1.Pod) error {
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 		})
 	}
-	p.mu.Lock()
-	p.pods[key(pod.Namespace, pod.Name)] = pod
-	notify := p.notifier
-	p.mu.Unlock()
-	notify(pod)
+	p.store(pod)
 	return nil
 }
 
 func (p *mockProvider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
+	p.store(pod)
+	return nil
+}
+
+// store keeps the pod and tells the pod controller, outside the lock (the notifier may call back).
+func (p *mockProvider) store(pod *corev1.Pod) {
 	p.mu.Lock()
 	p.pods[key(pod.Namespace, pod.Name)] = pod
 	notify := p.notifier
 	p.mu.Unlock()
 	notify(pod)
-	return nil
 }
 
 func (p *mockProvider) DeletePod(_ context.Context, pod *corev1.Pod) error {
