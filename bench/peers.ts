@@ -6,11 +6,11 @@
 //   ceiling   bench/go/ceiling: only writes the status updates, as fast as kube-apiserver accepts
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { KubeClient } from '../src/kube/client.ts';
 import { VK_VERSION } from '../src/version.ts';
 import type { BuiltBinary } from './build.ts';
+import { freePort } from '../test/harness/net.ts';
 
 export const REPO_DIR = path.resolve(import.meta.dirname, '..');
 
@@ -40,17 +40,6 @@ export interface Peer {
   /** How it runs, for the report. */
   describe(nodes: number): string;
   start(ctx: PeerContext): Promise<PeerProcess>;
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts processes with their output in <dir>/<log>; stop() sends SIGTERM, then SIGKILL after 10 s. */

@@ -8,7 +8,7 @@ import type { KubeClient } from '../src/kube/client.ts';
 import type { Node, Pod } from '../src/kube/types.ts';
 import type { Logger } from '../src/log.ts';
 import type { Provider, ResolvedPod } from '../src/providers/provider.ts';
-import { milliValue, parseQuantity } from '../src/resolve/quantity.ts';
+import { milliValue, parseQuantity } from '../src/kube/quantity.ts';
 import { waitFor, type ConformanceProfile, type KubectlResult } from './suite.ts';
 
 export interface CaseContext {
@@ -194,14 +194,14 @@ export const CASES: ConformanceCase[] = [
     async run(ctx) {
       const first = await runningPod(ctx, 'create-delete');
       check(first.status?.podIP, 'the Running pod has no podIP');
-      const inProvider = await ctx.provider.getPod(ctx.namespace, 'create-delete');
+      const inProvider = await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal });
       check(inProvider?.metadata?.uid === first.metadata?.uid, `provider getPod returned uid ${inProvider?.metadata?.uid}, the API pod has ${first.metadata?.uid}`);
       await deletePod(ctx, 'create-delete');
       await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, 'create-delete')) === undefined, 30_000, ctx.signal);
-      await waitFor('the pod to be gone from the provider', async () => (await ctx.provider.getPod(ctx.namespace, 'create-delete')) === undefined, 15_000, ctx.signal);
+      await waitFor('the pod to be gone from the provider', async () => (await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal })) === undefined, 15_000, ctx.signal);
       const second = await runningPod(ctx, 'create-delete');
       check(second.metadata?.uid !== first.metadata?.uid, 'the re-created pod has the old UID');
-      const copies = (await ctx.provider.listPods()).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name === 'create-delete');
+      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name === 'create-delete');
       check(copies.length === 1 && copies[0]?.metadata?.uid === second.metadata?.uid, `the provider holds ${copies.length} copies (uids ${copies.map((p) => p.metadata?.uid).join(', ')}), expected only ${second.metadata?.uid}`);
       await deletePod(ctx, 'create-delete');
     },
@@ -212,16 +212,16 @@ export const CASES: ConformanceCase[] = [
     description: 'listPods, getPod and getPodStatus agree with each other and with the API',
     async run(ctx) {
       const pods = await Promise.all(['list-a', 'list-b'].map((name) => runningPod(ctx, name)));
-      const listed = (await ctx.provider.listPods()).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name?.startsWith('list-'));
+      const listed = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name?.startsWith('list-'));
       check(listed.length === 2, `listPods has ${listed.length} of the 2 pods`);
       for (const pod of pods) {
         const name = pod.metadata?.name ?? '';
         const entry = listed.find((p) => p.metadata?.name === name);
         check(entry?.metadata?.uid === pod.metadata?.uid, `listPods has ${name} with uid ${entry?.metadata?.uid}, the API ${pod.metadata?.uid}`);
         check(entry?.status?.phase === 'Running', `listPods shows ${name} in phase ${entry?.status?.phase}`);
-        const status = await ctx.provider.getPodStatus(ctx.namespace, name);
+        const status = await ctx.provider.getPodStatus(ctx.namespace, name, { signal: ctx.signal });
         check(status?.phase === 'Running', `getPodStatus(${name}) phase is ${status?.phase}`);
-        check((await ctx.provider.getPod(ctx.namespace, name))?.status?.phase === 'Running', `getPod(${name}) is not Running`);
+        check((await ctx.provider.getPod(ctx.namespace, name, { signal: ctx.signal }))?.status?.phase === 'Running', `getPod(${name}) is not Running`);
       }
       await Promise.all(['list-a', 'list-b'].map((name) => deletePod(ctx, name)));
     },
@@ -268,10 +268,10 @@ export const CASES: ConformanceCase[] = [
     tier: 'core',
     description: 'unknown pods read as absent, deleting one is NotFound, and exec/logs into an unknown container fail clearly',
     async run(ctx) {
-      check((await ctx.provider.getPod(ctx.namespace, 'does-not-exist')) === undefined, 'getPod of an unknown pod is not undefined');
-      check((await ctx.provider.getPodStatus(ctx.namespace, 'does-not-exist')) === undefined, 'getPodStatus of an unknown pod is not undefined');
+      check((await ctx.provider.getPod(ctx.namespace, 'does-not-exist', { signal: ctx.signal })) === undefined, 'getPod of an unknown pod is not undefined');
+      check((await ctx.provider.getPodStatus(ctx.namespace, 'does-not-exist', { signal: ctx.signal })) === undefined, 'getPodStatus of an unknown pod is not undefined');
       try {
-        await ctx.provider.deletePod({ metadata: { namespace: ctx.namespace, name: 'does-not-exist', uid: '00000000-0000-0000-0000-000000000000' } });
+        await ctx.provider.deletePod({ metadata: { namespace: ctx.namespace, name: 'does-not-exist', uid: '00000000-0000-0000-0000-000000000000' } }, { signal: ctx.signal, reason: 'deleted' });
         throw new Error('deletePod of an unknown pod resolved; expected a NotFoundError');
       } catch (err) {
         check(err instanceof NotFoundError || (err instanceof VkError && err.code === 'VK_NOT_FOUND'), `deletePod of an unknown pod failed with ${(err as Error).message}, not NotFound`);
@@ -353,10 +353,10 @@ export const CASES: ConformanceCase[] = [
       const before = await runningPod(ctx, 'updated');
       const image = ctx.profile.updateImage;
       await ctx.client.patch(`${podsPath(ctx)}/updated`, { spec: { containers: [{ name: 'main', image }] } }, 'application/strategic-merge-patch+json');
-      await waitFor('the provider to run the new image', async () => (await ctx.provider.getPod(ctx.namespace, 'updated'))?.spec?.containers[0]?.image === image, 30_000, ctx.signal);
+      await waitFor('the provider to run the new image', async () => (await ctx.provider.getPod(ctx.namespace, 'updated', { signal: ctx.signal }))?.spec?.containers[0]?.image === image, 30_000, ctx.signal);
       const after = await waitPod(ctx, 'updated', 'Running with the new image', (p) => isRunning(p) && p.status?.containerStatuses?.[0]?.image === image, 60_000);
       check(after.metadata?.uid === before.metadata?.uid, 'the pod was re-created instead of updated');
-      const copies = (await ctx.provider.listPods()).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'updated');
+      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'updated');
       check(copies.length === 1, `the provider holds ${copies.length} copies after the update`);
       await deletePod(ctx, 'updated');
     },
@@ -408,10 +408,10 @@ export const CASES: ConformanceCase[] = [
     async run(ctx) {
       const name = 'deleted-early';
       await createPod(ctx, manifest(ctx, name, { annotations: { 'mock.vk.io/create-delay-ms': '3000', 'mock.vk.io/running-delay-ms': '3000' } }));
-      await waitFor('the provider to start creating the pod', async () => (await ctx.provider.getPod(ctx.namespace, name)) !== undefined, 15_000, ctx.signal);
+      await waitFor('the provider to start creating the pod', async () => (await ctx.provider.getPod(ctx.namespace, name, { signal: ctx.signal })) !== undefined, 15_000, ctx.signal);
       await deletePod(ctx, name);
       await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, name)) === undefined, 45_000, ctx.signal);
-      await waitFor('the pod to be gone from the provider', async () => !(await ctx.provider.listPods()).some((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === name), 15_000, ctx.signal);
+      await waitFor('the pod to be gone from the provider', async () => !(await ctx.provider.listPods({ signal: ctx.signal })).some((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === name), 15_000, ctx.signal);
     },
   },
   {
@@ -527,7 +527,7 @@ export const CASES: ConformanceCase[] = [
       await waitFor('the node to be Ready again', async () => (await nodeReady(ctx))?.status === 'True', 30_000, ctx.signal);
       const after = await waitPod(ctx, 'survivor', 'Running', isRunning);
       check(after.metadata?.uid === kept.metadata?.uid, 'the surviving pod changed UID');
-      const copies = (await ctx.provider.listPods()).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'survivor');
+      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'survivor');
       check(copies.length === 1 && copies[0]?.metadata?.uid === kept.metadata?.uid, `the provider holds ${copies.length} copies of the surviving pod (uids ${copies.map((p) => p.metadata?.uid).join(', ')})`);
       await waitPod(ctx, 'finishes-while-down', 'Succeeded (it finished while the provider was down)', (p) => p.status?.phase === 'Succeeded', 30_000);
       await runningPod(ctx, 'created-after-restart');

@@ -7,7 +7,7 @@ import type { Taint } from './kube/types.ts';
 import type { Logger } from './log.ts';
 import type { VkMetrics } from './metrics.ts';
 import { NodeController, type NodeTimings } from './node/node-controller.ts';
-import { DEFAULT_CAPACITY } from './node/node-status.ts';
+import { FALLBACK_CAPACITY } from './node/node-status.ts';
 import { DEFAULT_EVENT_RATE_LIMIT } from './pods/events.ts';
 import { PodController } from './pods/pod-controller.ts';
 import type { Provider } from './providers/provider.ts';
@@ -94,7 +94,7 @@ export class VirtualKubelet {
         eventRateLimit: { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst },
         nodeAllocatable: () => {
           const config = provider.nodeConfig?.();
-          return { ...DEFAULT_CAPACITY, ...config?.capacity, ...config?.allocatable };
+          return { ...FALLBACK_CAPACITY, ...config?.capacity, ...config?.allocatable };
         },
       },
       log,

@@ -4,10 +4,8 @@ import { KubeApiError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
 import type { KubeClient } from './client.ts';
 import {
-  BACKOFF_MAX_MS,
   Informer,
   applyEvent,
-  backoffDelayMs,
   idleLimitMs,
   isExpiredError,
   jitteredTimeoutSeconds,
@@ -200,21 +198,6 @@ describe('isExpiredError', () => {
     assert.equal(isExpiredError(new KubeApiError('WATCH', '/api/v1/pods', 500, 'InternalError', 'boom')), false);
     assert.equal(isExpiredError(new KubeApiError('WATCH', '/api/v1/pods', 504, 'Timeout', 'too large resource version')), false);
     assert.equal(isExpiredError(new Error('410')), false);
-  });
-});
-
-describe('backoffDelayMs', () => {
-  it('starts near 200 ms, doubles, and never exceeds 30 s', () => {
-    assert.equal(backoffDelayMs(0, () => 0.5), 200);
-    assert.ok(backoffDelayMs(0, () => 0) >= 160 && backoffDelayMs(0, () => 0.9999) < 240);
-    assert.equal(backoffDelayMs(1, () => 0.5), 400);
-    assert.equal(backoffDelayMs(5, () => 0.5), 6400);
-    for (const attempt of [8, 20, 1000, 5000]) {
-      for (const r of [0, 0.5, 0.9999]) {
-        const d = backoffDelayMs(attempt, () => r);
-        assert.ok(Number.isFinite(d) && d <= BACKOFF_MAX_MS && d >= BACKOFF_MAX_MS * 0.8, `attempt ${attempt}: ${d}`);
-      }
-    }
   });
 });
 

@@ -8,6 +8,7 @@ import { KubeApiError, VkError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { KubeClient } from './client.ts';
 import type { KubeObject, ObjectList, Status, WatchEvent } from './types.ts';
+import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.ts';
 
 export interface InformerOptions {
   client: KubeClient;
@@ -41,8 +42,8 @@ export interface InformerHandlers<T> {
 
 export const DEFAULT_PAGE_SIZE = 500;
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
-export const BACKOFF_BASE_MS = 200;
-export const BACKOFF_MAX_MS = 30_000;
+/** Watch retry: 200 ms doubling to 30 s, ±20 % jitter (client-go's reflector backoff). */
+export const WATCH_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 30_000, jitter: 'proportional' };
 /** The apiserver's watch cache sends a bookmark to each watcher about once a minute. */
 export const BOOKMARK_PERIOD_SECONDS = 60;
 /** Per-request socket idle limit for LIST pages. */
@@ -148,12 +149,6 @@ export function reconcile<T extends KubeObject>(cache: Map<string, T>, items: re
     upsert(cache, key, obj, changes);
   }
   return changes;
-}
-
-/** Retry delay after `attempt` consecutive failures: 200 ms doubling to 30 s, ±20 % jitter, never above the cap. */
-export function backoffDelayMs(attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return Math.min(BACKOFF_MAX_MS, ceiling * (0.8 + 0.4 * random()));
 }
 
 /** Spreads watch timeouts over [min, 2*min) so many watchers do not reconnect in lockstep (as client-go does). */
@@ -304,7 +299,7 @@ export class Informer<T extends KubeObject> {
         if (outcome === 'expired') {
           needList = true;
           // A relist that keeps hitting 410 right away must not spin: back off from the second in a row.
-          if (failures > 0) await sleep(backoffDelayMs(failures - 1), undefined, { signal });
+          if (failures > 0) await sleep(backoffDelayMs(WATCH_BACKOFF, failures - 1), undefined, { signal });
           failures++;
           continue;
         }
@@ -317,7 +312,7 @@ export class Informer<T extends KubeObject> {
         if (signal.aborted) break;
         // A watch that hung from the start (no events) was not healthy, however long it took to fail.
         if (watchStarted !== undefined && performance.now() - watchStarted >= HEALTHY_WATCH_MS && this.watchEvents > 0) failures = 0;
-        const delay = backoffDelayMs(failures++);
+        const delay = backoffDelayMs(WATCH_BACKOFF, failures++);
         this.log.warn({ err: errorMessage(err), relist: needList, retryInMs: Math.round(delay), failures }, needList ? 'list failed; retrying' : 'watch failed; retrying');
         try {
           await sleep(delay, undefined, { signal });

@@ -94,6 +94,8 @@ export interface RouteContext {
   provider: Provider;
   nodeName: string;
   log: Logger;
+  /** Aborted when the client goes away or the server closes. */
+  signal: AbortSignal;
 }
 
 /** A boolean query parameter as Kubernetes' parameter codec reads it: absent, 0, f or false (any case) are false, anything else true. */

@@ -277,7 +277,7 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   await provider.createPod(pod('b', 'uid-b'));
   now += 10_000;
   const stats = new StatsSource(provider, 'n', { startTime: new Date(Date.UTC(2025, 0, 1, 11)), now: () => new Date(now) });
-  const first = await stats.summary();
+  const first = await stats.summary(new AbortController().signal);
   assert.equal(first.node.startTime, '2025-01-01T11:00:00Z');
   assert.equal(first.pods.length, 2);
   const a = first.pods.find((p) => p.podRef.name === 'a')!;
@@ -289,7 +289,7 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   assert.ok(first.node.memory!.availableBytes! > 0);
 
   await provider.deletePod(pod('a', 'uid-a').pod);
-  const second = await stats.summary();
+  const second = await stats.summary(new AbortController().signal);
   assert.equal(second.pods.length, 1);
   assert.ok(second.node.cpu!.usageCoreNanoSeconds! >= nodeCpu, 'monotonic after a pod left');
 

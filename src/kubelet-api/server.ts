@@ -7,7 +7,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
-import { errorMessage } from '../errors.ts';
+import { AbortedError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/provider.ts';
 import { requestAttributes, type KubeletAuth, type UserInfo } from './auth.ts';
@@ -268,7 +268,9 @@ export class KubeletServer {
       const { route: r, params } = found;
       // The kubelet's streaming handlers answer a plain request this way.
       if (r.upgrade || !r.handler) return sendError(res, 400, 'Upgrade request required');
-      await r.handler({ req, res, url, params, provider: this.options.provider, nodeName: this.options.nodeName, log: this.log });
+      const gone = new AbortController();
+      res.once('close', () => gone.abort(new AbortedError(`${req.method} ${path}: client went away`)));
+      await r.handler({ req, res, url, params, provider: this.options.provider, nodeName: this.options.nodeName, log: this.log, signal: gone.signal });
     } catch (err) {
       const { status, message } = errorStatus(err);
       if (status >= 500 && !(err instanceof HttpError)) this.log.warn({ err: message, method: req.method, path }, 'kubelet API request failed');
@@ -298,7 +300,9 @@ export class KubeletServer {
       const { route: r, params } = found;
       if (!r.upgrade) return refuse(400, `${path} does not support upgrade requests`);
       const { namespace = '', pod = '', container, uid } = params;
-      await findTarget(this.options.provider, namespace, pod, { container, uid });
+      const gone = new AbortController();
+      socket.once('close', () => gone.abort(new AbortedError(`${method} ${path}: client went away`)));
+      await findTarget(this.options.provider, namespace, pod, { container, uid, signal: gone.signal });
       const capability = CAPABILITY[r.upgrade];
       if (typeof this.options.provider[capability.method] !== 'function') return refuse(501, `provider ${this.options.provider.name} does not support ${capability.what}`);
       const handler = this.upgradeHandler;

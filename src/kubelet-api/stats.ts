@@ -4,7 +4,7 @@
 // counter also keeps the CPU time of pods that are gone, so it never goes backwards.
 import type { ContainerStatus, Pod } from '../kube/types.ts';
 import type { PodStats, Provider } from '../providers/provider.ts';
-import { parseQuantity, value } from '../resolve/quantity.ts';
+import { parseQuantity, value } from '../kube/quantity.ts';
 import { rfc3339 } from '../version.ts';
 
 export interface CpuStats {
@@ -78,10 +78,10 @@ export class StatsSource {
     return typeof this.provider.getStats === 'function';
   }
 
-  async summary(): Promise<Summary> {
+  async summary(signal: AbortSignal): Promise<Summary> {
     const now = this.now();
     const time = rfc3339(now);
-    const [pods, stats] = await Promise.all([this.provider.listPods(), this.provider.getStats ? this.provider.getStats() : Promise.resolve(undefined)]);
+    const [pods, stats] = await Promise.all([this.provider.listPods({ signal }), this.provider.getStats ? this.provider.getStats() : Promise.resolve(undefined)]);
     const byUid = new Map<string, PodStats>();
     for (const s of stats ?? []) byUid.set(s.uid, s);
     const out: PodSummary[] = [];

@@ -2,6 +2,7 @@
 import type { Node, NodeCondition, NodeStatus, Taint } from '../kube/types.ts';
 import type { NodeConfig } from '../providers/provider.ts';
 import { rfc3339 } from '../version.ts';
+import { goArch } from '../util/platform.ts';
 
 export interface NodeIdentity {
   nodeName: string;
@@ -39,7 +40,7 @@ export function managedAnnotations(labels: Record<string, string>, taints: Taint
   };
 }
 
-export const DEFAULT_CAPACITY: Record<string, string> = { cpu: '20', memory: '100Gi', pods: '110', 'ephemeral-storage': '100Gi' };
+export const FALLBACK_CAPACITY: Record<string, string> = { cpu: '20', memory: '100Gi', pods: '110', 'ephemeral-storage': '100Gi' };
 
 export function defaultTaint(providerName: string): Taint {
   return { key: 'virtual-kubelet.io/provider', value: providerName, effect: 'NoSchedule' };
@@ -50,7 +51,7 @@ export function desiredLabels(id: NodeIdentity, config: NodeConfig): Record<stri
     type: 'virtual-kubelet',
     'kubernetes.io/role': 'agent',
     'kubernetes.io/os': config.operatingSystem ?? 'linux',
-    'kubernetes.io/arch': config.architecture ?? goArch(process.arch),
+    'kubernetes.io/arch': config.architecture ?? goArch(),
     'kubernetes.io/hostname': id.nodeName,
     ...config.labels,
     ...id.labels,
@@ -68,10 +69,6 @@ export function desiredTaints(id: NodeIdentity, config: NodeConfig): Taint[] {
 export function mergeTaints(current: Taint[] | undefined, previouslyManaged: string[], desired: Taint[]): Taint[] {
   const ours = new Set([...previouslyManaged, ...desired.map((t) => t.key)]);
   return [...(current ?? []).filter((t) => !ours.has(t.key)), ...desired];
-}
-
-export function goArch(nodeArch: string): string {
-  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[nodeArch] ?? nodeArch;
 }
 
 const PRESSURE_CONDITIONS: [type: string, reason: string, message: string][] = [
@@ -110,7 +107,7 @@ export function desiredConditions(health: Health, config: NodeConfig, previous: 
 }
 
 export function desiredStatus(id: NodeIdentity, config: NodeConfig, health: Health, previous: NodeStatus | undefined, now: Date): NodeStatus {
-  const capacity = { ...DEFAULT_CAPACITY, ...config.capacity };
+  const capacity = { ...FALLBACK_CAPACITY, ...config.capacity };
   return {
     capacity,
     allocatable: { ...capacity, ...config.allocatable },
@@ -130,7 +127,7 @@ export function desiredStatus(id: NodeIdentity, config: NodeConfig, health: Heal
       kubeProxyVersion: '',
       kubeletVersion: id.kubeletVersion,
       operatingSystem: config.operatingSystem ?? 'linux',
-      architecture: config.architecture ?? goArch(process.arch),
+      architecture: config.architecture ?? goArch(),
       ...config.nodeInfo,
     },
   };

@@ -3,13 +3,13 @@
 // poll, referenced ConfigMap/Secret, resync) enqueues the pod's key, and one sync function
 // reconciles lifecycle and status for that key.
 import { createHash } from 'node:crypto';
-import { NotFoundError, VkError, errorMessage, isStatus } from '../errors.ts';
+import { AbortedError, NotFoundError, VkError, errorMessage, isStatus } from '../errors.ts';
 import { MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { Pod, PodStatus } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import { every } from '../util/periodic.ts';
-import type { Provider, ResolvedPod } from '../providers/provider.ts';
+import type { DeleteReason, Provider, ResolvedPod } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ResolveResult } from '../resolve/resolve-pod.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
@@ -64,6 +64,9 @@ export class PodController {
   /** When each pod's projected tokens must be resolved again (epoch ms), by UID. */
   private readonly refreshAt = new Map<string, number>();
   private workers: Promise<void[]> | undefined;
+  /** Aborts provider calls in flight when the controller stops. */
+  private readonly stopping = new AbortController();
+  private readonly call = { signal: this.stopping.signal };
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(client: KubeClient, provider: Provider, options: PodControllerOptions, log: Logger, metrics: PodControllerMetrics = {}) {
@@ -133,7 +136,7 @@ export class PodController {
    */
   private async reconcileProvider(): Promise<void> {
     if (!this.informer.hasSynced()) throw new VkError('VK_PROVIDER', 'refusing to sweep provider pods before the pod cache is synced');
-    const providerPods = await this.timed('listPods', () => this.provider.listPods());
+    const providerPods = await this.timed('listPods', () => this.provider.listPods(this.call));
     let removed = 0;
     for (const pod of providerPods) {
       const nodeName = pod.spec?.nodeName;
@@ -142,7 +145,7 @@ export class PodController {
       if (apiPod && apiPod.metadata?.uid === pod.metadata?.uid) continue;
       this.log.info({ pod: podKey(pod), uid: pod.metadata?.uid }, 'deleting provider pod that no longer exists in the API');
       try {
-        await this.timed('deletePod', () => this.provider.deletePod(pod));
+        await this.timed('deletePod', () => this.provider.deletePod(pod, { ...this.call, reason: 'deleted' }));
         removed++;
       } catch (err) {
         if (!(err instanceof NotFoundError)) this.log.warn({ pod: podKey(pod), err: errorMessage(err) }, 'could not delete orphaned provider pod');
@@ -152,7 +155,7 @@ export class PodController {
   }
 
   private async pollProvider(): Promise<void> {
-    for (const pod of await this.timed('listPods', () => this.provider.listPods())) {
+    for (const pod of await this.timed('listPods', () => this.provider.listPods(this.call))) {
       const apiPod = this.informer.get(podKey(pod));
       if (!apiPod || !pod.status) continue;
       const desired = completeStatus(apiPod, pod.status, this.options.hostIP, new Date());
@@ -192,7 +195,7 @@ export class PodController {
     const apiPod = this.informer.get(key);
     let providerPod: Pod | undefined;
     try {
-      providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
+      providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name, this.call));
     } catch (err) {
       if (apiPod) await this.reportUnavailable(apiPod, err);
       throw err;
@@ -233,7 +236,7 @@ export class PodController {
       // A pushing provider reports the new pod's status itself; writing the transient
       // status here would cost a second patch per pod (and the resync covers a lost push).
       if (this.provider.notifyPods) return;
-      providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name));
+      providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name, this.call));
     } else if (updatableFingerprint(providerPod) !== updatableFingerprint(apiPod)) {
       this.trackReferences(apiPod);
       await this.updateInProvider(await this.resolve(apiPod));
@@ -246,7 +249,7 @@ export class PodController {
       await this.refreshVolumes(apiPod);
     }
 
-    const status = providerPod?.status ?? (await this.timed('getPodStatus', () => this.provider.getPodStatus(namespace, name)));
+    const status = providerPod?.status ?? (await this.timed('getPodStatus', () => this.provider.getPodStatus(namespace, name, this.call)));
     if (!status) return;
     await this.writeStatus(apiPod, status);
     if (status.phase === 'Running' && !this.started.has(uid)) {
@@ -283,7 +286,7 @@ export class PodController {
 
   /** updatePod, remembering what the provider now has. */
   private async updateInProvider(resolved: ResolveResult): Promise<void> {
-    await this.timed('updatePod', () => this.provider.updatePod(resolved));
+    await this.timed('updatePod', () => this.provider.updatePod(resolved, this.call));
     this.delivered.set(resolved.pod.metadata?.uid ?? '', deliveryDigest(resolved));
   }
 
@@ -359,7 +362,7 @@ export class PodController {
       throw err;
     }
     try {
-      await this.timed('createPod', () => this.provider.createPod(resolved));
+      await this.timed('createPod', () => this.provider.createPod(resolved, this.call));
       this.delivered.set(pod.metadata?.uid ?? '', deliveryDigest(resolved));
     } catch (err) {
       const message = `provider ${this.provider.name} failed to create the pod: ${errorMessage(err)}`;
@@ -395,9 +398,9 @@ export class PodController {
     }
   }
 
-  private async deleteInProvider(pod: Pod): Promise<void> {
+  private async deleteInProvider(pod: Pod, reason: DeleteReason = 'deleted'): Promise<void> {
     try {
-      await this.timed('deletePod', () => this.provider.deletePod(pod));
+      await this.timed('deletePod', () => this.provider.deletePod(pod, { ...this.call, reason }));
       this.log.info({ pod: podKey(pod), uid: pod.metadata?.uid }, 'deleted pod in provider');
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
@@ -407,7 +410,7 @@ export class PodController {
   /** A finished pod keeps its API object (the kubelet does too) but frees the provider's resources. */
   private async release(pod: Pod): Promise<void> {
     this.released.add(pod.metadata?.uid ?? '');
-    await this.deleteInProvider(pod);
+    await this.deleteInProvider(pod, 'finished');
   }
 
   /** Completes graceful deletion: the provider has stopped the pod, so the API object goes now. */
@@ -425,6 +428,7 @@ export class PodController {
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    this.stopping.abort(new AbortedError('the pod controller is stopping'));
     this.events.stop();
     this.queue.shutDown();
     await this.workers;

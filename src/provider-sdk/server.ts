@@ -29,6 +29,7 @@ import {
   PROTOCOL_PREFIX,
   PROTOCOL_VERSION,
   REMOTE_CAPABILITIES,
+  type RemoteCapability,
   VERSION_HEADER,
   decodeResolvedPod,
   deleteBodySchema,
@@ -173,8 +174,8 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_MS;
   const maxWatchBuffer = options.maxWatchBufferBytes ?? 64 << 20;
   const tokenDigest = options.token !== undefined ? digest(options.token) : undefined;
-  const capabilities = providerCapabilities(provider).filter((c) => (REMOTE_CAPABILITIES as readonly string[]).includes(c));
-  const has = (capability: string) => capabilities.includes(capability);
+  const capabilities = providerCapabilities(provider).filter((c): c is RemoteCapability => (REMOTE_CAPABILITIES as readonly string[]).includes(c));
+  const has = (capability: RemoteCapability) => capabilities.includes(capability);
   const resolvedSource = provider as Provider & ResolvedPodSource;
   const extensions = typeof resolvedSource.resolvedPod === 'function' ? ['resolvedPod'] : [];
   const declared: CapabilitiesResponse = {
@@ -279,7 +280,7 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
     if (code === 'ProviderError' || code === 'Internal') log.debug({ code, message }, 'request failed');
   };
 
-  const requireCapability = (capability: string) => {
+  const requireCapability = (capability: RemoteCapability) => {
     if (!has(capability)) throw new ProtocolError('Unsupported', `provider ${provider.name} does not implement ${capability}`);
   };
 
@@ -293,6 +294,9 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://provider');
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+    const call = { signal: gone.signal };
     if (!authorized(req)) {
       sendJson(res, 401, { error: { code: 'Unauthorized', message: 'missing or invalid bearer token' } }, { 'WWW-Authenticate': 'Bearer' });
       return;
@@ -327,9 +331,9 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
         requireCapability('getStats');
         return sendJson(res, 200, { pods: await provider.getStats!() });
       case 'pods': {
-        if (method === 'GET') return sendJson(res, 200, { items: await provider.listPods() });
+        if (method === 'GET') return sendJson(res, 200, { items: await provider.listPods(call) });
         const body = (await readJson(req, wireResolvedPodSchema)) as WireResolvedPod;
-        await provider.createPod(decodeResolvedPod(body));
+        await provider.createPod(decodeResolvedPod(body), call);
         return sendJson(res, 201, {});
       }
       case 'watch': {
@@ -343,23 +347,23 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
       }
       case 'pod': {
         if (method === 'GET') {
-          const pod = await provider.getPod(ns, name);
+          const pod = await provider.getPod(ns, name, call);
           if (!pod) throw new NotFoundError(`pod ${ns}/${name} is not known to provider ${provider.name}`);
           return sendJson(res, 200, pod);
         }
         if (method === 'PUT') {
           const body = (await readJson(req, wireResolvedPodSchema)) as WireResolvedPod;
           checkSamePod(route, body.pod);
-          await provider.updatePod(decodeResolvedPod(body));
+          await provider.updatePod(decodeResolvedPod(body), call);
           return sendJson(res, 200, {});
         }
         const body = (await readJson(req, deleteBodySchema)) as { pod: Pod };
         checkSamePod(route, body.pod);
-        await provider.deletePod(body.pod);
+        await provider.deletePod(body.pod, { ...call, reason: 'deleted' });
         return sendJson(res, 200, {});
       }
       case 'status': {
-        const status = await provider.getPodStatus(ns, name);
+        const status = await provider.getPodStatus(ns, name, call);
         if (!status) throw new NotFoundError(`pod ${ns}/${name} is not known to provider ${provider.name}`);
         return sendJson(res, 200, status);
       }

@@ -1,7 +1,8 @@
 // The one interface every provider implements. The core does all the Kubernetes work
 // (watches, queues, env/volume resolution, status writes, retries); a provider only maps
 // a pod onto its backend. Required methods cover the pod lifecycle; optional ones are
-// capabilities, and their presence is what the core and the conformance suite see.
+// capabilities. The contract (errors, UIDs, aborts) is written on the interface below, and
+// src/providers/contract.ts checks it for every provider.
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { NodeAddress, NodeCondition, NodeSystemInfo, Pod, PodStatus, Secret, Taint } from '../kube/types.ts';
 
@@ -88,34 +89,73 @@ export interface PodStats {
 
 export type PodListener = (pod: Pod) => void;
 
+/** Passed to every lifecycle call: the core aborts calls in flight when the virtual kubelet stops. */
+export interface CallOptions {
+  signal: AbortSignal;
+}
+
+/**
+ * Why the core deletes a pod in the provider:
+ * - `deleted`: the pod is being deleted (or replaced, or orphaned): stop it, honouring its grace period.
+ * - `finished`: the pod reached Succeeded/Failed and stays in the API; free what its run holds.
+ *   Its containers have already exited; logs may be kept a while so `kubectl logs` still works.
+ */
+export type DeleteReason = 'deleted' | 'finished';
+
+export interface DeleteOptions extends CallOptions {
+  reason: DeleteReason;
+}
+
+/**
+ * The one interface every provider implements.
+ *
+ * Error contract (classes from `src/errors.ts`; the core branches on their codes):
+ * - `NotFoundError` (VK_NOT_FOUND): the provider does not know the pod. `deletePod` of an unknown
+ *   pod or UID throws it; `getPod`/`getPodStatus` return undefined instead.
+ * - `PodRejectedError` (VK_POD_REJECTED) from `createPod`/`updatePod`: the spec can never run
+ *   here. The core ends the pod `Failed` with the error's reason and a Warning Event; no retry.
+ * - `ProviderUnavailableError` (VK_PROVIDER_UNAVAILABLE): the backend cannot be reached. The core
+ *   retries with backoff; pods that never ran show `ProviderUnavailable`; `ping` should fail too,
+ *   which turns the node NotReady.
+ * - `TryLaterError` (VK_TRY_LATER): throttled or out of capacity for now; retried after
+ *   `retryAfterMs` (or the backoff), with the message on the pod.
+ * - An abort of `options.signal` rejects with the signal's reason or an `AbortedError`; the core
+ *   ignores it during shutdown.
+ * - Anything else is a transient failure: retried with backoff, reported as an Event.
+ */
 export interface Provider {
   /** Used in the node taint virtual-kubelet.io/provider=<name>. */
   readonly name: string;
 
   /** Starts the pod. Called once per pod UID; must not create a second copy of a UID it already runs. */
-  createPod(pod: ResolvedPod): Promise<void>;
-  /** Applies an allowed spec change (image, activeDeadlineSeconds, tolerations, labels, annotations). */
-  updatePod(pod: ResolvedPod): Promise<void>;
+  createPod(pod: ResolvedPod, options: CallOptions): Promise<void>;
   /**
-   * Stops the pod (honouring its grace period) and forgets it. Only the incarnation with
-   * `pod.metadata.uid` is affected. Unknown pods throw NotFoundError.
+   * Applies an allowed spec change (image, activeDeadlineSeconds, tolerations, labels,
+   * annotations) or new volume contents and pull secrets to the running incarnation.
    */
-  deletePod(pod: Pod): Promise<void>;
-  /** The pod as the provider runs it (metadata.uid included), or undefined. */
-  getPod(namespace: string, name: string): Promise<Pod | undefined>;
+  updatePod(pod: ResolvedPod, options: CallOptions): Promise<void>;
+  /**
+   * Stops (reason `deleted`, honouring the grace period) or releases (reason `finished`) the pod
+   * and forgets it. Only the incarnation with `pod.metadata.uid` is affected. Unknown pods or
+   * UIDs throw NotFoundError.
+   */
+  deletePod(pod: Pod, options: DeleteOptions): Promise<void>;
+  /** The pod as the provider runs it, `metadata.uid` always set, or undefined. */
+  getPod(namespace: string, name: string, options: CallOptions): Promise<Pod | undefined>;
   /** The pod's current status, or undefined when the provider does not know it. */
-  getPodStatus(namespace: string, name: string): Promise<PodStatus | undefined>;
-  /** Every pod the provider runs for this node. */
-  listPods(): Promise<Pod[]>;
+  getPodStatus(namespace: string, name: string, options: CallOptions): Promise<PodStatus | undefined>;
+  /** Every pod the provider runs for this node, each with `metadata.uid`. */
+  listPods(options: CallOptions): Promise<Pod[]>;
 
-  // Optional capabilities.
+  // Optional capabilities: their presence is what the core, the remote protocol and the conformance suite see.
 
-  /** Push mode: the provider calls back with a pod (status included) whenever it changes; the core then polls less. */
+  /** Push mode: the provider calls back with a pod (status and uid included) whenever it changes; the core then polls less. */
   notifyPods?(listener: PodListener): void;
   /** Node capacity, labels, taints, OS: read at start-up and on every node status update. */
   nodeConfig?(): NodeConfig;
   /** Health of the backend; a rejection turns the node NotReady with its message. */
   ping?(signal: AbortSignal): Promise<void>;
+  /** A container's log; unknown pod/container: NotFoundError; not started or no previous run: ContainerStateError. */
   getContainerLogs?(namespace: string, pod: string, container: string, options: LogOptions): Promise<Readable>;
   /** Runs a command in a container; resolves with its exit code. */
   runInContainer?(namespace: string, pod: string, container: string, command: string[], streams: ExecStreams): Promise<number>;
@@ -127,10 +167,28 @@ export interface Provider {
   close?(): Promise<void>;
 }
 
-/** Names of the optional capabilities a provider implements. */
-export function providerCapabilities(provider: Provider): string[] {
-  const optional = ['notifyPods', 'nodeConfig', 'ping', 'getContainerLogs', 'runInContainer', 'attachToContainer', 'portForward', 'getStats', 'close'] as const;
-  return optional.filter((name) => typeof provider[name] === 'function');
+/** The optional methods of Provider: a provider's capabilities are the ones it implements. */
+export const CAPABILITIES = [
+  'notifyPods',
+  'nodeConfig',
+  'ping',
+  'getContainerLogs',
+  'runInContainer',
+  'attachToContainer',
+  'portForward',
+  'getStats',
+  'close',
+] as const satisfies readonly (keyof Provider)[];
+
+export type Capability = (typeof CAPABILITIES)[number];
+
+export function isCapability(name: string): name is Capability {
+  return (CAPABILITIES as readonly string[]).includes(name);
+}
+
+/** The optional capabilities a provider implements. */
+export function providerCapabilities(provider: Provider): Capability[] {
+  return CAPABILITIES.filter((name) => typeof provider[name] === 'function');
 }
 
 export function podKey(pod: Pod): string {

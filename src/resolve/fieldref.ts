@@ -3,8 +3,8 @@
 import { isIPv6 } from 'node:net';
 import type { Container, Pod } from '../kube/types.ts';
 import { UnsupportedPodSpecError } from './errors.ts';
-import { ceilDiv, isZero, milliValue, parseQuantity, value } from './quantity.ts';
-import type { Quantity } from './quantity.ts';
+import { ceilDiv, isZero, milliValue, parseQuantity, value } from '../kube/quantity.ts';
+import type { Quantity } from '../kube/quantity.ts';
 import type { ResolveContext } from './types.ts';
 
 export interface FieldSelector {

@@ -2,6 +2,8 @@
 // processed is never handed to a second worker (re-adds are deferred until it is done), and
 // failed keys come back after a per-key exponential backoff.
 
+import { backoffDelayMs, type BackoffPolicy } from './backoff.ts';
+
 export interface WorkQueueOptions {
   /** First retry delay; doubles per consecutive failure of the same key. */
   baseDelayMs?: number;
@@ -17,13 +19,11 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
+  private readonly backoff: BackoffPolicy;
   private shuttingDown = false;
 
   constructor(options: WorkQueueOptions = {}) {
-    this.baseDelayMs = options.baseDelayMs ?? 5;
-    this.maxDelayMs = options.maxDelayMs ?? 300_000;
+    this.backoff = { baseMs: options.baseDelayMs ?? 5, maxMs: options.maxDelayMs ?? 300_000, jitter: 'none' };
   }
 
   get length(): number {
@@ -64,7 +64,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
-    const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** failures);
+    const delay = backoffDelayMs(this.backoff, failures);
     this.addAfter(key, delay);
     return delay;
   }

@@ -21,7 +21,7 @@ import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, kubeconfigPath } from '../harness/cluster.ts';
-import { freePort } from '../harness/test-host.ts';
+import { freePort } from '../harness/net.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');

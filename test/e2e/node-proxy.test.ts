@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { kubectl, newNamespace, waitFor } from '../harness/cluster.ts';
-import { createTestHost, freePort, testHostsSupported } from '../harness/test-host.ts';
+import { freePort } from '../harness/net.ts';
+import { createTestHost, testHostsSupported } from '../harness/test-host.ts';
 import { startVirtualNode } from '../harness/virtual-node.ts';
 
 test('stats/summary, metrics/resource and pods through the API server node proxy parse as the kubelet\'s formats', { skip: testHostsSupported() }, async (t) => {

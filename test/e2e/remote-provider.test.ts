@@ -16,7 +16,7 @@ import { serveProvider } from '../../src/provider-sdk/server.ts';
 import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider, readMockState } from '../../src/providers/mock/mock-provider.ts';
 import { kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
-import { freePort } from '../harness/test-host.ts';
+import { freePort } from '../harness/net.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const VK = path.join(ROOT, 'bin/vk.js');

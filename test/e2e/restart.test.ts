@@ -9,7 +9,7 @@ import type { Pod } from '../../src/kube/types.ts';
 import { readMockState } from '../../src/providers/mock/mock-provider.ts';
 import { loadMockState } from '../../src/providers/mock/state.ts';
 import { kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
-import { freePort } from '../harness/test-host.ts';
+import { freePort } from '../harness/net.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 

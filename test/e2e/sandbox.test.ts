@@ -20,7 +20,7 @@ import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, fileScope, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
-import { freePort } from '../harness/test-host.ts';
+import { freePort } from '../harness/net.ts';
 import { FAST_TIMINGS } from '../harness/timings.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');

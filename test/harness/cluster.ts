@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { after, type TestContext } from 'node:test';
 import type { ClusterInfo } from '../../src/cluster/local.ts';
 import { KubeClient } from '../../src/kube/client.ts';
+import { waitFor } from './wait.ts';
 
 export function clusterInfo(): ClusterInfo {
   const file = process.env.VK_TEST_CLUSTER_INFO;
@@ -43,28 +44,7 @@ export function kubectl(args: string[], options: { input?: string; allowFailure?
   });
 }
 
-export interface WaitOptions {
-  timeoutMs?: number;
-  intervalMs?: number;
-}
-
-/** Polls `check` until it returns a value other than undefined/false, or fails after the deadline with the last state seen. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, options: WaitOptions = {}): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  let lastError: unknown;
-  while (true) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${options.timeoutMs ?? 60_000} ms waiting for ${what}${lastError ? `: last error: ${(lastError as Error).message}` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
-  }
-}
+export { waitFor, type WaitOptions } from './wait.ts';
 
 export function randomName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;

@@ -3,7 +3,6 @@
 // the namespace's address and forward its port to the kubelet API on the host side of the pair.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Scope } from './cluster.ts';
@@ -71,13 +70,4 @@ export async function createTestHost(t: Scope): Promise<TestHost> {
       });
     },
   };
-}
-
-/** A free TCP port on the given local address. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }

@@ -67,7 +67,7 @@ export async function containerLogs(ctx: RouteContext): Promise<void> {
   const { namespace, pod, container } = ctx.params as { namespace: string; pod: string; container: string };
   const options = parseLogOptions(ctx.url.searchParams);
   const { provider } = ctx;
-  await findTarget(provider, namespace, pod, { container });
+  await findTarget(provider, namespace, pod, { container, signal: ctx.signal });
   if (!provider.getContainerLogs) throw new HttpError(501, `provider ${provider.name} does not support container logs`);
   const abort = new AbortController();
   const onClose = () => abort.abort();

@@ -15,7 +15,7 @@ export function resourceMetrics(stats: StatsSource) {
   return async (ctx: RouteContext): Promise<void> => {
     let text: string;
     try {
-      text = resourceMetricsText(await stats.summary());
+      text = resourceMetricsText(await stats.summary(ctx.signal));
     } catch (err) {
       ctx.log.warn({ err: (err as Error).message }, 'resource metrics: provider stats failed');
       text = resourceMetricsText(undefined);

@@ -2,6 +2,6 @@
 import { sendJSON, type RouteContext } from '../http.ts';
 
 export async function pods(ctx: RouteContext): Promise<void> {
-  const items = await ctx.provider.listPods();
+  const items = await ctx.provider.listPods({ signal: ctx.signal });
   sendJSON(ctx.res, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
 }

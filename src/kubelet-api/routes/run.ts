@@ -10,7 +10,7 @@ export async function run(ctx: RouteContext): Promise<void> {
   const { namespace, pod, container, uid } = ctx.params as { namespace: string; pod: string; container: string; uid?: string };
   const cmd = (ctx.url.searchParams.get('cmd') ?? '').split(' ').filter((part) => part !== '');
   if (cmd.length === 0) throw new HttpError(400, 'missing cmd: pass the command as ?cmd=word+word');
-  await findTarget(ctx.provider, namespace, pod, { container, uid });
+  await findTarget(ctx.provider, namespace, pod, { container, uid, signal: ctx.signal });
   if (!ctx.provider.runInContainer) throw new HttpError(501, `provider ${ctx.provider.name} does not support exec`);
   const chunks: Buffer[] = [];
   let size = 0;

@@ -4,6 +4,6 @@ import type { StatsSource } from '../stats.ts';
 
 export function statsSummary(stats: StatsSource) {
   return async (ctx: RouteContext): Promise<void> => {
-    sendJSON(ctx.res, await stats.summary());
+    sendJSON(ctx.res, await stats.summary(ctx.signal));
   };
 }

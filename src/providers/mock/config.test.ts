@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../errors.ts';
-import { goArch, parseIPv4Cidr, parseMockConfig } from './config.ts';
+import { goArch } from '../../util/platform.ts';
+import { parseMockConfig } from './config.ts';
 
 function configError(input: unknown): string {
   try {
@@ -70,17 +71,4 @@ test('errors are one line naming the field path', () => {
   assert.equal(configError('mock'), 'provider config: expected an object');
   assert.equal(configError({ lifecycle: { runningDelayMs: 'x', restartDelayMs: 'y' } }), 'provider config: lifecycle.runningDelayMs: expected a number (and 1 more)');
   for (const input of [{ lifecycle: { runningDelayMs: 'x' } }, { bogus: { nested: true } }]) assert.doesNotMatch(configError(input), /\n/);
-});
-
-test('goArch maps Node names to GOARCH', () => {
-  assert.equal(goArch('x64'), 'amd64');
-  assert.equal(goArch('arm64'), 'arm64');
-  assert.equal(goArch('ia32'), '386');
-  assert.equal(goArch('ppc64'), 'ppc64le');
-  assert.equal(goArch('s390x'), 's390x');
-});
-
-test('parseIPv4Cidr masks to the network and rejects nonsense', () => {
-  assert.deepEqual(parseIPv4Cidr('10.244.3.9/16'), { base: (10 * 2 ** 24 + 244 * 2 ** 16) >>> 0, bits: 16 });
-  for (const bad of ['10.244.0.0', '10.244.0.0/33', '300.0.0.0/8', 'fd00::/64', '10.0.0.0/32']) assert.equal(parseIPv4Cidr(bad), undefined, bad);
 });

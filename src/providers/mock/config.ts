@@ -3,26 +3,11 @@
 // would otherwise silently leave a test running with the defaults.
 import { z } from 'zod';
 import { ConfigError } from '../../errors.ts';
+import { parseIPv4Cidr } from '../../util/ipv4.ts';
+import { goArch } from '../../util/platform.ts';
+import { formatZodError } from '../../util/zod-error.ts';
 
-/** Node's process.arch names mapped to the GOARCH names Kubernetes uses in kubernetes.io/arch. */
-const GO_ARCH: Record<string, string> = {
-  x64: 'amd64',
-  ia32: '386',
-  arm: 'arm',
-  arm64: 'arm64',
-  ppc64: 'ppc64le', // Node reports little-endian ppc64 as 'ppc64'; Kubernetes only ships ppc64le
-  s390x: 's390x',
-  riscv64: 'riscv64',
-  loong64: 'loong64',
-  mips: 'mips',
-  mipsel: 'mipsle',
-};
-
-export function goArch(nodeArch: string = process.arch): string {
-  return GO_ARCH[nodeArch] ?? nodeArch;
-}
-
-export const DEFAULT_CAPACITY: Readonly<Record<string, string>> = {
+export const MOCK_DEFAULT_CAPACITY: Readonly<Record<string, string>> = {
   cpu: '20',
   memory: '100Gi',
   pods: '10000',
@@ -39,22 +24,6 @@ const quantity = z.preprocess(
 const resourceList = z.record(z.string().min(1), quantity);
 
 const delayMs = z.number().int().nonnegative();
-
-/** An IPv4 CIDR as the network address and prefix length; undefined when malformed. */
-export function parseIPv4Cidr(cidr: string): { base: number; bits: number } | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  if (!m) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  const bits = Number(m[5]);
-  if (octets.some((o) => o > 255) || bits > 30) return undefined; // /31 and /32 leave no pod addresses
-  const addr = octets.reduce((acc, o) => acc * 256 + o, 0);
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return { base: (addr & mask) >>> 0, bits };
-}
-
-export function formatIPv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
 
 const lifecycleSchema = z.strictObject({
   /** How long createPod takes to resolve (the pod is visible, Pending, meanwhile). */
@@ -75,7 +44,7 @@ const taintSchema = z.strictObject({
 
 export const mockConfigSchema = z
   .strictObject({
-    /** Merged over DEFAULT_CAPACITY, so `{ cpu: '4' }` keeps the other defaults. */
+    /** Merged over MOCK_DEFAULT_CAPACITY, so `{ cpu: '4' }` keeps the other defaults. */
     capacity: resourceList.default({}),
     /** Merged over capacity; defaults to capacity. */
     allocatable: resourceList.default({}),
@@ -102,62 +71,11 @@ export const mockConfigSchema = z
     logIntervalMs: delayMs.default(1000),
   })
   .transform((c) => {
-    const capacity = { ...DEFAULT_CAPACITY, ...c.capacity };
+    const capacity = { ...MOCK_DEFAULT_CAPACITY, ...c.capacity };
     return { ...c, capacity, allocatable: { ...capacity, ...c.allocatable } };
   });
 
 export type MockProviderConfig = z.output<typeof mockConfigSchema>;
-
-const ARTICLE: Record<string, string> = {
-  number: 'a number',
-  int: 'an integer',
-  string: 'a string',
-  boolean: 'a boolean',
-  object: 'an object',
-  record: 'an object',
-  array: 'an array',
-};
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out ? `.${String(p)}` : String(p);
-  }
-  return out;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_type':
-      // A custom message (quantity) wins over the generic one.
-      return issue.message.startsWith('Invalid input') ? `expected ${ARTICLE[issue.expected] ?? issue.expected}` : issue.message;
-    case 'too_small':
-      return issue.origin === 'string' || issue.origin === 'array' ? 'must not be empty' : `must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`;
-    case 'too_big':
-      return `must be ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`;
-    case 'invalid_value':
-      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    default:
-      return issue.message;
-  }
-}
-
-/** One line for a zod error: the first issue's path and problem, and how many more there are. */
-export function formatZodError(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid';
-  let path = issue.path;
-  let text = describeIssue(issue);
-  if (issue.code === 'unrecognized_keys') {
-    // Name the offending key itself, not its parent object.
-    path = [...issue.path, issue.keys[0] ?? ''];
-    text = issue.keys.length > 1 ? `unknown field (also ${issue.keys.slice(1).join(', ')})` : 'unknown field';
-  }
-  const where = formatPath(path);
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-  return `${where ? `${where}: ` : ''}${text}${more}`;
-}
 
 /** Validates and defaults the provider config; a bad field throws a one-line ConfigError naming its path. */
 export function parseMockConfig(input: unknown): MockProviderConfig {

@@ -16,7 +16,7 @@ import { ConfigError, errorMessage } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedVolume } from '../provider.ts';
-import { formatZodError } from './config.ts';
+import { formatZodError } from '../../util/zod-error.ts';
 
 export const STATE_KIND = 'MockProviderState';
 export const STATE_VERSION = 1;

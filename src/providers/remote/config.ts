@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../../errors.ts';
-import { formatZodError } from '../mock/config.ts';
+import { formatZodError } from '../../util/zod-error.ts';
 
 const positiveMs = z.number().int().positive();
 

@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileS
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Container } from '../../kube/types.ts';
-import { milliValue, parseQuantity, value } from '../../resolve/quantity.ts';
+import { milliValue, parseQuantity, value } from '../../kube/quantity.ts';
 
 export type CgroupVersion = 1 | 2;
 

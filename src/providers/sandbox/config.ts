@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../errors.ts';
-import { formatZodError, goArch, parseIPv4Cidr } from '../mock/config.ts';
+import { goArch } from '../../util/platform.ts';
+import { parseIPv4Cidr } from '../../util/ipv4.ts';
+import { formatZodError } from '../../util/zod-error.ts';
 
 export function defaultDataDir(): string {
   if (process.getuid?.() === 0) return '/var/lib/virtual-kubelet-ts/sandbox';

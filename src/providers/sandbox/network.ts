@@ -7,7 +7,7 @@
 // that interface: the kernel refuses a second one, which keeps two providers (or two virtual
 // nodes) on one machine from handing out the same address. The pair lives in the pod's network
 // namespace and disappears with it, so a pod whose processes are all gone leaves no interface.
-import { formatIPv4, parseIPv4Cidr } from '../mock/config.ts';
+import { formatIPv4, parseIPv4Cidr } from '../../util/ipv4.ts';
 import { CommandError, run } from './exec.ts';
 
 export interface PodNetwork {

@@ -1,0 +1,14 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatIPv4, parseIPv4Cidr } from './ipv4.ts';
+
+test('parseIPv4Cidr masks to the network and rejects nonsense', () => {
+  assert.deepEqual(parseIPv4Cidr('10.244.3.9/16'), { base: (10 * 2 ** 24 + 244 * 2 ** 16) >>> 0, bits: 16 });
+  for (const bad of ['10.244.0.0', '10.244.0.0/33', '300.0.0.0/8', 'fd00::/64', '10.0.0.0/32']) assert.equal(parseIPv4Cidr(bad), undefined, bad);
+});
+
+test('formatIPv4 writes the dotted quad of a 32-bit number', () => {
+  assert.equal(formatIPv4(0), '0.0.0.0');
+  assert.equal(formatIPv4(0x0ad70002), '10.215.0.2');
+  assert.equal(formatIPv4(0xffffffff), '255.255.255.255');
+});
