@@ -82,7 +82,7 @@ export class VirtualKubelet {
     const kubeletPort = kubeletApi?.port ?? options.kubeletPort;
     const node = new NodeController(client, provider, { ...options, kubeletPort, providerName: provider.name, kubeletVersion }, log);
     nodeRef.current = node;
-    const pods = new PodController(
+    const pods = PodController.create(
       client,
       provider,
       {

@@ -1,24 +1,24 @@
 // Keeps the provider's pods equal to the API's pods bound to this node, and the API's pod
 // status equal to the provider's. Level-triggered: every change (API watch, provider push,
 // poll, referenced ConfigMap/Secret, resync) enqueues the pod's key, and one sync function
-// reconciles lifecycle and status for that key.
+// reconciles lifecycle and status for that key. What it remembers per pod is one PodRecord.
 import { createHash } from 'node:crypto';
-import { AbortedError, NotFoundError, VkError, errorMessage, isStatus } from '../errors.ts';
-import { MERGE_PATCH, type KubeClient } from '../kube/client.ts';
+import { AbortedError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, VkError, errorMessage, hasCode } from '../errors.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { Informer, stripManagedFields } from '../kube/informer.ts';
-import type { Pod, PodStatus } from '../kube/types.ts';
+import type { Pod } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
-import { every } from '../util/periodic.ts';
-import type { DeleteReason, Provider, ResolvedPod } from '../providers/provider.ts';
+import type { CallOptions, DeleteReason, Provider, ResolvedPod } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
-import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ResolveResult } from '../resolve/resolve-pod.ts';
+import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ObjectSource, type ResolveResult } from '../resolve/resolve-pod.ts';
+import { every } from '../util/periodic.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
-import { EventRecorder, type EventRateLimit } from './events.ts';
-import { completeStatus, isTerminalPhase, rejectedStatus, statusPatch, waitingStatus } from './pod-status.ts';
-import { ReferenceWatcher } from './references.ts';
-
-/** How long a written status is trusted over a lagging cache; after that the cache wins again. */
-const WRITTEN_STATUS_TTL_MS = 30_000;
+import { EventRecorder, type EventRateLimit, type EventType } from './events.ts';
+import type { PodSource } from './pod-source.ts';
+import { PodRecords, type PodRecord } from './pod-state.ts';
+import { isTerminalPhase, rejectedStatus, waitingStatus } from './pod-status.ts';
+import { ReferenceWatcher, type PodReferences, type ReferenceChange } from './references.ts';
+import { StatusWriter, type StatusClient } from './status-writer.ts';
 
 export interface PodControllerOptions {
   nodeName: string;
@@ -32,6 +32,9 @@ export interface PodControllerOptions {
   nodeAllocatable: () => Record<string, string>;
   /** Rate limit of Event writes; the kubelet's defaults when unset. */
   eventRateLimit?: EventRateLimit;
+  /** Retry backoff of a failing pod: first delay, doubling to the maximum (default 200 ms to 5 min). */
+  retryBaseDelayMs?: number;
+  retryMaxDelayMs?: number;
 }
 
 export interface PodControllerMetrics {
@@ -39,65 +42,83 @@ export interface PodControllerMetrics {
   providerCall?(operation: string, seconds: number, ok: boolean): void;
 }
 
+/** The ConfigMaps, Secrets and Services pods refer to: resolution reads them, and a change re-syncs the pods. */
+export interface ReferenceTracker extends ObjectSource {
+  track(podKey: string, refs: PodReferences): void;
+  untrack(podKey: string): void;
+  stop(): Promise<void>;
+}
+
+/** Where the controller records pod Events (rate-limited and aggregated in production). */
+export interface PodEventSink {
+  pod(pod: Pod, type: EventType, reason: string, message: string): void;
+  stop(): void;
+}
+
+/** What the controller reads and writes, injected so its logic can be tested without a cluster. */
+export interface PodControllerDeps {
+  /** The API's pods bound to this node. */
+  source: PodSource;
+  /** Made with the callback that re-syncs pods whose references changed. */
+  references: (onChange: ReferenceChange) => ReferenceTracker;
+  /** Status patches and the final DELETE of gracefully deleted pods. */
+  api: StatusClient;
+  events: PodEventSink;
+}
+
 export class PodController {
-  private readonly client: KubeClient;
   private readonly provider: Provider;
   private readonly options: PodControllerOptions;
   private readonly log: Logger;
-  private readonly informer: Informer<Pod>;
-  private readonly queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 300_000 });
-  private readonly events: EventRecorder;
-  private readonly references: ReferenceWatcher;
+  private readonly source: PodSource;
+  private readonly queue: WorkQueue;
+  private readonly events: PodEventSink;
+  private readonly references: ReferenceTracker;
+  private readonly statuses: StatusWriter;
   private readonly metrics: PodControllerMetrics;
-  /** UIDs released in the provider after they finished; never created again. */
-  private readonly released = new Set<string>();
-  /** UIDs whose first Running status was announced with a Started event. */
-  private readonly started = new Set<string>();
-  /** The status last written per UID, until the watch delivers that write: skips rewrites while the cache lags. */
-  private readonly written = new Map<string, { status: PodStatus; at: number; resourceVersion: string | undefined }>();
-  /** UIDs whose API object we deleted: repeat syncs before the watch shows it gone send no second DELETE. */
-  private readonly removed = new Set<string>();
-  /** Pods whose ConfigMaps, Secrets or Services changed since their volumes were last resolved, by key. */
-  private readonly referencesChanged = new Set<string>();
-  /** Digest of the volume contents and pull secrets the provider last received from this process, by UID. */
-  private readonly delivered = new Map<string, string>();
-  /** When each pod's projected tokens must be resolved again (epoch ms), by UID. */
-  private readonly refreshAt = new Map<string, number>();
+  private readonly records = new PodRecords();
   private workers: Promise<void[]> | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
   /** Aborts provider calls in flight when the controller stops. */
   private readonly stopping = new AbortController();
-  private readonly call = { signal: this.stopping.signal };
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly call: CallOptions = { signal: this.stopping.signal };
 
-  constructor(client: KubeClient, provider: Provider, options: PodControllerOptions, log: Logger, metrics: PodControllerMetrics = {}) {
-    this.client = client;
+  /** The production wiring: an informer on this node's pods, watched references, rate-limited Events. */
+  static create(client: KubeClient, provider: Provider, options: PodControllerOptions, log: Logger, metrics: PodControllerMetrics = {}): PodController {
+    const own = log.child({ component: 'pod-controller', node: options.nodeName });
+    return new PodController(provider, options, own, metrics, {
+      source: new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: own, transform: stripManagedFields }),
+      references: (onChange) => new ReferenceWatcher(client, own, onChange),
+      api: client,
+      events: new EventRecorder(client, options.nodeName, own, options.eventRateLimit),
+    });
+  }
+
+  constructor(provider: Provider, options: PodControllerOptions, log: Logger, metrics: PodControllerMetrics, deps: PodControllerDeps) {
     this.provider = provider;
     this.options = options;
-    this.log = log.child({ component: 'pod-controller', node: options.nodeName });
+    this.log = log;
     this.metrics = metrics;
-    this.events = new EventRecorder(client, options.nodeName, this.log, options.eventRateLimit);
-    this.informer = new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: this.log, transform: stripManagedFields });
-    this.references = new ReferenceWatcher(client, this.log, (kind, namespace, name, pods) => {
+    this.source = deps.source;
+    this.events = deps.events;
+    this.statuses = new StatusWriter(deps.api, options.hostIP);
+    this.queue = new WorkQueue({ baseDelayMs: options.retryBaseDelayMs ?? 200, maxDelayMs: options.retryMaxDelayMs ?? 300_000 });
+    this.references = deps.references((kind, namespace, name, pods) => {
       this.log.debug({ kind, namespace, name, pods: pods.length }, 'referenced object changed');
       for (const key of pods) {
-        this.referencesChanged.add(key);
+        const uid = this.source.get(key)?.metadata?.uid;
+        if (uid) this.records.get(uid).referencesChanged = true;
         this.queue.add(key);
       }
     });
-    this.informer.addHandlers({
+    this.source.addHandlers({
       onAdd: (pod) => this.queue.add(podKey(pod)),
       onUpdate: (_old, pod) => {
-        const uid = pod.metadata?.uid ?? '';
-        if (this.written.get(uid)?.resourceVersion === pod.metadata?.resourceVersion) this.written.delete(uid);
+        this.statuses.observed(pod, this.records.peek(uidOf(pod)));
         this.queue.add(podKey(pod));
       },
       onDelete: (pod) => {
-        this.released.delete(pod.metadata?.uid ?? '');
-        this.started.delete(pod.metadata?.uid ?? '');
-        this.refreshAt.delete(pod.metadata?.uid ?? '');
-        this.written.delete(pod.metadata?.uid ?? '');
-        this.removed.delete(pod.metadata?.uid ?? '');
-        this.delivered.delete(pod.metadata?.uid ?? '');
+        this.records.delete(uidOf(pod));
         this.queue.add(podKey(pod));
       },
     });
@@ -109,25 +130,23 @@ export class PodController {
 
   /** Syncs the pod cache, reconciles the provider against it, then starts the workers. */
   async start(signal?: AbortSignal): Promise<void> {
-    this.informer.start();
-    await this.informer.waitForSync(signal);
+    this.source.start();
+    await this.source.waitForSync(signal);
     await this.reconcileProvider();
     this.provider.notifyPods?.((pod) => this.queue.add(podKey(pod)));
     this.workers = runWorkers(this.queue, this.options.workers, (key) => this.process(key));
-    for (const pod of this.informer.list()) this.queue.add(podKey(pod));
+    for (const pod of this.source.list()) this.queue.add(podKey(pod));
     this.every(this.options.resyncIntervalMs, async () => {
-      for (const pod of this.informer.list()) this.queue.add(podKey(pod));
-      const expired = Date.now() - WRITTEN_STATUS_TTL_MS;
-      for (const [uid, entry] of this.written) if (entry.at < expired) this.written.delete(uid);
+      for (const pod of this.source.list()) this.queue.add(podKey(pod));
+      for (const record of this.records.values()) this.statuses.expire(record);
     });
     if (!this.provider.notifyPods) this.every(this.options.statusPollIntervalMs, () => this.pollProvider());
-    this.log.info({ pods: this.informer.list().length, workers: this.options.workers }, 'pod controller started');
+    this.log.info({ pods: this.source.list().length, workers: this.options.workers }, 'pod controller started');
   }
 
   private every(intervalMs: number, task: () => Promise<void>): void {
-    this.timers.push(every(intervalMs, task, (err) => this.log.warn({ err: errorMessage(err) }, 'periodic pod task failed')));
+    this.timers.push(every(intervalMs, task, (err) => this.stopping.signal.aborted || this.log.warn({ err: errorMessage(err) }, 'periodic pod task failed')));
   }
-
 
   /**
    * Start-up sweep: deletes provider pods of this node that the fully synced cache does not
@@ -135,14 +154,14 @@ export class PodController {
    * reports for another node are left alone.
    */
   private async reconcileProvider(): Promise<void> {
-    if (!this.informer.hasSynced()) throw new VkError('VK_PROVIDER', 'refusing to sweep provider pods before the pod cache is synced');
+    if (!this.source.hasSynced()) throw new VkError('VK_KUBE_API', 'refusing to sweep provider pods before the pod cache is synced');
     const providerPods = await this.timed('listPods', () => this.provider.listPods(this.call));
     let removed = 0;
     for (const pod of providerPods) {
       const nodeName = pod.spec?.nodeName;
       if (nodeName && nodeName !== this.options.nodeName) continue;
-      const apiPod = this.informer.get(podKey(pod));
-      if (apiPod && apiPod.metadata?.uid === pod.metadata?.uid) continue;
+      const apiPod = this.source.get(podKey(pod));
+      if (apiPod && uidOf(apiPod) === uidOf(pod)) continue;
       this.log.info({ pod: podKey(pod), uid: pod.metadata?.uid }, 'deleting provider pod that no longer exists in the API');
       try {
         await this.timed('deletePod', () => this.provider.deletePod(pod, { ...this.call, reason: 'deleted' }));
@@ -156,17 +175,19 @@ export class PodController {
 
   private async pollProvider(): Promise<void> {
     for (const pod of await this.timed('listPods', () => this.provider.listPods(this.call))) {
-      const apiPod = this.informer.get(podKey(pod));
-      if (!apiPod || !pod.status) continue;
-      const desired = completeStatus(apiPod, pod.status, this.options.hostIP, new Date());
-      if (statusPatch(apiPod.status, desired)) this.queue.add(podKey(pod));
+      const apiPod = this.source.get(podKey(pod));
+      if (apiPod && pod.status && this.statuses.differs(apiPod, pod.status)) this.queue.add(podKey(pod));
     }
   }
 
+  /**
+   * Times a provider call for the metrics. The call gets the controller's signal; on stop the
+   * wait ends at once even if the provider ignores the signal, so shutdown never waits on it.
+   */
   private async timed<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
-      const result = await call();
+      const result = await untilAborted(call(), this.stopping.signal);
       this.metrics.providerCall?.(operation, (performance.now() - started) / 1000, true);
       return result;
     } catch (err) {
@@ -182,9 +203,17 @@ export class PodController {
       this.queue.forget(key);
       this.metrics.syncDuration?.((performance.now() - started) / 1000, 'ok');
     } catch (err) {
-      const delay = this.queue.addRateLimited(key);
+      if (this.stopping.signal.aborted && hasCode(err, 'VK_ABORTED')) return;
       this.metrics.syncDuration?.((performance.now() - started) / 1000, 'error');
-      this.log.warn({ pod: key, err: errorMessage(err), retryInMs: delay }, 'pod sync failed');
+      if (err instanceof TryLaterError) {
+        // The backend asked for time: come back when it said, without growing the backoff.
+        const delay = err.retryAfterMs ?? this.queue.addRateLimited(key);
+        if (err.retryAfterMs !== undefined) this.queue.addAfter(key, delay);
+        this.log.info({ pod: key, err: errorMessage(err), retryInMs: delay }, 'provider asked to retry later');
+        return;
+      }
+      const delay = this.queue.addRateLimited(key);
+      this.log.warn({ pod: key, err: errorMessage(err), code: err instanceof VkError ? err.code : undefined, retryInMs: delay }, 'pod sync failed');
     }
   }
 
@@ -192,71 +221,89 @@ export class PodController {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    const apiPod = this.informer.get(key);
+    const apiPod = this.source.get(key);
     let providerPod: Pod | undefined;
     try {
       providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name, this.call));
     } catch (err) {
-      if (apiPod) await this.reportUnavailable(apiPod, err);
+      if (apiPod && !hasCode(err, 'VK_ABORTED')) await this.reportUnavailable(apiPod, this.records.get(uidOf(apiPod)), err);
       throw err;
     }
 
     if (!apiPod) {
       this.references.untrack(key);
-      if (providerPod) await this.deleteInProvider(providerPod);
+      if (providerPod) await this.deleteInProvider(providerPod, 'deleted');
       return;
     }
-    const uid = apiPod.metadata?.uid ?? '';
-    if (providerPod && providerPod.metadata?.uid !== uid) {
+    const record = this.records.get(uidOf(apiPod));
+    if (providerPod && uidOf(providerPod) !== record.uid) {
       // A pod re-created under the same name: the old incarnation goes first.
-      this.log.info({ pod: key, oldUid: providerPod.metadata?.uid, uid }, 'replacing an older incarnation of the pod in the provider');
-      await this.deleteInProvider(providerPod);
+      this.log.info({ pod: key, oldUid: providerPod.metadata?.uid, uid: record.uid }, 'replacing an older incarnation of the pod in the provider');
+      await this.deleteInProvider(providerPod, 'deleted');
       providerPod = undefined;
     }
 
     if (apiPod.metadata?.deletionTimestamp) {
       if (providerPod) {
         this.events.pod(apiPod, 'Normal', 'Killing', `Stopping pod in provider ${this.provider.name}`);
-        await this.deleteInProvider(apiPod);
+        await this.deleteInProvider(apiPod, 'deleted');
       }
       this.references.untrack(key);
-      await this.removeFromApi(apiPod);
+      await this.statuses.remove(apiPod, record);
       return;
     }
 
-    if (isTerminalPhase(apiPod.status?.phase) || this.released.has(uid)) {
-      if (providerPod) await this.release(apiPod);
+    if (isTerminalPhase(apiPod.status?.phase) || record.released) {
+      if (providerPod) await this.release(apiPod, record);
       this.references.untrack(key);
       return;
     }
 
     if (!providerPod) {
-      const created = await this.create(apiPod);
+      // Syncs caused by our own status write must not retry before the time the backend asked for.
+      const wait = (record.createNotBefore ?? 0) - Date.now();
+      if (wait > 0) return this.queue.addAfter(key, wait);
+      const created = await this.create(apiPod, record);
       if (!created) return;
       // A pushing provider reports the new pod's status itself; writing the transient
       // status here would cost a second patch per pod (and the resync covers a lost push).
       if (this.provider.notifyPods) return;
       providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name, this.call));
     } else if (updatableFingerprint(providerPod) !== updatableFingerprint(apiPod)) {
-      this.trackReferences(apiPod);
-      await this.updateInProvider(await this.resolve(apiPod));
-      this.log.info({ pod: key }, 'updated pod in provider');
-    } else if (!this.delivered.has(uid)) {
+      await this.update(apiPod, record);
+    } else if (record.delivered === undefined) {
       // Adopted from an earlier run: watch its references, and hand over what a restart lost.
       this.trackReferences(apiPod);
-      await this.refreshVolumes(apiPod);
-    } else if ((this.refreshAt.get(uid) ?? Infinity) <= Date.now() || this.referencesChanged.has(key)) {
-      await this.refreshVolumes(apiPod);
+      await this.refreshVolumes(apiPod, record);
+    } else if ((record.refreshAt ?? Infinity) <= Date.now() || record.referencesChanged) {
+      await this.refreshVolumes(apiPod, record);
     }
 
     const status = providerPod?.status ?? (await this.timed('getPodStatus', () => this.provider.getPodStatus(namespace, name, this.call)));
     if (!status) return;
-    await this.writeStatus(apiPod, status);
-    if (status.phase === 'Running' && !this.started.has(uid)) {
-      this.started.add(uid);
+    await this.statuses.write(apiPod, status, record);
+    if (status.phase === 'Running' && !record.started) {
+      record.started = true;
       this.events.pod(apiPod, 'Normal', 'Started', `Started pod in provider ${this.provider.name}`);
     }
-    if (isTerminalPhase(status.phase)) await this.release(apiPod);
+    if (isTerminalPhase(status.phase)) await this.release(apiPod, record);
+  }
+
+  /** Passes an allowed spec change to the provider; one it rejects is reported once and not offered again. */
+  private async update(apiPod: Pod, record: PodRecord): Promise<void> {
+    const fingerprint = updatableFingerprint(apiPod);
+    if (record.rejectedUpdate === fingerprint) return;
+    this.trackReferences(apiPod);
+    try {
+      await this.updateInProvider(await this.resolve(apiPod, record), record);
+    } catch (err) {
+      if (!(err instanceof PodRejectedError)) throw err;
+      record.rejectedUpdate = fingerprint;
+      this.events.pod(apiPod, 'Warning', err.reason, `provider ${this.provider.name} cannot apply the change: ${err.message}`);
+      return;
+    }
+    record.rejectedUpdate = undefined;
+    this.log.info({ pod: podKey(apiPod) }, 'updated pod in provider');
   }
 
   /**
@@ -264,42 +311,41 @@ export class PodController {
    * kubelet's do (env does not change). A reference that went missing keeps the old contents,
    * with a FailedMount Warning, instead of failing the pod.
    */
-  private async refreshVolumes(pod: Pod): Promise<void> {
+  private async refreshVolumes(pod: Pod, record: PodRecord): Promise<void> {
     let resolved: ResolveResult;
     try {
-      resolved = await this.resolve(pod);
+      resolved = await this.resolve(pod, record);
     } catch (err) {
       if (!(err instanceof PodConfigError)) throw err;
       this.events.pod(pod, 'Warning', 'FailedMount', `volumes not updated: ${err.message}`);
       return;
     }
-    const uid = pod.metadata?.uid ?? '';
     const digest = deliveryDigest(resolved);
-    if (digest === (this.delivered.get(uid) ?? EMPTY_DIGEST)) {
+    if (digest === (record.delivered ?? EMPTY_DIGEST)) {
       // Nothing new; an adopted pod with nothing to hand over counts as handed over.
-      this.delivered.set(uid, digest);
+      record.delivered = digest;
       return;
     }
-    await this.updateInProvider(resolved);
+    await this.updateInProvider(resolved, record);
     this.log.info({ pod: podKey(pod) }, 'updated volume contents in provider');
   }
 
   /** updatePod, remembering what the provider now has. */
-  private async updateInProvider(resolved: ResolveResult): Promise<void> {
+  private async updateInProvider(resolved: ResolveResult, record: PodRecord): Promise<void> {
     await this.timed('updatePod', () => this.provider.updatePod(resolved, this.call));
-    this.delivered.set(resolved.pod.metadata?.uid ?? '', deliveryDigest(resolved));
+    record.delivered = deliveryDigest(resolved);
   }
 
   /**
    * The provider could not be asked about the pod. A pod that never ran says why it waits
    * (a running pod's last status stays: it may well still be running).
    */
-  private async reportUnavailable(pod: Pod, err: unknown): Promise<void> {
+  private async reportUnavailable(pod: Pod, record: PodRecord, err: unknown): Promise<void> {
     if (pod.metadata?.deletionTimestamp || isTerminalPhase(pod.status?.phase)) return;
     const started = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].some((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated);
     if (started) return;
     const message = `provider ${this.provider.name} is unavailable: ${errorMessage(err)}`;
-    await this.writeStatus(pod, waitingStatus(pod, 'ProviderUnavailable', message)).catch(() => {});
+    await this.statuses.write(pod, waitingStatus(pod, 'ProviderUnavailable', message), record).catch(() => {});
     this.events.pod(pod, 'Warning', 'Failed', message);
   }
 
@@ -307,17 +353,12 @@ export class PodController {
    * Resolves env and volumes for the provider, records the kubelet's warnings, and schedules the
    * token refresh. Reference changes from here on call for another resolve.
    */
-  private async resolve(pod: Pod): Promise<ResolveResult> {
-    this.referencesChanged.delete(podKey(pod));
+  private async resolve(pod: Pod, record: PodRecord): Promise<ResolveResult> {
+    record.referencesChanged = false;
     const resolved = await resolvePod(pod, this.references, this.resolveContext(pod));
     for (const warning of resolved.warnings) this.events.pod(pod, 'Warning', warning.reason, warning.message);
-    const uid = pod.metadata?.uid ?? '';
-    if (resolved.refreshAt) {
-      this.refreshAt.set(uid, resolved.refreshAt.getTime());
-      this.queue.addAfter(podKey(pod), resolved.refreshAt.getTime() - Date.now());
-    } else {
-      this.refreshAt.delete(uid);
-    }
+    record.refreshAt = resolved.refreshAt?.getTime();
+    if (record.refreshAt !== undefined) this.queue.addAfter(podKey(pod), record.refreshAt - Date.now());
     return resolved;
   }
 
@@ -338,24 +379,21 @@ export class PodController {
   }
 
   /** Resolves and creates the pod; false when it cannot start (yet), with status and Event written. */
-  private async create(pod: Pod): Promise<boolean> {
-    const key = podKey(pod);
+  private async create(pod: Pod, record: PodRecord): Promise<boolean> {
     this.trackReferences(pod);
     let resolved: ResolveResult;
     try {
-      resolved = await this.resolve(pod);
+      resolved = await this.resolve(pod, record);
     } catch (err) {
       if (err instanceof UnsupportedPodSpecError) {
         // This node can never run it: Failed, as the kubelet does for pods it rejects.
-        await this.writeStatus(pod, rejectedStatus(err.reason, err.message));
-        this.events.pod(pod, 'Warning', err.eventReason, err.message);
-        this.released.add(pod.metadata?.uid ?? '');
+        await this.reject(pod, record, err.reason, err.eventReason, err.message);
         return false;
       }
       if (err instanceof PodConfigError) {
         // Stays Pending; the reference watch re-enqueues the pod when the object appears,
         // and the rate-limited retry covers a missed watch event.
-        await this.writeStatus(pod, waitingStatus(pod, err.reason, err.message));
+        await this.statuses.write(pod, waitingStatus(pod, err.reason, err.message), record);
         this.events.pod(pod, 'Warning', err.eventReason, err.eventReason === 'Failed' ? `Error: ${err.message}` : err.message);
         throw err;
       }
@@ -363,77 +401,88 @@ export class PodController {
     }
     try {
       await this.timed('createPod', () => this.provider.createPod(resolved, this.call));
-      this.delivered.set(pod.metadata?.uid ?? '', deliveryDigest(resolved));
+      record.delivered = deliveryDigest(resolved);
     } catch (err) {
-      const message = `provider ${this.provider.name} failed to create the pod: ${errorMessage(err)}`;
-      this.events.pod(pod, 'Warning', 'Failed', message);
-      await this.writeStatus(pod, waitingStatus(pod, 'ProviderCreateFailed', message));
-      const retries = this.queue.failureCount(key);
-      if (retries > 0) this.events.pod(pod, 'Warning', 'BackOff', `Back-off retrying pod creation in provider ${this.provider.name}`);
-      throw new VkError('VK_PROVIDER', message, { cause: err });
+      await this.createFailed(pod, record, err);
+      return false;
     }
     this.events.pod(pod, 'Normal', 'Created', `Created pod in provider ${this.provider.name}`);
-    this.log.info({ pod: key, uid: pod.metadata?.uid }, 'created pod in provider');
+    this.log.info({ pod: podKey(pod), uid: record.uid }, 'created pod in provider');
     return true;
   }
 
-  private async writeStatus(apiPod: Pod, providerStatus: PodStatus): Promise<void> {
-    const desired = completeStatus(apiPod, providerStatus, this.options.hostIP, new Date());
-    const patch = statusPatch(apiPod.status, desired);
-    if (!patch) return;
-    const uid = apiPod.metadata?.uid ?? '';
-    // Under load the watch lags our own writes; a status we wrote moments ago is not written again.
-    const written = this.written.get(uid);
-    if (written && Date.now() - written.at < WRITTEN_STATUS_TTL_MS && !statusPatch(written.status, desired)) return;
-    const path = `/api/v1/namespaces/${apiPod.metadata?.namespace}/pods/${encodeURIComponent(apiPod.metadata?.name ?? '')}/status`;
-    try {
-      // The UID in the patch is a precondition: never write onto a newer pod of the same name.
-      const updated = await this.client.patch<Pod>(path, { metadata: { uid }, status: patch }, MERGE_PATCH);
-      const resourceVersion = updated?.metadata?.resourceVersion;
-      // An unchanged resourceVersion: the server already held this status, so the cache is not behind.
-      if (resourceVersion !== apiPod.metadata?.resourceVersion) this.written.set(uid, { status: desired, at: Date.now(), resourceVersion });
-    } catch (err) {
-      if (isStatus(err, 404) || isStatus(err, 409)) return;
-      throw err;
+  /**
+   * createPod failed: by the error contract, a rejected spec fails the pod for good; an
+   * unavailable or busy backend and anything else leave it Pending and retry (rethrown).
+   */
+  private async createFailed(pod: Pod, record: PodRecord, err: unknown): Promise<void> {
+    if (hasCode(err, 'VK_ABORTED')) throw err;
+    if (err instanceof PodRejectedError) {
+      await this.reject(pod, record, err.reason, err.reason, `provider ${this.provider.name} cannot run the pod: ${err.message}`);
+      return;
     }
+    let reason = 'ProviderCreateFailed';
+    let message = `provider ${this.provider.name} failed to create the pod: ${errorMessage(err)}`;
+    if (err instanceof ProviderUnavailableError) {
+      reason = 'ProviderUnavailable';
+      message = `provider ${this.provider.name} is unavailable: ${err.message}`;
+    } else if (err instanceof TryLaterError) {
+      reason = 'ProviderBusy';
+      message = `provider ${this.provider.name} asked to retry later: ${err.message}`;
+    }
+    if (err instanceof TryLaterError && err.retryAfterMs !== undefined) record.createNotBefore = Date.now() + err.retryAfterMs;
+    this.events.pod(pod, 'Warning', 'Failed', message);
+    await this.statuses.write(pod, waitingStatus(pod, reason, message), record);
+    if (err instanceof TryLaterError) throw err;
+    if (this.queue.failureCount(podKey(pod)) > 0) this.events.pod(pod, 'Warning', 'BackOff', `Back-off retrying pod creation in provider ${this.provider.name}`);
+    throw err instanceof VkError ? err : new VkError('VK_PROVIDER', message, { cause: err });
   }
 
-  private async deleteInProvider(pod: Pod, reason: DeleteReason = 'deleted'): Promise<void> {
+  /** Ends a pod this node can never run: Failed with the reason, a Warning Event, never created again. */
+  private async reject(pod: Pod, record: PodRecord, reason: string, eventReason: string, message: string): Promise<void> {
+    await this.statuses.write(pod, rejectedStatus(reason, message), record);
+    this.events.pod(pod, 'Warning', eventReason, message);
+    record.released = true;
+  }
+
+  private async deleteInProvider(pod: Pod, reason: DeleteReason): Promise<void> {
     try {
       await this.timed('deletePod', () => this.provider.deletePod(pod, { ...this.call, reason }));
-      this.log.info({ pod: podKey(pod), uid: pod.metadata?.uid }, 'deleted pod in provider');
+      this.log.info({ pod: podKey(pod), uid: pod.metadata?.uid, reason }, 'deleted pod in provider');
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
   }
 
   /** A finished pod keeps its API object (the kubelet does too) but frees the provider's resources. */
-  private async release(pod: Pod): Promise<void> {
-    this.released.add(pod.metadata?.uid ?? '');
+  private async release(pod: Pod, record: PodRecord): Promise<void> {
+    record.released = true;
     await this.deleteInProvider(pod, 'finished');
   }
 
-  /** Completes graceful deletion: the provider has stopped the pod, so the API object goes now. */
-  private async removeFromApi(pod: Pod): Promise<void> {
-    const uid = pod.metadata?.uid ?? '';
-    if (this.removed.has(uid)) return;
-    const path = `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${encodeURIComponent(pod.metadata?.name ?? '')}`;
-    try {
-      await this.client.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } }, { discardResponse: true });
-    } catch (err) {
-      if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
-    }
-    this.removed.add(uid);
-  }
-
+  /** Stops the workers; provider calls in flight are aborted, not waited on. */
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.stopping.abort(new AbortedError('the pod controller is stopping'));
     this.events.stop();
     this.queue.shutDown();
     await this.workers;
-    await Promise.all([this.informer.stop(), this.references.stop()]);
+    await Promise.all([this.source.stop(), this.references.stop()]);
   }
+}
+
+function uidOf(pod: Pod): string {
+  return pod.metadata?.uid ?? '';
+}
+
+/** The call's result, or a rejection with the signal's reason as soon as it is aborted. */
+function untilAborted<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    call.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** The pod fields whose change is passed to the provider as an update. */
