@@ -3,7 +3,8 @@
 // counted syncs, never on a fixed sleep.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { PodRejectedError, ProviderUnavailableError, TryLaterError, VkError } from '../errors.ts';
+import type { VkError } from '../errors.ts';
+import { PodRejectedError, ProviderUnavailableError, TryLaterError } from '../errors.ts';
 import type { Pod, PodStatus } from '../kube/types.ts';
 import { silentLogger } from '../log.ts';
 import { configMap } from '../resolve/fake-source.ts';
