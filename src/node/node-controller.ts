@@ -1,6 +1,6 @@
 // Registers (or adopts) the Node, renews its Lease, keeps its status current, and turns it
 // NotReady when the provider's health check fails.
-import { KubeApiError, errorMessage, isStatus } from '../errors.ts';
+import { AbortedError, KubeApiError, errorMessage, isStatus } from '../errors.ts';
 import { MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import type { Lease, Node, NodeStatus } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
@@ -37,14 +37,6 @@ export interface NodeTimings {
 
 export interface NodeControllerOptions extends NodeIdentity, NodeTimings {}
 
-export const DEFAULT_NODE_TIMINGS = {
-  leaseDurationSeconds: 40,
-  leaseRenewIntervalMs: 10_000,
-  statusUpdateIntervalMs: 60_000,
-  pingIntervalMs: 10_000,
-  pingTimeoutMs: 5_000,
-};
-
 const READY: Health = { ready: true, reason: 'KubeletReady', message: 'virtual kubelet is posting ready status' };
 
 export class NodeController {
@@ -60,6 +52,8 @@ export class NodeController {
   private readonly timers: NodeJS.Timeout[] = [];
   private statusWrite: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Aborts a health check in flight when the controller stops. */
+  private readonly stopping = new AbortController();
 
   constructor(client: KubeClient, provider: Provider, options: NodeControllerOptions, log: Logger) {
     this.client = client;
@@ -166,11 +160,12 @@ export class NodeController {
 
   private async checkHealth(): Promise<void> {
     let next: Health = READY;
-    const signal = AbortSignal.timeout(this.options.pingTimeoutMs);
+    const timeout = AbortSignal.timeout(this.options.pingTimeoutMs);
     try {
-      await this.provider.ping!(signal);
+      await this.provider.ping!(AbortSignal.any([timeout, this.stopping.signal]));
     } catch (err) {
-      const message = signal.aborted ? `provider ${this.provider.name} did not answer its health check within ${this.options.pingTimeoutMs} ms` : `provider ${this.provider.name} is unhealthy: ${errorMessage(err)}`;
+      if (this.stopping.signal.aborted) return;
+      const message = timeout.aborted ? `provider ${this.provider.name} did not answer its health check within ${this.options.pingTimeoutMs} ms` : `provider ${this.provider.name} is unhealthy: ${errorMessage(err)}`;
       next = { ready: false, reason: 'ProviderUnhealthy', message };
     }
     if (next.ready !== this.health.ready || next.message !== this.health.message) {
@@ -218,6 +213,7 @@ export class NodeController {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.stopping.abort(new AbortedError('the node controller is stopping'));
     await this.statusWrite;
     try {
       if (this.options.shutdownMode === 'delete') {
