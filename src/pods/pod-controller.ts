@@ -2,18 +2,19 @@
 // status equal to the provider's. Level-triggered: every change (API watch, provider push,
 // poll, referenced ConfigMap/Secret, resync) enqueues the pod's key, and one sync function
 // reconciles lifecycle and status for that key. What it remembers per pod is one PodRecord.
-import { createHash } from 'node:crypto';
 import { AbortedError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, VkError, errorMessage, hasCode } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { Pod } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
-import type { CallOptions, DeleteReason, Provider, ResolvedPod } from '../providers/provider.ts';
+import type { CallOptions, DeleteReason, Provider } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ObjectSource, type ResolveResult } from '../resolve/resolve-pod.ts';
+import { untilAborted } from '../util/abort.ts';
 import { every } from '../util/periodic.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
 import { EventRecorder, type EventRateLimit, type EventType } from './events.ts';
+import { EMPTY_DIGEST, deliveryDigest, updatableFingerprint } from './fingerprints.ts';
 import type { PodSource } from './pod-source.ts';
 import { PodRecords, type PodRecord } from './pod-state.ts';
 import { isTerminalPhase, rejectedStatus, waitingStatus } from './pod-status.ts';
@@ -474,40 +475,3 @@ export class PodController {
 function uidOf(pod: Pod): string {
   return pod.metadata?.uid ?? '';
 }
-
-/** The call's result, or a rejection with the signal's reason as soon as it is aborted. */
-function untilAborted<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    call.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/** The pod fields whose change is passed to the provider as an update. */
-function updatableFingerprint(pod: Pod): string {
-  const spec = pod.spec;
-  return JSON.stringify([
-    spec?.containers.map((c) => c.image),
-    spec?.initContainers?.map((c) => c.image),
-    spec?.activeDeadlineSeconds,
-    spec?.tolerations,
-    pod.metadata?.labels,
-    pod.metadata?.annotations,
-  ]);
-}
-
-/** A digest of what the provider gets besides the spec: volume names, kinds, file paths, modes and contents, pull secrets. */
-function deliveryDigest(resolved: Pick<ResolvedPod, 'volumes' | 'pullSecrets'>): string {
-  const hash = createHash('sha256');
-  for (const secret of resolved.pullSecrets ?? []) hash.update(`${secret.metadata?.name}\0${JSON.stringify(secret.data ?? {})}\0`);
-  for (const [name, volume] of [...resolved.volumes].sort(([a], [b]) => a.localeCompare(b))) {
-    hash.update(`${name}\0${volume.type}\0`);
-    if (volume.type !== 'files') continue;
-    for (const file of volume.files) hash.update(`${file.path}\0${file.mode}\0${file.content.length}\0`).update(file.content);
-  }
-  return hash.digest('base64');
-}
-
-const EMPTY_DIGEST = deliveryDigest({ volumes: new Map() });
