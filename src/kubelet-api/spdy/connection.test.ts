@@ -181,7 +181,8 @@ test('client RST_STREAM destroys the stream: CANCEL quietly, other statuses with
   assert.equal(s1.errored, null);
   const [err] = (await s3Error) as [SpdyStreamResetError];
   assert.ok(err instanceof SpdyStreamResetError);
-  assert.equal(err.status, RstStatus.PROTOCOL_ERROR);
+  assert.equal(err.code, 'VK_PROTOCOL');
+  assert.deepEqual([err.streamId, err.status], [3, RstStatus.PROTOCOL_ERROR]);
   // Nothing goes back for a reset stream, not even an RST.
   s1.write('ignored');
   await sleep(50);
@@ -448,6 +449,7 @@ for (const [name, send, options] of malformed) {
     await h.client.waitClosed();
     assert.equal(h.errors.length, 1);
     assert.ok(h.errors[0] instanceof SpdyProtocolError, String(h.errors[0]));
+    assert.equal(h.errors[0].code, 'VK_PROTOCOL');
     const goaway = h.client.frames.find((f) => f.type === 'GOAWAY');
     assert.equal(goaway?.type === 'GOAWAY' && goaway.status, GoAwayStatus.PROTOCOL_ERROR);
     assert.ok(s1.destroyed);
