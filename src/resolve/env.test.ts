@@ -138,7 +138,7 @@ test('missing required references fail with CreateContainerConfigError and kubel
   assert.equal(err.message, 'configmap "nope" not found');
   assert.equal(err.reason, 'CreateContainerConfigError');
   assert.equal(err.eventReason, 'Failed');
-  assert.equal(err.code, 'VK_CONFIG');
+  assert.equal(err.code, 'VK_POD_CONFIG');
   assert.equal(err.containerName, 'main');
   assert.equal(err.kind, 'ConfigMap');
   assert.equal(err.objectName, 'nope');

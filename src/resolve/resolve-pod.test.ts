@@ -97,7 +97,7 @@ test('a missing required Secret stops resolution with CreateContainerConfigError
   await assert.rejects(
     resolvePod(fullPod(), s, context),
     (err: unknown) =>
-      err instanceof MissingReferenceError && err instanceof PodConfigError && err.reason === 'CreateContainerConfigError' && err.containerName === 'main' && err.message === 'secret "db" not found',
+      err instanceof MissingReferenceError && err instanceof PodConfigError && err.reason === 'CreateContainerConfigError' && err.containerName === 'main' && err.message === 'secret "db" not found' && err.code === 'VK_POD_CONFIG',
   );
 });
 
@@ -111,7 +111,7 @@ test('volumes are resolved before env, as the kubelet mounts before starting con
 test('an unsupported volume rejects the pod', async () => {
   const p = fullPod();
   p.spec!.volumes!.push({ name: 'logs', hostPath: { path: '/var/log' } });
-  await assert.rejects(resolvePod(p, source(), context), (err: unknown) => err instanceof UnsupportedPodSpecError && err.code === 'VK_UNSUPPORTED' && err.reason === 'UnsupportedVolume');
+  await assert.rejects(resolvePod(p, source(), context), (err: unknown) => err instanceof UnsupportedPodSpecError && err.code === 'VK_POD_REJECTED' && err.reason === 'UnsupportedVolume');
 });
 
 test('ObjectSource failures propagate unchanged', async () => {
