@@ -43,7 +43,7 @@ export interface ConformanceProfile {
   updateImage?: string;
 }
 
-export const DEFAULT_PROFILE: Required<ConformanceProfile> = { image: 'busybox:1.36', updateImage: 'busybox:1.37' };
+const DEFAULT_PROFILE: Required<ConformanceProfile> = { image: 'busybox:1.36', updateImage: 'busybox:1.37' };
 
 export interface ConformanceOptions {
   client: KubeClient;

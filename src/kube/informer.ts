@@ -40,12 +40,12 @@ export interface InformerHandlers<T> {
   onDelete?(obj: T): void;
 }
 
-export const DEFAULT_PAGE_SIZE = 500;
-export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
+const DEFAULT_PAGE_SIZE = 500;
+const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
 /** Watch retry: 200 ms doubling to 30 s, ±20 % jitter (client-go's reflector backoff). */
-export const WATCH_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 30_000, jitter: 'proportional' };
+const WATCH_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 30_000, jitter: 'proportional' };
 /** The apiserver's watch cache sends a bookmark to each watcher about once a minute. */
-export const BOOKMARK_PERIOD_SECONDS = 60;
+const BOOKMARK_PERIOD_SECONDS = 60;
 /** Per-request socket idle limit for LIST pages. */
 const LIST_TIMEOUT_MS = 60_000;
 /** A watch that delivered events for this long was healthy: a failure after it retries from the base delay. */

@@ -47,7 +47,7 @@ function wantsJSON(accept: string | undefined): boolean {
 }
 
 /** A metav1.Status for an error. */
-export function statusBody(status: number, message: string): string {
+function statusBody(status: number, message: string): string {
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: REASONS[status] ?? 'Unknown', code: status });
 }
 

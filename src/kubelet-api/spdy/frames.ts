@@ -4,11 +4,11 @@
 // Header blocks stay compressed here; header-compression.ts owns the zlib contexts.
 import { ProtocolError } from '../../errors.ts';
 
-export const SPDY_VERSION = 3;
+const SPDY_VERSION = 3;
 /** Largest payload a 24-bit length can describe. */
 export const MAX_FRAME_LENGTH = 0xffffff;
-export const MAX_STREAM_ID = 0x7fffffff;
-export const FRAME_HEADER_LENGTH = 8;
+const MAX_STREAM_ID = 0x7fffffff;
+const FRAME_HEADER_LENGTH = 8;
 
 export const FrameType = {
   SYN_STREAM: 1,
