@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import type { Container } from '../kube/types.ts';
 import { applyEnv, isValidEnvName, resolveContainerEnv } from './env.ts';
 import { MissingReferenceError, PodConfigError, UnsupportedPodSpecError } from './errors.ts';
-import { configMap, context, fakeSource, pod, secret } from './fake-source.ts';
-import type { FakeSource } from './fake-source.ts';
+import { configMap, context, fakeSource, pod, secret } from '../../test/fixtures/fake-source.ts';
+import type { FakeSource } from '../../test/fixtures/fake-source.ts';
 import { ObjectCache } from './objects.ts';
 
 const services = new Map([

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UnsupportedPodSpecError } from './errors.ts';
-import { context, pod } from './fake-source.ts';
+import { context, pod } from '../../test/fixtures/fake-source.ts';
 import { fieldValue, formatMap, resourceValue } from './fieldref.ts';
 
 const where = { containerName: 'main' };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Pod } from '../kube/types.ts';
-import { configMap, context, fakeSource, pod, secret, service } from './fake-source.ts';
+import { configMap, context, fakeSource, pod, secret, service } from '../../test/fixtures/fake-source.ts';
 import { MissingReferenceError, PodConfigError, UnsupportedPodSpecError, resolvePod } from './resolve-pod.ts';
 
 function source() {

@@ -24,8 +24,8 @@ import {
   encodeSynStream,
   encodeWindowUpdate,
 } from './frames.ts';
-import { TestSpdyClient, connectSpdy, describe, startServer } from './test-client.ts';
-import type { ReceivedFrame } from './test-client.ts';
+import { TestSpdyClient, connectSpdy, describe, startServer } from '../../../test/fixtures/spdy-client.ts';
+import type { ReceivedFrame } from '../../../test/fixtures/spdy-client.ts';
 
 interface Harness {
   client: TestSpdyClient;
