@@ -4,42 +4,10 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { isStatus, NotFoundError, VkError } from '../src/errors.ts';
-import type { KubeClient } from '../src/kube/client.ts';
 import type { Node, Pod } from '../src/kube/types.ts';
-import type { Logger } from '../src/log.ts';
-import type { Provider, ResolvedPod } from '../src/providers/provider.ts';
 import { milliValue, parseQuantity } from '../src/kube/quantity.ts';
-import { waitFor, type ConformanceProfile, type KubectlResult } from './suite.ts';
-
-export interface CaseContext {
-  client: KubeClient;
-  provider: Provider;
-  namespace: string;
-  nodeName: string;
-  /** kubectl in the suite's namespace. */
-  kubectl: (args: string[], input?: string, timeoutMs?: number) => Promise<KubectlResult>;
-  kubectlBinary: string;
-  kubeconfig: string;
-  inspect?: (namespace: string, name: string) => Promise<ResolvedPod | undefined>;
-  restart?: { stop(): Promise<void>; start(): Promise<void> };
-  /** The images the pods use (see ConformanceProfile in suite.ts). */
-  profile: Required<ConformanceProfile>;
-  /** Aborted when the case times out. */
-  signal: AbortSignal;
-  log: Logger;
-}
-
-export interface ConformanceCase {
-  name: string;
-  /** core: what every provider must do; lifecycle: pod semantics; capability: an optional method; resilience: failures of the backend. */
-  tier: 'core' | 'lifecycle' | 'capability' | 'resilience';
-  description: string;
-  /** Optional Provider methods the case needs. */
-  capabilities?: string[];
-  /** What the case needs of the target. */
-  needs?: ('inspect' | 'restart' | 'simulated')[];
-  run(ctx: CaseContext): Promise<void>;
-}
+import { waitFor } from '../test/harness/wait.ts';
+import type { CaseContext, ConformanceCase } from './support.ts';
 
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
 
@@ -112,8 +80,7 @@ async function waitPod(ctx: CaseContext, name: string, what: string, ok: (pod: P
         last = await apiPod(ctx, name);
         return last && ok(last) ? last : undefined;
       },
-      timeoutMs,
-      ctx.signal,
+      { timeoutMs, signal: ctx.signal },
     );
   } catch (err) {
     throw new Error(`${(err as Error).message}; last seen: ${describe(last)}`, { cause: err });
@@ -148,7 +115,7 @@ async function watchKubectl(ctx: CaseContext, args: string[], until: (stdout: st
       if (until(stdout)) return true;
       if (exited) throw new Error(`kubectl exited early: ${stderr.trim() || stdout.trim()}`);
       return false;
-    }, timeoutMs, ctx.signal);
+    }, { timeoutMs, signal: ctx.signal });
     return stdout;
   } catch (err) {
     throw new Error(`${(err as Error).message}; stdout so far: ${JSON.stringify(stdout.slice(-300))}; stderr: ${JSON.stringify(stderr.slice(-300))}`, { cause: err });
@@ -177,7 +144,7 @@ export const CASES: ConformanceCase[] = [
     description: 'the provider answers its health check and the node is Ready with the provider taint',
     async run(ctx) {
       if (ctx.provider.ping) await ctx.provider.ping(AbortSignal.timeout(5_000));
-      const ready = await waitFor('the node Ready', async () => ((await nodeReady(ctx))?.status === 'True' ? true : undefined), 30_000, ctx.signal);
+      const ready = await waitFor('the node Ready', async () => ((await nodeReady(ctx))?.status === 'True' ? true : undefined), { timeoutMs: 30_000, signal: ctx.signal });
       check(ready, 'node not Ready');
       const node = await ctx.client.get<Node>(`/api/v1/nodes/${ctx.nodeName}`);
       const taint = node.spec?.taints?.find((t) => t.key === 'virtual-kubelet.io/provider');
@@ -197,8 +164,8 @@ export const CASES: ConformanceCase[] = [
       const inProvider = await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal });
       check(inProvider?.metadata?.uid === first.metadata?.uid, `provider getPod returned uid ${inProvider?.metadata?.uid}, the API pod has ${first.metadata?.uid}`);
       await deletePod(ctx, 'create-delete');
-      await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, 'create-delete')) === undefined, 30_000, ctx.signal);
-      await waitFor('the pod to be gone from the provider', async () => (await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal })) === undefined, 15_000, ctx.signal);
+      await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, 'create-delete')) === undefined, { timeoutMs: 30_000, signal: ctx.signal });
+      await waitFor('the pod to be gone from the provider', async () => (await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal })) === undefined, { timeoutMs: 15_000, signal: ctx.signal });
       const second = await runningPod(ctx, 'create-delete');
       check(second.metadata?.uid !== first.metadata?.uid, 'the re-created pod has the old UID');
       const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name === 'create-delete');
@@ -258,7 +225,7 @@ export const CASES: ConformanceCase[] = [
         if (pod.metadata?.namespace === ctx.namespace && pod.metadata.name === 'pushed') seen.push(pod);
       });
       const created = await createPod(ctx, manifest(ctx, 'pushed', { annotations: { 'mock.vk.io/running-delay-ms': '1000' } }));
-      await waitFor('a pushed notification with phase Running', () => seen.some((p) => p.status?.phase === 'Running' && p.metadata?.uid === created.metadata?.uid), 20_000, ctx.signal);
+      await waitFor('a pushed notification with phase Running', () => seen.some((p) => p.status?.phase === 'Running' && p.metadata?.uid === created.metadata?.uid), { timeoutMs: 20_000, signal: ctx.signal });
       await waitPod(ctx, 'pushed', 'Running', isRunning);
       await deletePod(ctx, 'pushed');
     },
@@ -353,7 +320,7 @@ export const CASES: ConformanceCase[] = [
       const before = await runningPod(ctx, 'updated');
       const image = ctx.profile.updateImage;
       await ctx.client.patch(`${podsPath(ctx)}/updated`, { spec: { containers: [{ name: 'main', image }] } }, 'application/strategic-merge-patch+json');
-      await waitFor('the provider to run the new image', async () => (await ctx.provider.getPod(ctx.namespace, 'updated', { signal: ctx.signal }))?.spec?.containers[0]?.image === image, 30_000, ctx.signal);
+      await waitFor('the provider to run the new image', async () => (await ctx.provider.getPod(ctx.namespace, 'updated', { signal: ctx.signal }))?.spec?.containers[0]?.image === image, { timeoutMs: 30_000, signal: ctx.signal });
       const after = await waitPod(ctx, 'updated', 'Running with the new image', (p) => isRunning(p) && p.status?.containerStatuses?.[0]?.image === image, 60_000);
       check(after.metadata?.uid === before.metadata?.uid, 'the pod was re-created instead of updated');
       const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'updated');
@@ -408,10 +375,10 @@ export const CASES: ConformanceCase[] = [
     async run(ctx) {
       const name = 'deleted-early';
       await createPod(ctx, manifest(ctx, name, { annotations: { 'mock.vk.io/create-delay-ms': '3000', 'mock.vk.io/running-delay-ms': '3000' } }));
-      await waitFor('the provider to start creating the pod', async () => (await ctx.provider.getPod(ctx.namespace, name, { signal: ctx.signal })) !== undefined, 15_000, ctx.signal);
+      await waitFor('the provider to start creating the pod', async () => (await ctx.provider.getPod(ctx.namespace, name, { signal: ctx.signal })) !== undefined, { timeoutMs: 15_000, signal: ctx.signal });
       await deletePod(ctx, name);
-      await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, name)) === undefined, 45_000, ctx.signal);
-      await waitFor('the pod to be gone from the provider', async () => !(await ctx.provider.listPods({ signal: ctx.signal })).some((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === name), 15_000, ctx.signal);
+      await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, name)) === undefined, { timeoutMs: 45_000, signal: ctx.signal });
+      await waitFor('the pod to be gone from the provider', async () => !(await ctx.provider.listPods({ signal: ctx.signal })).some((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === name), { timeoutMs: 15_000, signal: ctx.signal });
     },
   },
   {
@@ -426,7 +393,7 @@ export const CASES: ConformanceCase[] = [
         const logs = await ctx.kubectl(['logs', 'logger']);
         if (logs.code !== 0) throw new Error(`kubectl logs exited ${logs.code}: ${logs.stderr.trim()}`);
         return logs.stdout.includes(line);
-      }, 30_000, ctx.signal);
+      }, { timeoutMs: 30_000, signal: ctx.signal });
       const tail = await ctx.kubectl(['logs', 'logger', '--tail=1']);
       check(tail.code === 0 && tail.stdout.trimEnd().split('\n').length === 1, `kubectl logs --tail=1 printed ${JSON.stringify(tail.stdout)} (exit ${tail.code}: ${tail.stderr.trim()})`);
       await watchKubectl(ctx, ['logs', '-f', '--tail=1', 'logger'], (out) => out.trimEnd().split('\n').length >= 2);
@@ -497,7 +464,7 @@ export const CASES: ConformanceCase[] = [
     capabilities: ['getStats'],
     async run(ctx) {
       const pod = await runningPod(ctx, 'measured');
-      const stats = await waitFor('stats for the pod', async () => (await ctx.provider.getStats!()).find((s) => s.uid === pod.metadata?.uid), 15_000, ctx.signal);
+      const stats = await waitFor('stats for the pod', async () => (await ctx.provider.getStats!()).find((s) => s.uid === pod.metadata?.uid), { timeoutMs: 15_000, signal: ctx.signal });
       check(stats.namespace === ctx.namespace && stats.name === 'measured', `stats name ${stats.namespace}/${stats.name}`);
       check(stats.containers.some((c) => c.name === 'main'), `stats containers: ${stats.containers.map((c) => c.name).join(', ')}`);
       await deletePod(ctx, 'measured');
@@ -517,14 +484,14 @@ export const CASES: ConformanceCase[] = [
         const ready = await waitFor('the node to turn NotReady', async () => {
           const condition = await nodeReady(ctx);
           return condition?.status === 'False' ? condition : undefined;
-        }, 30_000, ctx.signal);
+        }, { timeoutMs: 30_000, signal: ctx.signal });
         check(ready.reason === 'ProviderUnhealthy', `NotReady with reason ${ready.reason}, expected ProviderUnhealthy`);
         check((ready.message ?? '').length > 0, 'NotReady without a message');
       }
       // Stay down until the second pod has finished in the backend.
-      await waitFor('the second pod\'s run to be over', () => Date.now() - downAt > 5_000, 10_000, ctx.signal);
+      await waitFor('the second pod\'s run to be over', () => Date.now() - downAt > 5_000, { timeoutMs: 10_000, signal: ctx.signal });
       await ctx.restart!.start();
-      await waitFor('the node to be Ready again', async () => (await nodeReady(ctx))?.status === 'True', 30_000, ctx.signal);
+      await waitFor('the node to be Ready again', async () => (await nodeReady(ctx))?.status === 'True', { timeoutMs: 30_000, signal: ctx.signal });
       const after = await waitPod(ctx, 'survivor', 'Running', isRunning);
       check(after.metadata?.uid === kept.metadata?.uid, 'the surviving pod changed UID');
       const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'survivor');

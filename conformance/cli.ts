@@ -25,7 +25,8 @@ import { ConfigError, errorMessage } from '../src/errors.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { createLogger } from '../src/log.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../src/providers/registry.ts';
-import { CASE_NAMES, formatReport, formatResult, runConformance, type ConformanceProfile, type ConformanceReport, type ConformanceTarget } from './suite.ts';
+import { CASE_NAMES, formatReport, formatResult, runConformance, type ConformanceReport, type ConformanceTarget } from './suite.ts';
+import type { ConformanceProfile } from './support.ts';
 
 export interface ConformanceArgs {
   provider: string;

@@ -12,12 +12,16 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../src/errors.ts';
 import type { KubeClient } from '../src/kube/client.ts';
-import type { Node, Pod } from '../src/kube/types.ts';
+import type { Node } from '../src/kube/types.ts';
 import { approveCsr } from '../src/kubelet-api/certificates.ts';
 import { silentLogger, type Logger } from '../src/log.ts';
-import { providerCapabilities, type Provider, type ResolvedPod } from '../src/providers/provider.ts';
+import { providerCapabilities, type Capability, type Provider, type ResolvedPod } from '../src/providers/provider.ts';
 import { VirtualKubelet, type VirtualKubeletOptions } from '../src/virtual-kubelet.ts';
-import { CASES, type CaseContext, type ConformanceCase } from './cases.ts';
+import { waitFor } from '../test/harness/wait.ts';
+import { CASES } from './cases.ts';
+import { DEFAULT_PROFILE, type CaseContext, type ConformanceCase, type ConformanceProfile, type KubectlResult } from './support.ts';
+
+export type { ConformanceProfile } from './support.ts';
 
 export interface ConformanceTarget {
   /** e.g. "mock (in-process)" or "remote http://127.0.0.1:9443". */
@@ -30,20 +34,6 @@ export interface ConformanceTarget {
   /** The backend acts out the mock.vk.io/* failure injection annotations (the mock and the Python example do). */
   simulated?: boolean;
 }
-
-/**
- * What the pods run, for backends that really pull and run images. Every pod's container uses
- * `image` with busybox commands (sh -c '...', sleep, cat, httpd, printenv, exit N), so the image
- * must be a busybox, or another image with those commands. Simulated backends ignore it.
- */
-export interface ConformanceProfile {
-  /** The image of every pod (default busybox:1.36). */
-  image?: string;
-  /** The image the update case changes a running pod to; must differ from `image` (default busybox:1.37). */
-  updateImage?: string;
-}
-
-export const DEFAULT_PROFILE: Required<ConformanceProfile> = { image: 'busybox:1.36', updateImage: 'busybox:1.37' };
 
 export interface ConformanceOptions {
   client: KubeClient;
@@ -77,7 +67,7 @@ export interface ConformanceReport {
   provider: string;
   nodeName: string;
   /** The optional capabilities the provider declares. */
-  capabilities: string[];
+  capabilities: Capability[];
   results: CaseResult[];
   passed: number;
   failed: number;
@@ -85,29 +75,6 @@ export interface ConformanceReport {
 }
 
 export const CASE_NAMES = CASES.map((c) => c.name);
-
-/** Polls until `check` returns something other than undefined/false; fails with the last error after the deadline. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, signal?: AbortSignal): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (true) {
-    signal?.throwIfAborted();
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${errorMessage(lastError)})` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-export interface KubectlResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
 
 function runKubectl(binary: string, kubeconfig: string, args: string[], input?: string, timeoutMs = 60_000): Promise<KubectlResult> {
   return new Promise((resolve) => {
@@ -185,8 +152,8 @@ export async function runConformance(target: ConformanceTarget, options: Conform
   const results: CaseResult[] = [];
   try {
     await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-    await waitFor(`ServiceAccount default in ${namespace}`, async () => (await client.get(`/api/v1/namespaces/${namespace}/serviceaccounts/default`)) !== undefined);
-    await waitFor(`Node ${nodeName} Ready`, async () => (await client.get<Node>(`/api/v1/nodes/${nodeName}`)).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    await waitFor(`ServiceAccount default in ${namespace}`, async () => (await client.get(`/api/v1/namespaces/${namespace}/serviceaccounts/default`)) !== undefined, { timeoutMs: 30_000 });
+    await waitFor(`Node ${nodeName} Ready`, async () => (await client.get<Node>(`/api/v1/nodes/${nodeName}`)).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), { timeoutMs: 30_000 });
     const kubectl = (args: string[], input?: string, timeoutMs?: number) => runKubectl(options.kubectl, options.kubeconfig, ['-n', namespace, ...args], input, timeoutMs);
     const inspect = target.inspect ?? inspector(provider);
 
@@ -256,7 +223,7 @@ export async function runConformance(target: ConformanceTarget, options: Conform
   };
 }
 
-function skipReason(c: ConformanceCase, capabilities: string[], target: { inspect: boolean; restart: boolean; simulated: boolean }): string | undefined {
+function skipReason(c: ConformanceCase, capabilities: Capability[], target: { inspect: boolean; restart: boolean; simulated: boolean }): string | undefined {
   const missing = (c.capabilities ?? []).filter((cap) => !capabilities.includes(cap));
   if (missing.length > 0) return `skipped (capability not declared: ${missing.join(', ')})`;
   if (c.needs?.includes('inspect') && !target.inspect) return 'skipped (the target cannot show the pods its backend received: no resolvedPod extension)';
@@ -285,5 +252,3 @@ export function formatResult(r: CaseResult): string {
   const time = r.status === 'skipped' ? '' : ` (${(r.durationMs / 1000).toFixed(1)}s)`;
   return `  ${tag}  ${r.name} [${r.tier}]${time}${r.detail ? `: ${r.detail}` : ''}`;
 }
-
-export type { Pod };

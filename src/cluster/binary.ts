@@ -8,7 +8,7 @@ import path from 'node:path';
 import { VkError } from '../errors.ts';
 import { goBuild } from './go-build.ts';
 
-export const CONTROLPLANE_DIR = path.resolve(import.meta.dirname, '../../controlplane');
+const CONTROLPLANE_DIR = path.resolve(import.meta.dirname, '../../controlplane');
 
 export interface ClusterBinary {
   binary: string;

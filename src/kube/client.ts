@@ -26,8 +26,6 @@ export interface RequestObserver {
 }
 
 export const MERGE_PATCH = 'application/merge-patch+json';
-export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
-export const JSON_PATCH = 'application/json-patch+json';
 
 export interface LoadOptions {
   kubeconfig?: string;

@@ -40,12 +40,12 @@ export interface InformerHandlers<T> {
   onDelete?(obj: T): void;
 }
 
-export const DEFAULT_PAGE_SIZE = 500;
-export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
+const DEFAULT_PAGE_SIZE = 500;
+const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
 /** Watch retry: 200 ms doubling to 30 s, ±20 % jitter (client-go's reflector backoff). */
-export const WATCH_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 30_000, jitter: 'proportional' };
+const WATCH_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 30_000, jitter: 'proportional' };
 /** The apiserver's watch cache sends a bookmark to each watcher about once a minute. */
-export const BOOKMARK_PERIOD_SECONDS = 60;
+const BOOKMARK_PERIOD_SECONDS = 60;
 /** Per-request socket idle limit for LIST pages. */
 const LIST_TIMEOUT_MS = 60_000;
 /** A watch that delivered events for this long was healthy: a failure after it retries from the base delay. */
@@ -168,7 +168,7 @@ export function idleLimitMs(timeoutSeconds: number): number {
   return (Math.min(timeoutSeconds, 2 * BOOKMARK_PERIOD_SECONDS) + 30) * 1000;
 }
 
-type WatchOutcome = 'closed' | 'expired' | 'paused';
+type WatchOutcome = 'closed' | 'expired';
 
 export class Informer<T extends KubeObject> {
   private readonly client: KubeClient;
@@ -188,9 +188,6 @@ export class Informer<T extends KubeObject> {
   private resourceVersion: string | undefined;
   /** Events the current (or last) watch delivered, bookmarks included. */
   private watchEvents = 0;
-  // Test hook state, see pauseWatchForTest.
-  private pauseController: AbortController | undefined;
-  private hold: { promise: Promise<void>; resume: () => void; resumeFrom: string | undefined } | undefined;
 
   constructor(options: InformerOptions) {
     this.client = options.client;
@@ -225,7 +222,6 @@ export class Informer<T extends KubeObject> {
 
   async stop(): Promise<void> {
     this.stopController.abort();
-    this.hold?.resume();
     if (!this.synced) this.syncedDeferred.reject(new DOMException(`informer ${this.path} stopped before it synced`, 'AbortError'));
     await this.loop;
   }
@@ -256,22 +252,6 @@ export class Informer<T extends KubeObject> {
     return [...this.cache.values()];
   }
 
-  /**
-   * Test hook: aborts the current watch and holds the loop until the returned function is
-   * called; the watch then resumes from `resumeFrom` (default: the last resourceVersion seen).
-   * Lets an end-to-end test make changes the informer misses and force a real 410.
-   */
-  pauseWatchForTest(): (resumeFrom?: string) => void {
-    const held = Promise.withResolvers<void>();
-    const hold = { promise: held.promise, resume: held.resolve, resumeFrom: undefined as string | undefined };
-    this.hold = hold;
-    this.pauseController?.abort();
-    return (resumeFrom) => {
-      hold.resumeFrom = resumeFrom;
-      hold.resume();
-    };
-  }
-
   private async run(): Promise<void> {
     const signal = this.stopController.signal;
     let failures = 0;
@@ -283,19 +263,11 @@ export class Informer<T extends KubeObject> {
           await this.listAndReconcile(signal);
           needList = false;
         }
-        const hold = this.hold;
-        if (hold) {
-          await hold.promise;
-          if (this.hold === hold) this.hold = undefined;
-          if (signal.aborted) break;
-          if (hold.resumeFrom !== undefined) this.resourceVersion = hold.resumeFrom;
-        }
         watchStarted = performance.now();
         const outcome = await this.watch(signal);
         const events = this.watchEvents;
         const lasted = performance.now() - watchStarted;
         if (lasted >= HEALTHY_WATCH_MS && events > 0) failures = 0;
-        if (outcome === 'paused') continue;
         if (outcome === 'expired') {
           needList = true;
           // A relist that keeps hitting 410 right away must not spin: back off from the second in a row.
@@ -371,8 +343,6 @@ export class Informer<T extends KubeObject> {
     const timeoutSeconds = jitteredTimeoutSeconds(this.watchTimeoutSeconds);
     const idleMs = idleLimitMs(timeoutSeconds);
     const idle = new AbortController();
-    const pause = new AbortController();
-    this.pauseController = pause;
     const timer = setTimeout(() => idle.abort(), idleMs);
     const query = {
       resourceVersion: this.resourceVersion,
@@ -384,7 +354,7 @@ export class Informer<T extends KubeObject> {
     const idleError = () => new VkError('VK_TIMEOUT', `watch ${this.path}: silent for ${idleMs / 1000} s; assuming the connection is dead`);
     this.watchEvents = 0;
     try {
-      for await (const event of this.client.watch<T | Status>(this.path, query, AbortSignal.any([stop, idle.signal, pause.signal]))) {
+      for await (const event of this.client.watch<T | Status>(this.path, query, AbortSignal.any([stop, idle.signal]))) {
         timer.refresh();
         this.watchEvents++;
         if (this.transform && event.object && (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED')) this.transform(event.object as T);
@@ -405,12 +375,10 @@ export class Informer<T extends KubeObject> {
         }
       }
       // Depending on timing an abort can end the stream instead of failing it.
-      if (pause.signal.aborted) return 'paused';
       if (idle.signal.aborted) throw idleError();
       return 'closed';
     } catch (err) {
       if (stop.aborted) throw err;
-      if (pause.signal.aborted) return 'paused';
       if (idle.signal.aborted) throw idleError();
       if (isExpiredError(err)) {
         this.log.info({ resourceVersion: this.resourceVersion, err: errorMessage(err) }, 'watch expired (410); relisting');
@@ -419,7 +387,6 @@ export class Informer<T extends KubeObject> {
       throw err;
     } finally {
       clearTimeout(timer);
-      if (this.pauseController === pause) this.pauseController = undefined;
     }
   }
 

@@ -17,7 +17,6 @@ export type PodStatus = Wire<k8s.V1PodStatus>;
 export type PodCondition = Wire<k8s.V1PodCondition>;
 export type Container = Wire<k8s.V1Container>;
 export type ContainerStatus = Wire<k8s.V1ContainerStatus>;
-export type ContainerState = Wire<k8s.V1ContainerState>;
 export type EnvVar = Wire<k8s.V1EnvVar>;
 export type Volume = Wire<k8s.V1Volume>;
 export type Node = Wire<k8s.V1Node>;
@@ -31,7 +30,6 @@ export type Service = Wire<k8s.V1Service>;
 export type Namespace = Wire<k8s.V1Namespace>;
 export type CoreEvent = Wire<k8s.CoreV1Event>;
 export type ObjectMeta = Wire<k8s.V1ObjectMeta>;
-export type ObjectReference = Wire<k8s.V1ObjectReference>;
 
 export interface KubeObject {
   apiVersion?: string;
@@ -60,5 +58,4 @@ export interface Status {
 }
 export type NodeAddress = Wire<k8s.V1NodeAddress>;
 export type NodeSystemInfo = Wire<k8s.V1NodeSystemInfo>;
-export type Toleration = Wire<k8s.V1Toleration>;
 export type KeyToPath = Wire<k8s.V1KeyToPath>;

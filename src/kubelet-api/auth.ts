@@ -43,7 +43,7 @@ export interface KubeletAuthOptions {
   now?: () => number;
 }
 
-export const AUTH_DEFAULTS = { authnTtlMs: 120_000, authnFailureTtlMs: 30_000, allowTtlMs: 300_000, denyTtlMs: 30_000, maxEntries: 10_000 };
+const AUTH_DEFAULTS = { authnTtlMs: 120_000, authnFailureTtlMs: 30_000, allowTtlMs: 300_000, denyTtlMs: 30_000, maxEntries: 10_000 };
 
 const METHOD_VERBS: Record<string, string> = { GET: 'get', HEAD: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
@@ -116,7 +116,7 @@ function asList(value: string | string[] | undefined): string[] {
 }
 
 /** The user a verified client certificate names, or undefined when the connection has none that chains to the client CA. */
-export function certificateUser(req: IncomingMessage): UserInfo | undefined {
+function certificateUser(req: IncomingMessage): UserInfo | undefined {
   const socket = req.socket as TLSSocket;
   if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
   const cert = socket.getPeerCertificate();
@@ -125,7 +125,7 @@ export function certificateUser(req: IncomingMessage): UserInfo | undefined {
   return { username: cn, groups: asList(cert.subject.O) };
 }
 
-export function bearerToken(req: IncomingMessage): string | undefined {
+function bearerToken(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match?.[1];

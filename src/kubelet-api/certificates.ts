@@ -50,8 +50,8 @@ export interface ServingCertResult {
   later?: Promise<ServingCert | undefined>;
 }
 
-export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
-export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
+const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 
 interface Csr {
   metadata?: { name?: string; resourceVersion?: string };

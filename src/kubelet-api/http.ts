@@ -6,28 +6,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { NotFoundError, UnsupportedError, VkError, errorMessage } from '../errors.ts';
+import { InvalidRequestError, errorMessage, httpStatus } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/provider.ts';
 
-/** An error with the HTTP status and message to answer with. */
-export class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'HttpError';
-    this.status = status;
-  }
-}
-
-/** The status and message for an error a handler or provider threw. */
+/**
+ * The status and message for an error a handler or provider threw. Handlers throw VkErrors
+ * (NotFoundError, InvalidRequestError, UnsupportedError, ...) and the code decides the status,
+ * by the one mapping in errors.ts: a container that is not running answers 400 as the kubelet's
+ * does, a timeout 504, an unreachable backend 503, anything unnamed 500.
+ */
 export function errorStatus(err: unknown): { status: number; message: string } {
-  if (err instanceof HttpError) return { status: err.status, message: err.message };
-  if (err instanceof NotFoundError) return { status: 404, message: err.message };
-  if (err instanceof UnsupportedError) return { status: 501, message: err.message };
-  // The kubelet answers 400 for errors from the runtime (a container waiting to start, no previous instance).
-  if (err instanceof VkError) return { status: 400, message: err.message };
-  return { status: 500, message: errorMessage(err) };
+  return { status: httpStatus(err), message: errorMessage(err) };
 }
 
 export function sendText(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
@@ -45,8 +35,11 @@ const REASONS: Record<number, string> = {
   403: 'Forbidden',
   404: 'NotFound',
   405: 'MethodNotAllowed',
+  409: 'Conflict',
   500: 'InternalError',
   501: 'NotImplemented',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
 };
 
 function wantsJSON(accept: string | undefined): boolean {
@@ -54,7 +47,7 @@ function wantsJSON(accept: string | undefined): boolean {
 }
 
 /** A metav1.Status for an error. */
-export function statusBody(status: number, message: string): string {
+function statusBody(status: number, message: string): string {
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: REASONS[status] ?? 'Unknown', code: status });
 }
 
@@ -109,6 +102,6 @@ export function boolParam(query: URLSearchParams, name: string): boolean {
 export function intParam(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name);
   if (raw === null || raw === '') return undefined;
-  if (!/^[+-]?\d+$/.test(raw.trim())) throw new HttpError(400, `invalid value for ${name}: ${JSON.stringify(raw)} (expected an integer)`);
+  if (!/^[+-]?\d+$/.test(raw.trim())) throw new InvalidRequestError(`invalid value for ${name}: ${JSON.stringify(raw)} (expected an integer)`);
   return Number(raw.trim());
 }

@@ -7,12 +7,14 @@ import type { IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { KubeClient } from '../kube/client.ts';
+import { ContainerStateError, InvalidRequestError, NotFoundError, ProviderUnavailableError, TimeoutError, UnsupportedError, VkError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
 import { parseMockConfig } from '../providers/mock/config.ts';
 import { MockProvider } from '../providers/mock/mock-provider.ts';
 import type { Provider } from '../providers/provider.ts';
 import { KubeletAuth, TtlCache, requestAttributes, type ReviewClient } from './auth.ts';
 import { selfSignedServingCert } from './certificates.ts';
+import { boolParam, errorStatus } from './http.ts';
 import { parseLogOptions } from './routes/logs.ts';
 import { KubeletServer, pathBucket, type UpgradeRequest } from './server.ts';
 import { KubeletApi } from './start.ts';
@@ -158,7 +160,8 @@ describe('kubelet API server', () => {
     }
     assert.deepEqual(await request('/containerLogs/ns/ghost/app', { token: 'admin-token' }).then((r) => [r.status, r.body]), [404, 'pod "ghost" does not exist in namespace "ns" on this node\n']);
     assert.deepEqual(await request('/containerLogs/ns/web/ghost', { token: 'admin-token' }).then((r) => [r.status, r.body]), [404, 'container "ghost" not found in pod "web" in namespace "ns"\n']);
-    assert.deepEqual(await request('/containerLogs/ns/web/app?previous=true', { token: 'admin-token' }).then((r) => [r.status, r.body]), [400, 'previous terminated container "app" in pod "web" not found\n']);
+    // The status for the provider's own errors is by code: see 'errors answer with the status their code names' below.
+    assert.equal(await request('/containerLogs/ns/web/app?previous=true', { token: 'admin-token' }).then((r) => r.body), 'previous terminated container "app" in pod "web" not found\n');
     // Clients that accept JSON (kubectl get --raw, client-go) get a Status whose message they show.
     const json = await request('/containerLogs/ns/ghost/app', { token: 'admin-token', headers: { Accept: 'application/json, */*' } });
     assert.equal(json.headers['content-type'], 'application/json');
@@ -231,6 +234,68 @@ test('a provider without a capability gets a clear error, not a hang', async (t)
   const summary = JSON.parse((await get('/stats/summary'))[1]) as { node: { nodeName: string; cpu?: unknown }; pods: unknown[] };
   assert.equal(summary.node.nodeName, 'bare');
   assert.equal(summary.node.cpu, undefined, 'no stats capability: no usage figures');
+});
+
+test('errors answer with the status their code names: 404 unknown pod, 400 container not running, 501 capability missing, 503 provider unavailable, 504 timeout', async (t) => {
+  const pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: ['stopped', 'waiting', 'down', 'slow', 'apiserver', 'broken'].map((name) => ({ name })) } };
+  const failures: Record<string, () => Error> = {
+    stopped: () => ContainerStateError.notRunning('p', 'stopped'),
+    waiting: () => ContainerStateError.waiting('p', 'waiting'),
+    down: () => new ProviderUnavailableError('backend unreachable'),
+    slow: () => new TimeoutError('no answer in 5 s'),
+    apiserver: () => new VkError('VK_KUBE_CONNECT', 'cannot reach the API server'),
+    broken: () => new Error('unexpected'),
+  };
+  const stub = {
+    name: 'stub',
+    getPod: async (_namespace: string, name: string) => (name === 'p' ? pod : undefined),
+    listPods: async () => [],
+    getContainerLogs: async (_namespace: string, _pod: string, container: string) => {
+      throw failures[container]!();
+    },
+  } as unknown as Provider;
+  const cert = selfSignedServingCert({ nodeName: 'stub', nodeIP: '127.0.0.1' });
+  const server = await KubeletServer.start({ nodeName: 'stub', provider: stub, log: silentLogger, address: '127.0.0.1', port: 0, cert: cert.cert, key: cert.key });
+  t.after(() => server.close());
+  const get = (path: string, method = 'GET', accept?: string) =>
+    new Promise<[number, string]>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: server.port, path, method, headers: accept ? { Accept: accept } : {}, rejectUnauthorized: false }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve([res.statusCode ?? 0, body]));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  assert.deepEqual(await get('/containerLogs/ns/ghost/c'), [404, 'pod "ghost" does not exist in namespace "ns" on this node\n']);
+  assert.deepEqual(await get('/containerLogs/ns/p/stopped'), [400, 'container stopped is not running in pod p\n']);
+  assert.deepEqual(await get('/containerLogs/ns/p/waiting'), [400, 'container "waiting" in pod "p" is waiting to start: ContainerCreating\n']);
+  assert.deepEqual(await get('/run/ns/p/stopped?cmd=ls', 'POST'), [501, 'provider stub does not support exec\n']);
+  assert.deepEqual(await get('/run/ns/p/stopped', 'POST'), [400, 'missing cmd: pass the command as ?cmd=word+word\n']);
+  assert.deepEqual(await get('/containerLogs/ns/p/down'), [503, 'backend unreachable\n']);
+  assert.deepEqual(await get('/containerLogs/ns/p/slow'), [504, 'no answer in 5 s\n']);
+  assert.deepEqual(await get('/containerLogs/ns/p/apiserver'), [503, 'cannot reach the API server\n']);
+  assert.deepEqual(await get('/containerLogs/ns/p/broken'), [500, 'unexpected\n']);
+  const [status, body] = await get('/containerLogs/ns/p/slow', 'GET', 'application/json');
+  assert.equal(status, 504);
+  assert.deepEqual(JSON.parse(body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'no answer in 5 s', reason: 'Timeout', code: 504 });
+});
+
+test('errorStatus: the status by code, the message as thrown', () => {
+  assert.deepEqual(errorStatus(new NotFoundError('no pod')), { status: 404, message: 'no pod' });
+  assert.deepEqual(errorStatus(new InvalidRequestError('bad')), { status: 400, message: 'bad' });
+  assert.deepEqual(errorStatus(ContainerStateError.noPrevious('p', 'c')), { status: 400, message: 'previous terminated container "c" in pod "p" not found' });
+  assert.deepEqual(errorStatus(new UnsupportedError('no exec')), { status: 501, message: 'no exec' });
+  assert.equal(errorStatus(new VkError('VK_KUBE_CONNECT', 'down')).status, 503);
+  assert.equal(errorStatus(new TimeoutError('late')).status, 504);
+  assert.equal(errorStatus(new VkError('VK_PROVIDER', 'failed')).status, 500);
+  assert.equal(errorStatus('thrown string').message, 'thrown string');
+});
+
+test('boolean query parameters follow the parameter codec: absent, 0, f or false (any case) are false; anything else, empty included, is true', () => {
+  const read = (query: string) => boolParam(new URLSearchParams(query), 'x');
+  assert.deepEqual(['', 'y=1', 'x=0', 'x=f', 'x=F', 'x=false', 'x=False', 'x=FALSE'].map(read), [false, false, false, false, false, false, false, false]);
+  assert.deepEqual(['x=', 'x', 'x=1', 'x=true', 'x=t', 'x=yes', 'x=00'].map(read), [true, true, true, true, true, true, true]);
 });
 
 test('request attributes follow the kubelet, including fine-grained subresources', () => {

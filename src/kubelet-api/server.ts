@@ -11,7 +11,7 @@ import { AbortedError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/provider.ts';
 import { requestAttributes, type KubeletAuth, type UserInfo } from './auth.ts';
-import { HttpError, errorStatus, sendError, writeSocketError, type RouteContext } from './http.ts';
+import { errorStatus, sendError, writeSocketError, type RouteContext } from './http.ts';
 import { healthz, type HealthCheck } from './routes/healthz.ts';
 import { containerLogs } from './routes/logs.ts';
 import { processMetrics, resourceMetrics } from './routes/metrics.ts';
@@ -273,7 +273,8 @@ export class KubeletServer {
       await r.handler({ req, res, url, params, provider: this.options.provider, nodeName: this.options.nodeName, log: this.log, signal: gone.signal });
     } catch (err) {
       const { status, message } = errorStatus(err);
-      if (status >= 500 && !(err instanceof HttpError)) this.log.warn({ err: message, method: req.method, path }, 'kubelet API request failed');
+      // 501 answers for a capability the provider lacks: not a failure worth a warning.
+      if (status >= 500 && status !== 501) this.log.warn({ err: message, method: req.method, path }, 'kubelet API request failed');
       if (res.headersSent) res.destroy();
       else sendError(res, status, message);
     }
@@ -312,7 +313,7 @@ export class KubeletServer {
       handler({ route: r.upgrade, namespace, pod, ...(container !== undefined && { container }), ...(uid !== undefined && { uid }), query: url.searchParams, req, socket, head });
     } catch (err) {
       const { status, message } = errorStatus(err);
-      if (status >= 500 && !(err instanceof HttpError)) this.log.warn({ err: message, method, path }, 'kubelet API upgrade request failed');
+      if (status >= 500 && status !== 501) this.log.warn({ err: message, method, path }, 'kubelet API upgrade request failed');
       refuse(status, message);
     }
   }

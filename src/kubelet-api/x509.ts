@@ -1,7 +1,7 @@
 // Just enough DER to make a PKCS#10 certificate request and a self-signed server certificate
 // with node:crypto keys and signatures (node:crypto parses X.509 but cannot create it).
 // Keys are ECDSA P-256, signatures ecdsa-with-SHA256: what the kubelet itself uses.
-import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import net from 'node:net';
 
 export interface Subject {
@@ -127,10 +127,6 @@ export interface KeyPair {
 export function generateKeyPair(): KeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   return { privateKey, publicKey, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
-}
-
-export function loadPrivateKey(keyPem: string): KeyObject {
-  return createPrivateKey(keyPem);
 }
 
 /** A PEM CERTIFICATE REQUEST for `subject` with the subjectAltNames requested as an extension. */

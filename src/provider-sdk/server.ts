@@ -16,8 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
-import { NotFoundError, UnsupportedError, errorMessage } from '../errors.ts';
-import { HttpError } from '../kubelet-api/http.ts';
+import { InvalidRequestError, NotFoundError, UnsupportedError, errorMessage } from '../errors.ts';
 import { parseLogOptions } from '../kubelet-api/routes/logs.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { Pod } from '../kube/types.ts';
@@ -155,7 +154,7 @@ const ALLOWED: Record<Route['kind'], string[]> = {
 /** The protocol error code and message for anything a handler or the provider threw. */
 function classify(err: unknown): { code: ErrorCode; message: string } {
   if (err instanceof ProtocolError) return { code: err.code, message: err.message };
-  if (err instanceof HttpError) return { code: err.status === 404 ? 'NotFound' : 'BadRequest', message: err.message };
+  if (err instanceof InvalidRequestError) return { code: 'BadRequest', message: err.message };
   if (err instanceof NotFoundError) return { code: 'NotFound', message: err.message };
   if (err instanceof UnsupportedError) return { code: 'Unsupported', message: err.message };
   return { code: 'ProviderError', message: errorMessage(err) };

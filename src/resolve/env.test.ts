@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import type { Container } from '../kube/types.ts';
 import { applyEnv, isValidEnvName, resolveContainerEnv } from './env.ts';
 import { MissingReferenceError, PodConfigError, UnsupportedPodSpecError } from './errors.ts';
-import { configMap, context, fakeSource, pod, secret } from './fake-source.ts';
-import type { FakeSource } from './fake-source.ts';
+import { configMap, context, fakeSource, pod, secret } from '../../test/fixtures/fake-source.ts';
+import type { FakeSource } from '../../test/fixtures/fake-source.ts';
 import { ObjectCache } from './objects.ts';
 
 const services = new Map([
@@ -138,7 +138,7 @@ test('missing required references fail with CreateContainerConfigError and kubel
   assert.equal(err.message, 'configmap "nope" not found');
   assert.equal(err.reason, 'CreateContainerConfigError');
   assert.equal(err.eventReason, 'Failed');
-  assert.equal(err.code, 'VK_CONFIG');
+  assert.equal(err.code, 'VK_POD_CONFIG');
   assert.equal(err.containerName, 'main');
   assert.equal(err.kind, 'ConfigMap');
   assert.equal(err.objectName, 'nope');

@@ -12,13 +12,13 @@ export interface PodConfigErrorDetails {
   volumeName?: string;
 }
 
-/** The pod cannot be started as written; it stays Pending until the spec or its inputs change. */
+/** The pod cannot be started as written (VK_POD_CONFIG); it stays Pending until the spec or its inputs change. */
 export class PodConfigError extends VkError {
   readonly reason: string;
   readonly eventReason: string;
   readonly containerName: string | undefined;
   readonly volumeName: string | undefined;
-  constructor(message: string, details: PodConfigErrorDetails, code: VkErrorCode = 'VK_CONFIG') {
+  constructor(message: string, details: PodConfigErrorDetails, code: VkErrorCode = 'VK_POD_CONFIG') {
     super(code, message);
     this.reason = details.reason;
     this.eventReason = details.eventReason ?? (details.volumeName !== undefined ? 'FailedMount' : 'Failed');
@@ -52,9 +52,9 @@ export class MissingReferenceError extends PodConfigError {
 
 export type UnsupportedReason = 'UnsupportedVolume' | 'UnsupportedField' | 'InvalidVolumePath';
 
-/** The pod uses something a virtual kubelet cannot provide (hostPath, PVC, fileKeyRef, ...). */
+/** The pod uses something a virtual kubelet cannot provide (hostPath, PVC, fileKeyRef, ...): the node rejects it (VK_POD_REJECTED). */
 export class UnsupportedPodSpecError extends PodConfigError {
   constructor(reason: UnsupportedReason, message: string, where: { containerName?: string; volumeName?: string } = {}) {
-    super(message, { reason, ...where }, 'VK_UNSUPPORTED');
+    super(message, { reason, ...where }, 'VK_POD_REJECTED');
   }
 }

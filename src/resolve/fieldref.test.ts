@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UnsupportedPodSpecError } from './errors.ts';
-import { context, pod } from './fake-source.ts';
+import { context, pod } from '../../test/fixtures/fake-source.ts';
 import { fieldValue, formatMap, resourceValue } from './fieldref.ts';
 
 const where = { containerName: 'main' };
@@ -48,7 +48,7 @@ test('unsupported field paths are rejected with the field named', () => {
   const check = (fieldPath: string, use: 'env' | 'volume', apiVersion?: string) =>
     assert.throws(
       () => fieldValue(pod(), { fieldPath, ...(apiVersion ? { apiVersion } : {}) }, context, use, where),
-      (err: unknown) => err instanceof UnsupportedPodSpecError && err.reason === 'UnsupportedField' && err.code === 'VK_UNSUPPORTED' && err.containerName === 'main' && err.message.includes(apiVersion ?? fieldPath),
+      (err: unknown) => err instanceof UnsupportedPodSpecError && err.reason === 'UnsupportedField' && err.code === 'VK_POD_REJECTED' && err.containerName === 'main' && err.message.includes(apiVersion ?? fieldPath),
     );
   check('spec.restartPolicy', 'env');
   check('status.phase', 'env');

@@ -115,7 +115,7 @@ function quantityOf(list: Record<string, string> | undefined, name: string): Qua
  * The limits the downward API reports for a container: unset (or zero) cpu, memory and
  * ephemeral-storage limits default to pod-level limits (cpu, memory), then to node allocatable.
  */
-export function defaultedLimits(pod: Pod, container: Pick<Container, 'resources'>, allocatable: Record<string, string>): Record<string, string> {
+function defaultedLimits(pod: Pod, container: Pick<Container, 'resources'>, allocatable: Record<string, string>): Record<string, string> {
   const defaults: Record<string, string> = { ...allocatable };
   const podLimits = pod.spec?.resources?.limits ?? {};
   for (const name of ['cpu', 'memory']) {
@@ -131,7 +131,7 @@ export function defaultedLimits(pod: Pod, container: Pick<Container, 'resources'
   return limits;
 }
 
-export function findContainer(pod: Pod, name: string): Pick<Container, 'resources'> | undefined {
+function findContainer(pod: Pod, name: string): Pick<Container, 'resources'> | undefined {
   return pod.spec?.containers.find((c) => c.name === name) ?? pod.spec?.initContainers?.find((c) => c.name === name);
 }
 

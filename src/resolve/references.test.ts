@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pod } from './fake-source.ts';
+import { pod } from '../../test/fixtures/fake-source.ts';
 import { referencedObjects } from './references.ts';
 
 test('collects ConfigMaps and Secrets from env, envFrom, volumes, projections and pull secrets', () => {

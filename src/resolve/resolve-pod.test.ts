@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Pod } from '../kube/types.ts';
-import { configMap, context, fakeSource, pod, secret, service } from './fake-source.ts';
+import { configMap, context, fakeSource, pod, secret, service } from '../../test/fixtures/fake-source.ts';
 import { MissingReferenceError, PodConfigError, UnsupportedPodSpecError, resolvePod } from './resolve-pod.ts';
 
 function source() {
@@ -97,7 +97,7 @@ test('a missing required Secret stops resolution with CreateContainerConfigError
   await assert.rejects(
     resolvePod(fullPod(), s, context),
     (err: unknown) =>
-      err instanceof MissingReferenceError && err instanceof PodConfigError && err.reason === 'CreateContainerConfigError' && err.containerName === 'main' && err.message === 'secret "db" not found',
+      err instanceof MissingReferenceError && err instanceof PodConfigError && err.reason === 'CreateContainerConfigError' && err.containerName === 'main' && err.message === 'secret "db" not found' && err.code === 'VK_POD_CONFIG',
   );
 });
 
@@ -111,7 +111,7 @@ test('volumes are resolved before env, as the kubelet mounts before starting con
 test('an unsupported volume rejects the pod', async () => {
   const p = fullPod();
   p.spec!.volumes!.push({ name: 'logs', hostPath: { path: '/var/log' } });
-  await assert.rejects(resolvePod(p, source(), context), (err: unknown) => err instanceof UnsupportedPodSpecError && err.code === 'VK_UNSUPPORTED' && err.reason === 'UnsupportedVolume');
+  await assert.rejects(resolvePod(p, source(), context), (err: unknown) => err instanceof UnsupportedPodSpecError && err.code === 'VK_POD_REJECTED' && err.reason === 'UnsupportedVolume');
 });
 
 test('ObjectSource failures propagate unchanged', async () => {

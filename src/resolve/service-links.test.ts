@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fakeSource, service } from './fake-source.ts';
+import { fakeSource, service } from '../../test/fixtures/fake-source.ts';
 import { loadServiceEnv, serviceEnvFor, serviceEnvVars } from './service-links.ts';
 
 const kubernetes = service('kubernetes', '10.96.0.1', [{ name: 'https', port: 443, protocol: 'TCP' }], 'default');

@@ -10,9 +10,9 @@ import { decodeBase64 } from './objects.ts';
 import type { ObjectCache } from './objects.ts';
 import type { ObjectSource, ResolveContext } from './types.ts';
 
-export const DEFAULT_MODE = 0o644;
+const DEFAULT_MODE = 0o644;
 /** The API server's default for serviceAccountToken.expirationSeconds. */
-export const DEFAULT_TOKEN_SECONDS = 3600;
+const DEFAULT_TOKEN_SECONDS = 3600;
 
 type Payload = Map<string, { content: Uint8Array; mode: number }>;
 
@@ -37,7 +37,7 @@ function setUpFailed(volumeName: string, why: string): string {
 }
 
 /** The volume source key set on `volume` (e.g. 'configMap', 'hostPath'). */
-export function volumeType(volume: Volume): string {
+function volumeType(volume: Volume): string {
   return Object.keys(volume).find((key) => key !== 'name' && (volume as Record<string, unknown>)[key] != null) ?? '';
 }
 

@@ -13,6 +13,8 @@ import { startLocalCluster, type LocalCluster } from '../../src/cluster/local.ts
 import { KubeClient } from '../../src/kube/client.ts';
 import { Informer, objectKey, stripManagedFields, type InformerOptions } from '../../src/kube/informer.ts';
 import type { ConfigMap, KubeObject } from '../../src/kube/types.ts';
+import { ApiProxy } from '../harness/api-proxy.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const suffix = randomBytes(4).toString('hex');
 const ns = `informer-${suffix}`;
@@ -40,13 +42,8 @@ function capturingLogger(): { log: InformerOptions['log']; lines: LogLine[] } {
   return { log, lines };
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: () => string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+// For waitFor: the message (a function, called at the deadline) shows the state then.
+const WAIT = { timeoutMs: 20_000, intervalMs: 25 };
 
 // Records handler calls as 'add a', 'update a 12->13', 'delete a'.
 function recorder<T extends KubeObject>(informer: Informer<T>): string[] {
@@ -130,7 +127,7 @@ describe('Informer on ConfigMaps', () => {
     assert.deepEqual(late, ['add pre-1', 'add pre-2', 'add pre-3']);
 
     await createCm('post', { suite: 'sync' });
-    await waitFor(() => seen.includes('add post') && late.includes('add post'), () => `add post in ${JSON.stringify(seen)}`);
+    await waitFor(() => `add post in ${JSON.stringify(seen)}`, () => seen.includes('add post') && late.includes('add post'), WAIT);
     assert.ok(lines.length > 0 && lines.every((l) => l.informer === cmPath), 'every log line names the path');
     assert.deepEqual(lines.filter((l) => l.level >= 40), [], 'no warnings on the happy path');
   });
@@ -157,7 +154,7 @@ describe('Informer on ConfigMaps', () => {
     const b2 = await patchCm('b', { v: '2' });
     const b3 = await patchCm('b', { v: '3' });
     await deleteCm('b');
-    await waitFor(() => seen.includes('delete b'), () => `delete b in ${JSON.stringify(seen)}`);
+    await waitFor(() => `delete b in ${JSON.stringify(seen)}`, () => seen.includes('delete b'), WAIT);
     const rv = (o: ConfigMap) => o.metadata?.resourceVersion;
     assert.deepEqual(seen, [
       'add a',
@@ -189,11 +186,11 @@ describe('Informer on ConfigMaps', () => {
     await patchCm('ignored', { v: 'x' });
     const picked = await patchCm('picked', { v: 'y' });
     // One stream is in resourceVersion order: had 'ignored' been sent, it would have come first.
-    await waitFor(() => seen.length >= 2, () => `the update of picked in ${JSON.stringify(seen)}`);
+    await waitFor(() => `the update of picked in ${JSON.stringify(seen)}`, () => seen.length >= 2, WAIT);
     assert.match(seen[1] ?? '', new RegExp(`^update picked \\d+->${picked.metadata?.resourceVersion}$`));
     await deleteCm('ignored');
     await deleteCm('picked');
-    await waitFor(() => seen.length >= 3, () => `delete picked in ${JSON.stringify(seen)}`);
+    await waitFor(() => `delete picked in ${JSON.stringify(seen)}`, () => seen.length >= 3, WAIT);
     assert.deepEqual(seen.slice(2), ['delete picked']);
   });
 
@@ -206,13 +203,14 @@ describe('Informer on ConfigMaps', () => {
     await sync(informer);
     await createCm('stripped-watched', { suite: 'transform' });
     await patchCm('stripped-listed', { v: 'changed' });
-    await waitFor(() => informer.get(`${ns}/stripped-watched`) !== undefined && informer.get(`${ns}/stripped-listed`)?.data?.v === 'changed', () => 'both objects in the cache');
+    await waitFor('both objects in the cache', () => informer.get(`${ns}/stripped-watched`) !== undefined && informer.get(`${ns}/stripped-listed`)?.data?.v === 'changed', WAIT);
     for (const cm of informer.list()) assert.equal(cm.metadata?.managedFields, undefined, `${cm.metadata?.name} has no managedFields`);
   });
 
   it('re-watches from the last resourceVersion when the server ends the stream, without relisting', async () => {
-    // Its own client, so its request counts are this informer's alone.
-    const own = await KubeClient.load({ kubeconfig: process.env.VK_TEST_KUBECONFIG ?? cluster?.info.kubeconfig });
+    // Its own client, so its request counts are this informer's alone; through a proxy that can cut its watch.
+    const proxy = await ApiProxy.start(client.config);
+    const own = await KubeClient.load({ kubeconfig: proxy.kubeconfig });
     try {
       const { log, lines } = capturingLogger();
       const informer = newInformer<ConfigMap>({ client: own, path: cmPath, labelSelector: 'suite=rewatch', watchTimeoutSeconds: 1, log });
@@ -221,29 +219,31 @@ describe('Informer on ConfigMaps', () => {
       await sync(informer);
       const watches = () => own.requestCounts.get('watch') ?? 0;
       // Each watch asks for timeoutSeconds=1, so the server ends it and the informer must come back.
-      await waitFor(() => watches() >= 3, () => `3 watches, have ${watches()}`);
+      await waitFor(() => `3 watches, have ${watches()}`, () => watches() >= 3, WAIT);
       await createCm('r1', { suite: 'rewatch' });
-      await waitFor(() => seen.includes('add r1'), () => `add r1 in ${JSON.stringify(seen)}`);
+      await waitFor(() => `add r1 in ${JSON.stringify(seen)}`, () => seen.includes('add r1'), WAIT);
       const atPause = watches();
-      await waitFor(() => watches() >= atPause + 2, () => `2 more watches, have ${watches() - atPause}`);
+      await waitFor(() => `2 more watches, have ${watches() - atPause}`, () => watches() >= atPause + 2, WAIT);
       await patchCm('r1', { v: 'after-rewatch' });
-      await waitFor(() => seen.length === 2, () => `update r1 in ${JSON.stringify(seen)}`);
+      await waitFor(() => `update r1 in ${JSON.stringify(seen)}`, () => seen.length === 2, WAIT);
       assert.equal(own.requestCounts.get('list'), 1, 'a closed stream must not cause a relist');
       assert.ok(lines.some((l) => l.msg === 'watch closed; watching again' && l.level === 20));
       assert.deepEqual(lines.filter((l) => l.level >= 40), []);
 
       // A watch broken off while changes happen resumes from the last resourceVersion and replays them.
-      const resume = informer.pauseWatchForTest();
+      proxy.cutWatches();
+      await proxy.watchHeld();
       await patchCm('r1', { v: 'missed' });
       await createCm('r2', { suite: 'rewatch' });
-      resume();
-      await waitFor(() => seen.includes('add r2'), () => `add r2 in ${JSON.stringify(seen)}`);
+      proxy.restoreWatches();
+      await waitFor(() => `add r2 in ${JSON.stringify(seen)}`, () => seen.includes('add r2'), WAIT);
       assert.match(seen[2] ?? '', /^update r1 /);
       assert.equal(seen[3], 'add r2');
       assert.equal(own.requestCounts.get('list'), 1);
       await informer.stop();
     } finally {
       own.close();
+      await proxy.close();
     }
   });
 
@@ -254,7 +254,7 @@ describe('Informer on ConfigMaps', () => {
     const before = watches();
     informer.start();
     await sync(informer);
-    await waitFor(() => watches() > before, () => 'the watch to be open');
+    await waitFor('the watch to be open', () => watches() > before, WAIT);
     const started = Date.now();
     await informer.stop();
     assert.ok(Date.now() - started < 2_000, `stop took ${Date.now() - started} ms`);
@@ -279,6 +279,7 @@ function ensureCrd(): Promise<void> {
     });
     // Established can precede the first successful LIST by a moment; wait for both.
     await waitFor(
+      `${widgetPath} to be served`,
       async () => {
         try {
           await client.list(widgetPath);
@@ -287,7 +288,7 @@ function ensureCrd(): Promise<void> {
           return false;
         }
       },
-      () => `${widgetPath} to be served`,
+      WAIT,
     );
   })();
   return crdReady;
@@ -303,7 +304,7 @@ describe('Informer on a custom resource', () => {
     const informer = newInformer<Widget>({ path: widgetPath, log });
     informer.start();
     const failures = () => lines.filter((l) => l.msg === 'list failed; retrying');
-    await waitFor(() => failures().length >= 2, () => `two LIST failures logged, have ${JSON.stringify(lines)}`);
+    await waitFor(() => `two LIST failures logged, have ${JSON.stringify(lines)}`, () => failures().length >= 2, WAIT);
     assert.equal(informer.hasSynced(), false);
     const [first, second] = failures();
     assert.ok(first && second && first.level === 40 && first.informer === widgetPath);
@@ -312,7 +313,7 @@ describe('Informer on a custom resource', () => {
     await sync(informer);
     const seen = recorder(informer);
     await createWidget('early');
-    await waitFor(() => seen.includes('add early'), () => `add early in ${JSON.stringify(seen)}`);
+    await waitFor(() => `add early in ${JSON.stringify(seen)}`, () => seen.includes('add early'), WAIT);
   });
 
   it('relists on a real 410 and reconciles what it missed: delete, update, add, recreate', async () => {
@@ -322,8 +323,11 @@ describe('Informer on a custom resource', () => {
     await createWidget('w-delete');
     const recreatedBefore = await createWidget('w-recreate');
     const { log, lines } = capturingLogger();
-    const own = await KubeClient.load({ kubeconfig: process.env.VK_TEST_KUBECONFIG ?? cluster?.info.kubeconfig });
+    const proxy = await ApiProxy.start(client.config);
+    const own = await KubeClient.load({ kubeconfig: proxy.kubeconfig });
     try {
+      // Its watch never reaches the server until the proxy lets it through.
+      proxy.cutWatches();
       const informer = newInformer<Widget>({ client: own, path: widgetPath, log });
       informer.start();
       await sync(informer);
@@ -334,7 +338,7 @@ describe('Informer on a custom resource', () => {
       assert.ok(keptBefore && changedBefore && informer.get(`${ns}/w-delete`));
 
       // Changes the informer does not see: its watch is down.
-      const resume = informer.pauseWatchForTest();
+      await proxy.watchHeld();
       const changed = await client.patch<Widget>(`${widgetPath}/w-change`, { spec: { size: 7 } });
       await client.delete(`${widgetPath}/w-delete`);
       await client.delete(`${widgetPath}/w-recreate`);
@@ -344,8 +348,8 @@ describe('Informer on a custom resource', () => {
 
       // The custom resource's watch cache begins after resourceVersion 1: the server answers 410.
       const listsBefore = own.requestCounts.get('list') ?? 0;
-      resume('1');
-      await waitFor(() => seen.length >= 5, () => `5 reconcile events in ${JSON.stringify(seen)}; log ${JSON.stringify(lines)}`);
+      proxy.restoreWatches({ resourceVersion: '1' });
+      await waitFor(() => `5 reconcile events in ${JSON.stringify(seen)}; log ${JSON.stringify(lines)}`, () => seen.length >= 5, WAIT);
       assert.deepEqual(seen, [
         'delete w-delete',
         `update w-change ${changedBefore.metadata?.resourceVersion}->${changed.metadata?.resourceVersion}`,
@@ -364,12 +368,13 @@ describe('Informer on a custom resource', () => {
 
       // And it watches again from the relist's resourceVersion.
       await createWidget('w-after');
-      await waitFor(() => seen.includes('add w-after'), () => `add w-after in ${JSON.stringify(seen)}`);
+      await waitFor(() => `add w-after in ${JSON.stringify(seen)}`, () => seen.includes('add w-after'), WAIT);
       assert.equal(seen.length, 6);
       assert.deepEqual(lines.filter((l) => l.level >= 40), []);
       await informer.stop();
     } finally {
       own.close();
+      await proxy.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 // GET /healthz, /healthz/{check}: "ok" when every check passes, in the format of Kubernetes'
 // healthz package ([+]name ok / [-]name failed, with ?verbose).
-import { HttpError, sendText, type RouteContext } from '../http.ts';
+import { NotFoundError } from '../../errors.ts';
+import { sendText, type RouteContext } from '../http.ts';
 
 /** A named check: undefined when healthy, else the reason. */
 export type HealthCheck = () => string | undefined;
@@ -10,7 +11,7 @@ export function healthz(checks: Record<string, HealthCheck>) {
     const only = ctx.params.check;
     if (only !== undefined) {
       const check = checks[only];
-      if (!check) throw new HttpError(404, '404 page not found');
+      if (!check) throw new NotFoundError('404 page not found');
       const reason = check();
       if (reason === undefined) sendText(ctx.res, 200, 'ok');
       else sendText(ctx.res, 500, `internal server error: ${reason}\n`);

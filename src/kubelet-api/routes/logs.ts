@@ -4,8 +4,9 @@
 // goes away (then the provider's stream is aborted).
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { InvalidRequestError, UnsupportedError } from '../../errors.ts';
 import type { LogOptions } from '../../providers/provider.ts';
-import { HttpError, boolParam, errorStatus, intParam, sendError, type RouteContext } from '../http.ts';
+import { boolParam, errorStatus, intParam, sendError, type RouteContext } from '../http.ts';
 import { findTarget } from '../target.ts';
 
 export type LogRequest = Omit<LogOptions, 'signal'>;
@@ -21,20 +22,20 @@ export function parseLogOptions(query: URLSearchParams, now: Date = new Date()):
   const limitBytes = intParam(query, 'limitBytes');
   const sinceSeconds = intParam(query, 'sinceSeconds');
   const sinceTimeText = query.get('sinceTime');
-  if (tailLines !== undefined && tailLines < 0) throw new HttpError(400, `invalid tailLines ${tailLines}: must be greater than or equal to 0`);
-  if (limitBytes !== undefined && limitBytes < 1) throw new HttpError(400, `invalid limitBytes ${limitBytes}: must be greater than 0`);
-  if (sinceSeconds !== undefined && sinceSeconds < 1) throw new HttpError(400, `invalid sinceSeconds ${sinceSeconds}: must be greater than 0`);
-  if (sinceSeconds !== undefined && sinceTimeText) throw new HttpError(400, 'at most one of sinceTime or sinceSeconds may be specified');
+  if (tailLines !== undefined && tailLines < 0) throw new InvalidRequestError(`invalid tailLines ${tailLines}: must be greater than or equal to 0`);
+  if (limitBytes !== undefined && limitBytes < 1) throw new InvalidRequestError(`invalid limitBytes ${limitBytes}: must be greater than 0`);
+  if (sinceSeconds !== undefined && sinceSeconds < 1) throw new InvalidRequestError(`invalid sinceSeconds ${sinceSeconds}: must be greater than 0`);
+  if (sinceSeconds !== undefined && sinceTimeText) throw new InvalidRequestError('at most one of sinceTime or sinceSeconds may be specified');
   let sinceTime: Date | undefined;
   if (sinceTimeText) {
     const parsed = Date.parse(sinceTimeText);
-    if (!RFC3339.test(sinceTimeText) || Number.isNaN(parsed)) throw new HttpError(400, `invalid sinceTime ${JSON.stringify(sinceTimeText)}: expected an RFC 3339 time such as 2025-01-02T15:04:05Z`);
+    if (!RFC3339.test(sinceTimeText) || Number.isNaN(parsed)) throw new InvalidRequestError(`invalid sinceTime ${JSON.stringify(sinceTimeText)}: expected an RFC 3339 time such as 2025-01-02T15:04:05Z`);
     sinceTime = new Date(parsed);
   } else if (sinceSeconds !== undefined) {
     sinceTime = new Date(now.getTime() - sinceSeconds * 1000);
   }
   const stream = query.get('stream');
-  if (stream !== null && stream !== '' && !['All', 'Stdout', 'Stderr'].includes(stream)) throw new HttpError(400, `invalid stream ${JSON.stringify(stream)}: must be one of All, Stdout, Stderr`);
+  if (stream !== null && stream !== '' && !['All', 'Stdout', 'Stderr'].includes(stream)) throw new InvalidRequestError(`invalid stream ${JSON.stringify(stream)}: must be one of All, Stdout, Stderr`);
   return {
     follow: boolParam(query, 'follow'),
     previous: boolParam(query, 'previous'),
@@ -68,7 +69,7 @@ export async function containerLogs(ctx: RouteContext): Promise<void> {
   const options = parseLogOptions(ctx.url.searchParams);
   const { provider } = ctx;
   await findTarget(provider, namespace, pod, { container, signal: ctx.signal });
-  if (!provider.getContainerLogs) throw new HttpError(501, `provider ${provider.name} does not support container logs`);
+  if (!provider.getContainerLogs) throw new UnsupportedError(`provider ${provider.name} does not support container logs`);
   const abort = new AbortController();
   const onClose = () => abort.abort();
   ctx.res.on('close', onClose);

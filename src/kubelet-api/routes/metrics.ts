@@ -1,12 +1,13 @@
 // GET /metrics: the process's own Prometheus registry. GET /metrics/resource: the kubelet's
 // resource metrics (what metrics-server scrapes), from the provider's stats.
 import type { Registry } from 'prom-client';
-import { HttpError, sendText, type RouteContext } from '../http.ts';
+import { NotFoundError } from '../../errors.ts';
+import { sendText, type RouteContext } from '../http.ts';
 import { RESOURCE_METRICS_CONTENT_TYPE, resourceMetricsText, type StatsSource } from '../stats.ts';
 
 export function processMetrics(registry: Registry | undefined) {
   return async (ctx: RouteContext): Promise<void> => {
-    if (!registry) throw new HttpError(404, '404 page not found');
+    if (!registry) throw new NotFoundError('404 page not found');
     sendText(ctx.res, 200, await registry.metrics(), registry.contentType);
   };
 }

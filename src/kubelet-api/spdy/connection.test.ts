@@ -6,7 +6,6 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SpdyConnection, SpdyStreamResetError } from './connection.ts';
 import type { SpdyConnectionOptions, SpdyStream } from './connection.ts';
 import {
@@ -24,8 +23,9 @@ import {
   encodeSynStream,
   encodeWindowUpdate,
 } from './frames.ts';
-import { TestSpdyClient, connectSpdy, describe, startServer } from './test-client.ts';
-import type { ReceivedFrame } from './test-client.ts';
+import { TestSpdyClient, connectSpdy, describe, startServer } from '../../../test/fixtures/spdy-client.ts';
+import type { ReceivedFrame } from '../../../test/fixtures/spdy-client.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 
 interface Harness {
   client: TestSpdyClient;
@@ -68,15 +68,23 @@ async function open(
     streams,
     errors,
     closed,
-    stream: async (id) => {
-      for (let i = 0; i < 500; i++) {
-        const s = streams.find((x) => x.id === id);
-        if (s) return s;
-        await sleep(10);
-      }
-      throw new Error(`stream ${id} never arrived`);
-    },
+    stream: (id) => waitFor(`stream ${id}`, () => streams.find((x) => x.id === id), { timeoutMs: 5000, intervalMs: 10 }),
   };
+}
+
+/** The server side of the connection's socket. */
+function serverSocket(h: Harness): net.Socket {
+  return (h.conn as unknown as { socket: net.Socket }).socket;
+}
+
+/**
+ * An ordering barrier instead of a sleep: resolves once the client has received and handled every
+ * byte the server has written so far, so a frame the server sent is in `client.frames` by then.
+ */
+async function caughtUp(h: Harness): Promise<void> {
+  const server = serverSocket(h);
+  await waitFor('the client to receive all the server wrote', () => server.writableLength === 0 && h.client.socket.bytesRead >= server.bytesWritten, { timeoutMs: 5000, intervalMs: 5 });
+  await h.client.settled();
 }
 
 const isFrame = (type: ReceivedFrame['type'], streamId?: number) => (f: ReceivedFrame) =>
@@ -181,11 +189,14 @@ test('client RST_STREAM destroys the stream: CANCEL quietly, other statuses with
   assert.equal(s1.errored, null);
   const [err] = (await s3Error) as [SpdyStreamResetError];
   assert.ok(err instanceof SpdyStreamResetError);
-  assert.equal(err.status, RstStatus.PROTOCOL_ERROR);
-  // Nothing goes back for a reset stream, not even an RST.
+  assert.equal(err.code, 'VK_PROTOCOL');
+  assert.deepEqual([err.streamId, err.status], [3, RstStatus.PROTOCOL_ERROR]);
+  // Nothing goes back for a reset stream, not even an RST. The PING is the barrier: the server
+  // answers it after anything the write might have sent.
   s1.write('ignored');
-  await sleep(50);
-  assert.deepEqual(h.client.frames.filter((f) => f.type !== 'SYN_REPLY').map(describe), []);
+  h.client.write(encodePing(1));
+  await h.client.waitFor(isFrame('PING'), 'the PING echo');
+  assert.deepEqual(h.client.frames.filter((f) => f.type !== 'SYN_REPLY' && f.type !== 'PING').map(describe), []);
   assert.equal(h.conn.streamCount, 0);
 });
 
@@ -306,9 +317,9 @@ test('several MiB each way with backpressure on both sides', async (t) => {
         const last = off + (32 << 10) >= size;
         if (!h.client.data(1, upload.subarray(off, off + (32 << 10)), last)) await once(h.client.socket, 'drain');
       }
-      // Stop reading for a while: the server's writes must wait, not pile up.
+      // Stop reading until the server's writes report backpressure: they must wait, not pile up.
       h.client.socket.pause();
-      await sleep(200);
+      await waitFor('write() to report backpressure while the client does not read', () => sawBackpressure, { timeoutMs: 20_000, intervalMs: 5 });
       h.client.socket.resume();
       const got = await h.client.readToEnd(1, 30_000);
       assert.ok(got.equals(download), 'download intact');
@@ -326,6 +337,7 @@ test('stream writes wait for the socket while the client does not read', async (
   const chunk = Buffer.alloc(256 << 10, 7);
   let completed = 0;
   let maxSocketQueue = 0;
+  let waitingForDrain = false;
   let writer!: Promise<void>;
   const h = await open(t, {}, (stream, conn) => {
     const socket = (conn as unknown as { socket: net.Socket }).socket;
@@ -333,20 +345,26 @@ test('stream writes wait for the socket while the client does not read', async (
       for (let sent = 0; sent < total; sent += chunk.length) {
         const ok = stream.write(chunk, () => (completed += chunk.length));
         maxSocketQueue = Math.max(maxSocketQueue, socket.writableLength);
-        if (!ok) await once(stream, 'drain');
+        if (!ok) {
+          waitingForDrain = true;
+          await once(stream, 'drain');
+          waitingForDrain = false;
+        }
       }
       stream.end();
     })();
   });
   h.client.socket.pause();
   await h.client.synStream(1, { streamtype: 'stdout' });
-  // Wait until no write has completed for 200 ms: the socket and the kernel buffers are full.
-  let stalledAt = -1;
-  for (let i = 0; i < 25 && stalledAt !== completed; i++) {
-    stalledAt = completed;
-    await sleep(200);
-  }
-  assert.equal(completed, stalledAt, 'writes stop completing while the client reads nothing');
+  // Without backpressure every write would complete (the data piling up in memory); with it the
+  // writer ends up parked on the stream's 'drain' while the socket itself needs draining.
+  const outcome = await waitFor(
+    'the writer to block on the full socket (or to finish)',
+    () => (completed === total ? 'finished' : waitingForDrain && serverSocket(h).writableNeedDrain ? 'blocked' : undefined),
+    { timeoutMs: 30_000, intervalMs: 5 },
+  );
+  assert.equal(outcome, 'blocked', 'writes stop completing while the client reads nothing');
+  const stalledAt = completed;
   assert.ok(stalledAt < total, `writes stalled after ${stalledAt} bytes`);
   h.client.socket.resume();
   const got = await h.client.readToEnd(1, 30_000);
@@ -363,8 +381,11 @@ test('a stream nobody reads stalls the connection (documented trade-off) until i
   const s1 = await h.stream(1);
   for (let i = 0; i < 8; i++) h.client.data(1, Buffer.alloc(32 << 10, i));
   h.client.write(encodePing(1));
-  await sleep(200);
+  // The server stops reading its socket; by then it has answered nothing, and it stays stopped.
+  await waitFor('the server to stop reading', () => serverSocket(h).isPaused(), { timeoutMs: 5000, intervalMs: 5 });
+  await caughtUp(h);
   assert.equal(h.client.frames.filter((f) => f.type === 'PING').length, 0, 'PING waits behind the unread stream');
+  assert.ok(serverSocket(h).isPaused(), 'still not reading');
   assert.ok(s1.readableLength <= (64 << 10) + (32 << 10));
   let total = 0;
   s1.on('data', (c: Buffer) => (total += c.length));
@@ -448,6 +469,7 @@ for (const [name, send, options] of malformed) {
     await h.client.waitClosed();
     assert.equal(h.errors.length, 1);
     assert.ok(h.errors[0] instanceof SpdyProtocolError, String(h.errors[0]));
+    assert.equal(h.errors[0].code, 'VK_PROTOCOL');
     const goaway = h.client.frames.find((f) => f.type === 'GOAWAY');
     assert.equal(goaway?.type === 'GOAWAY' && goaway.status, GoAwayStatus.PROTOCOL_ERROR);
     assert.ok(s1.destroyed);

@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type net from 'node:net';
 import type tls from 'node:tls';
+import { ProtocolError } from '../../errors.ts';
 import {
   FLAG_FIN,
   FLAG_UNIDIRECTIONAL,
@@ -58,14 +59,13 @@ export interface SpdyStream extends Duplex {
   readonly headers: Record<string, string>;
 }
 
-/** The peer reset a stream with a status other than CANCEL. */
-export class SpdyStreamResetError extends Error {
-  readonly code = 'ERR_SPDY_STREAM_RESET';
+/** The peer reset a stream with a status other than CANCEL (VK_PROTOCOL; the connection carries on). */
+export class SpdyStreamResetError extends ProtocolError {
   readonly streamId: number;
+  /** The RST_STREAM status code (RstStatus). */
   readonly status: number;
   constructor(streamId: number, status: number) {
     super(`SPDY stream ${streamId} reset by peer with status ${status}`);
-    this.name = 'SpdyStreamResetError';
     this.streamId = streamId;
     this.status = status;
   }

@@ -2,12 +2,13 @@
 //   control: |1|version:15|type:16|flags:8|length:24|payload
 //   data:    |0|stream-id:31     |flags:8|length:24|payload
 // Header blocks stay compressed here; header-compression.ts owns the zlib contexts.
+import { ProtocolError } from '../../errors.ts';
 
-export const SPDY_VERSION = 3;
+const SPDY_VERSION = 3;
 /** Largest payload a 24-bit length can describe. */
 export const MAX_FRAME_LENGTH = 0xffffff;
-export const MAX_STREAM_ID = 0x7fffffff;
-export const FRAME_HEADER_LENGTH = 8;
+const MAX_STREAM_ID = 0x7fffffff;
+const FRAME_HEADER_LENGTH = 8;
 
 export const FrameType = {
   SYN_STREAM: 1,
@@ -39,14 +40,8 @@ export const RstStatus = {
 
 export const GoAwayStatus = { OK: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2 } as const;
 
-/** The peer broke the protocol; the connection cannot continue. */
-export class SpdyProtocolError extends Error {
-  readonly code = 'ERR_SPDY_PROTOCOL';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'SpdyProtocolError';
-  }
-}
+/** The peer broke the SPDY protocol (VK_PROTOCOL); the connection cannot continue. */
+export class SpdyProtocolError extends ProtocolError {}
 
 export interface DataFrame {
   type: 'DATA';

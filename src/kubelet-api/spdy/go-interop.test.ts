@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import type { SpdyStream } from './connection.ts';
-import { startServer } from './test-client.ts';
+import { startServer } from '../../../test/fixtures/spdy-client.ts';
 
 const run = promisify(execFile);
 const clientDir = path.join(import.meta.dirname, 'testdata', 'goclient');

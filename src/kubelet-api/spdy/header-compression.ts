@@ -38,8 +38,8 @@ export const SPDY3_DICTIONARY: Buffer = Buffer.concat([
 ]);
 
 /** Limits on a decoded header block; the per-field size and count match moby/spdystream's defaults. */
-export const MAX_HEADER_COUNT = 1000;
-export const MAX_HEADER_FIELD_SIZE = 1 << 20;
+const MAX_HEADER_COUNT = 1000;
+const MAX_HEADER_FIELD_SIZE = 1 << 20;
 /** Decompressed size cap, so a tiny compressed block cannot expand without bound. */
 export const MAX_HEADER_BLOCK_SIZE = 4 << 20;
 
