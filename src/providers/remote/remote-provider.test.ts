@@ -9,13 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { NotFoundError, VkError } from '../../errors.ts';
+import { pino } from 'pino';
+import { AbortedError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, VkError } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import { silentLogger } from '../../log.ts';
 import { serveProvider, type ProviderServer, type ServeProviderOptions } from '../../provider-sdk/server.ts';
 import { parseMockConfig } from '../mock/config.ts';
 import { MockProvider } from '../mock/mock-provider.ts';
-import { providerCapabilities, type ResolvedPod } from '../provider.ts';
+import { providerCapabilities, type CallOptions, type DeleteOptions, type LogOptions, type Provider, type ResolvedPod } from '../provider.ts';
 import { parseRemoteConfig } from './config.ts';
 import { RemoteProvider } from './remote-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
@@ -408,6 +409,159 @@ describe('bad input from a server never crashes the client', () => {
     remote.notifyPods!((pod) => seen.push(pod.metadata?.name ?? ''));
     await waitFor('the good lines', () => seen.includes('pushed') && seen.includes('listed'));
     await waitFor('a reconnect after three missed heartbeats', () => watches >= 2, { timeoutMs: 5_000 });
+  });
+});
+
+/** A provider that records what reaches it, and fails or hangs as a test tells it to. */
+class Recorder implements Provider {
+  readonly name = 'recorder';
+  deletes: { uid: string | undefined; reason: string }[] = [];
+  aborted: string[] = [];
+  fail: Error | undefined;
+  hang = false;
+  private async step(what: string, options: CallOptions): Promise<void> {
+    if (this.fail) throw this.fail;
+    if (!this.hang) return;
+    await new Promise<void>((resolve) => options.signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.aborted.push(what);
+    throw new AbortedError(`${what}: aborted`);
+  }
+  async createPod(_pod: ResolvedPod, options: CallOptions) {
+    await this.step('createPod', options);
+  }
+  async updatePod(_pod: ResolvedPod, options: CallOptions) {
+    await this.step('updatePod', options);
+  }
+  async deletePod(pod: Pod, options: DeleteOptions) {
+    await this.step('deletePod', options);
+    this.deletes.push({ uid: pod.metadata?.uid, reason: options.reason });
+  }
+  async getPod(_ns: string, _name: string, options: CallOptions) {
+    await this.step('getPod', options);
+    return undefined;
+  }
+  async getPodStatus() {
+    return undefined;
+  }
+  async listPods() {
+    return [];
+  }
+  async getContainerLogs(_ns: string, pod: string, container: string, _options: LogOptions): Promise<Readable> {
+    throw ContainerStateError.waiting(pod, container);
+  }
+}
+
+describe('protocol version 2, and version 1 on either side', () => {
+  test('DELETE carries the reason to the provider; provider errors arrive as their class with reason and retryAfterMs', async (t) => {
+    const recorder = new Recorder();
+    const server = await serveProvider(recorder, { port: 0, log });
+    const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
+    t.after(async () => {
+      await remote.close();
+      await server.close();
+    });
+    assert.equal(remote.protocolVersion, 2);
+    await remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'finished' });
+    await remote.deletePod(podFor('p', 'u2'), { ...call, reason: 'deleted' });
+    assert.deepEqual(recorder.deletes, [{ uid: 'u1', reason: 'finished' }, { uid: 'u2', reason: 'deleted' }]);
+
+    recorder.fail = new PodRejectedError('UnsupportedPlatform', 'no arm64 here');
+    await assert.rejects(remote.createPod(resolved(podFor('p', 'u3')), call), (err: Error) => err instanceof PodRejectedError && err.reason === 'UnsupportedPlatform' && err.message === 'no arm64 here');
+    recorder.fail = new TryLaterError('quota', 2500);
+    await assert.rejects(remote.createPod(resolved(podFor('p', 'u3')), call), (err: Error) => err instanceof TryLaterError && err.retryAfterMs === 2500);
+    recorder.fail = new ProviderUnavailableError('backend unreachable');
+    await assert.rejects(remote.getPod('ns', 'p', call), (err: Error) => err instanceof ProviderUnavailableError && err.message === 'backend unreachable');
+    recorder.fail = undefined;
+    await assert.rejects(remote.getContainerLogs!('ns', 'p', 'c', { follow: false, previous: false, timestamps: false, signal: call.signal }), ContainerStateError);
+  });
+
+  test('an abort on either side: the client rejects with VK_ABORTED and the provider call sees its signal fire', async (t) => {
+    const recorder = new Recorder();
+    const server = await serveProvider(recorder, { port: 0, log });
+    const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
+    t.after(async () => {
+      await remote.close();
+      await server.close();
+    });
+    recorder.hang = true;
+    const abort = new AbortController();
+    const creating = remote.createPod(resolved(podFor('p', 'u1')), { signal: abort.signal });
+    await waitFor('the call to reach the provider', () => true);
+    setTimeout(() => abort.abort(), 100);
+    await assert.rejects(creating, (err: Error) => err instanceof AbortedError && (err as VkError).code === 'VK_ABORTED');
+    await waitFor('the provider call to be aborted', () => recorder.aborted.includes('createPod'), { timeoutMs: 5_000 });
+    // Already aborted: nothing is sent.
+    await assert.rejects(remote.deletePod(podFor('p', 'u1'), { signal: AbortSignal.abort(), reason: 'deleted' }), AbortedError);
+    // The server shutting down aborts the calls in flight too.
+    const getting = remote.getPod('ns', 'p', call).catch((err: unknown) => err);
+    await waitFor('getPod to reach the provider', () => true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.close();
+    await waitFor('getPod aborted by the shutdown', () => recorder.aborted.includes('getPod'), { timeoutMs: 5_000 });
+    assert.ok((await getting) instanceof VkError);
+  });
+
+  test('the SDK server still serves version 1 clients: no reason means deleted, errors in version 1 names; version 2 requires the reason', async (t) => {
+    const recorder = new Recorder();
+    const server = await serveProvider(recorder, { port: 0, log });
+    t.after(() => server.close());
+    const send = (headers: Record<string, string>, body: unknown) =>
+      new Promise<{ status: number; version: string | undefined; body: { error?: { code: string; message: string } } }>((resolve, reject) => {
+        const text = JSON.stringify(body);
+        const req = http.request(`${server.url}/v1/pods/ns/p`, { method: 'DELETE', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, version: res.headers['vk-provider-protocol'] as string | undefined, body: JSON.parse(text) as never }));
+        });
+        req.on('error', reject);
+        req.end(text);
+      });
+    const v1 = await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u1') });
+    assert.equal(v1.status, 200);
+    assert.equal(v1.version, '1');
+    assert.equal((await send({}, { pod: podFor('p', 'u2') })).version, '1');
+    assert.deepEqual(recorder.deletes, [{ uid: 'u1', reason: 'deleted' }, { uid: 'u2', reason: 'deleted' }]);
+    assert.equal((await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u3'), reason: 'finished' })).body.error?.message, 'invalid request body: reason: unknown field');
+    const v2 = await send({ 'vk-provider-protocol': '2' }, { pod: podFor('p', 'u3') });
+    assert.deepEqual([v2.status, v2.version, v2.body.error?.code], [400, '2', 'VK_INVALID_REQUEST']);
+    assert.equal(v2.body.error?.message, 'invalid request body: reason: expected one of "deleted", "finished"');
+    recorder.fail = new NotFoundError('no such pod');
+    assert.deepEqual((await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u4') })).body, { error: { code: 'NotFound', message: 'no such pod' } });
+    assert.deepEqual((await send({ 'vk-provider-protocol': '2' }, { pod: podFor('p', 'u4'), reason: 'deleted' })).body, { error: { code: 'VK_NOT_FOUND', message: 'no such pod' } });
+  });
+
+  test('the client talks version 1 to a version 1 server, and says once that the delete reason cannot travel', async (t) => {
+    const deletes: unknown[] = [];
+    const versions = new Set<string>();
+    const server = http.createServer((req, res) => {
+      const header = req.headers['vk-provider-protocol'];
+      if (header !== undefined && header !== '1') {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: { code: 'UnsupportedVersion', message: `vk-provider-protocol header "${String(header)}" is not supported by this server; it speaks 1` } }));
+      }
+      versions.add(String(header));
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.setHeader('vk-provider-protocol', '1');
+        if (req.url === '/v1/capabilities') return res.end(JSON.stringify({ protocol: 'v1', name: 'old', capabilities: [] }));
+        if (req.method === 'DELETE') deletes.push(JSON.parse(body));
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const lines: string[] = [];
+    const recording = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const remote = await RemoteProvider.connect({ endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` }, { log: recording });
+    t.after(() => remote.close());
+    assert.equal(remote.protocolVersion, 1);
+    await remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'finished' });
+    await remote.deletePod(podFor('p', 'u2'), { ...call, reason: 'finished' });
+    await remote.deletePod(podFor('p', 'u3'), { ...call, reason: 'deleted' });
+    assert.deepEqual(deletes, [{ pod: podFor('p', 'u1') }, { pod: podFor('p', 'u2') }, { pod: podFor('p', 'u3') }]);
+    assert.deepEqual([...versions], ['1']);
+    assert.equal(lines.filter((l) => l.includes('cannot carry the delete reason')).length, 1);
   });
 });
 
