@@ -56,8 +56,7 @@ export function isRemoteCapability(name: string): name is RemoteCapability {
  * /v1/pods/{ns}/{pod}/resolved returns the pod exactly as createPod/updatePod received it
  * (env and volumes), so the conformance suite can check delivery end to end.
  */
-export const REMOTE_EXTENSIONS = ['resolvedPod'] as const;
-export type RemoteExtension = (typeof REMOTE_EXTENSIONS)[number];
+export type RemoteExtension = 'resolvedPod';
 
 /** The delete reasons of protocol 2, the same as DeleteReason (a reason added there fails to compile here until listed). */
 export const DELETE_REASONS = ['deleted', 'finished'] as const satisfies readonly DeleteReason[];

@@ -21,7 +21,7 @@ import { InvalidRequestError, errorMessage } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { WireStatusError, encodeError } from '../protocol/errors.ts';
 import { parseCommandQuery } from '../protocol/query.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSIONS, VERSION_HEADER, isRemoteCapability, type ProtocolVersion } from '../protocol/wire.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSIONS, VERSION_HEADER, isRemoteCapability, type ProtocolVersion, type RemoteExtension } from '../protocol/wire.ts';
 import { providerCapabilities, type Provider } from '../providers/provider.ts';
 import { VK_VERSION } from '../version.ts';
 import { sendError } from './body.ts';
@@ -83,7 +83,7 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
   const tokenDigest = options.token !== undefined ? digest(options.token) : undefined;
   const capabilities = providerCapabilities(provider).filter(isRemoteCapability);
   const source = provider as Provider & ResolvedPodSource;
-  const extensions = typeof source.resolvedPod === 'function' ? ['resolvedPod'] : [];
+  const extensions: RemoteExtension[] = typeof source.resolvedPod === 'function' ? ['resolvedPod'] : [];
   const shutdown = new AbortController();
   const watches = new WatchHub(provider, { heartbeatIntervalMs, maxBufferBytes: options.maxWatchBufferBytes ?? 64 << 20, log });
   const ctx: HandlerContext = {

@@ -30,6 +30,7 @@ import {
   type DeleteBody,
   type ProtocolVersion,
   type RemoteCapability,
+  type RemoteExtension,
   type WireResolvedPod,
 } from '../../protocol/wire.ts';
 import { backoffDelayMs, type BackoffPolicy } from '../../util/backoff.ts';
@@ -172,7 +173,7 @@ export class RemoteProvider implements Provider {
     if (has('attachToContainer')) this.attachToContainer = async (ns, pod, container, streams) => void (await remoteCommand(this.transport, paths.attach(ns, pod, container), undefined, streams));
     if (has('portForward')) this.portForward = (ns, pod, port, stream) => remotePortForward(this.transport, paths.portForward(ns, pod), port, stream);
     if (has('getStats')) this.getStats = () => this.stats();
-    if (caps.extensions?.includes('resolvedPod')) this.resolvedPod = (ns, name) => this.fetchResolved(ns, name);
+    if (caps.extensions?.includes('resolvedPod' satisfies RemoteExtension)) this.resolvedPod = (ns, name) => this.fetchResolved(ns, name);
   }
 
   // --- Pod lifecycle: every call is aborted with the caller's signal.
