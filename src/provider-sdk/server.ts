@@ -17,7 +17,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { InvalidRequestError, errorMessage } from '../errors.ts';
+import { AbortedError, InvalidRequestError, errorMessage } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { WireStatusError, encodeError } from '../protocol/errors.ts';
 import { parseCommandQuery } from '../protocol/query.ts';
@@ -107,7 +107,7 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
     // The provider call is aborted when the client goes away (the response closes before it is
     // sent) or the server shuts down; after a normal answer the abort reaches nobody.
     const gone = new AbortController();
-    res.once('close', () => gone.abort(new InvalidRequestError('the client closed the connection')));
+    res.once('close', () => gone.abort(new AbortedError('the client closed the connection')));
     const signal = AbortSignal.any([gone.signal, shutdown.signal]);
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://provider');
@@ -209,7 +209,7 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
     url,
     close() {
       closing ??= (async () => {
-        shutdown.abort();
+        shutdown.abort(new AbortedError('the provider server is closing'));
         watches.close();
         for (const socket of sockets) socket.destroy();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
