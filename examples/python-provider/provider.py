@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """A virtual kubelet provider in Python, standard library only.
 
-It speaks the remote provider protocol v1 (docs/remote-provider.md): run it, then start the
-virtual kubelet with `--provider remote` and a provider config `{endpoint: http://127.0.0.1:PORT}`.
+It speaks the remote provider protocol, versions 1 and 2 (docs/remote-provider.md): run it, then
+start the virtual kubelet with `--provider remote` and a provider config
+`{endpoint: http://127.0.0.1:PORT}`. Each request is answered in the version its
+VK-Provider-Protocol header asks for (none: 1). Version 2 adds the delete reason (`deleted`, or
+`finished` for a pod that reached Succeeded/Failed) and errors with VkError codes.
 
     python3 examples/python-provider/provider.py --port 9600 --state-file /tmp/py-pods.json
 
@@ -41,8 +44,9 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-PROTOCOL_VERSION = "1"
+PROTOCOL_VERSIONS = ("1", "2")
 VERSION_HEADER = "vk-provider-protocol"
+DELETE_REASONS = ("deleted", "finished")
 MAX_REQUEST_BYTES = 16 << 20
 HEARTBEAT_SECONDS = 5.0
 
@@ -57,6 +61,21 @@ ERROR_STATUS = {
     "UnsupportedMediaType": 415,
     "ProviderError": 500,
     "Unsupported": 501,
+}
+
+# Version 2 names the same conditions with the virtual kubelet's error codes (src/errors.ts);
+# the HTTP status stays the one above.
+V2_CODES = {
+    "BadRequest": "VK_INVALID_REQUEST",
+    "UnsupportedVersion": "VK_PROTOCOL",
+    "Unauthorized": "VK_INVALID_REQUEST",
+    "NotFound": "VK_NOT_FOUND",
+    "UnknownPath": "VK_UNSUPPORTED",
+    "MethodNotAllowed": "VK_INVALID_REQUEST",
+    "PayloadTooLarge": "VK_INVALID_REQUEST",
+    "UnsupportedMediaType": "VK_INVALID_REQUEST",
+    "ProviderError": "VK_PROVIDER",
+    "Unsupported": "VK_UNSUPPORTED",
 }
 
 
@@ -231,7 +250,8 @@ class Backend:
         self.save()
         self.changed(key)
 
-    def delete(self, pod):
+    def delete(self, pod, reason="deleted"):
+        # Pods run nowhere, so there is nothing to stop: `deleted` and `finished` both forget the record.
         meta = pod["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         with self.lock:
@@ -324,6 +344,7 @@ class Handler(BaseHTTPRequestHandler):
     token = None
     verbose = False
     max_request_bytes = MAX_REQUEST_BYTES
+    version = "1"  # of the request being answered
 
     def log_message(self, fmt, *args):
         if self.verbose:
@@ -336,19 +357,20 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header(VERSION_HEADER, PROTOCOL_VERSION)
+        self.send_header(VERSION_HEADER, self.version)
         self.end_headers()
         self.wfile.write(data)
 
     def send_error_json(self, code, message):
-        self.send_json(ERROR_STATUS.get(code, 500), {"error": {"code": code, "message": message}})
+        wire = code if self.version == "1" else V2_CODES.get(code, "VK_PROVIDER")
+        self.send_json(ERROR_STATUS.get(code, 500), {"error": {"code": wire, "message": message}})
 
     def start_chunked(self, content_type):
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header(VERSION_HEADER, PROTOCOL_VERSION)
+        self.send_header(VERSION_HEADER, self.version)
         self.end_headers()
 
     def write_chunk(self, text):
@@ -392,6 +414,10 @@ class Handler(BaseHTTPRequestHandler):
             raise ProtocolError("BadRequest", f"malformed JSON in request body: {err}")
 
     def route(self, method):
+        header = self.headers.get(VERSION_HEADER)
+        asked = "1" if header is None else header.strip()
+        # Errors before the version is known to be good are answered in version 1, which every client reads.
+        self.version = asked if asked in PROTOCOL_VERSIONS else "1"
         if self.token is not None:
             auth = self.headers.get("Authorization", "")
             given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
@@ -401,11 +427,11 @@ class Handler(BaseHTTPRequestHandler):
         m = re.fullmatch(r"/v(\d+)(/.*)?", url.path)
         if not m:
             raise ProtocolError("UnknownPath", f"no such endpoint {url.path}: paths start with /v1/")
-        if m.group(1) != PROTOCOL_VERSION:
-            raise ProtocolError("UnsupportedVersion", f"protocol version v{m.group(1)} is not supported by this server; it speaks v1")
-        header = self.headers.get(VERSION_HEADER)
-        if header is not None and header.strip() != PROTOCOL_VERSION:
-            raise ProtocolError("UnsupportedVersion", f"{VERSION_HEADER} header {header!r} is not supported by this server; it speaks 1")
+        if m.group(1) != "1":
+            # Every protocol version keeps the /v1 paths: the header picks the version.
+            raise ProtocolError("UnsupportedVersion", f"protocol version v{m.group(1)} is not supported by this server; it speaks v1 paths (protocol versions 1 and 2, chosen with the {VERSION_HEADER} header)")
+        if asked not in PROTOCOL_VERSIONS:
+            raise ProtocolError("UnsupportedVersion", f"{VERSION_HEADER} header {header!r} is not supported by this server; it speaks 1 and 2")
         rest = m.group(2) or "/"
         query = parse_qs(url.query)
         parts = [unquote(p) for p in rest.strip("/").split("/")]
@@ -418,7 +444,8 @@ class Handler(BaseHTTPRequestHandler):
         if rest == "/capabilities":
             allow("GET")
             return self.send_json(200, {
-                "protocol": "v1",
+                "protocol": f"v{self.version}",
+                "versions": [int(v) for v in PROTOCOL_VERSIONS],
                 "name": b.name,
                 "capabilities": ["notifyPods", "nodeConfig", "ping", "getContainerLogs", "getStats"],
                 "extensions": ["resolvedPod"],
@@ -462,7 +489,12 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "PUT":
                     b.update(wire)
                 else:
-                    b.delete(wire["pod"])
+                    reason = "deleted"  # version 1 has no reason
+                    if self.version != "1":
+                        reason = body.get("reason")
+                        if reason not in DELETE_REASONS:
+                            raise ProtocolError("BadRequest", 'invalid request body: reason: expected one of "deleted", "finished"')
+                    b.delete(wire["pod"], reason)
                 return self.send_json(200, {})
             if tail == ["status"]:
                 allow("GET")

@@ -11,7 +11,7 @@ import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
-import { addProviderServerCommand } from '../provider-sdk/cli.ts';
+import { addProviderServerCommand } from './provider-server.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
 import { VK_VERSION } from '../version.ts';
 import { NODE_DEFAULTS, defaultNodeIp, parseDurationMs, parseLabel, parseTaint, nodeSettingsSchema, readConfigFile, toVirtualKubeletOptions, validateNodeSettings, type NodeSettings } from './options.ts';

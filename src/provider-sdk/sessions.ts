@@ -1,16 +1,17 @@
 // The server side of exec, attach and port-forward sessions: the WebSocket handshake and the
-// Kubernetes channel framing are the kubelet API's own (acceptWebSocket, ChannelConnection,
-// terminalSizes, exitStatus); what differs is the final Status, which keeps the error's kind
-// (reason NotFound/Unsupported/ProviderError) so the client can rethrow the same error type.
+// Kubernetes channel framing are the ones the kubelet API uses too (src/protocol/); what differs
+// is the final Status, which keeps the error's kind (reason NotFound/Unsupported/ProviderError,
+// and from version 2 the VkError code as a cause) so the client can rethrow the same class.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex, Writable } from 'node:stream';
-import { NotFoundError, UnsupportedError, errorMessage } from '../errors.ts';
+import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../kubelet-api/streaming/channel-websocket.ts';
-import { exitStatus, terminalSizes } from '../kubelet-api/streaming/remote-command.ts';
-import { acceptWebSocket } from '../kubelet-api/streaming/websocket.ts';
+import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../protocol/channel-websocket.ts';
+import { encodeError } from '../protocol/errors.ts';
+import { ERROR_CODE_CAUSE, exitStatus, terminalSizes, type StreamStatus } from '../protocol/remote-command.ts';
+import { acceptWebSocket } from '../protocol/websocket.ts';
+import { STREAM_PROTOCOLS } from '../protocol/wire.ts';
 import type { ExecStreams, Provider } from '../providers/provider.ts';
-import { STREAM_PROTOCOLS } from '../providers/remote/protocol.ts';
 
 const IDLE_TIMEOUT_MS = 4 * 3600_000;
 
@@ -32,18 +33,11 @@ export interface CommandRequest {
   tty: boolean;
 }
 
-interface SessionStatus {
-  status: 'Success' | 'Failure';
-  reason?: string;
-  message?: string;
-  code?: number;
-  details?: { causes: { reason: string; message: string }[] };
-}
-
-function failure(err: unknown): SessionStatus {
-  if (err instanceof NotFoundError) return { status: 'Failure', reason: 'NotFound', code: 404, message: err.message };
-  if (err instanceof UnsupportedError) return { status: 'Failure', reason: 'Unsupported', code: 501, message: err.message };
-  return { status: 'Failure', reason: 'ProviderError', code: 500, message: errorMessage(err) };
+/** The Status of a failed session: version 1's reason (what older clients read), the status, and the VkError code. */
+function failure(err: unknown): StreamStatus {
+  const v1 = encodeError(err, 1).body.error;
+  const v2 = encodeError(err, 2);
+  return { status: 'Failure', reason: v1.code, code: v2.status, message: v1.message, details: { causes: [{ reason: ERROR_CODE_CAUSE, message: v2.body.error.code }] } };
 }
 
 function end(stream: Writable | undefined): Promise<void> {
@@ -70,7 +64,7 @@ export async function serveCommandSession(provider: Provider, request: CommandRe
     signal: abort.signal,
   };
   if (!request.stdin) stdin.resume(); // nothing reads it: drop what a confused client sends
-  let status: SessionStatus;
+  let status: StreamStatus;
   try {
     if (request.command) {
       const code = await provider.runInContainer!(request.namespace, request.pod, request.container, request.command, streams);

@@ -4,14 +4,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { errorMessage } from '../../errors.ts';
 import type { ExecStreams, Provider, TerminalSize } from '../../providers/provider.ts';
-
-export interface StreamStatus {
-  status: 'Success' | 'Failure';
-  message?: string;
-  reason?: string;
-  details?: { causes: { reason: string; message: string }[] };
-  code?: number;
-}
+import { exitStatus, type StreamStatus } from '../../protocol/remote-command.ts';
 
 export interface RemoteCommandOptions {
   stdin: boolean;
@@ -47,16 +40,6 @@ export function parseCommandOptions(query: URLSearchParams): RemoteCommandOption
   const tty = flag(query, 'tty');
   // With a TTY, stderr is merged into stdout (the kubelet ignores the stderr stream).
   return { stdin: flag(query, 'input'), stdout: flag(query, 'output'), stderr: flag(query, 'error') && !tty, tty };
-}
-
-export function exitStatus(command: string[], exitCode: number): StreamStatus {
-  if (exitCode === 0) return { status: 'Success' };
-  return {
-    status: 'Failure',
-    reason: 'NonZeroExitCode',
-    message: `command terminated with non-zero exit code: command '${command.join(' ')}' exited with ${exitCode}`,
-    details: { causes: [{ reason: 'ExitCode', message: String(exitCode) }] },
-  };
 }
 
 /** What goes on the error stream: v4+ the Status as JSON; before v4 only a failure's message text (undefined: write nothing). */
@@ -96,24 +79,4 @@ export async function runRemoteCommand(provider: Provider, target: RemoteCommand
 function endStream(stream: Writable | undefined): Promise<void> {
   if (!stream || stream.writableEnded || stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => stream.end(resolve));
-}
-
-/** Parses the resize stream: concatenated JSON objects {"Width":N,"Height":N}. */
-export async function* terminalSizes(stream: Readable): AsyncGenerator<TerminalSize> {
-  let buffered = '';
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    buffered += chunk.toString('utf8');
-    // Objects are flat, so each ends at the first closing brace.
-    let end: number;
-    while ((end = buffered.indexOf('}')) >= 0) {
-      const text = buffered.slice(0, end + 1);
-      buffered = buffered.slice(end + 1);
-      try {
-        const size = JSON.parse(text) as { Width?: number; Height?: number };
-        if (typeof size.Width === 'number' && typeof size.Height === 'number') yield { width: size.Width, height: size.Height };
-      } catch {
-        return; // the kubelet stops reading resize events on a malformed one
-      }
-    }
-  }
 }

@@ -4,7 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Provider } from '../../providers/provider.ts';
 import { upgradeToSpdy, type SpdyConnection, type SpdyStream } from '../spdy/index.ts';
-import { encodeStatus, runRemoteCommand, terminalSizes, type RemoteCommandOptions, type RemoteCommandTarget, type StreamStatus } from './remote-command.ts';
+import { terminalSizes, type StreamStatus } from '../../protocol/remote-command.ts';
+import { encodeStatus, runRemoteCommand, type RemoteCommandOptions, type RemoteCommandTarget } from './remote-command.ts';
 import type { StreamTimeouts } from './websocket.ts';
 
 // v5 over SPDY is handled as v4: its close signal exists only on WebSocket.

@@ -3,10 +3,11 @@
 // virtual-kubelet does not speak.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { Provider } from '../../providers/provider.ts';
-import { ChannelConnection, channelProtocol, type WebSocketChannel } from './channel-websocket.ts';
-import { encodeStatus, runRemoteCommand, terminalSizes, type RemoteCommandOptions, type RemoteCommandTarget, type StreamStatus } from './remote-command.ts';
+import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../../protocol/channel-websocket.ts';
+import { terminalSizes, type StreamStatus } from '../../protocol/remote-command.ts';
+import { acceptWebSocket } from '../../protocol/websocket.ts';
+import { encodeStatus, runRemoteCommand, type RemoteCommandOptions, type RemoteCommandTarget } from './remote-command.ts';
 
 export const REMOTE_COMMAND_WS_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io', 'channel.k8s.io', 'base64.channel.k8s.io'];
 export const PORT_FORWARD_WS_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io'];
@@ -18,23 +19,6 @@ const ERROR = 3;
 
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-}
-
-/**
- * Completes the WebSocket handshake with the first protocol the client offers that we support
- * ("" when it offers none). Returns undefined after answering 400 when nothing matches.
- */
-export function acceptWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, supported: string[]): Promise<{ ws: WebSocket; protocol: string } | undefined> {
-  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-  const protocol = offered.length === 0 ? '' : offered.find((p) => supported.includes(p));
-  if (protocol === undefined) {
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nnone of the requested WebSocket subprotocols (${offered.join(', ')}) is supported; supported: ${supported.join(', ')}\n`);
-    return Promise.resolve(undefined);
-  }
-  return new Promise((resolve) => {
-    const handler = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 << 20, handleProtocols: () => protocol || false });
-    handler.handleUpgrade(req, socket, head, (ws) => resolve({ ws, protocol }));
-  });
 }
 
 export interface StreamTimeouts {

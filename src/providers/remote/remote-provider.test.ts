@@ -9,27 +9,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { NotFoundError, VkError } from '../../errors.ts';
+import { pino } from 'pino';
+import { AbortedError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, VkError } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import { silentLogger } from '../../log.ts';
 import { serveProvider, type ProviderServer, type ServeProviderOptions } from '../../provider-sdk/server.ts';
 import { parseMockConfig } from '../mock/config.ts';
 import { MockProvider } from '../mock/mock-provider.ts';
-import { providerCapabilities, type ResolvedPod } from '../provider.ts';
+import { providerCapabilities, type CallOptions, type DeleteOptions, type LogOptions, type Provider, type ResolvedPod } from '../provider.ts';
 import { parseRemoteConfig } from './config.ts';
 import { RemoteProvider } from './remote-provider.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 
 const log = silentLogger;
 
-async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const call = { signal: new AbortController().signal };
 
 function podFor(name: string, uid: string, extra: { annotations?: Record<string, string>; containers?: object[]; restartPolicy?: string } = {}): Pod {
   return {
@@ -74,16 +68,16 @@ describe('the mock provider behind the protocol', () => {
     assert.deepEqual(providerCapabilities(remote), providerCapabilities(mock));
     assert.equal(remote.nodeConfig?.().capacity.pods, '10000');
 
-    await remote.createPod(resolved(podFor('p', 'u1')));
-    await remote.createPod(resolved(podFor('p', 'u1'))); // idempotent per UID
+    await remote.createPod(resolved(podFor('p', 'u1')), call);
+    await remote.createPod(resolved(podFor('p', 'u1')), call); // idempotent per UID
     assert.equal(mock.podCount(), 1);
-    const got = await remote.getPod('ns', 'p');
+    const got = await remote.getPod('ns', 'p', call);
     assert.equal(got?.metadata?.uid, 'u1');
     assert.equal(got?.status?.phase, 'Running');
-    assert.equal((await remote.getPodStatus('ns', 'p'))?.phase, 'Running');
-    assert.deepEqual((await remote.listPods()).map((p) => p.metadata?.name), ['p']);
-    assert.equal(await remote.getPod('ns', 'nope'), undefined);
-    assert.equal(await remote.getPodStatus('ns', 'nope'), undefined);
+    assert.equal((await remote.getPodStatus('ns', 'p', call))?.phase, 'Running');
+    assert.deepEqual((await remote.listPods(call)).map((p) => p.metadata?.name), ['p']);
+    assert.equal(await remote.getPod('ns', 'nope', call), undefined);
+    assert.equal(await remote.getPodStatus('ns', 'nope', call), undefined);
 
     const received = mock.resolvedPod('ns', 'p');
     const cfg = received?.volumes.get('cfg');
@@ -95,19 +89,19 @@ describe('the mock provider behind the protocol', () => {
     assert.deepEqual(received?.pullSecrets?.map((s) => [s.metadata?.name, s.metadata?.namespace, s.type, s.data]), [['registry', 'ns', 'kubernetes.io/dockerconfigjson', { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') }]]);
 
     const updated = podFor('p', 'u1', { containers: [{ name: 'c', image: 'busybox:2' }] });
-    await remote.updatePod(resolved(updated));
+    await remote.updatePod(resolved(updated), call);
     assert.equal(mock.resolvedPod('ns', 'p')?.pod.spec?.containers[0]?.image, 'busybox:2');
 
-    await assert.rejects(remote.deletePod(podFor('p', 'other-uid')), NotFoundError);
-    await remote.deletePod(podFor('p', 'u1'));
-    assert.equal(await remote.getPod('ns', 'p'), undefined);
-    await assert.rejects(remote.deletePod(podFor('p', 'u1')), NotFoundError);
+    await assert.rejects(remote.deletePod(podFor('p', 'other-uid'), { ...call, reason: 'deleted' }), NotFoundError);
+    await remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'deleted' });
+    assert.equal(await remote.getPod('ns', 'p', call), undefined);
+    await assert.rejects(remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'deleted' }), NotFoundError);
   });
 
   test('a provider error keeps its message; a poll-only provider declares no notifyPods', async (t) => {
     const { remote } = await backend(t, { mock: { notify: false } });
     assert.equal(remote.notifyPods, undefined);
-    await assert.rejects(remote.createPod(resolved(podFor('f', 'u', { annotations: { 'mock.vk.io/fail-create': 'quota exceeded in region' } }))), (err: Error) => err instanceof VkError && err.message === 'quota exceeded in region');
+    await assert.rejects(remote.createPod(resolved(podFor('f', 'u', { annotations: { 'mock.vk.io/fail-create': 'quota exceeded in region' } })), call), (err: Error) => err instanceof VkError && err.message === 'quota exceeded in region');
   });
 
   test('the status stream pushes changes, and after the server comes back every pod is handed over again', async (t) => {
@@ -115,7 +109,7 @@ describe('the mock provider behind the protocol', () => {
     const seen: Pod[] = [];
     remote.notifyPods!((pod) => seen.push(pod));
     await waitFor('the stream to connect', () => remote.streaming);
-    await remote.createPod(resolved(podFor('w', 'u1')));
+    await remote.createPod(resolved(podFor('w', 'u1')), call);
     await waitFor('a Running push', () => seen.some((p) => p.metadata?.name === 'w' && p.status?.phase === 'Running'));
 
     // The server goes away and comes back on the same port (the backend kept its pods).
@@ -126,7 +120,7 @@ describe('the mock provider behind the protocol', () => {
     seen.length = 0;
     const again = await serveProvider(mock, { port, log, heartbeatIntervalMs: 200 });
     t.after(() => again.close());
-    await waitFor('the stream to reconnect', () => remote.streaming && remote.streamConnections >= 2, 15_000);
+    await waitFor('the stream to reconnect', () => remote.streaming && remote.streamConnections >= 2, { timeoutMs: 15_000 });
     await waitFor('every pod handed over again', () => seen.some((p) => p.metadata?.name === 'w'));
     await remote.ping(AbortSignal.timeout(2_000));
   });
@@ -141,7 +135,7 @@ describe('the mock provider behind the protocol', () => {
 
   test('exec: stdout, stderr, exit codes, a large stdin round trip, tty; errors keep their type', async (t) => {
     const { remote } = await backend(t);
-    await remote.createPod(resolved(podFor('x', 'u1')));
+    await remote.createPod(resolved(podFor('x', 'u1')), call);
     const run = async (command: string[], input?: string, tty = false) => {
       const stdout = new PassThrough();
       const stderr = new PassThrough();
@@ -165,7 +159,7 @@ describe('the mock provider behind the protocol', () => {
 
   test('attach echoes stdin back; port-forward echoes and answers HTTP on port 80', async (t) => {
     const { remote } = await backend(t);
-    await remote.createPod(resolved(podFor('a', 'u1', { containers: [{ name: 'c', image: 'busybox', stdin: true, stdinOnce: true }] })));
+    await remote.createPod(resolved(podFor('a', 'u1', { containers: [{ name: 'c', image: 'busybox', stdin: true, stdinOnce: true }] })), call);
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -197,7 +191,7 @@ describe('the mock provider behind the protocol', () => {
 
   test('logs: tail, and follow until aborted', async (t) => {
     const { remote } = await backend(t);
-    await remote.createPod(resolved(podFor('l', 'u1', { annotations: { 'mock.vk.io/log-lines': 'first line' } })));
+    await remote.createPod(resolved(podFor('l', 'u1', { annotations: { 'mock.vk.io/log-lines': 'first line' } })), call);
     const read = async (stream: Readable) => {
       let text = '';
       for await (const chunk of stream) text += chunk.toString();
@@ -219,7 +213,7 @@ describe('the mock provider behind the protocol', () => {
 
   test('stats arrive for running pods', async (t) => {
     const { remote } = await backend(t);
-    await remote.createPod(resolved(podFor('s', 'u1')));
+    await remote.createPod(resolved(podFor('s', 'u1')), call);
     const stats = await remote.getStats!();
     assert.equal(stats[0]?.name, 's');
     assert.ok((stats[0]?.containers[0]?.memoryWorkingSetBytes ?? 0) > 0);
@@ -251,8 +245,8 @@ describe('bad input from a client never reaches the provider', () => {
   };
 
   test('unknown versions are 400 UnsupportedVersion, unknown paths 404', async () => {
-    assert.deepEqual(await request('GET', '/v2/pods'), { status: 400, body: { error: { code: 'UnsupportedVersion', message: 'protocol version v2 is not supported by this server; it speaks v1' } } });
-    const header = await request('GET', '/v1/pods', { headers: { 'vk-provider-protocol': '2' } });
+    assert.deepEqual(await request('GET', '/v2/pods'), { status: 400, body: { error: { code: 'UnsupportedVersion', message: 'protocol version v2 is not supported by this server; it speaks v1 paths (protocol versions 1 and 2, chosen with the vk-provider-protocol header)' } } });
+    const header = await request('GET', '/v1/pods', { headers: { 'vk-provider-protocol': '3' } });
     assert.equal(header.status, 400);
     assert.equal(header.body.error?.code, 'UnsupportedVersion');
     assert.equal((await request('GET', '/v1/nothing')).body.error?.code, 'UnknownPath');
@@ -273,7 +267,7 @@ describe('bad input from a client never reaches the provider', () => {
     assert.equal(noUid.body.error?.message, 'invalid request body: pod.metadata.uid: required (string)');
     const badVolume = await request('POST', '/v1/pods', { body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b', uid: 'u' } }, volumes: [{ name: 'v', type: 'hostPath' }] }) });
     assert.match(badVolume.body.error?.message ?? '', /^invalid request body: volumes\[0\]\.type/);
-    assert.equal((await request('POST', '/v1/pods', { body: '[]' })).body.error?.message, 'invalid request body: expected object');
+    assert.equal((await request('POST', '/v1/pods', { body: '[]' })).body.error?.message, 'invalid request body: expected an object');
     assert.equal((await request('POST', '/v1/pods', { body: '' })).body.error?.message, 'request body is empty; expected JSON');
     assert.equal((await request('POST', '/v1/pods', { body: '{}', headers: { 'content-type': 'text/plain' } })).status, 415);
     assert.equal((await request('PATCH', '/v1/pods/a/b')).status, 405);
@@ -348,11 +342,11 @@ describe('bad input from a server never crashes the client', () => {
     });
     const remote = await RemoteProvider.connect({ endpoint: url, retries: 2 }, { log });
     t.after(() => remote.close());
-    await assert.rejects(remote.listPods(), /remote provider sent malformed JSON for GET \/v1\/pods: /);
-    await assert.rejects(remote.getPod('ns', 'wrong'), /remote provider sent an invalid pod for GET \/v1\/pods\/ns\/wrong: expected a pod with metadata/);
-    await assert.rejects(remote.getPod('ns', 'html'), /remote provider rejected GET \/v1\/pods\/ns\/html: HTTP 502: <html>bad gateway<\/html>/);
+    await assert.rejects(remote.listPods(call), /remote provider sent malformed JSON for GET \/v1\/pods: /);
+    await assert.rejects(remote.getPod('ns', 'wrong', call), /remote provider sent an invalid pod for GET \/v1\/pods\/ns\/wrong: expected an object/);
+    await assert.rejects(remote.getPod('ns', 'html', call), /remote provider rejected GET \/v1\/pods\/ns\/html: HTTP 502 BadGateway: <html>bad gateway<\/html>/);
     assert.equal(calls, 3, 'a 502 is retried');
-    await assert.rejects(remote.getPod('ns', 'version'), /speaks protocol version 9; this client speaks 1/);
+    await assert.rejects(remote.getPod('ns', 'version', call), /speaks protocol version 9; this client speaks 1/);
   });
 
   test('a server that stalls before or during its answer times out, and idempotent calls are retried', async (t) => {
@@ -369,9 +363,9 @@ describe('bad input from a server never crashes the client', () => {
     });
     const remote = await RemoteProvider.connect({ endpoint: url, timeoutMs: 300, retries: 1 }, { log });
     t.after(() => remote.close());
-    await assert.rejects(remote.listPods(), /remote provider at http:\/\/127\.0\.0\.1:\d+ did not finish answering GET \/v1\/pods within 300 ms/);
+    await assert.rejects(remote.listPods(call), /remote provider at http:\/\/127\.0\.0\.1:\d+ did not finish answering GET \/v1\/pods within 300 ms/);
     assert.equal(listCalls, 2, 'one retry');
-    await assert.rejects(remote.getPod('ns', 'slow'), /did not answer GET \/v1\/pods\/ns\/slow within 300 ms/);
+    await assert.rejects(remote.getPod('ns', 'slow', call), /did not answer GET \/v1\/pods\/ns\/slow within 300 ms/);
   });
 
   test('an oversize answer is refused', async (t) => {
@@ -381,12 +375,12 @@ describe('bad input from a server never crashes the client', () => {
     });
     const remote = await RemoteProvider.connect({ endpoint: url, maxResponseBytes: 10_000 }, { log });
     t.after(() => remote.close());
-    await assert.rejects(remote.listPods(), /larger than 10000 bytes \(maxResponseBytes\)/);
+    await assert.rejects(remote.listPods(call), /larger than 10000 bytes \(maxResponseBytes\)/);
   });
 
   test('a server of another protocol version, or an unreachable one, fails start-up with the reason', async (t) => {
-    const url = await fakeServer(t, (_req, res) => res.end(capabilities({ protocol: 'v2' })));
-    await assert.rejects(RemoteProvider.connect({ endpoint: url }, { log }), /remote provider at http:\/\/127\.0\.0\.1:\d+: remote provider speaks protocol "v2"; this client speaks v1/);
+    const url = await fakeServer(t, (_req, res) => res.end(capabilities({ protocol: 'v3' })));
+    await assert.rejects(RemoteProvider.connect({ endpoint: url }, { log }), /remote provider at http:\/\/127\.0\.0\.1:\d+: remote provider speaks protocol "v3"; this client speaks v1 and v2/);
     const closed = net.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as net.AddressInfo).port;
@@ -414,7 +408,160 @@ describe('bad input from a server never crashes the client', () => {
     const seen: string[] = [];
     remote.notifyPods!((pod) => seen.push(pod.metadata?.name ?? ''));
     await waitFor('the good lines', () => seen.includes('pushed') && seen.includes('listed'));
-    await waitFor('a reconnect after three missed heartbeats', () => watches >= 2, 5_000);
+    await waitFor('a reconnect after three missed heartbeats', () => watches >= 2, { timeoutMs: 5_000 });
+  });
+});
+
+/** A provider that records what reaches it, and fails or hangs as a test tells it to. */
+class Recorder implements Provider {
+  readonly name = 'recorder';
+  deletes: { uid: string | undefined; reason: string }[] = [];
+  aborted: string[] = [];
+  fail: Error | undefined;
+  hang = false;
+  private async step(what: string, options: CallOptions): Promise<void> {
+    if (this.fail) throw this.fail;
+    if (!this.hang) return;
+    await new Promise<void>((resolve) => options.signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.aborted.push(what);
+    throw new AbortedError(`${what}: aborted`);
+  }
+  async createPod(_pod: ResolvedPod, options: CallOptions) {
+    await this.step('createPod', options);
+  }
+  async updatePod(_pod: ResolvedPod, options: CallOptions) {
+    await this.step('updatePod', options);
+  }
+  async deletePod(pod: Pod, options: DeleteOptions) {
+    await this.step('deletePod', options);
+    this.deletes.push({ uid: pod.metadata?.uid, reason: options.reason });
+  }
+  async getPod(_ns: string, _name: string, options: CallOptions) {
+    await this.step('getPod', options);
+    return undefined;
+  }
+  async getPodStatus() {
+    return undefined;
+  }
+  async listPods() {
+    return [];
+  }
+  async getContainerLogs(_ns: string, pod: string, container: string, _options: LogOptions): Promise<Readable> {
+    throw ContainerStateError.waiting(pod, container);
+  }
+}
+
+describe('protocol version 2, and version 1 on either side', () => {
+  test('DELETE carries the reason to the provider; provider errors arrive as their class with reason and retryAfterMs', async (t) => {
+    const recorder = new Recorder();
+    const server = await serveProvider(recorder, { port: 0, log });
+    const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
+    t.after(async () => {
+      await remote.close();
+      await server.close();
+    });
+    assert.equal(remote.protocolVersion, 2);
+    await remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'finished' });
+    await remote.deletePod(podFor('p', 'u2'), { ...call, reason: 'deleted' });
+    assert.deepEqual(recorder.deletes, [{ uid: 'u1', reason: 'finished' }, { uid: 'u2', reason: 'deleted' }]);
+
+    recorder.fail = new PodRejectedError('UnsupportedPlatform', 'no arm64 here');
+    await assert.rejects(remote.createPod(resolved(podFor('p', 'u3')), call), (err: Error) => err instanceof PodRejectedError && err.reason === 'UnsupportedPlatform' && err.message === 'no arm64 here');
+    recorder.fail = new TryLaterError('quota', 2500);
+    await assert.rejects(remote.createPod(resolved(podFor('p', 'u3')), call), (err: Error) => err instanceof TryLaterError && err.retryAfterMs === 2500);
+    recorder.fail = new ProviderUnavailableError('backend unreachable');
+    await assert.rejects(remote.getPod('ns', 'p', call), (err: Error) => err instanceof ProviderUnavailableError && err.message === 'backend unreachable');
+    recorder.fail = undefined;
+    await assert.rejects(remote.getContainerLogs!('ns', 'p', 'c', { follow: false, previous: false, timestamps: false, signal: call.signal }), ContainerStateError);
+  });
+
+  test('an abort on either side: the client rejects with VK_ABORTED and the provider call sees its signal fire', async (t) => {
+    const recorder = new Recorder();
+    const server = await serveProvider(recorder, { port: 0, log });
+    const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
+    t.after(async () => {
+      await remote.close();
+      await server.close();
+    });
+    recorder.hang = true;
+    const abort = new AbortController();
+    const creating = remote.createPod(resolved(podFor('p', 'u1')), { signal: abort.signal });
+    await waitFor('the call to reach the provider', () => true);
+    setTimeout(() => abort.abort(), 100);
+    await assert.rejects(creating, (err: Error) => err instanceof AbortedError && (err as VkError).code === 'VK_ABORTED');
+    await waitFor('the provider call to be aborted', () => recorder.aborted.includes('createPod'), { timeoutMs: 5_000 });
+    // Already aborted: nothing is sent.
+    await assert.rejects(remote.deletePod(podFor('p', 'u1'), { signal: AbortSignal.abort(), reason: 'deleted' }), AbortedError);
+    // The server shutting down aborts the calls in flight too.
+    const getting = remote.getPod('ns', 'p', call).catch((err: unknown) => err);
+    await waitFor('getPod to reach the provider', () => true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.close();
+    await waitFor('getPod aborted by the shutdown', () => recorder.aborted.includes('getPod'), { timeoutMs: 5_000 });
+    assert.ok((await getting) instanceof VkError);
+  });
+
+  test('the SDK server still serves version 1 clients: no reason means deleted, errors in version 1 names; version 2 requires the reason', async (t) => {
+    const recorder = new Recorder();
+    const server = await serveProvider(recorder, { port: 0, log });
+    t.after(() => server.close());
+    const send = (headers: Record<string, string>, body: unknown) =>
+      new Promise<{ status: number; version: string | undefined; body: { error?: { code: string; message: string } } }>((resolve, reject) => {
+        const text = JSON.stringify(body);
+        const req = http.request(`${server.url}/v1/pods/ns/p`, { method: 'DELETE', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, version: res.headers['vk-provider-protocol'] as string | undefined, body: JSON.parse(text) as never }));
+        });
+        req.on('error', reject);
+        req.end(text);
+      });
+    const v1 = await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u1') });
+    assert.equal(v1.status, 200);
+    assert.equal(v1.version, '1');
+    assert.equal((await send({}, { pod: podFor('p', 'u2') })).version, '1');
+    assert.deepEqual(recorder.deletes, [{ uid: 'u1', reason: 'deleted' }, { uid: 'u2', reason: 'deleted' }]);
+    assert.equal((await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u3'), reason: 'finished' })).body.error?.message, 'invalid request body: reason: unknown field');
+    const v2 = await send({ 'vk-provider-protocol': '2' }, { pod: podFor('p', 'u3') });
+    assert.deepEqual([v2.status, v2.version, v2.body.error?.code], [400, '2', 'VK_INVALID_REQUEST']);
+    assert.equal(v2.body.error?.message, 'invalid request body: reason: expected one of "deleted", "finished"');
+    recorder.fail = new NotFoundError('no such pod');
+    assert.deepEqual((await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u4') })).body, { error: { code: 'NotFound', message: 'no such pod' } });
+    assert.deepEqual((await send({ 'vk-provider-protocol': '2' }, { pod: podFor('p', 'u4'), reason: 'deleted' })).body, { error: { code: 'VK_NOT_FOUND', message: 'no such pod' } });
+  });
+
+  test('the client talks version 1 to a version 1 server, and says once that the delete reason cannot travel', async (t) => {
+    const deletes: unknown[] = [];
+    const versions = new Set<string>();
+    const server = http.createServer((req, res) => {
+      const header = req.headers['vk-provider-protocol'];
+      if (header !== undefined && header !== '1') {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: { code: 'UnsupportedVersion', message: `vk-provider-protocol header "${String(header)}" is not supported by this server; it speaks 1` } }));
+      }
+      versions.add(String(header));
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.setHeader('vk-provider-protocol', '1');
+        if (req.url === '/v1/capabilities') return res.end(JSON.stringify({ protocol: 'v1', name: 'old', capabilities: [] }));
+        if (req.method === 'DELETE') deletes.push(JSON.parse(body));
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const lines: string[] = [];
+    const recording = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const remote = await RemoteProvider.connect({ endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` }, { log: recording });
+    t.after(() => remote.close());
+    assert.equal(remote.protocolVersion, 1);
+    await remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'finished' });
+    await remote.deletePod(podFor('p', 'u2'), { ...call, reason: 'finished' });
+    await remote.deletePod(podFor('p', 'u3'), { ...call, reason: 'deleted' });
+    assert.deepEqual(deletes, [{ pod: podFor('p', 'u1') }, { pod: podFor('p', 'u2') }, { pod: podFor('p', 'u3') }]);
+    assert.deepEqual([...versions], ['1']);
+    assert.equal(lines.filter((l) => l.includes('cannot carry the delete reason')).length, 1);
   });
 });
 
@@ -450,8 +597,8 @@ describe('configuration and transport security', () => {
     assert.match(server.url, /^https:/);
     const remote = await RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key'), tokenFile: f('token') }, { log });
     t.after(() => remote.close());
-    await remote.createPod(resolved(podFor('tls', 'u1')));
-    assert.equal((await remote.getPod('ns', 'tls'))?.status?.phase, 'Running');
+    await remote.createPod(resolved(podFor('tls', 'u1')), call);
+    assert.equal((await remote.getPod('ns', 'tls', call))?.status?.phase, 'Running');
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -469,7 +616,8 @@ describe('the OpenAPI document', () => {
   test('parses, resolves every $ref, and covers every endpoint and error code of the protocol', async () => {
     const { readFileSync } = await import('node:fs');
     const { parse } = await import('yaml');
-    const { paths: protocolPaths, ERROR_STATUS } = await import('./protocol.ts');
+    const { paths: protocolPaths } = await import('../../protocol/wire.ts');
+    const { V1_ERROR_STATUS, V2_ERROR_CODES } = await import('../../protocol/errors.ts');
     const doc = parse(readFileSync(path.resolve(import.meta.dirname, '../../../docs/remote-provider.openapi.yaml'), 'utf8')) as { openapi: string; paths: Record<string, unknown>; components: Record<string, Record<string, unknown>> };
     assert.match(doc.openapi, /^3\./);
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/([^/]+)\/([^"]+)"/g)];
@@ -481,7 +629,8 @@ describe('the OpenAPI document', () => {
       protocolPaths.logs('{namespace}', '{pod}', '{container}'), protocolPaths.exec('{namespace}', '{pod}', '{container}'), protocolPaths.attach('{namespace}', '{pod}', '{container}'), protocolPaths.portForward('{namespace}', '{pod}'),
     ].map(decodeURIComponent);
     assert.deepEqual(Object.keys(doc.paths).sort(), expected.sort());
-    const codes = ((doc.components.schemas as Record<string, { properties: { error: { properties: { code: { enum: string[] } } } } }>).Error!).properties.error.properties.code.enum;
-    assert.deepEqual([...codes].sort(), Object.keys(ERROR_STATUS).sort());
+    const schemas = doc.components.schemas as Record<string, { properties: { error: { properties: { code: { enum: string[] } } } } }>;
+    assert.deepEqual([...schemas.ErrorV1!.properties.error.properties.code.enum].sort(), Object.keys(V1_ERROR_STATUS).sort());
+    assert.deepEqual([...schemas.Error!.properties.error.properties.code.enum].sort(), [...V2_ERROR_CODES].sort());
   });
 });

@@ -1,58 +1,100 @@
-// The `remote` provider: a Provider whose every call goes over the wire (protocol.ts) to a
+// The `remote` provider: a Provider whose every call goes over the wire (src/protocol/) to a
 // provider server written in any language. Its optional methods mirror the capabilities the
-// server declares in GET /v1/capabilities, read once at start-up (RemoteProvider.connect);
+// server declares in GET /v1/capabilities, read once at start-up (RemoteProvider.connect), in
+// the newest protocol version both sides speak;
 // ping() is always there, because reachability is health: when the server is down, ping
 // rejects with the reason and the node turns NotReady (ProviderUnhealthy).
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NotFoundError, VkError, errorMessage } from '../../errors.ts';
+import type { z } from 'zod';
+import { NotFoundError, ProtocolError, ProviderUnavailableError, VkError, errorMessage } from '../../errors.ts';
 import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import type { ExecStreams, LogOptions, NodeConfig, PodListener, PodStats, Provider, ResolvedPod } from '../provider.ts';
+import { encodeLogQuery } from '../../protocol/query.ts';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSIONS,
+  capabilitiesSchema,
+  decodeResolvedPod,
+  encodeResolvedPod,
+  isRemoteCapability,
+  nodeConfigSchema,
+  paths,
+  podListSchema,
+  podSchema,
+  podStatusSchema,
+  statsSchema,
+  wireResolvedPodSchema,
+  type CapabilitiesResponse,
+  type DeleteBody,
+  type ProtocolVersion,
+  type RemoteCapability,
+  type RemoteExtension,
+  type WireResolvedPod,
+} from '../../protocol/wire.ts';
+import { backoffDelayMs, type BackoffPolicy } from '../../util/backoff.ts';
+import { formatZodError } from '../../util/zod-error.ts';
+import type { CallOptions, DeleteOptions, ExecStreams, LogOptions, NodeConfig, PodListener, PodStats, Provider, ResolvedPod } from '../provider.ts';
 import { parseRemoteConfig, type RemoteProviderConfig } from './config.ts';
-import { DEFAULT_HEARTBEAT_MS, PROTOCOL_PREFIX, REMOTE_CAPABILITIES, decodeResolvedPod, encodeResolvedPod, paths, type CapabilitiesResponse, type WireResolvedPod } from './protocol.ts';
 import { remoteCommand, remotePortForward } from './sessions.ts';
-import { StatusStream, isPodLike } from './status-stream.ts';
-import { RemoteCallError, RemoteTransport, backoffMs } from './transport.ts';
+import { StatusStream } from './status-stream.ts';
+import { RemoteTransport, callFailure } from './transport.ts';
 
 // A label value: what the node taint virtual-kubelet.io/provider=<name> can carry.
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 /** nodeConfig() is synchronous: the cached copy is refreshed after a ping at most this often. */
 const NODE_CONFIG_REFRESH_MS = 10_000;
+/** Start-up keeps asking for the capabilities with this backoff until connectTimeoutMs. */
+const CONNECT_BACKOFF: BackoffPolicy = { baseMs: 200, maxMs: 2_000, jitter: 'full' };
 
 export interface RemoteProviderOptions {
   log: Logger;
 }
 
-function bad(what: string, detail: string): VkError {
-  return new VkError('VK_PROVIDER', `remote provider sent an invalid ${what}: ${detail}`);
+/** Validates an answer with its schema; a mismatch is a ProtocolError naming the field. */
+function check<S extends z.ZodType>(schema: S, body: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(body);
+  if (!result.success) throw new ProtocolError(`remote provider sent an invalid ${what}: ${formatZodError(result.error)}`);
+  return result.data;
 }
 
-function checkCapabilities(body: unknown): CapabilitiesResponse {
-  const caps = body as CapabilitiesResponse | undefined;
-  if (typeof caps !== 'object' || caps === null) throw bad('GET /v1/capabilities answer', 'expected a JSON object');
-  if (caps.protocol !== PROTOCOL_PREFIX.slice(1)) throw new VkError('VK_PROVIDER', `remote provider speaks protocol ${JSON.stringify(caps.protocol)}; this client speaks ${PROTOCOL_PREFIX.slice(1)}`);
-  if (typeof caps.name !== 'string' || !caps.name) throw bad('GET /v1/capabilities answer', '"name" must be a non-empty string');
-  if (!Array.isArray(caps.capabilities) || caps.capabilities.some((c) => typeof c !== 'string')) throw bad('GET /v1/capabilities answer', '"capabilities" must be an array of strings');
-  if (caps.extensions !== undefined && (!Array.isArray(caps.extensions) || caps.extensions.some((c) => typeof c !== 'string'))) throw bad('GET /v1/capabilities answer', '"extensions" must be an array of strings');
-  return caps;
-}
-
-function checkNodeConfig(body: unknown): NodeConfig {
-  const config = body as NodeConfig | undefined;
-  if (typeof config !== 'object' || config === null || typeof config.capacity !== 'object' || config.capacity === null) throw bad('node configuration', 'expected an object with "capacity"');
-  return config;
-}
-
-function checkPod(body: unknown, what: string): Pod {
-  if (!isPodLike(body)) throw bad(what, 'expected a pod with metadata.namespace and metadata.name');
-  return body;
+/**
+ * The capabilities, in the newest protocol version both sides speak.
+ *
+ * Version 1 servers: asked in version 2 they answer 400 UnsupportedVersion, and the client asks
+ * again in version 1 and keeps talking to them in it (decision: a provider server written
+ * against version 1 keeps working across a virtual kubelet upgrade; all it misses is the delete
+ * reason, and a version-1 delete of a finished pod is exactly what version 1 always did). A
+ * server that speaks neither version is refused with a one-line error naming both.
+ */
+async function negotiate(transport: RemoteTransport): Promise<{ caps: CapabilitiesResponse; version: ProtocolVersion }> {
+  let body: unknown;
+  let version: ProtocolVersion = PROTOCOL_VERSION;
+  try {
+    body = (await transport.call('GET', paths.capabilities(), { retries: 0, version })).body;
+  } catch (err) {
+    if (callFailure(err)?.code !== 'UnsupportedVersion') throw err;
+    version = 1;
+    body = (await transport.call('GET', paths.capabilities(), { retries: 0, version })).body;
+  }
+  const caps = check(capabilitiesSchema, body, 'GET /v1/capabilities answer') as CapabilitiesResponse;
+  // A version-1 server that ignores the header answers in version 1 all the same.
+  const answered = PROTOCOL_VERSIONS.find((v) => caps.protocol === `v${v}` && v <= version);
+  if (answered === undefined) {
+    const speaks = PROTOCOL_VERSIONS.map((v) => `v${v}`).join(' and ');
+    throw new ProtocolError(`remote provider speaks protocol ${JSON.stringify(caps.protocol)}; this client speaks ${speaks}`);
+  }
+  version = answered;
+  return { caps, version };
 }
 
 export class RemoteProvider implements Provider {
   readonly name: string;
   /** What the server declared. */
   readonly declared: CapabilitiesResponse;
+  /** The protocol version both sides speak: 2, or 1 for an older server. */
+  readonly protocolVersion: ProtocolVersion;
   readonly transport: RemoteTransport;
 
   readonly notifyPods?: (listener: PodListener) => void;
@@ -72,6 +114,9 @@ export class RemoteProvider implements Provider {
   private nodeConfigAt = 0;
   private refreshingNodeConfig = false;
   private closed = false;
+  private warnedNoReason = false;
+  /** Aborts the provider's own calls (the status stream's resync) on close. */
+  private readonly closing = new AbortController();
 
   /** Reaches the server (retrying until config.connectTimeoutMs), reads its capabilities, and returns the provider. */
   static async connect(config: RemoteProviderConfig | unknown, options: RemoteProviderOptions): Promise<RemoteProvider> {
@@ -80,25 +125,30 @@ export class RemoteProvider implements Provider {
     const transport = new RemoteTransport(parsed, log);
     try {
       const deadline = Date.now() + parsed.connectTimeoutMs;
-      let caps: CapabilitiesResponse;
+      let negotiated: Awaited<ReturnType<typeof negotiate>>;
       for (let attempt = 0; ; attempt++) {
         try {
-          caps = checkCapabilities((await transport.call('GET', paths.capabilities(), { retries: 0 })).body);
+          negotiated = await negotiate(transport);
           break;
         } catch (err) {
-          const wait = Math.max(backoffMs(attempt, 200, 2_000), 50);
-          if (!(err instanceof RemoteCallError && err.retryable) || Date.now() + wait > deadline) {
+          const wait = Math.max(backoffDelayMs(CONNECT_BACKOFF, attempt), 50);
+          const retryable = callFailure(err)?.retryable ?? false;
+          if (!retryable || Date.now() + wait > deadline) {
             const message = errorMessage(err);
             const where = message.includes(transport.origin) ? '' : `remote provider at ${transport.origin}: `;
-            throw new VkError('VK_PROVIDER', `${where}${message}${err instanceof RemoteCallError && err.retryable ? ` (gave up after ${parsed.connectTimeoutMs} ms)` : ''}`);
+            const text = `${where}${message}${retryable ? ` (gave up after ${parsed.connectTimeoutMs} ms)` : ''}`;
+            throw err instanceof ProviderUnavailableError ? new ProviderUnavailableError(text, { cause: err }) : new VkError(err instanceof VkError ? err.code : 'VK_PROVIDER', text, { cause: err });
           }
           if (attempt === 0) log.warn({ err: errorMessage(err) }, 'remote provider not reachable yet; retrying');
           await sleep(wait);
         }
       }
-      const provider = new RemoteProvider(transport, caps, log);
+      const { caps, version } = negotiated;
+      transport.version = version;
+      if (version < PROTOCOL_VERSION) log.info({ version }, `remote provider speaks protocol version ${version} only; talking to it in version ${version}`);
+      const provider = new RemoteProvider(transport, caps, version, log);
       if (provider.nodeConfig) await provider.refreshNodeConfig();
-      log.info({ name: provider.name, capabilities: caps.capabilities, extensions: caps.extensions ?? [] }, 'connected to remote provider');
+      log.info({ name: provider.name, protocol: version, capabilities: caps.capabilities, extensions: caps.extensions ?? [] }, 'connected to remote provider');
       return provider;
     } catch (err) {
       transport.close();
@@ -106,13 +156,14 @@ export class RemoteProvider implements Provider {
     }
   }
 
-  private constructor(transport: RemoteTransport, caps: CapabilitiesResponse, log: Logger) {
+  private constructor(transport: RemoteTransport, caps: CapabilitiesResponse, version: ProtocolVersion, log: Logger) {
     this.transport = transport;
     this.declared = caps;
+    this.protocolVersion = version;
     this.log = log;
     this.name = LABEL_VALUE.test(caps.name) && caps.name.length <= 63 ? caps.name : 'remote';
-    const has = (capability: string) => caps.capabilities.includes(capability);
-    const unknown = caps.capabilities.filter((c) => !(REMOTE_CAPABILITIES as readonly string[]).includes(c));
+    const has = (capability: RemoteCapability) => caps.capabilities.includes(capability);
+    const unknown = caps.capabilities.filter((c) => !isRemoteCapability(c));
     if (unknown.length > 0) log.info({ unknown }, 'remote provider declares capabilities this client does not know; ignoring them');
 
     if (has('notifyPods')) this.notifyPods = (listener) => this.addListener(listener);
@@ -122,48 +173,56 @@ export class RemoteProvider implements Provider {
     if (has('attachToContainer')) this.attachToContainer = async (ns, pod, container, streams) => void (await remoteCommand(this.transport, paths.attach(ns, pod, container), undefined, streams));
     if (has('portForward')) this.portForward = (ns, pod, port, stream) => remotePortForward(this.transport, paths.portForward(ns, pod), port, stream);
     if (has('getStats')) this.getStats = () => this.stats();
-    if (caps.extensions?.includes('resolvedPod')) this.resolvedPod = (ns, name) => this.fetchResolved(ns, name);
+    if (caps.extensions?.includes('resolvedPod' satisfies RemoteExtension)) this.resolvedPod = (ns, name) => this.fetchResolved(ns, name);
   }
 
-  // --- Pod lifecycle.
+  // --- Pod lifecycle: every call is aborted with the caller's signal.
 
-  async createPod(pod: ResolvedPod): Promise<void> {
-    await this.transport.call('POST', paths.pods(), { body: encodeResolvedPod(pod) });
+  async createPod(pod: ResolvedPod, options: CallOptions): Promise<void> {
+    await this.transport.call('POST', paths.pods(), { body: encodeResolvedPod(pod), signal: options.signal });
   }
 
-  async updatePod(pod: ResolvedPod): Promise<void> {
+  async updatePod(pod: ResolvedPod, options: CallOptions): Promise<void> {
     const meta = pod.pod.metadata;
-    await this.transport.call('PUT', paths.pod(meta?.namespace ?? '', meta?.name ?? ''), { body: encodeResolvedPod(pod) });
+    await this.transport.call('PUT', paths.pod(meta?.namespace ?? '', meta?.name ?? ''), { body: encodeResolvedPod(pod), signal: options.signal });
   }
 
-  async deletePod(pod: Pod): Promise<void> {
-    await this.transport.call('DELETE', paths.pod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? ''), { body: { pod } });
+  async deletePod(pod: Pod, options: DeleteOptions): Promise<void> {
+    let body: DeleteBody | { pod: Pod } = { pod, reason: options.reason };
+    if (this.protocolVersion === 1) {
+      // Version 1 has no reason: the server stops and forgets the pod either way, which for a
+      // finished pod (its containers have exited) is what it always did.
+      if (options.reason !== 'deleted' && !this.warnedNoReason) {
+        this.warnedNoReason = true;
+        this.log.warn({ reason: options.reason }, 'remote provider speaks protocol version 1, which cannot carry the delete reason; finished pods are deleted as if the pod were deleted');
+      }
+      body = { pod };
+    }
+    await this.transport.call('DELETE', paths.pod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? ''), { body, signal: options.signal });
   }
 
-  async getPod(namespace: string, name: string): Promise<Pod | undefined> {
+  async getPod(namespace: string, name: string, options: CallOptions): Promise<Pod | undefined> {
+    const path = paths.pod(namespace, name);
     try {
-      return checkPod((await this.transport.call<unknown>('GET', paths.pod(namespace, name))).body, `pod for GET ${paths.pod(namespace, name)}`);
+      return check(podSchema, (await this.transport.call('GET', path, { signal: options.signal })).body, `pod for GET ${path}`) as Pod;
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     }
   }
 
-  async getPodStatus(namespace: string, name: string): Promise<PodStatus | undefined> {
+  async getPodStatus(namespace: string, name: string, options: CallOptions): Promise<PodStatus | undefined> {
+    const path = paths.podStatus(namespace, name);
     try {
-      const body = (await this.transport.call<unknown>('GET', paths.podStatus(namespace, name))).body;
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('pod status', 'expected a JSON object');
-      return body as PodStatus;
+      return check(podStatusSchema, (await this.transport.call('GET', path, { signal: options.signal })).body, `pod status for GET ${path}`) as PodStatus;
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     }
   }
 
-  async listPods(): Promise<Pod[]> {
-    const body = (await this.transport.call<{ items?: unknown }>('GET', paths.pods())).body;
-    if (!Array.isArray(body?.items)) throw bad('pod list', 'expected {"items": [...]}');
-    return body.items.map((pod, i) => checkPod(pod, `pod list: items[${i}]`));
+  async listPods(options: CallOptions): Promise<Pod[]> {
+    return check(podListSchema, (await this.transport.call('GET', paths.pods(), { signal: options.signal })).body, 'pod list').items as Pod[];
   }
 
   // --- Health and node configuration.
@@ -172,8 +231,10 @@ export class RemoteProvider implements Provider {
     try {
       await this.transport.call('GET', paths.ping(), { signal, retries: 0 });
     } catch (err) {
-      if (err instanceof RemoteCallError && err.errorCode === 'Unhealthy') {
-        throw new VkError('VK_PROVIDER', `remote provider reports it is unhealthy: ${err.message.replace(/^.*?HTTP 503 Unhealthy: /, '')}`);
+      // The server answered, with the backend's failure (version 1: Unhealthy; 2: its VkError code).
+      const code = callFailure(err)?.code;
+      if (code !== undefined && (code === 'Unhealthy' || code.startsWith('VK_'))) {
+        throw new ProviderUnavailableError(`remote provider reports it is unhealthy: ${errorMessage(err)}`, { cause: err });
       }
       throw err;
     }
@@ -186,7 +247,7 @@ export class RemoteProvider implements Provider {
     if (this.refreshingNodeConfig) return;
     this.refreshingNodeConfig = true;
     try {
-      this.cachedNodeConfig = checkNodeConfig((await this.transport.call('GET', paths.node())).body);
+      this.cachedNodeConfig = check(nodeConfigSchema, (await this.transport.call('GET', paths.node())).body, 'node configuration') as NodeConfig;
       this.nodeConfigAt = Date.now();
     } finally {
       this.refreshingNodeConfig = false;
@@ -203,7 +264,7 @@ export class RemoteProvider implements Provider {
       onPod: (pod) => this.emit(pod),
       onReady: async (reconnect) => {
         // Whatever changed while the stream was down (or before it first came up) reaches the core now.
-        const pods = await this.listPods();
+        const pods = await this.listPods({ signal: this.closing.signal });
         if (reconnect) this.log.info({ pods: pods.length }, 'status stream reconnected; handing every pod to the core again');
         for (const pod of pods) this.emit(pod);
         if (this.nodeConfig) await this.refreshNodeConfig().catch(() => {});
@@ -235,30 +296,18 @@ export class RemoteProvider implements Provider {
   // --- Kubelet API capabilities.
 
   private async logs(namespace: string, pod: string, container: string, options: LogOptions): Promise<Readable> {
-    const query = {
-      follow: options.follow ? 'true' : undefined,
-      previous: options.previous ? 'true' : undefined,
-      timestamps: options.timestamps ? 'true' : undefined,
-      tailLines: options.tailLines,
-      limitBytes: options.limitBytes,
-      sinceTime: options.sinceTime?.toISOString(),
-    };
-    const res = await this.transport.open('GET', paths.logs(namespace, pod, container), { query, signal: options.signal });
+    const res = await this.transport.open('GET', paths.logs(namespace, pod, container), { query: encodeLogQuery(options), signal: options.signal });
     options.signal.addEventListener('abort', () => res.destroy(), { once: true });
     return res;
   }
 
   private async stats(): Promise<PodStats[]> {
-    const body = (await this.transport.call<{ pods?: unknown }>('GET', paths.stats())).body;
-    if (!Array.isArray(body?.pods)) throw bad('stats', 'expected {"pods": [...]}');
-    return body.pods as PodStats[];
+    return check(statsSchema, (await this.transport.call('GET', paths.stats())).body, 'stats').pods;
   }
 
   private async fetchResolved(namespace: string, name: string): Promise<ResolvedPod | undefined> {
     try {
-      const body = (await this.transport.call<WireResolvedPod>('GET', paths.resolved(namespace, name))).body;
-      if (!isPodLike(body?.pod) || !Array.isArray(body.volumes)) throw bad('resolved pod', 'expected {"pod": ..., "volumes": [...]}');
-      return decodeResolvedPod(body);
+      return decodeResolvedPod(check(wireResolvedPodSchema, (await this.transport.call('GET', paths.resolved(namespace, name))).body, 'resolved pod') as WireResolvedPod);
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;
@@ -268,6 +317,7 @@ export class RemoteProvider implements Provider {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     await this.stream?.stop();
     this.transport.close();
   }

@@ -1,16 +1,19 @@
 // exec, attach and port-forward to a remote provider: one WebSocket per session, framed with
 // the Kubernetes channel protocol (v5.channel.k8s.io: a channel byte per message, [255, n]
-// half-closes channel n), reusing the kubelet API's ChannelConnection.
+// half-closes channel n), with the framing of src/protocol/channel-websocket.ts.
 //   exec/attach:   0 stdin, 1 stdout, 2 stderr, 3 status (a metav1.Status as JSON), 4 resize
 //   port-forward:  0 data, 1 error (text, when forwarding fails)
 import type { IncomingMessage } from 'node:http';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { WebSocket } from 'ws';
-import { NotFoundError, UnsupportedError, VkError, errorMessage } from '../../errors.ts';
-import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../../kubelet-api/streaming/channel-websocket.ts';
+import { ProtocolError, ProviderUnavailableError, VkError, errorMessage } from '../../errors.ts';
+import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../../protocol/channel-websocket.ts';
+import { decodeError } from '../../protocol/errors.ts';
+import { ERROR_CODE_CAUSE } from '../../protocol/remote-command.ts';
+import { encodeCommandQuery, type Query } from '../../protocol/query.ts';
+import { STREAM_PROTOCOLS } from '../../protocol/wire.ts';
 import type { ExecStreams } from '../provider.ts';
-import { STREAM_PROTOCOLS } from './protocol.ts';
-import { RemoteCallError, type CallOptions, type RemoteTransport } from './transport.ts';
+import type { RemoteTransport } from './transport.ts';
 
 /** Sessions idle this long are closed (the kubelet's stream idle timeout). */
 const IDLE_TIMEOUT_MS = 4 * 3600_000;
@@ -22,9 +25,9 @@ interface Session {
 }
 
 /** Opens the WebSocket; a refused handshake becomes the server's error (NotFound, Unsupported, ...). */
-export function openSession(transport: RemoteTransport, path: string, query: CallOptions['query'], channels: number, signal: AbortSignal): Promise<Session> {
+export function openSession(transport: RemoteTransport, path: string, query: Query, channels: number, signal: AbortSignal): Promise<Session> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new VkError('VK_TIMEOUT', `${path}: aborted`));
+    if (signal.aborted) return reject(transport.aborted('GET', path, signal));
     const ws = new WebSocket(transport.webSocketUrl(path, query), STREAM_PROTOCOLS, transport.webSocketOptions());
     let settled = false;
     const fail = (err: Error) => {
@@ -34,7 +37,7 @@ export function openSession(transport: RemoteTransport, path: string, query: Cal
       ws.terminate();
       reject(err);
     };
-    const onAbort = () => fail(new VkError('VK_TIMEOUT', `${path}: aborted`));
+    const onAbort = () => fail(transport.aborted('GET', path, signal));
     signal.addEventListener('abort', onAbort, { once: true });
     ws.on('unexpected-response', (_req, res: IncomingMessage) => {
       const chunks: Buffer[] = [];
@@ -47,7 +50,7 @@ export function openSession(transport: RemoteTransport, path: string, query: Cal
       res.on('end', () => fail(transport.errorFor('GET', path, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))));
       res.on('close', () => fail(transport.errorFor('GET', path, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))));
     });
-    ws.on('error', (err) => fail(new RemoteCallError(`remote provider at ${transport.origin} is unreachable: ${errorMessage(err)}`, 0, undefined, { cause: err })));
+    ws.on('error', (err) => fail(new ProviderUnavailableError(`remote provider at ${transport.origin} is unreachable: ${errorMessage(err)}`, { cause: err })));
     ws.once('open', () => {
       if (settled) return;
       settled = true;
@@ -85,42 +88,38 @@ interface StreamStatus {
   status?: string;
   reason?: string;
   message?: string;
+  code?: number;
   details?: { causes?: { reason?: string; message?: string }[] };
 }
 
-/** The Status a session ended with: its exit code, or the failure as an error. */
-function outcome(text: string, what: string, signal: AbortSignal): number {
+/** The Status a session ended with: its exit code, or the failure as the error class it stands for. */
+function outcome(transport: RemoteTransport, text: string, what: string, signal: AbortSignal): number {
   if (!text) {
-    if (signal.aborted) throw new VkError('VK_TIMEOUT', `${what}: aborted`);
-    throw new VkError('VK_PROVIDER', `remote provider closed the ${what} session without a status`);
+    if (signal.aborted) throw transport.aborted('GET', what, signal);
+    throw new ProtocolError(`remote provider closed the ${what} session without a status`);
   }
   let status: StreamStatus;
   try {
     status = JSON.parse(text) as StreamStatus;
   } catch {
-    throw new VkError('VK_PROVIDER', `remote provider sent a malformed ${what} status: ${text.slice(0, 200)}`);
+    throw new ProtocolError(`remote provider sent a malformed ${what} status: ${text.slice(0, 200)}`);
   }
   if (status.status === 'Success') return 0;
+  const causes = status.details?.causes ?? [];
   if (status.reason === 'NonZeroExitCode') {
-    const code = Number(status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message);
+    const code = Number(causes.find((c) => c.reason === 'ExitCode')?.message);
     if (Number.isInteger(code)) return code;
   }
   const message = typeof status.message === 'string' ? status.message : `${what} failed`;
-  if (status.reason === 'NotFound') throw new NotFoundError(message);
-  if (status.reason === 'Unsupported') throw new UnsupportedError(message);
-  throw new VkError('VK_PROVIDER', message);
+  // Version 2 servers name the VkError code; version 1 servers only the reason NotFound/Unsupported/ProviderError.
+  const code = causes.find((c) => c.reason === ERROR_CODE_CAUSE)?.message ?? status.reason;
+  throw decodeError(typeof status.code === 'number' ? status.code : 500, { code, message });
 }
 
 /** exec (command given) or attach (command undefined); resolves with the exit code. */
 export async function remoteCommand(transport: RemoteTransport, path: string, command: string[] | undefined, streams: ExecStreams): Promise<number> {
   const tty = streams.tty;
-  const query = {
-    ...(command && { command }),
-    input: streams.stdin ? '1' : undefined,
-    output: streams.stdout ? '1' : undefined,
-    error: streams.stderr && !tty ? '1' : undefined,
-    tty: tty ? '1' : undefined,
-  };
+  const query = encodeCommandQuery(command, { stdin: Boolean(streams.stdin), stdout: Boolean(streams.stdout), stderr: Boolean(streams.stderr), tty });
   const what = command ? 'exec' : 'attach';
   const { ws, conn, closed } = await openSession(transport, path, query, 5, streams.signal);
   const [stdin, stdout, stderr, status, resize] = conn.channels as [WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel];
@@ -146,7 +145,7 @@ export async function remoteCommand(transport: RemoteTransport, path: string, co
   }
   await closed;
   if (streams.stdin) streams.stdin.unpipe(stdin);
-  return outcome(statusText, what, streams.signal);
+  return outcome(transport, statusText, what, streams.signal);
 }
 
 /** Port-forward of one connection: `stream` to `port` of the pod until either side closes. */

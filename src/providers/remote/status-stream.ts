@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import { paths } from './protocol.ts';
-import { RemoteCallError, type RemoteTransport } from './transport.ts';
+import { paths, podSchema } from '../../protocol/wire.ts';
+import { callFailure, type RemoteTransport } from './transport.ts';
 
 /** The longest line accepted; a longer one drops the connection (the resync covers its content). */
 const MAX_LINE_BYTES = 64 << 20;
@@ -22,11 +22,6 @@ export interface StatusStreamOptions {
   onPod: (pod: Pod) => void;
   /** After each READY: hand every pod to the listeners. */
   onReady: (reconnect: boolean) => Promise<void>;
-}
-
-export function isPodLike(value: unknown): value is Pod {
-  const meta = (value as Pod | null)?.metadata;
-  return typeof value === 'object' && value !== null && typeof meta === 'object' && meta !== null && typeof meta.namespace === 'string' && typeof meta.name === 'string';
 }
 
 export class StatusStream {
@@ -80,7 +75,7 @@ export class StatusStream {
         if (!this.stopped) this.log.debug('remote provider status stream ended; reconnecting');
       } catch (err) {
         if (this.stopped) break;
-        this.unreachable = err instanceof RemoteCallError && err.status === 0;
+        this.unreachable = callFailure(err)?.status === 0;
         // One warning per outage, not one per attempt.
         if (!failing) this.log.warn({ err: errorMessage(err) }, 'remote provider status stream is down; reconnecting with backoff');
         failing = true;
@@ -178,13 +173,15 @@ export class StatusStream {
         return;
       case 'HEARTBEAT':
         return;
-      case 'POD':
-        if (!isPodLike(event.pod)) {
+      case 'POD': {
+        const pod = podSchema.safeParse(event.pod);
+        if (!pod.success) {
           this.malformed(line, 'a POD event needs "pod" with metadata.namespace and metadata.name');
           return;
         }
-        this.options.onPod(event.pod);
+        this.options.onPod(pod.data as Pod);
         return;
+      }
       default:
         // Newer servers may send more: ignore what we do not know.
         this.log.debug({ type: event.type }, 'ignoring unknown status stream event');

@@ -6,30 +6,38 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientOptions } from 'ws';
-import { NotFoundError, UnsupportedError, VkError, errorMessage } from '../../errors.ts';
+import { AbortedError, ProtocolError, ProviderUnavailableError, TimeoutError, errorMessage, type VkError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { decodeError, errorBodySchema, isProviderAnswer, statusName } from '../../protocol/errors.ts';
+import type { Query } from '../../protocol/query.ts';
+import { PROTOCOL_VERSION, VERSION_HEADER, type ProtocolVersion } from '../../protocol/wire.ts';
+import { backoffDelayMs, type BackoffPolicy } from '../../util/backoff.ts';
 import { loadRemoteTls, readRemoteToken, type RemoteProviderConfig, type RemoteTls } from './config.ts';
-import { PROTOCOL_VERSION, VERSION_HEADER } from './protocol.ts';
 
-/** A failed call: `status` 0 means the server was not reached (or did not answer in time). */
-export class RemoteCallError extends VkError {
-  readonly status: number;
-  /** The error code of the server's error body, when it sent one. */
-  readonly errorCode: string | undefined;
-  constructor(message: string, status: number, errorCode: string | undefined, options?: ErrorOptions) {
-    super('VK_PROVIDER', message, options);
-    this.status = status;
-    this.errorCode = errorCode;
-  }
+/** What the transport knows about a failed call, beyond the error's class. */
+export interface CallFailure {
+  /** The HTTP status; 0 when the server was not reached (or did not answer in time). */
+  status: number;
+  /** The code of the server's error body, when it sent one. */
+  code?: string;
+  /** Worth another attempt: the server was not reached, or a proxy's overload answer (no error body of ours). */
+  retryable: boolean;
+}
 
-  /** Worth another attempt: the server was not reached, or a proxy/overload status. */
-  get retryable(): boolean {
-    return this.status === 0 || this.status === 429 || this.status === 502 || this.status === 503 || this.status === 504;
-  }
+const failures = new WeakMap<Error, CallFailure>();
+
+function failed<E extends Error>(err: E, failure: CallFailure): E {
+  failures.set(err, failure);
+  return err;
+}
+
+/** The status, code and retryability of an error the transport threw (undefined for others). */
+export function callFailure(err: unknown): CallFailure | undefined {
+  return err instanceof Error ? failures.get(err) : undefined;
 }
 
 export interface CallOptions {
-  query?: Record<string, string | number | boolean | string[] | undefined>;
+  query?: Query;
   body?: unknown;
   signal?: AbortSignal;
   /** Default true: every unary call of the protocol is idempotent (createPod by its UID contract). */
@@ -37,6 +45,8 @@ export interface CallOptions {
   /** Overrides config.retries. */
   retries?: number;
   timeoutMs?: number;
+  /** Overrides the negotiated protocol version (start-up asks before it knows). */
+  version?: ProtocolVersion;
 }
 
 export interface CallResult<T> {
@@ -44,17 +54,14 @@ export interface CallResult<T> {
   body: T;
 }
 
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 2_000;
-
-/** Full jitter: a random wait up to base·2^attempt, capped. */
-export function backoffMs(attempt: number, baseMs = BACKOFF_BASE_MS, capMs = BACKOFF_CAP_MS): number {
-  return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
-}
+/** Retries of one call: full jitter, as many clients may hit one server at once. */
+export const CALL_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 2_000, jitter: 'full' };
 
 export class RemoteTransport {
   readonly base: URL;
   readonly origin: string;
+  /** The protocol version of every call: the newest both sides speak, set once at start-up. */
+  version: ProtocolVersion = PROTOCOL_VERSION;
   private readonly config: RemoteProviderConfig;
   private readonly agent: http.Agent;
   private readonly tls: RemoteTls;
@@ -81,7 +88,7 @@ export class RemoteTransport {
     this.agent.destroy();
   }
 
-  url(path: string, query: CallOptions['query'] = {}): URL {
+  url(path: string, query: Query = {}): URL {
     const url = new URL(path.replace(/^\//, ''), this.base);
     for (const [key, value] of Object.entries(query)) {
       if (value === undefined) continue;
@@ -91,9 +98,9 @@ export class RemoteTransport {
     return url;
   }
 
-  headers(): Record<string, string> {
+  headers(version: ProtocolVersion = this.version): Record<string, string> {
     return {
-      [VERSION_HEADER]: String(PROTOCOL_VERSION),
+      [VERSION_HEADER]: String(version),
       'User-Agent': 'virtual-kubelet-ts-remote',
       ...(this.token && { Authorization: `Bearer ${this.token}` }),
     };
@@ -104,20 +111,25 @@ export class RemoteTransport {
     return { headers: this.headers(), handshakeTimeout: this.config.timeoutMs, perMessageDeflate: false, maxPayload: 16 << 20, ...this.tls };
   }
 
-  webSocketUrl(path: string, query: CallOptions['query']): string {
+  webSocketUrl(path: string, query: Query | undefined): string {
     const url = this.url(path, query);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     return url.toString();
   }
 
-  /** A unary JSON call; retried per the options. 2xx resolves (404 too, when allow404). */
+  /** The error for an aborted call: VK_ABORTED, never a timeout. */
+  aborted(method: string, path: string, signal: AbortSignal | undefined): AbortedError {
+    return failed(new AbortedError(`${method} ${path}: aborted`, { cause: signal?.reason }), { status: 0, retryable: false });
+  }
+
+  /** A unary JSON call; retried per the options. Only 2xx resolves. */
   async call<T>(method: string, path: string, options: CallOptions = {}): Promise<CallResult<T>> {
     const retries = options.idempotent === false ? 0 : (options.retries ?? this.config.retries);
     let refreshedToken = false;
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.send(method, path, options);
-        const text = await this.readBody(res, method, path, options.timeoutMs ?? this.config.timeoutMs);
+        const text = await this.readBody(res, method, path, options.timeoutMs ?? this.config.timeoutMs, options.signal);
         const status = res.statusCode ?? 0;
         if (status === 401 && this.config.tokenFile && !refreshedToken) {
           // The token may have rotated: read the file again and retry once.
@@ -129,14 +141,15 @@ export class RemoteTransport {
         if (status < 200 || status >= 300) throw this.errorFor(method, path, status, text);
         return { status, body: this.parseJson<T>(text, method, path) };
       } catch (err) {
-        const retry = err instanceof RemoteCallError && err.retryable && attempt < retries && !options.signal?.aborted && !this.closed;
+        if (options.signal?.aborted) throw this.aborted(method, path, options.signal);
+        const retry = (callFailure(err)?.retryable ?? false) && attempt < retries && !this.closed;
         if (!retry) throw err;
-        const wait = backoffMs(attempt);
-        this.log.debug({ method, path, attempt: attempt + 1, retryInMs: Math.round(wait), err: err.message }, 'remote provider call failed; retrying');
+        const wait = backoffDelayMs(CALL_BACKOFF, attempt);
+        this.log.debug({ method, path, attempt: attempt + 1, retryInMs: Math.round(wait), err: errorMessage(err) }, 'remote provider call failed; retrying');
         try {
           await sleep(wait, undefined, { signal: options.signal });
         } catch {
-          throw err;
+          throw this.aborted(method, path, options.signal);
         }
       }
     }
@@ -153,13 +166,15 @@ export class RemoteTransport {
       res.on('error', () => {}); // consumers see a cut stream as its end or their own pipeline error
       return res;
     }
-    throw this.errorFor(method, path, status, await this.readBody(res, method, path));
+    throw this.errorFor(method, path, status, await this.readBody(res, method, path, undefined, options.signal));
   }
 
   private send(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
-    if (this.closed) return Promise.reject(new RemoteCallError(`remote provider client for ${this.origin} is closed`, 0, undefined));
+    if (this.closed) return Promise.reject(failed(new ProviderUnavailableError(`remote provider client for ${this.origin} is closed`), { status: 0, retryable: false }));
+    if (options.signal?.aborted) return Promise.reject(this.aborted(method, path, options.signal));
     const url = this.url(path, options.query);
-    const headers = this.headers();
+    const version = options.version ?? this.version;
+    const headers = this.headers(version);
     let payload: Buffer | undefined;
     if (options.body !== undefined) {
       payload = Buffer.from(JSON.stringify(options.body));
@@ -173,46 +188,47 @@ export class RemoteTransport {
       const req = request(url, { method, headers, agent: this.agent, signal: options.signal }, (res) => {
         settled = true;
         clearTimeout(timer);
-        const version = res.headers[VERSION_HEADER];
-        if (version !== undefined && version !== String(PROTOCOL_VERSION)) {
+        const answered = res.headers[VERSION_HEADER];
+        if (answered !== undefined && answered !== String(version)) {
           res.destroy();
-          reject(new RemoteCallError(`remote provider at ${this.origin} speaks protocol version ${String(version)}; this client speaks ${PROTOCOL_VERSION}`, res.statusCode ?? 0, 'UnsupportedVersion'));
+          reject(failed(new ProtocolError(`remote provider at ${this.origin} speaks protocol version ${String(answered)}; this client speaks ${version}`), { status: res.statusCode ?? 0, retryable: false }));
           return;
         }
         resolve(res);
       });
       // Until the response headers arrive; a stream's body may then take as long as it likes.
-      const timer = setTimeout(() => req.destroy(new RemoteCallError(`remote provider at ${this.origin} did not answer ${method} ${url.pathname} within ${timeoutMs} ms`, 0, undefined)), timeoutMs);
+      const timer = setTimeout(() => req.destroy(failed(new TimeoutError(`remote provider at ${this.origin} did not answer ${method} ${url.pathname} within ${timeoutMs} ms`), { status: 0, retryable: true })), timeoutMs);
       req.on('error', (err) => {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        if (err instanceof RemoteCallError) reject(err);
-        else if (err.name === 'AbortError' || options.signal?.aborted) reject(new VkError('VK_TIMEOUT', `${method} ${url.pathname}: aborted`, { cause: err }));
-        else reject(new RemoteCallError(`remote provider at ${this.origin} is unreachable: ${errorMessage(err)}`, 0, undefined, { cause: err }));
+        if (callFailure(err)) reject(err);
+        else if (options.signal?.aborted) reject(this.aborted(method, url.pathname, options.signal));
+        else reject(failed(new ProviderUnavailableError(`remote provider at ${this.origin} is unreachable: ${errorMessage(err)}`, { cause: err }), { status: 0, retryable: true }));
       });
       req.end(payload);
     });
   }
 
   /** The whole body, within maxResponseBytes and (when given) timeoutMs. */
-  private async readBody(res: IncomingMessage, method: string, path: string, timeoutMs?: number): Promise<string> {
+  private async readBody(res: IncomingMessage, method: string, path: string, timeoutMs?: number, signal?: AbortSignal): Promise<string> {
     const limit = this.config.maxResponseBytes;
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => res.destroy(new RemoteCallError(`remote provider at ${this.origin} did not finish answering ${method} ${path} within ${timeoutMs} ms`, 0, undefined)), timeoutMs);
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => res.destroy(failed(new TimeoutError(`remote provider at ${this.origin} did not finish answering ${method} ${path} within ${timeoutMs} ms`), { status: 0, retryable: true })), timeoutMs);
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > limit) {
           res.destroy();
-          throw new RemoteCallError(`remote provider answer to ${method} ${path} is larger than ${limit} bytes (maxResponseBytes)`, res.statusCode ?? 0, undefined);
+          throw failed(new ProtocolError(`remote provider answer to ${method} ${path} is larger than ${limit} bytes (maxResponseBytes)`), { status: res.statusCode ?? 0, retryable: false });
         }
         chunks.push(chunk);
       }
     } catch (err) {
-      if (err instanceof RemoteCallError) throw err;
-      throw new RemoteCallError(`remote provider at ${this.origin} cut the answer to ${method} ${path}: ${errorMessage(err)}`, 0, undefined, { cause: err });
+      if (callFailure(err)) throw err;
+      if (signal?.aborted) throw this.aborted(method, path, signal);
+      throw failed(new ProviderUnavailableError(`remote provider at ${this.origin} cut the answer to ${method} ${path}: ${errorMessage(err)}`, { cause: err }), { status: 0, retryable: true });
     } finally {
       clearTimeout(timer);
     }
@@ -224,25 +240,32 @@ export class RemoteTransport {
     try {
       return JSON.parse(text) as T;
     } catch (err) {
-      throw new RemoteCallError(`remote provider sent malformed JSON for ${method} ${path}: ${errorMessage(err)}`, 200, undefined);
+      throw failed(new ProtocolError(`remote provider sent malformed JSON for ${method} ${path}: ${errorMessage(err)}`), { status: 200, retryable: false });
     }
   }
 
-  /** The error a non-2xx answer stands for: NotFound and Unsupported keep their core error types. */
-  errorFor(method: string, path: string, status: number, text: string): Error {
-    let code: string | undefined;
-    let message: string | undefined;
+  /**
+   * The error a non-2xx answer stands for: the class its code names (NotFoundError,
+   * PodRejectedError, TryLaterError, ...), with the provider's message as it is; a refused
+   * request, or an answer without our error body (a proxy's page), names the call and status.
+   */
+  errorFor(method: string, path: string, status: number, text: string): VkError {
+    let parsed: ReturnType<typeof errorBodySchema.safeParse> | undefined;
     try {
-      const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-      if (typeof body.error?.code === 'string') code = body.error.code;
-      if (typeof body.error?.message === 'string') message = body.error.message;
+      parsed = errorBodySchema.safeParse(JSON.parse(text));
     } catch {
-      // Not our error body (a proxy's page, say): quote the start of it.
+      // Not JSON: quote the start of it.
     }
-    if (code === 'NotFound') return new NotFoundError(message ?? `${method} ${path}: not found`);
-    if (code === 'Unsupported') return new UnsupportedError(message ?? `${method} ${path}: not supported by the remote provider`);
-    if (code === 'ProviderError' && message !== undefined) return new RemoteCallError(message, status, code);
-    const detail = message ?? (text.trim().slice(0, 200) || http.STATUS_CODES[status] || 'no details');
-    return new RemoteCallError(`remote provider rejected ${method} ${path}: HTTP ${status}${code ? ` ${code}` : ''}: ${detail}`, status, code);
+    if (parsed?.success) {
+      const error = parsed.data.error;
+      if (isProviderAnswer(status, error.code)) return failed(decodeError(status, error), { status, code: error.code, retryable: false });
+      const name = statusName(status, error.code);
+      const err = decodeError(status, { ...error, message: `remote provider rejected ${method} ${path}: HTTP ${status}${name ? ` ${name}` : ''}: ${error.message}` });
+      return failed(err, { status, code: error.code, retryable: false });
+    }
+    const detail = text.trim().slice(0, 200) || http.STATUS_CODES[status] || 'no details';
+    const name = statusName(status, undefined);
+    const err = decodeError(status, { message: `remote provider rejected ${method} ${path}: HTTP ${status}${name ? ` ${name}` : ''}: ${detail}` });
+    return failed(err, { status, retryable: status === 429 || status === 502 || status === 503 || status === 504 });
   }
 }

@@ -1,21 +1,33 @@
-// The remote provider protocol, v1: what travels between the virtual kubelet (client, the
+// The remote provider protocol: what travels between the virtual kubelet (client, the
 // `remote` provider) and a provider server (the TypeScript SDK, or any HTTP server in any
 // language). Shared by both sides so they cannot drift. docs/remote-provider.md describes
 // it for implementers; docs/remote-provider.openapi.yaml is the machine-readable form.
 //
-//   unary calls      HTTP/1.1 + JSON, under /v1, with the VK-Provider-Protocol: 1 header
+//   unary calls      HTTP/1.1 + JSON under /v1, with the VK-Provider-Protocol: <version> header
 //   status changes   GET /v1/pods/watch: newline-delimited JSON (READY, POD, HEARTBEAT)
 //   logs             GET /v1/pods/{ns}/{pod}/containers/{c}/logs: chunked text/plain
 //   exec/attach      WebSocket, subprotocol v5.channel.k8s.io (v4 accepted): the Kubernetes
-//   port-forward     channel framing of src/kubelet-api/streaming/channel-websocket.ts
+//   port-forward     channel framing of ./channel-websocket.ts
+//
+// Versions. The path prefix /v1 names the endpoints and has not changed; the protocol version
+// travels in the VK-Provider-Protocol header and picks the dialect of the bodies:
+//   1  DELETE carries {pod}; errors are {error: {code: <v1 name>, message}} (V1_ERROR_STATUS).
+//   2  DELETE carries {pod, reason: deleted|finished}; errors carry the VkError code and
+//      reason/retryAfterMs, with the status httpStatus() gives (./errors.ts).
+// A request without the header is version 1. Servers answer in the version asked for and echo
+// it; GET /v1/capabilities lists the versions a server speaks (`versions`, absent: [1]).
 import { z } from 'zod';
-import type { NodeConfig, PodStats, ResolvedPod, ResolvedVolume } from '../provider.ts';
-import type { Pod, PodStatus } from '../../kube/types.ts';
+import { CAPABILITIES, type Capability, type DeleteReason, type NodeConfig, type PodStats, type ResolvedPod, type ResolvedVolume } from '../providers/provider.ts';
+import type { Pod, PodStatus } from '../kube/types.ts';
 
-export const PROTOCOL_VERSION = 1;
-/** Path prefix of every call. */
-export const PROTOCOL_PREFIX = `/v${PROTOCOL_VERSION}`;
-/** Sent on every request and echoed on every response; another value is refused with 400. */
+/** The protocol versions this build speaks, oldest first. */
+export const PROTOCOL_VERSIONS = [1, 2] as const;
+export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
+/** The newest version: what the client asks for and the SDK server prefers. */
+export const PROTOCOL_VERSION = 2 satisfies ProtocolVersion;
+/** Path prefix of every call, in every protocol version. */
+export const PATH_PREFIX = '/v1';
+/** Sent on every request and echoed on every response; an unknown value is refused with 400. */
 export const VERSION_HEADER = 'vk-provider-protocol';
 /** The WebSocket subprotocols of exec/attach/port-forward sessions, preferred first. */
 export const STREAM_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
@@ -24,22 +36,39 @@ export const DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 /** Server default for how often the watch stream carries a HEARTBEAT line. */
 export const DEFAULT_HEARTBEAT_MS = 10_000;
 
+/** The version a header value names: absent is 1; undefined for a value this build does not speak. */
+export function parseVersionHeader(value: string | string[] | undefined): ProtocolVersion | undefined {
+  if (value === undefined) return 1;
+  const text = String(value).trim();
+  return PROTOCOL_VERSIONS.find((v) => String(v) === text);
+}
+
 /** The optional Provider methods a server can declare ('close' is local to each side and never declared). */
-export const REMOTE_CAPABILITIES = ['notifyPods', 'nodeConfig', 'ping', 'getContainerLogs', 'runInContainer', 'attachToContainer', 'portForward', 'getStats'] as const;
-export type RemoteCapability = (typeof REMOTE_CAPABILITIES)[number];
+export type RemoteCapability = Exclude<Capability, 'close'>;
+export const REMOTE_CAPABILITIES: readonly RemoteCapability[] = CAPABILITIES.filter((c): c is RemoteCapability => c !== 'close');
+
+export function isRemoteCapability(name: string): name is RemoteCapability {
+  return (REMOTE_CAPABILITIES as readonly string[]).includes(name);
+}
 
 /**
  * Protocol extensions beyond the Provider interface. `resolvedPod`: GET
  * /v1/pods/{ns}/{pod}/resolved returns the pod exactly as createPod/updatePod received it
  * (env and volumes), so the conformance suite can check delivery end to end.
  */
-export const REMOTE_EXTENSIONS = ['resolvedPod'] as const;
-export type RemoteExtension = (typeof REMOTE_EXTENSIONS)[number];
+export type RemoteExtension = 'resolvedPod';
+
+/** The delete reasons of protocol 2, the same as DeleteReason (a reason added there fails to compile here until listed). */
+export const DELETE_REASONS = ['deleted', 'finished'] as const satisfies readonly DeleteReason[];
+const allReasonsListed: Exclude<DeleteReason, (typeof DELETE_REASONS)[number]> extends never ? true : never = true;
+void allReasonsListed;
 
 /** GET /v1/capabilities. */
 export interface CapabilitiesResponse {
-  /** "v1". */
+  /** The version this answer is in: "v1" for a version-1 request, "v2" for a version-2 one. */
   protocol: string;
+  /** The protocol versions the server speaks; absent means [1] (servers older than version 2). */
+  versions?: number[];
   /** The provider's name (the node taint virtual-kubelet.io/provider=<name>). */
   name: string;
   capabilities: string[];
@@ -52,40 +81,6 @@ export interface CapabilitiesResponse {
   server?: string;
 }
 
-/** Error body of every non-2xx answer. */
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
-}
-
-export type ErrorCode =
-  | 'BadRequest' // 400: malformed JSON, a missing or invalid field, a bad query parameter
-  | 'UnsupportedVersion' // 400: /v2/... or a VK-Provider-Protocol header other than 1
-  | 'Unauthorized' // 401: missing or wrong bearer token
-  | 'NotFound' // 404: the pod or container is unknown to the provider
-  | 'UnknownPath' // 404: no such endpoint
-  | 'MethodNotAllowed' // 405
-  | 'PayloadTooLarge' // 413
-  | 'UnsupportedMediaType' // 415: a body that is not application/json
-  | 'ProviderError' // 500: the provider refused or failed the operation (its message is passed on)
-  | 'Internal' // 500: a bug in the server
-  | 'Unsupported' // 501: the capability is not implemented
-  | 'Unhealthy'; // 503: GET /v1/ping when the backend is unhealthy
-
-export const ERROR_STATUS: Record<ErrorCode, number> = {
-  BadRequest: 400,
-  UnsupportedVersion: 400,
-  Unauthorized: 401,
-  NotFound: 404,
-  UnknownPath: 404,
-  MethodNotAllowed: 405,
-  PayloadTooLarge: 413,
-  UnsupportedMediaType: 415,
-  ProviderError: 500,
-  Internal: 500,
-  Unsupported: 501,
-  Unhealthy: 503,
-};
-
 /** One line of GET /v1/pods/watch. Clients ignore types they do not know. */
 export type WatchEvent = { type: 'READY' } | { type: 'HEARTBEAT' } | { type: 'POD'; pod: Pod };
 
@@ -93,19 +88,19 @@ export type WatchEvent = { type: 'READY' } | { type: 'HEARTBEAT' } | { type: 'PO
 
 const seg = encodeURIComponent;
 export const paths = {
-  capabilities: () => `${PROTOCOL_PREFIX}/capabilities`,
-  ping: () => `${PROTOCOL_PREFIX}/ping`,
-  node: () => `${PROTOCOL_PREFIX}/node`,
-  stats: () => `${PROTOCOL_PREFIX}/stats`,
-  pods: () => `${PROTOCOL_PREFIX}/pods`,
-  watch: () => `${PROTOCOL_PREFIX}/pods/watch`,
-  pod: (ns: string, name: string) => `${PROTOCOL_PREFIX}/pods/${seg(ns)}/${seg(name)}`,
-  podStatus: (ns: string, name: string) => `${PROTOCOL_PREFIX}/pods/${seg(ns)}/${seg(name)}/status`,
-  resolved: (ns: string, name: string) => `${PROTOCOL_PREFIX}/pods/${seg(ns)}/${seg(name)}/resolved`,
-  logs: (ns: string, name: string, c: string) => `${PROTOCOL_PREFIX}/pods/${seg(ns)}/${seg(name)}/containers/${seg(c)}/logs`,
-  exec: (ns: string, name: string, c: string) => `${PROTOCOL_PREFIX}/pods/${seg(ns)}/${seg(name)}/containers/${seg(c)}/exec`,
-  attach: (ns: string, name: string, c: string) => `${PROTOCOL_PREFIX}/pods/${seg(ns)}/${seg(name)}/containers/${seg(c)}/attach`,
-  portForward: (ns: string, name: string) => `${PROTOCOL_PREFIX}/pods/${seg(ns)}/${seg(name)}/portforward`,
+  capabilities: () => `${PATH_PREFIX}/capabilities`,
+  ping: () => `${PATH_PREFIX}/ping`,
+  node: () => `${PATH_PREFIX}/node`,
+  stats: () => `${PATH_PREFIX}/stats`,
+  pods: () => `${PATH_PREFIX}/pods`,
+  watch: () => `${PATH_PREFIX}/pods/watch`,
+  pod: (ns: string, name: string) => `${PATH_PREFIX}/pods/${seg(ns)}/${seg(name)}`,
+  podStatus: (ns: string, name: string) => `${PATH_PREFIX}/pods/${seg(ns)}/${seg(name)}/status`,
+  resolved: (ns: string, name: string) => `${PATH_PREFIX}/pods/${seg(ns)}/${seg(name)}/resolved`,
+  logs: (ns: string, name: string, c: string) => `${PATH_PREFIX}/pods/${seg(ns)}/${seg(name)}/containers/${seg(c)}/logs`,
+  exec: (ns: string, name: string, c: string) => `${PATH_PREFIX}/pods/${seg(ns)}/${seg(name)}/containers/${seg(c)}/exec`,
+  attach: (ns: string, name: string, c: string) => `${PATH_PREFIX}/pods/${seg(ns)}/${seg(name)}/containers/${seg(c)}/attach`,
+  portForward: (ns: string, name: string) => `${PATH_PREFIX}/pods/${seg(ns)}/${seg(name)}/portforward`,
 };
 
 // --- Resolved pods on the wire: volume file contents as base64.
@@ -163,7 +158,8 @@ export function decodeResolvedPod(wire: WireResolvedPod): ResolvedPod {
   return { pod: wire.pod, volumes, ...(pullSecrets && { pullSecrets }) };
 }
 
-// --- Validation of what arrives from the wire (both sides): a Pod must at least name itself.
+// --- Validation of what arrives from the wire, on both sides: request bodies on the server,
+// answers on the client. A Pod must at least name itself.
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -178,6 +174,9 @@ export const podSchema = z.looseObject({
   spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string().min(1) })).optional() }).optional(),
   status: z.looseObject({}).optional(),
 });
+
+/** GET /v1/pods/{ns}/{pod}/status. */
+export const podStatusSchema = z.looseObject({ phase: z.string().optional() });
 
 /** A pod to create or update: its UID is required, the provider keys incarnations on it. */
 const podWithUidSchema = podSchema.extend({ metadata: metadataSchema.extend({ uid: z.string().min(1) }) });
@@ -194,13 +193,26 @@ const wireVolumeSchema = z.discriminatedUnion('type', [
 
 const wirePullSecretSchema = z.strictObject({ name: z.string().min(1), type: z.string().optional(), data: z.record(z.string(), z.string().regex(BASE64, 'expected base64')) });
 
+/** Body of POST /v1/pods and PUT /v1/pods/{ns}/{pod}; also the answer of GET .../resolved. */
 export const wireResolvedPodSchema = z.strictObject({ pod: podWithUidSchema, volumes: z.array(wireVolumeSchema).default([]), pullSecrets: z.array(wirePullSecretSchema).optional() });
 
-/** Body of DELETE /v1/pods/{ns}/{pod}: the pod as the API server has it (uid, grace period). */
-export const deleteBodySchema = z.strictObject({ pod: podSchema });
+/** Body of DELETE /v1/pods/{ns}/{pod} in version 1: the pod as the API server has it (uid, grace period). */
+export const deleteBodyV1Schema = z.strictObject({ pod: podSchema });
+/** Body of DELETE /v1/pods/{ns}/{pod} in version 2: the pod and why it is deleted. */
+export const deleteBodySchema = z.strictObject({ pod: podSchema, reason: z.enum(DELETE_REASONS) });
+export type DeleteBody = z.output<typeof deleteBodySchema>;
 
-export const podListSchema = z.strictObject({ items: z.array(podSchema) });
-export const statsSchema = z.strictObject({ pods: z.array(z.looseObject({ namespace: z.string(), name: z.string(), uid: z.string(), containers: z.array(z.looseObject({ name: z.string() })) })) });
+export const podListSchema = z.looseObject({ items: z.array(podSchema) });
+export const statsSchema = z.looseObject({
+  pods: z.array(
+    z.looseObject({
+      namespace: z.string(),
+      name: z.string(),
+      uid: z.string(),
+      containers: z.array(z.looseObject({ name: z.string(), cpuUsageNanoCores: z.number().optional(), cpuUsageCoreNanoSeconds: z.number().optional(), memoryWorkingSetBytes: z.number().optional(), memoryUsageBytes: z.number().optional() })),
+    }),
+  ),
+});
 
 const stringMap = z.record(z.string(), z.string());
 export const nodeConfigSchema = z.looseObject({
@@ -217,6 +229,7 @@ export const nodeConfigSchema = z.looseObject({
 
 export const capabilitiesSchema = z.looseObject({
   protocol: z.string(),
+  versions: z.array(z.number().int()).optional(),
   name: z.string().min(1),
   capabilities: z.array(z.string()),
   extensions: z.array(z.string()).optional(),
@@ -225,24 +238,5 @@ export const capabilitiesSchema = z.looseObject({
   server: z.string().optional(),
 });
 
-export const errorBodySchema = z.looseObject({ error: z.looseObject({ code: z.string(), message: z.string() }) });
-
-export const watchEventSchema = z.discriminatedUnion('type', [z.looseObject({ type: z.literal('READY') }), z.looseObject({ type: z.literal('HEARTBEAT') }), z.looseObject({ type: z.literal('POD'), pod: podSchema })]);
-
 /** Types re-exported so implementers of either side import one module. */
 export type { NodeConfig, Pod, PodStats, PodStatus };
-
-/** One line for the first issue of a zod error: "pod.metadata.uid: expected a string (and 2 more)". */
-export function describeZodError(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid';
-  let path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
-  let text = issue.message;
-  if (issue.code === 'invalid_type') text = /received undefined$/.test(issue.message) ? `required (${issue.expected})` : `expected ${issue.expected}`;
-  if (issue.code === 'unrecognized_keys') {
-    path = [path, issue.keys[0] ?? ''].filter(Boolean).join('.');
-    text = 'unknown field';
-  }
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-  return `${path ? `${path}: ` : ''}${text}${more}`;
-}

@@ -9,7 +9,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
-import { serveProvider, type ProviderServerTls } from './server.ts';
+import { serveProvider, type ProviderServerTls } from '../provider-sdk/server.ts';
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number.');
