@@ -1,45 +1,18 @@
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { NotFoundError, VkError } from '../../errors.ts';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { AbortedError, ContainerStateError, InvalidRequestError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, VkError } from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
-import type { Container, ContainerStatus, Pod, PodCondition } from '../../kube/types.ts';
+import type { ContainerStatus, Pod, PodCondition } from '../../kube/types.ts';
 import { providerCapabilities, type ResolvedPod } from '../provider.ts';
 import { parseMockConfig } from './config.ts';
 import { MockProvider, type MockProviderOptions } from './mock-provider.ts';
+import { makePod } from '../../../test/harness/pods.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
-
-interface PodSpecLite {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  annotations?: Record<string, string>;
-  restartPolicy?: string;
-  containers?: Container[];
-  initContainers?: Container[];
-  activeDeadlineSeconds?: number;
-  hostNetwork?: boolean;
-}
-
-function makePod(o: PodSpecLite = {}): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: o.name ?? 'p', namespace: o.namespace ?? 'default', uid: o.uid ?? 'uid-1', generation: 1, ...(o.annotations && { annotations: o.annotations }) },
-    spec: {
-      nodeName: 'vk',
-      restartPolicy: o.restartPolicy ?? 'Always',
-      containers: o.containers ?? [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'GREETING', value: 'hello' }] }],
-      ...(o.initContainers && { initContainers: o.initContainers }),
-      ...(o.activeDeadlineSeconds !== undefined && { activeDeadlineSeconds: o.activeDeadlineSeconds }),
-      ...(o.hostNetwork && { hostNetwork: true }),
-    },
-    status: { phase: 'Pending', qosClass: 'BestEffort' },
-  };
-}
 
 function resolved(pod: Pod): ResolvedPod {
   return { pod, volumes: new Map() };
@@ -61,17 +34,6 @@ function container(pod: Pod | undefined, name = 'app'): ContainerStatus {
   const c = pod?.status?.containerStatuses?.find((x) => x.name === name);
   assert.ok(c, `container status ${name} missing`);
   return c;
-}
-
-/** Polls until `check` returns a value (real time), failing after `ms`. */
-async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, ms = 2000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`condition not met within ${ms}ms`);
-    await sleep(2);
-  }
 }
 
 describe('lifecycle (mock timers)', () => {
@@ -269,7 +231,8 @@ describe('lifecycle (mock timers)', () => {
 
     const second = p.createPod(resolved(makePod({ name: 'q', uid: 'uid-2' })));
     await p.close();
-    await assert.rejects(second, /provider closed/);
+    await assert.rejects(second, (err: unknown) => err instanceof AbortedError && /provider closed/.test(err.message));
+    assert.equal(p.podCount(), 2, 'close keeps the pods: the backend outlives the process');
   });
 
   test('timestamps are RFC3339 without fractional seconds', async (t) => {
@@ -336,7 +299,7 @@ describe('pods (real time)', () => {
     const p = provider(t, { podCIDR: '10.1.0.0/30' }, { hostIP: '192.0.2.10' }); // room for exactly one pod
     await p.createPod(resolved(makePod({ name: 'a', uid: 'a' })));
     assert.equal((await p.getPod('default', 'a'))?.status?.podIP, '10.1.0.2');
-    await assert.rejects(p.createPod(resolved(makePod({ name: 'b', uid: 'b' }))), /no free addresses/);
+    await assert.rejects(p.createPod(resolved(makePod({ name: 'b', uid: 'b' }))), (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && /no free addresses/.test(err.message));
     await p.createPod(resolved(makePod({ name: 'h', uid: 'h', hostNetwork: true })));
     assert.equal((await p.getPod('default', 'h'))?.status?.podIP, '192.0.2.10');
     assert.equal((await p.getPod('default', 'h'))?.status?.hostIP, '192.0.2.10');
@@ -393,10 +356,190 @@ describe('pods (real time)', () => {
   test('malformed annotations reject createPod, naming the annotation', async (t) => {
     const p = provider(t);
     await assert.rejects(p.createPod(resolved(makePod({ annotations: { 'mock.vk.io/exit-code': '300' } }))), {
+      name: 'InvalidRequestError',
+      code: 'VK_INVALID_REQUEST',
       message: 'annotation mock.vk.io/exit-code: expected an integer from 0 to 255, got "300"',
     });
     await assert.rejects(p.createPod(resolved(makePod({ annotations: { 'mock.vk.io/running-delay-ms': 'soon' } }))), /mock\.vk\.io\/running-delay-ms/);
     assert.equal(p.podCount(), 0);
+  });
+});
+
+describe('error contract simulation (mock.vk.io/create-error)', () => {
+  const withError = (value: string, o: Parameters<typeof makePod>[0] = {}) => resolved(makePod({ ...o, annotations: { 'mock.vk.io/create-error': value, ...o.annotations } }));
+
+  test('rejected:<Reason>[:<message>] throws PodRejectedError with the reason', async (t) => {
+    const p = provider(t);
+    await assert.rejects(p.createPod(withError('rejected:UnsupportedThing')), (err: unknown) => {
+      assert.ok(err instanceof PodRejectedError);
+      assert.equal(err.code, 'VK_POD_REJECTED');
+      assert.equal(err.reason, 'UnsupportedThing');
+      assert.equal(err.message, 'mock: pod rejected (mock.vk.io/create-error): UnsupportedThing');
+      return true;
+    });
+    await assert.rejects(p.createPod(withError('rejected:UnsupportedPlatform:no arm64 here: sorry')), { name: 'PodRejectedError', reason: 'UnsupportedPlatform', message: 'no arm64 here: sorry' });
+    assert.equal(p.podCount(), 0);
+    assert.equal(p.stats().podIPsInUse, 0);
+    assert.equal(p.stats().createFailures, 2);
+  });
+
+  test('unavailable[:<message>] throws ProviderUnavailableError', async (t) => {
+    const p = provider(t);
+    await assert.rejects(p.createPod(withError('unavailable')), (err: unknown) => err instanceof ProviderUnavailableError && err.code === 'VK_PROVIDER_UNAVAILABLE' && err.message === 'mock: backend unavailable (mock.vk.io/create-error)');
+    await assert.rejects(p.createPod(withError('unavailable:region down')), { name: 'ProviderUnavailableError', message: 'region down' });
+    assert.equal(p.podCount(), 0);
+  });
+
+  test('try-later[:<ms>[:<message>]] throws TryLaterError with retryAfterMs', async (t) => {
+    const p = provider(t);
+    await assert.rejects(p.createPod(withError('try-later:2000')), (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && err.retryAfterMs === 2000 && err.message === 'mock: backend busy, try later (mock.vk.io/create-error)');
+    await assert.rejects(p.createPod(withError('try-later')), (err: unknown) => err instanceof TryLaterError && err.retryAfterMs === undefined);
+    await assert.rejects(p.createPod(withError('try-later:0:throttled')), { name: 'TryLaterError', retryAfterMs: 0, message: 'throttled' });
+    assert.equal(p.podCount(), 0);
+  });
+
+  test('create-error wins over fail-create; without it the pod is created', async (t) => {
+    const p = provider(t);
+    await assert.rejects(p.createPod(withError('unavailable', { annotations: { 'mock.vk.io/fail-create': 'plain failure' } })), ProviderUnavailableError);
+    await p.createPod(resolved(makePod()));
+    assert.equal(p.podCount(), 1);
+  });
+
+  test('malformed values reject with InvalidRequestError naming the annotation', async (t) => {
+    const p = provider(t);
+    for (const value of ['rejected', 'rejected:', 'rejected:lowercase', 'try-later:soon', 'try-later:99999999999', 'explode', '']) {
+      await assert.rejects(p.createPod(withError(value)), (err: unknown) => err instanceof InvalidRequestError && err.message.startsWith('annotation mock.vk.io/create-error: expected ') && err.message.endsWith(`got ${JSON.stringify(value)}`), value);
+    }
+    assert.equal(p.stats().createFailures, 0, 'a malformed annotation is not an injected failure');
+  });
+
+  test('the create delay comes first, and an abort cuts it short', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
+    const p = provider(t, { lifecycle: { createDelayMs: 1000 } });
+    let error: unknown;
+    const failing = p.createPod(withError('try-later:50')).catch((err: unknown) => (error = err));
+    await nextTurn();
+    assert.equal(error, undefined, 'still waiting out createDelayMs');
+    t.mock.timers.tick(1000);
+    await failing;
+    assert.ok(error instanceof TryLaterError);
+
+    const abort = new AbortController();
+    const aborted = p.createPod(withError('unavailable', { name: 'q' }), { signal: abort.signal });
+    abort.abort();
+    await assert.rejects(aborted, AbortedError);
+  });
+});
+
+describe('aborts (options.signal)', () => {
+  test('an abort during createDelayMs rejects at once and takes the pod back', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
+    const p = provider(t, { lifecycle: { createDelayMs: 60_000 } });
+    const seen: Pod[] = [];
+    p.notifyPods!((pod) => seen.push(pod));
+    const abort = new AbortController();
+    let outcome: unknown;
+    const created = p.createPod(resolved(makePod()), { signal: abort.signal }).then(
+      () => (outcome = 'resolved'),
+      (err: unknown) => (outcome = err),
+    );
+    await nextTurn();
+    assert.equal(p.podCount(), 1, 'visible while createPod waits');
+    abort.abort(new Error('vk stopping'));
+    await nextTurn(); // no timer has run: only the abort can have settled it
+    await created;
+    assert.ok(outcome instanceof AbortedError, `rejected with an AbortedError, got ${String(outcome)}`);
+    assert.equal(outcome.code, 'VK_ABORTED');
+    assert.equal((outcome.cause as Error).message, 'vk stopping');
+    assert.equal(p.podCount(), 0, 'no half-created pod');
+    assert.equal(await p.getPod('default', 'p'), undefined);
+    const s = p.stats();
+    assert.equal(s.podIPsInUse, 0);
+    assert.equal(s.timers, 0);
+    assert.equal(s.created, 0);
+    assert.equal(s.createsAborted, 1);
+    assert.equal(seen.length, 1, 'only the report of the creation, delivered before the abort');
+
+    // The name is free for the next attempt.
+    await p.createPod(resolved(makePod({ uid: 'uid-2', annotations: { 'mock.vk.io/create-delay-ms': '0' } })), { signal: new AbortController().signal });
+    assert.equal((await p.getPod('default', 'p'))?.metadata?.uid, 'uid-2');
+    assert.equal(p.stats().podIPsInUse, 1);
+  });
+
+  test('an already aborted signal rejects before anything happens', async (t) => {
+    const p = provider(t);
+    await p.createPod(resolved(makePod({ name: 'kept' })));
+    const signal = AbortSignal.abort();
+    await assert.rejects(p.createPod(resolved(makePod()), { signal }), AbortedError);
+    await assert.rejects(p.updatePod(resolved(makePod({ name: 'kept', annotations: { x: 'y' } })), { signal }), AbortedError);
+    await assert.rejects(p.deletePod(makePod({ name: 'kept' }), { signal, reason: 'deleted' }), AbortedError);
+    assert.equal(p.podCount(), 1);
+    assert.equal(p.resolvedPod('default', 'kept')?.pod.metadata?.annotations, undefined, 'the update was not applied');
+    assert.equal(p.stats().created, 1);
+  });
+
+  test('an abort after createPod resolved changes nothing', async (t) => {
+    const p = provider(t, { lifecycle: { createDelayMs: 5 } });
+    const abort = new AbortController();
+    await p.createPod(resolved(makePod()), { signal: abort.signal });
+    abort.abort();
+    assert.equal(p.podCount(), 1);
+    assert.equal((await p.getPod('default', 'p'))?.status?.phase, 'Running');
+  });
+});
+
+describe('deletePod reasons', () => {
+  const call = { signal: new AbortController().signal };
+
+  test("'finished' releases a finished pod at once without another report; 'deleted' reports the final state", async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
+    const p = provider(t, { lifecycle: { completeAfterMs: 1000 } });
+    const seen: string[] = [];
+    p.notifyPods!((pod) => seen.push(`${pod.metadata?.name} ${pod.status?.phase}`));
+    await p.createPod(resolved(makePod({ name: 'job', uid: 'j', restartPolicy: 'Never' })), call);
+    await p.createPod(resolved(makePod({ name: 'svc', uid: 's' })), call);
+    t.mock.timers.tick(1000);
+    assert.equal((await p.getPod('default', 'job'))?.status?.phase, 'Succeeded');
+    await nextTurn(); // the notifier delivers on the turn after the change (setImmediate is not faked here)
+    assert.ok(seen.includes('job Succeeded'));
+
+    await p.deletePod(makePod({ name: 'job', uid: 'j' }), { ...call, reason: 'finished' });
+    assert.equal(await p.getPod('default', 'job'), undefined);
+    await p.deletePod(makePod({ name: 'svc', uid: 's' }), { ...call, reason: 'deleted' });
+    // Both deletes happen in this turn, so one batch holds whatever they report: svc's final state, and nothing about the job.
+    await nextTurn();
+    assert.ok(seen.includes('svc Succeeded'));
+    assert.deepEqual(
+      seen.filter((x) => x.startsWith('job')),
+      ['job Succeeded'], // created and finished within one turn: one report, with the latest state
+      'nothing more about the job after its release',
+    );
+    const s = p.stats();
+    assert.equal(s.released, 1);
+    assert.equal(s.deleted, 1);
+    assert.equal(s.podIPsInUse, 0);
+    await assert.rejects(p.deletePod(makePod({ name: 'job', uid: 'j' }), { ...call, reason: 'finished' }), NotFoundError);
+  });
+
+  test('without options the reason is deleted', async (t) => {
+    const p = provider(t);
+    await p.createPod(resolved(makePod()));
+    await p.deletePod(makePod());
+    assert.equal(p.stats().deleted, 1);
+    assert.equal(p.stats().released, 0);
+  });
+});
+
+describe('container state errors', () => {
+  test('exec on a container that is not running, port-forward to a pending pod, a bad port', async (t) => {
+    const p = provider(t, { lifecycle: { runningDelayMs: 60_000 } });
+    await p.createPod(resolved(makePod()));
+    const streams = { tty: false, signal: new AbortController().signal };
+    await assert.rejects(p.runInContainer('default', 'p', 'app', ['true'], streams), (err: unknown) => err instanceof ContainerStateError && err.code === 'VK_CONTAINER_STATE' && err.message === 'container "app" in pod "p" is not running');
+    await assert.rejects(p.portForward('default', 'p', 80, (await import('node:stream')).duplexPair()[1]), (err: unknown) => err instanceof ContainerStateError && err.message === 'pod "p" is not running (phase Pending)');
+    const q = provider(t);
+    await q.createPod(resolved(makePod()));
+    await assert.rejects(q.portForward('default', 'p', 70_000, (await import('node:stream')).duplexPair()[1]), (err: unknown) => err instanceof InvalidRequestError && err.message === 'invalid port 70000');
   });
 });
 
@@ -409,7 +552,7 @@ describe('notifications', () => {
     assert.equal(seen.length, 0);
     await created;
     assert.equal(seen.length, 0, 'delivery waits for the next turn of the event loop');
-    await waitFor(() => (seen.some((x) => x.status?.phase === 'Running') ? true : undefined));
+    await waitFor('a Running notification', () => seen.some((x) => x.status?.phase === 'Running'), { timeoutMs: 2000, intervalMs: 2 });
     assert.deepEqual(
       seen.map((x) => x.status?.phase),
       ['Pending', 'Running'],
@@ -428,9 +571,9 @@ describe('notifications', () => {
     });
     p.notifyPods!((pod) => seen.push(pod));
     await p.createPod(resolved(makePod()));
-    await waitFor(() => (seen.length === 1 ? true : undefined));
+    await waitFor('the first notification', () => seen.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     await p.deletePod(makePod());
-    const final = await waitFor(() => seen[1]);
+    const final = await waitFor('the final-state notification', () => seen[1], { timeoutMs: 2000, intervalMs: 2 });
     assert.equal(final.status?.phase, 'Succeeded');
     assert.equal(container(final).state?.terminated?.reason, 'Completed');
     await nextTurn();
@@ -453,7 +596,7 @@ describe('node', () => {
     const signal = new AbortController().signal;
     await p.ping(signal);
     p.setHealthy(false, 'backend down for maintenance');
-    await assert.rejects(p.ping(signal), { message: 'backend down for maintenance' });
+    await assert.rejects(p.ping(signal), (err: unknown) => err instanceof ProviderUnavailableError && err.message === 'backend down for maintenance');
     p.setHealthy(true);
     await p.ping(signal);
   });
@@ -486,7 +629,7 @@ test('scale: 10,000 pods with O(1) bookkeeping and no idle timers', async (t) =>
   assert.equal(s.timers, 0);
   assert.equal(s.podIPsInUse, 10_000);
   assert.equal((await p.getPod('default', 'p9999'))?.status?.podIP, '10.244.39.17'); // 10.244.0.2 + 9999
-  await waitFor(() => (notified === 10_000 ? true : undefined), 10_000);
+  await waitFor('10,000 notifications', () => notified === 10_000, { timeoutMs: 10_000, intervalMs: 2 });
   for (let i = 0; i < 10_000; i++) await p.deletePod(makePod({ name: `p${i}`, uid: `u${i}` }));
   assert.equal(p.podCount(), 0);
   assert.equal(p.stats().podIPsInUse, 0);
