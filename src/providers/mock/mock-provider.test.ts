@@ -416,13 +416,15 @@ describe('error contract simulation (mock.vk.io/create-error)', () => {
   test('the create delay comes first, and an abort cuts it short', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
     const p = provider(t, { lifecycle: { createDelayMs: 1000 } });
-    let error: unknown;
-    const failing = p.createPod(withError('try-later:50')).catch((err: unknown) => (error = err));
+    let settled = false;
+    const failing = p.createPod(withError('try-later:50')).then(
+      () => assert.fail('createPod should reject'),
+      (err: unknown) => ((settled = true), err),
+    );
     await nextTurn();
-    assert.equal(error, undefined, 'still waiting out createDelayMs');
+    assert.equal(settled, false, 'still waiting out createDelayMs');
     t.mock.timers.tick(1000);
-    await failing;
-    assert.ok(error instanceof TryLaterError);
+    assert.ok((await failing) instanceof TryLaterError);
 
     const abort = new AbortController();
     const aborted = p.createPod(withError('unavailable', { name: 'q' }), { signal: abort.signal });
