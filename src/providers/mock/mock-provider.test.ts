@@ -452,6 +452,7 @@ describe('aborts (options.signal)', () => {
     await created;
     assert.ok(outcome instanceof AbortedError, `rejected with an AbortedError, got ${String(outcome)}`);
     assert.equal(outcome.code, 'VK_ABORTED');
+    assert.equal(outcome.message, 'mock: createPod default/p: aborted');
     assert.equal((outcome.cause as Error).message, 'vk stopping');
     assert.equal(p.podCount(), 0, 'no half-created pod');
     assert.equal(await p.getPod('default', 'p'), undefined);

@@ -15,15 +15,8 @@
 // mock has no grace period to wait out) and reports its final state when `reason` is
 // `deleted`; `finished` releases the finished pod silently (counted in stats().released).
 //
-// The kubelet API capabilities are simulated too:
-//   logs (logs.ts): a start line, the log-lines annotation, then a line every logIntervalMs while
-//     the container runs; --previous is the instance before the last restart; follow ends with it.
-//   stats (stats.ts): steady per-container CPU and memory figures derived from the pod UID and
-//     container name (within the container's limits), CPU time growing at that rate since the start.
-//   exec (shell.ts): a tiny scripted shell (echo, cat, exit, hostname, printenv, sleep, ...).
-//   attach (attach.ts): the main process prints the container's new log lines and echoes stdin
-//     back; the session ends with the container, or at stdin's end when the container has stdinOnce.
-//   port-forward (port-forward.ts): every port echoes; port 80 answers HTTP with "hello from <pod>".
+// The kubelet API capabilities are simulated too: logs (logs.ts), stats (stats.ts), exec (a tiny
+// scripted shell, shell.ts), attach (attach.ts) and port-forward (port-forward.ts).
 //
 // With config.stateFile the pods live in a file as well (see state.ts): every change is
 // written there within milliseconds, and a new provider on the same file (after a restart
@@ -37,6 +30,7 @@ import { podKey, type CallOptions, type DeleteOptions, type ExecStreams, type Lo
 import { PodNotifier } from '../support/notifier.ts';
 import { ANNOTATION_LOG_LINES, createFailure, deleteFailure, readOverrides, type Overrides } from './annotations.ts';
 import { attachSession } from './attach.ts';
+import { Delays } from './delays.ts';
 import type { MockProviderConfig } from './config.ts';
 import { IpPool } from './ip-pool.ts';
 import { advance, applySpecUpdate, cloneResolved, MAX_TIMER_MS, nextAt, phaseOf, PodRecord, runningContainer, terminate } from './lifecycle.ts';
@@ -71,7 +65,7 @@ export class MockProvider implements Provider {
   private readonly pods = new Map<string, PodRecord>();
   private readonly ips: IpPool;
   private readonly notifier: PodNotifier<PodRecord>;
-  private readonly waits = new Set<{ cancel: (err: Error) => void }>();
+  private readonly delays = new Delays();
   private healthy = true;
   private unhealthyMessage = '';
   private closed = false;
@@ -109,7 +103,7 @@ export class MockProvider implements Provider {
     const failure = createFailure(annotations);
     if (failure) {
       this.counters.createFailures++;
-      await this.wait(overrides.createDelayMs, signal, key);
+      await this.delays.wait(overrides.createDelayMs, signal, `mock: createPod ${key}`);
       throw failure;
     }
     const existing = this.pods.get(key);
@@ -133,7 +127,7 @@ export class MockProvider implements Provider {
     this.schedule(rec);
     this.changed(rec);
     try {
-      await this.wait(overrides.createDelayMs, signal, key);
+      await this.delays.wait(overrides.createDelayMs, signal, `mock: createPod ${key}`);
     } catch (err) {
       // Aborted by the caller: no half-created pod stays. (close() keeps it: the backend's pods outlive the process.)
       if (signal?.aborted && !this.closed && !rec.gone) {
@@ -274,7 +268,7 @@ export class MockProvider implements Provider {
   async close(): Promise<void> {
     this.closed = true;
     for (const rec of this.pods.values()) this.clearTimer(rec);
-    for (const w of [...this.waits]) w.cancel(new AbortedError('mock: provider closed'));
+    this.delays.cancelAll(new AbortedError('mock: provider closed'));
     // The backend's pods stay: only this process lets go of them.
     await this.store?.close();
   }
@@ -336,25 +330,6 @@ export class MockProvider implements Provider {
     rec.runningDelayMs = o.runningDelayMs;
     rec.completeAfterMs = o.completeAfterMs;
     rec.injectedExitCode = o.exitCode;
-  }
-
-  /** Resolves after `ms`; an abort of `signal` or close() rejects it. Timers only exist while a create is in flight. */
-  private wait(ms: number, signal: AbortSignal | undefined, key: string): Promise<void> {
-    if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const settle = (err?: Error) => {
-        clearTimeout(timer);
-        this.waits.delete(w);
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onAbort = () => settle(new AbortedError(`mock: createPod ${key}: aborted`, { cause: signal?.reason }));
-      const w = { cancel: settle };
-      const timer = setTimeout(settle, Math.min(ms, MAX_TIMER_MS));
-      this.waits.add(w);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 
   private drop(rec: PodRecord, why: NonNullable<PodRecord['gone']>): void {
