@@ -43,7 +43,17 @@ import { renderPod, renderStatus, type RenderContext } from './status.ts';
 
 export { readMockState, type MockStateSummary } from './state.ts';
 export { syntheticStats, type MockProviderStats } from './stats.ts';
-export * from './annotations.ts';
+export {
+  ANNOTATION_COMPLETE_AFTER,
+  ANNOTATION_CREATE_DELAY,
+  ANNOTATION_CREATE_ERROR,
+  ANNOTATION_EXIT_CODE,
+  ANNOTATION_FAIL_CREATE,
+  ANNOTATION_FAIL_DELETE,
+  ANNOTATION_LOG_LINES,
+  ANNOTATION_RUNNING_DELAY,
+  InjectedFailureError,
+} from './annotations.ts';
 
 export interface MockProviderOptions {
   nodeName: string;
