@@ -2,24 +2,22 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Readable, Writable, duplexPair } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
-import { NotFoundError, VkError } from '../../errors.ts';
-import type { Container, Pod } from '../../kube/types.ts';
+import { ContainerStateError, NotFoundError } from '../../errors.ts';
+import type { Pod } from '../../kube/types.ts';
 import { silentLogger } from '../../log.ts';
 import type { ExecStreams, LogOptions } from '../provider.ts';
 import { parseMockConfig } from './config.ts';
 import { LogModel, logTimestamp } from './logs.ts';
 import { ANNOTATION_LOG_LINES, MockProvider, syntheticStats } from './mock-provider.ts';
-import { MockShell, type ShellIO } from './shell.ts';
+import { MockShell, ShellSyntaxError, tokenize, type ShellIO } from './shell.ts';
+import { makePod as makeHarnessPod, type PodOptions } from '../../../test/harness/pods.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
-function makePod(o: { name?: string; uid?: string; annotations?: Record<string, string>; containers?: Container[]; restartPolicy?: string } = {}): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: o.name ?? 'web', namespace: 'ns', uid: o.uid ?? 'uid-1', ...(o.annotations && { annotations: o.annotations }) },
-    spec: { restartPolicy: o.restartPolicy ?? 'Always', containers: o.containers ?? [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'GREETING', value: 'hello' }] }] },
-  };
+/** The shared pod builder; these tests' pod is ns/web. */
+function makePod(o: PodOptions = {}): Pod {
+  return makeHarnessPod({ name: 'web', namespace: 'ns', ...o });
 }
 
 /** A provider on a hand-moved clock (no timers needed: every call brings pods up to the clock). */
@@ -76,8 +74,8 @@ describe('logs', () => {
   test('errors: waiting to start, no previous instance, unknown container or pod', async (t) => {
     const { p } = clocked(t, { lifecycle: { runningDelayMs: 5000 } });
     await p.createPod({ pod: makePod(), volumes: new Map() });
-    await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions()), (err: Error) => err instanceof VkError && /container "app" in pod "web" is waiting to start: ContainerCreating/.test(err.message));
-    await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions({ previous: true })), /previous terminated container "app" in pod "web" not found/);
+    await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions()), (err: Error) => err instanceof ContainerStateError && err.code === 'VK_CONTAINER_STATE' && err.message === 'container "app" in pod "web" is waiting to start: ContainerCreating');
+    await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions({ previous: true })), (err: Error) => err instanceof ContainerStateError && err.message === 'previous terminated container "app" in pod "web" not found');
     await assert.rejects(p.getContainerLogs('ns', 'web', 'nope', logOptions()), (err: Error) => err instanceof NotFoundError && /container "nope" not found/.test(err.message));
     await assert.rejects(p.getContainerLogs('ns', 'absent', 'app', logOptions()), NotFoundError);
   });
@@ -205,6 +203,10 @@ describe('exec shell', () => {
     assert.ok(Date.now() - started < 5000);
   });
 
+  test('a script the shell cannot parse is a ShellSyntaxError (VK_INVALID_REQUEST)', () => {
+    assert.throws(() => tokenize('echo "open'), (err: unknown) => err instanceof ShellSyntaxError && err.code === 'VK_INVALID_REQUEST' && err.message === 'unterminated quoted string');
+  });
+
   test('sh without -c reads commands from stdin; with a TTY it prompts, echoes and maps newlines', async () => {
     assert.deepEqual(await sh(['sh'], { stdin: 'echo one\necho two >&2\nexit 4\necho never\n' }), { code: 4, stdout: 'one\n', stderr: 'two\n' });
     const tty = await sh(['sh'], { stdin: 'echo hi\rexit 2\r', tty: true });
@@ -245,7 +247,7 @@ describe('exec, attach and port-forward through the provider', () => {
     await assert.rejects(p.runInContainer('ns', 'web', 'nope', ['true'], streams().s), NotFoundError);
     const pending = clocked(t, { lifecycle: { runningDelayMs: 1000 } });
     await pending.p.createPod({ pod: makePod(), volumes: new Map() });
-    await assert.rejects(pending.p.runInContainer('ns', 'web', 'app', ['true'], streams().s), /container "app" in pod "web" is not running/);
+    await assert.rejects(pending.p.runInContainer('ns', 'web', 'app', ['true'], streams().s), (err: Error) => err instanceof ContainerStateError && err.message === 'container "app" in pod "web" is not running');
   });
 
   test('attach prints the main process output and echoes stdin; with stdinOnce it ends at stdin EOF', async (t) => {
@@ -255,8 +257,7 @@ describe('exec, attach and port-forward through the provider', () => {
     const { s, out } = streams({ stdin });
     const attached = p.attachToContainer('ns', 'web', 'app', s);
     stdin.write('typed text\n');
-    const deadline = Date.now() + 5000;
-    while (!(out.stdout.includes('typed text\n') && /tick \d+/.test(out.stdout)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the echo and a log line', () => out.stdout.includes('typed text\n') && /tick \d+/.test(out.stdout), { timeoutMs: 5000, intervalMs: 5 });
     stdin.end();
     await attached;
     assert.match(out.stdout, /typed text\n/);
@@ -268,10 +269,16 @@ describe('exec, attach and port-forward through the provider', () => {
     const p = real(t, { logIntervalMs: 20 });
     await p.createPod({ pod: makePod(), volumes: new Map() });
     const abort = new AbortController();
-    const { s } = streams({ stdin: Readable.from([]), signal: abort.signal });
+    const stdin = Readable.from([]);
+    const stdinEnded = new Promise((resolve) => stdin.once('end', resolve));
+    const { s, out } = streams({ stdin, signal: abort.signal });
     let ended = false;
     const attached = p.attachToContainer('ns', 'web', 'app', s).then(() => (ended = true));
-    await new Promise((r) => setTimeout(r, 60));
+    // Proof that stdin's end did not end the session: output that came after it (a session that
+    // ended stops its output too).
+    await stdinEnded;
+    const before = out.stdout.length;
+    await waitFor('a log line after stdin ended', () => /tick \d+\n/.test(out.stdout.slice(before)), { timeoutMs: 5000, intervalMs: 5 });
     assert.equal(ended, false);
     abort.abort();
     await attached;

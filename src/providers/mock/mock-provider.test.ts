@@ -1,45 +1,18 @@
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { NotFoundError, VkError } from '../../errors.ts';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { AbortedError, NotFoundError, ProviderUnavailableError, TryLaterError, VkError } from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
-import type { Container, ContainerStatus, Pod, PodCondition } from '../../kube/types.ts';
+import type { ContainerStatus, Pod, PodCondition } from '../../kube/types.ts';
 import { providerCapabilities, type ResolvedPod } from '../provider.ts';
 import { parseMockConfig } from './config.ts';
 import { MockProvider, type MockProviderOptions } from './mock-provider.ts';
+import { makePod } from '../../../test/harness/pods.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
-
-interface PodSpecLite {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  annotations?: Record<string, string>;
-  restartPolicy?: string;
-  containers?: Container[];
-  initContainers?: Container[];
-  activeDeadlineSeconds?: number;
-  hostNetwork?: boolean;
-}
-
-function makePod(o: PodSpecLite = {}): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: o.name ?? 'p', namespace: o.namespace ?? 'default', uid: o.uid ?? 'uid-1', generation: 1, ...(o.annotations && { annotations: o.annotations }) },
-    spec: {
-      nodeName: 'vk',
-      restartPolicy: o.restartPolicy ?? 'Always',
-      containers: o.containers ?? [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'GREETING', value: 'hello' }] }],
-      ...(o.initContainers && { initContainers: o.initContainers }),
-      ...(o.activeDeadlineSeconds !== undefined && { activeDeadlineSeconds: o.activeDeadlineSeconds }),
-      ...(o.hostNetwork && { hostNetwork: true }),
-    },
-    status: { phase: 'Pending', qosClass: 'BestEffort' },
-  };
-}
 
 function resolved(pod: Pod): ResolvedPod {
   return { pod, volumes: new Map() };
@@ -61,17 +34,6 @@ function container(pod: Pod | undefined, name = 'app'): ContainerStatus {
   const c = pod?.status?.containerStatuses?.find((x) => x.name === name);
   assert.ok(c, `container status ${name} missing`);
   return c;
-}
-
-/** Polls until `check` returns a value (real time), failing after `ms`. */
-async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, ms = 2000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`condition not met within ${ms}ms`);
-    await sleep(2);
-  }
 }
 
 describe('lifecycle (mock timers)', () => {
@@ -269,7 +231,8 @@ describe('lifecycle (mock timers)', () => {
 
     const second = p.createPod(resolved(makePod({ name: 'q', uid: 'uid-2' })));
     await p.close();
-    await assert.rejects(second, /provider closed/);
+    await assert.rejects(second, (err: unknown) => err instanceof AbortedError && /provider closed/.test(err.message));
+    assert.equal(p.podCount(), 2, 'close keeps the pods: the backend outlives the process');
   });
 
   test('timestamps are RFC3339 without fractional seconds', async (t) => {
@@ -336,7 +299,7 @@ describe('pods (real time)', () => {
     const p = provider(t, { podCIDR: '10.1.0.0/30' }, { hostIP: '192.0.2.10' }); // room for exactly one pod
     await p.createPod(resolved(makePod({ name: 'a', uid: 'a' })));
     assert.equal((await p.getPod('default', 'a'))?.status?.podIP, '10.1.0.2');
-    await assert.rejects(p.createPod(resolved(makePod({ name: 'b', uid: 'b' }))), /no free addresses/);
+    await assert.rejects(p.createPod(resolved(makePod({ name: 'b', uid: 'b' }))), (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && /no free addresses/.test(err.message));
     await p.createPod(resolved(makePod({ name: 'h', uid: 'h', hostNetwork: true })));
     assert.equal((await p.getPod('default', 'h'))?.status?.podIP, '192.0.2.10');
     assert.equal((await p.getPod('default', 'h'))?.status?.hostIP, '192.0.2.10');
@@ -393,6 +356,8 @@ describe('pods (real time)', () => {
   test('malformed annotations reject createPod, naming the annotation', async (t) => {
     const p = provider(t);
     await assert.rejects(p.createPod(resolved(makePod({ annotations: { 'mock.vk.io/exit-code': '300' } }))), {
+      name: 'InvalidRequestError',
+      code: 'VK_INVALID_REQUEST',
       message: 'annotation mock.vk.io/exit-code: expected an integer from 0 to 255, got "300"',
     });
     await assert.rejects(p.createPod(resolved(makePod({ annotations: { 'mock.vk.io/running-delay-ms': 'soon' } }))), /mock\.vk\.io\/running-delay-ms/);
@@ -409,7 +374,7 @@ describe('notifications', () => {
     assert.equal(seen.length, 0);
     await created;
     assert.equal(seen.length, 0, 'delivery waits for the next turn of the event loop');
-    await waitFor(() => (seen.some((x) => x.status?.phase === 'Running') ? true : undefined));
+    await waitFor('a Running notification', () => seen.some((x) => x.status?.phase === 'Running'), { timeoutMs: 2000, intervalMs: 2 });
     assert.deepEqual(
       seen.map((x) => x.status?.phase),
       ['Pending', 'Running'],
@@ -428,9 +393,9 @@ describe('notifications', () => {
     });
     p.notifyPods!((pod) => seen.push(pod));
     await p.createPod(resolved(makePod()));
-    await waitFor(() => (seen.length === 1 ? true : undefined));
+    await waitFor('the first notification', () => seen.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     await p.deletePod(makePod());
-    const final = await waitFor(() => seen[1]);
+    const final = await waitFor('the final-state notification', () => seen[1], { timeoutMs: 2000, intervalMs: 2 });
     assert.equal(final.status?.phase, 'Succeeded');
     assert.equal(container(final).state?.terminated?.reason, 'Completed');
     await nextTurn();
@@ -453,7 +418,7 @@ describe('node', () => {
     const signal = new AbortController().signal;
     await p.ping(signal);
     p.setHealthy(false, 'backend down for maintenance');
-    await assert.rejects(p.ping(signal), { message: 'backend down for maintenance' });
+    await assert.rejects(p.ping(signal), (err: unknown) => err instanceof ProviderUnavailableError && err.message === 'backend down for maintenance');
     p.setHealthy(true);
     await p.ping(signal);
   });
@@ -486,7 +451,7 @@ test('scale: 10,000 pods with O(1) bookkeeping and no idle timers', async (t) =>
   assert.equal(s.timers, 0);
   assert.equal(s.podIPsInUse, 10_000);
   assert.equal((await p.getPod('default', 'p9999'))?.status?.podIP, '10.244.39.17'); // 10.244.0.2 + 9999
-  await waitFor(() => (notified === 10_000 ? true : undefined), 10_000);
+  await waitFor('10,000 notifications', () => notified === 10_000, { timeoutMs: 10_000, intervalMs: 2 });
   for (let i = 0; i < 10_000; i++) await p.deletePod(makePod({ name: `p${i}`, uid: `u${i}` }));
   assert.equal(p.podCount(), 0);
   assert.equal(p.stats().podIPsInUse, 0);

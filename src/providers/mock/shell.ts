@@ -12,6 +12,7 @@
 // With a TTY, stderr goes to stdout and "\n" is written as "\r\n", as a terminal would show it.
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidRequestError } from '../../errors.ts';
 import { waitForDrain } from '../../util/streams.ts';
 
 export interface ShellIO {
@@ -27,7 +28,8 @@ export interface ShellIO {
 type Part = { text: string; expand: boolean };
 type Token = { kind: 'word'; parts: Part[] } | { kind: 'op'; op: ';' | '&&' | '||' } | { kind: 'redir'; redir: 'stdout>stderr' | 'stderr>stdout' | 'stdout>null' | 'stderr>null' };
 
-class ShellSyntaxError extends Error {}
+/** A script the mock shell cannot parse (VK_INVALID_REQUEST); the shell reports it on stderr with exit 2. */
+export class ShellSyntaxError extends InvalidRequestError {}
 
 const SHELLS = new Set(['sh', 'bash', 'ash', 'dash']);
 const REDIRECTIONS: [RegExp, Extract<Token, { kind: 'redir' }>['redir']][] = [

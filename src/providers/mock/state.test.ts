@@ -5,40 +5,23 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ConfigError } from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
-import type { Container, Pod } from '../../kube/types.ts';
+import type { Pod } from '../../kube/types.ts';
 import type { ResolvedPod, ResolvedVolume } from '../provider.ts';
 import { parseMockConfig } from './config.ts';
 import { MockProvider, readMockState } from './mock-provider.ts';
 import { loadMockState, StateWriter, stateText } from './state.ts';
+import { makePod as makeHarnessPod, type PodOptions } from '../../../test/harness/pods.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
-interface PodSpecLite {
-  name?: string;
-  uid?: string;
-  annotations?: Record<string, string>;
-  restartPolicy?: string;
-  containers?: Container[];
-  hostNetwork?: boolean;
-}
-
-function makePod(o: PodSpecLite = {}): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: o.name ?? 'p', namespace: 'default', uid: o.uid ?? `uid-${o.name ?? 'p'}`, generation: 1, ...(o.annotations && { annotations: o.annotations }) },
-    spec: {
-      nodeName: 'vk',
-      restartPolicy: o.restartPolicy ?? 'Always',
-      containers: o.containers ?? [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'GREETING', value: 'hello' }] }],
-      ...(o.hostNetwork && { hostNetwork: true }),
-    },
-    status: { phase: 'Pending', qosClass: 'BestEffort' },
-  };
+/** The shared pod builder, with each pod's uid derived from its name (uid-<name>). */
+function makePod(o: PodOptions = {}): Pod {
+  return makeHarnessPod({ uid: `uid-${o.name ?? 'p'}`, ...o });
 }
 
 function resolved(pod: Pod, volumes: ResolvedVolume[] = []): ResolvedPod {
@@ -56,17 +39,6 @@ function provider(t: TestContext, stateFile: string, config: Record<string, unkn
   const p = new MockProvider(parseMockConfig({ ...config, stateFile }), { nodeName: 'vk', log: silentLogger });
   t.after(() => p.close());
   return p;
-}
-
-/** Polls until `check` returns a value (real time), failing after `ms`. */
-async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, ms = 2000, what = 'condition'): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) assert.fail(`${what} not met within ${ms}ms`);
-    await sleep(1);
-  }
 }
 
 function configError(fn: () => unknown): string {
@@ -154,16 +126,16 @@ describe('state file round trip', () => {
     const p = provider(t, file);
     await p.createPod(resolved(makePod({ name: 'a' })));
     await p.createPod(resolved(makePod({ name: 'b' })));
-    await waitFor(() => (summary(file).length === 2 ? true : undefined), 2000, 'two pods in the file');
+    await waitFor('two pods in the file', () => summary(file).length === 2, { timeoutMs: 2000, intervalMs: 1 });
 
     await p.deletePod(makePod({ name: 'a' }));
-    await waitFor(() => (summary(file).join() === 'default/b uid-b Running' ? true : undefined), 2000, 'deletion in the file');
+    await waitFor('deletion in the file', () => summary(file).join() === 'default/b uid-b Running', { timeoutMs: 2000, intervalMs: 1 });
 
     await p.createPod(resolved(makePod({ name: 'b', uid: 'uid-b2' }))); // a new incarnation replaces the old
-    await waitFor(() => (summary(file).join() === 'default/b uid-b2 Running' ? true : undefined), 2000, 'replacement in the file');
+    await waitFor('replacement in the file', () => summary(file).join() === 'default/b uid-b2 Running', { timeoutMs: 2000, intervalMs: 1 });
 
     await p.updatePod(resolved(makePod({ name: 'b', uid: 'uid-b2', containers: [{ name: 'app', image: 'nginx:1.28' }] })));
-    const updated = await waitFor(() => loadMockState(file).pods.find((x) => x.pod.spec?.containers[0]?.image === 'nginx:1.28'), 2000, 'update in the file');
+    const updated = await waitFor('update in the file', () => loadMockState(file).pods.find((x) => x.pod.spec?.containers[0]?.image === 'nginx:1.28'), { timeoutMs: 2000, intervalMs: 1 });
     assert.equal(updated.containers[0]?.restartCount, 1);
 
     // Not closed: what the file holds is what a kill -9 would leave.
@@ -183,8 +155,8 @@ describe('state file round trip', () => {
       if (pod.status?.phase === 'Running' && runningAt === 0) runningAt = performance.now();
     });
     await p.createPod(resolved(makePod({ annotations: { 'mock.vk.io/running-delay-ms': '50' } })));
-    await waitFor(() => (runningAt > 0 ? true : undefined), 2000, 'Running notification');
-    await waitFor(() => (readMockState(file).pods[0]?.phase === 'Running' ? true : undefined), 100, 'Running in the file');
+    await waitFor('Running notification', () => runningAt > 0, { timeoutMs: 2000, intervalMs: 1 });
+    await waitFor('Running in the file', () => readMockState(file).pods[0]?.phase === 'Running', { timeoutMs: 100, intervalMs: 1 });
     t.diagnostic(`notified Running → on disk: ${(performance.now() - runningAt).toFixed(1)}ms`);
   });
 });
@@ -297,13 +269,13 @@ describe('coalescing', () => {
       w.request();
       if (i % 50 === 0) await nextTurn();
     }
-    await waitFor(() => (readMockState(file).savedAt === '1000' ? true : undefined), 2000, 'latest version on disk');
+    await waitFor('latest version on disk', () => readMockState(file).savedAt === '1000', { timeoutMs: 2000, intervalMs: 1 });
     await w.close(); // also waits for a write whose rename the poll above may have seen before it finished
     const writes = w.writes;
     assert.ok(writes >= 1 && writes <= 20, `${writes} writes for 1000 changes in 20 turns`);
     version = 1001;
     w.request();
-    await sleep(20);
+    assert.equal(w.busy, false, 'a request after close schedules no write');
     assert.equal(w.writes, writes, 'nothing written after close');
     assert.equal(readMockState(file).savedAt, '1000');
   });
@@ -330,10 +302,14 @@ describe('coalescing', () => {
 
     // Consistent: the file holds exactly the provider's pods, uids and phases.
     const expected = async () => (await p.listPods()).map((x) => `${x.metadata?.namespace}/${x.metadata?.name} ${x.metadata?.uid} ${x.status?.phase}`);
-    await waitFor(async () => {
-      const want = await expected();
-      return want.length === summary(file).length && summary(file).join('\n') === want.join('\n') ? true : undefined;
-    }, 10_000, 'file consistent with the provider');
+    await waitFor(
+      'file consistent with the provider',
+      async () => {
+        const want = await expected();
+        return want.length === summary(file).length && summary(file).join('\n') === want.join('\n');
+      },
+      { timeoutMs: 10_000, intervalMs: 1 },
+    );
     const want = await expected();
     assert.equal(want.length, 3000 - Math.floor((3000 + 4) / 7));
     assert.ok(want.some((x) => x.endsWith('Succeeded')) && want.some((x) => x.endsWith('Running')));
@@ -377,12 +353,16 @@ setInterval(() => {}, 60_000); // runs until killed
     let out = '';
     proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
 
-    await waitFor(() => (out.includes('web Running\n') && out.includes('job Running\n') ? true : undefined), 10_000, 'child reports web and job Running');
+    await waitFor('child reports web and job Running', () => out.includes('web Running\n') && out.includes('job Running\n'), { timeoutMs: 10_000, intervalMs: 1 });
     const seen = performance.now();
-    await waitFor(() => {
-      const phases = new Map(readMockState(file).pods.map((x) => [x.name, x.phase]));
-      return phases.get('web') === 'Running' && phases.get('job') === 'Running' ? true : undefined;
-    }, 1000, 'Running pods in the file');
+    await waitFor(
+      'Running pods in the file',
+      () => {
+        const phases = new Map(readMockState(file).pods.map((x) => [x.name, x.phase]));
+        return phases.get('web') === 'Running' && phases.get('job') === 'Running';
+      },
+      { timeoutMs: 1000, intervalMs: 1 },
+    );
     t.diagnostic(`child reported Running → visible in the file: ${(performance.now() - seen).toFixed(1)}ms`);
     proc.kill('SIGKILL');
     assert.equal(await exited, 'SIGKILL');
@@ -397,14 +377,18 @@ setInterval(() => {}, 60_000); // runs until killed
 
     // The job completes 1.5 s after it started in the dead process, whenever that falls.
     const jobStart = recorded.pods.find((x) => x.name === 'job')?.runStart ?? 0;
-    const job = await waitFor(async () => {
-      const pod = await b.getPod('default', 'job');
-      return pod?.status?.phase === 'Succeeded' ? pod : undefined;
-    }, 5000, 'job Succeeded');
+    const job = await waitFor(
+      'job Succeeded',
+      async () => {
+        const pod = await b.getPod('default', 'job');
+        return pod?.status?.phase === 'Succeeded' ? pod : undefined;
+      },
+      { timeoutMs: 5000, intervalMs: 1 },
+    );
     assert.equal(job.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt, iso(jobStart + 1500));
-    await waitFor(async () => ((await b.getPod('default', 'slow'))?.status?.phase === 'Running' ? true : undefined), 5000, 'slow Running');
+    await waitFor('slow Running', async () => (await b.getPod('default', 'slow'))?.status?.phase === 'Running', { timeoutMs: 5000, intervalMs: 1 });
 
-    await waitFor(() => (summary(file).join() === 'default/web uid-web Running,default/job uid-job Succeeded,default/slow uid-slow Running' ? true : undefined), 1000, 'file follows');
+    await waitFor('file follows', () => summary(file).join() === 'default/web uid-web Running,default/job uid-job Succeeded,default/slow uid-slow Running', { timeoutMs: 1000, intervalMs: 1 });
     assert.ok(readdirSync(dir).every((f) => !f.endsWith('.tmp') || f.includes(`.${proc.pid}-`)), 'only the killed process may leave a temp file');
   });
 });

@@ -16,12 +16,15 @@ import { ConfigError, errorMessage } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedVolume } from '../provider.ts';
+import { formatIPv4 } from '../../util/ipv4.ts';
 import { formatZodError } from '../../util/zod-error.ts';
+import type { IpPool } from './ip-pool.ts';
+import { ContainerRun, phaseOf, PodRecord, type MockPhase } from './lifecycle.ts';
 
 export const STATE_KIND = 'MockProviderState';
 export const STATE_VERSION = 1;
 
-export type MockPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+export type { MockPhase } from './lifecycle.ts';
 
 // The writer runs on the real clock even when a test fakes setTimeout and Date: the disk does
 // not care about fake clocks, and a fake one would hold writes back until the test ticks it.
@@ -134,6 +137,77 @@ export function decodeVolumes(volumes: PersistedVolume[]): Map<string, ResolvedV
   return out;
 }
 
+/** A live record as a state-file pod. */
+export function persistRecord(rec: PodRecord): PersistedPod {
+  const meta = rec.resolved.pod.metadata;
+  return {
+    namespace: meta?.namespace ?? '',
+    name: meta?.name ?? '',
+    uid: rec.uid,
+    phase: phaseOf(rec),
+    ip: rec.ip === 0 ? null : formatIPv4(rec.ip),
+    createdAt: rec.createdAt,
+    stage: rec.stage,
+    stageAt: rec.stageAt,
+    sandboxAt: rec.sandboxAt,
+    runStart: rec.runStart,
+    readyAt: rec.readyAt,
+    exitCode: rec.exitCode,
+    endReason: rec.endReason,
+    runningDelayMs: rec.runningDelayMs,
+    completeAfterMs: rec.completeAfterMs,
+    injectedExitCode: rec.injectedExitCode,
+    containers: rec.containers.map((c) => ({ restartCount: c.restartCount, startedAt: c.startedAt, last: c.last && { ...c.last } })),
+    pod: rec.resolved.pod,
+    volumes: encodeVolumes(rec.resolved.volumes),
+  };
+}
+
+/** The pod's IP as a number; 0 for host-network pods (null in the file). */
+export function persistedIP(p: PersistedPod): number {
+  return p.ip === null ? 0 : (parseIPv4(p.ip) ?? 0);
+}
+
+/** A state-file pod as a live record, as it was when written (the caller brings it up to the clock). */
+export function restoreRecord(p: PersistedPod): PodRecord {
+  const rec = new PodRecord(`${p.namespace}/${p.name}`, p.uid, { pod: p.pod, volumes: decodeVolumes(p.volumes) }, p.createdAt, persistedIP(p));
+  rec.stage = p.stage;
+  rec.stageAt = p.stageAt;
+  rec.sandboxAt = p.sandboxAt;
+  rec.runStart = p.runStart;
+  rec.readyAt = p.readyAt;
+  rec.exitCode = p.exitCode;
+  rec.endReason = p.endReason;
+  rec.runningDelayMs = p.runningDelayMs;
+  rec.completeAfterMs = p.completeAfterMs;
+  rec.injectedExitCode = p.injectedExitCode;
+  rec.containers = p.containers.map((c) => Object.assign(new ContainerRun(), { restartCount: c.restartCount, startedAt: c.startedAt, last: c.last && { ...c.last } }));
+  return rec;
+}
+
+/**
+ * The records of a state file, their IPs reserved in `ips`; a ConfigError when an IP is outside
+ * the pool's podCIDR or held twice. The caller brings each record up to the clock.
+ */
+export function loadRecords(file: string, ips: IpPool, podCIDR: string): PodRecord[] {
+  const { pods } = loadMockState(file);
+  // In address order, so the pool is rebuilt in one pass.
+  for (const p of [...pods].sort((a, b) => persistedIP(a) - persistedIP(b))) {
+    const ip = persistedIP(p);
+    if (ip !== 0 && !ips.reserve(ip)) {
+      throw new ConfigError(`mock stateFile ${file}: pod ${p.namespace}/${p.name}: IP ${p.ip ?? ''} is outside podCIDR ${podCIDR} or held by another pod`);
+    }
+  }
+  return pods.map(restoreRecord);
+}
+
+/** The state file's text for the records, reusing each record's cached line. */
+export function snapshotText(savedAt: string, records: Iterable<PodRecord>): string {
+  const lines: string[] = [];
+  for (const rec of records) lines.push((rec.saved ??= JSON.stringify(persistRecord(rec))));
+  return stateText(savedAt, lines);
+}
+
 /** The file's text around a snapshot's pods (each already JSON). */
 export function stateText(savedAt: string, pods: readonly string[]): string {
   const head = `{"kind":"${STATE_KIND}","version":${STATE_VERSION},"savedAt":${JSON.stringify(savedAt)},"pods":[`;
@@ -241,6 +315,11 @@ export class StateWriter {
     if (this.closed) return;
     this.dirty = true;
     if (!this.running && !this.timer) this.arm();
+  }
+
+  /** True while a write is scheduled or in progress (false after close, which ignores requests). */
+  get busy(): boolean {
+    return this.running !== undefined || this.timer !== undefined;
   }
 
   /** Writes whatever is pending, then stops; later requests are ignored. */
