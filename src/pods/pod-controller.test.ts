@@ -7,7 +7,7 @@ import type { VkError } from '../errors.ts';
 import { PodRejectedError, ProviderUnavailableError, TryLaterError } from '../errors.ts';
 import type { Pod, PodStatus } from '../kube/types.ts';
 import { silentLogger } from '../log.ts';
-import { configMap } from '../resolve/fake-source.ts';
+import { configMap } from '../../test/fixtures/fake-source.ts';
 import { FakeApi, FakeEvents, FakePodSource, FakeReferences, ScriptedProvider } from '../../test/fixtures/pod-controller-fakes.ts';
 import { makePod } from '../../test/harness/pods.ts';
 import { waitFor } from '../../test/harness/wait.ts';

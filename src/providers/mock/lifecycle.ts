@@ -211,6 +211,6 @@ export function runningContainer(rec: PodRecord, podName: string, container: str
   if (!spec) throw new NotFoundError(`container "${container}" not found in pod "${podName}"`);
   const running = index >= 0 ? rec.stage === 'running' && rec.containers[index]?.startedAt !== undefined : rec.sandboxAt !== undefined && rec.stage !== 'terminated';
   // The kubelet's wording; ContainerStateError.notRunning words it differently.
-  if (!running) throw new ContainerStateError(`container "${container}" in pod "${podName}" is not running`);
+  if (!running) throw ContainerStateError.notRunning(podName, container);
   return spec;
 }
