@@ -268,7 +268,7 @@ test('errors answer with the status their code names: 404 unknown pod, 400 conta
       req.end();
     });
   assert.deepEqual(await get('/containerLogs/ns/ghost/c'), [404, 'pod "ghost" does not exist in namespace "ns" on this node\n']);
-  assert.deepEqual(await get('/containerLogs/ns/p/stopped'), [400, 'container stopped is not running in pod p\n']);
+  assert.deepEqual(await get('/containerLogs/ns/p/stopped'), [400, 'container "stopped" in pod "p" is not running\n']);
   assert.deepEqual(await get('/containerLogs/ns/p/waiting'), [400, 'container "waiting" in pod "p" is waiting to start: ContainerCreating\n']);
   assert.deepEqual(await get('/run/ns/p/stopped?cmd=ls', 'POST'), [501, 'provider stub does not support exec\n']);
   assert.deepEqual(await get('/run/ns/p/stopped', 'POST'), [400, 'missing cmd: pass the command as ?cmd=word+word\n']);
