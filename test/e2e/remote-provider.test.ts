@@ -223,13 +223,13 @@ test('bad input on the wire (garbage status lines, malformed JSON, another proto
   await waitFor('garbled Running once the answers are sane', async () => running(await apiPod(namespace, 'garbled')), { timeoutMs: 60_000 });
 
   // Another protocol version: the node turns NotReady saying so, and Ready when it is over.
-  faults.set('GET /v1/ping', (res) => res.writeHead(200, { 'content-type': 'application/json', 'vk-provider-protocol': '2' }).end('{"ok":true}'));
+  faults.set('GET /v1/ping', (res) => res.writeHead(200, { 'content-type': 'application/json', 'vk-provider-protocol': '3' }).end('{"ok":true}'));
   const wrongVersion = await waitFor('the node NotReady over the protocol version', async () => {
     const ready = await readyCondition(nodeName);
     return ready?.status === 'False' ? ready : undefined;
   });
   assert.equal(wrongVersion.reason, 'ProviderUnhealthy');
-  assert.match(wrongVersion.message ?? '', /speaks protocol version 2; this client speaks 1/);
+  assert.match(wrongVersion.message ?? '', /speaks protocol version 3; this client speaks 2/);
   faults.delete('GET /v1/ping');
   await waitFor('the node Ready again', async () => (await readyCondition(nodeName))?.status === 'True');
 
