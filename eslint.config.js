@@ -13,4 +13,12 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // Production code does not lean on test code: fixtures and harness stay under test/.
+    files: ['src/**/*.ts', 'bin/**/*.js'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/test/**'], message: 'test code (test/fixtures, test/harness) is for tests only' }] }],
+    },
+  },
 );

@@ -7,7 +7,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
-import { AbortedError, errorMessage } from '../errors.ts';
+import { AbortedError, InvalidRequestError, UnsupportedError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/provider.ts';
 import { requestAttributes, type KubeletAuth, type UserInfo } from './auth.ts';
@@ -267,7 +267,7 @@ export class KubeletServer {
       if (!('route' in found)) return sendError(res, found.status, found.message);
       const { route: r, params } = found;
       // The kubelet's streaming handlers answer a plain request this way.
-      if (r.upgrade || !r.handler) return sendError(res, 400, 'Upgrade request required');
+      if (r.upgrade || !r.handler) throw new InvalidRequestError('Upgrade request required');
       const gone = new AbortController();
       res.once('close', () => gone.abort(new AbortedError(`${req.method} ${path}: client went away`)));
       await r.handler({ req, res, url, params, provider: this.options.provider, nodeName: this.options.nodeName, log: this.log, signal: gone.signal });
@@ -299,15 +299,15 @@ export class KubeletServer {
       const found = this.match(method, path);
       if (!('route' in found)) return refuse(found.status, found.message);
       const { route: r, params } = found;
-      if (!r.upgrade) return refuse(400, `${path} does not support upgrade requests`);
+      if (!r.upgrade) throw new InvalidRequestError(`${path} does not support upgrade requests`);
       const { namespace = '', pod = '', container, uid } = params;
       const gone = new AbortController();
       socket.once('close', () => gone.abort(new AbortedError(`${method} ${path}: client went away`)));
       await findTarget(this.options.provider, namespace, pod, { container, uid, signal: gone.signal });
       const capability = CAPABILITY[r.upgrade];
-      if (typeof this.options.provider[capability.method] !== 'function') return refuse(501, `provider ${this.options.provider.name} does not support ${capability.what}`);
+      if (typeof this.options.provider[capability.method] !== 'function') throw new UnsupportedError(`provider ${this.options.provider.name} does not support ${capability.what}`);
       const handler = this.upgradeHandler;
-      if (!handler) return refuse(501, `${capability.what} is not available on this virtual kubelet (no streaming handler registered)`);
+      if (!handler) throw new UnsupportedError(`${capability.what} is not available on this virtual kubelet (no streaming handler registered)`);
       if (socket.destroyed) return;
       this.options.metrics?.request(method, pathBucket(path), 101, (performance.now() - started) / 1000);
       handler({ route: r.upgrade, namespace, pod, ...(container !== undefined && { container }), ...(uid !== undefined && { uid }), query: url.searchParams, req, socket, head });
