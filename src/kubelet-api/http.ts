@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { InvalidRequestError, errorMessage, httpStatus } from '../errors.ts';
+import { errorMessage, httpStatus } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/provider.ts';
 
@@ -91,17 +91,3 @@ export interface RouteContext {
   signal: AbortSignal;
 }
 
-/** A boolean query parameter as Kubernetes' parameter codec reads it: absent, 0, f or false (any case) are false, anything else true. */
-export function boolParam(query: URLSearchParams, name: string): boolean {
-  const raw = query.get(name);
-  if (raw === null) return false;
-  return !['0', 'f', 'false'].includes(raw.toLowerCase());
-}
-
-/** An integer query parameter, or undefined when absent. */
-export function intParam(query: URLSearchParams, name: string): number | undefined {
-  const raw = query.get(name);
-  if (raw === null || raw === '') return undefined;
-  if (!/^[+-]?\d+$/.test(raw.trim())) throw new InvalidRequestError(`invalid value for ${name}: ${JSON.stringify(raw)} (expected an integer)`);
-  return Number(raw.trim());
-}

@@ -6,7 +6,8 @@ import type { VkError} from '../errors.ts';
 import { AbortedError, ContainerStateError, InvalidRequestError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, UnsupportedError, httpStatus } from '../errors.ts';
 import { CAPABILITIES } from '../providers/provider.ts';
 import { V2_ERROR_CODES, WireStatusError, decodeError, encodeError } from './errors.ts';
-import { encodeLogQuery, parseLogQuery } from './query.ts';
+import { parseLogOptions } from '../kube/params.ts';
+import { encodeLogQuery } from './query.ts';
 import { REMOTE_CAPABILITIES, parseVersionHeader } from './wire.ts';
 
 test('version 2 errors come back as the class they left as, with reason and retryAfterMs, at the status httpStatus gives', () => {
@@ -57,9 +58,9 @@ test('log options survive the query', () => {
   const options = { follow: true, previous: false, timestamps: true, tailLines: 0, limitBytes: 10, sinceTime: new Date('2025-01-02T15:04:05.000Z') };
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(encodeLogQuery(options))) if (value !== undefined) query.set(key, String(value));
-  assert.deepEqual(parseLogQuery(query), options);
-  assert.throws(() => parseLogQuery(new URLSearchParams('tailLines=-1')), InvalidRequestError);
-  assert.throws(() => parseLogQuery(new URLSearchParams('sinceTime=yesterday')), /invalid sinceTime "yesterday"/);
+  assert.deepEqual(parseLogOptions(query), options);
+  assert.throws(() => parseLogOptions(new URLSearchParams('tailLines=-1')), InvalidRequestError);
+  assert.throws(() => parseLogOptions(new URLSearchParams('sinceTime=yesterday')), /invalid sinceTime "yesterday"/);
 });
 
 test('the remote capabilities are the Provider capabilities but close; headers name a version or none', () => {

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidRequestError, NotFoundError, UnsupportedError, errorMessage } from '../errors.ts';
 import type { Pod } from '../kube/types.ts';
 import { WireStatusError } from '../protocol/errors.ts';
-import { parseLogQuery } from '../protocol/query.ts';
+import { parseLogOptions } from '../kube/params.ts';
 import {
   VERSION_HEADER,
   decodeResolvedPod,
@@ -136,7 +136,7 @@ export async function handle(ctx: HandlerContext, x: Exchange): Promise<void> {
     }
     case 'logs': {
       require('getContainerLogs');
-      const options = parseLogQuery(x.url.searchParams);
+      const options = parseLogOptions(x.url.searchParams);
       const stream = await provider.getContainerLogs!(route.namespace, route.name, route.container, { ...options, signal: x.signal });
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', [VERSION_HEADER]: String(version) });
       if (options.follow) res.flushHeaders();
