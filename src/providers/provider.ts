@@ -182,10 +182,6 @@ export const CAPABILITIES = [
 
 export type Capability = (typeof CAPABILITIES)[number];
 
-export function isCapability(name: string): name is Capability {
-  return (CAPABILITIES as readonly string[]).includes(name);
-}
-
 /** The optional capabilities a provider implements. */
 export function providerCapabilities(provider: Provider): Capability[] {
   return CAPABILITIES.filter((name) => typeof provider[name] === 'function');

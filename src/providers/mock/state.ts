@@ -98,8 +98,6 @@ const stateSchema = z.strictObject({
 });
 
 export type PersistedVolume = z.output<typeof volumeSchema>;
-export type PersistedContainer = z.output<typeof podSchema>['containers'][number];
-
 /** One pod of the state file: its spec, resolved volumes, IP and lifecycle state. */
 export interface PersistedPod extends Omit<z.output<typeof podSchema>, 'pod'> {
   pod: Pod;
