@@ -105,7 +105,7 @@ export class ContainerStateError extends VkError {
   }
 
   static notRunning(pod: string, container: string): ContainerStateError {
-    return new ContainerStateError(`container ${container} is not running in pod ${pod}`);
+    return new ContainerStateError(`container "${container}" in pod "${pod}" is not running`);
   }
 
   static waiting(pod: string, container: string, reason = 'ContainerCreating'): ContainerStateError {
