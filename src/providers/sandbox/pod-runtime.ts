@@ -7,35 +7,30 @@
 // restart a container, fail the pod) and arms a timer for the next due time. Container exits,
 // probe results and timers only record facts and call requestReconcile().
 //
-// The parts: pod-sandbox.ts (the sandbox), container-start.ts (a run's directory and launch),
-// shim-launcher.ts (its monitor), container-exit.ts (how a run ends, back-off arithmetic),
-// container-stop.ts (stopping a run), container-hooks.ts (probes, hooks, exec), pod-status.ts.
+// The parts: pod-sandbox.ts (the sandbox), container-runs.ts (starting, watching and stopping
+// the containers' runs) with container-start.ts (a run's directory and launch), shim-launcher.ts
+// (its monitor), container-exit.ts (how a run ends, back-off arithmetic), container-stop.ts
+// (stopping a run) and container-hooks.ts (probes, hooks, exec); pod-status.ts (the status).
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AbortedError, errorMessage } from '../../errors.ts';
 import type { Container, Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedPod } from '../provider.ts';
-import { oomKills, killCgroup, removeCgroup, type Cgroups } from './cgroups.ts';
+import { removeCgroup, type Cgroups } from './cgroups.ts';
 import type { SandboxConfig } from './config.ts';
-import { runPostStart, spawnExec, startProbes, probeContext, type HookHost } from './container-hooks.ts';
-import { crashLoopBackOff, imagePullBackOff, parseTime, recordExit, recordPullFailure, shouldRestart, terminatedState, terminationMessage, terminationReason } from './container-exit.ts';
-import { cleanupOldInstances, createFailureReason, instanceDir, logFile, prepareRun, recordStart, shimSpecFor, socketPath, type PreparedRun, type StartHost } from './container-start.ts';
-import { killInstance, stopInstance, stopSignalOf } from './container-stop.ts';
-import { formatRfc3339Nano, nowNs } from './cri-log.ts';
-import { ImagePullError, type Images, type PreparedImage } from './images.ts';
-import { sharesPid, type ContainerLaunch } from './launch.ts';
+import { crashLoopBackOff, imagePullBackOff, shouldRestart } from './container-exit.ts';
+import { spawnExec } from './container-hooks.ts';
+import { ContainerRuns } from './container-runs.ts';
+import { logFile, socketPath } from './container-start.ts';
+import type { Images } from './images.ts';
 import type { PodNetworks } from './network.ts';
 import { pauseAlive } from './pause.ts';
 import { createSandbox, teardownSandbox, type SandboxHost } from './pod-sandbox.ts';
 import { containerSpec, podIP, podPhase, renderPodStatus, type PodPhase } from './pod-status.ts';
-import { runAction, type ProbeAction, type Prober } from './probes.ts';
-import { isAlive, readStat } from './procfs.ts';
-import { killStrayShims, launchShim, readJson } from './shim-launcher.ts';
-import type { ShimExit } from './shim.ts';
-import { containerID, newPodState, saveState, type ContainerRecord, type Instance, type PodRecordState } from './state.ts';
+import { killStrayShims } from './shim-launcher.ts';
+import { newPodState, saveState, type ContainerRecord, type Instance, type PodRecordState } from './state.ts';
 import { writeVolumes } from './volumes.ts';
 
 export { prewarmShim } from './shim-launcher.ts';
@@ -53,24 +48,13 @@ export interface RuntimeDeps {
   changed: (pod: SandboxPod) => void;
 }
 
-/** What belongs to a container's current run in this process (not saved): its monitor, probes, exit watch. */
-interface RunHandles {
-  child?: ChildProcess;
-  probers: Prober[];
-  stopping?: Promise<void>;
-  /** Set when we kill the run, so its exit is not mistaken for a crash reason. */
-  killReason?: string;
-  /** Watches the run's directory for the monitor's exit file. */
-  watcher?: FSWatcher;
-}
-
 export class SandboxPod {
   readonly dir: string;
   private readonly podState: PodRecordState;
   private resolved: ResolvedPod;
   private readonly deps: RuntimeDeps;
   private readonly log: Logger;
-  private readonly runs = new Map<string, RunHandles>();
+  private readonly runs: ContainerRuns;
   /** The reconcile in progress (or done): the next one runs after it. */
   private reconciling: Promise<void> = Promise.resolve();
   private reconcileQueued = false;
@@ -78,10 +62,6 @@ export class SandboxPod {
   private readonly abort = new AbortController();
   private deletion: Promise<void> | undefined;
   private gone = false;
-  /** Images pulled while the sandbox is being created, by container name; startContainer takes them. */
-  private readonly prefetched = new Map<string, { image: string; pending: Promise<PreparedImage> }>();
-  private readonly hooks: HookHost;
-  private readonly starts: StartHost;
   private readonly sandboxHost: SandboxHost;
 
   constructor(deps: RuntimeDeps, dir: string, state: PodRecordState, resolved: ResolvedPod) {
@@ -90,25 +70,23 @@ export class SandboxPod {
     this.podState = state;
     this.resolved = resolved;
     this.log = deps.log.child({ pod: `${state.namespace}/${state.name}`, uid: state.uid });
-    this.hooks = {
-      log: this.log,
-      tools: deps.config.tools,
-      containerSpec: (name) => this.spec(name),
-      podIP: () => this.podIP(),
-      graceSeconds: () => this.graceSeconds(),
-      changed: () => this.changed(),
-      requestReconcile: () => this.requestReconcile(),
-      stopContainer: (c, grace, why) => this.stopContainer(c, grace, why),
-    };
-    this.starts = {
+    this.runs = new ContainerRuns({
       config: deps.config,
       images: deps.images,
       cgroups: deps.cgroups,
       dir,
       state,
+      log: this.log,
+      signal: this.abort.signal,
       resolved: () => this.resolved,
       save: () => this.save(),
-    };
+      isDeleting: () => this.isDeleting,
+      changed: () => this.changed(),
+      schedule: (at) => this.schedule(at),
+      requestReconcile: () => this.requestReconcile(),
+      podIP: () => this.podIP(),
+      graceSeconds: () => this.graceSeconds(),
+    });
     this.sandboxHost = { tools: deps.config.tools, networks: deps.networks, hostIP: deps.hostIP, hostResolvConf: deps.hostResolvConf, log: this.log };
   }
 
@@ -155,12 +133,6 @@ export class SandboxPod {
     this.deps.changed(this);
   }
 
-  private handles(name: string): RunHandles {
-    let handles = this.runs.get(name);
-    if (!handles) this.runs.set(name, (handles = { probers: [] }));
-    return handles;
-  }
-
   /** Schedules a reconcile (coalesced; they never overlap). */
   requestReconcile(): void {
     if (this.reconcileQueued || this.gone) return;
@@ -194,21 +166,7 @@ export class SandboxPod {
     const sandbox = this.podState.sandbox;
     const alive = sandbox !== undefined && pauseAlive(sandbox.pause);
     if (sandbox?.network) this.deps.networks.reserve(sandbox.network.index);
-    for (const c of this.podState.containers) {
-      const inst = c.running;
-      if (!inst) continue;
-      this.handles(c.name);
-      if (!alive) {
-        this.finishInstance(c, inst, { exitCode: 137, startedAt: inst.startedAt, finishedAt: formatRfc3339Nano(nowNs()), startError: undefined }, 'the pod sandbox is gone');
-        continue;
-      }
-      if (isAlive(inst.shimPid, inst.shimStart)) {
-        startProbes(this.hooks, c, inst, this.handles(c.name).probers, true);
-        this.watchExit(c, inst);
-      } else {
-        this.collectExit(c, inst);
-      }
-    }
+    for (const c of this.podState.containers) if (c.running) this.runs.adopt(c, c.running, alive);
     if (sandbox && !alive) {
       this.log.info('pod sandbox is gone; it will be created again');
       this.podState.sandbox = undefined;
@@ -245,7 +203,7 @@ export class SandboxPod {
       // Pull the images of the containers that start first while the sandbox is being made.
       this.prefetchImages(now);
       await this.makeSandbox();
-      if (!state.sandbox) this.prefetched.clear();
+      if (!state.sandbox) this.runs.clearPrefetched();
       if (!state.sandbox || this.isDeleting) return;
     }
 
@@ -303,14 +261,7 @@ export class SandboxPod {
    */
   private prefetchImages(now: number): void {
     const containers = this.podState.containers;
-    const first = this.podState.initDone ? containers.filter((c) => !c.init || c.sidecar) : containers.filter((c) => c.init).slice(0, 1);
-    for (const c of first) {
-      const container = this.spec(c.name);
-      if (!container || c.attempts > 0 || this.prefetched.has(c.name) || (c.pullRetryAt !== undefined && now < c.pullRetryAt)) continue;
-      const pending = this.deps.images.ensure(container, this.resolved.pullSecrets ?? [], this.abort.signal);
-      pending.catch(() => undefined); // startContainer reports it
-      this.prefetched.set(c.name, { image: container.image ?? '', pending });
-    }
+    this.runs.prefetch(this.podState.initDone ? containers.filter((c) => !c.init || c.sidecar) : containers.filter((c) => c.init).slice(0, 1), now);
   }
 
   /** Starts the container now, or records the back-off it waits in; returns when to look again. */
@@ -330,7 +281,7 @@ export class SandboxPod {
       }
       return c.backoffUntil;
     }
-    await this.startContainer(c);
+    await this.runs.start(c);
     return Infinity;
   }
 
@@ -357,167 +308,9 @@ export class SandboxPod {
     return c.running ? socketPath(this.deps.config.dataDir, this.podState.uid, c.name, c.running.attempt) : undefined;
   }
 
-  /** The container's image (prefetched or pulled now); undefined after recording a failed pull. */
-  private async pullImage(c: ContainerRecord, container: Container): Promise<PreparedImage | undefined> {
-    try {
-      if (!c.imageID) {
-        c.waiting = { reason: 'ContainerCreating' };
-        this.changed();
-      }
-      const prefetched = this.prefetched.get(c.name);
-      this.prefetched.delete(c.name);
-      const prepared = await (prefetched?.image === (container.image ?? '') ? prefetched.pending : this.deps.images.ensure(container, this.resolved.pullSecrets ?? [], this.abort.signal));
-      c.pullBackoffMs = 0;
-      c.pullRetryAt = undefined;
-      c.imageID = prepared.imageID;
-      return prepared;
-    } catch (err) {
-      if (this.isDeleting) return undefined;
-      const reason = err instanceof ImagePullError ? err.reason : 'ErrImagePull';
-      recordPullFailure(c, reason, errorMessage(err), this.deps.config.imagePullBackOff, Date.now());
-      this.log.info({ container: c.name, reason, err: errorMessage(err) }, 'image pull failed');
-      this.changed();
-      // Show ErrImagePull briefly, then ImagePullBackOff until the retry.
-      this.schedule(Math.min(Date.now() + 1000, c.pullRetryAt!));
-      return undefined;
-    }
-  }
-
-  private async startContainer(c: ContainerRecord): Promise<void> {
-    const container = this.spec(c.name);
-    if (!container || !this.podState.sandbox) return;
-    const started = performance.now();
-    const prepared = await this.pullImage(c, container);
-    if (!prepared || this.isDeleting) return;
-    const pulled = performance.now();
-
-    const attempt = c.attempts;
-    let run: PreparedRun;
-    try {
-      run = await prepareRun(this.starts, container, prepared, attempt);
-    } catch (err) {
-      if (this.isDeleting) return;
-      const reason = createFailureReason(err);
-      c.waiting = { reason, message: errorMessage(err) };
-      this.log.info({ container: c.name, reason, err: errorMessage(err) }, 'cannot create container');
-      this.changed();
-      this.schedule(Date.now() + 10_000);
-      return;
-    }
-    const prepped = performance.now();
-
-    const shim = await launchShim(run.dir, await shimSpecFor(this.starts, container, run, attempt), this.deps.config.dataDir);
-    if (!shim) {
-      c.waiting = { reason: 'RunContainerError', message: `cannot start the container monitor (${process.execPath})` };
-      this.changed();
-      this.schedule(Date.now() + 10_000);
-      return;
-    }
-    const { child, shimPid, shimStart } = shim;
-    const inst: Instance = {
-      attempt,
-      containerID: containerID(this.podState.uid, c.name, attempt),
-      startedAt: shim.state?.startedAt ?? formatRfc3339Nano(nowNs()),
-      shimPid,
-      shimStart,
-      launchFile: path.join(run.dir, 'launch.json'),
-      ...(run.cgroup && { cgroup: run.cgroup }),
-    };
-    // Running (for status, exec and probes) once the sandboxed process is known.
-    const childPid = shim.state?.childPid;
-    if (childPid !== undefined) {
-      inst.childPid = childPid;
-      inst.childStart = readStat(childPid)?.startTicks;
-    }
-    recordStart(c, inst, container);
-    this.runs.set(c.name, { child, probers: [] });
-    const ms = { image: Math.round(pulled - started), rootfs: Math.round(prepped - pulled), monitor: Math.round(performance.now() - prepped) };
-    this.log.info({ container: c.name, attempt, shimPid, pid: inst.childPid, ms }, 'container started');
-    startProbes(this.hooks, c, inst, this.handles(c.name).probers, false);
-    if (container.lifecycle?.postStart) void runPostStart(this.hooks, c, inst, container);
-    this.changed();
-    child.once('exit', () => this.collectExit(c, inst));
-    this.watchExit(c, inst);
-    if (!isAlive(shimPid, shimStart)) this.collectExit(c, inst);
-    // The next start of this image takes a root filesystem made now, in the background.
-    this.deps.images.prepareSpare(prepared);
-    await cleanupOldInstances(this.dir, c);
-  }
-
-  /** Collects the run's exit as soon as its monitor writes the exit file (its process may linger a moment). */
-  private watchExit(c: ContainerRecord, inst: Instance): void {
-    const handles = this.runs.get(c.name);
-    if (!handles || c.running !== inst) return;
-    handles.watcher?.close();
-    const exitFile = path.join(instanceDir(this.dir, c.name, inst.attempt), 'exit.json');
-    try {
-      const watcher = watch(path.dirname(exitFile), (_event, name) => {
-        if ((name === null || name === 'exit.json') && existsSync(exitFile)) this.collectExit(c, inst);
-      });
-      watcher.on('error', () => watcher.close());
-      handles.watcher = watcher;
-    } catch {
-      // the monitor's exit and the provider's poll notice it
-    }
-    if (existsSync(exitFile)) this.collectExit(c, inst);
-  }
-
-  /** The monitor exited (or was found gone): record how the run ended. */
-  private collectExit(c: ContainerRecord, inst: Instance): void {
-    if (c.running !== inst) return;
-    const exit = readJson<ShimExit>(path.join(instanceDir(this.dir, c.name, inst.attempt), 'exit.json'));
-    if (!exit) {
-      // The monitor died without recording anything (killed): make sure nothing of the run survives.
-      killInstance(inst, 'SIGKILL', sharesPid(this.podState.pod));
-      this.finishInstance(c, inst, { exitCode: 137, startedAt: inst.startedAt, finishedAt: formatRfc3339Nano(nowNs()) }, 'the container monitor exited unexpectedly');
-      return;
-    }
-    this.finishInstance(c, inst, exit, undefined);
-  }
-
-  private finishInstance(c: ContainerRecord, inst: Instance, exit: ShimExit, problem: string | undefined): void {
-    if (c.running !== inst) return;
-    const handles = this.runs.get(c.name);
-    for (const p of handles?.probers ?? []) p.stop();
-    handles?.watcher?.close();
-    const dir = instanceDir(this.dir, c.name, inst.attempt);
-    const message = terminationMessage(exit, problem, this.spec(c.name)?.terminationMessagePolicy, {
-      terminationLog: () => readFileSync(path.join(dir, 'termination-log'), 'utf8'),
-      log: () => readFileSync(this.logFile(c.name, inst.attempt), 'utf8'),
-    });
-    // The kernel's OOM killer struck in the container's cgroup: OOMKilled, as the kubelet reports it.
-    const oomKilled = inst.cgroup !== undefined && exit.startError === undefined && oomKills(inst.cgroup) > 0;
-    // What the container left running (shareProcessNamespace: background processes) ends with it.
-    if (inst.cgroup) killCgroup(inst.cgroup);
-    const reason = terminationReason(exit, oomKilled);
-    const ranMs = parseTime(exit.finishedAt) - parseTime(inst.startedAt);
-    recordExit(c, terminatedState(exit, inst, reason, message), ranMs, this.deps.config.crashLoopBackOff, Date.now());
-    this.log.info({ container: c.name, exitCode: exit.exitCode, reason, killed: handles?.killReason }, 'container exited');
-    this.changed();
-    this.requestReconcile();
-  }
-
   /** Stops a running container: preStop hook, stop signal, then SIGKILL after the grace period. */
-  async stopContainer(c: ContainerRecord, graceSeconds: number, why: string): Promise<void> {
-    const inst = c.running;
-    if (!inst) return;
-    const handles = this.handles(c.name);
-    if (handles.stopping) return handles.stopping;
-    handles.killReason = why;
-    for (const p of handles.probers) p.stop();
-    const container = this.spec(c.name);
-    const preStop = container?.lifecycle?.preStop as ProbeAction | undefined;
-    handles.stopping = stopInstance(inst, {
-      graceSeconds,
-      stopSignal: stopSignalOf(container?.lifecycle?.stopSignal ?? readJson<ContainerLaunch>(inst.launchFile)?.stopSignal),
-      sharePid: sharesPid(this.podState.pod),
-      ...(preStop && { preStop: (timeoutMs: number) => runAction(preStop, probeContext(this.hooks, c, inst), timeoutMs) }),
-    })
-      .then(() => this.collectExit(c, inst))
-      .finally(() => {
-        handles.stopping = undefined;
-      });
-    return handles.stopping;
+  stopContainer(c: ContainerRecord, graceSeconds: number, why: string): Promise<void> {
+    return this.runs.stop(c, graceSeconds, why);
   }
 
   graceSeconds(pod?: Pod): number {
@@ -582,7 +375,7 @@ export class SandboxPod {
     await Promise.all(state.containers.filter((c) => c.running).map((c) => this.stopContainer(c, grace, 'pod deleted')));
     await teardownSandbox(this.sandboxHost, state);
     if (state.cgroup && !(await removeCgroup(state.cgroup))) this.log.warn({ cgroup: state.cgroup.memory }, "could not remove the pod's cgroup");
-    for (const handles of this.runs.values()) handles.watcher?.close();
+    this.runs.release(false);
     for (const c of state.containers) {
       if (!c.terminated && !c.running) c.waiting = c.waiting && { reason: c.waiting.reason };
     }
@@ -614,18 +407,12 @@ export class SandboxPod {
     this.gone = true;
     clearTimeout(this.timer);
     this.abort.abort(new AbortedError('provider closed'));
-    for (const handles of this.runs.values()) {
-      for (const p of handles.probers) p.stop();
-      handles.watcher?.close();
-    }
+    this.runs.release(true);
   }
 
   /** Looks for runs that ended while nobody watched (adopted monitors are not our children). */
   poll(): void {
-    for (const c of this.podState.containers) {
-      const inst = c.running;
-      if (inst && !isAlive(inst.shimPid, inst.shimStart) && !this.runs.get(c.name)?.stopping) this.collectExit(c, inst);
-    }
+    this.runs.poll();
   }
 
   // --- Status.
