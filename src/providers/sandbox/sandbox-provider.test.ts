@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { hasCode, NotFoundError, PodRejectedError } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import { silentLogger } from '../../log.ts';
 import type { ResolvedPod } from '../provider.ts';
@@ -238,4 +239,28 @@ test('cgroups: a container past its memory limit ends OOMKilled (137); exec join
   assert.ok(dirs.every((d) => existsSync(d)));
   await provider.deletePod(r.pod, deleted);
   assert.deepEqual(dirs.filter((d) => existsSync(d)), [], 'no cgroup left behind');
+});
+
+test('contract: an aborted call rejects and makes nothing; an unmappable volume mount is rejected; an aborted deletion goes on', { skip }, async () => {
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  await assert.rejects(provider.createPod(r, { signal: AbortSignal.abort() }), (err: unknown) => hasCode(err, 'VK_ABORTED'));
+  assert.equal(await provider.getPod('unit', r.pod.metadata!.name!, call), undefined, 'nothing was created');
+  await assert.rejects(provider.deletePod(r.pod, deleted), NotFoundError);
+  const claim = pod({
+    volumes: [{ name: 'claim', persistentVolumeClaim: { claimName: 'data' } }],
+    containers: [{ name: 'c', image: 'busybox', command: ['true'], volumeMounts: [{ name: 'claim', mountPath: '/data' }] }],
+  });
+  await assert.rejects(provider.createPod(claim, call), (err: unknown) => err instanceof PodRejectedError && err.reason === 'UnsupportedVolume' && /"claim"/.test(err.message));
+  assert.equal(await provider.getPod('unit', claim.pod.metadata!.name!, call), undefined);
+
+  const stubborn = pod({ terminationGracePeriodSeconds: 2, containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }] });
+  await provider.createPod(stubborn, call);
+  await running(stubborn);
+  const abort = new AbortController();
+  const deleting = provider.deletePod(stubborn.pod, { signal: abort.signal, reason: 'deleted' });
+  abort.abort();
+  await assert.rejects(deleting, (err: unknown) => hasCode(err, 'VK_ABORTED'));
+  // The pod stays deletable: a second call waits for the deletion in progress.
+  await provider.deletePod(stubborn.pod, deleted);
+  assert.equal(await provider.getPod('unit', stubborn.pod.metadata!.name!, call), undefined);
 });

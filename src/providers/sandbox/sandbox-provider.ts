@@ -101,8 +101,7 @@ export class SandboxProvider implements Provider {
     this.log = context.log.child({ provider: 'sandbox', node: context.nodeName });
     this.images = images;
     this.retired = new RetiredLogs(path.join(config.dataDir, 'retired'));
-    // A pod deleted meanwhile is not reported (its last status went out when it stopped).
-    this.notifier = new PodNotifier((pod) => (this.pods.get(pod.key) === pod || pod.isDeleting ? pod.render() : undefined), this.log);
+    this.notifier = new PodNotifier((pod) => pod.render(), this.log);
     this.deps = {
       config,
       images,
