@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { hasCode, NotFoundError, PodRejectedError } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import { silentLogger } from '../../log.ts';
 import type { ResolvedPod } from '../provider.ts';
@@ -14,6 +15,7 @@ import { parseSandboxConfig } from './config.ts';
 import { cgroupDirs } from './cgroups.ts';
 import { isAlive } from './procfs.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 
 let skip: string | false = false;
 try {
@@ -37,10 +39,14 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  for (const pod of await provider.listPods()) await provider.deletePod(pod).catch(() => undefined);
+  for (const pod of await provider.listPods(call)) await provider.deletePod(pod, deleted).catch(() => undefined);
   await provider.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+const call = { signal: new AbortController().signal };
+const deleted = { ...call, reason: 'deleted' as const };
+const finished = { ...call, reason: 'finished' as const };
 
 let counter = 0;
 function pod(spec: Record<string, unknown>): ResolvedPod {
@@ -48,18 +54,8 @@ function pod(spec: Record<string, unknown>): ResolvedPod {
   return { pod: { metadata: { name: `p${counter}`, namespace: 'unit', uid: `uid-${counter}-${Date.now()}` }, spec: { terminationGracePeriodSeconds: 5, ...spec } as Pod['spec'] }, volumes: new Map() };
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function status(r: ResolvedPod) {
-  return (await provider.getPodStatus('unit', r.pod.metadata!.name!))!;
+  return (await provider.getPodStatus('unit', r.pod.metadata!.name!, call))!;
 }
 
 async function exec(r: ResolvedPod, container: string, command: string[]): Promise<{ code: number; out: string }> {
@@ -71,7 +67,7 @@ async function exec(r: ResolvedPod, container: string, command: string[]): Promi
 }
 
 async function running(r: ResolvedPod) {
-  return until('all containers running', async () => {
+  return waitFor('all containers running', async () => {
     const s = await status(r);
     return s.containerStatuses?.every((c) => c.state?.running) ? s : undefined;
   });
@@ -97,29 +93,29 @@ test('deletion sends SIGTERM, runs preStop first, and SIGKILLs after the grace p
   await running(stubborn);
   const pause = provider.sandboxPod('unit', polite.pod.metadata!.name!)!.state.sandbox!.pause;
   let started = Date.now();
-  await provider.deletePod(polite.pod);
+  await provider.deletePod(polite.pod, deleted);
   assert.ok(Date.now() - started < 4000, 'a container that exits on SIGTERM stops at once');
   assert.ok(!isAlive(pause.pid, pause.startTicks), 'the sandbox is gone');
   assert.equal(readFileSync(path.join(dir, 'stop.log'), 'utf8'), 'preStop\ngot TERM\n');
   started = Date.now();
-  await provider.deletePod(stubborn.pod);
+  await provider.deletePod(stubborn.pod, deleted);
   const took = Date.now() - started;
   assert.ok(took >= 900 && took < 5000, `SIGKILL after the 1 s grace period (took ${took} ms)`);
-  assert.equal(await provider.getPod('unit', stubborn.pod.metadata!.name!), undefined);
+  assert.equal(await provider.getPod('unit', stubborn.pod.metadata!.name!, call), undefined);
 });
 
 test('restartPolicy OnFailure: a success ends the pod Succeeded; its logs stay readable after release', { skip }, async () => {
   const r = pod({ restartPolicy: 'OnFailure', containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo done'] }] });
   await provider.createPod(r);
-  await until('Succeeded', async () => (await status(r)).phase === 'Succeeded');
-  await provider.deletePod(r.pod); // the core releases finished pods
-  const found = await provider.getPod('unit', r.pod.metadata!.name!);
+  await waitFor('Succeeded', async () => (await status(r)).phase === 'Succeeded');
+  await provider.deletePod(r.pod, finished); // the core releases finished pods
+  const found = await provider.getPod('unit', r.pod.metadata!.name!, call);
   assert.equal(found?.status?.phase, 'Succeeded');
   let text = '';
   for await (const chunk of await provider.getContainerLogs('unit', r.pod.metadata!.name!, 'c', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal })) text += chunk;
   assert.equal(text, 'done\n');
-  await provider.deletePod(found!); // the API object is gone: the logs go too
-  assert.equal(await provider.getPod('unit', r.pod.metadata!.name!), undefined);
+  await provider.deletePod(found!, deleted); // the API object is gone: the logs go too
+  assert.equal(await provider.getPod('unit', r.pod.metadata!.name!, call), undefined);
 });
 
 test('a startup probe gates readiness; a failing postStart hook kills the container; an unknown command is a StartError', { skip }, async () => {
@@ -131,19 +127,19 @@ test('a startup probe gates readiness; a failing postStart hook kills the contai
     ],
   });
   await provider.createPod(r);
-  const early = await until('slow running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'slow' && c.state?.running));
+  const early = await waitFor('slow running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'slow' && c.state?.running));
   assert.equal(early.started, false);
   assert.equal(early.ready, false);
-  await until('slow started and ready', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'slow' && c.started && c.ready));
-  const hooked = await until('hooked restarted', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'hooked' && c.restartCount >= 1));
+  await waitFor('slow started and ready', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'slow' && c.started && c.ready));
+  const hooked = await waitFor('hooked restarted', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'hooked' && c.restartCount >= 1));
   assert.ok(hooked);
-  const nocmd = await until('nocmd terminated once', async () => {
+  const nocmd = await waitFor('nocmd terminated once', async () => {
     const c = (await status(r)).containerStatuses?.find((x) => x.name === 'nocmd');
     return c?.lastState?.terminated ?? (c?.state?.terminated?.reason === 'StartError' ? c.state.terminated : undefined);
   });
   assert.equal(nocmd.reason, 'StartError');
   assert.match(nocmd.message ?? '', /\/no\/such\/binary/);
-  await provider.deletePod(r.pod);
+  await provider.deletePod(r.pod, deleted);
 });
 
 test('shareProcessNamespace: containers see each other; exec runs in the container with its environment', { skip }, async () => {
@@ -155,7 +151,7 @@ test('shareProcessNamespace: containers see each other; exec runs in the contain
   assert.match(ps.out, /sleep 3602/);
   assert.equal((await exec(r, 'a', ['sh', '-c', 'echo $GREETING $HOSTNAME'])).out, `hi ${r.pod.metadata!.name}\n`);
   assert.equal((await exec(r, 'b', ['sh', '-c', 'exit 9'])).code, 9);
-  await provider.deletePod(r.pod);
+  await provider.deletePod(r.pod, deleted);
 });
 
 test('a changed image restarts the container; a restarted provider adopts the pod', { skip }, async () => {
@@ -172,11 +168,11 @@ test('a changed image restarts the container; a restarted provider adopts the po
   assert.equal((await exec(r, 'c', ['true'])).code, 0);
   // The new run after adoption still mounts the pod's volumes (written before the restart).
   const updated: ResolvedPod = { pod: { ...r.pod, spec: { ...r.pod.spec!, containers: [{ ...r.pod.spec!.containers[0]!, image: 'busybox:v2' }] } }, volumes: new Map() };
-  await provider.updatePod(updated);
-  const s = await until('restarted with the new image', async () => (await status(r)).containerStatuses?.find((c) => c.restartCount === 1 && c.state?.running));
+  await provider.updatePod(updated, call);
+  const s = await waitFor('restarted with the new image', async () => (await status(r)).containerStatuses?.find((c) => c.restartCount === 1 && c.state?.running));
   assert.equal(s.image, 'busybox:v2');
   assert.equal((await exec(r, 'c', ['cat', '/cfg/a'])).out, 'from the volume\n');
-  await provider.deletePod(r.pod);
+  await provider.deletePod(r.pod, deleted);
 });
 
 test('hostNetwork: the containers use the host\'s network namespace and the node\'s address', { skip }, async () => {
@@ -187,7 +183,7 @@ test('hostNetwork: the containers use the host\'s network namespace and the node
   const childPid = provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!.childPid!;
   assert.equal(readlinkSync(`/proc/${childPid}/ns/net`), readlinkSync('/proc/self/ns/net'));
   assert.notEqual(readlinkSync(`/proc/${childPid}/ns/uts`), readlinkSync('/proc/self/ns/uts'), 'its own hostname still');
-  await provider.deletePod(r.pod);
+  await provider.deletePod(r.pod, deleted);
 });
 
 test('a container run the saved state does not know (a crash mid-start) is killed on adoption, then started properly', { skip }, async () => {
@@ -204,11 +200,11 @@ test('a container run the saved state does not know (a crash mid-start) is kille
   state.containers[0]!.waiting = { reason: 'ContainerCreating' };
   writeFileSync(file, JSON.stringify(state));
   provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: path.join(dir, 'busybox') }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
-  await until('the stray run gone', async () => !isAlive(stray.shimPid, stray.shimStart) && !isAlive(stray.childPid, stray.childStart));
+  await waitFor('the stray run gone', async () => !isAlive(stray.shimPid, stray.shimStart) && !isAlive(stray.childPid, stray.childStart));
   const s = await running(r);
   assert.notEqual(s.containerStatuses?.[0]?.containerID, undefined);
   assert.notEqual(provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!.childPid, stray.childPid);
-  await provider.deletePod(r.pod);
+  await provider.deletePod(r.pod, deleted);
 });
 
 test('cgroups: a container past its memory limit ends OOMKilled (137); exec joins its cgroup; deletion removes the cgroups', { skip }, async (t) => {
@@ -228,10 +224,10 @@ test('cgroups: a container past its memory limit ends OOMKilled (137); exec join
     ],
   });
   await provider.createPod(r);
-  const hog = await until('hog OOMKilled', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'hog')?.state?.terminated);
+  const hog = await waitFor('hog OOMKilled', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'hog')?.state?.terminated);
   assert.equal(hog.reason, 'OOMKilled');
   assert.equal(hog.exitCode, 137);
-  await until('idle running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'idle')?.state?.running);
+  await waitFor('idle running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'idle')?.state?.running);
   const sandbox = provider.sandboxPod('unit', r.pod.metadata!.name!)!;
   const idle = sandbox.state.containers.find((c) => c.name === 'idle')!.running!;
   assert.ok(idle.cgroup, 'the run has a cgroup');
@@ -241,6 +237,30 @@ test('cgroups: a container past its memory limit ends OOMKilled (137); exec join
   assert.ok((stats.memoryWorkingSetBytes ?? 0) > 0 && (stats.memoryWorkingSetBytes ?? 0) < 64 * 1024 * 1024);
   const dirs = cgroupDirs(sandbox.state.cgroup!);
   assert.ok(dirs.every((d) => existsSync(d)));
-  await provider.deletePod(r.pod);
+  await provider.deletePod(r.pod, deleted);
   assert.deepEqual(dirs.filter((d) => existsSync(d)), [], 'no cgroup left behind');
+});
+
+test('contract: an aborted call rejects and makes nothing; an unmappable volume mount is rejected; an aborted deletion goes on', { skip }, async () => {
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  await assert.rejects(provider.createPod(r, { signal: AbortSignal.abort() }), (err: unknown) => hasCode(err, 'VK_ABORTED'));
+  assert.equal(await provider.getPod('unit', r.pod.metadata!.name!, call), undefined, 'nothing was created');
+  await assert.rejects(provider.deletePod(r.pod, deleted), NotFoundError);
+  const claim = pod({
+    volumes: [{ name: 'claim', persistentVolumeClaim: { claimName: 'data' } }],
+    containers: [{ name: 'c', image: 'busybox', command: ['true'], volumeMounts: [{ name: 'claim', mountPath: '/data' }] }],
+  });
+  await assert.rejects(provider.createPod(claim, call), (err: unknown) => err instanceof PodRejectedError && err.reason === 'UnsupportedVolume' && /"claim"/.test(err.message));
+  assert.equal(await provider.getPod('unit', claim.pod.metadata!.name!, call), undefined);
+
+  const stubborn = pod({ terminationGracePeriodSeconds: 2, containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }] });
+  await provider.createPod(stubborn, call);
+  await running(stubborn);
+  const abort = new AbortController();
+  const deleting = provider.deletePod(stubborn.pod, { signal: abort.signal, reason: 'deleted' });
+  abort.abort();
+  await assert.rejects(deleting, (err: unknown) => hasCode(err, 'VK_ABORTED'));
+  // The pod stays deletable: a second call waits for the deletion in progress.
+  await provider.deletePod(stubborn.pod, deleted);
+  assert.equal(await provider.getPod('unit', stubborn.pod.metadata!.name!, call), undefined);
 });

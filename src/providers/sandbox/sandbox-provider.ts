@@ -9,10 +9,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
-import { ConfigError, NotFoundError, VkError } from '../../errors.ts';
+import { AbortedError, ConfigError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, throwIfAborted, VkError } from '../../errors.ts';
 import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import { podKey, type ContainerStats, type ExecStreams, type LogOptions, type NodeConfig, type PodListener, type PodStats, type Provider, type ResolvedPod } from '../provider.ts';
+import { podKey, type CallOptions, type ContainerStats, type DeleteOptions, type ExecStreams, type LogOptions, type NodeConfig, type PodListener, type PodStats, type Provider, type ResolvedPod } from '../provider.ts';
+import { PodNotifier } from '../support/notifier.ts';
 import { detectCgroups, readUsage, type Detection } from './cgroups.ts';
 import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
@@ -24,6 +25,7 @@ import { allStats, CLOCK_TICKS, descendantsOf, isAlive, ptySlave, signal as send
 import { FRAME_EXIT, FRAME_RESIZE, FRAME_STDERR, FRAME_STDIN, FRAME_STDIN_EOF, FRAME_STDOUT, FrameReader, frame } from './shim.ts';
 import { RetiredLogs } from './retired.ts';
 import { loadStates, podDir, podsDir } from './state.ts';
+import { volumeSource } from './volumes.ts';
 
 export interface SandboxProviderContext {
   nodeName: string;
@@ -37,6 +39,12 @@ export interface SandboxProviderContext {
  * slipped through (e.g. a monitor killed before it wrote anything, while we were not its parent).
  */
 const POLL_MS = 2000;
+
+/**
+ * The options of a call made without any (scripts and test clean-ups that hold the
+ * SandboxProvider itself): never aborted; deletePod then means `deleted`.
+ */
+const UNBOUNDED: CallOptions = { signal: new AbortController().signal };
 
 /** Checks that the host tools the runtime needs are present; throws ConfigError naming the missing ones. */
 export async function checkHost(config: SandboxConfig): Promise<void> {
@@ -74,16 +82,14 @@ export class SandboxProvider implements Provider {
   private readonly log: Logger;
   private readonly hostIP: string;
   private readonly pods = new Map<string, SandboxPod>();
-  private readonly listeners: PodListener[] = [];
-  private readonly dirty = new Set<SandboxPod>();
-  private flushScheduled = false;
+  private readonly notifier: PodNotifier<SandboxPod>;
+  /** Deletions in progress: they finish even when the deletePod call that began them is aborted. */
+  private readonly deletions = new Map<SandboxPod, Promise<void>>();
   private readonly deps: RuntimeDeps;
   private readonly images: Images;
   private readonly poller: ReturnType<typeof setInterval>;
   private readonly cpuSamples = new Map<string, { at: number; ns: number }>();
   private readonly retired: RetiredLogs;
-  /** Released pods' objects given out by getPod/listPods. */
-  private readonly handedOut = new WeakSet<Pod>();
   private closed = false;
   /** What the machine's cgroups allow (see cgroups.ts). */
   readonly cgroups: Detection;
@@ -95,6 +101,7 @@ export class SandboxProvider implements Provider {
     this.log = context.log.child({ provider: 'sandbox', node: context.nodeName });
     this.images = images;
     this.retired = new RetiredLogs(path.join(config.dataDir, 'retired'));
+    this.notifier = new PodNotifier((pod) => pod.render(), this.log);
     this.deps = {
       config,
       images,
@@ -103,7 +110,7 @@ export class SandboxProvider implements Provider {
       hostIP: context.nodeIP,
       hostResolvConf,
       ...(cgroups.cgroups && { cgroups: cgroups.cgroups }),
-      changed: (pod) => this.markDirty(pod),
+      changed: (pod) => this.notifier.markDirty(pod),
     };
     this.poller = setInterval(() => {
       for (const pod of this.pods.values()) pod.poll();
@@ -149,78 +156,96 @@ export class SandboxProvider implements Provider {
       this.pods.set(pod.key, pod);
       adopted++;
       this.log.info({ pod: pod.key, uid: pod.uid, sandbox: alive ? 'running' : 'gone' }, 'adopted pod from the data directory');
-      pod.kick();
+      pod.requestReconcile();
     }
     if (adopted > 0) this.log.info({ pods: adopted }, 'adopted pods');
   }
 
   // --- Lifecycle.
 
-  async createPod(resolved: ResolvedPod): Promise<void> {
-    if (this.closed) throw new VkError('VK_PROVIDER', 'sandbox: provider is closed');
+  async createPod(resolved: ResolvedPod, options: CallOptions = UNBOUNDED): Promise<void> {
+    throwIfAborted(options.signal, 'sandbox: createPod');
+    if (this.closed) throw new ProviderUnavailableError('sandbox: provider is closed');
     const key = podKey(resolved.pod);
     const uid = resolved.pod.metadata?.uid ?? '';
     const existing = this.pods.get(key);
     if (existing?.uid === uid) return;
-    if (existing) {
-      await existing.delete(undefined);
-      this.pods.delete(key);
-    }
+    const dir = podDir(this.config.dataDir, uid);
+    rejectUnmappable(dir, resolved);
+    // An older incarnation goes first; an abort meanwhile leaves the new one uncreated (the old one's deletion goes on).
+    if (existing) await abortable(this.remove(existing, undefined, false), options.signal, 'sandbox: createPod');
+    if (this.pods.has(key)) return; // created by a concurrent call meanwhile
     this.retired.forget(resolved.pod.metadata?.namespace ?? '', resolved.pod.metadata?.name ?? '');
-    const pod = SandboxPod.fresh(this.deps, podDir(this.config.dataDir, uid), { pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) });
+    const pod = SandboxPod.fresh(this.deps, dir, { pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) });
     this.pods.set(key, pod);
-    this.markDirty(pod);
-    pod.kick();
+    this.notifier.markDirty(pod);
+    pod.requestReconcile();
   }
 
-  async updatePod(resolved: ResolvedPod): Promise<void> {
+  async updatePod(resolved: ResolvedPod, options: CallOptions = UNBOUNDED): Promise<void> {
+    throwIfAborted(options.signal, 'sandbox: updatePod');
     const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
-    await pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) });
+    // The update goes on when the call is aborted (a container may be restarting with a new image).
+    await abortable(pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) }), options.signal, 'sandbox: updatePod');
   }
 
-  async deletePod(apiPod: Pod): Promise<void> {
+  /**
+   * `deleted`: stops the pod with its grace period and removes everything. `finished`: the same,
+   * but its logs and last status stay readable (getPod, listPods, logs) until the API object goes
+   * (a later `deleted`) or the retention bound removes them.
+   */
+  async deletePod(apiPod: Pod, options: DeleteOptions = { ...UNBOUNDED, reason: 'deleted' }): Promise<void> {
+    throwIfAborted(options.signal, 'sandbox: deletePod');
     const key = podKey(apiPod);
     const retired = this.pods.has(key) ? undefined : this.retired.get(apiPod.metadata?.namespace ?? '', apiPod.metadata?.name ?? '');
     if (retired && (!apiPod.metadata?.uid || apiPod.metadata.uid === retired.uid)) {
-      // Released already. Our own object coming back (the API object is gone) or a deletion ends
-      // the retirement; another release of the still existing API object changes nothing.
-      if (this.handedOut.has(apiPod) || apiPod.metadata?.deletionTimestamp) this.retired.forget(retired.namespace, retired.name);
+      // Released already: another release changes nothing; a deletion ends the retention.
+      if (options.reason === 'deleted') this.retired.forget(retired.namespace, retired.name);
       return;
     }
     const pod = this.find(key, apiPod.metadata?.uid);
-    // A finished pod that is only released (its API object stays) keeps its logs for a while.
-    const release = !apiPod.metadata?.deletionTimestamp && (pod.phase() === 'Succeeded' || pod.phase() === 'Failed');
-    await pod.delete(apiPod, release ? this.retired.dirFor(pod.uid) : undefined);
-    if (release) this.retired.load(pod.uid);
-    if (this.pods.get(key) === pod) this.pods.delete(key);
+    await abortable(this.remove(pod, apiPod, options.reason === 'finished'), options.signal, 'sandbox: deletePod');
   }
 
-  async getPod(namespace: string, name: string): Promise<Pod | undefined> {
+  /** Deletes the pod once, however many calls ask (and whether or not they wait for it). */
+  private remove(pod: SandboxPod, apiPod: Pod | undefined, keepLogs: boolean): Promise<void> {
+    let deletion = this.deletions.get(pod);
+    if (!deletion) {
+      deletion = (async () => {
+        try {
+          await pod.delete(apiPod, keepLogs ? this.retired.dirFor(pod.uid) : undefined);
+          if (keepLogs) this.retired.load(pod.uid);
+        } finally {
+          if (this.pods.get(pod.key) === pod) this.pods.delete(pod.key);
+          this.deletions.delete(pod);
+        }
+      })();
+      this.deletions.set(pod, deletion);
+    }
+    return deletion;
+  }
+
+  async getPod(namespace: string, name: string, options: CallOptions = UNBOUNDED): Promise<Pod | undefined> {
+    throwIfAborted(options.signal, 'sandbox: getPod');
     const pod = this.pods.get(`${namespace}/${name}`);
-    if (pod) return { ...pod.state.pod, status: pod.status() };
+    if (pod) return pod.render();
     const retired = this.retired.get(namespace, name);
-    return retired && this.handOut(retired.pod);
+    return retired && { ...retired.pod };
   }
 
-  async getPodStatus(namespace: string, name: string): Promise<PodStatus | undefined> {
-    return (await this.getPod(namespace, name))?.status;
+  async getPodStatus(namespace: string, name: string, options: CallOptions = UNBOUNDED): Promise<PodStatus | undefined> {
+    return (await this.getPod(namespace, name, options))?.status;
   }
 
-  async listPods(): Promise<Pod[]> {
-    const live = [...this.pods.values()].map((pod) => ({ ...pod.state.pod, status: pod.status() }));
+  async listPods(options: CallOptions = UNBOUNDED): Promise<Pod[]> {
+    throwIfAborted(options.signal, 'sandbox: listPods');
+    const live = [...this.pods.values()].map((pod) => pod.render());
     const retired = this.retired.all().filter((r) => !this.pods.has(`${r.namespace}/${r.name}`));
-    return [...live, ...retired.map((r) => this.handOut(r.pod))];
-  }
-
-  /** A released pod as lookups return it; deletePod recognises the object when it comes back. */
-  private handOut(pod: Pod): Pod {
-    const copy = { ...pod };
-    this.handedOut.add(copy);
-    return copy;
+    return [...live, ...retired.map((r) => ({ ...r.pod }))];
   }
 
   notifyPods(listener: PodListener): void {
-    this.listeners.push(listener);
+    this.notifier.addListener(listener);
   }
 
   nodeConfig(): NodeConfig {
@@ -244,7 +269,7 @@ export class SandboxProvider implements Provider {
 
   async ping(signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
-    if (this.closed) throw new VkError('VK_PROVIDER', 'sandbox: provider is closed');
+    if (this.closed) throw new ProviderUnavailableError('sandbox: provider is closed');
   }
 
   // --- Kubelet API capabilities.
@@ -257,15 +282,15 @@ export class SandboxProvider implements Provider {
       if (!retired) throw new NotFoundError(`pod "${name}" not found`);
       if (!rc) throw new NotFoundError(`container "${container}" in pod "${name}" is not valid`);
       const at = options.previous ? rc.lastAttempt : rc.logAttempt;
-      if (at === undefined) throw new VkError('VK_PROVIDER', options.previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" never ran`);
+      if (at === undefined) throw options.previous ? ContainerStateError.noPrevious(name, container) : new ContainerStateError(`container "${container}" in pod "${name}" never ran`);
       return Readable.from(readCriLog(this.retired.logFile(retired, container, at), { ...options, follow: false, finished: () => true }), { objectMode: false });
     }
     const c = pod.record(container);
     if (!c) throw new NotFoundError(`container "${container}" in pod "${name}" is not valid`);
     const attempt = options.previous ? c.lastAttempt : c.logAttempt;
     if (attempt === undefined) {
-      if (options.previous) throw new VkError('VK_PROVIDER', `previous terminated container "${container}" in pod "${name}" not found`);
-      throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is waiting to start: ${c.waiting?.reason ?? 'ContainerCreating'}`);
+      if (options.previous) throw ContainerStateError.noPrevious(name, container);
+      throw ContainerStateError.waiting(name, container, c.waiting?.reason);
     }
     const file = pod.logFile(container, attempt);
     const finished = () => pod.isDeleting || c.running?.attempt !== attempt || !this.pods.has(`${namespace}/${name}`);
@@ -278,14 +303,14 @@ export class SandboxProvider implements Provider {
     const c = pod.record(container);
     if (!c) throw new NotFoundError(`container "${container}" not found in pod "${name}"`);
     const inst = c.running;
-    if (!inst) throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is not running`);
+    if (!inst) throw ContainerStateError.notRunning(name, container);
     return { pod, c, inst };
   }
 
   async runInContainer(namespace: string, name: string, container: string, command: string[], streams: ExecStreams): Promise<number> {
-    const { pod, c, inst } = this.running(namespace, name, container);
-    const child = pod.spawnExec(c, inst, command, streams.tty);
-    if (!child) throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is not running`);
+    const { pod, inst } = this.running(namespace, name, container);
+    const child = pod.spawnExec(inst, command, streams.tty);
+    if (!child) throw ContainerStateError.notRunning(name, container);
     const done = new Promise<number>((resolve, reject) => {
       child.once('error', reject);
       child.once('close', (code, sig) => resolve(code ?? (sig ? 128 + (sig === 'SIGKILL' ? 9 : 15) : 1)));
@@ -332,7 +357,7 @@ export class SandboxProvider implements Provider {
   async attachToContainer(namespace: string, name: string, container: string, streams: ExecStreams): Promise<void> {
     const { pod, c } = this.running(namespace, name, container);
     const socketPath = pod.attachSocket(c);
-    if (!socketPath || !existsSync(socketPath)) throw new VkError('VK_PROVIDER', `container "${container}" in pod "${name}" is not running`);
+    if (!socketPath || !existsSync(socketPath)) throw ContainerStateError.notRunning(name, container);
     const socket = net.connect(socketPath);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -377,7 +402,7 @@ export class SandboxProvider implements Provider {
     const pod = this.pods.get(`${namespace}/${name}`);
     if (!pod) throw new NotFoundError(`pod "${name}" not found`);
     const pause = pod.state.sandbox?.pause;
-    if (!pause || !isAlive(pause.pid, pause.startTicks)) throw new VkError('VK_PROVIDER', `pod "${name}" has no running sandbox`);
+    if (!pause || !isAlive(pause.pid, pause.startTicks)) throw new ContainerStateError(`pod "${name}" has no running sandbox`);
     // Like the kubelet: connect to localhost:port inside the pod's network namespace.
     const nc = [this.config.tools.busybox, 'nc', '127.0.0.1', String(port)];
     const argv = pod.state.pod.spec?.hostNetwork ? nc : [this.config.tools.nsenter, `--net=/proc/${pause.pid}/ns/net`, '--', ...nc];
@@ -446,30 +471,41 @@ export class SandboxProvider implements Provider {
     return pod;
   }
 
-  private markDirty(pod: SandboxPod): void {
-    if (this.listeners.length === 0) return;
-    this.dirty.add(pod);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const batch = [...this.dirty];
-      this.dirty.clear();
-      for (const p of batch) {
-        const rendered = { ...p.state.pod, status: p.status() };
-        for (const listener of this.listeners) {
-          try {
-            listener(rendered);
-          } catch (err) {
-            this.log.warn({ err, pod: p.key }, 'pod listener threw');
-          }
-        }
-      }
-    });
-  }
-
   /** For tests: the pod's runtime record. */
   sandboxPod(namespace: string, name: string): SandboxPod | undefined {
     return this.pods.get(`${namespace}/${name}`);
   }
+}
+
+/**
+ * Rejects a pod with a volume mount the sandbox cannot provide (neither a volume the core
+ * resolved nor a hostPath): it could never start here.
+ */
+function rejectUnmappable(dir: string, resolved: ResolvedPod): void {
+  const spec = resolved.pod.spec;
+  for (const container of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) {
+    for (const mount of container.volumeMounts ?? []) {
+      if (volumeSource(dir, resolved, mount.name) !== undefined) continue;
+      throw new PodRejectedError('UnsupportedVolume', `volume "${mount.name}" of container "${container.name}" is not supported by the sandbox provider`);
+    }
+  }
+}
+
+/** Waits for `work` unless `signal` fires first (then rejects with AbortedError; the work goes on). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortedError(`${what}: aborted`, { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(`${what}: aborted`, { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Pod } from '../../kube/types.ts';
+import type { Container, Pod } from '../../kube/types.ts';
 import type { CgroupPaths } from './cgroups.ts';
 import type { PodNetwork } from './network.ts';
 import type { PauseProcess } from './pause.ts';
@@ -75,6 +75,33 @@ export interface PodRecordState {
   containers: ContainerRecord[];
   initDone: boolean;
   terminal?: { phase: 'Succeeded' | 'Failed'; reason?: string; message?: string; at: number };
+}
+
+/** The record of a pod not started yet: every container waiting (PodInitializing behind init containers). */
+export function newPodState(pod: Pod, now: number): PodRecordState {
+  const inits = pod.spec?.initContainers ?? [];
+  const record = (c: Container, init: boolean): ContainerRecord => ({
+    name: c.name,
+    init,
+    sidecar: init && c.restartPolicy === 'Always',
+    restartCount: 0,
+    attempts: 0,
+    waiting: { reason: init || inits.length > 0 ? 'PodInitializing' : 'ContainerCreating' },
+    backoffMs: 0,
+    pullBackoffMs: 0,
+    ready: false,
+    started: false,
+  });
+  return {
+    version: 1,
+    uid: pod.metadata?.uid ?? '',
+    namespace: pod.metadata?.namespace ?? '',
+    name: pod.metadata?.name ?? '',
+    pod,
+    createdAt: now,
+    containers: [...inits.map((c) => record(c, true)), ...(pod.spec?.containers ?? []).map((c) => record(c, false))],
+    initDone: inits.length === 0,
+  };
 }
 
 export function podsDir(dataDir: string): string {

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { chmod, copyFile, cp, link, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container, Pod } from '../../kube/types.ts';
+import { VkError } from '../../errors.ts';
 import type { ResolvedPod, ResolvedVolume, VolumeFile } from '../provider.ts';
 import { resolveInRoot } from './images.ts';
 
@@ -91,7 +92,12 @@ export function volumeSource(podDir: string, resolved: ResolvedPod, name: string
   return undefined;
 }
 
-export class VolumeMountError extends Error {}
+/** A volume mount the sandbox cannot provide (a volume type it does not map): the pod cannot run here. */
+export class VolumeMountError extends VkError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VK_POD_REJECTED', message, options);
+  }
+}
 
 /** The container's volume mounts as binds, parents before children. Throws VolumeMountError. */
 export async function containerMounts(podDir: string, resolved: ResolvedPod, container: Container): Promise<Mount[]> {

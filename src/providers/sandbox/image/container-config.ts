@@ -12,6 +12,7 @@
 //   runAsNonRoot is checked like the kubelet does.
 // The core has already expanded $(VAR) references in command and args.
 import type { Container, PodSpec } from '../../../kube/types.ts';
+import { VkError } from '../../../errors.ts';
 import type { ImageRuntimeConfig } from './manifest.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -39,7 +40,15 @@ export interface ContainerProcess {
   stopSignal: string | undefined;
 }
 
-export class ContainerConfigError extends Error {}
+/**
+ * The container spec and the image config give no runnable process (no command, runAsNonRoot
+ * against a root user): the kubelet's CreateContainerConfigError, retried.
+ */
+export class ContainerConfigError extends VkError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VK_POD_CONFIG', message, options);
+  }
+}
 
 /** Parses an image User field: '', 'uid', 'uid:gid', 'name', 'name:group'. */
 export function parseImageUser(user: string | undefined): UserSpec {

@@ -12,6 +12,7 @@
 //   the order the pod lists them; when nothing matches, Docker Hub images use the
 //   "index.docker.io" entry. The caller tries each credential in turn.
 import type { Secret } from '../../../kube/types.ts';
+import { VkError } from '../../../errors.ts';
 import type { Credential } from './auth.ts';
 import type { ImageReference } from './reference.ts';
 
@@ -31,7 +32,12 @@ export interface DockerConfigEntry {
 
 export type DockerConfig = Record<string, DockerConfigEntry>;
 
-export class CredentialConfigError extends Error {}
+/** A malformed imagePullSecret or docker config; the pull fails with it (ErrImagePull). */
+export class CredentialConfigError extends VkError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VK_IMAGE_PULL', message, options);
+  }
+}
 
 function entryCredential(key: string, entry: DockerConfigEntry): Credential {
   let username = typeof entry.username === 'string' ? entry.username : '';

@@ -7,11 +7,17 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { VkError } from '../../../errors.ts';
 import { digestProblem } from './reference.ts';
 
 const HASH_NAMES: Record<string, string> = { sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
 
-export class DigestError extends Error {}
+/** Content that does not match its digest or size, or a digest we cannot compute. */
+export class DigestError extends VkError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VK_IMAGE_PULL', message, options);
+  }
+}
 
 export function splitDigest(digest: string): { algorithm: string; hex: string } {
   const problem = digestProblem(digest);

@@ -23,7 +23,7 @@ export class ImagePullError extends VkError {
 
   /** `message` is the full text; use `ImagePullError.pull()` for the usual `failed to pull image "x": ...` form. */
   constructor(image: string, message: string, options: ImagePullErrorOptions = {}) {
-    super('VK_PROVIDER', message, options.cause === undefined ? undefined : { cause: options.cause });
+    super('VK_IMAGE_PULL', message, options.cause === undefined ? undefined : { cause: options.cause });
     this.reason = options.reason ?? 'ErrImagePull';
     this.image = image;
     this.status = options.status;

@@ -18,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import type { Header as TarHeader } from 'tar-stream';
+import { VkError } from '../../../errors.ts';
 import { HashingStream, splitDigest } from './digest.ts';
 
 export interface UnpackOptions {
@@ -39,7 +40,12 @@ export interface UnpackResult {
   skipped: { path: string; type: string }[];
 }
 
-export class LayerError extends Error {}
+/** A layer that cannot be unpacked (bad archive, entries escaping it, diff_id mismatch). */
+export class LayerError extends VkError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VK_IMAGE_PULL', message, options);
+  }
+}
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 

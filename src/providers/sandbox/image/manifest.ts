@@ -1,6 +1,7 @@
 // OCI and Docker v2 manifest, index and image-config shapes, their media types, and
 // parsing that checks just what a pull relies on. Docker schema 1 is recognised only to
 // be refused with a clear error.
+import { VkError } from '../../../errors.ts';
 import { digestProblem } from './reference.ts';
 
 export const MediaType = {
@@ -96,7 +97,12 @@ export interface ImageConfigFile {
 
 export type ParsedManifest = { kind: 'index'; mediaType: string; index: ImageIndex } | { kind: 'manifest'; mediaType: string; manifest: ImageManifest };
 
-export class ManifestError extends Error {}
+/** A manifest, index or image config that does not parse or that we do not support. */
+export class ManifestError extends VkError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VK_IMAGE_PULL', message, options);
+  }
+}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -30,7 +30,7 @@ test('Never and absent: ErrImageNeverPull with the kubelet message', () => {
   assert.equal(decision.action, 'fail');
   if (decision.action !== 'fail') return;
   assert.equal(decision.error.reason, 'ErrImageNeverPull');
-  assert.equal(decision.error.code, 'VK_PROVIDER');
+  assert.equal(decision.error.code, 'VK_IMAGE_PULL');
   assert.equal(decision.error.message, 'Container image "app:1" is not present with pull policy of Never');
   const unknown = decidePull('app:1', 'Sometimes', false);
   assert.equal(unknown.action, 'fail');

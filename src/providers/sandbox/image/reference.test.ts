@@ -85,7 +85,7 @@ test('invalid references throw InvalidImageNameError with the reason', () => {
         assert.ok(err instanceof InvalidImageNameError, input);
         assert.ok(err instanceof ImagePullError);
         assert.equal(err.reason, 'InvalidImageName');
-        assert.equal(err.code, 'VK_PROVIDER');
+        assert.equal(err.code, 'VK_IMAGE_PULL');
         assert.match(err.message, message, input);
         assert.ok(err.message.startsWith(`couldn't parse image name "${input}"`), err.message);
         return true;

@@ -25,7 +25,7 @@ function small(marker: string, platform?: Platform): ImageSpec {
 function isPullError(pattern: RegExp, extra: (err: ImagePullError) => void = () => {}) {
   return (err: unknown) => {
     assert.ok(err instanceof ImagePullError, `not an ImagePullError: ${String(err)}`);
-    assert.equal(err.code, 'VK_PROVIDER');
+    assert.equal(err.code, 'VK_IMAGE_PULL');
     assert.equal(err.reason, 'ErrImagePull');
     assert.match(err.message, /^failed to pull image "/);
     assert.match(err.message, pattern);

@@ -5,6 +5,7 @@
 // cannot lead out of it.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { VkError } from '../../../errors.ts';
 import type { UserSpec } from './container-config.ts';
 import { resolveInRoot } from './rootfs.ts';
 
@@ -17,7 +18,15 @@ export interface ResolvedUser {
   userName: string | undefined;
 }
 
-export class UserResolveError extends Error {}
+/**
+ * The container's user or group is not in the image: the kubelet's CreateContainerConfigError
+ * (the container waits and is retried, as for a missing ConfigMap key).
+ */
+export class UserResolveError extends VkError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VK_POD_CONFIG', message, options);
+  }
+}
 
 interface PasswdEntry {
   name: string;

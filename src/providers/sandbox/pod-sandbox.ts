@@ -1,0 +1,62 @@
+// A pod's sandbox: the pause process holding its namespaces, its hostname, its network (or
+// loopback only with hostNetwork), /dev/shm and the /etc files its containers bind.
+import { chmod, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { errorMessage } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { ResolvedPod } from '../provider.ts';
+import type { SandboxConfig } from './config.ts';
+import type { PodNetworks } from './network.ts';
+import { setPauseHostname, startPause, stopPause } from './pause.ts';
+import { podIP } from './pod-status.ts';
+import type { PodRecordState } from './state.ts';
+import { podHostname, resolvConfFor, writePodEtc, writeVolumes } from './volumes.ts';
+
+export interface SandboxHost {
+  readonly tools: SandboxConfig['tools'];
+  readonly networks: PodNetworks;
+  readonly hostIP: string;
+  readonly hostResolvConf: string;
+  readonly log: Logger;
+}
+
+/**
+ * Creates the sandbox of the pod in `dir` and records it in `state` (saved through `save` as
+ * soon as the pause process exists, so a crash cannot lose it). Throws when any part fails;
+ * the caller tears down what was made.
+ */
+export async function createSandbox(host: SandboxHost, dir: string, state: PodRecordState, resolved: ResolvedPod, save: () => void): Promise<void> {
+  const pod = state.pod;
+  await mkdir(path.join(dir, 'shm'), { recursive: true });
+  await chmod(path.join(dir, 'shm'), 0o1777);
+  await writeVolumes(dir, resolved.volumes);
+  const pause = await startPause(host.tools);
+  const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now() };
+  state.sandbox = sandbox;
+  save();
+  // The hostname and the network at once: both only need the pause process's namespaces.
+  const [named, network] = await Promise.allSettled([
+    setPauseHostname(host.tools, pause, podHostname(pod)),
+    pod.spec?.hostNetwork ? host.networks.loopbackOnly(pause.pid).then(() => undefined) : host.networks.attach(pause.pid),
+  ]);
+  if (network.status === 'fulfilled' && network.value) sandbox.network = network.value;
+  if (named.status === 'rejected') throw named.reason;
+  if (network.status === 'rejected') throw network.reason;
+  await writePodEtc(dir, pod, podIP(state, host.hostIP), resolvConfFor(pod, host.hostResolvConf));
+  host.log.info({ pausePid: pause.pid, podIP: sandbox.network?.podIP }, 'pod sandbox created');
+}
+
+/** Stops the pause process and removes the pod's network; forgets the sandbox in `state`. */
+export async function teardownSandbox(host: SandboxHost, state: PodRecordState): Promise<void> {
+  const sandbox = state.sandbox;
+  if (!sandbox) return;
+  await stopPause(sandbox.pause);
+  if (sandbox.network) {
+    try {
+      await host.networks.detach(sandbox.network);
+    } catch (err) {
+      host.log.warn({ err: errorMessage(err) }, 'could not remove the pod network');
+    }
+  }
+  state.sandbox = undefined;
+}
