@@ -156,8 +156,10 @@ export class Images {
     await mkdir(path.join(rootfs, rel), { recursive: true, mode: 0o755 });
   }
 
-  close(): void {
+  /** Stops making spares and waits for the ones under way (each removes its copy once closed), so nothing writes into the data directory afterwards. */
+  async close(): Promise<void> {
     this.closed = true;
+    await Promise.all(this.making.values());
     this.store.close();
   }
 }

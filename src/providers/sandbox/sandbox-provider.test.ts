@@ -14,6 +14,7 @@ import type { ResolvedPod } from '../provider.ts';
 import { parseSandboxConfig } from './config.ts';
 import { cgroupDirs } from './cgroups.ts';
 import { isAlive } from './procfs.ts';
+import { podDir, type PodRecordState } from './state.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
 
@@ -47,6 +48,12 @@ after(async () => {
 const call = { signal: new AbortController().signal };
 const deleted = { ...call, reason: 'deleted' as const };
 const finished = { ...call, reason: 'finished' as const };
+
+/** What the provider saved for the pod (the record a restarted provider adopts from). */
+function saved(r: ResolvedPod): { dir: string; state: PodRecordState } {
+  const podPath = podDir(path.join(dir, 'data'), r.pod.metadata!.uid!);
+  return { dir: podPath, state: JSON.parse(readFileSync(path.join(podPath, 'pod.json'), 'utf8')) as PodRecordState };
+}
 
 let counter = 0;
 function pod(spec: Record<string, unknown>): ResolvedPod {
@@ -91,7 +98,7 @@ test('deletion sends SIGTERM, runs preStop first, and SIGKILLs after the grace p
   await provider.createPod(stubborn);
   await running(polite);
   await running(stubborn);
-  const pause = provider.sandboxPod('unit', polite.pod.metadata!.name!)!.state.sandbox!.pause;
+  const pause = saved(polite).state.sandbox!.pause;
   let started = Date.now();
   await provider.deletePod(polite.pod, deleted);
   assert.ok(Date.now() - started < 4000, 'a container that exits on SIGTERM stops at once');
@@ -159,11 +166,11 @@ test('a changed image restarts the container; a restarted provider adopts the po
   r.volumes.set('cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a', content: Buffer.from('from the volume\n'), mode: 0o644 }] });
   await provider.createPod(r);
   await running(r);
-  const before = provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!;
+  const before = saved(r).state.containers[0]!.running!;
   // Adoption: a second provider on the same data directory takes the pod over as it runs.
   await provider.close();
   provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: path.join(dir, 'busybox'), 'busybox:v2': path.join(dir, 'busybox') }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
-  const adopted = provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!;
+  const adopted = saved(r).state.containers[0]!.running!;
   assert.equal(adopted.childPid, before.childPid);
   assert.equal((await exec(r, 'c', ['true'])).code, 0);
   // The new run after adoption still mounts the pod's volumes (written before the restart).
@@ -180,7 +187,7 @@ test('hostNetwork: the containers use the host\'s network namespace and the node
   await provider.createPod(r);
   const s = await running(r);
   assert.equal(s.podIP, '127.0.0.1');
-  const childPid = provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!.childPid!;
+  const childPid = saved(r).state.containers[0]!.running!.childPid!;
   assert.equal(readlinkSync(`/proc/${childPid}/ns/net`), readlinkSync('/proc/self/ns/net'));
   assert.notEqual(readlinkSync(`/proc/${childPid}/ns/uts`), readlinkSync('/proc/self/ns/uts'), 'its own hostname still');
   await provider.deletePod(r.pod, deleted);
@@ -190,7 +197,7 @@ test('a container run the saved state does not know (a crash mid-start) is kille
   const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
   await provider.createPod(r);
   await running(r);
-  const sandbox = provider.sandboxPod('unit', r.pod.metadata!.name!)!;
+  const sandbox = saved(r);
   const stray = sandbox.state.containers[0]!.running!;
   await provider.close();
   // As if the provider had died before recording the run.
@@ -203,7 +210,7 @@ test('a container run the saved state does not know (a crash mid-start) is kille
   await waitFor('the stray run gone', async () => !isAlive(stray.shimPid, stray.shimStart) && !isAlive(stray.childPid, stray.childStart));
   const s = await running(r);
   assert.notEqual(s.containerStatuses?.[0]?.containerID, undefined);
-  assert.notEqual(provider.sandboxPod('unit', r.pod.metadata!.name!)!.state.containers[0]!.running!.childPid, stray.childPid);
+  assert.notEqual(saved(r).state.containers[0]!.running!.childPid, stray.childPid);
   await provider.deletePod(r.pod, deleted);
 });
 
@@ -228,7 +235,7 @@ test('cgroups: a container past its memory limit ends OOMKilled (137); exec join
   assert.equal(hog.reason, 'OOMKilled');
   assert.equal(hog.exitCode, 137);
   await waitFor('idle running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'idle')?.state?.running);
-  const sandbox = provider.sandboxPod('unit', r.pod.metadata!.name!)!;
+  const sandbox = saved(r);
   const idle = sandbox.state.containers.find((c) => c.name === 'idle')!.running!;
   assert.ok(idle.cgroup, 'the run has a cgroup');
   const sub = (await exec(r, 'idle', ['cat', '/proc/self/cgroup'])).out;

@@ -459,7 +459,7 @@ export class SandboxProvider implements Provider {
     this.closed = true;
     clearInterval(this.poller);
     for (const pod of this.pods.values()) pod.detach();
-    this.images.close();
+    await this.images.close();
   }
 
   // --- Internals.
@@ -469,11 +469,6 @@ export class SandboxProvider implements Provider {
     if (!pod) throw new NotFoundError(`sandbox: pod ${key} not found`);
     if (uid && uid !== pod.uid) throw new NotFoundError(`sandbox: pod ${key} with uid ${uid} not found (running uid ${pod.uid})`);
     return pod;
-  }
-
-  /** For tests: the pod's runtime record. */
-  sandboxPod(namespace: string, name: string): SandboxPod | undefined {
-    return this.pods.get(`${namespace}/${name}`);
   }
 }
 
