@@ -31,6 +31,9 @@ import { buildBusyboxImage, buildImage } from '../test/fixtures/registry/image-b
 import { startTestRegistry, type TestRegistry } from '../test/fixtures/registry/registry.ts';
 import { FAST_TIMINGS } from '../test/harness/timings.ts';
 
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
+
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '7' },
@@ -161,7 +164,7 @@ try {
   }
   async function stopNode(node: Node): Promise<void> {
     nodes.splice(nodes.indexOf(node), 1);
-    for (const pod of await node.provider.listPods()) await node.provider.deletePod(pod).catch(() => undefined);
+    for (const pod of await node.provider.listPods(call)) await node.provider.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);
     await node.vk.stop();
     rmSync(node.dataDir, { recursive: true, force: true });
   }

@@ -20,6 +20,9 @@ import { KubeletServer, pathBucket, type UpgradeRequest } from './server.ts';
 import { KubeletApi } from './start.ts';
 import { resourceMetricsText, StatsSource } from './stats.ts';
 
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
+
 const TOKENS: Record<string, { username: string; groups: string[] }> = {
   'admin-token': { username: 'admin', groups: ['system:masters'] },
   'reader-token': { username: 'reader', groups: ['readers'] },
@@ -61,7 +64,7 @@ describe('kubelet API server', () => {
     await provider.createPod({
       pod: { metadata: { name: 'web', namespace: 'ns', uid: 'uid-web' }, spec: { containers: [{ name: 'app', image: 'nginx' }, { name: 'side', image: 'busybox' }] } },
       volumes: new Map(),
-    });
+    }, call);
     const cert = selfSignedServingCert({ nodeName: 'vk-unit', nodeIP: '127.0.0.1' });
     server = await KubeletServer.start({
       nodeName: 'vk-unit',
@@ -338,8 +341,8 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   const provider = new MockProvider(parseMockConfig({}), { nodeName: 'n', log: silentLogger, now: () => new Date(now) });
   t.after(() => provider.close());
   const pod = (name: string, uid: string) => ({ pod: { metadata: { name, namespace: 'ns', uid }, spec: { containers: [{ name: 'c', image: 'i' }] } }, volumes: new Map() });
-  await provider.createPod(pod('a', 'uid-a'));
-  await provider.createPod(pod('b', 'uid-b'));
+  await provider.createPod(pod('a', 'uid-a'), call);
+  await provider.createPod(pod('b', 'uid-b'), call);
   now += 10_000;
   const stats = new StatsSource(provider, 'n', { startTime: new Date(Date.UTC(2025, 0, 1, 11)), now: () => new Date(now) });
   const first = await stats.summary(new AbortController().signal);
@@ -353,7 +356,7 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   const nodeCpu = first.node.cpu!.usageCoreNanoSeconds!;
   assert.ok(first.node.memory!.availableBytes! > 0);
 
-  await provider.deletePod(pod('a', 'uid-a').pod);
+  await provider.deletePod(pod('a', 'uid-a').pod, { ...call, reason: 'deleted' });
   const second = await stats.summary(new AbortController().signal);
   assert.equal(second.pods.length, 1);
   assert.ok(second.node.cpu!.usageCoreNanoSeconds! >= nodeCpu, 'monotonic after a pod left');

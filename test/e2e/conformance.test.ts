@@ -23,6 +23,9 @@ import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, kubeconfigPath } from '../harness/cluster.ts';
 import { freePort } from '../harness/net.ts';
 
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
+
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 const CORE = ['ping', 'create-delete', 'list-get-status', 'status-transitions', 'notify-stream', 'error-paths'];
@@ -180,7 +183,7 @@ async function openSandbox(dataDir: string): Promise<SandboxProvider> {
 /** After the provider closed (its pods keep running detached): reopens the data directory, stops whatever a failed case left behind, removes it. */
 async function sweepSandbox(dataDir: string): Promise<void> {
   const leftover = await openSandbox(dataDir);
-  for (const pod of await leftover.listPods()) await leftover.deletePod(pod).catch(() => undefined);
+  for (const pod of await leftover.listPods(call)) await leftover.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);
   await leftover.close();
   rmSync(dataDir, { recursive: true, force: true });
 }

@@ -6,6 +6,9 @@ import { adminClient, kubectl, newNamespace, waitFor } from '../harness/cluster.
 import { VkMetrics } from '../../src/metrics.ts';
 import { startVirtualNode } from '../harness/virtual-node.ts';
 
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
+
 async function getPod(namespace: string, name: string): Promise<Pod> {
   return JSON.parse((await kubectl(['-n', namespace, 'get', 'pod', name, '-o', 'json'])).stdout) as Pod;
 }
@@ -50,7 +53,7 @@ test('a pod that runs to completion Succeeds with its exit status and is release
   assert.equal(terminated?.exitCode, 0);
   assert.equal(terminated?.reason, 'Completed');
   assert.equal(done.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
-  await waitFor('the provider to release the finished pod', async () => (await provider.getPod(namespace, 'job')) === undefined);
+  await waitFor('the provider to release the finished pod', async () => (await provider.getPod(namespace, 'job', call)) === undefined);
   const reasons = (await events(namespace, 'job')).map((e) => e.reason);
   assert.ok(reasons.includes('Created') && reasons.includes('Started'), `events: ${reasons.join(', ')}`);
   // Still in the API, as with a real kubelet, and never re-created.
@@ -81,7 +84,7 @@ test('an unsupported volume ends Failed with a clear reason and an Event, and th
   assert.equal(rejected.status?.reason, 'UnsupportedVolume');
   assert.match(rejected.status?.message ?? '', /host.*hostPath/);
   await waitFor('a Warning event', async () => (await events(namespace, 'host-path')).some((e) => e.type === 'Warning' && /hostPath/.test(e.message ?? '')));
-  assert.equal(await provider.getPod(namespace, 'host-path'), undefined);
+  assert.equal(await provider.getPod(namespace, 'host-path', call), undefined);
 });
 
 test('a provider that fails to create keeps the pod Pending with the reason, Events, and retries with backoff until it works', async (t) => {

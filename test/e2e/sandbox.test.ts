@@ -23,6 +23,9 @@ import { adminClient, fileScope, kubeconfigPath, kubectl, newNamespace, randomNa
 import { freePort } from '../harness/net.ts';
 import { FAST_TIMINGS } from '../harness/timings.ts';
 
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
+
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 const scope = fileScope();
 let skip: string | false = false;
@@ -67,7 +70,7 @@ before(async () => {
   );
   // Pods first (they hold processes), then the node.
   scope.after(async () => {
-    for (const pod of await provider.listPods()) await provider.deletePod(pod).catch(() => undefined);
+    for (const pod of await provider.listPods(call)) await provider.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);
     await vk.stop();
   });
 });

@@ -5,6 +5,9 @@ import type { Lease, Node, Pod } from '../../src/kube/types.ts';
 import { kubectl, newNamespace, waitFor } from '../harness/cluster.ts';
 import { startVirtualNode } from '../harness/virtual-node.ts';
 
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
+
 const TOLERATION = { key: 'virtual-kubelet.io/provider', operator: 'Exists', effect: 'NoSchedule' };
 
 async function getJson<T>(args: string[]): Promise<T> {
@@ -61,11 +64,11 @@ test('a Deployment is scheduled to the virtual node, scales to 5 and to 0; pods 
 
   await kubectl(['-n', namespace, 'scale', 'deployment/web', '--replicas=5']);
   await running(5);
-  assert.equal((await provider.listPods()).filter((p) => p.metadata?.namespace === namespace).length, 5);
+  assert.equal((await provider.listPods(call)).filter((p) => p.metadata?.namespace === namespace).length, 5);
 
   await kubectl(['-n', namespace, 'scale', 'deployment/web', '--replicas=0']);
   await waitFor('no pods left in the API', async () => (await pods(namespace, 'app=web')).length === 0);
-  await waitFor('no pods left in the provider', async () => (await provider.listPods()).filter((p) => p.metadata?.namespace === namespace).length === 0);
+  await waitFor('no pods left in the provider', async () => (await provider.listPods(call)).filter((p) => p.metadata?.namespace === namespace).length === 0);
 
   // Without the toleration, the provider taint keeps the scheduler away.
   const intolerant = deployment('intolerant', 1, nodeName);
@@ -199,16 +202,16 @@ test('kubectl delete pod returns once the provider has deleted it; a re-created 
   const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'short-lived' }, spec: { nodeName, tolerations: [TOLERATION], automountServiceAccountToken: false, containers: [{ name: 'c', image: 'busybox' }] } };
   await apply(namespace, manifest);
   await waitFor('Running', async () => (await getJson<Pod>(['-n', namespace, 'get', 'pod', 'short-lived'])).status?.phase === 'Running');
-  const firstUid = (await provider.getPod(namespace, 'short-lived'))?.metadata?.uid;
+  const firstUid = (await provider.getPod(namespace, 'short-lived', call))?.metadata?.uid;
   assert.ok(firstUid);
 
   await kubectl(['-n', namespace, 'delete', 'pod', 'short-lived', '--timeout=60s']);
-  assert.equal(await provider.getPod(namespace, 'short-lived'), undefined, 'gone from the provider when kubectl returns');
+  assert.equal(await provider.getPod(namespace, 'short-lived', call), undefined, 'gone from the provider when kubectl returns');
   assert.equal((await kubectl(['-n', namespace, 'get', 'pod', 'short-lived'], { allowFailure: true })).code, 1, 'gone from the API');
 
   await apply(namespace, manifest);
   await waitFor('the new incarnation Running', async () => (await getJson<Pod>(['-n', namespace, 'get', 'pod', 'short-lived'])).status?.phase === 'Running');
-  const second = await provider.getPod(namespace, 'short-lived');
+  const second = await provider.getPod(namespace, 'short-lived', call);
   assert.notEqual(second?.metadata?.uid, firstUid);
-  assert.equal((await provider.listPods()).filter((p) => p.metadata?.name === 'short-lived').length, 1);
+  assert.equal((await provider.listPods(call)).filter((p) => p.metadata?.name === 'short-lived').length, 1);
 });

@@ -13,6 +13,9 @@ import { MockShell, ShellSyntaxError, tokenize, type ShellIO } from './shell.ts'
 import { makePod as makeHarnessPod, type PodOptions } from '../../../test/harness/pods.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
 
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
+
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
 /** The shared pod builder; these tests' pod is ns/web. */
@@ -47,7 +50,7 @@ function logOptions(o: Partial<LogOptions> = {}): LogOptions {
 describe('logs', () => {
   test('a start line, the log-lines annotation, then one tick per interval; timestamps, tail, since and limitBytes', async (t) => {
     const { p, advance } = clocked(t);
-    await p.createPod({ pod: makePod({ annotations: { [ANNOTATION_LOG_LINES]: 'first custom line\nsecond custom line\n' } }), volumes: new Map() });
+    await p.createPod({ pod: makePod({ annotations: { [ANNOTATION_LOG_LINES]: 'first custom line\nsecond custom line\n' } }), volumes: new Map() }, call);
     advance(5_500);
     const all = (await text(await p.getContainerLogs('ns', 'web', 'app', logOptions()))).split('\n');
     assert.deepEqual(all, [
@@ -73,7 +76,7 @@ describe('logs', () => {
 
   test('errors: waiting to start, no previous instance, unknown container or pod', async (t) => {
     const { p } = clocked(t, { lifecycle: { runningDelayMs: 5000 } });
-    await p.createPod({ pod: makePod(), volumes: new Map() });
+    await p.createPod({ pod: makePod(), volumes: new Map() }, call);
     await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions()), (err: Error) => err instanceof ContainerStateError && err.code === 'VK_CONTAINER_STATE' && err.message === 'container "app" in pod "web" is waiting to start: ContainerCreating');
     await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions({ previous: true })), (err: Error) => err instanceof ContainerStateError && err.message === 'previous terminated container "app" in pod "web" not found');
     await assert.rejects(p.getContainerLogs('ns', 'web', 'nope', logOptions()), (err: Error) => err instanceof NotFoundError && /container "nope" not found/.test(err.message));
@@ -82,7 +85,7 @@ describe('logs', () => {
 
   test('after a restart, previous is the earlier instance, ended at its exit', async (t) => {
     const { p, advance } = clocked(t);
-    await p.createPod({ pod: makePod({ annotations: { 'mock.vk.io/complete-after-ms': '3000', 'mock.vk.io/exit-code': '1' } }), volumes: new Map() });
+    await p.createPod({ pod: makePod({ annotations: { 'mock.vk.io/complete-after-ms': '3000', 'mock.vk.io/exit-code': '1' } }), volumes: new Map() }, call);
     advance(4_500);
     assert.equal(await text(await p.getContainerLogs('ns', 'web', 'app', logOptions())), 'mock web/app: started (image nginx:1.27, restart 1)\nmock web/app: tick 1\n');
     const previous = await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ previous: true, timestamps: true })));
@@ -91,7 +94,7 @@ describe('logs', () => {
 
   test('follow streams new lines as they come and stops when the client aborts', async (t) => {
     const p = real(t, { logIntervalMs: 20 });
-    await p.createPod({ pod: makePod(), volumes: new Map() });
+    await p.createPod({ pod: makePod(), volumes: new Map() }, call);
     const abort = new AbortController();
     const stream = await p.getContainerLogs('ns', 'web', 'app', logOptions({ follow: true, signal: abort.signal }));
     let seen = '';
@@ -104,7 +107,7 @@ describe('logs', () => {
 
   test('follow ends by itself when the container exits', async (t) => {
     const p = real(t, { logIntervalMs: 20 });
-    await p.createPod({ pod: makePod({ restartPolicy: 'Never', annotations: { 'mock.vk.io/complete-after-ms': '120' } }), volumes: new Map() });
+    await p.createPod({ pod: makePod({ restartPolicy: 'Never', annotations: { 'mock.vk.io/complete-after-ms': '120' } }), volumes: new Map() }, call);
     const out = await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ follow: true })));
     const ticks = out.match(/tick \d+/g) ?? [];
     assert.ok(ticks.length >= 5 && ticks.length <= 6, `ticks until the exit at 120ms: ${ticks.join(', ')}`);
@@ -126,7 +129,7 @@ describe('logs', () => {
 describe('stats', () => {
   test('steady per-container figures, CPU time growing at the reported rate, within limits', async (t) => {
     const { p, advance } = clocked(t);
-    await p.createPod({ pod: makePod({ containers: [{ name: 'app', image: 'a' }, { name: 'small', image: 'b', resources: { limits: { cpu: '10m', memory: '8Mi' } } }] }), volumes: new Map() });
+    await p.createPod({ pod: makePod({ containers: [{ name: 'app', image: 'a' }, { name: 'small', image: 'b', resources: { limits: { cpu: '10m', memory: '8Mi' } } }] }), volumes: new Map() }, call);
     advance(10_000);
     const [first] = await p.getStats();
     assert.equal(first?.uid, 'uid-1');
@@ -146,7 +149,7 @@ describe('stats', () => {
 
   test('pods that are not running report nothing', async (t) => {
     const { p } = clocked(t, { lifecycle: { runningDelayMs: 1000 } });
-    await p.createPod({ pod: makePod(), volumes: new Map() });
+    await p.createPod({ pod: makePod(), volumes: new Map() }, call);
     assert.deepEqual(await p.getStats(), []);
   });
 });
@@ -237,7 +240,7 @@ describe('exec, attach and port-forward through the provider', () => {
 
   test('runInContainer runs the shell with the container env and the pod name as hostname; not-running containers are refused', async (t) => {
     const { p } = clocked(t);
-    await p.createPod({ pod: makePod(), volumes: new Map() });
+    await p.createPod({ pod: makePod(), volumes: new Map() }, call);
     const { s, out } = streams();
     assert.equal(await p.runInContainer('ns', 'web', 'app', ['sh', '-c', 'echo $GREETING from $(hostname); hostname; printenv HOSTNAME'], s), 2);
     assert.match(out.stderr, /syntax error/);
@@ -246,13 +249,13 @@ describe('exec, attach and port-forward through the provider', () => {
     assert.equal(second.out.stdout, 'hello\nweb\nweb\n');
     await assert.rejects(p.runInContainer('ns', 'web', 'nope', ['true'], streams().s), NotFoundError);
     const pending = clocked(t, { lifecycle: { runningDelayMs: 1000 } });
-    await pending.p.createPod({ pod: makePod(), volumes: new Map() });
+    await pending.p.createPod({ pod: makePod(), volumes: new Map() }, call);
     await assert.rejects(pending.p.runInContainer('ns', 'web', 'app', ['true'], streams().s), (err: Error) => err instanceof ContainerStateError && err.message === 'container "app" in pod "web" is not running');
   });
 
   test('attach prints the main process output and echoes stdin; with stdinOnce it ends at stdin EOF', async (t) => {
     const p = real(t, { logIntervalMs: 20 });
-    await p.createPod({ pod: makePod({ containers: [{ name: 'app', image: 'busybox', stdin: true, stdinOnce: true }] }), volumes: new Map() });
+    await p.createPod({ pod: makePod({ containers: [{ name: 'app', image: 'busybox', stdin: true, stdinOnce: true }] }), volumes: new Map() }, call);
     const stdin = new PassThrough();
     const { s, out } = streams({ stdin });
     const attached = p.attachToContainer('ns', 'web', 'app', s);
@@ -267,7 +270,7 @@ describe('exec, attach and port-forward through the provider', () => {
 
   test('attach without stdinOnce lasts until the session is aborted', async (t) => {
     const p = real(t, { logIntervalMs: 20 });
-    await p.createPod({ pod: makePod(), volumes: new Map() });
+    await p.createPod({ pod: makePod(), volumes: new Map() }, call);
     const abort = new AbortController();
     const stdin = Readable.from([]);
     const stdinEnded = new Promise((resolve) => stdin.once('end', resolve));
@@ -286,7 +289,7 @@ describe('exec, attach and port-forward through the provider', () => {
 
   test('port-forward echoes on any port and answers HTTP on port 80', async (t) => {
     const { p } = clocked(t);
-    await p.createPod({ pod: makePod(), volumes: new Map() });
+    await p.createPod({ pod: makePod(), volumes: new Map() }, call);
     const [ours, theirs] = duplexPair();
     const served = p.portForward('ns', 'web', 8080, theirs);
     ours.write('ping');

@@ -13,6 +13,9 @@ import { parseMockConfig } from './config.ts';
 import { MockProvider } from './mock-provider.ts';
 import { makePod } from '../../../test/harness/pods.ts';
 
+/** Provider calls in these tests are never aborted unless a test says so. */
+const call = { signal: new AbortController().signal };
+
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
 function resolved(pod: Pod): ResolvedPod {
@@ -30,14 +33,14 @@ describe('error contract simulation (mock.vk.io/create-error)', () => {
 
   test('rejected:<Reason>[:<message>] throws PodRejectedError with the reason', async (t) => {
     const p = provider(t);
-    await assert.rejects(p.createPod(withError('rejected:UnsupportedThing')), (err: unknown) => {
+    await assert.rejects(p.createPod(withError('rejected:UnsupportedThing'), call), (err: unknown) => {
       assert.ok(err instanceof PodRejectedError);
       assert.equal(err.code, 'VK_POD_REJECTED');
       assert.equal(err.reason, 'UnsupportedThing');
       assert.equal(err.message, 'mock: pod rejected (mock.vk.io/create-error): UnsupportedThing');
       return true;
     });
-    await assert.rejects(p.createPod(withError('rejected:UnsupportedPlatform:no arm64 here: sorry')), { name: 'PodRejectedError', reason: 'UnsupportedPlatform', message: 'no arm64 here: sorry' });
+    await assert.rejects(p.createPod(withError('rejected:UnsupportedPlatform:no arm64 here: sorry'), call), { name: 'PodRejectedError', reason: 'UnsupportedPlatform', message: 'no arm64 here: sorry' });
     assert.equal(p.podCount(), 0);
     assert.equal(p.stats().podIPsInUse, 0);
     assert.equal(p.stats().createFailures, 2);
@@ -45,30 +48,30 @@ describe('error contract simulation (mock.vk.io/create-error)', () => {
 
   test('unavailable[:<message>] throws ProviderUnavailableError', async (t) => {
     const p = provider(t);
-    await assert.rejects(p.createPod(withError('unavailable')), (err: unknown) => err instanceof ProviderUnavailableError && err.code === 'VK_PROVIDER_UNAVAILABLE' && err.message === 'mock: backend unavailable (mock.vk.io/create-error)');
-    await assert.rejects(p.createPod(withError('unavailable:region down')), { name: 'ProviderUnavailableError', message: 'region down' });
+    await assert.rejects(p.createPod(withError('unavailable'), call), (err: unknown) => err instanceof ProviderUnavailableError && err.code === 'VK_PROVIDER_UNAVAILABLE' && err.message === 'mock: backend unavailable (mock.vk.io/create-error)');
+    await assert.rejects(p.createPod(withError('unavailable:region down'), call), { name: 'ProviderUnavailableError', message: 'region down' });
     assert.equal(p.podCount(), 0);
   });
 
   test('try-later[:<ms>[:<message>]] throws TryLaterError with retryAfterMs', async (t) => {
     const p = provider(t);
-    await assert.rejects(p.createPod(withError('try-later:2000')), (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && err.retryAfterMs === 2000 && err.message === 'mock: backend busy, try later (mock.vk.io/create-error)');
-    await assert.rejects(p.createPod(withError('try-later')), (err: unknown) => err instanceof TryLaterError && err.retryAfterMs === undefined);
-    await assert.rejects(p.createPod(withError('try-later:0:throttled')), { name: 'TryLaterError', retryAfterMs: 0, message: 'throttled' });
+    await assert.rejects(p.createPod(withError('try-later:2000'), call), (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && err.retryAfterMs === 2000 && err.message === 'mock: backend busy, try later (mock.vk.io/create-error)');
+    await assert.rejects(p.createPod(withError('try-later'), call), (err: unknown) => err instanceof TryLaterError && err.retryAfterMs === undefined);
+    await assert.rejects(p.createPod(withError('try-later:0:throttled'), call), { name: 'TryLaterError', retryAfterMs: 0, message: 'throttled' });
     assert.equal(p.podCount(), 0);
   });
 
   test('create-error wins over fail-create; without it the pod is created', async (t) => {
     const p = provider(t);
-    await assert.rejects(p.createPod(withError('unavailable', { annotations: { 'mock.vk.io/fail-create': 'plain failure' } })), ProviderUnavailableError);
-    await p.createPod(resolved(makePod()));
+    await assert.rejects(p.createPod(withError('unavailable', { annotations: { 'mock.vk.io/fail-create': 'plain failure' } }), call), ProviderUnavailableError);
+    await p.createPod(resolved(makePod()), call);
     assert.equal(p.podCount(), 1);
   });
 
   test('malformed values reject with InvalidRequestError naming the annotation', async (t) => {
     const p = provider(t);
     for (const value of ['rejected', 'rejected:', 'rejected:lowercase', 'try-later:soon', 'try-later:99999999999', 'explode', '']) {
-      await assert.rejects(p.createPod(withError(value)), (err: unknown) => err instanceof InvalidRequestError && err.message.startsWith('annotation mock.vk.io/create-error: expected ') && err.message.endsWith(`got ${JSON.stringify(value)}`), value);
+      await assert.rejects(p.createPod(withError(value), call), (err: unknown) => err instanceof InvalidRequestError && err.message.startsWith('annotation mock.vk.io/create-error: expected ') && err.message.endsWith(`got ${JSON.stringify(value)}`), value);
     }
     assert.equal(p.stats().createFailures, 0, 'a malformed annotation is not an injected failure');
   });
@@ -77,7 +80,7 @@ describe('error contract simulation (mock.vk.io/create-error)', () => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
     const p = provider(t, { lifecycle: { createDelayMs: 1000 } });
     let settled = false;
-    const failing = p.createPod(withError('try-later:50')).then(
+    const failing = p.createPod(withError('try-later:50'), call).then(
       () => assert.fail('createPod should reject'),
       (err: unknown) => ((settled = true), err),
     );
@@ -115,7 +118,7 @@ describe('aborts (options.signal)', () => {
     assert.equal(outcome.message, 'mock: createPod default/p: aborted');
     assert.equal((outcome.cause as Error).message, 'vk stopping');
     assert.equal(p.podCount(), 0, 'no half-created pod');
-    assert.equal(await p.getPod('default', 'p'), undefined);
+    assert.equal(await p.getPod('default', 'p', call), undefined);
     const s = p.stats();
     assert.equal(s.podIPsInUse, 0);
     assert.equal(s.timers, 0);
@@ -125,13 +128,13 @@ describe('aborts (options.signal)', () => {
 
     // The name is free for the next attempt.
     await p.createPod(resolved(makePod({ uid: 'uid-2', annotations: { 'mock.vk.io/create-delay-ms': '0' } })), { signal: new AbortController().signal });
-    assert.equal((await p.getPod('default', 'p'))?.metadata?.uid, 'uid-2');
+    assert.equal((await p.getPod('default', 'p', call))?.metadata?.uid, 'uid-2');
     assert.equal(p.stats().podIPsInUse, 1);
   });
 
   test('an already aborted signal rejects before anything happens', async (t) => {
     const p = provider(t);
-    await p.createPod(resolved(makePod({ name: 'kept' })));
+    await p.createPod(resolved(makePod({ name: 'kept' })), call);
     const signal = AbortSignal.abort();
     await assert.rejects(p.createPod(resolved(makePod()), { signal }), AbortedError);
     await assert.rejects(p.updatePod(resolved(makePod({ name: 'kept', annotations: { x: 'y' } })), { signal }), AbortedError);
@@ -147,12 +150,11 @@ describe('aborts (options.signal)', () => {
     await p.createPod(resolved(makePod()), { signal: abort.signal });
     abort.abort();
     assert.equal(p.podCount(), 1);
-    assert.equal((await p.getPod('default', 'p'))?.status?.phase, 'Running');
+    assert.equal((await p.getPod('default', 'p', call))?.status?.phase, 'Running');
   });
 });
 
 describe('deletePod reasons', () => {
-  const call = { signal: new AbortController().signal };
 
   test("'finished' releases a finished pod at once without another report; 'deleted' reports the final state", async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
@@ -162,12 +164,12 @@ describe('deletePod reasons', () => {
     await p.createPod(resolved(makePod({ name: 'job', uid: 'j', restartPolicy: 'Never' })), call);
     await p.createPod(resolved(makePod({ name: 'svc', uid: 's' })), call);
     t.mock.timers.tick(1000);
-    assert.equal((await p.getPod('default', 'job'))?.status?.phase, 'Succeeded');
+    assert.equal((await p.getPod('default', 'job', call))?.status?.phase, 'Succeeded');
     await nextTurn(); // the notifier delivers on the turn after the change (setImmediate is not faked here)
     assert.ok(seen.includes('job Succeeded'));
 
     await p.deletePod(makePod({ name: 'job', uid: 'j' }), { ...call, reason: 'finished' });
-    assert.equal(await p.getPod('default', 'job'), undefined);
+    assert.equal(await p.getPod('default', 'job', call), undefined);
     await p.deletePod(makePod({ name: 'svc', uid: 's' }), { ...call, reason: 'deleted' });
     // Both deletes happen in this turn, so one batch holds whatever they report: svc's final state, and nothing about the job.
     await nextTurn();
@@ -186,8 +188,8 @@ describe('deletePod reasons', () => {
 
   test('without options the reason is deleted', async (t) => {
     const p = provider(t);
-    await p.createPod(resolved(makePod()));
-    await p.deletePod(makePod());
+    await p.createPod(resolved(makePod()), call);
+    await p.deletePod(makePod(), { ...call, reason: 'deleted' });
     assert.equal(p.stats().deleted, 1);
     assert.equal(p.stats().released, 0);
   });
@@ -196,12 +198,12 @@ describe('deletePod reasons', () => {
 describe('container state errors', () => {
   test('exec on a container that is not running, port-forward to a pending pod, a bad port', async (t) => {
     const p = provider(t, { lifecycle: { runningDelayMs: 60_000 } });
-    await p.createPod(resolved(makePod()));
+    await p.createPod(resolved(makePod()), call);
     const streams = { tty: false, signal: new AbortController().signal };
     await assert.rejects(p.runInContainer('default', 'p', 'app', ['true'], streams), (err: unknown) => err instanceof ContainerStateError && err.code === 'VK_CONTAINER_STATE' && err.message === 'container "app" in pod "p" is not running');
     await assert.rejects(p.portForward('default', 'p', 80, duplexPair()[1]), (err: unknown) => err instanceof ContainerStateError && err.message === 'pod "p" is not running (phase Pending)');
     const q = provider(t);
-    await q.createPod(resolved(makePod()));
+    await q.createPod(resolved(makePod()), call);
     await assert.rejects(q.portForward('default', 'p', 70_000, duplexPair()[1]), (err: unknown) => err instanceof InvalidRequestError && err.message === 'invalid port 70000');
   });
 });

@@ -101,7 +101,7 @@ export class MockProvider implements Provider {
   }
 
   // `options` is optional here (not in the Provider interface) because tests drive the mock directly.
-  async createPod(resolved: ResolvedPod, options?: CallOptions): Promise<void> {
+  async createPod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     const signal = options?.signal;
     const pod = resolved.pod;
     const key = podKey(pod);
@@ -150,7 +150,7 @@ export class MockProvider implements Provider {
     }
   }
 
-  async updatePod(resolved: ResolvedPod, options?: CallOptions): Promise<void> {
+  async updatePod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     const pod = resolved.pod;
     throwIfAborted(options?.signal, `mock: updatePod ${podKey(pod)}`);
     const rec = this.find(podKey(pod), pod.metadata?.uid);
@@ -165,7 +165,7 @@ export class MockProvider implements Provider {
     this.changed(rec);
   }
 
-  async deletePod(pod: Pod, options?: DeleteOptions): Promise<void> {
+  async deletePod(pod: Pod, options: DeleteOptions): Promise<void> {
     const key = podKey(pod);
     throwIfAborted(options?.signal, `mock: deletePod ${key}`);
     const reason = options?.reason ?? 'deleted';
@@ -193,21 +193,21 @@ export class MockProvider implements Provider {
     }
   }
 
-  async getPod(namespace: string, name: string, _options?: CallOptions): Promise<Pod | undefined> {
+  async getPod(namespace: string, name: string, _options: CallOptions): Promise<Pod | undefined> {
     const rec = this.pods.get(`${namespace}/${name}`);
     if (!rec) return undefined;
     this.refresh(rec);
     return renderPod(rec, this.ctx);
   }
 
-  async getPodStatus(namespace: string, name: string, _options?: CallOptions): Promise<PodStatus | undefined> {
+  async getPodStatus(namespace: string, name: string, _options: CallOptions): Promise<PodStatus | undefined> {
     const rec = this.pods.get(`${namespace}/${name}`);
     if (!rec) return undefined;
     this.refresh(rec);
     return renderStatus(rec, this.ctx);
   }
 
-  async listPods(_options?: CallOptions): Promise<Pod[]> {
+  async listPods(_options: CallOptions): Promise<Pod[]> {
     const out: Pod[] = [];
     for (const rec of this.pods.values()) {
       this.refresh(rec);

@@ -15,6 +15,8 @@ import { MockProvider, readMockState } from './mock-provider.ts';
 import { loadMockState, StateWriter, stateText } from './state.ts';
 import { makePod as makeHarnessPod, type PodOptions } from '../../../test/harness/pods.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
+/** Provider calls in these tests are never aborted. */
+const call = { signal: new AbortController().signal };
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
@@ -63,12 +65,12 @@ describe('state file round trip', () => {
       { name: 'cfg', type: 'files', source: 'secret', files: [{ path: 'bin/key', content: bytes, mode: 0o600 }, { path: 'empty', content: new Uint8Array(0), mode: 0o644 }] },
       { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' },
     ];
-    await a.createPod(resolved(makePod({ name: 'web' }), volumes));
-    await a.createPod(resolved(makePod({ name: 'host', hostNetwork: true })));
-    await a.createPod(resolved(makePod({ name: 'slow', annotations: { 'mock.vk.io/running-delay-ms': '600000' } })));
-    await a.createPod(resolved(makePod({ name: 'failed', restartPolicy: 'Never', annotations: { 'mock.vk.io/exit-code': '3', 'mock.vk.io/complete-after-ms': '0' } })));
-    await a.createPod(resolved(makePod({ name: 'crashing', restartPolicy: 'OnFailure', annotations: { 'mock.vk.io/exit-code': '1', 'mock.vk.io/complete-after-ms': '0' } })));
-    const before = await a.listPods();
+    await a.createPod(resolved(makePod({ name: 'web' }), volumes), call);
+    await a.createPod(resolved(makePod({ name: 'host', hostNetwork: true })), call);
+    await a.createPod(resolved(makePod({ name: 'slow', annotations: { 'mock.vk.io/running-delay-ms': '600000' } })), call);
+    await a.createPod(resolved(makePod({ name: 'failed', restartPolicy: 'Never', annotations: { 'mock.vk.io/exit-code': '3', 'mock.vk.io/complete-after-ms': '0' } })), call);
+    await a.createPod(resolved(makePod({ name: 'crashing', restartPolicy: 'OnFailure', annotations: { 'mock.vk.io/exit-code': '1', 'mock.vk.io/complete-after-ms': '0' } })), call);
+    const before = await a.listPods(call);
     assert.deepEqual(
       before.map((p) => [p.metadata?.name, p.status?.phase]),
       [
@@ -82,21 +84,21 @@ describe('state file round trip', () => {
     await a.close();
 
     const b = provider(t, file, { lifecycle: { restartDelayMs: 60_000 } });
-    assert.deepEqual(await b.listPods(), before, 'same pods, same rendered status (uid, IPs, phases, timestamps, restart counts)');
+    assert.deepEqual(await b.listPods(call), before, 'same pods, same rendered status (uid, IPs, phases, timestamps, restart counts)');
     const web = b.resolvedPod('default', 'web');
     assert.deepEqual(web?.pod.spec?.containers[0]?.env, [{ name: 'GREETING', value: 'hello' }]);
     assert.deepEqual(web?.volumes, new Map(volumes.map((v) => [v.name, v])), 'volume bytes round-trip as Uint8Arrays');
-    assert.equal((await b.getPod('default', 'web'))?.status?.podIP, '10.244.0.2');
-    assert.equal((await b.getPod('default', 'crashing'))?.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'CrashLoopBackOff');
+    assert.equal((await b.getPod('default', 'web', call))?.status?.podIP, '10.244.0.2');
+    assert.equal((await b.getPod('default', 'crashing', call))?.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'CrashLoopBackOff');
     const s = b.stats();
     assert.equal(s.restored, 5);
     assert.equal(s.podIPsInUse, 4, 'every restored non-host-network pod holds its IP');
     assert.equal(s.timers, 2, 'the pending pod and the crash-looping one are timed again');
 
     // Restored IPs are reserved: a new pod gets the next free address, not a restored one's.
-    await b.createPod(resolved(makePod({ name: 'new' })));
-    assert.equal((await b.getPod('default', 'new'))?.status?.podIP, '10.244.0.6');
-    await b.deletePod(makePod({ name: 'web' }));
+    await b.createPod(resolved(makePod({ name: 'new' })), call);
+    assert.equal((await b.getPod('default', 'new', call))?.status?.podIP, '10.244.0.6');
+    await b.deletePod(makePod({ name: 'web' }), { ...call, reason: 'deleted' });
     await b.close();
     assert.deepEqual(summary(file), [
       'default/host uid-host Running',
@@ -124,23 +126,23 @@ describe('state file round trip', () => {
   test('creates, updates, deletes and replacements reach the file while the provider runs', async (t) => {
     const file = join(tempDir(t), 'state.json');
     const p = provider(t, file);
-    await p.createPod(resolved(makePod({ name: 'a' })));
-    await p.createPod(resolved(makePod({ name: 'b' })));
+    await p.createPod(resolved(makePod({ name: 'a' })), call);
+    await p.createPod(resolved(makePod({ name: 'b' })), call);
     await waitFor('two pods in the file', () => summary(file).length === 2, { timeoutMs: 2000, intervalMs: 1 });
 
-    await p.deletePod(makePod({ name: 'a' }));
+    await p.deletePod(makePod({ name: 'a' }), { ...call, reason: 'deleted' });
     await waitFor('deletion in the file', () => summary(file).join() === 'default/b uid-b Running', { timeoutMs: 2000, intervalMs: 1 });
 
-    await p.createPod(resolved(makePod({ name: 'b', uid: 'uid-b2' }))); // a new incarnation replaces the old
+    await p.createPod(resolved(makePod({ name: 'b', uid: 'uid-b2' })), call); // a new incarnation replaces the old
     await waitFor('replacement in the file', () => summary(file).join() === 'default/b uid-b2 Running', { timeoutMs: 2000, intervalMs: 1 });
 
-    await p.updatePod(resolved(makePod({ name: 'b', uid: 'uid-b2', containers: [{ name: 'app', image: 'nginx:1.28' }] })));
+    await p.updatePod(resolved(makePod({ name: 'b', uid: 'uid-b2', containers: [{ name: 'app', image: 'nginx:1.28' }] })), call);
     const updated = await waitFor('update in the file', () => loadMockState(file).pods.find((x) => x.pod.spec?.containers[0]?.image === 'nginx:1.28'), { timeoutMs: 2000, intervalMs: 1 });
     assert.equal(updated.containers[0]?.restartCount, 1);
 
     // Not closed: what the file holds is what a kill -9 would leave.
     const again = provider(t, file);
-    const pod = await again.getPod('default', 'b');
+    const pod = await again.getPod('default', 'b', call);
     assert.equal(pod?.metadata?.uid, 'uid-b2');
     assert.equal(pod?.status?.containerStatuses?.[0]?.image, 'nginx:1.28');
     assert.equal(pod?.status?.containerStatuses?.[0]?.restartCount, 1);
@@ -154,7 +156,7 @@ describe('state file round trip', () => {
     p.notifyPods!((pod) => {
       if (pod.status?.phase === 'Running' && runningAt === 0) runningAt = performance.now();
     });
-    await p.createPod(resolved(makePod({ annotations: { 'mock.vk.io/running-delay-ms': '50' } })));
+    await p.createPod(resolved(makePod({ annotations: { 'mock.vk.io/running-delay-ms': '50' } })), call);
     await waitFor('Running notification', () => runningAt > 0, { timeoutMs: 2000, intervalMs: 1 });
     await waitFor('Running in the file', () => readMockState(file).pods[0]?.phase === 'Running', { timeoutMs: 100, intervalMs: 1 });
     t.diagnostic(`notified Running → on disk: ${(performance.now() - runningAt).toFixed(1)}ms`);
@@ -167,27 +169,27 @@ describe('lifecycle continues after a restart (fake clock)', () => {
     const file = join(tempDir(t), 'state.json');
     const config = { lifecycle: { completeAfterMs: 10_000 } };
     const a = provider(t, file, config);
-    await a.createPod(resolved(makePod({ name: 'job', restartPolicy: 'Never' })));
-    await a.createPod(resolved(makePod({ name: 'svc' })));
-    await a.createPod(resolved(makePod({ name: 'later', restartPolicy: 'Never', annotations: { 'mock.vk.io/complete-after-ms': '40000' } })));
+    await a.createPod(resolved(makePod({ name: 'job', restartPolicy: 'Never' })), call);
+    await a.createPod(resolved(makePod({ name: 'svc' })), call);
+    await a.createPod(resolved(makePod({ name: 'later', restartPolicy: 'Never', annotations: { 'mock.vk.io/complete-after-ms': '40000' } })), call);
     t.mock.timers.tick(1000);
     await a.close(); // the process goes away at T0+1s ...
 
     t.mock.timers.tick(24_000); // ... and a new one starts at T0+25s
     const b = provider(t, file, config);
-    const job = await b.getPod('default', 'job');
+    const job = await b.getPod('default', 'job', call);
     assert.equal(job?.status?.phase, 'Succeeded');
     assert.equal(job?.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt, iso(T0 + 10_000));
-    let svc = (await b.getPod('default', 'svc'))?.status?.containerStatuses?.[0];
+    let svc = (await b.getPod('default', 'svc', call))?.status?.containerStatuses?.[0];
     assert.equal(svc?.restartCount, 2);
     assert.deepEqual(svc?.state, { running: { startedAt: iso(T0 + 20_000) } });
-    assert.equal((await b.getPod('default', 'later'))?.status?.phase, 'Running');
+    assert.equal((await b.getPod('default', 'later', call))?.status?.phase, 'Running');
 
     t.mock.timers.tick(5000);
-    svc = (await b.getPod('default', 'svc'))?.status?.containerStatuses?.[0];
+    svc = (await b.getPod('default', 'svc', call))?.status?.containerStatuses?.[0];
     assert.equal(svc?.restartCount, 3, 'the restored pod has its timer again');
     t.mock.timers.tick(10_000);
-    const later = await b.getPod('default', 'later');
+    const later = await b.getPod('default', 'later', call);
     assert.equal(later?.status?.phase, 'Succeeded');
     assert.equal(later?.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt, iso(T0 + 40_000));
 
@@ -206,8 +208,8 @@ describe('corrupt state files', () => {
   const valid = async (t: TestContext) => {
     const file = join(tempDir(t), 'state.json');
     const p = provider(t, file);
-    await p.createPod(resolved(makePod({ name: 'a' })));
-    await p.createPod(resolved(makePod({ name: 'b' })));
+    await p.createPod(resolved(makePod({ name: 'a' })), call);
+    await p.createPod(resolved(makePod({ name: 'b' })), call);
     await p.close();
     return { file, state: JSON.parse(readMockStateText(file)) as { pods: Record<string, unknown>[] } };
   };
@@ -286,14 +288,14 @@ describe('coalescing', () => {
     let changes = 0;
     for (let i = 0; i < 3000; i++) {
       const restartPolicy = i % 3 === 0 ? 'Never' : 'Always';
-      await p.createPod(resolved(makePod({ name: `p${i}`, restartPolicy })));
+      await p.createPod(resolved(makePod({ name: `p${i}`, restartPolicy })), call);
       changes++;
       if (i % 5 === 1) {
-        await p.updatePod(resolved(makePod({ name: `p${i}`, restartPolicy, containers: [{ name: 'app', image: `img:${i}` }] })));
+        await p.updatePod(resolved(makePod({ name: `p${i}`, restartPolicy, containers: [{ name: 'app', image: `img:${i}` }] })), call);
         changes++;
       }
       if (i % 7 === 2) {
-        await p.deletePod(makePod({ name: `p${i - 1}` }));
+        await p.deletePod(makePod({ name: `p${i - 1}` }), { ...call, reason: 'deleted' });
         changes++;
       }
       if (i % 100 === 0) await nextTurn(); // let writes and lifecycle timers interleave with the changes
@@ -301,7 +303,7 @@ describe('coalescing', () => {
     const writesDuringBurst = p.stats().stateWrites;
 
     // Consistent: the file holds exactly the provider's pods, uids and phases.
-    const expected = async () => (await p.listPods()).map((x) => `${x.metadata?.namespace}/${x.metadata?.name} ${x.metadata?.uid} ${x.status?.phase}`);
+    const expected = async () => (await p.listPods(call)).map((x) => `${x.metadata?.namespace}/${x.metadata?.name} ${x.metadata?.uid} ${x.status?.phase}`);
     await waitFor(
       'file consistent with the provider',
       async () => {
@@ -336,9 +338,10 @@ describe('kill -9', () => {
       `import { MockProvider } from ${url('./mock-provider.ts')};
 import { parseMockConfig } from ${url('./config.ts')};
 import { silentLogger } from ${url('../../log.ts')};
+
 const p = new MockProvider(parseMockConfig({ stateFile: process.argv[2] }), { nodeName: 'vk', log: silentLogger });
 p.notifyPods((pod) => process.stdout.write(pod.metadata.name + ' ' + pod.status.phase + '\\n'));
-for (const pod of JSON.parse(process.argv[3])) await p.createPod({ pod, volumes: new Map() });
+for (const pod of JSON.parse(process.argv[3])) await p.createPod({ pod, volumes: new Map() }, { signal: new AbortController().signal });
 setInterval(() => {}, 60_000); // runs until killed
 `,
     );
@@ -370,7 +373,7 @@ setInterval(() => {}, 60_000); // runs until killed
     const recorded = loadMockState(file);
     const b = provider(t, file);
     assert.equal(b.podCount(), 3);
-    const web = await b.getPod('default', 'web');
+    const web = await b.getPod('default', 'web', call);
     assert.equal(web?.metadata?.uid, 'uid-web');
     assert.equal(web?.status?.phase, 'Running');
     assert.equal(web?.status?.podIP, '10.244.0.2');
@@ -380,13 +383,13 @@ setInterval(() => {}, 60_000); // runs until killed
     const job = await waitFor(
       'job Succeeded',
       async () => {
-        const pod = await b.getPod('default', 'job');
+        const pod = await b.getPod('default', 'job', call);
         return pod?.status?.phase === 'Succeeded' ? pod : undefined;
       },
       { timeoutMs: 5000, intervalMs: 1 },
     );
     assert.equal(job.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt, iso(jobStart + 1500));
-    await waitFor('slow Running', async () => (await b.getPod('default', 'slow'))?.status?.phase === 'Running', { timeoutMs: 5000, intervalMs: 1 });
+    await waitFor('slow Running', async () => (await b.getPod('default', 'slow', call))?.status?.phase === 'Running', { timeoutMs: 5000, intervalMs: 1 });
 
     await waitFor('file follows', () => summary(file).join() === 'default/web uid-web Running,default/job uid-job Succeeded,default/slow uid-slow Running', { timeoutMs: 1000, intervalMs: 1 });
     assert.ok(readdirSync(dir).every((f) => !f.endsWith('.tmp') || f.includes(`.${proc.pid}-`)), 'only the killed process may leave a temp file');

@@ -94,8 +94,8 @@ test('deletion sends SIGTERM, runs preStop first, and SIGKILLs after the grace p
     ],
   });
   const stubborn = pod({ terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }] });
-  await provider.createPod(polite);
-  await provider.createPod(stubborn);
+  await provider.createPod(polite, call);
+  await provider.createPod(stubborn, call);
   await running(polite);
   await running(stubborn);
   const pause = saved(polite).state.sandbox!.pause;
@@ -113,7 +113,7 @@ test('deletion sends SIGTERM, runs preStop first, and SIGKILLs after the grace p
 
 test('restartPolicy OnFailure: a success ends the pod Succeeded; its logs stay readable after release', { skip }, async () => {
   const r = pod({ restartPolicy: 'OnFailure', containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo done'] }] });
-  await provider.createPod(r);
+  await provider.createPod(r, call);
   await waitFor('Succeeded', async () => (await status(r)).phase === 'Succeeded');
   await provider.deletePod(r.pod, finished); // the core releases finished pods
   const found = await provider.getPod('unit', r.pod.metadata!.name!, call);
@@ -133,7 +133,7 @@ test('a startup probe gates readiness; a failing postStart hook kills the contai
       { name: 'nocmd', image: 'busybox', command: ['/no/such/binary'] },
     ],
   });
-  await provider.createPod(r);
+  await provider.createPod(r, call);
   const early = await waitFor('slow running', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'slow' && c.state?.running));
   assert.equal(early.started, false);
   assert.equal(early.ready, false);
@@ -151,7 +151,7 @@ test('a startup probe gates readiness; a failing postStart hook kills the contai
 
 test('shareProcessNamespace: containers see each other; exec runs in the container with its environment', { skip }, async () => {
   const r = pod({ shareProcessNamespace: true, containers: [{ name: 'a', image: 'busybox', command: ['sleep', '3601'], env: [{ name: 'GREETING', value: 'hi' }] }, { name: 'b', image: 'busybox', command: ['sleep', '3602'] }] });
-  await provider.createPod(r);
+  await provider.createPod(r, call);
   await running(r);
   const ps = await exec(r, 'a', ['ps', '-o', 'args']);
   assert.match(ps.out, /sleep 3601/);
@@ -164,7 +164,7 @@ test('shareProcessNamespace: containers see each other; exec runs in the contain
 test('a changed image restarts the container; a restarted provider adopts the pod', { skip }, async () => {
   const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }], volumes: [{ name: 'cfg', configMap: { name: 'x' } }] });
   r.volumes.set('cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a', content: Buffer.from('from the volume\n'), mode: 0o644 }] });
-  await provider.createPod(r);
+  await provider.createPod(r, call);
   await running(r);
   const before = saved(r).state.containers[0]!.running!;
   // Adoption: a second provider on the same data directory takes the pod over as it runs.
@@ -184,7 +184,7 @@ test('a changed image restarts the container; a restarted provider adopts the po
 
 test('hostNetwork: the containers use the host\'s network namespace and the node\'s address', { skip }, async () => {
   const r = pod({ hostNetwork: true, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
-  await provider.createPod(r);
+  await provider.createPod(r, call);
   const s = await running(r);
   assert.equal(s.podIP, '127.0.0.1');
   const childPid = saved(r).state.containers[0]!.running!.childPid!;
@@ -195,7 +195,7 @@ test('hostNetwork: the containers use the host\'s network namespace and the node
 
 test('a container run the saved state does not know (a crash mid-start) is killed on adoption, then started properly', { skip }, async () => {
   const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
-  await provider.createPod(r);
+  await provider.createPod(r, call);
   await running(r);
   const sandbox = saved(r);
   const stray = sandbox.state.containers[0]!.running!;
@@ -230,7 +230,7 @@ test('cgroups: a container past its memory limit ends OOMKilled (137); exec join
       { name: 'idle', image: 'busybox', command: ['sleep', '3600'], resources: { limits: { memory: '64Mi', cpu: '100m' } } },
     ],
   });
-  await provider.createPod(r);
+  await provider.createPod(r, call);
   const hog = await waitFor('hog OOMKilled', async () => (await status(r)).containerStatuses?.find((c) => c.name === 'hog')?.state?.terminated);
   assert.equal(hog.reason, 'OOMKilled');
   assert.equal(hog.exitCode, 137);

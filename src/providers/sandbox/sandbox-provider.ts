@@ -40,12 +40,6 @@ export interface SandboxProviderContext {
  */
 const POLL_MS = 2000;
 
-/**
- * The options of a call made without any (scripts and test clean-ups that hold the
- * SandboxProvider itself): never aborted; deletePod then means `deleted`.
- */
-const UNBOUNDED: CallOptions = { signal: new AbortController().signal };
-
 /** Checks that the host tools the runtime needs are present; throws ConfigError naming the missing ones. */
 export async function checkHost(config: SandboxConfig): Promise<void> {
   if (process.getuid?.() !== 0) throw new ConfigError('the sandbox provider needs root (it creates namespaces, veth pairs and mounts)');
@@ -163,7 +157,7 @@ export class SandboxProvider implements Provider {
 
   // --- Lifecycle.
 
-  async createPod(resolved: ResolvedPod, options: CallOptions = UNBOUNDED): Promise<void> {
+  async createPod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     throwIfAborted(options.signal, 'sandbox: createPod');
     if (this.closed) throw new ProviderUnavailableError('sandbox: provider is closed');
     const key = podKey(resolved.pod);
@@ -182,7 +176,7 @@ export class SandboxProvider implements Provider {
     pod.requestReconcile();
   }
 
-  async updatePod(resolved: ResolvedPod, options: CallOptions = UNBOUNDED): Promise<void> {
+  async updatePod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     throwIfAborted(options.signal, 'sandbox: updatePod');
     const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
     // The update goes on when the call is aborted (a container may be restarting with a new image).
@@ -194,7 +188,7 @@ export class SandboxProvider implements Provider {
    * but its logs and last status stay readable (getPod, listPods, logs) until the API object goes
    * (a later `deleted`) or the retention bound removes them.
    */
-  async deletePod(apiPod: Pod, options: DeleteOptions = { ...UNBOUNDED, reason: 'deleted' }): Promise<void> {
+  async deletePod(apiPod: Pod, options: DeleteOptions): Promise<void> {
     throwIfAborted(options.signal, 'sandbox: deletePod');
     const key = podKey(apiPod);
     const retired = this.pods.has(key) ? undefined : this.retired.get(apiPod.metadata?.namespace ?? '', apiPod.metadata?.name ?? '');
@@ -225,7 +219,7 @@ export class SandboxProvider implements Provider {
     return deletion;
   }
 
-  async getPod(namespace: string, name: string, options: CallOptions = UNBOUNDED): Promise<Pod | undefined> {
+  async getPod(namespace: string, name: string, options: CallOptions): Promise<Pod | undefined> {
     throwIfAborted(options.signal, 'sandbox: getPod');
     const pod = this.pods.get(`${namespace}/${name}`);
     if (pod) return pod.render();
@@ -233,11 +227,11 @@ export class SandboxProvider implements Provider {
     return retired && { ...retired.pod };
   }
 
-  async getPodStatus(namespace: string, name: string, options: CallOptions = UNBOUNDED): Promise<PodStatus | undefined> {
+  async getPodStatus(namespace: string, name: string, options: CallOptions): Promise<PodStatus | undefined> {
     return (await this.getPod(namespace, name, options))?.status;
   }
 
-  async listPods(options: CallOptions = UNBOUNDED): Promise<Pod[]> {
+  async listPods(options: CallOptions): Promise<Pod[]> {
     throwIfAborted(options.signal, 'sandbox: listPods');
     const live = [...this.pods.values()].map((pod) => pod.render());
     const retired = this.retired.all().filter((r) => !this.pods.has(`${r.namespace}/${r.name}`));
