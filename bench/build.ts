@@ -96,9 +96,14 @@ export async function ensureKwok(progress: Progress = () => {}): Promise<BuiltBi
   const dir = benchCache(`kwok-${version}`);
   const binary = path.join(dir, 'kwok');
   const config = path.join(dir, 'kwok-default-stages.yaml');
-  if (!existsSync(binary)) await goBuildIn(`kwok ${version}`, 'kwok', `${KWOK_MODULE}/cmd/kwok`, binary, progress, `-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${version}`);
+  if (!existsSync(binary))
+    await goBuildIn(`kwok ${version}`, 'kwok', `${KWOK_MODULE}/cmd/kwok`, binary, progress, `-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${version}`);
   {
-    const moduleDir = execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', KWOK_MODULE], { cwd: path.join(BENCH_GO_DIR, 'kwok'), encoding: 'utf8', env: goEnv() }).trim();
+    const moduleDir = execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', KWOK_MODULE], {
+      cwd: path.join(BENCH_GO_DIR, 'kwok'),
+      encoding: 'utf8',
+      env: goEnv(),
+    }).trim();
     const stages = [
       'kustomize/stage/node/fast/node-initialize.yaml',
       'kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',

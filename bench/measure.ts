@@ -68,7 +68,11 @@ export class PodWatch {
   /** Watches from rv until the stream ends, keeping the last resourceVersion seen in lastRv. */
   private async watchFrom(rv: string): Promise<void> {
     {
-      for await (const event of this.client.watch<Pod>(`/api/v1/namespaces/${this.namespace}/pods`, { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 3600 }, this.abort.signal)) {
+      for await (const event of this.client.watch<Pod>(
+        `/api/v1/namespaces/${this.namespace}/pods`,
+        { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 3600 },
+        this.abort.signal,
+      )) {
         const now = performance.now();
         this.events++;
         const pod = event.object;
@@ -211,7 +215,11 @@ export function flowSchemas(user: string): unknown[] {
   });
   for (const verb of VERBS) {
     for (const cls of RESOURCE_CLASSES) {
-      schemas.push(fs(`${user}.${verb}.${cls.name}`, cls.precedence, { resourceRules: [{ verbs: [verb], apiGroups: ['*'], resources: cls.resources, clusterScope: true, namespaces: ['*'] }] }));
+      schemas.push(
+        fs(`${user}.${verb}.${cls.name}`, cls.precedence, {
+          resourceRules: [{ verbs: [verb], apiGroups: ['*'], resources: cls.resources, clusterScope: true, namespaces: ['*'] }],
+        }),
+      );
     }
   }
   schemas.push(fs(`${user}.nonresource.other`, 3, { nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }] }));

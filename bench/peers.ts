@@ -92,16 +92,44 @@ export const ours: Peer = {
       return processes([
         spawnLogged(ctx, 'ours.log', node, [
           ...nodeArgs,
-          'bin/vk.js', 'run', '--kubeconfig', ctx.kubeconfig, '--node-name', ctx.nodes[0]!, '--node-ip', '127.0.0.1',
-          '--kubelet-port', '0', '--kubelet-address', '127.0.0.1', '--kubelet-auth', 'none', '--kubelet-serving-cert', 'self-signed',
-          '--provider', 'mock', '--provider-config', providerConfig, '--log-level', 'warn',
+          'bin/vk.js',
+          'run',
+          '--kubeconfig',
+          ctx.kubeconfig,
+          '--node-name',
+          ctx.nodes[0]!,
+          '--node-ip',
+          '127.0.0.1',
+          '--kubelet-port',
+          '0',
+          '--kubelet-address',
+          '127.0.0.1',
+          '--kubelet-auth',
+          'none',
+          '--kubelet-serving-cert',
+          'self-signed',
+          '--provider',
+          'mock',
+          '--provider-config',
+          providerConfig,
+          '--log-level',
+          'warn',
           // BENCH_OURS_ARGS: extra `vk run` flags for experiments, e.g. "--pod-workers 50".
           ...(process.env.BENCH_OURS_ARGS ?? '').split(' ').filter(Boolean),
         ]),
       ]);
     }
     return processes([
-      spawnLogged(ctx, 'ours.log', node, [...nodeArgs, 'bench/vk-multi.ts', '--kubeconfig', ctx.kubeconfig, '--nodes', ctx.nodes.join(','), '--provider-config', providerConfig]),
+      spawnLogged(ctx, 'ours.log', node, [
+        ...nodeArgs,
+        'bench/vk-multi.ts',
+        '--kubeconfig',
+        ctx.kubeconfig,
+        '--nodes',
+        ctx.nodes.join(','),
+        '--provider-config',
+        providerConfig,
+      ]),
     ]);
   },
 };
@@ -120,8 +148,18 @@ export function upstream(binary: BuiltBinary): Peer {
         const port = await freePort();
         children.push(
           spawnLogged(ctx, ctx.nodes.length === 1 ? 'upstream.log' : `upstream-${i}.log`, binary.binary, [
-            '--kubeconfig', ctx.kubeconfig, '--nodename', node, '--pod-capacity', String(ctx.podCapacity), '--listen', `127.0.0.1:${port}`,
-            '--tls-cert-file', `${ctx.servingCert}.crt`, '--tls-key-file', `${ctx.servingCert}.key`,
+            '--kubeconfig',
+            ctx.kubeconfig,
+            '--nodename',
+            node,
+            '--pod-capacity',
+            String(ctx.podCapacity),
+            '--listen',
+            `127.0.0.1:${port}`,
+            '--tls-cert-file',
+            `${ctx.servingCert}.crt`,
+            '--tls-key-file',
+            `${ctx.servingCert}.key`,
           ]),
         );
       }
@@ -134,7 +172,8 @@ export function kwok(binary: BuiltBinary): Peer {
   return {
     name: 'kwok',
     version: binary.version,
-    describe: (nodes) => `kwok ${binary.version} with kwokctl's default stages (pod-ready, pod-delete, node heartbeat with lease), one process for ${nodes === 1 ? 'the node' : `all ${nodes} nodes`}; the bench creates the Node objects`,
+    describe: (nodes) =>
+      `kwok ${binary.version} with kwokctl's default stages (pod-ready, pod-delete, node heartbeat with lease), one process for ${nodes === 1 ? 'the node' : `all ${nodes} nodes`}; the bench creates the Node objects`,
     async start(ctx) {
       // kwok manages Nodes someone else created: register them as kwokctl does.
       for (const node of ctx.nodes) {
@@ -142,15 +181,31 @@ export function kwok(binary: BuiltBinary): Peer {
         await ctx.admin.create('/api/v1/nodes', {
           apiVersion: 'v1',
           kind: 'Node',
-          metadata: { name: node, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { type: 'kwok', 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' } },
+          metadata: {
+            name: node,
+            annotations: { 'kwok.x-k8s.io/node': 'fake' },
+            labels: { type: 'kwok', 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' },
+          },
           spec: { taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }] },
           status: { capacity, allocatable: capacity },
         });
       }
       return processes([
         spawnLogged(ctx, 'kwok.log', binary.binary, [
-          '--kubeconfig', ctx.kubeconfig, '--config', binary.config!, '--manage-nodes-with-annotation-selector', 'kwok.x-k8s.io/node=fake',
-          '--node-lease-duration-seconds', '40', '--cidr', '10.0.0.1/16', '--node-ip', '127.0.0.1', '--v', 'WARN',
+          '--kubeconfig',
+          ctx.kubeconfig,
+          '--config',
+          binary.config!,
+          '--manage-nodes-with-annotation-selector',
+          'kwok.x-k8s.io/node=fake',
+          '--node-lease-duration-seconds',
+          '40',
+          '--cidr',
+          '10.0.0.1/16',
+          '--node-ip',
+          '127.0.0.1',
+          '--v',
+          'WARN',
         ]),
       ]);
     },
@@ -161,10 +216,19 @@ export function ceiling(binary: BuiltBinary): Peer {
   return {
     name: 'ceiling',
     version: binary.version,
-    describe: () => 'bench/go/ceiling: client-go informer per node + 32 workers that only merge-patch pods/status to Running and delete deleted pods with grace 0; no rate limit, protobuf',
+    describe: () =>
+      'bench/go/ceiling: client-go informer per node + 32 workers that only merge-patch pods/status to Running and delete deleted pods with grace 0; no rate limit, protobuf',
     async start(ctx) {
       return processes([
-        spawnLogged(ctx, 'ceiling.log', binary.binary, ['ceiling', '--kubeconfig', ctx.kubeconfig, '--nodes', ctx.nodes.join(','), '--pod-capacity', String(ctx.podCapacity)]),
+        spawnLogged(ctx, 'ceiling.log', binary.binary, [
+          'ceiling',
+          '--kubeconfig',
+          ctx.kubeconfig,
+          '--nodes',
+          ctx.nodes.join(','),
+          '--pod-capacity',
+          String(ctx.podCapacity),
+        ]),
       ]);
     },
   };

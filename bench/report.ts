@@ -70,7 +70,9 @@ function sortedRuns(result: BenchResult, scenario: string): RunResult[] {
 function describeScenario(runs: RunResult[], id: string): string {
   const r = runs[0];
   if (!r) return id;
-  const kind = id.startsWith('deployment') ? 'one Deployment, pods placed by kube-scheduler (end to end: kube-controller-manager and kube-scheduler pace the creation)' : 'pods created with spec.nodeName by the Go loader';
+  const kind = id.startsWith('deployment')
+    ? 'one Deployment, pods placed by kube-scheduler (end to end: kube-controller-manager and kube-scheduler pace the creation)'
+    : 'pods created with spec.nodeName by the Go loader';
   return `${r.pods} pods on ${r.nodes} node${r.nodes > 1 ? 's' : ''}: ${kind}`;
 }
 
@@ -111,19 +113,23 @@ export function renderMarkdown(result: BenchResult): string {
     '',
     `Run ${result.startedAt} – ${result.finishedAt} on ${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}; Node ${m.node}, ${m.go}; ` +
       `Kubernetes ${m.kubernetes} (this repository's local control plane, etcd fsync ${m.etcdFsync ? 'on' : 'off'}), a fresh control plane per run.`,
-    `Peers: ${Object.entries(result.peers).map(([k, v]) => `${k} ${v}`).join(', ')}. Commands: ${(result.commands ?? []).map((c) => `\`${c}\``).join('; ')}.`,
+    `Peers: ${Object.entries(result.peers)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}. Commands: ${(result.commands ?? []).map((c) => `\`${c}\``).join('; ')}.`,
     '',
-    'Up: pods/s from the first pod\'s creation to the last pod Running; down: pods/s from the first deletion to the last pod gone; ' +
-      'latency: per pod, bound (created with spec.nodeName, or bound by the scheduler) to Running, both as the bench\'s own watch saw them; ' +
-      'RSS: peak resident set (VmHWM) of the peer\'s process(es), summed; CPU: utime+stime of the peer during the measured window; ' +
-      'API requests: kube-apiserver\'s own count of the peer\'s requests (per-peer client certificate, APF FlowSchemas per verb), per pod, over the window.',
+    "Up: pods/s from the first pod's creation to the last pod Running; down: pods/s from the first deletion to the last pod gone; " +
+      "latency: per pod, bound (created with spec.nodeName, or bound by the scheduler) to Running, both as the bench's own watch saw them; " +
+      "RSS: peak resident set (VmHWM) of the peer's process(es), summed; CPU: utime+stime of the peer during the measured window; " +
+      "API requests: kube-apiserver's own count of the peer's requests (per-peer client certificate, APF FlowSchemas per verb), per pod, over the window.",
     '',
   ];
   for (const id of scenarioIds(result)) {
     const runs = sortedRuns(result, id);
     const oursRun = runs.find((r) => r.peer === 'ours' && r.ok);
     out.push(`## ${id}`, '', describeScenario(runs, id), '');
-    out.push('| peer | up pods/s | down pods/s | latency p50 / p90 / p99 ms | peak RSS MiB | CPU s (ms/pod) | API requests/pod | by verb | by resource | ours ÷ peer, up pods/s | window s (machine busy CPU s, load) |');
+    out.push(
+      '| peer | up pods/s | down pods/s | latency p50 / p90 / p99 ms | peak RSS MiB | CPU s (ms/pod) | API requests/pod | by verb | by resource | ours ÷ peer, up pods/s | window s (machine busy CPU s, load) |',
+    );
     out.push('|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|');
     for (const r of runs) {
       if (!r.ok) {
@@ -140,8 +146,16 @@ export function renderMarkdown(result: BenchResult): string {
     }
     out.push('');
   }
-  out.push('## Ours relative to each peer', '', 'Throughput: ours ÷ peer (above 1: ours is faster); latency, RSS, CPU, requests: ours ÷ peer (below 1: ours uses less).', '');
-  out.push('| scenario | peer | up pods/s | down pods/s | p50 latency | p99 latency | peak RSS | CPU | API requests/pod |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  out.push(
+    '## Ours relative to each peer',
+    '',
+    'Throughput: ours ÷ peer (above 1: ours is faster); latency, RSS, CPU, requests: ours ÷ peer (below 1: ours uses less).',
+    '',
+  );
+  out.push(
+    '| scenario | peer | up pods/s | down pods/s | p50 latency | p99 latency | peak RSS | CPU | API requests/pod |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const id of scenarioIds(result)) {
     const runs = sortedRuns(result, id);
     const o = runs.find((r) => r.peer === 'ours' && r.ok);
@@ -216,7 +230,11 @@ export function renderSvg(result: BenchResult): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="8" y="16" font-size="13" font-weight="bold">Pods/s: creation → Running (left), deletion → gone (right)</text>`,
-    `<text x="8" y="32" fill="#555">${esc(`${m.cores} cores, Kubernetes ${m.kubernetes}, ${m.node}, ${result.startedAt.slice(0, 10)}; ${Object.entries(result.peers).map(([k, v]) => `${k} ${v}`).join(', ')}`)}</text>`,
+    `<text x="8" y="32" fill="#555">${esc(
+      `${m.cores} cores, Kubernetes ${m.kubernetes}, ${m.node}, ${result.startedAt.slice(0, 10)}; ${Object.entries(result.peers)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    )}</text>`,
     ...parts,
     `<text x="8" y="${height - 8}" fill="#555">Each panel has its own linear scale. Details: latest.md</text>`,
     '</svg>',

@@ -12,7 +12,18 @@ import { parseArgs } from 'node:util';
 import { startLocalCluster, type LocalCluster } from '../src/cluster/local.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { ensureBenchtool, ensureKwok, ensureUpstreamVk, goVersion, type BuiltBinary } from './build.ts';
-import { countsBetween, dispatchedByUser, flowSchemas, percentile, perPod, PodWatch, readProcs, scrapeApiserver, systemBusySeconds, type ApiCounts } from './measure.ts';
+import {
+  countsBetween,
+  dispatchedByUser,
+  flowSchemas,
+  percentile,
+  perPod,
+  PodWatch,
+  readProcs,
+  scrapeApiserver,
+  systemBusySeconds,
+  type ApiCounts,
+} from './measure.ts';
 import { ceiling, kwok, ours, REPO_DIR, upstream, type Peer, type PeerProcess } from './peers.ts';
 import { renderMarkdown, renderSvg, type BenchResult, type RunResult, type Scenario } from './report.ts';
 
@@ -53,7 +64,11 @@ if (values.help) {
 }
 
 const smoke = values.smoke;
-const list = (s: string | undefined, fallback: string): string[] => (s ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string | undefined, fallback: string): string[] =>
+  (s ?? fallback)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const podCounts = list(values.pods, smoke ? '50' : '1000,10000').map(Number);
 const multi = list(values['nodes-x-pods'], smoke ? '' : '100x100').map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s);
@@ -158,19 +173,29 @@ async function prepareCluster(admin: KubeClient, user: string): Promise<void> {
   const schemas = flowSchemas(user) as { metadata: { name: string } }[];
   for (const fs of schemas) await admin.create('/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas', fs);
   // The APF controller marks each FlowSchema Dangling=False once it uses it.
-  await waitFor('the FlowSchemas to be in force', async () => {
-    const list = await admin.list<{ items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }>('/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas');
-    const ours = list.items.filter((i) => i.metadata.name.startsWith(`${user}.`));
-    return ours.length === schemas.length && ours.every((i) => i.status?.conditions?.some((c) => c.type === 'Dangling' && c.status === 'False'));
-  }, 60_000);
-  await waitFor(`ServiceAccount ${NAMESPACE}/default`, async () => {
-    try {
-      await admin.get(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default`);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 60_000);
+  await waitFor(
+    'the FlowSchemas to be in force',
+    async () => {
+      const list = await admin.list<{ items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }>(
+        '/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas',
+      );
+      const ours = list.items.filter((i) => i.metadata.name.startsWith(`${user}.`));
+      return ours.length === schemas.length && ours.every((i) => i.status?.conditions?.some((c) => c.type === 'Dangling' && c.status === 'False'));
+    },
+    60_000,
+  );
+  await waitFor(
+    `ServiceAccount ${NAMESPACE}/default`,
+    async () => {
+      try {
+        await admin.get(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default`);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+  );
 }
 
 async function nodesReady(admin: KubeClient, nodes: string[]): Promise<boolean> {
@@ -206,7 +231,16 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
   let peerProcess: PeerProcess | undefined;
   let watch: PodWatch | undefined;
   let keepDir = values['keep-dirs'];
-  const result: RunResult = { scenario: scenario.id, peer: peer.name, version: peer.version, how: peer.describe(scenario.nodes), pods: scenario.pods, nodes: scenario.nodes, ok: false, commit: sourceState() };
+  const result: RunResult = {
+    scenario: scenario.id,
+    peer: peer.name,
+    version: peer.version,
+    how: peer.describe(scenario.nodes),
+    pods: scenario.pods,
+    nodes: scenario.nodes,
+    ok: false,
+    commit: sourceState(),
+  };
   try {
     log(`${scenario.id} / ${peer.name}: starting a fresh control plane in ${dir}`);
     cluster = await startLocalCluster({ dir: path.join(dir, 'cluster') });
@@ -219,22 +253,53 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     writeKubeconfig(kubeconfig, cluster.info.server, pki, path.join(dir, user), user);
 
     const startedPeer = performance.now();
-    peerProcess = await peer.start({ dir, kubeconfig, servingCert: path.join(dir, 'serving'), nodes, podCapacity: Math.max(2 * scenario.podsPerNode, 110), admin, binaries });
+    peerProcess = await peer.start({
+      dir,
+      kubeconfig,
+      servingCert: path.join(dir, 'serving'),
+      nodes,
+      podCapacity: Math.max(2 * scenario.podsPerNode, 110),
+      admin,
+      binaries,
+    });
     const failed = peerProcess.failed;
     await waitFor(`node(s) Ready (${peer.name})`, () => nodesReady(admin!, nodes), 180_000, failed);
     result.startupSeconds = round((performance.now() - startedPeer) / 1000, 2);
-    log(`${scenario.id} / ${peer.name}: ${nodes.length} node(s) Ready after ${result.startupSeconds}s; pids ${peerProcess.pids.slice(0, 5).join(',')}${peerProcess.pids.length > 5 ? ',...' : ''}`);
+    log(
+      `${scenario.id} / ${peer.name}: ${nodes.length} node(s) Ready after ${result.startupSeconds}s; pids ${peerProcess.pids.slice(0, 5).join(',')}${peerProcess.pids.length > 5 ? ',...' : ''}`,
+    );
     await new Promise((r) => setTimeout(r, 2000)); // let start-up requests (sweeps, first status) settle
 
     watch = new PodWatch(admin, NAMESPACE);
     await watch.start();
-    const before = { api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user), proc: readProcs(peerProcess.pids), busy: systemBusySeconds(), load: os.loadavg()[0]! };
+    const before = {
+      api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user),
+      proc: readProcs(peerProcess.pids),
+      busy: systemBusySeconds(),
+      load: os.loadavg()[0]!,
+    };
 
     // ---- up: creation to Running
     const upStart = performance.now();
     let loaderSeconds: number | undefined;
     if (scenario.kind === 'direct') {
-      const load = await benchtool(['load', '--kubeconfig', cluster.info.kubeconfig, '--action', 'create', '--namespace', NAMESPACE, '--prefix', 'bench', '--count', String(scenario.pods), '--nodes', nodes.join(','), '--concurrency', String(loaderConcurrency)]);
+      const load = await benchtool([
+        'load',
+        '--kubeconfig',
+        cluster.info.kubeconfig,
+        '--action',
+        'create',
+        '--namespace',
+        NAMESPACE,
+        '--prefix',
+        'bench',
+        '--count',
+        String(scenario.pods),
+        '--nodes',
+        nodes.join(','),
+        '--concurrency',
+        String(loaderConcurrency),
+      ]);
       loaderSeconds = load.seconds as number;
     } else {
       await admin.create(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments`, deployment(scenario.pods));
@@ -246,14 +311,34 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     // ---- down: deletion to gone
     const downStart = performance.now();
     if (scenario.kind === 'direct') {
-      await benchtool(['load', '--kubeconfig', cluster.info.kubeconfig, '--action', 'delete', '--namespace', NAMESPACE, '--prefix', 'bench', '--count', String(scenario.pods), '--nodes', nodes.join(','), '--concurrency', String(loaderConcurrency)]);
+      await benchtool([
+        'load',
+        '--kubeconfig',
+        cluster.info.kubeconfig,
+        '--action',
+        'delete',
+        '--namespace',
+        NAMESPACE,
+        '--prefix',
+        'bench',
+        '--count',
+        String(scenario.pods),
+        '--nodes',
+        nodes.join(','),
+        '--concurrency',
+        String(loaderConcurrency),
+      ]);
     } else {
       await admin.patch(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments/bench`, { spec: { replicas: 0 } });
     }
     await watch.until(`${expected} pods gone (${peer.name})`, () => watch!.count((t) => t.gone !== undefined) >= expected, phaseTimeoutMs, failed);
     const downEnd = performance.now();
     await new Promise((r) => setTimeout(r, 2000)); // trailing requests (events, status) land in the window
-    const after = { api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user), proc: readProcs(peerProcess.pids), busy: systemBusySeconds() };
+    const after = {
+      api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user),
+      proc: readProcs(peerProcess.pids),
+      busy: systemBusySeconds(),
+    };
 
     // ---- figures
     const times = [...watch.pods.values()];
@@ -262,8 +347,14 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     const lastRunning = Math.max(...times.map((t) => t.running ?? NaN).filter(Number.isFinite));
     const firstDeleting = Math.min(...times.map((t) => t.deleting ?? t.gone ?? NaN).filter(Number.isFinite));
     const lastGone = Math.max(...times.map((t) => t.gone ?? NaN).filter(Number.isFinite));
-    const latencies = times.filter((t) => t.running !== undefined && t.bound !== undefined).map((t) => t.running! - t.bound!).sort((a, b) => a - b);
-    const deleteLatencies = times.filter((t) => t.gone !== undefined && t.deleting !== undefined).map((t) => t.gone! - t.deleting!).sort((a, b) => a - b);
+    const latencies = times
+      .filter((t) => t.running !== undefined && t.bound !== undefined)
+      .map((t) => t.running! - t.bound!)
+      .sort((a, b) => a - b);
+    const deleteLatencies = times
+      .filter((t) => t.gone !== undefined && t.deleting !== undefined)
+      .map((t) => t.gone! - t.deleting!)
+      .sort((a, b) => a - b);
     const upSeconds = (lastRunning - Math.max(firstAdded, upStart)) / 1000;
     const downSeconds = (lastGone - Math.max(firstDeleting, downStart)) / 1000;
     const apiUp: ApiCounts = countsBetween(before.api, mid.api);
@@ -271,10 +362,25 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     const finalProc = readProcs(peerProcess.pids);
     Object.assign(result, {
       ok: true,
-      up: { seconds: round(upSeconds, 3), podsPerSecond: round(expected / upSeconds), loaderSeconds: loaderSeconds === undefined ? undefined : round(loaderSeconds, 3) },
+      up: {
+        seconds: round(upSeconds, 3),
+        podsPerSecond: round(expected / upSeconds),
+        loaderSeconds: loaderSeconds === undefined ? undefined : round(loaderSeconds, 3),
+      },
       down: { seconds: round(downSeconds, 3), podsPerSecond: round(expected / downSeconds) },
-      latencyMs: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? NaN), samples: latencies.length },
-      deleteLatencyMs: { p50: round(percentile(deleteLatencies, 50)), p90: round(percentile(deleteLatencies, 90)), p99: round(percentile(deleteLatencies, 99)), samples: deleteLatencies.length },
+      latencyMs: {
+        p50: round(percentile(latencies, 50)),
+        p90: round(percentile(latencies, 90)),
+        p99: round(percentile(latencies, 99)),
+        max: round(latencies.at(-1) ?? NaN),
+        samples: latencies.length,
+      },
+      deleteLatencyMs: {
+        p50: round(percentile(deleteLatencies, 50)),
+        p90: round(percentile(deleteLatencies, 90)),
+        p99: round(percentile(deleteLatencies, 99)),
+        samples: deleteLatencies.length,
+      },
       process: {
         count: peerProcess.pids.length,
         peakRssMiB: round(finalProc.hwmKiB / 1024),
@@ -291,7 +397,9 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
       watchEvents: watch.events,
       watchResumes: watch.rewatches,
     } satisfies Partial<RunResult>);
-    log(`${scenario.id} / ${peer.name}: up ${result.up!.podsPerSecond} pods/s, down ${result.down!.podsPerSecond} pods/s, p50/p99 ${result.latencyMs!.p50}/${result.latencyMs!.p99} ms, RSS ${result.process!.peakRssMiB} MiB, CPU ${result.process!.cpuSeconds}s, ${result.api!.perPod.total} API requests/pod`);
+    log(
+      `${scenario.id} / ${peer.name}: up ${result.up!.podsPerSecond} pods/s, down ${result.down!.podsPerSecond} pods/s, p50/p99 ${result.latencyMs!.p50}/${result.latencyMs!.p99} ms, RSS ${result.process!.peakRssMiB} MiB, CPU ${result.process!.cpuSeconds}s, ${result.api!.perPod.total} API requests/pod`,
+    );
   } catch (err) {
     result.error = (err as Error).message.split('\n').slice(0, 5).join(' | ');
     if (watch) {
@@ -356,7 +464,8 @@ function facts(kubernetesVersion: string): BenchResult['machine'] {
 const startedAt = new Date().toISOString();
 mkdirSync(outDir, { recursive: true });
 const latestJson = path.join(outDir, 'latest.json');
-const previousResult: BenchResult | undefined = values.merge && existsSync(latestJson) ? (JSON.parse(readFileSync(latestJson, 'utf8')) as BenchResult) : undefined;
+const previousResult: BenchResult | undefined =
+  values.merge && existsSync(latestJson) ? (JSON.parse(readFileSync(latestJson, 'utf8')) as BenchResult) : undefined;
 const previous: RunResult[] = previousResult?.runs ?? [];
 const runs: RunResult[] = [];
 let kubernetesVersion = 'unknown';
@@ -369,7 +478,10 @@ try {
 function currentResult(): BenchResult {
   const redone = new Set(runs.map((r) => `${r.scenario}/${r.peer}`));
   const merged = [...previous.filter((r) => !redone.has(`${r.scenario}/${r.peer}`)), ...runs];
-  const command = `node bench/run.ts ${process.argv.slice(2).map((a) => (a === '' ? "''" : a)).join(' ')}`.trim();
+  const command = `node bench/run.ts ${process.argv
+    .slice(2)
+    .map((a) => (a === '' ? "''" : a))
+    .join(' ')}`.trim();
   const peerVersions: Record<string, string> = {};
   for (const r of merged) peerVersions[r.peer] = r.version;
   return {
@@ -379,7 +491,11 @@ function currentResult(): BenchResult {
     commands: [...(previousResult?.commands ?? []), command],
     machine: facts(kubernetesVersion),
     peers: peerVersions,
-    settings: { loaderConcurrency, namespace: NAMESPACE, podSpec: 'one container, automountServiceAccountToken false, enableServiceLinks false; direct pods carry spec.nodeName' },
+    settings: {
+      loaderConcurrency,
+      namespace: NAMESPACE,
+      podSpec: 'one container, automountServiceAccountToken false, enableServiceLinks false; direct pods carry spec.nodeName',
+    },
     ...(previousResult?.notes && { notes: previousResult.notes }),
     runs: merged,
   };

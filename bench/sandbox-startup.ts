@@ -89,7 +89,12 @@ interface Node {
 const nearestRank = (sorted: number[], q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
 function summarize(samples: number[]): { samplesMs: number[]; p50Ms: number; maxMs: number; minMs: number } {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { samplesMs: samples.map((s) => Math.round(s * 10) / 10), p50Ms: round(nearestRank(sorted, 0.5)), maxMs: round(sorted.at(-1)!), minMs: round(sorted[0]!) };
+  return {
+    samplesMs: samples.map((s) => Math.round(s * 10) / 10),
+    p50Ms: round(nearestRank(sorted, 0.5)),
+    maxMs: round(sorted.at(-1)!),
+    minMs: round(sorted[0]!),
+  };
 }
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
@@ -133,7 +138,11 @@ try {
   void (async () => {
     while (!watchAbort.signal.aborted) {
       try {
-        for await (const event of client.watch<Pod>(`/api/v1/namespaces/${NAMESPACE}/pods`, { resourceVersion, allowWatchBookmarks: true }, watchAbort.signal)) {
+        for await (const event of client.watch<Pod>(
+          `/api/v1/namespaces/${NAMESPACE}/pods`,
+          { resourceVersion, allowWatchBookmarks: true },
+          watchAbort.signal,
+        )) {
           const now = performance.now();
           resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
           if (event.type !== 'ADDED' && event.type !== 'MODIFIED') continue;
@@ -157,7 +166,12 @@ try {
   async function startNode(name: string): Promise<Node> {
     const dataDir = path.join(dir, `data-${name}`);
     const provider = await SandboxProvider.open({ dataDir }, { nodeName: name, nodeIP: '127.0.0.1', log });
-    const vk = await VirtualKubelet.start(client, provider, { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS }, log);
+    const vk = await VirtualKubelet.start(
+      client,
+      provider,
+      { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS },
+      log,
+    );
     const node = { name, dataDir, provider, vk };
     nodes.push(node);
     return node;
@@ -228,13 +242,20 @@ try {
 
   const result = {
     benchmark: 'sandbox-startup',
-    description: 'sandbox provider: pod creation (spec.nodeName) to Running as seen by the driver\'s watch; cold = fresh dataDir (image pulled from a loopback registry), warm = image already in the store',
+    description:
+      "sandbox provider: pod creation (spec.nodeName) to Running as seen by the driver's watch; cold = fresh dataDir (image pulled from a loopback registry), warm = image already in the store",
     date: new Date().toISOString(),
     runs,
     settleMs,
     // 1-, 5- and 15-minute load averages when the measurements began and ended (2 CPUs: above ~1 something else ran too).
     loadavg: { before: loadBefore.map((l) => Math.round(l * 100) / 100), after: os.loadavg().map((l) => Math.round(l * 100) / 100) },
-    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version },
+    host: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      kernel: os.release(),
+      node: process.version,
+    },
     kubernetes: cluster.info.version,
     image: { reference: pushed.reference, layers: built.layers.length, compressedBytes: imageBytes },
     cold: summarize(cold),

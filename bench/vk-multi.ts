@@ -55,7 +55,12 @@ await Promise.all(
   Array.from({ length: Number(values['start-concurrency']) }, async () => {
     for (let nodeName = queue.shift(); nodeName; nodeName = queue.shift()) {
       const provider = new MockProvider(mockConfig, { nodeName, hostIP: '127.0.0.1', log });
-      const vk = await VirtualKubelet.start(client, provider, { nodeName, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'keep', ...timings }, log);
+      const vk = await VirtualKubelet.start(
+        client,
+        provider,
+        { nodeName, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'keep', ...timings },
+        log,
+      );
       running.push(vk);
     }
   }),

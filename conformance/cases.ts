@@ -66,7 +66,13 @@ async function deletePod(ctx: CaseContext, name: string): Promise<void> {
 function describe(pod: Pod | undefined): string {
   if (!pod) return 'absent';
   const c = pod.status?.containerStatuses?.[0];
-  const state = c?.state?.waiting ? `waiting ${c.state.waiting.reason ?? ''}` : c?.state?.terminated ? `terminated ${c.state.terminated.reason ?? ''} exit ${c.state.terminated.exitCode}` : c?.state?.running ? 'running' : 'no container status';
+  const state = c?.state?.waiting
+    ? `waiting ${c.state.waiting.reason ?? ''}`
+    : c?.state?.terminated
+      ? `terminated ${c.state.terminated.reason ?? ''} exit ${c.state.terminated.exitCode}`
+      : c?.state?.running
+        ? 'running'
+        : 'no container status';
   return `phase ${pod.status?.phase ?? '?'}, ${state}, restarts ${c?.restartCount ?? 0}`;
 }
 
@@ -101,7 +107,10 @@ async function nodeReady(ctx: CaseContext): Promise<{ status?: string; reason?: 
 
 /** Runs kubectl in the background until `until` sees what it waits for in its output; then kills it. */
 async function watchKubectl(ctx: CaseContext, args: string[], until: (stdout: string) => boolean, timeoutMs = 20_000, input?: string): Promise<string> {
-  const child = spawn(ctx.kubectlBinary, ['-n', ctx.namespace, ...args], { env: { ...process.env, KUBECONFIG: ctx.kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(ctx.kubectlBinary, ['-n', ctx.namespace, ...args], {
+    env: { ...process.env, KUBECONFIG: ctx.kubeconfig },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -111,14 +120,20 @@ async function watchKubectl(ctx: CaseContext, args: string[], until: (stdout: st
   child.on('exit', () => (exited = true));
   try {
     if (input !== undefined) child.stdin.write(input);
-    await waitFor(`kubectl ${args.join(' ')} to print the expected output`, () => {
-      if (until(stdout)) return true;
-      if (exited) throw new Error(`kubectl exited early: ${stderr.trim() || stdout.trim()}`);
-      return false;
-    }, { timeoutMs, signal: ctx.signal });
+    await waitFor(
+      `kubectl ${args.join(' ')} to print the expected output`,
+      () => {
+        if (until(stdout)) return true;
+        if (exited) throw new Error(`kubectl exited early: ${stderr.trim() || stdout.trim()}`);
+        return false;
+      },
+      { timeoutMs, signal: ctx.signal },
+    );
     return stdout;
   } catch (err) {
-    throw new Error(`${(err as Error).message}; stdout so far: ${JSON.stringify(stdout.slice(-300))}; stderr: ${JSON.stringify(stderr.slice(-300))}`, { cause: err });
+    throw new Error(`${(err as Error).message}; stdout so far: ${JSON.stringify(stdout.slice(-300))}; stderr: ${JSON.stringify(stderr.slice(-300))}`, {
+      cause: err,
+    });
   } finally {
     child.kill();
   }
@@ -144,14 +159,21 @@ export const CASES: ConformanceCase[] = [
     description: 'the provider answers its health check and the node is Ready with the provider taint',
     async run(ctx) {
       if (ctx.provider.ping) await ctx.provider.ping(AbortSignal.timeout(5_000));
-      const ready = await waitFor('the node Ready', async () => ((await nodeReady(ctx))?.status === 'True' ? true : undefined), { timeoutMs: 30_000, signal: ctx.signal });
+      const ready = await waitFor('the node Ready', async () => ((await nodeReady(ctx))?.status === 'True' ? true : undefined), {
+        timeoutMs: 30_000,
+        signal: ctx.signal,
+      });
       check(ready, 'node not Ready');
       const node = await ctx.client.get<Node>(`/api/v1/nodes/${ctx.nodeName}`);
       const taint = node.spec?.taints?.find((t) => t.key === 'virtual-kubelet.io/provider');
-      check(taint?.value === ctx.provider.name, `node taint virtual-kubelet.io/provider is ${JSON.stringify(taint?.value)}, expected ${JSON.stringify(ctx.provider.name)}`);
+      check(
+        taint?.value === ctx.provider.name,
+        `node taint virtual-kubelet.io/provider is ${JSON.stringify(taint?.value)}, expected ${JSON.stringify(ctx.provider.name)}`,
+      );
       const pods = ctx.provider.nodeConfig?.().capacity.pods;
       const same = (a: string | undefined, b: string) => a !== undefined && milliValue(parseQuantity(a)) === milliValue(parseQuantity(b));
-      if (pods !== undefined) check(same(node.status?.capacity?.pods, pods), `node capacity pods is ${node.status?.capacity?.pods}, the provider's nodeConfig says ${pods}`);
+      if (pods !== undefined)
+        check(same(node.status?.capacity?.pods, pods), `node capacity pods is ${node.status?.capacity?.pods}, the provider's nodeConfig says ${pods}`);
     },
   },
   {
@@ -162,14 +184,29 @@ export const CASES: ConformanceCase[] = [
       const first = await runningPod(ctx, 'create-delete');
       check(first.status?.podIP, 'the Running pod has no podIP');
       const inProvider = await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal });
-      check(inProvider?.metadata?.uid === first.metadata?.uid, `provider getPod returned uid ${inProvider?.metadata?.uid}, the API pod has ${first.metadata?.uid}`);
+      check(
+        inProvider?.metadata?.uid === first.metadata?.uid,
+        `provider getPod returned uid ${inProvider?.metadata?.uid}, the API pod has ${first.metadata?.uid}`,
+      );
       await deletePod(ctx, 'create-delete');
-      await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, 'create-delete')) === undefined, { timeoutMs: 30_000, signal: ctx.signal });
-      await waitFor('the pod to be gone from the provider', async () => (await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal })) === undefined, { timeoutMs: 15_000, signal: ctx.signal });
+      await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, 'create-delete')) === undefined, {
+        timeoutMs: 30_000,
+        signal: ctx.signal,
+      });
+      await waitFor(
+        'the pod to be gone from the provider',
+        async () => (await ctx.provider.getPod(ctx.namespace, 'create-delete', { signal: ctx.signal })) === undefined,
+        { timeoutMs: 15_000, signal: ctx.signal },
+      );
       const second = await runningPod(ctx, 'create-delete');
       check(second.metadata?.uid !== first.metadata?.uid, 'the re-created pod has the old UID');
-      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name === 'create-delete');
-      check(copies.length === 1 && copies[0]?.metadata?.uid === second.metadata?.uid, `the provider holds ${copies.length} copies (uids ${copies.map((p) => p.metadata?.uid).join(', ')}), expected only ${second.metadata?.uid}`);
+      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter(
+        (p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name === 'create-delete',
+      );
+      check(
+        copies.length === 1 && copies[0]?.metadata?.uid === second.metadata?.uid,
+        `the provider holds ${copies.length} copies (uids ${copies.map((p) => p.metadata?.uid).join(', ')}), expected only ${second.metadata?.uid}`,
+      );
       await deletePod(ctx, 'create-delete');
     },
   },
@@ -179,7 +216,9 @@ export const CASES: ConformanceCase[] = [
     description: 'listPods, getPod and getPodStatus agree with each other and with the API',
     async run(ctx) {
       const pods = await Promise.all(['list-a', 'list-b'].map((name) => runningPod(ctx, name)));
-      const listed = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name?.startsWith('list-'));
+      const listed = (await ctx.provider.listPods({ signal: ctx.signal })).filter(
+        (p) => p.metadata?.namespace === ctx.namespace && p.metadata?.name?.startsWith('list-'),
+      );
       check(listed.length === 2, `listPods has ${listed.length} of the 2 pods`);
       for (const pod of pods) {
         const name = pod.metadata?.name ?? '';
@@ -199,15 +238,31 @@ export const CASES: ConformanceCase[] = [
     description: 'a pod goes Pending → Running → Succeeded, never backwards, and ends with exit code 0 (Completed)',
     async run(ctx) {
       const name = 'transitions';
-      await createPod(ctx, manifest(ctx, name, { restartPolicy: 'Never', command: ['sh', '-c', 'sleep 2'], annotations: { 'mock.vk.io/running-delay-ms': '1500', 'mock.vk.io/complete-after-ms': '2000' } }));
+      await createPod(
+        ctx,
+        manifest(ctx, name, {
+          restartPolicy: 'Never',
+          command: ['sh', '-c', 'sleep 2'],
+          annotations: { 'mock.vk.io/running-delay-ms': '1500', 'mock.vk.io/complete-after-ms': '2000' },
+        }),
+      );
       const order = ['Pending', 'Running', 'Succeeded'];
       const seen: string[] = [];
-      const done = await waitPod(ctx, name, 'Succeeded', (pod) => {
-        const phase = pod.status?.phase ?? 'Pending';
-        if (seen.at(-1) !== phase) seen.push(phase);
-        return phase === 'Succeeded' || phase === 'Failed';
-      }, 60_000);
-      check(seen.every((phase, i) => order.includes(phase) && (i === 0 || order.indexOf(phase) > order.indexOf(seen[i - 1]!))), `phases went ${seen.join(' → ')}`);
+      const done = await waitPod(
+        ctx,
+        name,
+        'Succeeded',
+        (pod) => {
+          const phase = pod.status?.phase ?? 'Pending';
+          if (seen.at(-1) !== phase) seen.push(phase);
+          return phase === 'Succeeded' || phase === 'Failed';
+        },
+        60_000,
+      );
+      check(
+        seen.every((phase, i) => order.includes(phase) && (i === 0 || order.indexOf(phase) > order.indexOf(seen[i - 1]!))),
+        `phases went ${seen.join(' → ')}`,
+      );
       check(seen.includes('Running'), `the pod was never seen Running (phases: ${seen.join(' → ')})`);
       const terminated = done.status?.containerStatuses?.[0]?.state?.terminated;
       check(done.status?.phase === 'Succeeded' && terminated?.exitCode === 0 && terminated.reason === 'Completed', `ended ${describe(done)}`);
@@ -225,7 +280,11 @@ export const CASES: ConformanceCase[] = [
         if (pod.metadata?.namespace === ctx.namespace && pod.metadata.name === 'pushed') seen.push(pod);
       });
       const created = await createPod(ctx, manifest(ctx, 'pushed', { annotations: { 'mock.vk.io/running-delay-ms': '1000' } }));
-      await waitFor('a pushed notification with phase Running', () => seen.some((p) => p.status?.phase === 'Running' && p.metadata?.uid === created.metadata?.uid), { timeoutMs: 20_000, signal: ctx.signal });
+      await waitFor(
+        'a pushed notification with phase Running',
+        () => seen.some((p) => p.status?.phase === 'Running' && p.metadata?.uid === created.metadata?.uid),
+        { timeoutMs: 20_000, signal: ctx.signal },
+      );
       await waitPod(ctx, 'pushed', 'Running', isRunning);
       await deletePod(ctx, 'pushed');
     },
@@ -236,12 +295,21 @@ export const CASES: ConformanceCase[] = [
     description: 'unknown pods read as absent, deleting one is NotFound, and exec/logs into an unknown container fail clearly',
     async run(ctx) {
       check((await ctx.provider.getPod(ctx.namespace, 'does-not-exist', { signal: ctx.signal })) === undefined, 'getPod of an unknown pod is not undefined');
-      check((await ctx.provider.getPodStatus(ctx.namespace, 'does-not-exist', { signal: ctx.signal })) === undefined, 'getPodStatus of an unknown pod is not undefined');
+      check(
+        (await ctx.provider.getPodStatus(ctx.namespace, 'does-not-exist', { signal: ctx.signal })) === undefined,
+        'getPodStatus of an unknown pod is not undefined',
+      );
       try {
-        await ctx.provider.deletePod({ metadata: { namespace: ctx.namespace, name: 'does-not-exist', uid: '00000000-0000-0000-0000-000000000000' } }, { signal: ctx.signal, reason: 'deleted' });
+        await ctx.provider.deletePod(
+          { metadata: { namespace: ctx.namespace, name: 'does-not-exist', uid: '00000000-0000-0000-0000-000000000000' } },
+          { signal: ctx.signal, reason: 'deleted' },
+        );
         throw new Error('deletePod of an unknown pod resolved; expected a NotFoundError');
       } catch (err) {
-        check(err instanceof NotFoundError || (err instanceof VkError && err.code === 'VK_NOT_FOUND'), `deletePod of an unknown pod failed with ${(err as Error).message}, not NotFound`);
+        check(
+          err instanceof NotFoundError || (err instanceof VkError && err.code === 'VK_NOT_FOUND'),
+          `deletePod of an unknown pod failed with ${(err as Error).message}, not NotFound`,
+        );
       }
       if (ctx.provider.runInContainer || ctx.provider.getContainerLogs) {
         await runningPod(ctx, 'errors');
@@ -264,8 +332,18 @@ export const CASES: ConformanceCase[] = [
     needs: ['inspect'],
     async run(ctx) {
       const ns = ctx.namespace;
-      await ctx.client.create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { color: 'blue', 'file.txt': 'hello file\n' } });
-      await ctx.client.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds' }, stringData: { password: 's3cr3t' } });
+      await ctx.client.create(`/api/v1/namespaces/${ns}/configmaps`, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'settings' },
+        data: { color: 'blue', 'file.txt': 'hello file\n' },
+      });
+      await ctx.client.create(`/api/v1/namespaces/${ns}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'creds' },
+        stringData: { password: 's3cr3t' },
+      });
       await runningPod(ctx, 'delivery', {
         container: {
           envFrom: [{ configMapRef: { name: 'settings' }, prefix: 'CFG_' }],
@@ -299,15 +377,24 @@ export const CASES: ConformanceCase[] = [
       const config = received.volumes.get('config');
       check(config?.type === 'files', `volume config is ${config?.type ?? 'missing'}, expected files`);
       const file = config.files.find((f) => f.path === 'nested/file.txt');
-      check(text(file?.content) === 'hello file\n' && file?.mode === 0o640, `config nested/file.txt arrived as ${JSON.stringify(text(file?.content))} mode ${file?.mode?.toString(8)}`);
+      check(
+        text(file?.content) === 'hello file\n' && file?.mode === 0o640,
+        `config nested/file.txt arrived as ${JSON.stringify(text(file?.content))} mode ${file?.mode?.toString(8)}`,
+      );
       const secret = received.volumes.get('secret');
       check(secret?.type === 'files', `volume secret is ${secret?.type ?? 'missing'}, expected files`);
       const password = secret.files.find((f) => f.path === 'password');
-      check(text(password?.content) === 's3cr3t' && password?.mode === 0o400, `secret password arrived as ${JSON.stringify(text(password?.content))} mode ${password?.mode?.toString(8)}`);
+      check(
+        text(password?.content) === 's3cr3t' && password?.mode === 0o400,
+        `secret password arrived as ${JSON.stringify(text(password?.content))} mode ${password?.mode?.toString(8)}`,
+      );
       check(received.volumes.get('scratch')?.type === 'emptyDir', 'volume scratch did not arrive as an emptyDir');
       if (ctx.provider.runInContainer) {
         const printed = await ctx.kubectl(['exec', 'delivery', '--', 'printenv', 'COLOR']);
-        check(printed.stdout === 'blue\n', `printenv COLOR in the container printed ${JSON.stringify(printed.stdout)} (exit ${printed.code}: ${printed.stderr.trim()})`);
+        check(
+          printed.stdout === 'blue\n',
+          `printenv COLOR in the container printed ${JSON.stringify(printed.stdout)} (exit ${printed.code}: ${printed.stderr.trim()})`,
+        );
       }
       await deletePod(ctx, 'delivery');
     },
@@ -320,10 +407,22 @@ export const CASES: ConformanceCase[] = [
       const before = await runningPod(ctx, 'updated');
       const image = ctx.profile.updateImage;
       await ctx.client.patch(`${podsPath(ctx)}/updated`, { spec: { containers: [{ name: 'main', image }] } }, 'application/strategic-merge-patch+json');
-      await waitFor('the provider to run the new image', async () => (await ctx.provider.getPod(ctx.namespace, 'updated', { signal: ctx.signal }))?.spec?.containers[0]?.image === image, { timeoutMs: 30_000, signal: ctx.signal });
-      const after = await waitPod(ctx, 'updated', 'Running with the new image', (p) => isRunning(p) && p.status?.containerStatuses?.[0]?.image === image, 60_000);
+      await waitFor(
+        'the provider to run the new image',
+        async () => (await ctx.provider.getPod(ctx.namespace, 'updated', { signal: ctx.signal }))?.spec?.containers[0]?.image === image,
+        { timeoutMs: 30_000, signal: ctx.signal },
+      );
+      const after = await waitPod(
+        ctx,
+        'updated',
+        'Running with the new image',
+        (p) => isRunning(p) && p.status?.containerStatuses?.[0]?.image === image,
+        60_000,
+      );
       check(after.metadata?.uid === before.metadata?.uid, 'the pod was re-created instead of updated');
-      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'updated');
+      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter(
+        (p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'updated',
+      );
       check(copies.length === 1, `the provider holds ${copies.length} copies after the update`);
       await deletePod(ctx, 'updated');
     },
@@ -331,9 +430,13 @@ export const CASES: ConformanceCase[] = [
   {
     name: 'restart-policy',
     tier: 'lifecycle',
-    description: 'exits are handled per restartPolicy: Never → Failed (exit code, reason Error); OnFailure restarts failures and completes successes; Always restarts',
+    description:
+      'exits are handled per restartPolicy: Never → Failed (exit code, reason Error); OnFailure restarts failures and completes successes; Always restarts',
     async run(ctx) {
-      const exiting = (code: number) => ({ command: ['sh', '-c', `sleep 1; exit ${code}`], annotations: { 'mock.vk.io/complete-after-ms': '1000', 'mock.vk.io/exit-code': String(code) } });
+      const exiting = (code: number) => ({
+        command: ['sh', '-c', `sleep 1; exit ${code}`],
+        annotations: { 'mock.vk.io/complete-after-ms': '1000', 'mock.vk.io/exit-code': String(code) },
+      });
       await Promise.all([
         createPod(ctx, manifest(ctx, 'never-fails', { restartPolicy: 'Never', ...exiting(3) })),
         createPod(ctx, manifest(ctx, 'onfailure-fails', { restartPolicy: 'OnFailure', ...exiting(3) })),
@@ -342,11 +445,22 @@ export const CASES: ConformanceCase[] = [
       ]);
       const failed = await waitPod(ctx, 'never-fails', 'Failed', (p) => p.status?.phase === 'Failed' || p.status?.phase === 'Succeeded');
       const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
-      check(failed.status?.phase === 'Failed' && terminated?.exitCode === 3 && terminated.reason === 'Error', `restartPolicy Never, exit 3: ${describe(failed)}`);
+      check(
+        failed.status?.phase === 'Failed' && terminated?.exitCode === 3 && terminated.reason === 'Error',
+        `restartPolicy Never, exit 3: ${describe(failed)}`,
+      );
       const restarted = (p: Pod) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1;
       const onFailure = await waitPod(ctx, 'onfailure-fails', 'restarted', (p) => restarted(p) || p.status?.phase === 'Failed');
-      check(onFailure.status?.phase !== 'Failed' && (onFailure.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode ?? 3) === 3, `restartPolicy OnFailure, exit 3: ${describe(onFailure)}`);
-      const succeeded = await waitPod(ctx, 'onfailure-succeeds', 'Succeeded', (p) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' || restarted(p));
+      check(
+        onFailure.status?.phase !== 'Failed' && (onFailure.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode ?? 3) === 3,
+        `restartPolicy OnFailure, exit 3: ${describe(onFailure)}`,
+      );
+      const succeeded = await waitPod(
+        ctx,
+        'onfailure-succeeds',
+        'Succeeded',
+        (p) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' || restarted(p),
+      );
       check(succeeded.status?.phase === 'Succeeded', `restartPolicy OnFailure, exit 0: ${describe(succeeded)}`);
       const always = await waitPod(ctx, 'always-restarts', 'restarted', (p) => restarted(p) || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed');
       check(always.status?.phase !== 'Succeeded' && always.status?.phase !== 'Failed', `restartPolicy Always, exit 0: ${describe(always)}`);
@@ -356,13 +470,21 @@ export const CASES: ConformanceCase[] = [
   {
     name: 'create-failure',
     tier: 'lifecycle',
-    description: 'a createPod failure keeps the pod Pending with reason ProviderCreateFailed and the provider\'s message, and the retry succeeds once it clears',
+    description: "a createPod failure keeps the pod Pending with reason ProviderCreateFailed and the provider's message, and the retry succeeds once it clears",
     needs: ['simulated'],
     async run(ctx) {
       await createPod(ctx, manifest(ctx, 'fails-to-create', { annotations: { 'mock.vk.io/fail-create': 'conformance: injected create failure' } }));
-      const pending = await waitPod(ctx, 'fails-to-create', 'waiting with ProviderCreateFailed', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ProviderCreateFailed');
+      const pending = await waitPod(
+        ctx,
+        'fails-to-create',
+        'waiting with ProviderCreateFailed',
+        (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ProviderCreateFailed',
+      );
       check(pending.status?.phase === 'Pending', `phase is ${pending.status?.phase}`);
-      check(/conformance: injected create failure/.test(pending.status?.containerStatuses?.[0]?.state?.waiting?.message ?? ''), `the waiting message does not carry the provider's: ${pending.status?.containerStatuses?.[0]?.state?.waiting?.message}`);
+      check(
+        /conformance: injected create failure/.test(pending.status?.containerStatuses?.[0]?.state?.waiting?.message ?? ''),
+        `the waiting message does not carry the provider's: ${pending.status?.containerStatuses?.[0]?.state?.waiting?.message}`,
+      );
       await ctx.client.patch(`${podsPath(ctx)}/fails-to-create`, { metadata: { annotations: { 'mock.vk.io/fail-create': null } } });
       await waitPod(ctx, 'fails-to-create', 'Running after the failure cleared', isRunning, 60_000);
       await deletePod(ctx, 'fails-to-create');
@@ -375,27 +497,45 @@ export const CASES: ConformanceCase[] = [
     async run(ctx) {
       const name = 'deleted-early';
       await createPod(ctx, manifest(ctx, name, { annotations: { 'mock.vk.io/create-delay-ms': '3000', 'mock.vk.io/running-delay-ms': '3000' } }));
-      await waitFor('the provider to start creating the pod', async () => (await ctx.provider.getPod(ctx.namespace, name, { signal: ctx.signal })) !== undefined, { timeoutMs: 15_000, signal: ctx.signal });
+      await waitFor(
+        'the provider to start creating the pod',
+        async () => (await ctx.provider.getPod(ctx.namespace, name, { signal: ctx.signal })) !== undefined,
+        { timeoutMs: 15_000, signal: ctx.signal },
+      );
       await deletePod(ctx, name);
       await waitFor('the pod to be gone from the API', async () => (await apiPod(ctx, name)) === undefined, { timeoutMs: 45_000, signal: ctx.signal });
-      await waitFor('the pod to be gone from the provider', async () => !(await ctx.provider.listPods({ signal: ctx.signal })).some((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === name), { timeoutMs: 15_000, signal: ctx.signal });
+      await waitFor(
+        'the pod to be gone from the provider',
+        async () => !(await ctx.provider.listPods({ signal: ctx.signal })).some((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === name),
+        { timeoutMs: 15_000, signal: ctx.signal },
+      );
     },
   },
   {
     name: 'logs',
     tier: 'capability',
-    description: 'kubectl logs shows the container\'s output, with --tail and -f',
+    description: "kubectl logs shows the container's output, with --tail and -f",
     capabilities: ['getContainerLogs'],
     async run(ctx) {
       const line = 'conformance log line';
-      await runningPod(ctx, 'logger', { command: ['sh', '-c', `echo ${line}; while true; do echo tick; sleep 1; done`], annotations: { 'mock.vk.io/log-lines': line } });
-      await waitFor('kubectl logs to show the line', async () => {
-        const logs = await ctx.kubectl(['logs', 'logger']);
-        if (logs.code !== 0) throw new Error(`kubectl logs exited ${logs.code}: ${logs.stderr.trim()}`);
-        return logs.stdout.includes(line);
-      }, { timeoutMs: 30_000, signal: ctx.signal });
+      await runningPod(ctx, 'logger', {
+        command: ['sh', '-c', `echo ${line}; while true; do echo tick; sleep 1; done`],
+        annotations: { 'mock.vk.io/log-lines': line },
+      });
+      await waitFor(
+        'kubectl logs to show the line',
+        async () => {
+          const logs = await ctx.kubectl(['logs', 'logger']);
+          if (logs.code !== 0) throw new Error(`kubectl logs exited ${logs.code}: ${logs.stderr.trim()}`);
+          return logs.stdout.includes(line);
+        },
+        { timeoutMs: 30_000, signal: ctx.signal },
+      );
       const tail = await ctx.kubectl(['logs', 'logger', '--tail=1']);
-      check(tail.code === 0 && tail.stdout.trimEnd().split('\n').length === 1, `kubectl logs --tail=1 printed ${JSON.stringify(tail.stdout)} (exit ${tail.code}: ${tail.stderr.trim()})`);
+      check(
+        tail.code === 0 && tail.stdout.trimEnd().split('\n').length === 1,
+        `kubectl logs --tail=1 printed ${JSON.stringify(tail.stdout)} (exit ${tail.code}: ${tail.stderr.trim()})`,
+      );
       await watchKubectl(ctx, ['logs', '-f', '--tail=1', 'logger'], (out) => out.trimEnd().split('\n').length >= 2);
       await deletePod(ctx, 'logger');
     },
@@ -408,12 +548,18 @@ export const CASES: ConformanceCase[] = [
     async run(ctx) {
       await runningPod(ctx, 'exec-target');
       const failing = await ctx.kubectl(['exec', 'exec-target', '--', 'sh', '-c', 'echo hi; exit 3']);
-      check(failing.stdout === 'hi\n' && failing.code === 3, `sh -c 'echo hi; exit 3': stdout ${JSON.stringify(failing.stdout)}, exit ${failing.code} (${failing.stderr.trim()})`);
+      check(
+        failing.stdout === 'hi\n' && failing.code === 3,
+        `sh -c 'echo hi; exit 3': stdout ${JSON.stringify(failing.stdout)}, exit ${failing.code} (${failing.stderr.trim()})`,
+      );
       const ok = await ctx.kubectl(['exec', 'exec-target', '--', 'sh', '-c', 'echo oops >&2']);
       check(ok.code === 0 && ok.stderr === 'oops\n', `sh -c 'echo oops >&2': stderr ${JSON.stringify(ok.stderr)}, exit ${ok.code}`);
       const input = 'conformance stdin\n'.repeat(500);
       const cat = await ctx.kubectl(['exec', '-i', 'exec-target', '--', 'cat'], input);
-      check(cat.code === 0 && cat.stdout === input, `exec -i cat returned ${cat.stdout.length} of ${input.length} bytes (exit ${cat.code}: ${cat.stderr.trim()})`);
+      check(
+        cat.code === 0 && cat.stdout === input,
+        `exec -i cat returned ${cat.stdout.length} of ${input.length} bytes (exit ${cat.code}: ${cat.stderr.trim()})`,
+      );
       await deletePod(ctx, 'exec-target');
     },
   },
@@ -464,38 +610,58 @@ export const CASES: ConformanceCase[] = [
     capabilities: ['getStats'],
     async run(ctx) {
       const pod = await runningPod(ctx, 'measured');
-      const stats = await waitFor('stats for the pod', async () => (await ctx.provider.getStats!()).find((s) => s.uid === pod.metadata?.uid), { timeoutMs: 15_000, signal: ctx.signal });
+      const stats = await waitFor('stats for the pod', async () => (await ctx.provider.getStats!()).find((s) => s.uid === pod.metadata?.uid), {
+        timeoutMs: 15_000,
+        signal: ctx.signal,
+      });
       check(stats.namespace === ctx.namespace && stats.name === 'measured', `stats name ${stats.namespace}/${stats.name}`);
-      check(stats.containers.some((c) => c.name === 'main'), `stats containers: ${stats.containers.map((c) => c.name).join(', ')}`);
+      check(
+        stats.containers.some((c) => c.name === 'main'),
+        `stats containers: ${stats.containers.map((c) => c.name).join(', ')}`,
+      );
       await deletePod(ctx, 'measured');
     },
   },
   {
     name: 'provider-restart',
     tier: 'resilience',
-    description: 'while the backend is down the node is NotReady (ProviderUnhealthy); once it is back, pods keep their UIDs with no duplicates, and changes made meanwhile reach the API',
+    description:
+      'while the backend is down the node is NotReady (ProviderUnhealthy); once it is back, pods keep their UIDs with no duplicates, and changes made meanwhile reach the API',
     needs: ['restart'],
     async run(ctx) {
       const kept = await runningPod(ctx, 'survivor');
-      await runningPod(ctx, 'finishes-while-down', { restartPolicy: 'Never', command: ['sh', '-c', 'sleep 4'], annotations: { 'mock.vk.io/complete-after-ms': '4000' } });
+      await runningPod(ctx, 'finishes-while-down', {
+        restartPolicy: 'Never',
+        command: ['sh', '-c', 'sleep 4'],
+        annotations: { 'mock.vk.io/complete-after-ms': '4000' },
+      });
       const downAt = Date.now();
       await ctx.restart!.stop();
       if (ctx.provider.ping) {
-        const ready = await waitFor('the node to turn NotReady', async () => {
-          const condition = await nodeReady(ctx);
-          return condition?.status === 'False' ? condition : undefined;
-        }, { timeoutMs: 30_000, signal: ctx.signal });
+        const ready = await waitFor(
+          'the node to turn NotReady',
+          async () => {
+            const condition = await nodeReady(ctx);
+            return condition?.status === 'False' ? condition : undefined;
+          },
+          { timeoutMs: 30_000, signal: ctx.signal },
+        );
         check(ready.reason === 'ProviderUnhealthy', `NotReady with reason ${ready.reason}, expected ProviderUnhealthy`);
         check((ready.message ?? '').length > 0, 'NotReady without a message');
       }
       // Stay down until the second pod has finished in the backend.
-      await waitFor('the second pod\'s run to be over', () => Date.now() - downAt > 5_000, { timeoutMs: 10_000, signal: ctx.signal });
+      await waitFor("the second pod's run to be over", () => Date.now() - downAt > 5_000, { timeoutMs: 10_000, signal: ctx.signal });
       await ctx.restart!.start();
       await waitFor('the node to be Ready again', async () => (await nodeReady(ctx))?.status === 'True', { timeoutMs: 30_000, signal: ctx.signal });
       const after = await waitPod(ctx, 'survivor', 'Running', isRunning);
       check(after.metadata?.uid === kept.metadata?.uid, 'the surviving pod changed UID');
-      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter((p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'survivor');
-      check(copies.length === 1 && copies[0]?.metadata?.uid === kept.metadata?.uid, `the provider holds ${copies.length} copies of the surviving pod (uids ${copies.map((p) => p.metadata?.uid).join(', ')})`);
+      const copies = (await ctx.provider.listPods({ signal: ctx.signal })).filter(
+        (p) => p.metadata?.namespace === ctx.namespace && p.metadata.name === 'survivor',
+      );
+      check(
+        copies.length === 1 && copies[0]?.metadata?.uid === kept.metadata?.uid,
+        `the provider holds ${copies.length} copies of the surviving pod (uids ${copies.map((p) => p.metadata?.uid).join(', ')})`,
+      );
       await waitPod(ctx, 'finishes-while-down', 'Succeeded (it finished while the provider was down)', (p) => p.status?.phase === 'Succeeded', 30_000);
       await runningPod(ctx, 'created-after-restart');
       await Promise.all(['survivor', 'finishes-while-down', 'created-after-restart'].map((name) => deletePod(ctx, name)));

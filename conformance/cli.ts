@@ -68,7 +68,10 @@ export function parseConformanceArgs(argv: string[]): ConformanceArgs {
   const v = parsed.values;
   if (!PROVIDER_NAMES.includes(v.provider)) throw new ConfigError(`--provider: unknown provider "${v.provider}" (available: ${PROVIDER_NAMES.join(', ')})`);
   if (v['provider-command'] !== undefined && v.provider !== 'remote') throw new ConfigError('--provider-command only goes with --provider remote');
-  const cases = v.cases?.split(',').map((c) => c.trim()).filter(Boolean);
+  const cases = v.cases
+    ?.split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
   const unknown = (cases ?? []).filter((c) => !CASE_NAMES.includes(c));
   if (unknown.length > 0) throw new ConfigError(`--cases: unknown case(s) ${unknown.join(', ')} (known: ${CASE_NAMES.join(', ')})`);
   return {

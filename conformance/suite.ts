@@ -152,9 +152,18 @@ export async function runConformance(target: ConformanceTarget, options: Conform
   const results: CaseResult[] = [];
   try {
     await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-    await waitFor(`ServiceAccount default in ${namespace}`, async () => (await client.get(`/api/v1/namespaces/${namespace}/serviceaccounts/default`)) !== undefined, { timeoutMs: 30_000 });
-    await waitFor(`Node ${nodeName} Ready`, async () => (await client.get<Node>(`/api/v1/nodes/${nodeName}`)).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), { timeoutMs: 30_000 });
-    const kubectl = (args: string[], input?: string, timeoutMs?: number) => runKubectl(options.kubectl, options.kubeconfig, ['-n', namespace, ...args], input, timeoutMs);
+    await waitFor(
+      `ServiceAccount default in ${namespace}`,
+      async () => (await client.get(`/api/v1/namespaces/${namespace}/serviceaccounts/default`)) !== undefined,
+      { timeoutMs: 30_000 },
+    );
+    await waitFor(
+      `Node ${nodeName} Ready`,
+      async () => (await client.get<Node>(`/api/v1/nodes/${nodeName}`)).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      { timeoutMs: 30_000 },
+    );
+    const kubectl = (args: string[], input?: string, timeoutMs?: number) =>
+      runKubectl(options.kubectl, options.kubeconfig, ['-n', namespace, ...args], input, timeoutMs);
     const inspect = target.inspect ?? inspector(provider);
 
     for (const c of CASES) {
@@ -241,7 +250,10 @@ function inspector(provider: Provider): ConformanceTarget['inspect'] {
 
 /** The report as text: one line per case, then the totals. */
 export function formatReport(report: ConformanceReport): string {
-  const lines = [`provider conformance: ${report.target} (provider ${report.provider}, node ${report.nodeName})`, `declared capabilities: ${report.capabilities.join(', ') || '(none)'}`];
+  const lines = [
+    `provider conformance: ${report.target} (provider ${report.provider}, node ${report.nodeName})`,
+    `declared capabilities: ${report.capabilities.join(', ') || '(none)'}`,
+  ];
   for (const r of report.results) lines.push(formatResult(r));
   lines.push(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
   return lines.join('\n');

@@ -6,14 +6,58 @@ import type { PodControllerMetrics } from './pods/pod-controller.ts';
 
 export class VkMetrics {
   readonly registry = new Registry();
-  readonly apiRequests = new Counter({ name: 'vk_api_requests_total', help: 'Requests to kube-apiserver by verb and HTTP status code', labelNames: ['verb', 'code'], registers: [this.registry] });
-  readonly apiLatency = new Histogram({ name: 'vk_api_request_duration_seconds', help: 'kube-apiserver request latency until response headers', labelNames: ['verb'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
-  readonly syncLatency = new Histogram({ name: 'vk_pod_sync_duration_seconds', help: 'Duration of one pod reconcile', labelNames: ['outcome'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
-  readonly providerCalls = new Histogram({ name: 'vk_provider_call_duration_seconds', help: 'Provider call latency by operation', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
-  readonly providerErrors = new Counter({ name: 'vk_provider_call_errors_total', help: 'Failed provider calls by operation', labelNames: ['operation'], registers: [this.registry] });
-  readonly kubeletRequests = new Counter({ name: 'vk_kubelet_api_requests_total', help: 'Requests to the kubelet API by method, path bucket and HTTP status (101 for upgrades handed to streaming)', labelNames: ['method', 'path', 'code'], registers: [this.registry] });
-  readonly kubeletLatency = new Histogram({ name: 'vk_kubelet_api_request_duration_seconds', help: 'Kubelet API request duration (until the response ends; until the hand-over for upgrades)', labelNames: ['method', 'path'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [this.registry] });
-  readonly kubeletAuth = new Counter({ name: 'vk_kubelet_api_auth_total', help: 'Kubelet API authentication/authorization outcomes', labelNames: ['result'], registers: [this.registry] });
+  readonly apiRequests = new Counter({
+    name: 'vk_api_requests_total',
+    help: 'Requests to kube-apiserver by verb and HTTP status code',
+    labelNames: ['verb', 'code'],
+    registers: [this.registry],
+  });
+  readonly apiLatency = new Histogram({
+    name: 'vk_api_request_duration_seconds',
+    help: 'kube-apiserver request latency until response headers',
+    labelNames: ['verb'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly syncLatency = new Histogram({
+    name: 'vk_pod_sync_duration_seconds',
+    help: 'Duration of one pod reconcile',
+    labelNames: ['outcome'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly providerCalls = new Histogram({
+    name: 'vk_provider_call_duration_seconds',
+    help: 'Provider call latency by operation',
+    labelNames: ['operation'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  readonly providerErrors = new Counter({
+    name: 'vk_provider_call_errors_total',
+    help: 'Failed provider calls by operation',
+    labelNames: ['operation'],
+    registers: [this.registry],
+  });
+  readonly kubeletRequests = new Counter({
+    name: 'vk_kubelet_api_requests_total',
+    help: 'Requests to the kubelet API by method, path bucket and HTTP status (101 for upgrades handed to streaming)',
+    labelNames: ['method', 'path', 'code'],
+    registers: [this.registry],
+  });
+  readonly kubeletLatency = new Histogram({
+    name: 'vk_kubelet_api_request_duration_seconds',
+    help: 'Kubelet API request duration (until the response ends; until the hand-over for upgrades)',
+    labelNames: ['method', 'path'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300],
+    registers: [this.registry],
+  });
+  readonly kubeletAuth = new Counter({
+    name: 'vk_kubelet_api_auth_total',
+    help: 'Kubelet API authentication/authorization outcomes',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   /** Where the queue depth gauge reads from; set once the pod controller exists. */
   queueDepthSource: () => number = () => 0;
   readonly queueDepth: Gauge;

@@ -50,7 +50,14 @@ export class VirtualKubelet {
     this.log = log;
   }
 
-  static async start(client: KubeClient, provider: Provider, options: VirtualKubeletOptions, log: Logger, metrics?: VkMetrics, signal?: AbortSignal): Promise<VirtualKubelet> {
+  static async start(
+    client: KubeClient,
+    provider: Provider,
+    options: VirtualKubeletOptions,
+    log: Logger,
+    metrics?: VkMetrics,
+    signal?: AbortSignal,
+  ): Promise<VirtualKubelet> {
     const server = await client.get<{ gitVersion: string }>('/version');
     // The kubelet version the cluster shows: the API server's release, then ours.
     const kubeletVersion = `${server.gitVersion.replace(/[-+].*$/, '')}-vk-${VK_VERSION}`;

@@ -14,7 +14,18 @@ import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers
 import { addProviderServerCommand } from './provider-server.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
 import { VK_VERSION } from '../version.ts';
-import { NODE_DEFAULTS, defaultNodeIp, parseDurationMs, parseLabel, parseTaint, nodeSettingsSchema, readConfigFile, toVirtualKubeletOptions, validateNodeSettings, type NodeSettings } from './options.ts';
+import {
+  NODE_DEFAULTS,
+  defaultNodeIp,
+  parseDurationMs,
+  parseLabel,
+  parseTaint,
+  nodeSettingsSchema,
+  readConfigFile,
+  toVirtualKubeletOptions,
+  validateNodeSettings,
+  type NodeSettings,
+} from './options.ts';
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number.');
@@ -47,17 +58,33 @@ function addNodeOptions(command: Command): Command {
     .option('--node-ip <ip>', 'InternalIP published on the Node (where kube-apiserver reaches the kubelet API)')
     .option('--kubelet-port <port>', 'kubelet API port, published in the Node (0: any free port)', integer)
     .option('--kubelet-address <ip>', 'address the kubelet API listens on (default 0.0.0.0)')
-    .addOption(new Option('--kubelet-auth <mode>', 'kubelet API authn/authz: webhook (TokenReview/SubjectAccessReview, like the kubelet) or none (local development only)').choices(['webhook', 'none']))
-    .option('--kubelet-client-ca-file <file>', 'CA bundle for kubelet API client certificates (default: the cluster\'s, from ConfigMap kube-system/extension-apiserver-authentication)')
+    .addOption(
+      new Option(
+        '--kubelet-auth <mode>',
+        'kubelet API authn/authz: webhook (TokenReview/SubjectAccessReview, like the kubelet) or none (local development only)',
+      ).choices(['webhook', 'none']),
+    )
+    .option(
+      '--kubelet-client-ca-file <file>',
+      "CA bundle for kubelet API client certificates (default: the cluster's, from ConfigMap kube-system/extension-apiserver-authentication)",
+    )
     .option('--kubelet-tls-cert-file <file>', 'kubelet API serving certificate (PEM); with --kubelet-tls-key-file')
     .option('--kubelet-tls-key-file <file>', 'kubelet API serving key (PEM)')
-    .addOption(new Option('--kubelet-serving-cert <mode>', 'without --kubelet-tls-cert-file: csr (a kubernetes.io/kubelet-serving CSR, self-signed until it is signed) or self-signed').choices(['csr', 'self-signed']))
-    .option('--kubelet-csr-timeout <duration>', 'how long start-up waits for the serving-certificate CSR to be signed (then self-signed until it is; default 5s)')
+    .addOption(
+      new Option(
+        '--kubelet-serving-cert <mode>',
+        'without --kubelet-tls-cert-file: csr (a kubernetes.io/kubelet-serving CSR, self-signed until it is signed) or self-signed',
+      ).choices(['csr', 'self-signed']),
+    )
+    .option(
+      '--kubelet-csr-timeout <duration>',
+      'how long start-up waits for the serving-certificate CSR to be signed (then self-signed until it is; default 5s)',
+    )
     .option('--label <key=value>', 'extra Node label (repeatable)', collectLabel)
     .option('--taint <key=value:Effect>', 'Node taint replacing the default virtual-kubelet.io/provider taint (repeatable)', collectTaint)
     .option('--pod-workers <n>', 'pods reconciled in parallel (default 50: each mostly waits on an API round trip)', integer)
-    .option('--event-qps <n>', 'Event writes per second, as the kubelet\'s --event-qps (default 50)', integer)
-    .option('--event-burst <n>', 'Event writes allowed in a burst, as the kubelet\'s --event-burst (default 100)', integer)
+    .option('--event-qps <n>', "Event writes per second, as the kubelet's --event-qps (default 50)", integer)
+    .option('--event-burst <n>', "Event writes allowed in a burst, as the kubelet's --event-burst (default 100)", integer)
     .option('--resync-interval <duration>', 'every pod is reconciled at least this often')
     .option('--status-poll-interval <duration>', 'status poll period for providers that do not push')
     .option('--lease-duration-seconds <n>', 'Node Lease duration', integer)
@@ -86,20 +113,32 @@ function nodeSettings(command: Command, defaults: Partial<NodeSettings>): NodeSe
 async function checkPortFree(port: number, flag: string, host = '0.0.0.0'): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const server = net.createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(`${flag} ${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new ConfigError(`${flag} ${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+    );
     server.listen(port, host, () => server.close(() => resolve()));
   });
 }
 
-async function startNode(settings: NodeSettings, client: KubeClient, onStop: (() => Promise<void>)[], options: { approveCsr?: boolean } = {}): Promise<VirtualKubelet> {
+async function startNode(
+  settings: NodeSettings,
+  client: KubeClient,
+  onStop: (() => Promise<void>)[],
+  options: { approveCsr?: boolean } = {},
+): Promise<VirtualKubelet> {
   const log = createLogger(settings.logLevel);
   await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
-  const provider = await createProvider(settings.provider, readProviderConfig(settings.providerConfig), { nodeName: settings.nodeName, nodeIP: settings.nodeIp, log });
+  const provider = await createProvider(settings.provider, readProviderConfig(settings.providerConfig), {
+    nodeName: settings.nodeName,
+    nodeIP: settings.nodeIp,
+    log,
+  });
   const metrics = new VkMetrics();
   metrics.observeClient(client);
   const vkOptions = toVirtualKubeletOptions(settings);
   // `vk up` owns its cluster: it approves the node's serving-certificate CSR as the cluster admin would.
-  if (options.approveCsr && vkOptions.kubeletApi) vkOptions.kubeletApi.approveCsr = (name) => approveCsr(client, name, 'approved by vk up for its local virtual node');
+  if (options.approveCsr && vkOptions.kubeletApi)
+    vkOptions.kubeletApi.approveCsr = (name) => approveCsr(client, name, 'approved by vk up for its local virtual node');
   const vk = await VirtualKubelet.start(client, provider, vkOptions, log, metrics);
   onStop.unshift(() => vk.stop());
   return vk;

@@ -23,7 +23,8 @@ const TAINT = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/;
 
 export function parseTaint(text: string): Taint {
   const match = TAINT.exec(text);
-  if (!match) throw new ConfigError(`--taint: invalid taint ${JSON.stringify(text)} (use key=value:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute)`);
+  if (!match)
+    throw new ConfigError(`--taint: invalid taint ${JSON.stringify(text)} (use key=value:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute)`);
   return { key: match[1]!, value: match[2] ?? undefined, effect: match[3]! };
 }
 
@@ -53,7 +54,9 @@ export const nodeSettingsSchema = z
     kubeletServingCert: z.enum(['csr', 'self-signed']),
     kubeletCsrTimeout: duration,
     labels: z.record(z.string(), z.string()),
-    taints: z.array(z.object({ key: z.string().min(1), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) })).optional(),
+    taints: z
+      .array(z.object({ key: z.string().min(1), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) }))
+      .optional(),
     podWorkers: z.number().int().min(1).max(1000),
     eventQps: z.number().positive().max(100000),
     eventBurst: z.number().int().min(1).max(100000),
@@ -128,15 +131,26 @@ export function validateNodeSettings(raw: Record<string, unknown>, source: strin
   const result = nodeSettingsSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const field = issue.path.length ? issue.path.join('.') : (issue as { keys?: string[] }).keys?.join(', ') ?? '';
+    const field = issue.path.length ? issue.path.join('.') : ((issue as { keys?: string[] }).keys?.join(', ') ?? '');
     throw new ConfigError(`${source}: ${field}: ${issue.message}`);
   }
   // Durations are checked here so their errors name the field too.
-  for (const key of ['resyncInterval', 'statusPollInterval', 'leaseRenewInterval', 'statusUpdateInterval', 'pingInterval', 'pingTimeout', 'startupTimeout', 'kubeletCsrTimeout'] as const) {
+  for (const key of [
+    'resyncInterval',
+    'statusPollInterval',
+    'leaseRenewInterval',
+    'statusUpdateInterval',
+    'pingInterval',
+    'pingTimeout',
+    'startupTimeout',
+    'kubeletCsrTimeout',
+  ] as const) {
     parseDurationMs(result.data[key], `${source}: ${key}`);
   }
   if (Boolean(result.data.kubeletTlsCertFile) !== Boolean(result.data.kubeletTlsKeyFile)) {
-    throw new ConfigError(`${source}: --kubelet-tls-cert-file and --kubelet-tls-key-file (kubeletTlsCertFile, kubeletTlsKeyFile) go together: give both or neither`);
+    throw new ConfigError(
+      `${source}: --kubelet-tls-cert-file and --kubelet-tls-key-file (kubeletTlsCertFile, kubeletTlsKeyFile) go together: give both or neither`,
+    );
   }
   return result.data;
 }

@@ -61,7 +61,8 @@ export function addProviderServerCommand(program: Command): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .action(async (flags: ProviderServerFlags) => {
       if (flags.token !== undefined && flags.tokenFile !== undefined) throw new ConfigError('--token and --token-file: give one, not both');
-      if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) throw new ConfigError('--tls-cert-file and --tls-key-file go together: give both or neither');
+      if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile))
+        throw new ConfigError('--tls-cert-file and --tls-key-file go together: give both or neither');
       if (flags.tlsClientCaFile && !flags.tlsCertFile) throw new ConfigError('--tls-client-ca-file needs --tls-cert-file and --tls-key-file');
       if (flags.port > 65535) throw new ConfigError(`--port ${flags.port}: must be at most 65535`);
       const token = flags.tokenFile !== undefined ? readFlagFile('--token-file', flags.tokenFile).toString('utf8').trim() : flags.token;
@@ -77,13 +78,22 @@ export function addProviderServerCommand(program: Command): Command {
       const provider = await createProvider(flags.provider, readProviderConfig(flags.providerConfig), { nodeName: flags.nodeName, nodeIP: flags.nodeIp, log });
       let server;
       try {
-        server = await serveProvider(provider, { port: flags.port, host: flags.host, token, tls, maxRequestBytes: flags.maxRequestBytes, heartbeatIntervalMs: flags.heartbeatInterval, log });
+        server = await serveProvider(provider, {
+          port: flags.port,
+          host: flags.host,
+          token,
+          tls,
+          maxRequestBytes: flags.maxRequestBytes,
+          heartbeatIntervalMs: flags.heartbeatInterval,
+          log,
+        });
       } catch (err) {
         await provider.close?.();
         const code = (err as NodeJS.ErrnoException).code;
         throw new ConfigError(`--port ${flags.port}: ${code === 'EADDRINUSE' ? 'address already in use' : errorMessage(err)}`);
       }
-      if (!tls && flags.host !== '127.0.0.1' && flags.host !== '::1' && flags.host !== 'localhost') log.warn({ host: flags.host }, 'serving without TLS on a non-loopback address');
+      if (!tls && flags.host !== '127.0.0.1' && flags.host !== '::1' && flags.host !== 'localhost')
+        log.warn({ host: flags.host }, 'serving without TLS on a non-loopback address');
       if (token === undefined) log.warn('serving without a bearer token: anyone who can reach the port can drive the provider');
       process.stdout.write(`serving provider ${provider.name} at ${server.url}\n`);
       await new Promise<void>((resolve) => {

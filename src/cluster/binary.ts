@@ -53,7 +53,8 @@ export async function ensureClusterBinary(progress: (line: string) => void = () 
   mkdirSync(dir, { recursive: true });
   const minor = version.split('.')[1];
   const ldflags = [
-    '-s', '-w',
+    '-s',
+    '-w',
     `-X main.kubernetesVersion=${version}`,
     `-X k8s.io/component-base/version.gitVersion=${version}`,
     '-X k8s.io/component-base/version.gitMajor=1',

@@ -20,7 +20,9 @@ export interface GoBuildOptions {
 
 export async function goBuild(options: GoBuildOptions): Promise<void> {
   const { name, cwd, pkg, output, ldflags, env = process.env, flags = [], progress } = options;
-  const total = execFileSync('go', ['list', '-deps', pkg], { cwd, encoding: 'utf8', env, maxBuffer: 64 << 20 }).split('\n').filter(Boolean).length;
+  const total = execFileSync('go', ['list', '-deps', pkg], { cwd, encoding: 'utf8', env, maxBuffer: 64 << 20 })
+    .split('\n')
+    .filter(Boolean).length;
   progress(`building ${name} (${total} Go packages; the first build takes minutes, later ones are cached)`);
   const tmp = `${output}.tmp-${process.pid}`;
   const started = Date.now();
@@ -39,7 +41,9 @@ export async function goBuild(options: GoBuildOptions): Promise<void> {
       }
     });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new VkError('VK_CLUSTER', `go build of ${name} (${pkg}) failed (exit ${code}):\n${tail.join('\n')}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new VkError('VK_CLUSTER', `go build of ${name} (${pkg}) failed (exit ${code}):\n${tail.join('\n')}`)),
+    );
   });
   renameSync(tmp, output);
   progress(`built ${output} in ${Math.round((Date.now() - started) / 1000)}s`);

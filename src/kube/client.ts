@@ -58,7 +58,9 @@ export class KubeClient {
     const { ca, cert, key, rejectUnauthorized, servername } = config.tls;
     const secureContext = config.server.protocol === 'http:' ? undefined : tls.createSecureContext({ ca, cert, key });
     const agent = (maxSockets: number) =>
-      secureContext ? new https.Agent({ keepAlive: true, maxSockets, secureContext, rejectUnauthorized, servername }) : new http.Agent({ keepAlive: true, maxSockets });
+      secureContext
+        ? new https.Agent({ keepAlive: true, maxSockets, secureContext, rejectUnauthorized, servername })
+        : new http.Agent({ keepAlive: true, maxSockets });
     return new KubeClient(config, agent(64), agent(Infinity));
   }
 

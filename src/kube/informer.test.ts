@@ -3,16 +3,7 @@ import assert from 'node:assert/strict';
 import { KubeApiError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
 import type { KubeClient } from './client.ts';
-import {
-  Informer,
-  applyEvent,
-  idleLimitMs,
-  isExpiredError,
-  jitteredTimeoutSeconds,
-  objectKey,
-  reconcile,
-  type Change,
-} from './informer.ts';
+import { Informer, applyEvent, idleLimitMs, isExpiredError, jitteredTimeoutSeconds, objectKey, reconcile, type Change } from './informer.ts';
 import type { ConfigMap, Status, WatchEvent } from './types.ts';
 
 function cm(name: string, resourceVersion: string, opts: { namespace?: string; uid?: string; data?: Record<string, string> } = {}): ConfigMap {
@@ -125,7 +116,10 @@ describe('applyEvent', () => {
     ];
     const all = stream.flatMap((e) => changesOf(applyEvent(cache, e)));
     assert.deepEqual(summary(all), ['add ns/a@1', 'add ns/b@2', 'update ns/a@1->3', 'delete ns/b@4', 'add ns/c@5']);
-    assert.deepEqual([...cache.values()].map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`), ['a@3', 'c@5']);
+    assert.deepEqual(
+      [...cache.values()].map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`),
+      ['a@3', 'c@5'],
+    );
   });
 });
 
@@ -169,7 +163,13 @@ describe('reconcile', () => {
     const items = [cm('a', '1'), cm('b', '2', { namespace: 'x' })];
     const cache = cacheOf();
     reconcile(cache, items);
-    assert.deepEqual(reconcile(cache, items.map((o) => structuredClone(o))), []);
+    assert.deepEqual(
+      reconcile(
+        cache,
+        items.map((o) => structuredClone(o)),
+      ),
+      [],
+    );
     assert.deepEqual(summary(reconcile(cache, [])), ['delete ns/a@1', 'delete x/b@2']);
     assert.equal(cache.size, 0);
   });
@@ -203,9 +203,18 @@ describe('isExpiredError', () => {
 
 describe('jitteredTimeoutSeconds', () => {
   it('stays in [min, 2*min)', () => {
-    assert.equal(jitteredTimeoutSeconds(300, () => 0), 300);
-    assert.equal(jitteredTimeoutSeconds(300, () => 0.9999999), 599);
-    assert.equal(jitteredTimeoutSeconds(1, () => 0.9), 1);
+    assert.equal(
+      jitteredTimeoutSeconds(300, () => 0),
+      300,
+    );
+    assert.equal(
+      jitteredTimeoutSeconds(300, () => 0.9999999),
+      599,
+    );
+    assert.equal(
+      jitteredTimeoutSeconds(1, () => 0.9),
+      1,
+    );
     for (let i = 0; i < 200; i++) {
       const t = jitteredTimeoutSeconds(30);
       assert.ok(Number.isInteger(t) && t >= 30 && t < 60, String(t));

@@ -53,10 +53,7 @@ const HEALTHY_WATCH_MS = 10_000;
 /** client-go's "very short watch": a clean close this fast with no events means something is wrong. */
 const SHORT_WATCH_MS = 1_000;
 
-export type Change<T> =
-  | { type: 'add'; obj: T }
-  | { type: 'update'; oldObj: T; obj: T }
-  | { type: 'delete'; obj: T };
+export type Change<T> = { type: 'add'; obj: T } | { type: 'update'; oldObj: T; obj: T } | { type: 'delete'; obj: T };
 
 export type EventResult<T> =
   | { type: 'changes'; changes: Change<T>[]; resourceVersion: string | undefined }
@@ -285,7 +282,10 @@ export class Informer<T extends KubeObject> {
         // A watch that hung from the start (no events) was not healthy, however long it took to fail.
         if (watchStarted !== undefined && performance.now() - watchStarted >= HEALTHY_WATCH_MS && this.watchEvents > 0) failures = 0;
         const delay = backoffDelayMs(WATCH_BACKOFF, failures++);
-        this.log.warn({ err: errorMessage(err), relist: needList, retryInMs: Math.round(delay), failures }, needList ? 'list failed; retrying' : 'watch failed; retrying');
+        this.log.warn(
+          { err: errorMessage(err), relist: needList, retryInMs: Math.round(delay), failures },
+          needList ? 'list failed; retrying' : 'watch failed; retrying',
+        );
         try {
           await sleep(delay, undefined, { signal });
         } catch {
@@ -357,7 +357,8 @@ export class Informer<T extends KubeObject> {
       for await (const event of this.client.watch<T | Status>(this.path, query, AbortSignal.any([stop, idle.signal]))) {
         timer.refresh();
         this.watchEvents++;
-        if (this.transform && event.object && (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED')) this.transform(event.object as T);
+        if (this.transform && event.object && (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED'))
+          this.transform(event.object as T);
         const result = applyEvent(this.cache, event);
         switch (result.type) {
           case 'changes':

@@ -55,10 +55,14 @@ const noEnv = { HOME: '/nonexistent' };
 describe('loadClientConfig: kubeconfig fields', () => {
   it('decodes the -data fields and reads server, tls-server-name and the context', async () => {
     const dir = tempDir();
-    const file = write(dir, 'config', kubeconfig(
-      { 'certificate-authority-data': b64('CA'), 'tls-server-name': 'api.internal' },
-      { 'client-certificate-data': b64('CERT'), 'client-key-data': b64('KEY') },
-    ));
+    const file = write(
+      dir,
+      'config',
+      kubeconfig(
+        { 'certificate-authority-data': b64('CA'), 'tls-server-name': 'api.internal' },
+        { 'client-certificate-data': b64('CERT'), 'client-key-data': b64('KEY') },
+      ),
+    );
     const config = await loadClientConfig({ kubeconfig: file, env: noEnv });
     assert.equal(config.server.href, 'https://k8s.example:6443/');
     assert.equal(config.tls.ca?.toString(), 'CA');
@@ -76,10 +80,11 @@ describe('loadClientConfig: kubeconfig fields', () => {
     write(dir, 'kube/ca.pem', 'CA-FILE');
     write(dir, 'certs/client.pem', 'CERT-FILE');
     const key = write(dir, 'elsewhere/client.key', 'KEY-FILE');
-    const file = write(dir, 'kube/config', kubeconfig(
-      { 'certificate-authority': 'ca.pem' },
-      { 'client-certificate': '../certs/client.pem', 'client-key': key },
-    ));
+    const file = write(
+      dir,
+      'kube/config',
+      kubeconfig({ 'certificate-authority': 'ca.pem' }, { 'client-certificate': '../certs/client.pem', 'client-key': key }),
+    );
     const config = await loadClientConfig({ kubeconfig: file, env: noEnv });
     assert.equal(config.tls.ca?.toString(), 'CA-FILE');
     assert.equal(config.tls.cert?.toString(), 'CERT-FILE');
@@ -109,9 +114,15 @@ describe('loadClientConfig: kubeconfig fields', () => {
   it('names the field and path of an unreadable file', async () => {
     const dir = tempDir();
     const file = write(dir, 'config', kubeconfig({}, { 'client-key': 'nope.key' }));
-    await rejectsConfig(loadClientConfig({ kubeconfig: file, env: noEnv }), new RegExp(`^kubeconfig: user u: client-key ${path.join(dir, 'nope.key')} cannot be read: ENOENT`));
+    await rejectsConfig(
+      loadClientConfig({ kubeconfig: file, env: noEnv }),
+      new RegExp(`^kubeconfig: user u: client-key ${path.join(dir, 'nope.key')} cannot be read: ENOENT`),
+    );
     const file2 = write(dir, 'config2', kubeconfig({ 'certificate-authority': '/no/such/ca.pem' }));
-    await rejectsConfig(loadClientConfig({ kubeconfig: file2, env: noEnv }), /^kubeconfig: cluster c: certificate-authority \/no\/such\/ca\.pem cannot be read/);
+    await rejectsConfig(
+      loadClientConfig({ kubeconfig: file2, env: noEnv }),
+      /^kubeconfig: cluster c: certificate-authority \/no\/such\/ca\.pem cannot be read/,
+    );
   });
 });
 
@@ -163,9 +174,16 @@ describe('loadClientConfig: authorization', () => {
     const credential = { apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 'from-plugin' } };
     const plugin = write(dir, 'bin/plugin.sh', `#!/bin/sh\necho '${JSON.stringify(credential)}'\n`);
     chmodSync(plugin, 0o755);
-    const file = write(dir, 'config', kubeconfig({}, {
-      exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './bin/plugin.sh', interactiveMode: 'Never' },
-    }));
+    const file = write(
+      dir,
+      'config',
+      kubeconfig(
+        {},
+        {
+          exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './bin/plugin.sh', interactiveMode: 'Never' },
+        },
+      ),
+    );
     const config = await loadClientConfig({ kubeconfig: file, env: noEnv });
     assert.equal(await config.authorization(), 'Bearer from-plugin');
   });
@@ -211,8 +229,14 @@ describe('loadClientConfig: choosing the config', () => {
   it('selects --context and reports an unknown one', async () => {
     const file = write(tempDir(), 'config', {
       ...kubeconfig(),
-      clusters: [{ name: 'c', cluster: { server: 'https://one.example' } }, { name: 'd', cluster: { server: 'https://two.example' } }],
-      contexts: [{ name: 'ctx', context: { cluster: 'c' } }, { name: 'other', context: { cluster: 'd', user: 'u' } }],
+      clusters: [
+        { name: 'c', cluster: { server: 'https://one.example' } },
+        { name: 'd', cluster: { server: 'https://two.example' } },
+      ],
+      contexts: [
+        { name: 'ctx', context: { cluster: 'c' } },
+        { name: 'other', context: { cluster: 'd', user: 'u' } },
+      ],
     });
     const config = await loadClientConfig({ kubeconfig: file, context: 'other', env: noEnv });
     assert.equal(config.server.host, 'two.example');
@@ -223,11 +247,17 @@ describe('loadClientConfig: choosing the config', () => {
   it('explains a missing current context, cluster or user', async () => {
     const dir = tempDir();
     const noCurrent = write(dir, 'no-current', { ...kubeconfig(), 'current-context': '' });
-    await rejectsConfig(loadClientConfig({ kubeconfig: noCurrent, env: noEnv }), `kubeconfig ${noCurrent}: no current context (set current-context or pass --context)`);
+    await rejectsConfig(
+      loadClientConfig({ kubeconfig: noCurrent, env: noEnv }),
+      `kubeconfig ${noCurrent}: no current context (set current-context or pass --context)`,
+    );
     const undefinedCurrent = write(dir, 'undefined-current', { ...kubeconfig(), 'current-context': 'ghost' });
     await rejectsConfig(loadClientConfig({ kubeconfig: undefinedCurrent, env: noEnv }), `kubeconfig ${undefinedCurrent}: current-context ghost is not defined`);
     const noCluster = write(dir, 'no-cluster', { ...kubeconfig(), contexts: [{ name: 'ctx', context: { cluster: 'x', user: 'u' } }] });
-    await rejectsConfig(loadClientConfig({ kubeconfig: noCluster, env: noEnv }), `kubeconfig ${noCluster}: context ctx refers to cluster x, which is not defined`);
+    await rejectsConfig(
+      loadClientConfig({ kubeconfig: noCluster, env: noEnv }),
+      `kubeconfig ${noCluster}: context ctx refers to cluster x, which is not defined`,
+    );
     const noUser = write(dir, 'no-user', { ...kubeconfig(), contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'nobody' } }] });
     await rejectsConfig(loadClientConfig({ kubeconfig: noUser, env: noEnv }), `kubeconfig ${noUser}: context ctx refers to user nobody, which is not defined`);
   });
@@ -282,8 +312,16 @@ describe('loadClientConfig: memory', () => {
   // A child process records every module it resolves; the exec user afterwards shows the hook sees client-node.
   it('loads client-node only for users that need a plugin', { skip: process.platform === 'win32' }, async () => {
     const dir = tempDir();
-    const certConfig = write(dir, 'cert', kubeconfig({ 'certificate-authority-data': b64('CA') }, { 'client-certificate-data': b64('C'), 'client-key-data': b64('K') }));
-    const plugin = write(dir, 'plugin.sh', `#!/bin/sh\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}'\n`);
+    const certConfig = write(
+      dir,
+      'cert',
+      kubeconfig({ 'certificate-authority-data': b64('CA') }, { 'client-certificate-data': b64('C'), 'client-key-data': b64('K') }),
+    );
+    const plugin = write(
+      dir,
+      'plugin.sh',
+      `#!/bin/sh\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}'\n`,
+    );
     chmodSync(plugin, 0o755);
     const execConfig = write(dir, 'exec', kubeconfig({}, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin } }));
     const script = `

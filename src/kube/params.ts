@@ -27,7 +27,8 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:
 export function parseLogOptions(query: URLSearchParams, now: Date = new Date()): LogRequest {
   // "tail" is the kubelet's legacy name for tailLines; "all" means no limit.
   const tail = query.get('tail');
-  const tailLines = tail === 'all' ? undefined : tail !== null && tail !== '' ? intParam(new URLSearchParams({ tailLines: tail }), 'tailLines') : intParam(query, 'tailLines');
+  const tailLines =
+    tail === 'all' ? undefined : tail !== null && tail !== '' ? intParam(new URLSearchParams({ tailLines: tail }), 'tailLines') : intParam(query, 'tailLines');
   const limitBytes = intParam(query, 'limitBytes');
   const sinceSeconds = intParam(query, 'sinceSeconds');
   const sinceTimeText = query.get('sinceTime');
@@ -38,13 +39,15 @@ export function parseLogOptions(query: URLSearchParams, now: Date = new Date()):
   let sinceTime: Date | undefined;
   if (sinceTimeText) {
     const parsed = Date.parse(sinceTimeText);
-    if (!RFC3339.test(sinceTimeText) || Number.isNaN(parsed)) throw new InvalidRequestError(`invalid sinceTime ${JSON.stringify(sinceTimeText)}: expected an RFC 3339 time such as 2025-01-02T15:04:05Z`);
+    if (!RFC3339.test(sinceTimeText) || Number.isNaN(parsed))
+      throw new InvalidRequestError(`invalid sinceTime ${JSON.stringify(sinceTimeText)}: expected an RFC 3339 time such as 2025-01-02T15:04:05Z`);
     sinceTime = new Date(parsed);
   } else if (sinceSeconds !== undefined) {
     sinceTime = new Date(now.getTime() - sinceSeconds * 1000);
   }
   const stream = query.get('stream');
-  if (stream !== null && stream !== '' && !['All', 'Stdout', 'Stderr'].includes(stream)) throw new InvalidRequestError(`invalid stream ${JSON.stringify(stream)}: must be one of All, Stdout, Stderr`);
+  if (stream !== null && stream !== '' && !['All', 'Stdout', 'Stderr'].includes(stream))
+    throw new InvalidRequestError(`invalid stream ${JSON.stringify(stream)}: must be one of All, Stdout, Stderr`);
   return {
     follow: boolParam(query, 'follow'),
     previous: boolParam(query, 'previous'),

@@ -17,7 +17,8 @@ export function parseQuantity(text: string): Quantity {
   const match = QUANTITY.exec(text.trim());
   const whole = match?.[2] ?? '';
   const fraction = match?.[3] ?? '';
-  if (!match || whole.length + fraction.length === 0) throw new Error(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': ${JSON.stringify(text)}`);
+  if (!match || whole.length + fraction.length === 0)
+    throw new Error(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': ${JSON.stringify(text)}`);
   let num = BigInt(whole + fraction || '0');
   let den = 10n ** BigInt(fraction.length);
   if (match[1] === '-') num = -num;

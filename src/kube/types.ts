@@ -3,13 +3,7 @@
 // costs too much per object at scale), so timestamps are strings here.
 import type * as k8s from '@kubernetes/client-node';
 
-export type Wire<T> = T extends Date
-  ? string
-  : T extends (infer U)[]
-    ? Wire<U>[]
-    : T extends object
-      ? { [K in keyof T]: Wire<T[K]> }
-      : T;
+export type Wire<T> = T extends Date ? string : T extends (infer U)[] ? Wire<U>[] : T extends object ? { [K in keyof T]: Wire<T[K]> } : T;
 
 export type Pod = Wire<k8s.V1Pod>;
 export type PodSpec = Wire<k8s.V1PodSpec>;

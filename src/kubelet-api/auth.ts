@@ -203,11 +203,19 @@ export class KubeletAuth {
         allowed = await this.review(user, attrs.verb, subresource);
       } catch (err) {
         this.log.warn({ err: errorMessage(err), user: user.username, verb: attrs.verb, subresource }, 'subject access review failed');
-        return { allowed: false, status: 500, message: `Authorization error (user=${user.username}, verb=${attrs.verb}, resource=nodes, subresource=${subresource})` };
+        return {
+          allowed: false,
+          status: 500,
+          message: `Authorization error (user=${user.username}, verb=${attrs.verb}, resource=nodes, subresource=${subresource})`,
+        };
       }
       if (allowed) return { allowed: true };
     }
-    return { allowed: false, status: 403, message: `Forbidden (user=${user.username}, verb=${attrs.verb}, resource=nodes, subresource(s)=[${attrs.subresources.join(' ')}])` };
+    return {
+      allowed: false,
+      status: 403,
+      message: `Forbidden (user=${user.username}, verb=${attrs.verb}, resource=nodes, subresource(s)=[${attrs.subresources.join(' ')}])`,
+    };
   }
 
   private async review(user: UserInfo, verb: string, subresource: string): Promise<boolean> {

@@ -96,7 +96,9 @@ export async function obtainServingCert(client: KubeClient, options: ServingCert
     return { current: { cert, key, source: 'file', notAfter: new Date(parsed.validTo) } };
   }
   if (options.mode === 'self-signed') {
-    log.warn('kubelet API: serving a self-signed certificate (--kubelet-serving-cert=self-signed); kube-apiserver accepts it only without --kubelet-certificate-authority');
+    log.warn(
+      'kubelet API: serving a self-signed certificate (--kubelet-serving-cert=self-signed); kube-apiserver accepts it only without --kubelet-certificate-authority',
+    );
     return { current: selfSignedServingCert(options) };
   }
   return requestServingCert(client, options, log);
@@ -120,11 +122,17 @@ async function requestServingCert(client: KubeClient, options: ServingCertOption
     });
     name = created.metadata?.name ?? '';
   } catch (err) {
-    log.warn({ err: errorMessage(err) }, 'kubelet API: cannot create a kubelet-serving CertificateSigningRequest (needs create on certificatesigningrequests); serving a self-signed certificate');
+    log.warn(
+      { err: errorMessage(err) },
+      'kubelet API: cannot create a kubelet-serving CertificateSigningRequest (needs create on certificatesigningrequests); serving a self-signed certificate',
+    );
     return { current: selfSignedServingCert(options) };
   }
   const seconds = Math.round(options.csrTimeoutMs / 1000);
-  log.info({ csr: name }, `kubelet API: waiting up to ${seconds}s for CertificateSigningRequest ${name} to be approved and signed (approve it with: kubectl certificate approve ${name})`);
+  log.info(
+    { csr: name },
+    `kubelet API: waiting up to ${seconds}s for CertificateSigningRequest ${name} to be approved and signed (approve it with: kubectl certificate approve ${name})`,
+  );
   if (options.approve) {
     try {
       await options.approve(name);
@@ -201,7 +209,10 @@ export async function approveCsr(client: KubeClient, name: string, message = 'ap
     ...csr,
     status: {
       ...csr.status,
-      conditions: [...conditions, { type: 'Approved', status: 'True', reason: 'VkApprove', message, lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+      conditions: [
+        ...conditions,
+        { type: 'Approved', status: 'True', reason: 'VkApprove', message, lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+      ],
     },
   });
 }
@@ -217,7 +228,9 @@ export async function loadClientCA(client: KubeClient, file: string | undefined,
     const cm = await client.get<ConfigMap>('/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication');
     const pem = cm.data?.['client-ca-file'];
     if (pem) return pem;
-    log.warn('kubelet API: ConfigMap kube-system/extension-apiserver-authentication has no client-ca-file; client certificates will not be accepted (bearer tokens still are)');
+    log.warn(
+      'kubelet API: ConfigMap kube-system/extension-apiserver-authentication has no client-ca-file; client certificates will not be accepted (bearer tokens still are)',
+    );
   } catch (err) {
     log.warn(
       { err: errorMessage(err) },

@@ -90,4 +90,3 @@ export interface RouteContext {
   /** Aborted when the client goes away or the server closes. */
   signal: AbortSignal;
 }
-

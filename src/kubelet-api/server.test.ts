@@ -61,10 +61,21 @@ describe('kubelet API server', () => {
 
   before(async () => {
     provider = new MockProvider(parseMockConfig({ logIntervalMs: 20 }), { nodeName: 'vk-unit', log: silentLogger });
-    await provider.createPod({
-      pod: { metadata: { name: 'web', namespace: 'ns', uid: 'uid-web' }, spec: { containers: [{ name: 'app', image: 'nginx' }, { name: 'side', image: 'busybox' }] } },
-      volumes: new Map(),
-    }, call);
+    await provider.createPod(
+      {
+        pod: {
+          metadata: { name: 'web', namespace: 'ns', uid: 'uid-web' },
+          spec: {
+            containers: [
+              { name: 'app', image: 'nginx' },
+              { name: 'side', image: 'busybox' },
+            ],
+          },
+        },
+        volumes: new Map(),
+      },
+      call,
+    );
     const cert = selfSignedServingCert({ nodeName: 'vk-unit', nodeIP: '127.0.0.1' });
     server = await KubeletServer.start({
       nodeName: 'vk-unit',
@@ -87,7 +98,14 @@ describe('kubelet API server', () => {
   function request(path: string, o: { token?: string; method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port: server.port, path, method: o.method ?? 'GET', rejectUnauthorized: false, headers: { ...(o.token && { Authorization: `Bearer ${o.token}` }), ...o.headers } },
+        {
+          host: '127.0.0.1',
+          port: server.port,
+          path,
+          method: o.method ?? 'GET',
+          rejectUnauthorized: false,
+          headers: { ...(o.token && { Authorization: `Bearer ${o.token}` }), ...o.headers },
+        },
         (res) => {
           let body = '';
           res.setEncoding('utf8');
@@ -104,7 +122,8 @@ describe('kubelet API server', () => {
     });
   }
 
-  const upgrade = (path: string, token = 'admin-token', method = 'POST') => request(path, { token, method, headers: { Connection: 'Upgrade', Upgrade: 'SPDY/3.1' } });
+  const upgrade = (path: string, token = 'admin-token', method = 'POST') =>
+    request(path, { token, method, headers: { Connection: 'Upgrade', Upgrade: 'SPDY/3.1' } });
 
   test('no credentials or an unknown token: 401; a user without rights: 403 in the kubelet style', async () => {
     assert.deepEqual(await request('/pods').then((r) => [r.status, r.body]), [401, 'Unauthorized\n']);
@@ -129,14 +148,25 @@ describe('kubelet API server', () => {
       ['reader get pods vk-unit', 'reader get stats vk-unit', 'reader get metrics vk-unit'],
     );
     assert.equal((await request('/exec/ns/web/app?command=ls', { token: 'reader-token', method: 'POST' })).status, 403);
-    assert.deepEqual(reviews.accessReviews.at(-1), { user: 'reader', verb: 'create', subresource: 'proxy', name: 'vk-unit', group: '', version: 'v1', resource: 'nodes' });
+    assert.deepEqual(reviews.accessReviews.at(-1), {
+      user: 'reader',
+      verb: 'create',
+      subresource: 'proxy',
+      name: 'vk-unit',
+      group: '',
+      version: 'v1',
+      resource: 'nodes',
+    });
   });
 
   test('routes: pods, healthz, unknown paths and methods', async () => {
     const pods = await request('/pods', { token: 'admin-token' });
     const list = JSON.parse(pods.body) as { kind: string; items: { metadata: { name: string } }[] };
     assert.equal(list.kind, 'PodList');
-    assert.deepEqual(list.items.map((p) => p.metadata.name), ['web']);
+    assert.deepEqual(
+      list.items.map((p) => p.metadata.name),
+      ['web'],
+    );
     assert.deepEqual(await request('/healthz', { token: 'admin-token' }).then((r) => [r.status, r.body]), [200, 'ok']);
     assert.equal((await request('/healthz?verbose', { token: 'admin-token' })).body, '[+]ping ok\n[+]provider ok\nhealthz check passed\n');
     assert.equal((await request('/healthz/ping', { token: 'admin-token' })).body, 'ok');
@@ -159,30 +189,60 @@ describe('kubelet API server', () => {
       ['sinceTime=yesterday', 'invalid sinceTime "yesterday": expected an RFC 3339 time such as 2025-01-02T15:04:05Z'],
       ['tailLines=ten', 'invalid value for tailLines: "ten" (expected an integer)'],
     ]) {
-      assert.deepEqual(await request(`/containerLogs/ns/web/app?${query}`, { token: 'admin-token' }).then((r) => [r.status, r.body]), [400, `${message}\n`], query);
+      assert.deepEqual(
+        await request(`/containerLogs/ns/web/app?${query}`, { token: 'admin-token' }).then((r) => [r.status, r.body]),
+        [400, `${message}\n`],
+        query,
+      );
     }
-    assert.deepEqual(await request('/containerLogs/ns/ghost/app', { token: 'admin-token' }).then((r) => [r.status, r.body]), [404, 'pod "ghost" does not exist in namespace "ns" on this node\n']);
-    assert.deepEqual(await request('/containerLogs/ns/web/ghost', { token: 'admin-token' }).then((r) => [r.status, r.body]), [404, 'container "ghost" not found in pod "web" in namespace "ns"\n']);
+    assert.deepEqual(await request('/containerLogs/ns/ghost/app', { token: 'admin-token' }).then((r) => [r.status, r.body]), [
+      404,
+      'pod "ghost" does not exist in namespace "ns" on this node\n',
+    ]);
+    assert.deepEqual(await request('/containerLogs/ns/web/ghost', { token: 'admin-token' }).then((r) => [r.status, r.body]), [
+      404,
+      'container "ghost" not found in pod "web" in namespace "ns"\n',
+    ]);
     // The status for the provider's own errors is by code: see 'errors answer with the status their code names' below.
-    assert.equal(await request('/containerLogs/ns/web/app?previous=true', { token: 'admin-token' }).then((r) => r.body), 'previous terminated container "app" in pod "web" not found\n');
+    assert.equal(
+      await request('/containerLogs/ns/web/app?previous=true', { token: 'admin-token' }).then((r) => r.body),
+      'previous terminated container "app" in pod "web" not found\n',
+    );
     // Clients that accept JSON (kubectl get --raw, client-go) get a Status whose message they show.
     const json = await request('/containerLogs/ns/ghost/app', { token: 'admin-token', headers: { Accept: 'application/json, */*' } });
     assert.equal(json.headers['content-type'], 'application/json');
-    assert.deepEqual(JSON.parse(json.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pod "ghost" does not exist in namespace "ns" on this node', reason: 'NotFound', code: 404 });
+    assert.deepEqual(JSON.parse(json.body), {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'pod "ghost" does not exist in namespace "ns" on this node',
+      reason: 'NotFound',
+      code: 404,
+    });
   });
 
   test('following logs streams until the client disconnects, and the server keeps serving', async () => {
     const lines = await new Promise<string>((resolve, reject) => {
-      const req = https.get({ host: '127.0.0.1', port: server.port, path: '/containerLogs/ns/web/app?follow=true&tailLines=0', rejectUnauthorized: false, headers: { Authorization: 'Bearer admin-token' } }, (res) => {
-        let seen = '';
-        res.on('data', (c: Buffer) => {
-          seen += c.toString();
-          if ((seen.match(/tick/g) ?? []).length >= 3) {
-            req.destroy();
-            resolve(seen);
-          }
-        });
-      });
+      const req = https.get(
+        {
+          host: '127.0.0.1',
+          port: server.port,
+          path: '/containerLogs/ns/web/app?follow=true&tailLines=0',
+          rejectUnauthorized: false,
+          headers: { Authorization: 'Bearer admin-token' },
+        },
+        (res) => {
+          let seen = '';
+          res.on('data', (c: Buffer) => {
+            seen += c.toString();
+            if ((seen.match(/tick/g) ?? []).length >= 3) {
+              req.destroy();
+              resolve(seen);
+            }
+          });
+        },
+      );
       req.on('error', (err) => (err.message === 'socket hang up' ? undefined : reject(err)));
     });
     assert.equal((lines.match(/tick/g) ?? []).length, 3);
@@ -190,7 +250,10 @@ describe('kubelet API server', () => {
   });
 
   test('exec/attach/portForward: plain requests need an upgrade; upgrades are checked, then handed over', async () => {
-    assert.deepEqual(await request('/exec/ns/web/app?command=ls', { token: 'admin-token', method: 'POST' }).then((r) => [r.status, r.body]), [400, 'Upgrade request required\n']);
+    assert.deepEqual(await request('/exec/ns/web/app?command=ls', { token: 'admin-token', method: 'POST' }).then((r) => [r.status, r.body]), [
+      400,
+      'Upgrade request required\n',
+    ]);
     assert.deepEqual(await upgrade('/exec/ns/web/app?command=ls').then((r) => [r.status]), [501], 'no handler registered yet');
     assert.equal((await upgrade('/exec/ns/web/app?command=ls', 'bogus')).status, 401);
     assert.equal((await upgrade('/exec/ns/web/app?command=ls', 'reader-token', 'GET')).status, 403);
@@ -216,9 +279,21 @@ describe('kubelet API server', () => {
 });
 
 test('a provider without a capability gets a clear error, not a hang', async (t) => {
-  const bare = { name: 'bare', getPod: async () => ({ metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: [{ name: 'c' }] } }), listPods: async () => [] } as unknown as Provider;
+  const bare = {
+    name: 'bare',
+    getPod: async () => ({ metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: [{ name: 'c' }] } }),
+    listPods: async () => [],
+  } as unknown as Provider;
   const cert = selfSignedServingCert({ nodeName: 'bare', nodeIP: '127.0.0.1' });
-  const server = await KubeletServer.start({ nodeName: 'bare', provider: bare, log: silentLogger, address: '127.0.0.1', port: 0, cert: cert.cert, key: cert.key });
+  const server = await KubeletServer.start({
+    nodeName: 'bare',
+    provider: bare,
+    log: silentLogger,
+    address: '127.0.0.1',
+    port: 0,
+    cert: cert.cert,
+    key: cert.key,
+  });
   t.after(() => server.close());
   server.setUpgradeHandler(() => assert.fail('must not be called'));
   const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
@@ -232,15 +307,29 @@ test('a provider without a capability gets a clear error, not a hang', async (t)
       req.end();
     });
   assert.deepEqual(await get('/containerLogs/ns/p/c'), [501, 'provider bare does not support container logs\n']);
-  assert.deepEqual(await get('/exec/ns/p/c?command=ls', { Connection: 'Upgrade', Upgrade: 'SPDY/3.1' }, 'POST'), [501, 'provider bare does not support exec\n']);
-  assert.deepEqual(await get('/portForward/ns/p', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' }), [501, 'provider bare does not support port forwarding\n']);
+  assert.deepEqual(await get('/exec/ns/p/c?command=ls', { Connection: 'Upgrade', Upgrade: 'SPDY/3.1' }, 'POST'), [
+    501,
+    'provider bare does not support exec\n',
+  ]);
+  assert.deepEqual(
+    await get('/portForward/ns/p', {
+      Connection: 'Upgrade',
+      Upgrade: 'websocket',
+      'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version': '13',
+    }),
+    [501, 'provider bare does not support port forwarding\n'],
+  );
   const summary = JSON.parse((await get('/stats/summary'))[1]) as { node: { nodeName: string; cpu?: unknown }; pods: unknown[] };
   assert.equal(summary.node.nodeName, 'bare');
   assert.equal(summary.node.cpu, undefined, 'no stats capability: no usage figures');
 });
 
 test('errors answer with the status their code names: 404 unknown pod, 400 container not running, 501 capability missing, 503 provider unavailable, 504 timeout', async (t) => {
-  const pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: ['stopped', 'waiting', 'down', 'slow', 'apiserver', 'broken'].map((name) => ({ name })) } };
+  const pod = {
+    metadata: { name: 'p', namespace: 'ns', uid: 'u' },
+    spec: { containers: ['stopped', 'waiting', 'down', 'slow', 'apiserver', 'broken'].map((name) => ({ name })) },
+  };
   const failures: Record<string, () => Error> = {
     stopped: () => ContainerStateError.notRunning('p', 'stopped'),
     waiting: () => ContainerStateError.waiting('p', 'waiting'),
@@ -258,15 +347,26 @@ test('errors answer with the status their code names: 404 unknown pod, 400 conta
     },
   } as unknown as Provider;
   const cert = selfSignedServingCert({ nodeName: 'stub', nodeIP: '127.0.0.1' });
-  const server = await KubeletServer.start({ nodeName: 'stub', provider: stub, log: silentLogger, address: '127.0.0.1', port: 0, cert: cert.cert, key: cert.key });
+  const server = await KubeletServer.start({
+    nodeName: 'stub',
+    provider: stub,
+    log: silentLogger,
+    address: '127.0.0.1',
+    port: 0,
+    cert: cert.cert,
+    key: cert.key,
+  });
   t.after(() => server.close());
   const get = (path: string, method = 'GET', accept?: string) =>
     new Promise<[number, string]>((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port: server.port, path, method, headers: accept ? { Accept: accept } : {}, rejectUnauthorized: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve([res.statusCode ?? 0, body]));
-      });
+      const req = https.request(
+        { host: '127.0.0.1', port: server.port, path, method, headers: accept ? { Accept: accept } : {}, rejectUnauthorized: false },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve([res.statusCode ?? 0, body]));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -281,7 +381,15 @@ test('errors answer with the status their code names: 404 unknown pod, 400 conta
   assert.deepEqual(await get('/containerLogs/ns/p/broken'), [500, 'unexpected\n']);
   const [status, body] = await get('/containerLogs/ns/p/slow', 'GET', 'application/json');
   assert.equal(status, 504);
-  assert.deepEqual(JSON.parse(body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'no answer in 5 s', reason: 'Timeout', code: 504 });
+  assert.deepEqual(JSON.parse(body), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'no answer in 5 s',
+    reason: 'Timeout',
+    code: 504,
+  });
 });
 
 test('errorStatus: the status by code, the message as thrown', () => {
@@ -331,8 +439,18 @@ test('caches expire and stay bounded', () => {
 
 test('log options: tail=all, booleans as the parameter codec reads them, sinceSeconds relative to now', () => {
   const now = new Date(Date.UTC(2025, 0, 1));
-  assert.deepEqual(parseLogOptions(new URLSearchParams('follow=true&previous=0&timestamps=1&tail=all'), now), { follow: true, previous: false, timestamps: true });
-  assert.deepEqual(parseLogOptions(new URLSearchParams('tail=5&sinceSeconds=60'), now), { follow: false, previous: false, timestamps: false, tailLines: 5, sinceTime: new Date(now.getTime() - 60_000) });
+  assert.deepEqual(parseLogOptions(new URLSearchParams('follow=true&previous=0&timestamps=1&tail=all'), now), {
+    follow: true,
+    previous: false,
+    timestamps: true,
+  });
+  assert.deepEqual(parseLogOptions(new URLSearchParams('tail=5&sinceSeconds=60'), now), {
+    follow: false,
+    previous: false,
+    timestamps: false,
+    tailLines: 5,
+    sinceTime: new Date(now.getTime() - 60_000),
+  });
   assert.deepEqual(parseLogOptions(new URLSearchParams('sinceTime=2025-01-01T01:02:03.5%2B01:00')).sinceTime, new Date('2025-01-01T00:02:03.500Z'));
 });
 
@@ -340,7 +458,10 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   let now = Date.UTC(2025, 0, 1, 12);
   const provider = new MockProvider(parseMockConfig({}), { nodeName: 'n', log: silentLogger, now: () => new Date(now) });
   t.after(() => provider.close());
-  const pod = (name: string, uid: string) => ({ pod: { metadata: { name, namespace: 'ns', uid }, spec: { containers: [{ name: 'c', image: 'i' }] } }, volumes: new Map() });
+  const pod = (name: string, uid: string) => ({
+    pod: { metadata: { name, namespace: 'ns', uid }, spec: { containers: [{ name: 'c', image: 'i' }] } },
+    volumes: new Map(),
+  });
   await provider.createPod(pod('a', 'uid-a'), call);
   await provider.createPod(pod('b', 'uid-b'), call);
   now += 10_000;
@@ -352,7 +473,10 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   assert.deepEqual(a.podRef, { name: 'a', namespace: 'ns', uid: 'uid-a' });
   assert.equal(a.containers[0]!.startTime, '2025-01-01T12:00:00Z');
   assert.equal(a.cpu!.usageCoreNanoSeconds, a.containers[0]!.cpu!.usageCoreNanoSeconds);
-  assert.equal(first.node.cpu!.usageNanoCores, first.pods.reduce((s, p) => s + p.cpu!.usageNanoCores!, 0));
+  assert.equal(
+    first.node.cpu!.usageNanoCores,
+    first.pods.reduce((s, p) => s + p.cpu!.usageNanoCores!, 0),
+  );
   const nodeCpu = first.node.cpu!.usageCoreNanoSeconds!;
   assert.ok(first.node.memory!.availableBytes! > 0);
 
@@ -366,7 +490,13 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   assert.match(text, /^# TYPE container_cpu_usage_seconds_total counter$/m);
   assert.match(text, /^container_cpu_usage_seconds_total\{container="c",namespace="ns",pod="b"\} [\d.e+]+ \d{13}$/m);
   assert.match(text, /^container_start_time_seconds\{container="c",namespace="ns",pod="b"\} 1735732800$/m);
-  for (const name of ['container_memory_working_set_bytes', 'node_cpu_usage_seconds_total', 'node_memory_working_set_bytes', 'pod_cpu_usage_seconds_total', 'pod_memory_working_set_bytes']) {
+  for (const name of [
+    'container_memory_working_set_bytes',
+    'node_cpu_usage_seconds_total',
+    'node_memory_working_set_bytes',
+    'pod_cpu_usage_seconds_total',
+    'pod_memory_working_set_bytes',
+  ]) {
     assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), name);
   }
   assert.match(text, /^resource_scrape_error 0$/m);
@@ -381,15 +511,23 @@ test('--kubelet-auth=none serves everyone, with a warning at start; a busy port 
   const options = { auth: 'none' as const, servingCert: 'self-signed' as const, csrTimeoutMs: 0, address: '127.0.0.1' };
   const api = await KubeletApi.start({} as KubeClient, provider, options, { nodeName: 'open', nodeIP: '127.0.0.1', port: 0 }, log);
   t.after(() => api.stop());
-  assert.ok(lines.some((l) => /--kubelet-auth=none.*local development only/.test(l) && /"level":40/.test(l)), 'a warning');
+  assert.ok(
+    lines.some((l) => /--kubelet-auth=none.*local development only/.test(l) && /"level":40/.test(l)),
+    'a warning',
+  );
   const reply = await new Promise<number>((resolve, reject) => {
-    https.get({ host: '127.0.0.1', port: api.port, path: '/pods', rejectUnauthorized: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
+    https
+      .get({ host: '127.0.0.1', port: api.port, path: '/pods', rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
   });
   assert.equal(reply, 200);
-  await assert.rejects(KubeletApi.start({} as KubeClient, provider, options, { nodeName: 'open', nodeIP: '127.0.0.1', port: api.port }, silentLogger), new RegExp(`--kubelet-port ${api.port}: address already in use`));
+  await assert.rejects(
+    KubeletApi.start({} as KubeClient, provider, options, { nodeName: 'open', nodeIP: '127.0.0.1', port: api.port }, silentLogger),
+    new RegExp(`--kubelet-port ${api.port}: address already in use`),
+  );
 });
 
 test('close() does not wait for a client that keeps a refused upgrade socket open', async () => {

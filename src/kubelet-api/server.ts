@@ -159,7 +159,10 @@ export class KubeletServer {
         resolve();
       });
     });
-    server.log.info({ address: options.address ?? '0.0.0.0', port: server.port, auth: options.auth ? 'webhook' : 'none', clientCerts: Boolean(options.clientCA) }, 'kubelet API listening');
+    server.log.info(
+      { address: options.address ?? '0.0.0.0', port: server.port, auth: options.auth ? 'webhook' : 'none', clientCerts: Boolean(options.clientCA) },
+      'kubelet API listening',
+    );
     return server;
   }
 
@@ -305,12 +308,23 @@ export class KubeletServer {
       socket.once('close', () => gone.abort(new AbortedError(`${method} ${path}: client went away`)));
       await findTarget(this.options.provider, namespace, pod, { container, uid, signal: gone.signal });
       const capability = CAPABILITY[r.upgrade];
-      if (typeof this.options.provider[capability.method] !== 'function') throw new UnsupportedError(`provider ${this.options.provider.name} does not support ${capability.what}`);
+      if (typeof this.options.provider[capability.method] !== 'function')
+        throw new UnsupportedError(`provider ${this.options.provider.name} does not support ${capability.what}`);
       const handler = this.upgradeHandler;
       if (!handler) throw new UnsupportedError(`${capability.what} is not available on this virtual kubelet (no streaming handler registered)`);
       if (socket.destroyed) return;
       this.options.metrics?.request(method, pathBucket(path), 101, (performance.now() - started) / 1000);
-      handler({ route: r.upgrade, namespace, pod, ...(container !== undefined && { container }), ...(uid !== undefined && { uid }), query: url.searchParams, req, socket, head });
+      handler({
+        route: r.upgrade,
+        namespace,
+        pod,
+        ...(container !== undefined && { container }),
+        ...(uid !== undefined && { uid }),
+        query: url.searchParams,
+        req,
+        socket,
+        head,
+      });
     } catch (err) {
       const { status, message } = errorStatus(err);
       if (status >= 500 && status !== 501) this.log.warn({ err: message, method, path }, 'kubelet API upgrade request failed');

@@ -81,7 +81,10 @@ export class StatsSource {
   async summary(signal: AbortSignal): Promise<Summary> {
     const now = this.now();
     const time = rfc3339(now);
-    const [pods, stats] = await Promise.all([this.provider.listPods({ signal }), this.provider.getStats ? this.provider.getStats() : Promise.resolve(undefined)]);
+    const [pods, stats] = await Promise.all([
+      this.provider.listPods({ signal }),
+      this.provider.getStats ? this.provider.getStats() : Promise.resolve(undefined),
+    ]);
     const byUid = new Map<string, PodStats>();
     for (const s of stats ?? []) byUid.set(s.uid, s);
     const out: PodSummary[] = [];
@@ -117,7 +120,12 @@ export class StatsSource {
       const usage = sum(out.map((p) => p.memory?.usageBytes)) ?? workingSet;
       const config = this.provider.nodeConfig?.();
       const allocatable = memoryBytes(config?.allocatable?.memory ?? config?.capacity.memory);
-      node.memory = { time, workingSetBytes: workingSet, usageBytes: usage, ...(allocatable !== undefined && { availableBytes: Math.max(allocatable - workingSet, 0) }) };
+      node.memory = {
+        time,
+        workingSetBytes: workingSet,
+        usageBytes: usage,
+        ...(allocatable !== undefined && { availableBytes: Math.max(allocatable - workingSet, 0) }),
+      };
     }
     return { node, pods: out };
   }
@@ -145,8 +153,16 @@ export class StatsSource {
       containers,
     };
     if (stats) {
-      out.cpu = { time, usageNanoCores: sum(containers.map((c) => c.cpu?.usageNanoCores)), usageCoreNanoSeconds: sum(containers.map((c) => c.cpu?.usageCoreNanoSeconds)) };
-      out.memory = { time, workingSetBytes: sum(containers.map((c) => c.memory?.workingSetBytes)), usageBytes: sum(containers.map((c) => c.memory?.usageBytes)) };
+      out.cpu = {
+        time,
+        usageNanoCores: sum(containers.map((c) => c.cpu?.usageNanoCores)),
+        usageCoreNanoSeconds: sum(containers.map((c) => c.cpu?.usageCoreNanoSeconds)),
+      };
+      out.memory = {
+        time,
+        workingSetBytes: sum(containers.map((c) => c.memory?.workingSetBytes)),
+        usageBytes: sum(containers.map((c) => c.memory?.usageBytes)),
+      };
     }
     return out;
   }
@@ -201,8 +217,10 @@ export function resourceMetricsText(summary: Summary | undefined): string {
         if (c.cpu?.usageCoreNanoSeconds !== undefined) add('container_cpu_usage_seconds_total', labels, c.cpu.usageCoreNanoSeconds / 1e9, c.cpu.time);
         if (c.memory?.workingSetBytes !== undefined) add('container_memory_working_set_bytes', labels, c.memory.workingSetBytes, c.memory.time);
       }
-      if (pod.cpu?.usageCoreNanoSeconds !== undefined) add('pod_cpu_usage_seconds_total', { pod: podName, namespace }, pod.cpu.usageCoreNanoSeconds / 1e9, pod.cpu.time);
-      if (pod.memory?.workingSetBytes !== undefined) add('pod_memory_working_set_bytes', { pod: podName, namespace }, pod.memory.workingSetBytes, pod.memory.time);
+      if (pod.cpu?.usageCoreNanoSeconds !== undefined)
+        add('pod_cpu_usage_seconds_total', { pod: podName, namespace }, pod.cpu.usageCoreNanoSeconds / 1e9, pod.cpu.time);
+      if (pod.memory?.workingSetBytes !== undefined)
+        add('pod_memory_working_set_bytes', { pod: podName, namespace }, pod.memory.workingSetBytes, pod.memory.time);
     }
   }
   add('resource_scrape_error', {}, summary ? 0 : 1);

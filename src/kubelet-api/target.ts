@@ -20,10 +20,18 @@ function allContainers(pod: Pod): Container[] {
  * run the pod, runs another incarnation than `uid`, or the pod has no such container; a container
  * name that is omitted defaults to the pod's only container (an error when it has several).
  */
-export async function findTarget(provider: Provider, namespace: string, podName: string, options: { container?: string; uid?: string; requireContainer?: boolean; signal: AbortSignal }): Promise<Target> {
+export async function findTarget(
+  provider: Provider,
+  namespace: string,
+  podName: string,
+  options: { container?: string; uid?: string; requireContainer?: boolean; signal: AbortSignal },
+): Promise<Target> {
   const pod = await provider.getPod(namespace, podName, { signal: options.signal });
   if (!pod) throw new NotFoundError(`pod "${podName}" does not exist in namespace "${namespace}" on this node`);
-  if (options.uid && pod.metadata?.uid !== options.uid) throw new NotFoundError(`pod "${podName}" with UID ${options.uid} does not exist in namespace "${namespace}" on this node (it runs UID ${pod.metadata?.uid ?? 'unknown'})`);
+  if (options.uid && pod.metadata?.uid !== options.uid)
+    throw new NotFoundError(
+      `pod "${podName}" with UID ${options.uid} does not exist in namespace "${namespace}" on this node (it runs UID ${pod.metadata?.uid ?? 'unknown'})`,
+    );
   if (options.container === undefined || options.container === '') {
     if (!options.requireContainer) return { pod };
     const containers = pod.spec?.containers ?? [];

@@ -24,7 +24,11 @@ test('ipBytes encodes IPv4 and IPv6 (compressed, full, with an IPv4 tail)', () =
 
 test('a self-signed certificate parses, verifies with its own key and carries the SANs', () => {
   const keys = generateKeyPair();
-  const pem = createSelfSignedCertificate(keys, { commonName: 'system:node:vk-1', organization: ['system:nodes'] }, { dnsNames: ['vk-1'], ipAddresses: ['127.0.0.1', '::1'] });
+  const pem = createSelfSignedCertificate(
+    keys,
+    { commonName: 'system:node:vk-1', organization: ['system:nodes'] },
+    { dnsNames: ['vk-1'], ipAddresses: ['127.0.0.1', '::1'] },
+  );
   const cert = new X509Certificate(pem);
   assert.equal(cert.subject, 'O=system:nodes\nCN=system:node:vk-1');
   assert.equal(cert.issuer, cert.subject);
@@ -41,7 +45,11 @@ test('a self-signed certificate parses, verifies with its own key and carries th
 
 test('a certificate request is well formed (checked with openssl when present)', (t) => {
   const keys = generateKeyPair();
-  const csr = createCertificateRequest(keys, { commonName: 'system:node:vk-1', organization: ['system:nodes'] }, { dnsNames: ['vk-1'], ipAddresses: ['10.0.0.7'] });
+  const csr = createCertificateRequest(
+    keys,
+    { commonName: 'system:node:vk-1', organization: ['system:nodes'] },
+    { dnsNames: ['vk-1'], ipAddresses: ['10.0.0.7'] },
+  );
   assert.match(csr, /^-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE REQUEST-----\n$/);
   if (!haveOpenssl()) {
     t.skip('openssl not installed');

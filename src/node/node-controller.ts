@@ -92,7 +92,6 @@ export class NodeController {
     this.timers.push(every(intervalMs, task, (err) => this.log.warn({ err: errorMessage(err) }, 'periodic node task failed')));
   }
 
-
   /** Creates the Node, or adopts an existing one and re-applies our labels and taints. */
   private async registerNode(): Promise<void> {
     const config = this.config();
@@ -135,9 +134,11 @@ export class NodeController {
 
   /** Writes status when it changed, or unconditionally when `force` (the periodic heartbeat). */
   updateStatus(force = false): Promise<void> {
-    this.statusWrite = this.statusWrite.then(() => this.writeStatus(force)).catch((err) => {
-      this.log.warn({ err: errorMessage(err) }, 'node status update failed');
-    });
+    this.statusWrite = this.statusWrite
+      .then(() => this.writeStatus(force))
+      .catch((err) => {
+        this.log.warn({ err: errorMessage(err) }, 'node status update failed');
+      });
     return this.statusWrite;
   }
 
@@ -165,7 +166,9 @@ export class NodeController {
       await this.provider.ping!(AbortSignal.any([timeout, this.stopping.signal]));
     } catch (err) {
       if (this.stopping.signal.aborted) return;
-      const message = timeout.aborted ? `provider ${this.provider.name} did not answer its health check within ${this.options.pingTimeoutMs} ms` : `provider ${this.provider.name} is unhealthy: ${errorMessage(err)}`;
+      const message = timeout.aborted
+        ? `provider ${this.provider.name} did not answer its health check within ${this.options.pingTimeoutMs} ms`
+        : `provider ${this.provider.name} is unhealthy: ${errorMessage(err)}`;
       next = { ready: false, reason: 'ProviderUnhealthy', message };
     }
     if (next.ready !== this.health.ready || next.message !== this.health.message) {
@@ -183,7 +186,10 @@ export class NodeController {
     const now = microTime();
     if (this.lease) {
       try {
-        this.lease = await this.client.update<Lease>(this.leasePath(), { ...this.lease, spec: { ...this.lease.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds } });
+        this.lease = await this.client.update<Lease>(this.leasePath(), {
+          ...this.lease,
+          spec: { ...this.lease.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds },
+        });
         return;
       } catch (err) {
         if (!(err instanceof KubeApiError) || (err.status !== 409 && err.status !== 404)) throw err;
@@ -192,7 +198,10 @@ export class NodeController {
     }
     try {
       const current = await this.client.get<Lease>(this.leasePath());
-      this.lease = await this.client.update<Lease>(this.leasePath(), { ...current, spec: { ...current.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds } });
+      this.lease = await this.client.update<Lease>(this.leasePath(), {
+        ...current,
+        spec: { ...current.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds },
+      });
     } catch (err) {
       if (!isStatus(err, 404)) throw err;
       this.lease = await this.client.create<Lease>('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultTaint, desiredConditions, desiredLabels, desiredStatus, labelPatch, mergeTaints, statusFingerprint, type NodeIdentity } from './node-status.ts';
 
-const id: NodeIdentity = { nodeName: 'vk-1', providerName: 'mock', nodeIP: '10.0.0.5', kubeletPort: 10250, kubeletVersion: 'v1.36.3-vk-0.1.0', labels: { team: 'x' } };
+const id: NodeIdentity = {
+  nodeName: 'vk-1',
+  providerName: 'mock',
+  nodeIP: '10.0.0.5',
+  kubeletPort: 10250,
+  kubeletVersion: 'v1.36.3-vk-0.1.0',
+  labels: { team: 'x' },
+};
 
 test('labels: defaults, then provider labels, then flags win', () => {
   const labels = desiredLabels(id, { capacity: {}, labels: { team: 'provider', zone: 'z1' }, operatingSystem: 'linux', architecture: 'arm64' });
@@ -14,7 +21,7 @@ test('labels: defaults, then provider labels, then flags win', () => {
   assert.equal(labels.team, 'x');
 });
 
-test('mergeTaints replaces the taints we manage and keeps everyone else\'s', () => {
+test("mergeTaints replaces the taints we manage and keeps everyone else's", () => {
   const current = [defaultTaint('old'), { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }, { key: 'mine/stale', effect: 'NoExecute' }];
   const merged = mergeTaints(current, ['virtual-kubelet.io/provider', 'mine/stale'], [defaultTaint('mock')]);
   assert.deepEqual(merged, [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }, defaultTaint('mock')]);
@@ -34,7 +41,10 @@ test('condition transition times move only when the status changes', () => {
   assert.equal(same.find((c) => c.type === 'Ready')?.lastHeartbeatTime, '2026-01-01T00:01:00Z');
   const down = desiredConditions({ ready: false, reason: 'ProviderUnhealthy', message: 'down' }, { capacity: {} }, first, t1);
   assert.equal(down.find((c) => c.type === 'Ready')?.lastTransitionTime, '2026-01-01T00:01:00Z');
-  assert.deepEqual(down.map((c) => c.type), ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable']);
+  assert.deepEqual(
+    down.map((c) => c.type),
+    ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable'],
+  );
 });
 
 test('status carries capacity, addresses, the kubelet port and version; the fingerprint ignores heartbeats', () => {
@@ -43,7 +53,10 @@ test('status carries capacity, addresses, the kubelet port and version; the fing
   assert.equal(a.capacity?.pods, '500');
   assert.equal(a.capacity?.cpu, '20');
   assert.equal(a.allocatable?.pods, '500');
-  assert.deepEqual(a.addresses, [{ type: 'InternalIP', address: '10.0.0.5' }, { type: 'Hostname', address: 'vk-1' }]);
+  assert.deepEqual(a.addresses, [
+    { type: 'InternalIP', address: '10.0.0.5' },
+    { type: 'Hostname', address: 'vk-1' },
+  ]);
   assert.equal(a.daemonEndpoints?.kubeletEndpoint?.Port, 10250);
   assert.equal(a.nodeInfo?.kubeletVersion, 'v1.36.3-vk-0.1.0');
   const b = desiredStatus(id, { capacity: { pods: '500' } }, ready, a, new Date('2026-01-01T00:05:00Z'));

@@ -59,11 +59,14 @@ export class EventRecorder {
 
   private scheduleDrain(): void {
     if (this.drainTimer) return;
-    this.drainTimer = setTimeout(() => {
-      this.drainTimer = undefined;
-      while (this.queued.length > 0 && this.bucket.tryTake()) void this.queued.shift()!();
-      if (this.queued.length > 0) this.scheduleDrain();
-    }, Math.max(1, this.bucket.waitMs()));
+    this.drainTimer = setTimeout(
+      () => {
+        this.drainTimer = undefined;
+        while (this.queued.length > 0 && this.bucket.tryTake()) void this.queued.shift()!();
+        if (this.queued.length > 0) this.scheduleDrain();
+      },
+      Math.max(1, this.bucket.waitMs()),
+    );
     this.drainTimer.unref();
   }
 
@@ -80,7 +83,9 @@ export class EventRecorder {
     if (seen && Date.now() - seen.at < AGGREGATE_WINDOW_MS) {
       seen.count++;
       seen.at = Date.now();
-      await this.client.patch(`/api/v1/namespaces/${namespace}/events/${seen.name}`, { count: seen.count, lastTimestamp: now }, MERGE_PATCH, { discardResponse: true });
+      await this.client.patch(`/api/v1/namespaces/${namespace}/events/${seen.name}`, { count: seen.count, lastTimestamp: now }, MERGE_PATCH, {
+        discardResponse: true,
+      });
       return;
     }
     const name = `${pod.metadata?.name}.${randomBytes(8).toString('hex')}`;
@@ -88,7 +93,14 @@ export class EventRecorder {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name, namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata?.name, namespace, uid: pod.metadata?.uid, resourceVersion: pod.metadata?.resourceVersion },
+      involvedObject: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        name: pod.metadata?.name,
+        namespace,
+        uid: pod.metadata?.uid,
+        resourceVersion: pod.metadata?.resourceVersion,
+      },
       reason,
       message,
       type,

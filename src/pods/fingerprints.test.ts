@@ -24,9 +24,24 @@ test('the update fingerprint follows images, deadline, tolerations, labels and a
 });
 
 test('the delivery digest follows volume contents, modes and pull secrets, not map order', () => {
-  const file = (content: string, mode = 0o644): ResolvedVolume => ({ name: 'v', type: 'files' as const, source: 'configMap' as const, files: [{ path: 'k', content: Buffer.from(content), mode }] });
-  const a = deliveryDigest({ volumes: new Map<string, ResolvedVolume>([['v', file('one')], ['e', { name: 'e', type: 'emptyDir', medium: '' }]]) });
-  const b = deliveryDigest({ volumes: new Map<string, ResolvedVolume>([['e', { name: 'e', type: 'emptyDir', medium: '' }], ['v', file('one')]]) });
+  const file = (content: string, mode = 0o644): ResolvedVolume => ({
+    name: 'v',
+    type: 'files' as const,
+    source: 'configMap' as const,
+    files: [{ path: 'k', content: Buffer.from(content), mode }],
+  });
+  const a = deliveryDigest({
+    volumes: new Map<string, ResolvedVolume>([
+      ['v', file('one')],
+      ['e', { name: 'e', type: 'emptyDir', medium: '' }],
+    ]),
+  });
+  const b = deliveryDigest({
+    volumes: new Map<string, ResolvedVolume>([
+      ['e', { name: 'e', type: 'emptyDir', medium: '' }],
+      ['v', file('one')],
+    ]),
+  });
   assert.equal(a, b);
   assert.notEqual(deliveryDigest({ volumes: new Map([['v', file('two')]]) }), deliveryDigest({ volumes: new Map([['v', file('one')]]) }));
   assert.notEqual(deliveryDigest({ volumes: new Map([['v', file('one', 0o600)]]) }), deliveryDigest({ volumes: new Map([['v', file('one')]]) }));

@@ -25,7 +25,16 @@ function setup(t: TestContext, options: { push?: boolean; start?: boolean } = {}
   let syncs = 0;
   const controller = new PodController(
     provider,
-    { nodeName: 'vk', hostIP: '10.0.0.1', workers: 2, resyncIntervalMs: 600_000, statusPollIntervalMs: 10, nodeAllocatable: () => ({ cpu: '4', memory: '8Gi' }), retryBaseDelayMs: 5, retryMaxDelayMs: 40 },
+    {
+      nodeName: 'vk',
+      hostIP: '10.0.0.1',
+      workers: 2,
+      resyncIntervalMs: 600_000,
+      statusPollIntervalMs: 10,
+      nodeAllocatable: () => ({ cpu: '4', memory: '8Gi' }),
+      retryBaseDelayMs: 5,
+      retryMaxDelayMs: 40,
+    },
     silentLogger,
     { syncDuration: () => void syncs++ },
     { source, api, events, references: (onChange) => references.bind(onChange) },
@@ -41,11 +50,30 @@ function setup(t: TestContext, options: { push?: boolean; start?: boolean } = {}
 }
 
 function running(status: Partial<PodStatus> = {}): PodStatus {
-  return { phase: 'Running', podIP: '10.0.0.2', containerStatuses: [{ name: 'app', image: 'nginx:1.27', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: '2026-01-01T00:00:00Z' } } }], ...status };
+  return {
+    phase: 'Running',
+    podIP: '10.0.0.2',
+    containerStatuses: [
+      { name: 'app', image: 'nginx:1.27', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: '2026-01-01T00:00:00Z' } } },
+    ],
+    ...status,
+  };
 }
 
 function finished(phase: 'Succeeded' | 'Failed'): PodStatus {
-  return { phase, containerStatuses: [{ name: 'app', image: 'nginx:1.27', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: phase === 'Succeeded' ? 0 : 1, reason: phase === 'Succeeded' ? 'Completed' : 'Error' } } }] };
+  return {
+    phase,
+    containerStatuses: [
+      {
+        name: 'app',
+        image: 'nginx:1.27',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        state: { terminated: { exitCode: phase === 'Succeeded' ? 0 : 1, reason: phase === 'Succeeded' ? 'Completed' : 'Error' } },
+      },
+    ],
+  };
 }
 
 const phaseOf = (source: FakePodSource, key = KEY) => source.get(key)?.status?.phase;
@@ -54,7 +82,9 @@ test('create: the resolved pod reaches the provider once, its status is written,
   const { source, api, events, references, provider, start } = setup(t);
   references.objects.configMaps.set('default/cfg', configMap('cfg', { greeting: 'hi' }, undefined, 'default'));
   await start();
-  source.put(makePod({ containers: [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'G', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'greeting' } } }] }] }));
+  source.put(
+    makePod({ containers: [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'G', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'greeting' } } }] }] }),
+  );
   await waitFor('Running in the API', () => phaseOf(source) === 'Running', quick);
   assert.deepEqual(provider.calls, ['create default/p']);
   const env = provider.pods.get(KEY)?.resolved.pod.spec?.containers[0]?.env;

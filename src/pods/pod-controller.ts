@@ -343,7 +343,9 @@ export class PodController {
    */
   private async reportUnavailable(pod: Pod, record: PodRecord, err: unknown): Promise<void> {
     if (pod.metadata?.deletionTimestamp || isTerminalPhase(pod.status?.phase)) return;
-    const started = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].some((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated);
+    const started = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].some(
+      (c) => c.state?.running || c.state?.terminated || c.lastState?.terminated,
+    );
     if (started) return;
     const message = `provider ${this.provider.name} is unavailable: ${errorMessage(err)}`;
     await this.statuses.write(pod, waitingStatus(pod, 'ProviderUnavailable', message), record).catch(() => {});
@@ -376,7 +378,12 @@ export class PodController {
   /** Watches the ConfigMaps, Secrets and Services the pod refers to (a change re-syncs it). */
   private trackReferences(pod: Pod): void {
     const refs = referencedObjects(pod);
-    this.references.track(podKey(pod), { namespace: pod.metadata?.namespace ?? '', configMaps: refs.configMaps, secrets: refs.secrets, services: pod.spec?.enableServiceLinks !== false });
+    this.references.track(podKey(pod), {
+      namespace: pod.metadata?.namespace ?? '',
+      configMaps: refs.configMaps,
+      secrets: refs.secrets,
+      services: pod.spec?.enableServiceLinks !== false,
+    });
   }
 
   /** Resolves and creates the pod; false when it cannot start (yet), with status and Event written. */
@@ -435,7 +442,8 @@ export class PodController {
     this.events.pod(pod, 'Warning', 'Failed', message);
     await this.statuses.write(pod, waitingStatus(pod, reason, message), record);
     if (err instanceof TryLaterError) throw err;
-    if (this.queue.failureCount(podKey(pod)) > 0) this.events.pod(pod, 'Warning', 'BackOff', `Back-off retrying pod creation in provider ${this.provider.name}`);
+    if (this.queue.failureCount(podKey(pod)) > 0)
+      this.events.pod(pod, 'Warning', 'BackOff', `Back-off retrying pod creation in provider ${this.provider.name}`);
     throw err instanceof VkError ? err : new VkError('VK_PROVIDER', message, { cause: err });
   }
 

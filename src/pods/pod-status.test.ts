@@ -50,16 +50,32 @@ test('statusPatch is empty when nothing but times moved, and holds only changed 
 test('waitingStatus reports the reason on every container', () => {
   const status = waitingStatus(pod, 'CreateContainerConfigError', 'configmap "x" not found');
   assert.equal(status.phase, 'Pending');
-  assert.deepEqual(status.containerStatuses?.map((c) => c.state?.waiting?.reason), ['CreateContainerConfigError', 'CreateContainerConfigError']);
+  assert.deepEqual(
+    status.containerStatuses?.map((c) => c.state?.waiting?.reason),
+    ['CreateContainerConfigError', 'CreateContainerConfigError'],
+  );
 });
 
 test('statusPatch sees no change when the API server returns the same status in Go field order with zero values dropped', () => {
   const desired = completeStatus(pod, running, '192.0.2.1', now);
   // Round trip as kube-apiserver does it: keys in another order, '' and empty objects omitted.
   const reorder = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(reorder) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().filter(([, x]) => x !== '' && !(x && typeof x === 'object' && !Array.isArray(x) && Object.keys(x).length === 0)).map(([k, x]) => [k, reorder(x)])) : v;
+    Array.isArray(v)
+      ? v.map(reorder)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v)
+              .reverse()
+              .filter(([, x]) => x !== '' && !(x && typeof x === 'object' && !Array.isArray(x) && Object.keys(x).length === 0))
+              .map(([k, x]) => [k, reorder(x)]),
+          )
+        : v;
   const fromApi = reorder({ ...desired, containerStatuses: desired.containerStatuses?.map((c) => ({ ...c, lastState: {} })) }) as PodStatus;
-  assert.equal(JSON.stringify(Object.keys(fromApi.containerStatuses![0]!)) === JSON.stringify(Object.keys(desired.containerStatuses![0]!)), false, 'the key order differs');
+  assert.equal(
+    JSON.stringify(Object.keys(fromApi.containerStatuses![0]!)) === JSON.stringify(Object.keys(desired.containerStatuses![0]!)),
+    false,
+    'the key order differs',
+  );
   assert.equal(statusPatch(fromApi, desired), undefined);
   // A real change still shows.
   const restarted = { ...desired, containerStatuses: desired.containerStatuses?.map((c) => ({ ...c, restartCount: 1 })) };

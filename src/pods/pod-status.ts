@@ -52,7 +52,11 @@ export function completeStatus(apiPod: Pod, provider: PodStatus, hostIP: string,
     const fromProvider = provider.conditions?.find((c) => c.type === type);
     const value = fromProvider ? fromProvider.status === 'True' : derived[type]!;
     const before = current.conditions?.find((c) => c.type === type);
-    const condition: PodCondition = { type, status: value ? 'True' : 'False', lastTransitionTime: before?.status === (value ? 'True' : 'False') ? (before.lastTransitionTime ?? time) : time };
+    const condition: PodCondition = {
+      type,
+      status: value ? 'True' : 'False',
+      lastTransitionTime: before?.status === (value ? 'True' : 'False') ? (before.lastTransitionTime ?? time) : time,
+    };
     if (!value && (type === 'ContainersReady' || type === 'Ready')) {
       const notReady = (status.containerStatuses ?? []).filter((s) => !s.ready).map((s) => s.name);
       if (notReady.length > 0) {
@@ -84,7 +88,9 @@ function readinessGatesPass(pod: Pod): boolean {
 /** Condition equality ignoring probe and transition times, which move without a real change. */
 function comparable(key: string, value: unknown): unknown {
   if (key === 'conditions' && Array.isArray(value)) {
-    return (value as PodCondition[]).map(({ type, status, reason, message }) => ({ type, status, reason: reason ?? '', message: message ?? '' })).sort((a, b) => a.type.localeCompare(b.type));
+    return (value as PodCondition[])
+      .map(({ type, status, reason, message }) => ({ type, status, reason: reason ?? '', message: message ?? '' }))
+      .sort((a, b) => a.type.localeCompare(b.type));
   }
   return value;
 }

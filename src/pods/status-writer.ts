@@ -63,7 +63,11 @@ export class StatusWriter {
     if (record.removed) return;
     const path = `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${encodeURIComponent(pod.metadata?.name ?? '')}`;
     try {
-      await this.client.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: record.uid } }, { discardResponse: true });
+      await this.client.delete(
+        path,
+        { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: record.uid } },
+        { discardResponse: true },
+      );
     } catch (err) {
       if (!isStatus(err, 404) && !isStatus(err, 409)) throw err;
     }

@@ -125,7 +125,8 @@ export class ChannelConnection {
 
   /** An empty message on a channel: the kubelet's way to tell the client a channel is open. */
   open(channel: number): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(this.protocol.base64 ? Buffer.from([0x30 + channel]) : Buffer.from([channel]), { binary: !this.protocol.base64 });
+    if (this.ws.readyState === this.ws.OPEN)
+      this.ws.send(this.protocol.base64 ? Buffer.from([0x30 + channel]) : Buffer.from([channel]), { binary: !this.protocol.base64 });
   }
 
   sendClose(channel: number): void {

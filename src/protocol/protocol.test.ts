@@ -2,8 +2,18 @@
 // parameters read back as written, and the capability list is the Provider's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { VkError} from '../errors.ts';
-import { AbortedError, ContainerStateError, InvalidRequestError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, UnsupportedError, httpStatus } from '../errors.ts';
+import type { VkError } from '../errors.ts';
+import {
+  AbortedError,
+  ContainerStateError,
+  InvalidRequestError,
+  NotFoundError,
+  PodRejectedError,
+  ProviderUnavailableError,
+  TryLaterError,
+  UnsupportedError,
+  httpStatus,
+} from '../errors.ts';
 import { CAPABILITIES } from '../providers/provider.ts';
 import { V2_ERROR_CODES, WireStatusError, decodeError, encodeError } from './errors.ts';
 import { parseLogOptions } from '../kube/params.ts';
@@ -44,7 +54,10 @@ test('version 1 errors keep the version 1 names and statuses', () => {
   assert.deepEqual(encodeError(new UnsupportedError('no'), 1), { status: 501, body: { error: { code: 'Unsupported', message: 'no' } } });
   assert.deepEqual(encodeError(new InvalidRequestError('bad'), 1), { status: 400, body: { error: { code: 'BadRequest', message: 'bad' } } });
   assert.deepEqual(encodeError(new PodRejectedError('X', 'never'), 1), { status: 500, body: { error: { code: 'ProviderError', message: 'never' } } });
-  assert.deepEqual(encodeError(new WireStatusError('VK_INVALID_REQUEST', 'PayloadTooLarge', 'too big'), 1), { status: 413, body: { error: { code: 'PayloadTooLarge', message: 'too big' } } });
+  assert.deepEqual(encodeError(new WireStatusError('VK_INVALID_REQUEST', 'PayloadTooLarge', 'too big'), 1), {
+    status: 413,
+    body: { error: { code: 'PayloadTooLarge', message: 'too big' } },
+  });
   assert.equal(encodeError(new WireStatusError('VK_INVALID_REQUEST', 'PayloadTooLarge', 'too big'), 2).status, 413);
   // And a version 1 answer decodes to the nearest class.
   assert.ok(decodeError(404, { code: 'NotFound', message: 'x' }) instanceof NotFoundError);
@@ -64,7 +77,10 @@ test('log options survive the query', () => {
 });
 
 test('the remote capabilities are the Provider capabilities but close; headers name a version or none', () => {
-  assert.deepEqual([...REMOTE_CAPABILITIES], CAPABILITIES.filter((c) => c !== 'close'));
+  assert.deepEqual(
+    [...REMOTE_CAPABILITIES],
+    CAPABILITIES.filter((c) => c !== 'close'),
+  );
   assert.equal(parseVersionHeader(undefined), 1);
   assert.equal(parseVersionHeader(' 2 '), 2);
   assert.equal(parseVersionHeader('3'), undefined);

@@ -17,7 +17,15 @@
 // A request without the header is version 1. Servers answer in the version asked for and echo
 // it; GET /v1/capabilities lists the versions a server speaks (`versions`, absent: [1]).
 import { z } from 'zod';
-import { CAPABILITIES, type Capability, type DeleteReason, type NodeConfig, type PodStats, type ResolvedPod, type ResolvedVolume } from '../providers/provider.ts';
+import {
+  CAPABILITIES,
+  type Capability,
+  type DeleteReason,
+  type NodeConfig,
+  type PodStats,
+  type ResolvedPod,
+  type ResolvedVolume,
+} from '../providers/provider.ts';
 import type { Pod, PodStatus } from '../kube/types.ts';
 
 /** The protocol versions this build speaks, oldest first. */
@@ -134,12 +142,25 @@ export function encodeResolvedPod(resolved: ResolvedPod): WireResolvedPod {
   const volumes: WireVolume[] = [];
   for (const v of resolved.volumes.values()) {
     if (v.type === 'files') {
-      volumes.push({ name: v.name, type: 'files', source: v.source, files: v.files.map((f) => ({ path: f.path, content: Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength).toString('base64'), mode: f.mode })) });
+      volumes.push({
+        name: v.name,
+        type: 'files',
+        source: v.source,
+        files: v.files.map((f) => ({
+          path: f.path,
+          content: Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength).toString('base64'),
+          mode: f.mode,
+        })),
+      });
     } else {
       volumes.push({ name: v.name, type: 'emptyDir', medium: v.medium, ...(v.sizeLimit !== undefined && { sizeLimit: v.sizeLimit }) });
     }
   }
-  const pullSecrets = resolved.pullSecrets?.map((secret) => ({ name: secret.metadata?.name ?? '', ...(secret.type && { type: secret.type }), data: secret.data ?? {} }));
+  const pullSecrets = resolved.pullSecrets?.map((secret) => ({
+    name: secret.metadata?.name ?? '',
+    ...(secret.type && { type: secret.type }),
+    data: secret.data ?? {},
+  }));
   return { pod: resolved.pod, volumes, ...(pullSecrets && { pullSecrets }) };
 }
 
@@ -148,13 +169,24 @@ export function decodeResolvedPod(wire: WireResolvedPod): ResolvedPod {
   for (const v of wire.volumes) {
     if (v.type === 'files') {
       // Plain Uint8Arrays, as the core hands them over.
-      volumes.set(v.name, { name: v.name, type: 'files', source: v.source, files: v.files.map((f) => ({ path: f.path, content: new Uint8Array(Buffer.from(f.content, 'base64')), mode: f.mode })) });
+      volumes.set(v.name, {
+        name: v.name,
+        type: 'files',
+        source: v.source,
+        files: v.files.map((f) => ({ path: f.path, content: new Uint8Array(Buffer.from(f.content, 'base64')), mode: f.mode })),
+      });
     } else {
       volumes.set(v.name, { name: v.name, type: 'emptyDir', medium: v.medium, ...(v.sizeLimit !== undefined && { sizeLimit: v.sizeLimit }) });
     }
   }
   const namespace = wire.pod.metadata?.namespace;
-  const pullSecrets = wire.pullSecrets?.map((s) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: s.name, namespace }, ...(s.type && { type: s.type }), data: s.data }));
+  const pullSecrets = wire.pullSecrets?.map((s) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: s.name, namespace },
+    ...(s.type && { type: s.type }),
+    data: s.data,
+  }));
   return { pod: wire.pod, volumes, ...(pullSecrets && { pullSecrets }) };
 }
 
@@ -186,15 +218,25 @@ const wireVolumeSchema = z.discriminatedUnion('type', [
     name: z.string().min(1),
     type: z.literal('files'),
     source: z.enum(['configMap', 'secret', 'downwardAPI', 'projected']),
-    files: z.array(z.strictObject({ path: z.string().min(1), content: z.string().regex(BASE64, 'expected base64'), mode: z.number().int().min(0).max(0o7777) })),
+    files: z.array(
+      z.strictObject({ path: z.string().min(1), content: z.string().regex(BASE64, 'expected base64'), mode: z.number().int().min(0).max(0o7777) }),
+    ),
   }),
   z.strictObject({ name: z.string().min(1), type: z.literal('emptyDir'), medium: z.string(), sizeLimit: z.string().optional() }),
 ]);
 
-const wirePullSecretSchema = z.strictObject({ name: z.string().min(1), type: z.string().optional(), data: z.record(z.string(), z.string().regex(BASE64, 'expected base64')) });
+const wirePullSecretSchema = z.strictObject({
+  name: z.string().min(1),
+  type: z.string().optional(),
+  data: z.record(z.string(), z.string().regex(BASE64, 'expected base64')),
+});
 
 /** Body of POST /v1/pods and PUT /v1/pods/{ns}/{pod}; also the answer of GET .../resolved. */
-export const wireResolvedPodSchema = z.strictObject({ pod: podWithUidSchema, volumes: z.array(wireVolumeSchema).default([]), pullSecrets: z.array(wirePullSecretSchema).optional() });
+export const wireResolvedPodSchema = z.strictObject({
+  pod: podWithUidSchema,
+  volumes: z.array(wireVolumeSchema).default([]),
+  pullSecrets: z.array(wirePullSecretSchema).optional(),
+});
 
 /** Body of DELETE /v1/pods/{ns}/{pod} in version 1: the pod as the API server has it (uid, grace period). */
 export const deleteBodyV1Schema = z.strictObject({ pod: podSchema });
@@ -209,7 +251,15 @@ export const statsSchema = z.looseObject({
       namespace: z.string(),
       name: z.string(),
       uid: z.string(),
-      containers: z.array(z.looseObject({ name: z.string(), cpuUsageNanoCores: z.number().optional(), cpuUsageCoreNanoSeconds: z.number().optional(), memoryWorkingSetBytes: z.number().optional(), memoryUsageBytes: z.number().optional() })),
+      containers: z.array(
+        z.looseObject({
+          name: z.string(),
+          cpuUsageNanoCores: z.number().optional(),
+          cpuUsageCoreNanoSeconds: z.number().optional(),
+          memoryWorkingSetBytes: z.number().optional(),
+          memoryUsageBytes: z.number().optional(),
+        }),
+      ),
     }),
   ),
 });

@@ -10,9 +10,11 @@ import { formatZodError } from '../util/zod-error.ts';
 /** Reads a JSON body within `maxBytes` and validates it; every problem is a 400/413/415 naming it. */
 export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema: S, maxBytes: number): Promise<z.output<S>> {
   const type = req.headers['content-type'];
-  if (type !== undefined && !/^application\/json\b/i.test(type)) throw new WireStatusError('VK_INVALID_REQUEST', 'UnsupportedMediaType', `request body must be application/json, not ${type}`);
+  if (type !== undefined && !/^application\/json\b/i.test(type))
+    throw new WireStatusError('VK_INVALID_REQUEST', 'UnsupportedMediaType', `request body must be application/json, not ${type}`);
   const declaredLength = Number(req.headers['content-length']);
-  if (Number.isFinite(declaredLength) && declaredLength > maxBytes) throw new WireStatusError('VK_INVALID_REQUEST', 'PayloadTooLarge', `request body of ${declaredLength} bytes exceeds the limit of ${maxBytes} bytes`);
+  if (Number.isFinite(declaredLength) && declaredLength > maxBytes)
+    throw new WireStatusError('VK_INVALID_REQUEST', 'PayloadTooLarge', `request body of ${declaredLength} bytes exceeds the limit of ${maxBytes} bytes`);
   // Read with events, not for-await: breaking out of the loop would destroy the socket before
   // the 413 goes out. After an error the rest of the body is drained (and dropped) by the server,
   // so the answer reaches the client and the connection stays usable.

@@ -60,7 +60,9 @@ function unknownPod(provider: Provider, route: Route): NotFoundError {
 
 function checkSamePod(route: Route, pod: Pod): void {
   if (pod.metadata?.namespace !== route.namespace || pod.metadata?.name !== route.name) {
-    throw new InvalidRequestError(`invalid request body: pod ${pod.metadata?.namespace}/${pod.metadata?.name} does not match the path's pod ${route.namespace}/${route.name}`);
+    throw new InvalidRequestError(
+      `invalid request body: pod ${pod.metadata?.namespace}/${pod.metadata?.name} does not match the path's pod ${route.namespace}/${route.name}`,
+    );
   }
 }
 

@@ -9,6 +9,29 @@
 // client rebuilds the same class, so the core handles them as if the provider ran in-process.
 // Any other error reaches the core as a provider failure with its message.
 export { serveProvider, type ProviderServer, type ProviderServerTls, type ServeProviderOptions } from './server.ts';
-export { AbortedError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, UnsupportedError, VkError } from '../errors.ts';
-export type { CallOptions, DeleteOptions, DeleteReason, ExecStreams, LogOptions, NodeConfig, PodListener, PodStats, Provider, ResolvedPod, ResolvedVolume, TerminalSize, VolumeFile } from '../providers/provider.ts';
+export {
+  AbortedError,
+  ContainerStateError,
+  NotFoundError,
+  PodRejectedError,
+  ProviderUnavailableError,
+  TryLaterError,
+  UnsupportedError,
+  VkError,
+} from '../errors.ts';
+export type {
+  CallOptions,
+  DeleteOptions,
+  DeleteReason,
+  ExecStreams,
+  LogOptions,
+  NodeConfig,
+  PodListener,
+  PodStats,
+  Provider,
+  ResolvedPod,
+  ResolvedVolume,
+  TerminalSize,
+  VolumeFile,
+} from '../providers/provider.ts';
 export { PROTOCOL_VERSION, PROTOCOL_VERSIONS, VERSION_HEADER } from '../protocol/wire.ts';

@@ -4,7 +4,8 @@
 import { WireStatusError } from '../protocol/errors.ts';
 import { PATH_PREFIX, PROTOCOL_VERSIONS, VERSION_HEADER, parseVersionHeader, type ProtocolVersion } from '../protocol/wire.ts';
 
-export type RouteKind = 'capabilities' | 'ping' | 'node' | 'stats' | 'pods' | 'watch' | 'pod' | 'status' | 'resolved' | 'logs' | 'exec' | 'attach' | 'portforward';
+export type RouteKind =
+  'capabilities' | 'ping' | 'node' | 'stats' | 'pods' | 'watch' | 'pod' | 'status' | 'resolved' | 'logs' | 'exec' | 'attach' | 'portforward';
 
 export interface Route {
   kind: RouteKind;
@@ -56,17 +57,27 @@ function decode(segment: string): string {
  */
 export function requestVersion(header: string | string[] | undefined): ProtocolVersion {
   const version = parseVersionHeader(header);
-  if (version === undefined) throw new WireStatusError('VK_PROTOCOL', 'UnsupportedVersion', `${VERSION_HEADER} header ${JSON.stringify(String(header))} is not supported by this server; it speaks ${SPOKEN}`);
+  if (version === undefined)
+    throw new WireStatusError(
+      'VK_PROTOCOL',
+      'UnsupportedVersion',
+      `${VERSION_HEADER} header ${JSON.stringify(String(header))} is not supported by this server; it speaks ${SPOKEN}`,
+    );
   return version;
 }
 
 /** The route a path names; throws WireStatusError for unknown paths and path versions. */
 export function matchRoute(pathname: string): Route {
   const version = /^\/v(\d+)(\/.*)?$/.exec(pathname);
-  if (!version) throw new WireStatusError('VK_UNSUPPORTED', 'UnknownPath', `no such endpoint ${pathname}: remote provider protocol paths start with ${PATH_PREFIX}/`);
+  if (!version)
+    throw new WireStatusError('VK_UNSUPPORTED', 'UnknownPath', `no such endpoint ${pathname}: remote provider protocol paths start with ${PATH_PREFIX}/`);
   if (`/v${version[1]}` !== PATH_PREFIX) {
     // Every protocol version keeps the /v1 paths: the header picks the version, not the path.
-    throw new WireStatusError('VK_PROTOCOL', 'UnsupportedVersion', `protocol version v${version[1]} is not supported by this server; it speaks v1 paths (protocol versions ${SPOKEN}, chosen with the ${VERSION_HEADER} header)`);
+    throw new WireStatusError(
+      'VK_PROTOCOL',
+      'UnsupportedVersion',
+      `protocol version v${version[1]} is not supported by this server; it speaks v1 paths (protocol versions ${SPOKEN}, chosen with the ${VERSION_HEADER} header)`,
+    );
   }
   const rest = version[2] ?? '/';
   const fixed = FIXED[rest];

@@ -22,11 +22,26 @@ test('routes: pod paths decode their segments; unknown paths, path versions, hea
     }
     assert.fail('not refused');
   };
-  assert.deepEqual(refused(() => matchRoute('/v1/nothing')), ['UnknownPath', 404, 'VK_UNSUPPORTED']);
-  assert.deepEqual(refused(() => matchRoute('/v2/pods')), ['UnsupportedVersion', 400, 'VK_PROTOCOL']);
-  assert.deepEqual(refused(() => matchRoute('/v1/pods/%E0%A4%A/x')), ['BadRequest', 400, 'VK_INVALID_REQUEST']);
-  assert.deepEqual(refused(() => requestVersion('9')), ['UnsupportedVersion', 400, 'VK_PROTOCOL']);
-  assert.deepEqual(refused(() => checkMethod(matchRoute('/v1/pods/a/b'), 'PATCH', '/v1/pods/a/b')), ['MethodNotAllowed', 405, 'VK_INVALID_REQUEST']);
+  assert.deepEqual(
+    refused(() => matchRoute('/v1/nothing')),
+    ['UnknownPath', 404, 'VK_UNSUPPORTED'],
+  );
+  assert.deepEqual(
+    refused(() => matchRoute('/v2/pods')),
+    ['UnsupportedVersion', 400, 'VK_PROTOCOL'],
+  );
+  assert.deepEqual(
+    refused(() => matchRoute('/v1/pods/%E0%A4%A/x')),
+    ['BadRequest', 400, 'VK_INVALID_REQUEST'],
+  );
+  assert.deepEqual(
+    refused(() => requestVersion('9')),
+    ['UnsupportedVersion', 400, 'VK_PROTOCOL'],
+  );
+  assert.deepEqual(
+    refused(() => checkMethod(matchRoute('/v1/pods/a/b'), 'PATCH', '/v1/pods/a/b')),
+    ['MethodNotAllowed', 405, 'VK_INVALID_REQUEST'],
+  );
   assert.equal(requestVersion(undefined), 1);
   assert.equal(requestVersion('2'), 2);
 });
@@ -64,7 +79,10 @@ test('watch hub: READY on subscribe, every pod to every watcher, heartbeats, and
   assert.equal(slow.headers['vk-provider-protocol'], '1');
   const pod: Pod = { metadata: { namespace: 'ns', name: 'p' } };
   listener!(pod);
-  assert.deepEqual(fast.written.map((l) => JSON.parse(l) as unknown), [{ type: 'READY' }, { type: 'POD', pod }]);
+  assert.deepEqual(
+    fast.written.map((l) => JSON.parse(l) as unknown),
+    [{ type: 'READY' }, { type: 'POD', pod }],
+  );
   slow.writableLength = 1_000;
   listener!(pod);
   assert.ok(slow.destroyed);

@@ -21,7 +21,15 @@ import { AbortedError, InvalidRequestError, errorMessage } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { WireStatusError, encodeError } from '../protocol/errors.ts';
 import { parseCommandQuery } from '../protocol/query.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSIONS, VERSION_HEADER, isRemoteCapability, type ProtocolVersion, type RemoteExtension } from '../protocol/wire.ts';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_REQUEST_BYTES,
+  PROTOCOL_VERSIONS,
+  VERSION_HEADER,
+  isRemoteCapability,
+  type ProtocolVersion,
+  type RemoteExtension,
+} from '../protocol/wire.ts';
 import { providerCapabilities, type Provider } from '../providers/provider.ts';
 import { VK_VERSION } from '../version.ts';
 import { sendError } from './body.ts';
@@ -88,7 +96,15 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
   const watches = new WatchHub(provider, { heartbeatIntervalMs, maxBufferBytes: options.maxWatchBufferBytes ?? 64 << 20, log });
   const ctx: HandlerContext = {
     provider: source,
-    declared: { versions: [...PROTOCOL_VERSIONS], name: provider.name, capabilities, extensions, maxRequestBytes, heartbeatIntervalMs, server: `vk-provider-sdk-ts/${VK_VERSION}` },
+    declared: {
+      versions: [...PROTOCOL_VERSIONS],
+      name: provider.name,
+      capabilities,
+      extensions,
+      maxRequestBytes,
+      heartbeatIntervalMs,
+      server: `vk-provider-sdk-ts/${VK_VERSION}`,
+    },
     watches,
     maxRequestBytes,
   };
@@ -138,7 +154,9 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
   const refuse = (socket: Duplex, version: ProtocolVersion, err: unknown) => {
     const { status, body } = encodeError(err, version);
     const text = JSON.stringify(body);
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${VERSION_HEADER}: ${version}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${VERSION_HEADER}: ${version}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    );
   };
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
@@ -150,7 +168,8 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
       const url = new URL(req.url ?? '/', 'http://provider');
       const route = matchRoute(url.pathname);
       version = requestVersion(req.headers[VERSION_HEADER]);
-      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw new InvalidRequestError(`unsupported upgrade ${JSON.stringify(req.headers.upgrade ?? '')}: only websocket`);
+      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+        throw new InvalidRequestError(`unsupported upgrade ${JSON.stringify(req.headers.upgrade ?? '')}: only websocket`);
       const upgrade: Upgrade = { req, socket, head };
       const query = url.searchParams;
       const { namespace, name: pod } = route;
@@ -158,7 +177,8 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
         requireCapability(provider, capabilities, 'portForward');
         const ports = query.getAll('port');
         const port = Number(ports[0]);
-        if (ports.length !== 1 || !Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidRequestError('query parameter "port" is required once, with a port between 1 and 65535');
+        if (ports.length !== 1 || !Number.isInteger(port) || port < 1 || port > 65535)
+          throw new InvalidRequestError('query parameter "port" is required once, with a port between 1 and 65535');
         void servePortForwardSession(provider, { namespace, pod, port }, upgrade, log).catch(() => socket.destroy());
         return;
       }
@@ -177,7 +197,10 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
   };
 
   const server = options.tls
-    ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca && { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }) }, onRequest)
+    ? https.createServer(
+        { cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca && { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }) },
+        onRequest,
+      )
     : http.createServer(onRequest);
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000; // receiving a whole request; responses (watch, logs) may last

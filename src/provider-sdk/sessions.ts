@@ -37,7 +37,13 @@ export interface CommandRequest {
 function failure(err: unknown): StreamStatus {
   const v1 = encodeError(err, 1).body.error;
   const v2 = encodeError(err, 2);
-  return { status: 'Failure', reason: v1.code, code: v2.status, message: v1.message, details: { causes: [{ reason: ERROR_CODE_CAUSE, message: v2.body.error.code }] } };
+  return {
+    status: 'Failure',
+    reason: v1.code,
+    code: v2.status,
+    message: v1.message,
+    details: { causes: [{ reason: ERROR_CODE_CAUSE, message: v2.body.error.code }] },
+  };
 }
 
 function end(stream: Writable | undefined): Promise<void> {
@@ -51,7 +57,13 @@ export async function serveCommandSession(provider: Provider, request: CommandRe
   if (!accepted) return;
   const { ws, protocol } = accepted;
   const conn = new ChannelConnection(ws, channelProtocol(protocol), 5, IDLE_TIMEOUT_MS);
-  const [stdin, stdout, stderr, statusChannel, resize] = conn.channels as [WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel];
+  const [stdin, stdout, stderr, statusChannel, resize] = conn.channels as [
+    WebSocketChannel,
+    WebSocketChannel,
+    WebSocketChannel,
+    WebSocketChannel,
+    WebSocketChannel,
+  ];
   for (const channel of conn.channels) channel.on('error', () => {});
   const abort = new AbortController();
   ws.once('close', () => abort.abort());
@@ -75,7 +87,10 @@ export async function serveCommandSession(provider: Provider, request: CommandRe
     }
   } catch (err) {
     status = failure(err);
-    log.debug({ pod: `${request.namespace}/${request.pod}`, container: request.container, err: errorMessage(err) }, `${request.command ? 'exec' : 'attach'} failed`);
+    log.debug(
+      { pod: `${request.namespace}/${request.pod}`, container: request.container, err: errorMessage(err) },
+      `${request.command ? 'exec' : 'attach'} failed`,
+    );
   }
   try {
     await end(streams.stdout);
@@ -87,7 +102,12 @@ export async function serveCommandSession(provider: Provider, request: CommandRe
 }
 
 /** One forwarded connection: channel 0 carries the data both ways, channel 1 the error text if any. */
-export async function servePortForwardSession(provider: Provider, target: { namespace: string; pod: string; port: number }, upgrade: Upgrade, log: Logger): Promise<void> {
+export async function servePortForwardSession(
+  provider: Provider,
+  target: { namespace: string; pod: string; port: number },
+  upgrade: Upgrade,
+  log: Logger,
+): Promise<void> {
   const accepted = await acceptWebSocket(upgrade.req, upgrade.socket, upgrade.head, STREAM_PROTOCOLS);
   if (!accepted) return;
   const conn = new ChannelConnection(accepted.ws, channelProtocol(accepted.protocol), 2, IDLE_TIMEOUT_MS);

@@ -41,11 +41,20 @@ class MapProvider implements Provider {
   }
 }
 
-const subject: ContractSubject = { name: 'map', make: async () => ({ provider: new MapProvider(), close: async () => {} }), pod: (name, uid) => makePod({ name, uid }), timeoutMs: 200 };
+const subject: ContractSubject = {
+  name: 'map',
+  make: async () => ({ provider: new MapProvider(), close: async () => {} }),
+  pod: (name, uid) => makePod({ name, uid }),
+  timeoutMs: 200,
+};
 
 test('a provider that keeps the promises passes every case', async () => {
   const provider = new MapProvider();
-  for (const name of ['getPod, getPodStatus and listPods carry the pod with its UID', 'unknown pods read as absent and deleting them is NotFound', 'an aborted createPod rejects and leaves no pod behind'] as const) {
+  for (const name of [
+    'getPod, getPodStatus and listPods carry the pod with its UID',
+    'unknown pods read as absent and deleting them is NotFound',
+    'an aborted createPod rejects and leaves no pod behind',
+  ] as const) {
     await checkCase(subject, provider, name);
   }
 });

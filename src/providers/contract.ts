@@ -71,8 +71,13 @@ const CASES = [
       await ctx.create(pod);
       const got = await ctx.eventually('getPod returns a pod it created', () => ctx.provider.getPod('contract', 'contract-get', ctx.call));
       ctx.expect(uidOf(got) === 'uid-get-1', `getPod must return metadata.uid (got ${JSON.stringify(uidOf(got))}, created uid-get-1)`);
-      ctx.expect(got.metadata?.name === 'contract-get' && got.metadata?.namespace === 'contract', `getPod must return the pod's namespace and name (got ${podKey(got)})`);
-      const status = await ctx.eventually('getPodStatus returns a status for a pod it created', () => ctx.provider.getPodStatus('contract', 'contract-get', ctx.call));
+      ctx.expect(
+        got.metadata?.name === 'contract-get' && got.metadata?.namespace === 'contract',
+        `getPod must return the pod's namespace and name (got ${podKey(got)})`,
+      );
+      const status = await ctx.eventually('getPodStatus returns a status for a pod it created', () =>
+        ctx.provider.getPodStatus('contract', 'contract-get', ctx.call),
+      );
       ctx.expect(typeof status.phase === 'string', 'getPodStatus must return a status with a phase');
       const listed = (await ctx.provider.listPods(ctx.call)).filter((p) => podKey(p) === 'contract/contract-get');
       ctx.expect(listed.length === 1, `listPods must hold the pod exactly once (found ${listed.length})`);
@@ -84,7 +89,10 @@ const CASES = [
     name: 'unknown pods read as absent and deleting them is NotFound',
     async run(ctx) {
       ctx.expect((await ctx.provider.getPod('contract', 'contract-none', ctx.call)) === undefined, 'getPod of an unknown pod must resolve to undefined');
-      ctx.expect((await ctx.provider.getPodStatus('contract', 'contract-none', ctx.call)) === undefined, 'getPodStatus of an unknown pod must resolve to undefined');
+      ctx.expect(
+        (await ctx.provider.getPodStatus('contract', 'contract-none', ctx.call)) === undefined,
+        'getPodStatus of an unknown pod must resolve to undefined',
+      );
       let error: unknown;
       try {
         await ctx.provider.deletePod(ctx.pod('contract-none', 'uid-none'), { ...ctx.call, reason: 'deleted' });
@@ -108,7 +116,10 @@ const CASES = [
         error = err;
       }
       ctx.expect(hasCode(error, 'VK_NOT_FOUND'), `deletePod with a UID the provider does not run must reject with NotFoundError, not ${describe_(error)}`);
-      ctx.expect(uidOf(await ctx.provider.getPod('contract', 'contract-inc', ctx.call)) === 'uid-inc-1', 'deletePod with another UID must leave the running incarnation alone');
+      ctx.expect(
+        uidOf(await ctx.provider.getPod('contract', 'contract-inc', ctx.call)) === 'uid-inc-1',
+        'deletePod with another UID must leave the running incarnation alone',
+      );
       await ctx.provider.deletePod(first, { ...ctx.call, reason: 'deleted' });
       ctx.expect((await ctx.provider.getPod('contract', 'contract-inc', ctx.call)) === undefined, 'after deletePod resolves, getPod must not return the pod');
       const second = ctx.pod('contract-inc', 'uid-inc-2');
@@ -138,7 +149,10 @@ const CASES = [
       await ctx.create(pod);
       await ctx.eventually('the pod is visible', () => ctx.provider.getPod('contract', 'contract-release', ctx.call));
       await ctx.provider.deletePod(pod, { ...ctx.call, reason: 'finished' });
-      ctx.expect((await ctx.provider.getPod('contract', 'contract-release', ctx.call)) === undefined, 'after deletePod(reason finished) resolves, getPod must not return the pod');
+      ctx.expect(
+        (await ctx.provider.getPod('contract', 'contract-release', ctx.call)) === undefined,
+        'after deletePod(reason finished) resolves, getPod must not return the pod',
+      );
     },
   },
   {
@@ -193,7 +207,12 @@ const CASES = [
       if (provider.getContainerLogs) {
         let error: unknown;
         try {
-          const stream = await provider.getContainerLogs('contract', 'contract-none', 'app', { follow: false, previous: false, timestamps: false, signal: ctx.call.signal });
+          const stream = await provider.getContainerLogs('contract', 'contract-none', 'app', {
+            follow: false,
+            previous: false,
+            timestamps: false,
+            signal: ctx.call.signal,
+          });
           stream.destroy();
         } catch (err) {
           error = err;

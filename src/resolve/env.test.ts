@@ -14,7 +14,10 @@ const services = new Map([
 
 function standardSource(): FakeSource {
   return fakeSource({
-    configMaps: [configMap('app', { LOG_LEVEL: 'debug', MODE: 'prod', 'bad=key': 'x' }, { blob: Buffer.from('bin').toString('base64') }), configMap('more', { MODE: 'staging', EXTRA: '1' })],
+    configMaps: [
+      configMap('app', { LOG_LEVEL: 'debug', MODE: 'prod', 'bad=key': 'x' }, { blob: Buffer.from('bin').toString('base64') }),
+      configMap('more', { MODE: 'staging', EXTRA: '1' }),
+    ],
     secrets: [secret('creds', { PASSWORD: 'hunter2', 'user.name': 'admin' })],
   });
 }
@@ -48,7 +51,12 @@ test('later definitions override earlier ones but keep the first position', asyn
   const { env } = await resolve({
     name: 'main',
     envFrom: [{ configMapRef: { name: 'app' } }, { configMapRef: { name: 'more' } }],
-    env: [{ name: 'LOG_LEVEL', value: 'info' }, { name: 'API_SERVICE_HOST', value: 'override' }, { name: 'X', value: '1' }, { name: 'X', value: '2' }],
+    env: [
+      { name: 'LOG_LEVEL', value: 'info' },
+      { name: 'API_SERVICE_HOST', value: 'override' },
+      { name: 'X', value: '1' },
+      { name: 'X', value: '2' },
+    ],
   });
   assert.deepEqual(env, [
     { name: 'LOG_LEVEL', value: 'info' },
@@ -66,8 +74,14 @@ test('keys that are not valid env var names are skipped and reported', async () 
   assert.ok(!names.includes('bad=key'));
   assert.ok(!names.some((n) => n.startsWith('A=')));
   assert.deepEqual(warnings, [
-    { reason: 'InvalidEnvironmentVariableNames', message: 'Keys [bad=key] from the EnvFrom configMap ns/app were skipped since they are considered invalid environment variable names.' },
-    { reason: 'InvalidEnvironmentVariableNames', message: 'Keys [A=PASSWORD, A=user.name] from the EnvFrom secret ns/creds were skipped since they are considered invalid environment variable names.' },
+    {
+      reason: 'InvalidEnvironmentVariableNames',
+      message: 'Keys [bad=key] from the EnvFrom configMap ns/app were skipped since they are considered invalid environment variable names.',
+    },
+    {
+      reason: 'InvalidEnvironmentVariableNames',
+      message: 'Keys [A=PASSWORD, A=user.name] from the EnvFrom secret ns/creds were skipped since they are considered invalid environment variable names.',
+    },
   ]);
   assert.ok(isValidEnvName('1.dotted-and:colon'), 'relaxed names allow any printable ASCII but =');
   assert.ok(!isValidEnvName('') && !isValidEnvName('tab\there') && !isValidEnvName('é'));
@@ -95,7 +109,16 @@ test('$(VAR) expands against earlier vars and service vars, never later ones', a
 
 test('valueFrom results are used verbatim, without expansion', async () => {
   const source = fakeSource({ configMaps: [configMap('raw', { v: '$(HOME)' })] });
-  const { env } = await resolve({ name: 'main', env: [{ name: 'HOME', value: '/root' }, { name: 'R', valueFrom: { configMapKeyRef: { name: 'raw', key: 'v' } } }] }, source);
+  const { env } = await resolve(
+    {
+      name: 'main',
+      env: [
+        { name: 'HOME', value: '/root' },
+        { name: 'R', valueFrom: { configMapKeyRef: { name: 'raw', key: 'v' } } },
+      ],
+    },
+    source,
+  );
   assert.equal(asObject(env).R, '$(HOME)');
 });
 
@@ -194,7 +217,8 @@ test('each object is fetched once per resolution', async () => {
 test('fileKeyRef is unsupported', async () => {
   await assert.rejects(
     resolve({ name: 'main', env: [{ name: 'F', valueFrom: { fileKeyRef: { volumeName: 'v', path: 'f.env', key: 'K' } } }] }),
-    (err: unknown) => err instanceof UnsupportedPodSpecError && err.reason === 'UnsupportedField' && err.containerName === 'main' && /fileKeyRef/.test(err.message),
+    (err: unknown) =>
+      err instanceof UnsupportedPodSpecError && err.reason === 'UnsupportedField' && err.containerName === 'main' && /fileKeyRef/.test(err.message),
   );
 });
 

@@ -129,7 +129,12 @@ async function envValue(
     const value = configMap.data?.[key];
     if (value === undefined) {
       if (optional) return undefined;
-      throw new MissingReferenceError(`couldn't find key ${key} in ConfigMap ${namespace}/${name}`, { kind: 'ConfigMap', objectName: name, key, containerName });
+      throw new MissingReferenceError(`couldn't find key ${key} in ConfigMap ${namespace}/${name}`, {
+        kind: 'ConfigMap',
+        objectName: name,
+        key,
+        containerName,
+      });
     }
     return value;
   }
@@ -149,7 +154,9 @@ async function envValue(
   }
   if (from.fileKeyRef) {
     // The file lives in a volume on the provider's side; the core cannot read it.
-    throw new UnsupportedPodSpecError('UnsupportedField', `env ${envVar.name}: valueFrom.fileKeyRef is not supported by this virtual kubelet`, { containerName });
+    throw new UnsupportedPodSpecError('UnsupportedField', `env ${envVar.name}: valueFrom.fileKeyRef is not supported by this virtual kubelet`, {
+      containerName,
+    });
   }
   return '';
 }
@@ -176,10 +183,16 @@ export function applyEnv(container: EnvContainer, env: { name: string; value: st
       throw new PodConfigError(`missing value for ${[...missing].sort().join(', ')}`, { reason: 'CreateContainerConfigError', containerName: container.name });
     }
     if (posix.isAbsolute(subPath)) {
-      throw new PodConfigError(`error SubPath \`${subPath}\` must not be an absolute path`, { reason: 'CreateContainerConfigError', containerName: container.name });
+      throw new PodConfigError(`error SubPath \`${subPath}\` must not be an absolute path`, {
+        reason: 'CreateContainerConfigError',
+        containerName: container.name,
+      });
     }
     if (subPath.split('/').includes('..')) {
-      throw new PodConfigError(`unable to provision SubPath \`${subPath}\`: must not contain '..'`, { reason: 'CreateContainerConfigError', containerName: container.name });
+      throw new PodConfigError(`unable to provision SubPath \`${subPath}\`: must not contain '..'`, {
+        reason: 'CreateContainerConfigError',
+        containerName: container.name,
+      });
     }
     mount.subPath = subPath;
     delete mount.subPathExpr;

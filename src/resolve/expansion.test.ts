@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { expand, mappingFor } from './expansion.ts';
 
-const vars = mappingFor(new Map([['A', 'a'], ['EMPTY', ''], ['B', 'b']]), new Map([['B', 'service-b'], ['S', 's']]));
+const vars = mappingFor(
+  new Map([
+    ['A', 'a'],
+    ['EMPTY', ''],
+    ['B', 'b'],
+  ]),
+  new Map([
+    ['B', 'service-b'],
+    ['S', 's'],
+  ]),
+);
 
 test('replaces known $(VAR) references, first source first', () => {
   assert.equal(expand('x-$(A)-$(B)-$(S)', vars), 'x-a-b-s');

@@ -48,7 +48,12 @@ test('unsupported field paths are rejected with the field named', () => {
   const check = (fieldPath: string, use: 'env' | 'volume', apiVersion?: string) =>
     assert.throws(
       () => fieldValue(pod(), { fieldPath, ...(apiVersion ? { apiVersion } : {}) }, context, use, where),
-      (err: unknown) => err instanceof UnsupportedPodSpecError && err.reason === 'UnsupportedField' && err.code === 'VK_POD_REJECTED' && err.containerName === 'main' && err.message.includes(apiVersion ?? fieldPath),
+      (err: unknown) =>
+        err instanceof UnsupportedPodSpecError &&
+        err.reason === 'UnsupportedField' &&
+        err.code === 'VK_POD_REJECTED' &&
+        err.containerName === 'main' &&
+        err.message.includes(apiVersion ?? fieldPath),
     );
   check('spec.restartPolicy', 'env');
   check('status.phase', 'env');

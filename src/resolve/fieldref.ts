@@ -60,9 +60,16 @@ function sortedPodIPs(context: ResolveContext): string[] {
   return ips.sort((a, b) => Number(isIPv6(b) === v6First) - Number(isIPv6(a) === v6First));
 }
 
-export function fieldValue(pod: Pod, selector: FieldSelector, context: ResolveContext, use: FieldUse, where: { containerName?: string; volumeName?: string }): string {
+export function fieldValue(
+  pod: Pod,
+  selector: FieldSelector,
+  context: ResolveContext,
+  use: FieldUse,
+  where: { containerName?: string; volumeName?: string },
+): string {
   const unsupported = (why: string) => new UnsupportedPodSpecError('UnsupportedField', `${why}: ${selector.fieldPath}`, where);
-  if (selector.apiVersion && selector.apiVersion !== 'v1') throw new UnsupportedPodSpecError('UnsupportedField', `unsupported pod version: ${selector.apiVersion}`, where);
+  if (selector.apiVersion && selector.apiVersion !== 'v1')
+    throw new UnsupportedPodSpecError('UnsupportedField', `unsupported pod version: ${selector.apiVersion}`, where);
   const meta = pod.metadata ?? {};
   const subscripted = splitSubscript(selector.fieldPath);
   if (subscripted) {
@@ -147,7 +154,12 @@ export function resourceValue(
   where: { containerName?: string; volumeName?: string },
 ): string {
   const container = selector.containerName ? findContainer(pod, selector.containerName) : ownContainer;
-  if (!container) throw new UnsupportedPodSpecError('UnsupportedField', `container ${selector.containerName ?? ''} not found for resourceFieldRef ${selector.resource}`, where);
+  if (!container)
+    throw new UnsupportedPodSpecError(
+      'UnsupportedField',
+      `container ${selector.containerName ?? ''} not found for resourceFieldRef ${selector.resource}`,
+      where,
+    );
   const dot = selector.resource.indexOf('.');
   const kind = selector.resource.slice(0, dot);
   const name = selector.resource.slice(dot + 1);

@@ -71,12 +71,18 @@ test('resolves every container and volume into a deep copy', async () => {
 
   const token = resolved.volumes.get('kube-api-access-x');
   assert.ok(token?.type === 'files');
-  assert.deepEqual(token.files.map((f) => f.path), ['ca.crt', 'namespace', 'token']);
+  assert.deepEqual(
+    token.files.map((f) => f.path),
+    ['ca.crt', 'namespace', 'token'],
+  );
   assert.deepEqual(resolved.volumes.get('scratch'), { name: 'scratch', type: 'emptyDir', medium: '' });
   assert.ok(resolved.refreshAt instanceof Date);
 
   assert.deepEqual(resolved.warnings, [
-    { reason: 'InvalidEnvironmentVariableNames', message: 'Keys [x=y] from the EnvFrom configMap ns/app were skipped since they are considered invalid environment variable names.' },
+    {
+      reason: 'InvalidEnvironmentVariableNames',
+      message: 'Keys [x=y] from the EnvFrom configMap ns/app were skipped since they are considered invalid environment variable names.',
+    },
   ]);
 });
 
@@ -97,7 +103,12 @@ test('a missing required Secret stops resolution with CreateContainerConfigError
   await assert.rejects(
     resolvePod(fullPod(), s, context),
     (err: unknown) =>
-      err instanceof MissingReferenceError && err instanceof PodConfigError && err.reason === 'CreateContainerConfigError' && err.containerName === 'main' && err.message === 'secret "db" not found' && err.code === 'VK_POD_CONFIG',
+      err instanceof MissingReferenceError &&
+      err instanceof PodConfigError &&
+      err.reason === 'CreateContainerConfigError' &&
+      err.containerName === 'main' &&
+      err.message === 'secret "db" not found' &&
+      err.code === 'VK_POD_CONFIG',
   );
 });
 
@@ -105,13 +116,19 @@ test('volumes are resolved before env, as the kubelet mounts before starting con
   const s = source();
   s.secrets.clear();
   s.configMaps.delete('ns/kube-root-ca.crt');
-  await assert.rejects(resolvePod(fullPod(), s, context), (err: unknown) => err instanceof MissingReferenceError && err.reason === 'ContainerCreating' && err.volumeName === 'kube-api-access-x');
+  await assert.rejects(
+    resolvePod(fullPod(), s, context),
+    (err: unknown) => err instanceof MissingReferenceError && err.reason === 'ContainerCreating' && err.volumeName === 'kube-api-access-x',
+  );
 });
 
 test('an unsupported volume rejects the pod', async () => {
   const p = fullPod();
   p.spec!.volumes!.push({ name: 'logs', hostPath: { path: '/var/log' } });
-  await assert.rejects(resolvePod(p, source(), context), (err: unknown) => err instanceof UnsupportedPodSpecError && err.code === 'VK_POD_REJECTED' && err.reason === 'UnsupportedVolume');
+  await assert.rejects(
+    resolvePod(p, source(), context),
+    (err: unknown) => err instanceof UnsupportedPodSpecError && err.code === 'VK_POD_REJECTED' && err.reason === 'UnsupportedVolume',
+  );
 });
 
 test('ObjectSource failures propagate unchanged', async () => {
@@ -127,7 +144,13 @@ test('imagePullSecrets that exist are handed over; a missing one is a warning, n
   const source = fakeSource({ secrets: [secret('regcred', { '.dockerconfigjson': '{}' })] });
   const withSecrets: Pod = pod({ imagePullSecrets: [{ name: 'regcred' }, { name: 'gone' }] });
   const result = await resolvePod(withSecrets, source, context);
-  assert.deepEqual(result.pullSecrets?.map((s) => s.metadata?.name), ['regcred']);
-  assert.deepEqual(result.warnings.map((w) => w.reason), ['FailedToRetrieveImagePullSecret']);
+  assert.deepEqual(
+    result.pullSecrets?.map((s) => s.metadata?.name),
+    ['regcred'],
+  );
+  assert.deepEqual(
+    result.warnings.map((w) => w.reason),
+    ['FailedToRetrieveImagePullSecret'],
+  );
   assert.match(result.warnings[0]!.message, /gone/);
 });

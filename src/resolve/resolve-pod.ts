@@ -51,7 +51,11 @@ export async function resolvePod(pod: Pod, source: ObjectSource, context: Resolv
     if (!ref.name) continue;
     const secret = await objects.secret(ref.name);
     if (secret) pullSecrets.push(secret);
-    else warnings.push({ reason: 'FailedToRetrieveImagePullSecret', message: `Unable to retrieve some image pull secrets (${ref.name}); attempting to pull the image may not succeed.` });
+    else
+      warnings.push({
+        reason: 'FailedToRetrieveImagePullSecret',
+        message: `Unable to retrieve some image pull secrets (${ref.name}); attempting to pull the image may not succeed.`,
+      });
   }
   return { pod: copy, volumes, warnings, pullSecrets, ...(refreshAt ? { refreshAt } : {}) };
 }

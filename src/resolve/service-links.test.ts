@@ -61,7 +61,10 @@ test('headless and ExternalName services are skipped; other default services onl
 
 test('enableServiceLinks=false keeps only the master service', () => {
   const env = serviceEnvFor('ns', false, [service('api', '10.96.1.1', [{ port: 80 }])], [kubernetes]);
-  assert.deepEqual([...env.keys()].filter((k) => !k.startsWith('KUBERNETES_')), []);
+  assert.deepEqual(
+    [...env.keys()].filter((k) => !k.startsWith('KUBERNETES_')),
+    [],
+  );
   assert.ok(env.has('KUBERNETES_SERVICE_HOST'));
 });
 

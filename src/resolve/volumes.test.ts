@@ -45,7 +45,14 @@ test('configMap volume: every data and binaryData key, default mode 0644', async
 test('items map keys to paths with per-item modes over defaultMode', async () => {
   const files = await filesOf({
     name: 'v',
-    configMap: { name: 'cfg', defaultMode: 0o400, items: [{ key: 'app.conf', path: 'etc/app/app.conf' }, { key: 'logo.png', path: 'img/logo.png', mode: 0o600 }] },
+    configMap: {
+      name: 'cfg',
+      defaultMode: 0o400,
+      items: [
+        { key: 'app.conf', path: 'etc/app/app.conf' },
+        { key: 'logo.png', path: 'img/logo.png', mode: 0o600 },
+      ],
+    },
   });
   assert.deepEqual(files, [
     { path: 'etc/app/app.conf', text: 'port=80', mode: '400' },
@@ -58,7 +65,9 @@ test('secret volume decodes base64 data', async () => {
     { path: 'tls.crt', text: 'CERT', mode: '440' },
     { path: 'tls.key', text: 'KEY', mode: '440' },
   ]);
-  assert.deepEqual(await filesOf({ name: 'v', secret: { secretName: 'tls', items: [{ key: 'tls.key', path: 'key.pem', mode: 0o400 }] } }), [{ path: 'key.pem', text: 'KEY', mode: '400' }]);
+  assert.deepEqual(await filesOf({ name: 'v', secret: { secretName: 'tls', items: [{ key: 'tls.key', path: 'key.pem', mode: 0o400 }] } }), [
+    { path: 'key.pem', text: 'KEY', mode: '400' },
+  ]);
   const file = (await volumes([{ name: 'v', secret: { secretName: 'tls' } }])).volumes.get('v');
   assert.ok(file?.type === 'files' && file.files[0]?.content.constructor === Uint8Array, 'plain Uint8Array content');
 });
@@ -66,9 +75,20 @@ test('secret volume decodes base64 data', async () => {
 test('a missing optional object gives an empty volume; missing optional keys are skipped', async () => {
   assert.deepEqual(await filesOf({ name: 'v', configMap: { name: 'nope', optional: true } }), []);
   assert.deepEqual(await filesOf({ name: 'v', secret: { secretName: 'nope', optional: true, items: [{ key: 'a', path: 'a' }] } }), []);
-  assert.deepEqual(await filesOf({ name: 'v', configMap: { name: 'cfg', optional: true, items: [{ key: 'absent', path: 'x' }, { key: 'b.txt', path: 'b' }] } }), [
-    { path: 'b', text: 'bee', mode: '644' },
-  ]);
+  assert.deepEqual(
+    await filesOf({
+      name: 'v',
+      configMap: {
+        name: 'cfg',
+        optional: true,
+        items: [
+          { key: 'absent', path: 'x' },
+          { key: 'b.txt', path: 'b' },
+        ],
+      },
+    }),
+    [{ path: 'b', text: 'bee', mode: '644' }],
+  );
 });
 
 async function mountFailure(volume: Volume): Promise<MissingReferenceError> {
@@ -155,7 +175,18 @@ test('the kube-api-access projected volume: token, CA and namespace', async () =
 test('serviceAccountToken defaults: 3600 s, audience passed through, projected defaultMode', async () => {
   const source = standardSource();
   const result = await volumes(
-    [{ name: 'tok', projected: { defaultMode: 0o440, sources: [{ serviceAccountToken: { audience: 'vault', path: 'vault/token' } }, { secret: { name: 'tls', items: [{ key: 'tls.crt', path: 'tls.crt', mode: 0o400 }] } }] } }],
+    [
+      {
+        name: 'tok',
+        projected: {
+          defaultMode: 0o440,
+          sources: [
+            { serviceAccountToken: { audience: 'vault', path: 'vault/token' } },
+            { secret: { name: 'tls', items: [{ key: 'tls.crt', path: 'tls.crt', mode: 0o400 }] } },
+          ],
+        },
+      },
+    ],
     source,
   );
   assert.deepEqual(source.tokenRequests[0]?.request, { audience: 'vault', expirationSeconds: 3600, podName: 'web', podUid: 'uid-1' });
@@ -170,7 +201,9 @@ test('serviceAccountToken defaults: 3600 s, audience passed through, projected d
 test('projected sources later in the list win for the same path', async () => {
   const files = await filesOf({
     name: 'p',
-    projected: { sources: [{ configMap: { name: 'cfg', items: [{ key: 'b.txt', path: 'x' }] } }, { secret: { name: 'tls', items: [{ key: 'tls.key', path: 'x' }] } }] },
+    projected: {
+      sources: [{ configMap: { name: 'cfg', items: [{ key: 'b.txt', path: 'x' }] } }, { secret: { name: 'tls', items: [{ key: 'tls.key', path: 'x' }] } }],
+    },
   });
   assert.deepEqual(files, [{ path: 'x', text: 'KEY', mode: '644' }]);
 });
@@ -193,12 +226,23 @@ test('unsupported volume types and projections are rejected, naming the volume',
     [{ name: 'ctb', projected: { sources: [{ clusterTrustBundle: { name: 'b', path: 'b.pem' } }] } }, /volume "ctb": projected clusterTrustBundle/],
   ];
   for (const [volume, pattern] of cases) {
-    await assert.rejects(volumes([volume]), (err: unknown) => err instanceof UnsupportedPodSpecError && err.reason === 'UnsupportedVolume' && err.volumeName === volume.name && pattern.test(err.message));
+    await assert.rejects(
+      volumes([volume]),
+      (err: unknown) =>
+        err instanceof UnsupportedPodSpecError && err.reason === 'UnsupportedVolume' && err.volumeName === volume.name && pattern.test(err.message),
+    );
   }
 });
 
 test('providerVolumeTypes are left to the provider', async () => {
-  const result = await volumes([{ name: 'host', hostPath: { path: '/var/log' } }, { name: 'e', emptyDir: {} }], standardSource(), { ...context, providerVolumeTypes: ['hostPath'] });
+  const result = await volumes(
+    [
+      { name: 'host', hostPath: { path: '/var/log' } },
+      { name: 'e', emptyDir: {} },
+    ],
+    standardSource(),
+    { ...context, providerVolumeTypes: ['hostPath'] },
+  );
   assert.deepEqual([...result.volumes.keys()], ['e']);
 });
 
@@ -210,7 +254,9 @@ test('item paths that escape the volume are rejected; others are cleaned', async
       path,
     );
   }
-  assert.deepEqual(await filesOf({ name: 'v', configMap: { name: 'cfg', items: [{ key: 'b.txt', path: 'a//./b/' }] } }), [{ path: 'a/b', text: 'bee', mode: '644' }]);
+  assert.deepEqual(await filesOf({ name: 'v', configMap: { name: 'cfg', items: [{ key: 'b.txt', path: 'a//./b/' }] } }), [
+    { path: 'a/b', text: 'bee', mode: '644' },
+  ]);
 });
 
 test('long-lived tokens are refreshed at least daily; the earliest token sets refreshAt', async () => {

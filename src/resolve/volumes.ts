@@ -157,13 +157,19 @@ async function projectedVolume(state: VolumeState, volume: Volume): Promise<Payl
     else if (source.serviceAccountToken) merge(await tokenPayload(state, source.serviceAccountToken, defaultMode));
     else {
       const kind = Object.keys(source).find((key) => (source as Record<string, unknown>)[key] != null) ?? 'unknown';
-      throw new UnsupportedPodSpecError('UnsupportedVolume', `volume "${volumeName}": projected ${kind} sources are not supported by this virtual kubelet`, { volumeName });
+      throw new UnsupportedPodSpecError('UnsupportedVolume', `volume "${volumeName}": projected ${kind} sources are not supported by this virtual kubelet`, {
+        volumeName,
+      });
     }
   }
   return payload;
 }
 
-async function tokenPayload(state: VolumeState, projection: { audience?: string; expirationSeconds?: number; path: string }, defaultMode: number): Promise<Payload> {
+async function tokenPayload(
+  state: VolumeState,
+  projection: { audience?: string; expirationSeconds?: number; path: string },
+  defaultMode: number,
+): Promise<Payload> {
   const { pod } = state;
   const expirationSeconds = projection.expirationSeconds ?? DEFAULT_TOKEN_SECONDS;
   const serviceAccount = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || 'default';
@@ -227,7 +233,9 @@ export async function resolveVolumes(pod: Pod, objects: ObjectCache, source: Obj
       }
       default:
         if (context.providerVolumeTypes?.includes(type)) continue;
-        throw new UnsupportedPodSpecError('UnsupportedVolume', `volume "${name}": ${type || 'unknown'} volumes are not supported by this virtual kubelet`, { volumeName: name });
+        throw new UnsupportedPodSpecError('UnsupportedVolume', `volume "${name}": ${type || 'unknown'} volumes are not supported by this virtual kubelet`, {
+          volumeName: name,
+        });
     }
     volumes.set(name, resolved);
   }

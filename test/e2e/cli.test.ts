@@ -43,21 +43,30 @@ test('an unreachable API server in --kubeconfig is named', async () => {
   close(); // nothing listens there any more
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-cli-'));
   const kubeconfig = path.join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, `apiVersion: v1
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
 kind: Config
 clusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]
 users: [{name: u, user: {token: x}}]
 contexts: [{name: c, context: {cluster: c, user: u}}]
 current-context: c
-`);
-  assertOneLineError(await vk(['run', '--kubeconfig', kubeconfig, '--startup-timeout', '5s']), new RegExp(`cannot reach the API server at https://127.0.0.1:${port}.*ECONNREFUSED`));
+`,
+  );
+  assertOneLineError(
+    await vk(['run', '--kubeconfig', kubeconfig, '--startup-timeout', '5s']),
+    new RegExp(`cannot reach the API server at https://127.0.0.1:${port}.*ECONNREFUSED`),
+  );
 });
 
 test('a kubelet port already in use is named', async () => {
   const busy = await busyPort();
   try {
     const kubeconfig = process.env.VK_TEST_KUBECONFIG!;
-    assertOneLineError(await vk(['run', '--kubeconfig', kubeconfig, '--kubelet-port', String(busy.port), '--node-name', 'vk-cli-port']), new RegExp(`--kubelet-port ${busy.port}: address already in use`));
+    assertOneLineError(
+      await vk(['run', '--kubeconfig', kubeconfig, '--kubelet-port', String(busy.port), '--node-name', 'vk-cli-port']),
+      new RegExp(`--kubelet-port ${busy.port}: address already in use`),
+    );
   } finally {
     busy.close();
   }
@@ -67,7 +76,10 @@ test('an API server port already in use for `vk up` is named', async () => {
   const busy = await busyPort();
   try {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-cli-up-'));
-    assertOneLineError(await vk(['up', '--dir', dir, '--apiserver-port', String(busy.port)]), new RegExp(`--apiserver-port ${busy.port}: address already in use`));
+    assertOneLineError(
+      await vk(['up', '--dir', dir, '--apiserver-port', String(busy.port)]),
+      new RegExp(`--apiserver-port ${busy.port}: address already in use`),
+    );
   } finally {
     busy.close();
   }

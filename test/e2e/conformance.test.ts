@@ -64,27 +64,57 @@ function assertNoFailures(report: ConformanceReport): void {
 /** `npm run conformance -- ...` as a child process; resolves with its JSON report. */
 function conformanceCli(args: string[]): Promise<{ code: number; report: ConformanceReport | undefined; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'conformance/run.ts'), ...args, '--json'], { cwd: ROOT, timeout: 400_000, maxBuffer: 16 << 20, env: { ...process.env, VK_TEST_KUBECONFIG: kubeconfigPath() } }, (err, stdout, stderr) => {
-      let report: ConformanceReport | undefined;
-      try {
-        report = JSON.parse(stdout) as ConformanceReport;
-      } catch {
-        report = undefined;
-      }
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, report, stderr });
-    });
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'conformance/run.ts'), ...args, '--json'],
+      { cwd: ROOT, timeout: 400_000, maxBuffer: 16 << 20, env: { ...process.env, VK_TEST_KUBECONFIG: kubeconfigPath() } },
+      (err, stdout, stderr) => {
+        let report: ConformanceReport | undefined;
+        try {
+          report = JSON.parse(stdout) as ConformanceReport;
+        } catch {
+          report = undefined;
+        }
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, report, stderr });
+      },
+    );
   });
 }
 
 test('the mock provider passes the conformance suite in-process', async () => {
   const provider = new MockProvider(parseMockConfig({ logIntervalMs: 200 }), { nodeName: 'conformance', log });
-  const report = await runConformance({ description: 'mock (in-process)', provider, simulated: true }, { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log });
+  const report = await runConformance(
+    { description: 'mock (in-process)', provider, simulated: true },
+    { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log },
+  );
   assertNoFailures(report);
   const status = statuses(report);
-  for (const name of [...CORE, 'env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'exec', 'attach', 'port-forward', 'stats']) assert.equal(status[name], 'passed', name);
+  for (const name of [
+    ...CORE,
+    'env-volume-delivery',
+    'update',
+    'restart-policy',
+    'create-failure',
+    'deletion-while-creating',
+    'logs',
+    'exec',
+    'attach',
+    'port-forward',
+    'stats',
+  ])
+    assert.equal(status[name], 'passed', name);
   assert.equal(status['provider-restart'], 'skipped');
   assert.match(report.results.find((r) => r.name === 'provider-restart')?.detail ?? '', /cannot restart/);
-  assert.deepEqual(report.capabilities, ['notifyPods', 'nodeConfig', 'ping', 'getContainerLogs', 'runInContainer', 'attachToContainer', 'portForward', 'getStats']);
+  assert.deepEqual(report.capabilities, [
+    'notifyPods',
+    'nodeConfig',
+    'ping',
+    'getContainerLogs',
+    'runInContainer',
+    'attachToContainer',
+    'portForward',
+    'getStats',
+  ]);
 });
 
 test('the mock provider passes the conformance suite behind the remote protocol (SDK server in this process), provider restart included', async (t) => {
@@ -106,7 +136,21 @@ test('the mock provider passes the conformance suite behind the remote protocol 
   );
   assertNoFailures(report);
   const status = statuses(report);
-  for (const name of [...CORE, 'env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'exec', 'attach', 'port-forward', 'stats', 'provider-restart']) assert.equal(status[name], 'passed', name);
+  for (const name of [
+    ...CORE,
+    'env-volume-delivery',
+    'update',
+    'restart-policy',
+    'create-failure',
+    'deletion-while-creating',
+    'logs',
+    'exec',
+    'attach',
+    'port-forward',
+    'stats',
+    'provider-restart',
+  ])
+    assert.equal(status[name], 'passed', name);
   assert.equal(report.provider, 'mock');
 });
 
@@ -117,7 +161,15 @@ test('npm run conformance: `vk provider-server --provider mock` in a child proce
   writeFileSync(path.join(dir, 'token'), 'child-token\n');
   writeFileSync(path.join(dir, 'remote.yaml'), `endpoint: http://127.0.0.1:${port}\ntokenFile: ${path.join(dir, 'token')}\ntimeoutMs: 10000\n`);
   const command = `${process.execPath} ${path.join(ROOT, 'bin/vk.js')} provider-server --provider mock --provider-config ${path.join(dir, 'mock.yaml')} --port ${port} --token-file ${path.join(dir, 'token')} --heartbeat-interval 1000 --log-level warn`;
-  const { code, report, stderr } = await conformanceCli(['--provider', 'remote', '--provider-config', path.join(dir, 'remote.yaml'), '--simulated', '--provider-command', command]);
+  const { code, report, stderr } = await conformanceCli([
+    '--provider',
+    'remote',
+    '--provider-config',
+    path.join(dir, 'remote.yaml'),
+    '--simulated',
+    '--provider-command',
+    command,
+  ]);
   assert.ok(report, `no JSON report (exit ${code}): ${stderr}`);
   assertNoFailures(report);
   assert.equal(code, 0);
@@ -130,13 +182,22 @@ test('the Python example provider (standard library only) passes the core cases 
   const port = await freePort();
   writeFileSync(path.join(dir, 'remote.yaml'), `endpoint: http://127.0.0.1:${port}\ntoken: py-token\ntimeoutMs: 10000\n`);
   const command = `python3 ${path.join(ROOT, 'examples/python-provider/provider.py')} --port ${port} --token py-token --state-file ${path.join(dir, 'pods.json')}`;
-  const { code, report, stderr } = await conformanceCli(['--provider', 'remote', '--provider-config', path.join(dir, 'remote.yaml'), '--simulated', '--provider-command', command]);
+  const { code, report, stderr } = await conformanceCli([
+    '--provider',
+    'remote',
+    '--provider-config',
+    path.join(dir, 'remote.yaml'),
+    '--simulated',
+    '--provider-command',
+    command,
+  ]);
   assert.ok(report, `no JSON report (exit ${code}): ${stderr}`);
   assertNoFailures(report);
   assert.equal(report.provider, 'python-example');
   const status = statuses(report);
   for (const name of CORE) assert.equal(status[name], 'passed', name);
-  for (const name of ['env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'stats', 'provider-restart']) assert.equal(status[name], 'passed', name);
+  for (const name of ['env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'stats', 'provider-restart'])
+    assert.equal(status[name], 'passed', name);
   for (const name of ['exec', 'attach', 'port-forward']) {
     const result: CaseResult | undefined = report.results.find((r) => r.name === name);
     assert.equal(result?.status, 'skipped', name);
@@ -205,41 +266,52 @@ test('the sandbox provider passes the conformance suite in-process', { skip: san
   t.after(() => sweepSandbox(dataDir));
   // The virtual kubelet closes it when the suite ends.
   const provider = await openSandbox(dataDir);
-  const report = await runConformance({ description: 'sandbox (in-process)', provider }, { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log, profile });
-  t.diagnostic(formatReport(report));
-  assertNoFailures(report);
-  const status = statuses(report);
-  for (const name of SANDBOX_PASSES) assert.equal(status[name], 'passed', name);
-  assertSandboxSkips(report, { 'env-volume-delivery': /no resolvedPod extension/, 'create-failure': /simulated backend/, 'provider-restart': /cannot restart/ });
-  assert.equal(report.provider, 'sandbox');
-});
-
-test('the sandbox provider passes the conformance suite behind the remote protocol (SDK server in this process), provider restart included', { skip: sandboxSkip }, async (t) => {
-  const profile = await sandboxProfile(t);
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-sbx-'));
-  const sandbox = await openSandbox(dataDir);
-  const server = await restartableServer(sandbox, 'sandbox-token');
-  t.after(async () => {
-    await server.close();
-    await sandbox.close();
-    await sweepSandbox(dataDir);
-  });
-  const provider = await RemoteProvider.connect({ endpoint: server.url, token: 'sandbox-token', timeoutMs: 10_000 }, { log });
   const report = await runConformance(
-    {
-      description: `remote ${server.url} (sandbox behind the SDK server in-process)`,
-      provider,
-      restart: server.restart,
-    },
+    { description: 'sandbox (in-process)', provider },
     { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log, profile },
   );
   t.diagnostic(formatReport(report));
   assertNoFailures(report);
   const status = statuses(report);
-  for (const name of [...SANDBOX_PASSES, 'provider-restart']) assert.equal(status[name], 'passed', name);
-  assertSandboxSkips(report, { 'env-volume-delivery': /no resolvedPod extension/, 'create-failure': /simulated backend/ });
+  for (const name of SANDBOX_PASSES) assert.equal(status[name], 'passed', name);
+  assertSandboxSkips(report, {
+    'env-volume-delivery': /no resolvedPod extension/,
+    'create-failure': /simulated backend/,
+    'provider-restart': /cannot restart/,
+  });
   assert.equal(report.provider, 'sandbox');
 });
+
+test(
+  'the sandbox provider passes the conformance suite behind the remote protocol (SDK server in this process), provider restart included',
+  { skip: sandboxSkip },
+  async (t) => {
+    const profile = await sandboxProfile(t);
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-sbx-'));
+    const sandbox = await openSandbox(dataDir);
+    const server = await restartableServer(sandbox, 'sandbox-token');
+    t.after(async () => {
+      await server.close();
+      await sandbox.close();
+      await sweepSandbox(dataDir);
+    });
+    const provider = await RemoteProvider.connect({ endpoint: server.url, token: 'sandbox-token', timeoutMs: 10_000 }, { log });
+    const report = await runConformance(
+      {
+        description: `remote ${server.url} (sandbox behind the SDK server in-process)`,
+        provider,
+        restart: server.restart,
+      },
+      { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log, profile },
+    );
+    t.diagnostic(formatReport(report));
+    assertNoFailures(report);
+    const status = statuses(report);
+    for (const name of [...SANDBOX_PASSES, 'provider-restart']) assert.equal(status[name], 'passed', name);
+    assertSandboxSkips(report, { 'env-volume-delivery': /no resolvedPod extension/, 'create-failure': /simulated backend/ });
+    assert.equal(report.provider, 'sandbox');
+  },
+);
 
 test('the conformance command line takes the profile images', () => {
   assert.deepEqual(parseConformanceArgs(['--provider', 'sandbox']).profile, {});

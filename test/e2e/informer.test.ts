@@ -127,9 +127,17 @@ describe('Informer on ConfigMaps', () => {
     assert.deepEqual(late, ['add pre-1', 'add pre-2', 'add pre-3']);
 
     await createCm('post', { suite: 'sync' });
-    await waitFor(() => `add post in ${JSON.stringify(seen)}`, () => seen.includes('add post') && late.includes('add post'), WAIT);
+    await waitFor(
+      () => `add post in ${JSON.stringify(seen)}`,
+      () => seen.includes('add post') && late.includes('add post'),
+      WAIT,
+    );
     assert.ok(lines.length > 0 && lines.every((l) => l.informer === cmPath), 'every log line names the path');
-    assert.deepEqual(lines.filter((l) => l.level >= 40), [], 'no warnings on the happy path');
+    assert.deepEqual(
+      lines.filter((l) => l.level >= 40),
+      [],
+      'no warnings on the happy path',
+    );
   });
 
   it('delivers add, update and delete in order, and survives a throwing handler', async () => {
@@ -154,7 +162,11 @@ describe('Informer on ConfigMaps', () => {
     const b2 = await patchCm('b', { v: '2' });
     const b3 = await patchCm('b', { v: '3' });
     await deleteCm('b');
-    await waitFor(() => `delete b in ${JSON.stringify(seen)}`, () => seen.includes('delete b'), WAIT);
+    await waitFor(
+      () => `delete b in ${JSON.stringify(seen)}`,
+      () => seen.includes('delete b'),
+      WAIT,
+    );
     const rv = (o: ConfigMap) => o.metadata?.resourceVersion;
     assert.deepEqual(seen, [
       'add a',
@@ -186,11 +198,19 @@ describe('Informer on ConfigMaps', () => {
     await patchCm('ignored', { v: 'x' });
     const picked = await patchCm('picked', { v: 'y' });
     // One stream is in resourceVersion order: had 'ignored' been sent, it would have come first.
-    await waitFor(() => `the update of picked in ${JSON.stringify(seen)}`, () => seen.length >= 2, WAIT);
+    await waitFor(
+      () => `the update of picked in ${JSON.stringify(seen)}`,
+      () => seen.length >= 2,
+      WAIT,
+    );
     assert.match(seen[1] ?? '', new RegExp(`^update picked \\d+->${picked.metadata?.resourceVersion}$`));
     await deleteCm('ignored');
     await deleteCm('picked');
-    await waitFor(() => `delete picked in ${JSON.stringify(seen)}`, () => seen.length >= 3, WAIT);
+    await waitFor(
+      () => `delete picked in ${JSON.stringify(seen)}`,
+      () => seen.length >= 3,
+      WAIT,
+    );
     assert.deepEqual(seen.slice(2), ['delete picked']);
   });
 
@@ -203,7 +223,11 @@ describe('Informer on ConfigMaps', () => {
     await sync(informer);
     await createCm('stripped-watched', { suite: 'transform' });
     await patchCm('stripped-listed', { v: 'changed' });
-    await waitFor('both objects in the cache', () => informer.get(`${ns}/stripped-watched`) !== undefined && informer.get(`${ns}/stripped-listed`)?.data?.v === 'changed', WAIT);
+    await waitFor(
+      'both objects in the cache',
+      () => informer.get(`${ns}/stripped-watched`) !== undefined && informer.get(`${ns}/stripped-listed`)?.data?.v === 'changed',
+      WAIT,
+    );
     for (const cm of informer.list()) assert.equal(cm.metadata?.managedFields, undefined, `${cm.metadata?.name} has no managedFields`);
   });
 
@@ -219,16 +243,35 @@ describe('Informer on ConfigMaps', () => {
       await sync(informer);
       const watches = () => own.requestCounts.get('watch') ?? 0;
       // Each watch asks for timeoutSeconds=1, so the server ends it and the informer must come back.
-      await waitFor(() => `3 watches, have ${watches()}`, () => watches() >= 3, WAIT);
+      await waitFor(
+        () => `3 watches, have ${watches()}`,
+        () => watches() >= 3,
+        WAIT,
+      );
       await createCm('r1', { suite: 'rewatch' });
-      await waitFor(() => `add r1 in ${JSON.stringify(seen)}`, () => seen.includes('add r1'), WAIT);
+      await waitFor(
+        () => `add r1 in ${JSON.stringify(seen)}`,
+        () => seen.includes('add r1'),
+        WAIT,
+      );
       const atPause = watches();
-      await waitFor(() => `2 more watches, have ${watches() - atPause}`, () => watches() >= atPause + 2, WAIT);
+      await waitFor(
+        () => `2 more watches, have ${watches() - atPause}`,
+        () => watches() >= atPause + 2,
+        WAIT,
+      );
       await patchCm('r1', { v: 'after-rewatch' });
-      await waitFor(() => `update r1 in ${JSON.stringify(seen)}`, () => seen.length === 2, WAIT);
+      await waitFor(
+        () => `update r1 in ${JSON.stringify(seen)}`,
+        () => seen.length === 2,
+        WAIT,
+      );
       assert.equal(own.requestCounts.get('list'), 1, 'a closed stream must not cause a relist');
       assert.ok(lines.some((l) => l.msg === 'watch closed; watching again' && l.level === 20));
-      assert.deepEqual(lines.filter((l) => l.level >= 40), []);
+      assert.deepEqual(
+        lines.filter((l) => l.level >= 40),
+        [],
+      );
 
       // A watch broken off while changes happen resumes from the last resourceVersion and replays them.
       proxy.cutWatches();
@@ -236,7 +279,11 @@ describe('Informer on ConfigMaps', () => {
       await patchCm('r1', { v: 'missed' });
       await createCm('r2', { suite: 'rewatch' });
       proxy.restoreWatches();
-      await waitFor(() => `add r2 in ${JSON.stringify(seen)}`, () => seen.includes('add r2'), WAIT);
+      await waitFor(
+        () => `add r2 in ${JSON.stringify(seen)}`,
+        () => seen.includes('add r2'),
+        WAIT,
+      );
       assert.match(seen[2] ?? '', /^update r1 /);
       assert.equal(seen[3], 'add r2');
       assert.equal(own.requestCounts.get('list'), 1);
@@ -304,7 +351,11 @@ describe('Informer on a custom resource', () => {
     const informer = newInformer<Widget>({ path: widgetPath, log });
     informer.start();
     const failures = () => lines.filter((l) => l.msg === 'list failed; retrying');
-    await waitFor(() => `two LIST failures logged, have ${JSON.stringify(lines)}`, () => failures().length >= 2, WAIT);
+    await waitFor(
+      () => `two LIST failures logged, have ${JSON.stringify(lines)}`,
+      () => failures().length >= 2,
+      WAIT,
+    );
     assert.equal(informer.hasSynced(), false);
     const [first, second] = failures();
     assert.ok(first && second && first.level === 40 && first.informer === widgetPath);
@@ -313,7 +364,11 @@ describe('Informer on a custom resource', () => {
     await sync(informer);
     const seen = recorder(informer);
     await createWidget('early');
-    await waitFor(() => `add early in ${JSON.stringify(seen)}`, () => seen.includes('add early'), WAIT);
+    await waitFor(
+      () => `add early in ${JSON.stringify(seen)}`,
+      () => seen.includes('add early'),
+      WAIT,
+    );
   });
 
   it('relists on a real 410 and reconciles what it missed: delete, update, add, recreate', async () => {
@@ -349,7 +404,11 @@ describe('Informer on a custom resource', () => {
       // The custom resource's watch cache begins after resourceVersion 1: the server answers 410.
       const listsBefore = own.requestCounts.get('list') ?? 0;
       proxy.restoreWatches({ resourceVersion: '1' });
-      await waitFor(() => `5 reconcile events in ${JSON.stringify(seen)}; log ${JSON.stringify(lines)}`, () => seen.length >= 5, WAIT);
+      await waitFor(
+        () => `5 reconcile events in ${JSON.stringify(seen)}; log ${JSON.stringify(lines)}`,
+        () => seen.length >= 5,
+        WAIT,
+      );
       assert.deepEqual(seen, [
         'delete w-delete',
         `update w-change ${changedBefore.metadata?.resourceVersion}->${changed.metadata?.resourceVersion}`,
@@ -363,14 +422,24 @@ describe('Informer on a custom resource', () => {
       assert.equal(informer.get(`${ns}/w-delete`), undefined);
       assert.equal(informer.get(`${ns}/w-recreate`)?.metadata?.uid, recreated.metadata?.uid);
       assert.equal(informer.get(`${ns}/w-change`)?.spec?.size, 7);
-      const names = informer.list().map((w) => w.metadata?.name ?? '').filter((n) => n.startsWith('w-'));
+      const names = informer
+        .list()
+        .map((w) => w.metadata?.name ?? '')
+        .filter((n) => n.startsWith('w-'));
       assert.deepEqual(names.sort(), ['w-change', 'w-keep', 'w-new', 'w-recreate']);
 
       // And it watches again from the relist's resourceVersion.
       await createWidget('w-after');
-      await waitFor(() => `add w-after in ${JSON.stringify(seen)}`, () => seen.includes('add w-after'), WAIT);
+      await waitFor(
+        () => `add w-after in ${JSON.stringify(seen)}`,
+        () => seen.includes('add w-after'),
+        WAIT,
+      );
       assert.equal(seen.length, 6);
-      assert.deepEqual(lines.filter((l) => l.level >= 40), []);
+      assert.deepEqual(
+        lines.filter((l) => l.level >= 40),
+        [],
+      );
       await informer.stop();
     } finally {
       own.close();

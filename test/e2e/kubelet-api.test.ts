@@ -20,12 +20,23 @@ async function getJson<T>(args: string[]): Promise<T> {
   return JSON.parse((await kubectl([...args, '-o', 'json'])).stdout) as T;
 }
 
-async function runPod(namespace: string, nodeName: string, name: string, o: { annotations?: Record<string, string>; restartPolicy?: string } = {}): Promise<Pod> {
+async function runPod(
+  namespace: string,
+  nodeName: string,
+  name: string,
+  o: { annotations?: Record<string, string>; restartPolicy?: string } = {},
+): Promise<Pod> {
   const manifest = {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, ...(o.annotations && { annotations: o.annotations }) },
-    spec: { nodeName, tolerations: [TOLERATION], automountServiceAccountToken: false, restartPolicy: o.restartPolicy ?? 'Always', containers: [{ name: 'app', image: 'busybox:1.36' }] },
+    spec: {
+      nodeName,
+      tolerations: [TOLERATION],
+      automountServiceAccountToken: false,
+      restartPolicy: o.restartPolicy ?? 'Always',
+      containers: [{ name: 'app', image: 'busybox:1.36' }],
+    },
   };
   await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
   return waitFor(`${name} Running`, async () => {
@@ -52,10 +63,24 @@ function kubeletRaw(port: number, requestPath: string) {
 }
 
 /** A request straight to the kubelet port (not through kube-apiserver). */
-function direct(port: number, requestPath: string, o: { token?: string; cert?: string | Buffer; key?: string | Buffer; method?: string } = {}): Promise<DirectReply> {
+function direct(
+  port: number,
+  requestPath: string,
+  o: { token?: string; cert?: string | Buffer; key?: string | Buffer; method?: string } = {},
+): Promise<DirectReply> {
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: '127.0.0.1', port, path: requestPath, method: o.method ?? 'GET', rejectUnauthorized: false, cert: o.cert, key: o.key, agent: false, headers: o.token ? { Authorization: `Bearer ${o.token}` } : {} },
+      {
+        host: '127.0.0.1',
+        port,
+        path: requestPath,
+        method: o.method ?? 'GET',
+        rejectUnauthorized: false,
+        cert: o.cert,
+        key: o.key,
+        agent: false,
+        headers: o.token ? { Authorization: `Bearer ${o.token}` } : {},
+      },
       (res) => {
         const raw = (res.socket as TLSSocket).getPeerX509Certificate?.();
         let body = '';
@@ -93,12 +118,17 @@ test('kubectl logs through kube-apiserver: plain, --tail, --timestamps, --since,
 
   const recent = (await logs('--since=1s')).trimEnd().split('\n');
   assert.ok(recent.length >= 3 && recent.length <= 7, `about 5 lines in the last second, got ${recent.length}`);
-  assert.ok(recent.every((l) => / tick \d+$/.test(l)), 'no start lines in the last second');
+  assert.ok(
+    recent.every((l) => / tick \d+$/.test(l)),
+    'no start lines in the last second',
+  );
 
   assert.equal(await logs('--limit-bytes=20'), 'mock talker/app: sta');
 
   // -f: new lines arrive while we read; we stop after three of them.
-  const follower = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'logs', '-f', '--tail=0', 'talker'], { env: { ...process.env, KUBECONFIG: kubeconfigPath() } });
+  const follower = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'logs', '-f', '--tail=0', 'talker'], {
+    env: { ...process.env, KUBECONFIG: kubeconfigPath() },
+  });
   t.after(() => follower.kill('SIGKILL'));
   const followed = await new Promise<string>((resolve, reject) => {
     let seen = '';
@@ -122,7 +152,11 @@ test('kubectl logs through kube-apiserver: plain, --tail, --timestamps, --since,
   assert.notEqual(none.code, 0);
   assert.match(none.stderr, /previous terminated container "app" in pod "talker" not found/);
   await runPod(namespace, nodeName, 'crasher', { annotations: { 'mock.vk.io/complete-after-ms': '1500', 'mock.vk.io/exit-code': '1' } });
-  await waitFor('crasher restarted', async () => ((await getJson<Pod>(['-n', namespace, 'get', 'pod', 'crasher'])).status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, { timeoutMs: 30_000 });
+  await waitFor(
+    'crasher restarted',
+    async () => ((await getJson<Pod>(['-n', namespace, 'get', 'pod', 'crasher'])).status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1,
+    { timeoutMs: 30_000 },
+  );
   const previous = await kubectl(['-n', namespace, 'logs', 'crasher', '--previous']);
   assert.match(previous.stdout, /^mock crasher\/app: started \(image busybox:1\.36, restart 0\)\n/);
   assert.match(previous.stdout, /tick 7\n$/, 'the first run printed 7 lines in its 1.5 s');
@@ -140,8 +174,24 @@ test('stats/summary, metrics/resource, pods, healthz and metrics, for kubectl wi
   };
 
   const summary = JSON.parse(await raw('/stats/summary')) as {
-    node: { nodeName: string; startTime: string; cpu: { time: string; usageNanoCores: number; usageCoreNanoSeconds: number }; memory: { workingSetBytes: number; availableBytes: number } };
-    pods: { podRef: { name: string; namespace: string; uid: string }; startTime: string; containers: { name: string; startTime: string; cpu: { usageNanoCores: number; usageCoreNanoSeconds: number }; memory: { workingSetBytes: number; usageBytes: number } }[]; cpu: { usageNanoCores: number }; memory: { workingSetBytes: number } }[];
+    node: {
+      nodeName: string;
+      startTime: string;
+      cpu: { time: string; usageNanoCores: number; usageCoreNanoSeconds: number };
+      memory: { workingSetBytes: number; availableBytes: number };
+    };
+    pods: {
+      podRef: { name: string; namespace: string; uid: string };
+      startTime: string;
+      containers: {
+        name: string;
+        startTime: string;
+        cpu: { usageNanoCores: number; usageCoreNanoSeconds: number };
+        memory: { workingSetBytes: number; usageBytes: number };
+      }[];
+      cpu: { usageNanoCores: number };
+      memory: { workingSetBytes: number };
+    }[];
   };
   assert.equal(summary.node.nodeName, nodeName);
   assert.match(summary.node.startTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -159,7 +209,16 @@ test('stats/summary, metrics/resource, pods, healthz and metrics, for kubectl wi
   const samples = metrics.split('\n').filter((l) => l && !l.startsWith('#'));
   for (const line of samples) assert.match(line, /^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+\d.eE]+( \d+)?$/, `a Prometheus sample line: ${line}`);
   const names = new Set(samples.map((l) => l.split(/[{ ]/)[0]));
-  for (const name of ['node_cpu_usage_seconds_total', 'node_memory_working_set_bytes', 'container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_start_time_seconds', 'pod_cpu_usage_seconds_total', 'pod_memory_working_set_bytes', 'resource_scrape_error']) {
+  for (const name of [
+    'node_cpu_usage_seconds_total',
+    'node_memory_working_set_bytes',
+    'container_cpu_usage_seconds_total',
+    'container_memory_working_set_bytes',
+    'container_start_time_seconds',
+    'pod_cpu_usage_seconds_total',
+    'pod_memory_working_set_bytes',
+    'resource_scrape_error',
+  ]) {
     assert.ok(names.has(name), `${name} is exported`);
   }
   assert.match(metrics, new RegExp(`^container_cpu_usage_seconds_total\\{container="app",namespace="${namespace}",pod="busy"\\} `, 'm'));
@@ -186,7 +245,11 @@ test('stats/summary, metrics/resource, pods, healthz and metrics, for kubectl wi
   });
   assert.match(scraped.body, /^container_memory_working_set_bytes\{container="app",/m);
   assert.equal((await direct(kubeletPort!, '/stats/summary', { token })).status, 200);
-  assert.equal((await direct(kubeletPort!, `/containerLogs/${namespace}/busy/app`, { token })).status, 403, 'nodes/metrics and nodes/stats do not give nodes/proxy');
+  assert.equal(
+    (await direct(kubeletPort!, `/containerLogs/${namespace}/busy/app`, { token })).status,
+    403,
+    'nodes/metrics and nodes/stats do not give nodes/proxy',
+  );
 });
 
 test('the kubelet port authenticates and authorizes: 401 without credentials, 403 without rights, 200 once nodes/proxy is granted', async (t) => {
@@ -276,8 +339,17 @@ test('the serving certificate comes from a kubelet-serving CSR signed by the clu
   assert.equal(served.subject, `O=system:nodes\nCN=system:node:${nodeName}`);
   assert.equal(served.checkIP('127.0.0.1'), '127.0.0.1');
   assert.equal(served.checkHost(nodeName), nodeName);
-  const csrs = await getJson<{ items: { metadata: { name: string; labels?: Record<string, string> }; spec: { signerName: string; usages: string[] }; status: { conditions?: { type: string }[] } }[] }>(['get', 'csr', '-l', `virtual-kubelet.io/node=${nodeName}`]);
+  const csrs = await getJson<{
+    items: {
+      metadata: { name: string; labels?: Record<string, string> };
+      spec: { signerName: string; usages: string[] };
+      status: { conditions?: { type: string }[] };
+    }[];
+  }>(['get', 'csr', '-l', `virtual-kubelet.io/node=${nodeName}`]);
   assert.equal(csrs.items.length, 1);
   assert.equal(csrs.items[0]!.spec.signerName, 'kubernetes.io/kubelet-serving');
-  assert.deepEqual(csrs.items[0]!.status.conditions?.map((c) => c.type), ['Approved']);
+  assert.deepEqual(
+    csrs.items[0]!.status.conditions?.map((c) => c.type),
+    ['Approved'],
+  );
 });

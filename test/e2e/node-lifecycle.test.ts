@@ -13,13 +13,22 @@ async function getNode(name: string): Promise<Node | undefined> {
 test('a restarted virtual kubelet adopts its Node: changed labels and taints are re-applied, taints others set are kept', async (t) => {
   const nodeName = randomName('vk-adopt');
   t.after(() => kubectl(['delete', 'node', nodeName, '--wait=false'], { allowFailure: true }));
-  const first = await startVirtualNode(t, { node: { nodeName, labels: { team: 'a', 'example.com/only-first': 'x' }, taints: [{ key: 'example.com/first', value: '1', effect: 'NoSchedule' }], shutdownMode: 'keep' } });
+  const first = await startVirtualNode(t, {
+    node: {
+      nodeName,
+      labels: { team: 'a', 'example.com/only-first': 'x' },
+      taints: [{ key: 'example.com/first', value: '1', effect: 'NoSchedule' }],
+      shutdownMode: 'keep',
+    },
+  });
   await first.vk.stop();
   const kept = await getNode(nodeName);
   assert.ok(kept, 'shutdown mode keep leaves the Node');
   await kubectl(['taint', 'node', nodeName, 'example.com/foreign=yes:NoSchedule']);
 
-  const second = await startVirtualNode(t, { node: { nodeName, labels: { team: 'b' }, taints: [{ key: 'example.com/second', value: '2', effect: 'NoExecute' }], shutdownMode: 'not-ready' } });
+  const second = await startVirtualNode(t, {
+    node: { nodeName, labels: { team: 'b' }, taints: [{ key: 'example.com/second', value: '2', effect: 'NoExecute' }], shutdownMode: 'not-ready' },
+  });
   const adopted = await getNode(nodeName);
   assert.equal(adopted?.metadata?.uid, kept.metadata?.uid, 'the same Node object');
   assert.equal(adopted?.metadata?.labels?.team, 'b');
@@ -42,5 +51,9 @@ test('shutdown mode delete removes the Node and its Lease', async (t) => {
   assert.ok(await getNode(nodeName));
   await vk.stop();
   assert.equal(await getNode(nodeName), undefined);
-  await waitFor('the Lease to be garbage-collected', async () => (await kubectl(['-n', 'kube-node-lease', 'get', 'lease', nodeName], { allowFailure: true })).code !== 0, { timeoutMs: 60_000 });
+  await waitFor(
+    'the Lease to be garbage-collected',
+    async () => (await kubectl(['-n', 'kube-node-lease', 'get', 'lease', nodeName], { allowFailure: true })).code !== 0,
+    { timeoutMs: 60_000 },
+  );
 });

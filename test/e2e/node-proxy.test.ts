@@ -7,15 +7,23 @@ import { freePort } from '../harness/net.ts';
 import { createTestHost, testHostsSupported } from '../harness/test-host.ts';
 import { startVirtualNode } from '../harness/virtual-node.ts';
 
-test('stats/summary, metrics/resource and pods through the API server node proxy parse as the kubelet\'s formats', { skip: testHostsSupported() }, async (t) => {
+test("stats/summary, metrics/resource and pods through the API server node proxy parse as the kubelet's formats", { skip: testHostsSupported() }, async (t) => {
   const host = await createTestHost(t);
   const port = await freePort(host.hostAddress);
   await host.forward(port);
   const namespace = await newNamespace(t);
   const { nodeName } = await startVirtualNode(t, { kubeletApi: { address: host.hostAddress }, node: { nodeIP: host.address, kubeletPort: port } });
-  const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'measured' }, spec: { nodeName, automountServiceAccountToken: false, containers: [{ name: 'app', image: 'busybox' }] } };
+  const manifest = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'measured' },
+    spec: { nodeName, automountServiceAccountToken: false, containers: [{ name: 'app', image: 'busybox' }] },
+  };
   await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
-  await waitFor('the pod Running', async () => JSON.parse((await kubectl(['-n', namespace, 'get', 'pod', 'measured', '-o', 'json'])).stdout).status?.phase === 'Running');
+  await waitFor(
+    'the pod Running',
+    async () => JSON.parse((await kubectl(['-n', namespace, 'get', 'pod', 'measured', '-o', 'json'])).stdout).status?.phase === 'Running',
+  );
 
   const summary = JSON.parse((await kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/stats/summary`])).stdout);
   assert.equal(summary.node.nodeName, nodeName);
@@ -27,7 +35,14 @@ test('stats/summary, metrics/resource and pods through the API server node proxy
   assert.ok(pod.containers[0].memory.workingSetBytes > 0);
 
   const metrics = (await kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/metrics/resource`])).stdout;
-  for (const name of ['node_cpu_usage_seconds_total', 'node_memory_working_set_bytes', 'container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'pod_cpu_usage_seconds_total', 'pod_memory_working_set_bytes']) {
+  for (const name of [
+    'node_cpu_usage_seconds_total',
+    'node_memory_working_set_bytes',
+    'container_cpu_usage_seconds_total',
+    'container_memory_working_set_bytes',
+    'pod_cpu_usage_seconds_total',
+    'pod_memory_working_set_bytes',
+  ]) {
     assert.match(metrics, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }
   assert.match(metrics, new RegExp(`^container_memory_working_set_bytes\\{container="app",namespace="${namespace}",pod="measured"\\} \\d+`, 'm'));

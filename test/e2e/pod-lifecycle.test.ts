@@ -28,8 +28,14 @@ function podManifest(name: string, nodeName: string, extra: { annotations?: Reco
 }
 
 /** The sum of a prom-client metric's samples with these labels. */
-async function count(metric: { get(): Promise<{ values: { metricName?: string; labels: Record<string, string | number | undefined>; value: number }[] }> }, name: string, labels: Record<string, string>): Promise<number> {
-  return (await metric.get()).values.filter((v) => (v.metricName ?? name) === name && Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+async function count(
+  metric: { get(): Promise<{ values: { metricName?: string; labels: Record<string, string | number | undefined>; value: number }[] }> },
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  return (await metric.get()).values
+    .filter((v) => (v.metricName ?? name) === name && Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((sum, v) => sum + v.value, 0);
 }
 
 /** Pod syncs that ended without error. */
@@ -64,7 +70,10 @@ test('a pod that runs to completion Succeeds with its exit status and is release
 test('a failing pod with restartPolicy Never ends Failed with exit code and reason Error', async (t) => {
   const namespace = await newNamespace(t);
   const { nodeName } = await startVirtualNode(t);
-  await create(namespace, podManifest('crasher', nodeName, { annotations: { 'mock.vk.io/complete-after-ms': '200', 'mock.vk.io/exit-code': '3' }, spec: { restartPolicy: 'Never' } }));
+  await create(
+    namespace,
+    podManifest('crasher', nodeName, { annotations: { 'mock.vk.io/complete-after-ms': '200', 'mock.vk.io/exit-code': '3' }, spec: { restartPolicy: 'Never' } }),
+  );
   const failed = await waitFor('Failed', async () => {
     const pod = await getPod(namespace, 'crasher');
     return pod.status?.phase === 'Failed' ? pod : undefined;
@@ -138,15 +147,19 @@ test('a running pod gets new ConfigMap volume contents; an env-only change updat
   const namespace = await newNamespace(t);
   const metrics = new VkMetrics();
   const { provider, nodeName } = await startVirtualNode(t, { metrics });
-  const configMap = (name: string, data: Record<string, string>) => kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data }) });
+  const configMap = (name: string, data: Record<string, string>) =>
+    kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data }) });
   await configMap('files', { 'app.conf': 'v1' });
   await configMap('env', { MODE: 'a' });
-  await create(namespace, podManifest('follows', nodeName, {
-    spec: {
-      volumes: [{ name: 'cfg', configMap: { name: 'files' } }],
-      containers: [{ name: 'main', image: 'busybox', envFrom: [{ configMapRef: { name: 'env' } }], volumeMounts: [{ name: 'cfg', mountPath: '/etc/app' }] }],
-    },
-  }));
+  await create(
+    namespace,
+    podManifest('follows', nodeName, {
+      spec: {
+        volumes: [{ name: 'cfg', configMap: { name: 'files' } }],
+        containers: [{ name: 'main', image: 'busybox', envFrom: [{ configMapRef: { name: 'env' } }], volumeMounts: [{ name: 'cfg', mountPath: '/etc/app' }] }],
+      },
+    }),
+  );
   await waitFor('Running', async () => (await getPod(namespace, 'follows')).status?.phase === 'Running');
   const content = () => {
     const volume = provider.resolvedPod(namespace, 'follows')?.volumes.get('cfg');
@@ -168,7 +181,9 @@ test('a running pod gets new ConfigMap volume contents; an env-only change updat
   assert.equal(provider.resolvedPod(namespace, 'follows')?.pod.spec?.containers[0]?.env?.find((e) => e.name === 'MODE')?.value, 'a');
 
   await kubectl(['-n', namespace, 'delete', 'configmap', 'files']);
-  await waitFor('a FailedMount Warning', async () => (await events(namespace, 'follows')).some((e) => e.reason === 'FailedMount' && /files/.test(e.message ?? '')));
+  await waitFor('a FailedMount Warning', async () =>
+    (await events(namespace, 'follows')).some((e) => e.reason === 'FailedMount' && /files/.test(e.message ?? '')),
+  );
   assert.equal(content(), 'v2');
   assert.equal((await getPod(namespace, 'follows')).status?.phase, 'Running');
 });

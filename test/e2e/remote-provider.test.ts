@@ -23,7 +23,6 @@ const VK = path.join(ROOT, 'bin/vk.js');
 const PYTHON_PROVIDER = path.join(ROOT, 'examples/python-provider/provider.py');
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 
-
 interface Proc {
   child: ChildProcess;
   output: () => string;
@@ -62,9 +61,36 @@ const startProviderServer = (args: string[]) => start(process.execPath, [VK, 'pr
 
 function startVk(nodeName: string, providerConfig: string, kubeletPort: number): Promise<Proc> {
   return start(process.execPath, [
-    VK, 'run', '--kubeconfig', kubeconfigPath(), '--node-name', nodeName, '--node-ip', '127.0.0.1', '--kubelet-port', String(kubeletPort), '--kubelet-address', '127.0.0.1',
-    '--provider', 'remote', '--provider-config', providerConfig, '--ping-interval', '300ms', '--ping-timeout', '2s', '--lease-renew-interval', '1s',
-    '--resync-interval', '5s', '--shutdown', 'delete', '--kubelet-serving-cert', 'self-signed', '--log-level', 'info',
+    VK,
+    'run',
+    '--kubeconfig',
+    kubeconfigPath(),
+    '--node-name',
+    nodeName,
+    '--node-ip',
+    '127.0.0.1',
+    '--kubelet-port',
+    String(kubeletPort),
+    '--kubelet-address',
+    '127.0.0.1',
+    '--provider',
+    'remote',
+    '--provider-config',
+    providerConfig,
+    '--ping-interval',
+    '300ms',
+    '--ping-timeout',
+    '2s',
+    '--lease-renew-interval',
+    '1s',
+    '--resync-interval',
+    '5s',
+    '--shutdown',
+    'delete',
+    '--kubelet-serving-cert',
+    'self-signed',
+    '--log-level',
+    'info',
   ]);
 }
 
@@ -83,7 +109,14 @@ function podManifest(name: string, nodeName: string, extra: { annotations?: Reco
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, annotations: extra.annotations ?? {} },
-    spec: { nodeName, restartPolicy: extra.restartPolicy ?? 'Always', automountServiceAccountToken: false, terminationGracePeriodSeconds: 5, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'busybox' }] },
+    spec: {
+      nodeName,
+      restartPolicy: extra.restartPolicy ?? 'Always',
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: 5,
+      tolerations: [{ operator: 'Exists' }],
+      containers: [{ name: 'c', image: 'busybox' }],
+    },
   };
 }
 
@@ -101,11 +134,23 @@ test('killing the remote provider process turns the node NotReady with the reaso
   const port = await freePort();
   writeFileSync(path.join(dir, 'mock.yaml'), `stateFile: ${stateFile}\n`);
   writeFileSync(path.join(dir, 'remote.yaml'), `endpoint: http://127.0.0.1:${port}\ntimeoutMs: 5000\n`);
-  const serverArgs = ['--provider', 'mock', '--provider-config', path.join(dir, 'mock.yaml'), '--port', String(port), '--heartbeat-interval', '1000', '--log-level', 'warn'];
+  const serverArgs = [
+    '--provider',
+    'mock',
+    '--provider-config',
+    path.join(dir, 'mock.yaml'),
+    '--port',
+    String(port),
+    '--heartbeat-interval',
+    '1000',
+    '--log-level',
+    'warn',
+  ];
   let server = await startProviderServer(serverArgs);
   const vk = await startVk(nodeName, path.join(dir, 'remote.yaml'), await freePort());
   t.after(async () => {
-    if ((t as { passed?: boolean }).passed === false) process.stderr.write(`----- vk output -----\n${vk.output().slice(-6000)}\n----- provider server output -----\n${server.output().slice(-3000)}\n`);
+    if ((t as { passed?: boolean }).passed === false)
+      process.stderr.write(`----- vk output -----\n${vk.output().slice(-6000)}\n----- provider server output -----\n${server.output().slice(-3000)}\n`);
     await vk.kill9();
     await server.kill9();
     await kubectl(['delete', 'node', nodeName, '--wait=false'], { allowFailure: true });
@@ -126,16 +171,22 @@ test('killing the remote provider process turns the node NotReady with the reaso
     return ready?.status === 'False' ? ready : undefined;
   });
   assert.equal(notReady.reason, 'ProviderUnhealthy');
-  assert.match(notReady.message ?? '', new RegExp(`provider mock is unhealthy: remote provider at http://127\\.0\\.0\\.1:${port} is unreachable: connect ECONNREFUSED`));
+  assert.match(
+    notReady.message ?? '',
+    new RegExp(`provider mock is unhealthy: remote provider at http://127\\.0\\.0\\.1:${port} is unreachable: connect ECONNREFUSED`),
+  );
 
   // While it is down: a new pod waits for the provider (and says so), and so does a deleted one.
   await createPod(namespace, podManifest('created-while-down', nodeName));
-  const waiting = await waitFor('created-while-down to say why it waits', async () => (await apiPod(namespace, 'created-while-down'))?.status?.containerStatuses?.[0]?.state?.waiting);
+  const waiting = await waitFor(
+    'created-while-down to say why it waits',
+    async () => (await apiPod(namespace, 'created-while-down'))?.status?.containerStatuses?.[0]?.state?.waiting,
+  );
   assert.equal(waiting.reason, 'ProviderUnavailable');
   assert.match(waiting.message ?? '', new RegExp(`provider mock is unavailable: remote provider at http://127\\.0\\.0\\.1:${port} is unreachable`));
   await kubectl(['-n', namespace, 'delete', 'pod', 'doomed', '--wait=false']);
   // The finisher's run ends in the backend while no provider process runs.
-  await waitFor('the finisher\'s completion time to pass', () => Date.now() > finisherStart + 6_500, { timeoutMs: 20_000 });
+  await waitFor("the finisher's completion time to pass", () => Date.now() > finisherStart + 6_500, { timeoutMs: 20_000 });
   assert.ok(vk.alive(), 'vk is still running');
 
   server = await startProviderServer(serverArgs);
@@ -157,7 +208,9 @@ test('killing the remote provider process turns the node NotReady with the reaso
   assert.deepEqual(backend.map((p) => p.name).sort(), ['created-while-down', 'survivor']);
   assert.equal(backend.find((p) => p.name === 'survivor')?.uid, survivorUid, 'adopted, not re-created');
   assert.ok(vk.alive(), 'vk is still running');
-  await waitFor('vk to log the resync after the status stream reconnected', () => /status stream reconnected; handing every pod to the core again/.test(vk.output()));
+  await waitFor('vk to log the resync after the status stream reconnected', () =>
+    /status stream reconnected; handing every pod to the core again/.test(vk.output()),
+  );
 });
 
 test('bad input on the wire (garbage status lines, malformed JSON, another protocol version, oversize messages) gets clear errors and never crashes vk', async (t) => {
@@ -183,7 +236,9 @@ test('bad input on the wire (garbage status lines, malformed JSON, another proto
       if (key === 'GET /v1/pods/watch') {
         watches.add(res);
         res.once('close', () => watches.delete(res));
-        up.once('data', () => res.write('this is not json\n{"type":"POD","pod":{"metadata":{}}}\n{"type":7}\n[1,2,3]\n\u0000\u00ff\n{"type":"FROM_THE_FUTURE"}\n'));
+        up.once('data', () =>
+          res.write('this is not json\n{"type":"POD","pod":{"metadata":{}}}\n{"type":7}\n[1,2,3]\n\u0000\u00ff\n{"type":"FROM_THE_FUTURE"}\n'),
+        );
       }
       up.pipe(res);
     });
@@ -209,7 +264,10 @@ test('bad input on the wire (garbage status lines, malformed JSON, another proto
   await waitFor('the node Ready', async () => (await readyCondition(nodeName).catch(() => undefined))?.status === 'True');
   await createPod(namespace, podManifest('steady', nodeName));
   await waitFor('steady Running', async () => running(await apiPod(namespace, 'steady')));
-  await waitFor('vk to log the skipped lines', () => /skipping a malformed line \(not JSON/.test(vk.output()) && /a POD event needs .{1,2}pod.{1,2} with metadata/.test(vk.output()));
+  await waitFor(
+    'vk to log the skipped lines',
+    () => /skipping a malformed line \(not JSON/.test(vk.output()) && /a POD event needs .{1,2}pod.{1,2} with metadata/.test(vk.output()),
+  );
 
   // Malformed JSON in an answer: the pod waits with the reason, and runs once answers are sane again.
   faults.set('POST /v1/pods', (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"oops'));
@@ -234,7 +292,9 @@ test('bad input on the wire (garbage status lines, malformed JSON, another proto
   await waitFor('the node Ready again', async () => (await readyCondition(nodeName))?.status === 'True');
 
   // An oversize answer (the resync after a dropped status stream lists the pods): refused, logged, survived.
-  faults.set('GET /v1/pods', (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: [], padding: 'x'.repeat(300_000) })));
+  faults.set('GET /v1/pods', (res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: [], padding: 'x'.repeat(300_000) })),
+  );
   for (const res of watches) res.destroy();
   await waitFor('vk to log the oversize answer', () => /larger than 200000 bytes \(maxResponseBytes\)/.test(vk.output()));
   faults.delete('GET /v1/pods');
@@ -296,7 +356,10 @@ async function assertRobustServer(port: number, token: string, limit: number, al
   const invalid = await request(port, 'POST', '/v1/pods', { headers: auth, body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b' } } }) });
   assert.equal(invalid.status, 400);
   assert.match(invalid.body.error?.message ?? '', /pod\.metadata\.uid: required/);
-  const oversize = await request(port, 'POST', '/v1/pods', { headers: auth, body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b', uid: 'u', annotations: { blob: 'x'.repeat(limit) } } } }) });
+  const oversize = await request(port, 'POST', '/v1/pods', {
+    headers: auth,
+    body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b', uid: 'u', annotations: { blob: 'x'.repeat(limit) } } } }),
+  });
   assert.equal(oversize.status, 413);
   assert.equal(oversize.body.error?.code, 'PayloadTooLarge');
   assert.equal((await request(port, 'GET', '/v1/nothing-here', { headers: auth })).body.error?.code, 'UnknownPath');
@@ -309,12 +372,27 @@ async function assertRobustServer(port: number, token: string, limit: number, al
 test('vk provider-server and the Python example answer bad requests with clear errors and keep serving', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-servers-'));
   writeFileSync(path.join(dir, 'token'), 'server-token\n');
-  const ts = await startProviderServer(['--provider', 'mock', '--port', '0', '--token-file', path.join(dir, 'token'), '--max-request-bytes', '4096', '--log-level', 'warn']);
+  const ts = await startProviderServer([
+    '--provider',
+    'mock',
+    '--port',
+    '0',
+    '--token-file',
+    path.join(dir, 'token'),
+    '--max-request-bytes',
+    '4096',
+    '--log-level',
+    'warn',
+  ]);
   t.after(() => ts.kill9());
   const tsPort = Number(/at http:\/\/127\.0\.0\.1:(\d+)/.exec(ts.output())?.[1]);
   await assertRobustServer(tsPort, 'server-token', 4096, ts.alive);
 
-  const py = await start('python3', [PYTHON_PROVIDER, '--port', '0', '--token', 'py-token', '--max-request-bytes', '4096'], /^serving provider python-example at http/);
+  const py = await start(
+    'python3',
+    [PYTHON_PROVIDER, '--port', '0', '--token', 'py-token', '--max-request-bytes', '4096'],
+    /^serving provider python-example at http/,
+  );
   t.after(() => py.kill9());
   const pyPort = Number(/at http:\/\/127\.0\.0\.1:(\d+)/.exec(py.output())?.[1]);
   await assertRobustServer(pyPort, 'py-token', 4096, py.alive);
@@ -324,7 +402,9 @@ test('vk provider-server and the Python example answer bad requests with clear e
 
 function vkOnce(args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [VK, ...args], { timeout: 60_000 }, (err, _stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr }));
+    execFile(process.execPath, [VK, ...args], { timeout: 60_000 }, (err, _stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr }),
+    );
   });
 }
 
@@ -339,12 +419,34 @@ test('a bad remote provider config or an unreachable endpoint is a one-line erro
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-cli-'));
   const run = (config: string) => {
     writeFileSync(path.join(dir, 'remote.yaml'), config);
-    return vkOnce(['run', '--kubeconfig', kubeconfigPath(), '--node-name', randomName('vk-remote-cli'), '--kubelet-port', '0', '--provider', 'remote', '--provider-config', path.join(dir, 'remote.yaml'), '--log-level', 'error']);
+    return vkOnce([
+      'run',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '--node-name',
+      randomName('vk-remote-cli'),
+      '--kubelet-port',
+      '0',
+      '--provider',
+      'remote',
+      '--provider-config',
+      path.join(dir, 'remote.yaml'),
+      '--log-level',
+      'error',
+    ]);
   };
   assertOneLine(await run('endpoint: ftp://example\n'), 2, /^vk: provider config: endpoint: expected an http:\/\/ or https:\/\/ URL/);
   assertOneLine(await run('endpoint: http://127.0.0.1:1\ntimeoutMs: soon\n'), 2, /^vk: provider config: timeoutMs: expected a number/);
-  assertOneLine(await run('endpoint: https://127.0.0.1:1\ncaFile: /nonexistent/ca.crt\n'), 2, /^vk: provider config: caFile: cannot read \/nonexistent\/ca\.crt: ENOENT/);
+  assertOneLine(
+    await run('endpoint: https://127.0.0.1:1\ncaFile: /nonexistent/ca.crt\n'),
+    2,
+    /^vk: provider config: caFile: cannot read \/nonexistent\/ca\.crt: ENOENT/,
+  );
   const port = await freePort();
-  assertOneLine(await run(`endpoint: http://127.0.0.1:${port}\nconnectTimeoutMs: 500\n`), 1, new RegExp(`^vk: remote provider at http://127\\.0\\.0\\.1:${port} is unreachable: connect ECONNREFUSED .*\\(gave up after 500 ms\\)$`));
+  assertOneLine(
+    await run(`endpoint: http://127.0.0.1:${port}\nconnectTimeoutMs: 500\n`),
+    1,
+    new RegExp(`^vk: remote provider at http://127\\.0\\.0\\.1:${port} is unreachable: connect ECONNREFUSED .*\\(gave up after 500 ms\\)$`),
+  );
   assertOneLine(await vkOnce(['provider-server', '--port', '0', '--token', 'a', '--token-file', 'b']), 2, /^vk: --token and --token-file: give one, not both$/);
 });

@@ -13,7 +13,6 @@ import { freePort } from '../harness/net.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 
-
 function startVk(args: string[], logFile: string): ChildProcess {
   const child = spawn(process.execPath, [VK, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const chunks: Buffer[] = [];
@@ -34,8 +33,24 @@ test('after kill -9 and a restart: no duplicate provider pods, statuses resume, 
   const stateFile = path.join(dir, 'mock-state.json');
   writeFileSync(path.join(dir, 'mock.yaml'), `stateFile: ${stateFile}\n`);
   const args = [
-    '--kubeconfig', kubeconfigPath(), '--node-name', nodeName, '--node-ip', '127.0.0.1', '--kubelet-port', String(await freePort()),
-    '--provider', 'mock', '--provider-config', path.join(dir, 'mock.yaml'), '--lease-renew-interval', '1s', '--resync-interval', '5s', '--log-level', 'info',
+    '--kubeconfig',
+    kubeconfigPath(),
+    '--node-name',
+    nodeName,
+    '--node-ip',
+    '127.0.0.1',
+    '--kubelet-port',
+    String(await freePort()),
+    '--provider',
+    'mock',
+    '--provider-config',
+    path.join(dir, 'mock.yaml'),
+    '--lease-renew-interval',
+    '1s',
+    '--resync-interval',
+    '5s',
+    '--log-level',
+    'info',
   ];
   let vk = startVk(args, path.join(dir, 'vk-1.log'));
   t.after(async () => {
@@ -44,11 +59,19 @@ test('after kill -9 and a restart: no duplicate provider pods, statuses resume, 
   });
 
   const names = ['keeps-running', 'deleted-gracefully', 'force-deleted'];
-  const settings = (value: string) => kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { value } }) });
+  const settings = (value: string) =>
+    kubectl(['-n', namespace, 'apply', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { value } }),
+    });
   await settings('before');
   for (const name of names) {
     const volumes = name === 'keeps-running' ? { volumes: [{ name: 'cfg', configMap: { name: 'settings' } }] } : {};
-    const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'busybox' }], ...volumes } };
+    const manifest = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name },
+      spec: { nodeName, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'busybox' }], ...volumes },
+    };
     await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
   }
   await waitFor('three pods Running and persisted by the provider', async () => {
@@ -64,7 +87,12 @@ test('after kill -9 and a restart: no duplicate provider pods, statuses resume, 
   // While it is down: one graceful delete (waits for the kubelet), one force delete, one new pod.
   await kubectl(['-n', namespace, 'delete', 'pod', 'deleted-gracefully', '--wait=false']);
   await kubectl(['-n', namespace, 'delete', 'pod', 'force-deleted', '--grace-period=0', '--force']);
-  const late = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'created-while-down' }, spec: { nodeName, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'busybox' }] } };
+  const late = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'created-while-down' },
+    spec: { nodeName, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'c', image: 'busybox' }] },
+  };
   await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(late) });
   assert.equal(readMockState(stateFile).pods.filter((p) => p.namespace === namespace).length, 3, 'the backend still runs the three pods');
 
@@ -83,7 +111,9 @@ test('after kill -9 and a restart: no duplicate provider pods, statuses resume, 
 
   // The adopted pod's volumes still follow its ConfigMap.
   const persistedValue = () => {
-    const volume = loadMockState(stateFile).pods.find((p) => p.namespace === namespace && p.name === 'keeps-running')?.volumes.find((v) => v.name === 'cfg');
+    const volume = loadMockState(stateFile)
+      .pods.find((p) => p.namespace === namespace && p.name === 'keeps-running')
+      ?.volumes.find((v) => v.name === 'cfg');
     return volume?.type === 'files' ? Buffer.from(volume.files.find((f) => f.path === 'value')?.content ?? '', 'base64').toString() : undefined;
   };
   assert.equal(persistedValue(), 'before');

@@ -64,7 +64,13 @@ before(async () => {
       shutdownMode: 'delete',
       ...FAST_TIMINGS,
       kubeletPort: 0,
-      kubeletApi: { address: '127.0.0.1', auth: 'webhook', servingCert: 'csr', csrTimeoutMs: 30_000, approveCsr: (name) => approveCsr(client, name, 'approved by the test') },
+      kubeletApi: {
+        address: '127.0.0.1',
+        auth: 'webhook',
+        servingCert: 'csr',
+        csrTimeoutMs: 30_000,
+        approveCsr: (name) => approveCsr(client, name, 'approved by the test'),
+      },
     },
     log,
   );
@@ -119,7 +125,10 @@ function alive(pid: number): boolean {
 
 test('a sleeping busybox pod runs as a real process in its own pid namespace; logs and exec work', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
-  await apply(namespace, podManifest('sleeper', { containers: [{ name: 'main', image, command: ['sh', '-c', 'echo started as $(hostname); exec sleep 3600'] }] }));
+  await apply(
+    namespace,
+    podManifest('sleeper', { containers: [{ name: 'main', image, command: ['sh', '-c', 'echo started as $(hostname); exec sleep 3600'] }] }),
+  );
   const pod = await waitRunning(namespace, 'sleeper');
   assert.match(pod.status?.podIP ?? '', /^10\.215\./);
   assert.equal(pod.status?.containerStatuses?.[0]?.ready, true);
@@ -145,8 +154,19 @@ test('a sleeping busybox pod runs as a real process in its own pid namespace; lo
 
 test('kubectl logs -f follows the container until it exits; --timestamps and --tail work', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
-  await apply(namespace, podManifest('counter', { restartPolicy: 'Never', containers: [{ name: 'c', image, command: ['sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 1; done'] }] }));
-  await waitFor('counter started', async () => (await getPod(namespace, 'counter'))?.status?.containerStatuses?.[0]?.state?.running !== undefined || (await getPod(namespace, 'counter'))?.status?.phase === 'Succeeded');
+  await apply(
+    namespace,
+    podManifest('counter', {
+      restartPolicy: 'Never',
+      containers: [{ name: 'c', image, command: ['sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 1; done'] }],
+    }),
+  );
+  await waitFor(
+    'counter started',
+    async () =>
+      (await getPod(namespace, 'counter'))?.status?.containerStatuses?.[0]?.state?.running !== undefined ||
+      (await getPod(namespace, 'counter'))?.status?.phase === 'Succeeded',
+  );
   const followed = await kubectl(['-n', namespace, 'logs', '-f', 'counter'], { timeoutMs: 60_000 });
   assert.equal(followed.stdout, 'line 1\nline 2\nline 3\n', 'everything, and the command ends with the container');
   const tail = await kubectl(['-n', namespace, 'logs', 'counter', '--tail=1', '--timestamps']);
@@ -245,12 +265,16 @@ test('kubectl port-forward reaches busybox httpd serving a configMap volume file
   await apply(
     namespace,
     podManifest('site', {
-      containers: [{ name: 'httpd', image, command: ['httpd', '-f', '-p', '80', '-h', '/www'], volumeMounts: [{ name: 'site', mountPath: '/www', readOnly: true }] }],
+      containers: [
+        { name: 'httpd', image, command: ['httpd', '-f', '-p', '80', '-h', '/www'], volumeMounts: [{ name: 'site', mountPath: '/www', readOnly: true }] },
+      ],
       volumes: [{ name: 'site', configMap: { name: 'site' } }],
     }),
   );
   await waitRunning(namespace, 'site');
-  const child = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'port-forward', 'pod/site', ':80'], { env: { ...process.env, KUBECONFIG: kubeconfigPath() } });
+  const child = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'port-forward', 'pod/site', ':80'], {
+    env: { ...process.env, KUBECONFIG: kubeconfigPath() },
+  });
   t.after(() => child.kill());
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -279,12 +303,17 @@ test('a configMap volume follows the ConfigMap in the running container; a subPa
   await apply(
     namespace,
     podManifest('follows', {
-      containers: [{
-        name: 'app',
-        image,
-        command: ['sleep', '3600'],
-        volumeMounts: [{ name: 'live', mountPath: '/etc/live', readOnly: true }, { name: 'live', mountPath: '/etc/pinned-mode', subPath: 'mode', readOnly: true }],
-      }],
+      containers: [
+        {
+          name: 'app',
+          image,
+          command: ['sleep', '3600'],
+          volumeMounts: [
+            { name: 'live', mountPath: '/etc/live', readOnly: true },
+            { name: 'live', mountPath: '/etc/pinned-mode', subPath: 'mode', readOnly: true },
+          ],
+        },
+      ],
       volumes: [{ name: 'live', configMap: { name: 'live' } }],
     }),
   );
@@ -300,9 +329,12 @@ test('a configMap volume follows the ConfigMap in the running container; a subPa
   assert.equal(after?.status?.containerStatuses?.[0]?.containerID, running.status?.containerStatuses?.[0]?.containerID);
 });
 
-test('exec -it gets a pseudo-terminal; attach -i reaches the container\'s stdin and output', { skip }, async (t) => {
+test("exec -it gets a pseudo-terminal; attach -i reaches the container's stdin and output", { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
-  await apply(namespace, podManifest('talk', { containers: [{ name: 'echo', image, stdin: true, command: ['sh', '-c', 'while read line; do echo "got: $line"; done'] }] }));
+  await apply(
+    namespace,
+    podManifest('talk', { containers: [{ name: 'echo', image, stdin: true, command: ['sh', '-c', 'while read line; do echo "got: $line"; done'] }] }),
+  );
   await waitRunning(namespace, 'talk');
   // util-linux `script` gives kubectl a terminal, so it asks for a TTY.
   const command = `${process.env.VK_TEST_KUBECTL!} -n ${namespace} exec -it talk -- sh -c 'test -t 0 && test -t 1 && echo is a tty; exit 5'`;
@@ -315,14 +347,20 @@ test('exec -it gets a pseudo-terminal; attach -i reaches the container\'s stdin 
   assert.match(result.out, /is a tty\r\n/, 'a pty, with CRLF line ends');
   assert.equal(result.code, 5);
 
-  const child = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'attach', '-i', 'talk', '-c', 'echo'], { env: { ...process.env, KUBECONFIG: kubeconfigPath() } });
+  const child = spawn(process.env.VK_TEST_KUBECTL!, ['-n', namespace, 'attach', '-i', 'talk', '-c', 'echo'], {
+    env: { ...process.env, KUBECONFIG: kubeconfigPath() },
+  });
   t.after(() => child.kill());
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await waitFor('the container\'s answer', () => {
-    child.stdin.write('hello attach\n');
-    return out.includes('got: hello attach');
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  await waitFor(
+    "the container's answer",
+    () => {
+      child.stdin.write('hello attach\n');
+      return out.includes('got: hello attach');
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
 });
 
 test('security context: runAsUser, readOnlyRootFilesystem and capabilities apply to the container and to exec', { skip }, async (t) => {
@@ -338,7 +376,8 @@ test('security context: runAsUser, readOnlyRootFilesystem and capabilities apply
     }),
   );
   await waitRunning(namespace, 'secured');
-  const exec = (container: string, script: string) => kubectl(['-n', namespace, 'exec', 'secured', '-c', container, '--', 'sh', '-c', script], { allowFailure: true });
+  const exec = (container: string, script: string) =>
+    kubectl(['-n', namespace, 'exec', 'secured', '-c', container, '--', 'sh', '-c', script], { allowFailure: true });
   assert.equal((await exec('user', 'id -u; id -g')).stdout, '1000\n1000\n');
   const ro = await exec('user', 'touch /newfile');
   assert.notEqual(ro.code, 0);
@@ -366,16 +405,27 @@ test('init containers run in order; restartPolicy Never ends Succeeded or Failed
   );
   await apply(namespace, podManifest('fails', { restartPolicy: 'Never', containers: [{ name: 'app', image, command: ['sh', '-c', 'echo bad; exit 4'] }] }));
   await apply(namespace, podManifest('deadline', { activeDeadlineSeconds: 2, containers: [{ name: 'app', image, command: ['sleep', '3600'] }] }));
-  const ordered = await waitFor('ordered Succeeded', async () => ((await getPod(namespace, 'ordered'))?.status?.phase === 'Succeeded' ? getPod(namespace, 'ordered') : undefined));
-  assert.deepEqual(ordered?.status?.initContainerStatuses?.map((s) => s.state?.terminated?.reason), ['Completed', 'Completed']);
+  const ordered = await waitFor('ordered Succeeded', async () =>
+    (await getPod(namespace, 'ordered'))?.status?.phase === 'Succeeded' ? getPod(namespace, 'ordered') : undefined,
+  );
+  assert.deepEqual(
+    ordered?.status?.initContainerStatuses?.map((s) => s.state?.terminated?.reason),
+    ['Completed', 'Completed'],
+  );
   assert.equal((await kubectl(['-n', namespace, 'logs', 'ordered', '-c', 'app'])).stdout, 'one\ntwo\n', 'logs of a finished pod stay readable');
-  const fails = await waitFor('fails Failed', async () => ((await getPod(namespace, 'fails'))?.status?.phase === 'Failed' ? getPod(namespace, 'fails') : undefined));
+  const fails = await waitFor('fails Failed', async () =>
+    (await getPod(namespace, 'fails'))?.status?.phase === 'Failed' ? getPod(namespace, 'fails') : undefined,
+  );
   assert.equal(fails?.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 4);
-  const deadline = await waitFor('deadline Failed', async () => ((await getPod(namespace, 'deadline'))?.status?.phase === 'Failed' ? getPod(namespace, 'deadline') : undefined), { timeoutMs: 60_000 });
+  const deadline = await waitFor(
+    'deadline Failed',
+    async () => ((await getPod(namespace, 'deadline'))?.status?.phase === 'Failed' ? getPod(namespace, 'deadline') : undefined),
+    { timeoutMs: 60_000 },
+  );
   assert.equal(deadline?.status?.reason, 'DeadlineExceeded');
 });
 
-test('an image that cannot be pulled ends as ErrImagePull/ImagePullBackOff with the registry\'s message', { skip }, async (t) => {
+test("an image that cannot be pulled ends as ErrImagePull/ImagePullBackOff with the registry's message", { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
   const missing = image.replace(/library\/busybox:1\.36$/, 'library/missing:1.0');
   await apply(namespace, podManifest('nopull', { containers: [{ name: 'app', image: missing }] }));
@@ -387,61 +437,69 @@ test('an image that cannot be pulled ends as ErrImagePull/ImagePullBackOff with 
   assert.equal((await getPod(namespace, 'nopull'))?.status?.phase, 'Pending');
 });
 
-test('stats come from the container\'s cgroup (or /proc of its processes)', { skip }, async (t) => {
+test("stats come from the container's cgroup (or /proc of its processes)", { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
   await apply(namespace, podManifest('busy', { containers: [{ name: 'spin', image, command: ['sh', '-c', 'while true; do :; done'] }] }));
   await waitRunning(namespace, 'busy');
   const cpu = await waitFor('CPU time and memory of the spinning container', async () => {
     const stats = (await provider.getStats()).find((p) => p.namespace === namespace && p.name === 'busy')?.containers[0];
-    return stats && (stats.cpuUsageCoreNanoSeconds ?? 0) > 100_000_000 && (stats.memoryWorkingSetBytes ?? 0) > 0 && stats.cpuUsageNanoCores !== undefined ? stats : undefined;
+    return stats && (stats.cpuUsageCoreNanoSeconds ?? 0) > 100_000_000 && (stats.memoryWorkingSetBytes ?? 0) > 0 && stats.cpuUsageNanoCores !== undefined
+      ? stats
+      : undefined;
   });
-  assert.ok((cpu.cpuUsageNanoCores ?? 0) > 0, 'a spinning shell uses CPU (how much depends on the machine\'s load)');
+  assert.ok((cpu.cpuUsageNanoCores ?? 0) > 0, "a spinning shell uses CPU (how much depends on the machine's load)");
 });
 
 /** The node's SandboxResourceLimits condition as the API server has it. */
 async function limitsCondition(): Promise<{ status: string; reason?: string; message?: string }> {
-  return waitFor('the node\'s SandboxResourceLimits condition', async () => {
-    const node = JSON.parse((await kubectl(['get', 'node', nodeName, '-o', 'json'])).stdout) as { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } };
+  return waitFor("the node's SandboxResourceLimits condition", async () => {
+    const node = JSON.parse((await kubectl(['get', 'node', nodeName, '-o', 'json'])).stdout) as {
+      status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+    };
     return node.status?.conditions?.find((c) => c.type === 'SandboxResourceLimits');
   });
 }
 
-test('memory limits: a container past limits.memory is OOMKilled (137), then restarts into CrashLoopBackOff, or fails the pod with restartPolicy Never', { skip }, async (t) => {
-  const condition = await limitsCondition();
-  if (!provider.cgroups.cgroups) {
-    assert.equal(condition.status, 'False', 'no cgroups: the node says limits are not enforced');
-    t.skip(`no usable cgroups on this machine: ${condition.message ?? ''}`);
-    return;
-  }
-  assert.equal(condition.status, 'True');
-  assert.match(condition.reason ?? '', /^CgroupV[12]$/);
-  assert.match(condition.message ?? '', /memory limits .* are enforced/);
-  const namespace = await newNamespace(t, 'vk-sbx');
-  // Doubling a shell variable: 16 MiB of string becomes 32 MiB (plus the copy) within a second.
-  const hog = { name: 'hog', image, command: ['sh', '-c', 'echo filling; x=a; while true; do x=$x$x; done'], resources: { limits: { memory: '32Mi' } } };
-  await apply(namespace, podManifest('oom-always', { containers: [hog] }));
-  await apply(namespace, podManifest('oom-never', { restartPolicy: 'Never', containers: [hog] }));
-  const seen = new Set<string>();
-  const restarted = await waitFor(
-    'oom-always restarted after OOM kills, in CrashLoopBackOff',
-    async () => {
-      const status = (await getPod(namespace, 'oom-always'))?.status?.containerStatuses?.[0];
-      if (status?.state?.waiting?.reason) seen.add(status.state.waiting.reason);
-      return (status?.restartCount ?? 0) >= 2 && seen.has('CrashLoopBackOff') ? status : undefined;
-    },
-    { timeoutMs: 90_000, intervalMs: 200 },
-  );
-  assert.equal(restarted?.lastState?.terminated?.reason, 'OOMKilled');
-  assert.equal(restarted?.lastState?.terminated?.exitCode, 137);
-  const failed = await waitFor('oom-never Failed', async () => {
-    const pod = await getPod(namespace, 'oom-never');
-    return pod?.status?.phase === 'Failed' ? pod : undefined;
-  });
-  const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
-  assert.equal(terminated?.reason, 'OOMKilled');
-  assert.equal(terminated?.exitCode, 137);
-  assert.equal((await kubectl(['-n', namespace, 'logs', 'oom-never'])).stdout, 'filling\n');
-});
+test(
+  'memory limits: a container past limits.memory is OOMKilled (137), then restarts into CrashLoopBackOff, or fails the pod with restartPolicy Never',
+  { skip },
+  async (t) => {
+    const condition = await limitsCondition();
+    if (!provider.cgroups.cgroups) {
+      assert.equal(condition.status, 'False', 'no cgroups: the node says limits are not enforced');
+      t.skip(`no usable cgroups on this machine: ${condition.message ?? ''}`);
+      return;
+    }
+    assert.equal(condition.status, 'True');
+    assert.match(condition.reason ?? '', /^CgroupV[12]$/);
+    assert.match(condition.message ?? '', /memory limits .* are enforced/);
+    const namespace = await newNamespace(t, 'vk-sbx');
+    // Doubling a shell variable: 16 MiB of string becomes 32 MiB (plus the copy) within a second.
+    const hog = { name: 'hog', image, command: ['sh', '-c', 'echo filling; x=a; while true; do x=$x$x; done'], resources: { limits: { memory: '32Mi' } } };
+    await apply(namespace, podManifest('oom-always', { containers: [hog] }));
+    await apply(namespace, podManifest('oom-never', { restartPolicy: 'Never', containers: [hog] }));
+    const seen = new Set<string>();
+    const restarted = await waitFor(
+      'oom-always restarted after OOM kills, in CrashLoopBackOff',
+      async () => {
+        const status = (await getPod(namespace, 'oom-always'))?.status?.containerStatuses?.[0];
+        if (status?.state?.waiting?.reason) seen.add(status.state.waiting.reason);
+        return (status?.restartCount ?? 0) >= 2 && seen.has('CrashLoopBackOff') ? status : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200 },
+    );
+    assert.equal(restarted?.lastState?.terminated?.reason, 'OOMKilled');
+    assert.equal(restarted?.lastState?.terminated?.exitCode, 137);
+    const failed = await waitFor('oom-never Failed', async () => {
+      const pod = await getPod(namespace, 'oom-never');
+      return pod?.status?.phase === 'Failed' ? pod : undefined;
+    });
+    const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
+    assert.equal(terminated?.reason, 'OOMKilled');
+    assert.equal(terminated?.exitCode, 137);
+    assert.equal((await kubectl(['-n', namespace, 'logs', 'oom-never'])).stdout, 'filling\n');
+  },
+);
 
 test('CPU limits: a busy loop under limits.cpu 100m gets about a tenth of a core', { skip }, async (t) => {
   if (!provider.cgroups.cgroups) {
@@ -449,23 +507,35 @@ test('CPU limits: a busy loop under limits.cpu 100m gets about a tenth of a core
     return;
   }
   const namespace = await newNamespace(t, 'vk-sbx');
-  await apply(namespace, podManifest('throttled', { containers: [{ name: 'spin', image, command: ['sh', '-c', 'while true; do :; done'], resources: { limits: { cpu: '100m', memory: '64Mi' } } }] }));
+  await apply(
+    namespace,
+    podManifest('throttled', {
+      containers: [{ name: 'spin', image, command: ['sh', '-c', 'while true; do :; done'], resources: { limits: { cpu: '100m', memory: '64Mi' } } }],
+    }),
+  );
   const pod = await waitRunning(namespace, 'throttled');
   const cgroup = stateOf(dataDir, pod.metadata!.uid!).containers[0]!.running!.cgroup!;
-  const quota = cgroup.version === 1 ? readFileSync(path.join(cgroup.cpu, 'cpu.cfs_quota_us'), 'utf8').trim() : readFileSync(path.join(cgroup.cpu, 'cpu.max'), 'utf8').trim().split(' ')[0];
+  const quota =
+    cgroup.version === 1
+      ? readFileSync(path.join(cgroup.cpu, 'cpu.cfs_quota_us'), 'utf8').trim()
+      : readFileSync(path.join(cgroup.cpu, 'cpu.max'), 'utf8').trim().split(' ')[0];
   assert.equal(quota, '10000', '10 ms per 100 ms period');
   const childPid = stateOf(dataDir, pod.metadata!.uid!).containers[0]!.running!.childPid!;
-  assert.ok(cgroupPids(cgroup.memory).includes(childPid), 'the container\'s processes are in its cgroup');
+  assert.ok(cgroupPids(cgroup.memory).includes(childPid), "the container's processes are in its cgroup");
   // CPU time as /stats/summary reports it (from the cgroup), over at least 4 s.
   const sample = async () => {
     const stats = (await provider.getStats()).find((p) => p.uid === pod.metadata!.uid)?.containers[0];
     return { at: process.hrtime.bigint(), ns: stats?.cpuUsageCoreNanoSeconds ?? 0 };
   };
   const first = await sample();
-  const second = await waitFor('4 s of CPU use', async () => {
-    const s = await sample();
-    return s.at - first.at >= 4_000_000_000n ? s : undefined;
-  }, { intervalMs: 500 });
+  const second = await waitFor(
+    '4 s of CPU use',
+    async () => {
+      const s = await sample();
+      return s.at - first.at >= 4_000_000_000n ? s : undefined;
+    },
+    { intervalMs: 500 },
+  );
   const cores = (second.ns - first.ns) / Number(second.at - first.at);
   t.diagnostic(`CPU use under limits.cpu 100m: ${cores.toFixed(3)} cores`);
   assert.ok(cores > 0.01, `the loop runs (${cores.toFixed(3)} cores)`);
@@ -489,7 +559,9 @@ function startVk(args: string[], logFile: string): ChildProcess {
 /** Processes whose command line mentions `text`. */
 function processesMentioning(text: string): number[] {
   const out: number[] = [];
-  for (const pid of readdirSync('/proc').map(Number).filter((n) => Number.isInteger(n) && n > 0)) {
+  for (const pid of readdirSync('/proc')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0)) {
     try {
       if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)) out.push(pid);
     } catch {
@@ -506,8 +578,24 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   const data = path.join(dir, 'data');
   writeFileSync(path.join(dir, 'sandbox.yaml'), `dataDir: ${data}\n`);
   const args = [
-    '--kubeconfig', kubeconfigPath(), '--node-name', node, '--node-ip', '127.0.0.1', '--kubelet-port', String(await freePort('127.0.0.1')),
-    '--provider', 'sandbox', '--provider-config', path.join(dir, 'sandbox.yaml'), '--lease-renew-interval', '1s', '--resync-interval', '5s', '--log-level', 'info',
+    '--kubeconfig',
+    kubeconfigPath(),
+    '--node-name',
+    node,
+    '--node-ip',
+    '127.0.0.1',
+    '--kubelet-port',
+    String(await freePort('127.0.0.1')),
+    '--provider',
+    'sandbox',
+    '--provider-config',
+    path.join(dir, 'sandbox.yaml'),
+    '--lease-renew-interval',
+    '1s',
+    '--resync-interval',
+    '5s',
+    '--log-level',
+    'info',
   ];
   let vk = startVk(args, path.join(dir, 'vk-1.log'));
   t.after(async () => {
@@ -520,7 +608,10 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
     if ((t as { passed?: boolean }).passed !== false) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`sandbox restart test: logs kept in ${dir}\n`);
   });
-  await apply(namespace, podManifest('survivor', { containers: [{ name: 'c', image, command: ['sh', '-c', 'while true; do echo tick; sleep 1; done'] }] }, node));
+  await apply(
+    namespace,
+    podManifest('survivor', { containers: [{ name: 'c', image, command: ['sh', '-c', 'while true; do echo tick; sleep 1; done'] }] }, node),
+  );
   await apply(namespace, podManifest('web', { containers: [{ name: 'httpd', image, command: ['httpd', '-f', '-p', '80', '-h', '/'] }] }, node));
   const before = await waitRunning(namespace, 'survivor', 90_000);
   await waitRunning(namespace, 'web');
@@ -528,7 +619,7 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   const running = stateOf(data, uid).containers[0]!.running!;
   const hostLink = stateOf(data, uid).sandbox!.network!.hostLink;
   const linkExists = () => readdirSync('/sys/class/net').includes(hostLink);
-  assert.ok(linkExists(), 'the host end of the pod\'s veth pair');
+  assert.ok(linkExists(), "the host end of the pod's veth pair");
 
   vk.kill('SIGKILL');
   await new Promise((resolve) => vk.once('exit', resolve));
@@ -546,7 +637,12 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   assert.equal(after?.status?.containerStatuses?.[0]?.restartCount, 0);
   assert.equal(after?.status?.containerStatuses?.[0]?.containerID, running.containerID);
   assert.equal(stateOf(data, uid).containers[0]!.running!.childPid, running.childPid, 'adopted, not started again');
-  assert.equal(processesMentioning(path.join(data, 'pods', uid, 'containers')).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(process.execPath)).length, 1, 'one monitor for the one container');
+  assert.equal(
+    processesMentioning(path.join(data, 'pods', uid, 'containers')).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(process.execPath))
+      .length,
+    1,
+    'one monitor for the one container',
+  );
   const logs = await kubectl(['-n', namespace, 'logs', 'survivor', '--tail=1']);
   assert.equal(logs.stdout, 'tick\n');
   // The pods' cgroups (when the machine has them) were found again by their recorded paths.
@@ -564,34 +660,51 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   });
 });
 
-test('a private image pulls with the pod\'s imagePullSecret; without it the pod ends in ErrImagePull/ImagePullBackOff with the registry\'s auth message', { skip }, async (t) => {
-  const namespace = await newNamespace(t, 'vk-sbx');
-  const privateRegistry = await startTestRegistry({ auth: { type: 'basic', users: { puller: 'pull-secret-pw' } } });
-  t.after(() => privateRegistry.stop());
-  const privateImage = (await privateRegistry.pushImage('team/private-busybox', await buildBusyboxImage(), { tag: '1.0' })).reference;
-  await kubectl([
-    '-n', namespace, 'create', 'secret', 'docker-registry', 'regcred',
-    `--docker-server=${privateRegistry.host}`, '--docker-username=puller', '--docker-password=pull-secret-pw',
-  ]);
+test(
+  "a private image pulls with the pod's imagePullSecret; without it the pod ends in ErrImagePull/ImagePullBackOff with the registry's auth message",
+  { skip },
+  async (t) => {
+    const namespace = await newNamespace(t, 'vk-sbx');
+    const privateRegistry = await startTestRegistry({ auth: { type: 'basic', users: { puller: 'pull-secret-pw' } } });
+    t.after(() => privateRegistry.stop());
+    const privateImage = (await privateRegistry.pushImage('team/private-busybox', await buildBusyboxImage(), { tag: '1.0' })).reference;
+    await kubectl([
+      '-n',
+      namespace,
+      'create',
+      'secret',
+      'docker-registry',
+      'regcred',
+      `--docker-server=${privateRegistry.host}`,
+      '--docker-username=puller',
+      '--docker-password=pull-secret-pw',
+    ]);
 
-  // Without the secret first, so the image is not on the node yet; `Always` keeps it from using
-  // the copy the other pod pulls later (each pull asks the registry, with this pod's credentials).
-  await apply(namespace, podManifest('anonymous', { containers: [{ name: 'app', image: privateImage, imagePullPolicy: 'Always', command: ['sleep', '3600'] }] }));
-  const refused = await waitFor('the anonymous pull refused', async () => {
-    const w = (await getPod(namespace, 'anonymous'))?.status?.containerStatuses?.[0]?.state?.waiting;
-    return w?.reason === 'ErrImagePull' || w?.reason === 'ImagePullBackOff' ? w : undefined;
-  });
-  assert.match(refused.message ?? '', /UNAUTHORIZED|authentication required/);
-  assert.match(refused.message ?? '', new RegExp(privateImage.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    // Without the secret first, so the image is not on the node yet; `Always` keeps it from using
+    // the copy the other pod pulls later (each pull asks the registry, with this pod's credentials).
+    await apply(
+      namespace,
+      podManifest('anonymous', { containers: [{ name: 'app', image: privateImage, imagePullPolicy: 'Always', command: ['sleep', '3600'] }] }),
+    );
+    const refused = await waitFor('the anonymous pull refused', async () => {
+      const w = (await getPod(namespace, 'anonymous'))?.status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === 'ErrImagePull' || w?.reason === 'ImagePullBackOff' ? w : undefined;
+    });
+    assert.match(refused.message ?? '', /UNAUTHORIZED|authentication required/);
+    assert.match(refused.message ?? '', new RegExp(privateImage.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 
-  await apply(namespace, podManifest('authorized', { imagePullSecrets: [{ name: 'regcred' }], containers: [{ name: 'app', image: privateImage, command: ['sleep', '3600'] }] }));
-  const running = await waitRunning(namespace, 'authorized');
-  assert.equal(running.status?.containerStatuses?.[0]?.ready, true);
+    await apply(
+      namespace,
+      podManifest('authorized', { imagePullSecrets: [{ name: 'regcred' }], containers: [{ name: 'app', image: privateImage, command: ['sleep', '3600'] }] }),
+    );
+    const running = await waitRunning(namespace, 'authorized');
+    assert.equal(running.status?.containerStatuses?.[0]?.ready, true);
 
-  // The image is on the node now, and the pod without credentials still may not have it.
-  const anonymous = await getPod(namespace, 'anonymous');
-  assert.equal(anonymous?.status?.phase, 'Pending');
-  const stillRefused = anonymous?.status?.containerStatuses?.[0]?.state?.waiting;
-  assert.match(stillRefused?.reason ?? '', /^(ErrImagePull|ImagePullBackOff)$/);
-  assert.match(stillRefused?.message ?? '', /UNAUTHORIZED|authentication required/);
-});
+    // The image is on the node now, and the pod without credentials still may not have it.
+    const anonymous = await getPod(namespace, 'anonymous');
+    assert.equal(anonymous?.status?.phase, 'Pending');
+    const stillRefused = anonymous?.status?.containerStatuses?.[0]?.state?.waiting;
+    assert.match(stillRefused?.reason ?? '', /^(ErrImagePull|ImagePullBackOff)$/);
+    assert.match(stillRefused?.message ?? '', /UNAUTHORIZED|authentication required/);
+  },
+);

@@ -25,17 +25,24 @@ before(async () => {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: POD },
-    spec: { nodeName, automountServiceAccountToken: false, containers: [{ name: 'main', image: 'busybox', stdin: true, env: [{ name: 'GREETING', value: 'hi there' }] }] },
+    spec: {
+      nodeName,
+      automountServiceAccountToken: false,
+      containers: [{ name: 'main', image: 'busybox', stdin: true, env: [{ name: 'GREETING', value: 'hi there' }] }],
+    },
   };
   await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
-  await waitFor('the pod Running', async () => (JSON.parse((await kubectl(['-n', namespace, 'get', 'pod', POD, '-o', 'json'])).stdout) as Pod).status?.phase === 'Running');
+  await waitFor(
+    'the pod Running',
+    async () => (JSON.parse((await kubectl(['-n', namespace, 'get', 'pod', POD, '-o', 'json'])).stdout) as Pod).status?.phase === 'Running',
+  );
 });
 
 function kubectlBinary(): string {
   return process.env.VK_TEST_KUBECTL!;
 }
 
-test('kubectl exec prints the output and exits with the command\'s exit code', async () => {
+test("kubectl exec prints the output and exits with the command's exit code", async () => {
   const result = await kubectl(['-n', namespace, 'exec', POD, '--', 'sh', '-c', 'echo hi; exit 3'], { allowFailure: true });
   assert.equal(result.stdout, 'hi\n');
   assert.equal(result.code, 3);
@@ -88,11 +95,13 @@ test('kubectl port-forward carries HTTP traffic to the pod', async () => {
     });
     for (let i = 0; i < 3; i++) {
       const body = await new Promise<string>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/' }, (res) => {
-          let data = '';
-          res.on('data', (chunk) => (data += chunk));
-          res.on('end', () => resolve(data));
-        }).on('error', reject);
+        http
+          .get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+            let data = '';
+            res.on('data', (chunk) => (data += chunk));
+            res.on('end', () => resolve(data));
+          })
+          .on('error', reject);
       });
       assert.equal(body, `hello from ${POD}\n`);
     }

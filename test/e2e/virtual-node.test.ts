@@ -94,9 +94,15 @@ test('the Node is Ready with its version, labels and taint, renews its Lease, an
   assert.equal(node.metadata?.labels?.['kubernetes.io/role'], 'agent');
   assert.equal(node.metadata?.labels?.['kubernetes.io/os'], 'linux');
   assert.equal(node.metadata?.labels?.['kubernetes.io/hostname'], nodeName);
-  assert.deepEqual(node.spec?.taints?.find((x) => x.key === 'virtual-kubelet.io/provider'), { key: 'virtual-kubelet.io/provider', value: 'mock', effect: 'NoSchedule' });
+  assert.deepEqual(
+    node.spec?.taints?.find((x) => x.key === 'virtual-kubelet.io/provider'),
+    { key: 'virtual-kubelet.io/provider', value: 'mock', effect: 'NoSchedule' },
+  );
   assert.equal(node.status?.daemonEndpoints?.kubeletEndpoint?.Port, 10250);
-  assert.deepEqual(node.status?.addresses?.find((a) => a.type === 'InternalIP'), { type: 'InternalIP', address: '127.0.0.1' });
+  assert.deepEqual(
+    node.status?.addresses?.find((a) => a.type === 'InternalIP'),
+    { type: 'InternalIP', address: '127.0.0.1' },
+  );
   for (const type of ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable']) {
     assert.equal(node.status?.conditions?.find((c) => c.type === type)?.status, 'False', type);
   }
@@ -192,14 +198,23 @@ test('env from ConfigMap, Secret, fieldRef and envFrom arrives resolved; a pod w
     return events.items.some((e) => e.involvedObject.name === 'waits-for-config' && e.reason === 'Failed' && /late/.test(e.message));
   });
   await kubectl(['-n', namespace, 'create', 'configmap', 'late', '--from-literal=value=arrived']);
-  await waitFor('the waiting pod to start by itself', async () => (await getJson<Pod>(['-n', namespace, 'get', 'pod', 'waits-for-config'])).status?.phase === 'Running', { timeoutMs: 30_000 });
+  await waitFor(
+    'the waiting pod to start by itself',
+    async () => (await getJson<Pod>(['-n', namespace, 'get', 'pod', 'waits-for-config'])).status?.phase === 'Running',
+    { timeoutMs: 30_000 },
+  );
   assert.equal(provider.resolvedPod(namespace, 'waits-for-config')?.pod.spec?.containers[0]?.env?.find((e) => e.name === 'LATE')?.value, 'arrived');
 });
 
 test('kubectl delete pod returns once the provider has deleted it; a re-created pod of the same name is a new one', async (t) => {
   const namespace = await newNamespace(t);
   const { provider, nodeName } = await startVirtualNode(t);
-  const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'short-lived' }, spec: { nodeName, tolerations: [TOLERATION], automountServiceAccountToken: false, containers: [{ name: 'c', image: 'busybox' }] } };
+  const manifest = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'short-lived' },
+    spec: { nodeName, tolerations: [TOLERATION], automountServiceAccountToken: false, containers: [{ name: 'c', image: 'busybox' }] },
+  };
   await apply(namespace, manifest);
   await waitFor('Running', async () => (await getJson<Pod>(['-n', namespace, 'get', 'pod', 'short-lived'])).status?.phase === 'Running');
   const firstUid = (await provider.getPod(namespace, 'short-lived', call))?.metadata?.uid;

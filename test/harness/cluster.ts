@@ -35,11 +35,16 @@ export function kubectl(args: string[], options: { input?: string; allowFailure?
   const binary = process.env.VK_TEST_KUBECTL;
   if (!binary) throw new Error('VK_TEST_KUBECTL is not set');
   return new Promise((resolve, reject) => {
-    const child = execFile(binary, args, { env: { ...process.env, KUBECONFIG: kubeconfigPath() }, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      if (code !== 0 && !options.allowFailure) reject(new Error(`kubectl ${args.join(' ')} exited ${code}: ${stderr || stdout}`));
-      else resolve({ stdout, stderr, code });
-    });
+    const child = execFile(
+      binary,
+      args,
+      { env: { ...process.env, KUBECONFIG: kubeconfigPath() }, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        if (code !== 0 && !options.allowFailure) reject(new Error(`kubectl ${args.join(' ')} exited ${code}: ${stderr || stdout}`));
+        else resolve({ stdout, stderr, code });
+      },
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
@@ -66,7 +71,10 @@ export function fileScope(): Scope {
 export async function newNamespace(t: Scope, prefix = 'vk-test'): Promise<string> {
   const namespace = randomName(prefix);
   await kubectl(['create', 'namespace', namespace]);
-  await waitFor(`ServiceAccount default in ${namespace}`, async () => (await kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
+  await waitFor(
+    `ServiceAccount default in ${namespace}`,
+    async () => (await kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0,
+  );
   t.after(async () => {
     // `passed` exists at run time in Node 24 but is missing from @types/node 24; a file scope has none.
     if ((t as { passed?: boolean }).passed === false) await dumpDiagnostics(namespace);
@@ -77,7 +85,11 @@ export async function newNamespace(t: Scope, prefix = 'vk-test'): Promise<string
 
 export async function dumpDiagnostics(namespace: string): Promise<void> {
   const out: string[] = [`----- diagnostics for namespace ${namespace} -----`];
-  for (const args of [['get', 'nodes', '-o', 'wide'], ['-n', namespace, 'get', 'all,events', '-o', 'wide'], ['-n', namespace, 'get', 'pods', '-o', 'yaml']]) {
+  for (const args of [
+    ['get', 'nodes', '-o', 'wide'],
+    ['-n', namespace, 'get', 'all,events', '-o', 'wide'],
+    ['-n', namespace, 'get', 'pods', '-o', 'yaml'],
+  ]) {
     const result = await kubectl(args, { allowFailure: true });
     out.push(`$ kubectl ${args.join(' ')}`, result.stdout, result.stderr);
   }

@@ -14,7 +14,9 @@ export async function globalSetup(): Promise<void> {
   process.env.VK_TEST_KUBECONFIG = cluster.info.kubeconfig;
   process.env.VK_TEST_KUBECTL = cluster.kubectl;
   process.env.VK_TEST_CLUSTER_INFO = path.join(dir, 'cluster.json');
-  process.stderr.write(`[control plane] Kubernetes ${cluster.info.version} ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cluster.info.server}\n`);
+  process.stderr.write(
+    `[control plane] Kubernetes ${cluster.info.version} ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cluster.info.server}\n`,
+  );
 }
 
 export async function globalTeardown(): Promise<void> {

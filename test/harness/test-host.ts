@@ -62,7 +62,9 @@ export async function createTestHost(t: Scope): Promise<TestHost> {
     address,
     async forward(port: number) {
       const script = path.join(import.meta.dirname, 'tcp-forwarder.ts');
-      const child = spawn('ip', ['netns', 'exec', namespace, process.execPath, script, address, String(port), hostAddress, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn('ip', ['netns', 'exec', namespace, process.execPath, script, address, String(port), hostAddress, String(port)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       forwarders.push(child);
       await new Promise<void>((resolve, reject) => {
         createInterface({ input: child.stdout! }).on('line', (line) => line === 'listening' && resolve());

@@ -17,14 +17,16 @@ export interface TestNode {
   kubeletPort?: number;
 }
 
-
 /**
  * A virtual node with the mock provider; deleted (Node and all) when the test ends. With
  * kubeletApi (true, or options to override), it also serves the kubelet API on 127.0.0.1 on a free
  * port (the Node publishes it), with webhook auth and a serving certificate from a CSR this
  * harness approves as a cluster admin would.
  */
-export async function startVirtualNode(t: Scope, options: { mockConfig?: unknown; node?: Partial<VirtualKubeletOptions>; kubeletApi?: boolean | Partial<KubeletApiOptions>; metrics?: VkMetrics } = {}): Promise<TestNode> {
+export async function startVirtualNode(
+  t: Scope,
+  options: { mockConfig?: unknown; node?: Partial<VirtualKubeletOptions>; kubeletApi?: boolean | Partial<KubeletApiOptions>; metrics?: VkMetrics } = {},
+): Promise<TestNode> {
   const nodeName = options.node?.nodeName ?? randomName('vk-node');
   const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
   const provider = new MockProvider(parseMockConfig(options.mockConfig ?? {}), { nodeName, log });

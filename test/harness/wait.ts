@@ -13,7 +13,11 @@ export interface WaitOptions {
  * naming `what` (a function is called then, so the message can show the state at the deadline)
  * and the last error `check` threw.
  */
-export async function waitFor<T>(what: string | (() => string), check: () => Promise<T | undefined | false> | T | undefined | false, options: WaitOptions = {}): Promise<T> {
+export async function waitFor<T>(
+  what: string | (() => string),
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  options: WaitOptions = {},
+): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -26,7 +30,9 @@ export async function waitFor<T>(what: string | (() => string), check: () => Pro
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${lastError ? `: last error: ${(lastError as Error).message}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${lastError ? `: last error: ${(lastError as Error).message}` : ''}`,
+      );
     }
     await sleep(options.intervalMs ?? 100, undefined, options.signal ? { signal: options.signal } : undefined);
   }

@@ -83,7 +83,10 @@ function serverSocket(h: Harness): net.Socket {
  */
 async function caughtUp(h: Harness): Promise<void> {
   const server = serverSocket(h);
-  await waitFor('the client to receive all the server wrote', () => server.writableLength === 0 && h.client.socket.bytesRead >= server.bytesWritten, { timeoutMs: 5000, intervalMs: 5 });
+  await waitFor('the client to receive all the server wrote', () => server.writableLength === 0 && h.client.socket.bytesRead >= server.bytesWritten, {
+    timeoutMs: 5000,
+    intervalMs: 5,
+  });
   await h.client.settled();
 }
 
@@ -413,7 +416,10 @@ test('header compression: one context per direction across many SYN_STREAMs', as
     return r.length === ids.length && r;
   }, 'all replies');
   const replySizes = replies.map((f) => (f.type === 'SYN_REPLY' ? f.headerBlock.length : 0));
-  assert.ok(replySizes.slice(1).every((n) => n < replySizes[0]!), `reply sizes ${replySizes.join(',')}`);
+  assert.ok(
+    replySizes.slice(1).every((n) => n < replySizes[0]!),
+    `reply sizes ${replySizes.join(',')}`,
+  );
   assert.equal(h.client.decodeError, undefined);
 });
 
@@ -437,7 +443,10 @@ test('bad stream ids are refused with RST_STREAM PROTOCOL_ERROR; the connection 
   await h.client.waitFor(isFrame('SYN_REPLY', 7));
   const rsts = h.client.frames.filter((f) => f.type === 'RST_STREAM').map(describe);
   assert.deepEqual(rsts, [`RST(3,${RstStatus.PROTOCOL_ERROR})`, `RST(6,${RstStatus.PROTOCOL_ERROR})`]);
-  assert.deepEqual(h.streams.map((s) => s.id), [5, 7]);
+  assert.deepEqual(
+    h.streams.map((s) => s.id),
+    [5, 7],
+  );
 });
 
 const malformed: [string, (c: TestSpdyClient) => Promise<void> | void, SpdyConnectionOptions?][] = [

@@ -57,7 +57,10 @@ test('every frame type round-trips, whole or a byte at a time', () => {
     encodeHeaders(1, Buffer.from('more'), FLAG_FIN),
     encodeData(1, Buffer.from('payload'), FLAG_FIN),
     encodeRstStream(3, 5),
-    encodeSettings([{ flags: 1, id: 7, value: 65536 }, { flags: 0, id: 4, value: 100 }]),
+    encodeSettings([
+      { flags: 1, id: 7, value: 65536 },
+      { flags: 0, id: 4, value: 100 },
+    ]),
     encodePing(2),
     encodeGoAway(11, 1),
     encodeWindowUpdate(1, 1000),
@@ -69,7 +72,14 @@ test('every frame type round-trips, whole or a byte at a time', () => {
     { type: 'HEADERS', streamId: 1, flags: FLAG_FIN, headerBlock: Buffer.from('more') },
     { type: 'DATA', streamId: 1, flags: FLAG_FIN, data: Buffer.from('payload') },
     { type: 'RST_STREAM', streamId: 3, status: 5 },
-    { type: 'SETTINGS', flags: 0, entries: [{ flags: 1, id: 7, value: 65536 }, { flags: 0, id: 4, value: 100 }] },
+    {
+      type: 'SETTINGS',
+      flags: 0,
+      entries: [
+        { flags: 1, id: 7, value: 65536 },
+        { flags: 0, id: 4, value: 100 },
+      ],
+    },
     { type: 'PING', id: 2 },
     { type: 'GOAWAY', lastGoodStreamId: 11, status: 1 },
     { type: 'WINDOW_UPDATE', streamId: 1, delta: 1000 },
@@ -112,7 +122,11 @@ test('malformed frames raise SpdyProtocolError', () => {
     ['WINDOW_UPDATE short', encodeControl(FrameType.WINDOW_UPDATE, 0, Buffer.from('00000001', 'hex'))],
   ];
   for (const [name, bytes] of cases) {
-    assert.throws(() => decodeOne(bytes), (err) => err instanceof SpdyProtocolError && err.code === 'VK_PROTOCOL' && err.name === 'SpdyProtocolError', name);
+    assert.throws(
+      () => decodeOne(bytes),
+      (err) => err instanceof SpdyProtocolError && err.code === 'VK_PROTOCOL' && err.name === 'SpdyProtocolError',
+      name,
+    );
   }
 });
 

@@ -292,7 +292,7 @@ function frameHeader(word0: number, flags: number, length: number, total: number
   if (length > MAX_FRAME_LENGTH) throw new RangeError(`frame payload of ${length} bytes exceeds ${MAX_FRAME_LENGTH}`);
   const buf = Buffer.allocUnsafe(total);
   buf.writeUInt32BE(word0 >>> 0, 0);
-  buf.writeUInt32BE(((flags & 0xff) << 24 | length) >>> 0, 4);
+  buf.writeUInt32BE((((flags & 0xff) << 24) | length) >>> 0, 4);
   return buf;
 }
 
@@ -349,7 +349,7 @@ export function encodeSettings(entries: SettingsEntry[], flags = 0): Buffer {
   const payload = Buffer.allocUnsafe(4 + entries.length * 8);
   payload.writeUInt32BE(entries.length, 0);
   entries.forEach((e, i) => {
-    payload.writeUInt32BE(((e.flags & 0xff) << 24 | (e.id & 0xffffff)) >>> 0, 4 + i * 8);
+    payload.writeUInt32BE((((e.flags & 0xff) << 24) | (e.id & 0xffffff)) >>> 0, 4 + i * 8);
     payload.writeUInt32BE(e.value >>> 0, 8 + i * 8);
   });
   return encodeControl(FrameType.SETTINGS, flags, payload);

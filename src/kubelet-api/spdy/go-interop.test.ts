@@ -79,7 +79,13 @@ test('interop: Go moby/spdystream client runs an exec-shaped session against us'
       assert.fail(`go client failed: ${err.message}\nstdout:\n${err.stdout}\nstderr:\n${err.stderr}`);
     },
   );
-  const results = Object.assign({}, ...stdout.trim().split('\n').map((line) => JSON.parse(line) as object)) as Record<string, unknown>;
+  const results = Object.assign(
+    {},
+    ...stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as object),
+  ) as Record<string, unknown>;
   assert.equal(stderr, '');
   assert.equal(results['protocol'], 'v4.channel.k8s.io');
   assert.equal(results['ping'], true, 'our echo of the Go client ping');
@@ -88,10 +94,5 @@ test('interop: Go moby/spdystream client runs an exec-shaped session against us'
   assert.equal(results['status'], '{"metadata":{},"status":"Success"}');
   assert.equal(results['closed'], true, 'the Go client saw our GOAWAY/close');
   assert.ok(pongs > 0, 'the Go client answered our pings');
-  assert.deepEqual(seen, [
-    { streamtype: 'error' },
-    { streamtype: 'stdin' },
-    { streamtype: 'stdout' },
-    { streamtype: 'data', port: '8080', requestid: '42' },
-  ]);
+  assert.deepEqual(seen, [{ streamtype: 'error' }, { streamtype: 'stdin' }, { streamtype: 'stdout' }, { streamtype: 'data', port: '8080', requestid: '42' }]);
 });

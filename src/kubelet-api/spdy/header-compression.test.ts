@@ -2,14 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { SpdyProtocolError } from './frames.ts';
-import {
-  HeaderCompressor,
-  HeaderDecompressor,
-  MAX_HEADER_BLOCK_SIZE,
-  SPDY3_DICTIONARY,
-  decodeHeaderBlock,
-  encodeHeaderBlock,
-} from './header-compression.ts';
+import { HeaderCompressor, HeaderDecompressor, MAX_HEADER_BLOCK_SIZE, SPDY3_DICTIONARY, decodeHeaderBlock, encodeHeaderBlock } from './header-compression.ts';
 
 test('the SPDY/3 dictionary has the spec size and framing', () => {
   assert.equal(SPDY3_DICTIONARY.length, 1423);

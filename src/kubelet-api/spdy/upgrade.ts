@@ -18,7 +18,10 @@ export function negotiateProtocol(clientProtocols: readonly string[], serverProt
 
 /** All values of a header, comma lists split, blanks dropped. */
 function commaSeparatedValues(values: readonly string[]): string[] {
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }
 
 function reject(socket: Duplex, status: 400 | 403, message: string, extraHeaders: Record<string, string> = {}): undefined {
@@ -31,7 +34,9 @@ function reject(socket: Duplex, status: 400 | 403, message: string, extraHeaders
     'Content-Length': String(Buffer.byteLength(body)),
     Connection: 'close',
   };
-  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const head = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   // The HTTP server no longer guards an upgraded socket; a reset while we answer must not crash.
   socket.on('error', () => {});
   socket.end(`HTTP/1.1 ${status} ${reason}\r\n${head}\r\n${body}`);
@@ -78,11 +83,7 @@ export function upgradeToSpdy(
     return reject(socket, 400, 'unable to upgrade: missing upgrade headers in request');
   }
   socket.write(
-    'HTTP/1.1 101 Switching Protocols\r\n' +
-      'Connection: Upgrade\r\n' +
-      `Upgrade: ${SPDY_31}\r\n` +
-      `${HEADER_PROTOCOL_VERSION}: ${protocol}\r\n` +
-      '\r\n',
+    'HTTP/1.1 101 Switching Protocols\r\n' + 'Connection: Upgrade\r\n' + `Upgrade: ${SPDY_31}\r\n` + `${HEADER_PROTOCOL_VERSION}: ${protocol}\r\n` + '\r\n',
   );
   return { connection: new SpdyConnection(socket, { ...options, head }), protocol };
 }

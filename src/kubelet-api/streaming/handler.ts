@@ -11,12 +11,18 @@ import { isWebSocketUpgrade, servePortForwardWebSocket, serveRemoteCommandWebSoc
 export const DEFAULT_STREAM_TIMEOUTS: StreamTimeouts = { idleTimeoutMs: 4 * 3600_000, creationTimeoutMs: 30_000 };
 
 function badRequest(socket: Duplex, message: string): void {
-  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`);
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+  );
 }
 
 /** Ports from ?port=80&port=443 or ?port=80,443; undefined when one is invalid. */
 export function parsePorts(query: URLSearchParams): number[] | undefined {
-  const ports = query.getAll('port').flatMap((value) => value.split(',')).map((p) => p.trim()).filter(Boolean);
+  const ports = query
+    .getAll('port')
+    .flatMap((value) => value.split(','))
+    .map((p) => p.trim())
+    .filter(Boolean);
   const parsed = ports.map(Number);
   return parsed.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535) ? parsed : undefined;
 }

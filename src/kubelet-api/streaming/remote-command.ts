@@ -53,7 +53,13 @@ export function internalError(err: unknown): StreamStatus {
 }
 
 /** Runs exec (command given) or attach (no command) and always ends with a Status and a closed connection. */
-export async function runRemoteCommand(provider: Provider, target: RemoteCommandTarget, command: string[] | undefined, options: RemoteCommandOptions, conn: CommandConnection): Promise<void> {
+export async function runRemoteCommand(
+  provider: Provider,
+  target: RemoteCommandTarget,
+  command: string[] | undefined,
+  options: RemoteCommandOptions,
+  conn: CommandConnection,
+): Promise<void> {
   const streams: ExecStreams = { stdin: conn.stdin, stdout: conn.stdout, stderr: conn.stderr, tty: options.tty, resize: conn.resize, signal: conn.signal };
   let status: StreamStatus;
   try {

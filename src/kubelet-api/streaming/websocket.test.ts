@@ -38,7 +38,14 @@ before(async () => {
     if (url.pathname === '/portForward') {
       void servePortForwardWebSocket(provider, { namespace: 'ns', pod: 'p' }, url.searchParams.getAll('port').map(Number), { req, socket, head }, timeouts);
     } else {
-      void serveRemoteCommandWebSocket(provider, { namespace: 'ns', pod: 'p', container: 'c' }, url.searchParams.getAll('command'), parseCommandOptions(url.searchParams), { req, socket, head }, timeouts);
+      void serveRemoteCommandWebSocket(
+        provider,
+        { namespace: 'ns', pod: 'p', container: 'c' },
+        url.searchParams.getAll('command'),
+        parseCommandOptions(url.searchParams),
+        { req, socket, head },
+        timeouts,
+      );
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -40,7 +40,13 @@ export async function serveRemoteCommandWebSocket(
   if (!accepted) return;
   const { ws, protocol } = accepted;
   const conn = new ChannelConnection(ws, channelProtocol(protocol), 5, timeouts.idleTimeoutMs);
-  const [stdin, stdout, stderr, errorChannel, resize] = conn.channels as [WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel];
+  const [stdin, stdout, stderr, errorChannel, resize] = conn.channels as [
+    WebSocketChannel,
+    WebSocketChannel,
+    WebSocketChannel,
+    WebSocketChannel,
+    WebSocketChannel,
+  ];
   conn.open(options.stdout ? STDOUT : options.stderr ? STDERR : ERROR);
   const versioned = protocol.startsWith('v4.') || protocol.startsWith('v5.');
   const abort = new AbortController();

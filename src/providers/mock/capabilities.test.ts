@@ -69,17 +69,35 @@ describe('logs', () => {
     assert.equal(stamped[3], '2025-01-01T12:00:01Z mock web/app: tick 1');
     assert.equal(await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ tailLines: 2 }))), 'mock web/app: tick 4\nmock web/app: tick 5\n');
     assert.equal(await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ tailLines: 0 }))), '');
-    assert.equal(await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ sinceTime: new Date(T0 + 3000) }))), 'mock web/app: tick 3\nmock web/app: tick 4\nmock web/app: tick 5\n');
-    assert.equal(await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ sinceTime: new Date(T0 + 2500), tailLines: 1 }))), 'mock web/app: tick 5\n');
+    assert.equal(
+      await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ sinceTime: new Date(T0 + 3000) }))),
+      'mock web/app: tick 3\nmock web/app: tick 4\nmock web/app: tick 5\n',
+    );
+    assert.equal(
+      await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ sinceTime: new Date(T0 + 2500), tailLines: 1 }))),
+      'mock web/app: tick 5\n',
+    );
     assert.equal(await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ limitBytes: 10 }))), 'mock web/a');
   });
 
   test('errors: waiting to start, no previous instance, unknown container or pod', async (t) => {
     const { p } = clocked(t, { lifecycle: { runningDelayMs: 5000 } });
     await p.createPod({ pod: makePod(), volumes: new Map() }, call);
-    await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions()), (err: Error) => err instanceof ContainerStateError && err.code === 'VK_CONTAINER_STATE' && err.message === 'container "app" in pod "web" is waiting to start: ContainerCreating');
-    await assert.rejects(p.getContainerLogs('ns', 'web', 'app', logOptions({ previous: true })), (err: Error) => err instanceof ContainerStateError && err.message === 'previous terminated container "app" in pod "web" not found');
-    await assert.rejects(p.getContainerLogs('ns', 'web', 'nope', logOptions()), (err: Error) => err instanceof NotFoundError && /container "nope" not found/.test(err.message));
+    await assert.rejects(
+      p.getContainerLogs('ns', 'web', 'app', logOptions()),
+      (err: Error) =>
+        err instanceof ContainerStateError &&
+        err.code === 'VK_CONTAINER_STATE' &&
+        err.message === 'container "app" in pod "web" is waiting to start: ContainerCreating',
+    );
+    await assert.rejects(
+      p.getContainerLogs('ns', 'web', 'app', logOptions({ previous: true })),
+      (err: Error) => err instanceof ContainerStateError && err.message === 'previous terminated container "app" in pod "web" not found',
+    );
+    await assert.rejects(
+      p.getContainerLogs('ns', 'web', 'nope', logOptions()),
+      (err: Error) => err instanceof NotFoundError && /container "nope" not found/.test(err.message),
+    );
     await assert.rejects(p.getContainerLogs('ns', 'absent', 'app', logOptions()), NotFoundError);
   });
 
@@ -87,9 +105,21 @@ describe('logs', () => {
     const { p, advance } = clocked(t);
     await p.createPod({ pod: makePod({ annotations: { 'mock.vk.io/complete-after-ms': '3000', 'mock.vk.io/exit-code': '1' } }), volumes: new Map() }, call);
     advance(4_500);
-    assert.equal(await text(await p.getContainerLogs('ns', 'web', 'app', logOptions())), 'mock web/app: started (image nginx:1.27, restart 1)\nmock web/app: tick 1\n');
+    assert.equal(
+      await text(await p.getContainerLogs('ns', 'web', 'app', logOptions())),
+      'mock web/app: started (image nginx:1.27, restart 1)\nmock web/app: tick 1\n',
+    );
     const previous = await text(await p.getContainerLogs('ns', 'web', 'app', logOptions({ previous: true, timestamps: true })));
-    assert.equal(previous, ['2025-01-01T12:00:00Z mock web/app: started (image nginx:1.27, restart 0)', '2025-01-01T12:00:01Z mock web/app: tick 1', '2025-01-01T12:00:02Z mock web/app: tick 2', '2025-01-01T12:00:03Z mock web/app: tick 3', ''].join('\n'));
+    assert.equal(
+      previous,
+      [
+        '2025-01-01T12:00:00Z mock web/app: started (image nginx:1.27, restart 0)',
+        '2025-01-01T12:00:01Z mock web/app: tick 1',
+        '2025-01-01T12:00:02Z mock web/app: tick 2',
+        '2025-01-01T12:00:03Z mock web/app: tick 3',
+        '',
+      ].join('\n'),
+    );
   });
 
   test('follow streams new lines as they come and stops when the client aborts', async (t) => {
@@ -129,7 +159,18 @@ describe('logs', () => {
 describe('stats', () => {
   test('steady per-container figures, CPU time growing at the reported rate, within limits', async (t) => {
     const { p, advance } = clocked(t);
-    await p.createPod({ pod: makePod({ containers: [{ name: 'app', image: 'a' }, { name: 'small', image: 'b', resources: { limits: { cpu: '10m', memory: '8Mi' } } }] }), volumes: new Map() }, call);
+    await p.createPod(
+      {
+        pod: makePod({
+          containers: [
+            { name: 'app', image: 'a' },
+            { name: 'small', image: 'b', resources: { limits: { cpu: '10m', memory: '8Mi' } } },
+          ],
+        }),
+        volumes: new Map(),
+      },
+      call,
+    );
     advance(10_000);
     const [first] = await p.getStats();
     assert.equal(first?.uid, 'uid-1');
@@ -155,7 +196,10 @@ describe('stats', () => {
 });
 
 /** Runs the shell with a string as stdin; returns what it wrote. */
-async function sh(argv: string[], o: { stdin?: string | Readable; tty?: boolean; signal?: AbortSignal } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sh(
+  argv: string[],
+  o: { stdin?: string | Readable; tty?: boolean; signal?: AbortSignal } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   const sink = (append: (s: string) => void) =>
@@ -180,7 +224,11 @@ async function sh(argv: string[], o: { stdin?: string | Readable; tty?: boolean;
 
 describe('exec shell', () => {
   test('echo, quoting, expansion, sequences, && and ||, $?, stderr redirection', async () => {
-    assert.deepEqual(await sh(['sh', '-c', `echo "$GREETING world"; echo 'no $GREETING'; echo -n x; echo y >&2`]), { code: 0, stdout: 'hello world\nno $GREETING\nx', stderr: 'y\n' });
+    assert.deepEqual(await sh(['sh', '-c', `echo "$GREETING world"; echo 'no $GREETING'; echo -n x; echo y >&2`]), {
+      code: 0,
+      stdout: 'hello world\nno $GREETING\nx',
+      stderr: 'y\n',
+    });
     assert.deepEqual(await sh(['sh', '-c', 'false && echo no || echo yes; echo $?']), { code: 0, stdout: 'yes\n0\n', stderr: '' });
     assert.deepEqual(await sh(['sh', '-c', 'hostname; printenv GREETING; printenv MISSING; echo $?']), { code: 0, stdout: 'web-1\nhello\n1\n', stderr: '' });
     assert.deepEqual(await sh(['/bin/sh', '-c', 'echo before; exit 3; echo after']), { code: 3, stdout: 'before\n', stderr: '' });
@@ -207,7 +255,10 @@ describe('exec shell', () => {
   });
 
   test('a script the shell cannot parse is a ShellSyntaxError (VK_INVALID_REQUEST)', () => {
-    assert.throws(() => tokenize('echo "open'), (err: unknown) => err instanceof ShellSyntaxError && err.code === 'VK_INVALID_REQUEST' && err.message === 'unterminated quoted string');
+    assert.throws(
+      () => tokenize('echo "open'),
+      (err: unknown) => err instanceof ShellSyntaxError && err.code === 'VK_INVALID_REQUEST' && err.message === 'unterminated quoted string',
+    );
   });
 
   test('sh without -c reads commands from stdin; with a TTY it prompts, echoes and maps newlines', async () => {
@@ -234,7 +285,13 @@ describe('exec, attach and port-forward through the provider', () => {
           done();
         },
       });
-    const s: ExecStreams = { stdin: o.stdin, stdout: sink('stdout'), stderr: sink('stderr'), tty: o.tty ?? false, signal: o.signal ?? new AbortController().signal };
+    const s: ExecStreams = {
+      stdin: o.stdin,
+      stdout: sink('stdout'),
+      stderr: sink('stderr'),
+      tty: o.tty ?? false,
+      signal: o.signal ?? new AbortController().signal,
+    };
     return { s, out };
   }
 
@@ -250,7 +307,10 @@ describe('exec, attach and port-forward through the provider', () => {
     await assert.rejects(p.runInContainer('ns', 'web', 'nope', ['true'], streams().s), NotFoundError);
     const pending = clocked(t, { lifecycle: { runningDelayMs: 1000 } });
     await pending.p.createPod({ pod: makePod(), volumes: new Map() }, call);
-    await assert.rejects(pending.p.runInContainer('ns', 'web', 'app', ['true'], streams().s), (err: Error) => err instanceof ContainerStateError && err.message === 'container "app" in pod "web" is not running');
+    await assert.rejects(
+      pending.p.runInContainer('ns', 'web', 'app', ['true'], streams().s),
+      (err: Error) => err instanceof ContainerStateError && err.message === 'container "app" in pod "web" is not running',
+    );
   });
 
   test('attach prints the main process output and echoes stdin; with stdinOnce it ends at stdin EOF', async (t) => {

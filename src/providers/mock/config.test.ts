@@ -64,11 +64,17 @@ test('errors are one line naming the field path', () => {
   assert.equal(configError({ lifecycle: { completeAfterMs: 1.5 } }), 'provider config: lifecycle.completeAfterMs: expected an integer');
   assert.equal(configError({ lifecycle: { runningDelay: 5 } }), 'provider config: lifecycle.runningDelay: unknown field');
   assert.equal(configError({ capacity: { cpu: 'lots' } }), 'provider config: capacity.cpu: expected a quantity such as 4, 500m or 16Gi');
-  assert.equal(configError({ taints: [{ key: 'k', effect: 'Sometimes' }] }), 'provider config: taints[0].effect: expected one of "NoSchedule", "PreferNoSchedule", "NoExecute"');
+  assert.equal(
+    configError({ taints: [{ key: 'k', effect: 'Sometimes' }] }),
+    'provider config: taints[0].effect: expected one of "NoSchedule", "PreferNoSchedule", "NoExecute"',
+  );
   assert.equal(configError({ labels: { a: 1 } }), 'provider config: labels.a: expected a string');
   assert.equal(configError({ notify: 'yes' }), 'provider config: notify: expected a boolean');
   assert.match(configError({ podCIDR: '10.0.0.0/31' }), /^provider config: podCIDR: expected an IPv4 CIDR/);
   assert.equal(configError('mock'), 'provider config: expected an object');
-  assert.equal(configError({ lifecycle: { runningDelayMs: 'x', restartDelayMs: 'y' } }), 'provider config: lifecycle.runningDelayMs: expected a number (and 1 more)');
+  assert.equal(
+    configError({ lifecycle: { runningDelayMs: 'x', restartDelayMs: 'y' } }),
+    'provider config: lifecycle.runningDelayMs: expected a number (and 1 more)',
+  );
   for (const input of [{ lifecycle: { runningDelayMs: 'x' } }, { bogus: { nested: true } }]) assert.doesNotMatch(configError(input), /\n/);
 });

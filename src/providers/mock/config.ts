@@ -52,7 +52,10 @@ export const mockConfigSchema = z
     /** Extra taints, besides the core's virtual-kubelet.io/provider taint. */
     taints: z.array(taintSchema).default([]),
     operatingSystem: z.string().min(1).default('linux'),
-    architecture: z.string().min(1).default(() => goArch()),
+    architecture: z
+      .string()
+      .min(1)
+      .default(() => goArch()),
     lifecycle: lifecycleSchema.prefault({}),
     /** false: poll-only provider, without the notifyPods capability. */
     notify: z.boolean().default(true),

@@ -5,7 +5,15 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { duplexPair } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { AbortedError, ContainerStateError, InvalidRequestError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError } from '../../errors.ts';
+import {
+  AbortedError,
+  ContainerStateError,
+  InvalidRequestError,
+  NotFoundError,
+  PodRejectedError,
+  ProviderUnavailableError,
+  TryLaterError,
+} from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { ResolvedPod } from '../provider.ts';
@@ -29,7 +37,8 @@ function provider(t: TestContext, config: unknown = {}): MockProvider {
 }
 
 describe('error contract simulation (mock.vk.io/create-error)', () => {
-  const withError = (value: string, o: Parameters<typeof makePod>[0] = {}) => resolved(makePod({ ...o, annotations: { 'mock.vk.io/create-error': value, ...o.annotations } }));
+  const withError = (value: string, o: Parameters<typeof makePod>[0] = {}) =>
+    resolved(makePod({ ...o, annotations: { 'mock.vk.io/create-error': value, ...o.annotations } }));
 
   test('rejected:<Reason>[:<message>] throws PodRejectedError with the reason', async (t) => {
     const p = provider(t);
@@ -40,7 +49,11 @@ describe('error contract simulation (mock.vk.io/create-error)', () => {
       assert.equal(err.message, 'mock: pod rejected (mock.vk.io/create-error): UnsupportedThing');
       return true;
     });
-    await assert.rejects(p.createPod(withError('rejected:UnsupportedPlatform:no arm64 here: sorry'), call), { name: 'PodRejectedError', reason: 'UnsupportedPlatform', message: 'no arm64 here: sorry' });
+    await assert.rejects(p.createPod(withError('rejected:UnsupportedPlatform:no arm64 here: sorry'), call), {
+      name: 'PodRejectedError',
+      reason: 'UnsupportedPlatform',
+      message: 'no arm64 here: sorry',
+    });
     assert.equal(p.podCount(), 0);
     assert.equal(p.stats().podIPsInUse, 0);
     assert.equal(p.stats().createFailures, 2);
@@ -48,14 +61,27 @@ describe('error contract simulation (mock.vk.io/create-error)', () => {
 
   test('unavailable[:<message>] throws ProviderUnavailableError', async (t) => {
     const p = provider(t);
-    await assert.rejects(p.createPod(withError('unavailable'), call), (err: unknown) => err instanceof ProviderUnavailableError && err.code === 'VK_PROVIDER_UNAVAILABLE' && err.message === 'mock: backend unavailable (mock.vk.io/create-error)');
+    await assert.rejects(
+      p.createPod(withError('unavailable'), call),
+      (err: unknown) =>
+        err instanceof ProviderUnavailableError &&
+        err.code === 'VK_PROVIDER_UNAVAILABLE' &&
+        err.message === 'mock: backend unavailable (mock.vk.io/create-error)',
+    );
     await assert.rejects(p.createPod(withError('unavailable:region down'), call), { name: 'ProviderUnavailableError', message: 'region down' });
     assert.equal(p.podCount(), 0);
   });
 
   test('try-later[:<ms>[:<message>]] throws TryLaterError with retryAfterMs', async (t) => {
     const p = provider(t);
-    await assert.rejects(p.createPod(withError('try-later:2000'), call), (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && err.retryAfterMs === 2000 && err.message === 'mock: backend busy, try later (mock.vk.io/create-error)');
+    await assert.rejects(
+      p.createPod(withError('try-later:2000'), call),
+      (err: unknown) =>
+        err instanceof TryLaterError &&
+        err.code === 'VK_TRY_LATER' &&
+        err.retryAfterMs === 2000 &&
+        err.message === 'mock: backend busy, try later (mock.vk.io/create-error)',
+    );
     await assert.rejects(p.createPod(withError('try-later'), call), (err: unknown) => err instanceof TryLaterError && err.retryAfterMs === undefined);
     await assert.rejects(p.createPod(withError('try-later:0:throttled'), call), { name: 'TryLaterError', retryAfterMs: 0, message: 'throttled' });
     assert.equal(p.podCount(), 0);
@@ -71,7 +97,14 @@ describe('error contract simulation (mock.vk.io/create-error)', () => {
   test('malformed values reject with InvalidRequestError naming the annotation', async (t) => {
     const p = provider(t);
     for (const value of ['rejected', 'rejected:', 'rejected:lowercase', 'try-later:soon', 'try-later:99999999999', 'explode', '']) {
-      await assert.rejects(p.createPod(withError(value), call), (err: unknown) => err instanceof InvalidRequestError && err.message.startsWith('annotation mock.vk.io/create-error: expected ') && err.message.endsWith(`got ${JSON.stringify(value)}`), value);
+      await assert.rejects(
+        p.createPod(withError(value), call),
+        (err: unknown) =>
+          err instanceof InvalidRequestError &&
+          err.message.startsWith('annotation mock.vk.io/create-error: expected ') &&
+          err.message.endsWith(`got ${JSON.stringify(value)}`),
+        value,
+      );
     }
     assert.equal(p.stats().createFailures, 0, 'a malformed annotation is not an injected failure');
   });
@@ -155,7 +188,6 @@ describe('aborts (options.signal)', () => {
 });
 
 describe('deletePod reasons', () => {
-
   test("'finished' releases a finished pod at once without another report; 'deleted' reports the final state", async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
     const p = provider(t, { lifecycle: { completeAfterMs: 1000 } });
@@ -200,10 +232,19 @@ describe('container state errors', () => {
     const p = provider(t, { lifecycle: { runningDelayMs: 60_000 } });
     await p.createPod(resolved(makePod()), call);
     const streams = { tty: false, signal: new AbortController().signal };
-    await assert.rejects(p.runInContainer('default', 'p', 'app', ['true'], streams), (err: unknown) => err instanceof ContainerStateError && err.code === 'VK_CONTAINER_STATE' && err.message === 'container "app" in pod "p" is not running');
-    await assert.rejects(p.portForward('default', 'p', 80, duplexPair()[1]), (err: unknown) => err instanceof ContainerStateError && err.message === 'pod "p" is not running (phase Pending)');
+    await assert.rejects(
+      p.runInContainer('default', 'p', 'app', ['true'], streams),
+      (err: unknown) => err instanceof ContainerStateError && err.code === 'VK_CONTAINER_STATE' && err.message === 'container "app" in pod "p" is not running',
+    );
+    await assert.rejects(
+      p.portForward('default', 'p', 80, duplexPair()[1]),
+      (err: unknown) => err instanceof ContainerStateError && err.message === 'pod "p" is not running (phase Pending)',
+    );
     const q = provider(t);
     await q.createPod(resolved(makePod()), call);
-    await assert.rejects(q.portForward('default', 'p', 70_000, duplexPair()[1]), (err: unknown) => err instanceof InvalidRequestError && err.message === 'invalid port 70000');
+    await assert.rejects(
+      q.portForward('default', 'p', 70_000, duplexPair()[1]),
+      (err: unknown) => err instanceof InvalidRequestError && err.message === 'invalid port 70000',
+    );
   });
 });

@@ -134,10 +134,24 @@ describe('spec updates', () => {
 
 describe('helpers', () => {
   test('runningContainer: the spec of a running container or sidecar, kubelet-like errors otherwise', () => {
-    const rec = record({ initContainers: [{ name: 'init', image: 'busybox' }, { name: 'proxy', image: 'envoy', restartPolicy: 'Always' }] }, { runningDelayMs: 100 });
-    assert.throws(() => runningContainer(rec, 'p', 'app'), (err: unknown) => err instanceof ContainerStateError && err.message === 'container "app" in pod "p" is not running');
+    const rec = record(
+      {
+        initContainers: [
+          { name: 'init', image: 'busybox' },
+          { name: 'proxy', image: 'envoy', restartPolicy: 'Always' },
+        ],
+      },
+      { runningDelayMs: 100 },
+    );
+    assert.throws(
+      () => runningContainer(rec, 'p', 'app'),
+      (err: unknown) => err instanceof ContainerStateError && err.message === 'container "app" in pod "p" is not running',
+    );
     assert.throws(() => runningContainer(rec, 'p', 'proxy'), ContainerStateError);
-    assert.throws(() => runningContainer(rec, 'p', 'init'), (err: unknown) => err instanceof NotFoundError && err.message === 'container "init" not found in pod "p"');
+    assert.throws(
+      () => runningContainer(rec, 'p', 'init'),
+      (err: unknown) => err instanceof NotFoundError && err.message === 'container "init" not found in pod "p"',
+    );
     advance(rec, T0 + 100, 0);
     assert.equal(runningContainer(rec, 'p', 'app').name, 'app');
     assert.equal(runningContainer(rec, 'p', 'proxy').name, 'proxy');
@@ -145,7 +159,10 @@ describe('helpers', () => {
 
   test('cloneResolved copies the pod and the file contents', () => {
     const content = new Uint8Array([1, 2, 3]);
-    const original: ResolvedPod = { pod: makePod(), volumes: new Map([['v', { name: 'v', type: 'files', source: 'secret', files: [{ path: 'k', content, mode: 0o600 }] }]]) };
+    const original: ResolvedPod = {
+      pod: makePod(),
+      volumes: new Map([['v', { name: 'v', type: 'files', source: 'secret', files: [{ path: 'k', content, mode: 0o600 }] }]]),
+    };
     const copy = cloneResolved(original);
     assert.deepEqual(copy, original);
     content[0] = 9;

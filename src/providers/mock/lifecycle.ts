@@ -209,7 +209,8 @@ export function runningContainer(rec: PodRecord, podName: string, container: str
   const sidecar = (rec.resolved.pod.spec?.initContainers ?? []).find((c) => c.name === container && c.restartPolicy === 'Always');
   const spec = containers[index] ?? sidecar;
   if (!spec) throw new NotFoundError(`container "${container}" not found in pod "${podName}"`);
-  const running = index >= 0 ? rec.stage === 'running' && rec.containers[index]?.startedAt !== undefined : rec.sandboxAt !== undefined && rec.stage !== 'terminated';
+  const running =
+    index >= 0 ? rec.stage === 'running' && rec.containers[index]?.startedAt !== undefined : rec.sandboxAt !== undefined && rec.stage !== 'terminated';
   // The kubelet's wording; ContainerStateError.notRunning words it differently.
   if (!running) throw ContainerStateError.notRunning(podName, container);
   return spec;

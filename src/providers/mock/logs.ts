@@ -103,14 +103,22 @@ export function logTarget(rec: PodRecord, container: string, previous: boolean, 
   if (spec && run) {
     const last = run.last;
     // The instance before the current one; while none runs (back-off), the last one is "current".
-    const lastInstance = last && { startedAt: last.startedAt ?? last.finishedAt, finishedAt: last.finishedAt, restartCount: run.startedAt === undefined ? run.restartCount : run.restartCount - 1 };
+    const lastInstance = last && {
+      startedAt: last.startedAt ?? last.finishedAt,
+      finishedAt: last.finishedAt,
+      restartCount: run.startedAt === undefined ? run.restartCount : run.restartCount - 1,
+    };
     if (previous) {
       if (!lastInstance) throw ContainerStateError.noPrevious(podName, container);
       return { kind: 'container', index, model: model(spec, lastInstance) };
     }
     if (rec.stage === 'creating') throw ContainerStateError.waiting(podName, container, 'ContainerCreating');
     if (run.startedAt !== undefined) {
-      return { kind: 'container', index, model: model(spec, { startedAt: run.startedAt, finishedAt: rec.stage === 'terminated' ? rec.stageAt : undefined, restartCount: run.restartCount }) };
+      return {
+        kind: 'container',
+        index,
+        model: model(spec, { startedAt: run.startedAt, finishedAt: rec.stage === 'terminated' ? rec.stageAt : undefined, restartCount: run.restartCount }),
+      };
     }
     if (lastInstance) return { kind: 'container', index, model: model(spec, lastInstance) };
     throw ContainerStateError.waiting(podName, container, rec.stage === 'backoff' ? 'CrashLoopBackOff' : 'ContainerCreating');

@@ -131,7 +131,10 @@ describe('lifecycle (mock timers)', () => {
   test('OnFailure with a failing container restarts through CrashLoopBackOff', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
     const p = provider(t, { lifecycle: { restartDelayMs: 10_000 } });
-    await p.createPod(resolved(makePod({ restartPolicy: 'OnFailure', annotations: { 'mock.vk.io/exit-code': '1', 'mock.vk.io/complete-after-ms': '2000' } })), call);
+    await p.createPod(
+      resolved(makePod({ restartPolicy: 'OnFailure', annotations: { 'mock.vk.io/exit-code': '1', 'mock.vk.io/complete-after-ms': '2000' } })),
+      call,
+    );
     t.mock.timers.tick(2000);
     let pod = await p.getPod('default', 'p', call);
     assert.equal(pod?.status?.phase, 'Running');
@@ -140,7 +143,13 @@ describe('lifecycle (mock timers)', () => {
     assert.match(app.state?.waiting?.message ?? '', /^back-off 10s restarting failed container=app pod=p_default\(uid-1\)$/);
     assert.equal(app.ready, false);
     assert.equal(app.restartCount, 0);
-    assert.deepEqual(app.lastState?.terminated, { exitCode: 1, reason: 'Error', startedAt: iso(T0), finishedAt: iso(T0 + 2000), containerID: 'mock://uid-1-app' });
+    assert.deepEqual(app.lastState?.terminated, {
+      exitCode: 1,
+      reason: 'Error',
+      startedAt: iso(T0),
+      finishedAt: iso(T0 + 2000),
+      containerID: 'mock://uid-1-app',
+    });
     assert.equal(condition(pod, 'Ready').status, 'False');
 
     t.mock.timers.tick(10_000);
@@ -168,13 +177,22 @@ describe('lifecycle (mock timers)', () => {
     const app = container(await p.getPod('default', 'p', call));
     assert.equal(app.restartCount, 3);
     assert.deepEqual(app.state, { running: { startedAt: iso(T0 + 30_000) } });
-    assert.deepEqual(app.lastState?.terminated, { exitCode: 0, reason: 'Completed', startedAt: iso(T0 + 20_000), finishedAt: iso(T0 + 30_000), containerID: 'mock://uid-1-app' });
+    assert.deepEqual(app.lastState?.terminated, {
+      exitCode: 0,
+      reason: 'Completed',
+      startedAt: iso(T0 + 20_000),
+      finishedAt: iso(T0 + 30_000),
+      containerID: 'mock://uid-1-app',
+    });
   });
 
   test('per-pod annotations override the config', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
     const p = provider(t, { lifecycle: { runningDelayMs: 60_000, completeAfterMs: 1000 } });
-    await p.createPod(resolved(makePod({ name: 'fast', annotations: { 'mock.vk.io/running-delay-ms': '0', 'mock.vk.io/complete-after-ms': 'never' }, restartPolicy: 'Never' })), call);
+    await p.createPod(
+      resolved(makePod({ name: 'fast', annotations: { 'mock.vk.io/running-delay-ms': '0', 'mock.vk.io/complete-after-ms': 'never' }, restartPolicy: 'Never' })),
+      call,
+    );
     await p.createPod(resolved(makePod({ name: 'slow', uid: 'uid-2' })), call);
     t.mock.timers.tick(5000);
     assert.equal((await p.getPod('default', 'fast', call))?.status?.phase, 'Running');
@@ -286,7 +304,10 @@ describe('pods (real time)', () => {
     assert.equal(await p.getPod('default', 'p', call), undefined);
     assert.equal(await p.getPodStatus('default', 'p', call), undefined);
     assert.equal(p.stats().podIPsInUse, 0);
-    await assert.rejects(p.deletePod(makePod({ uid: 'b' }), { ...call, reason: 'deleted' }), (err: unknown) => err instanceof NotFoundError && err.code === 'VK_NOT_FOUND');
+    await assert.rejects(
+      p.deletePod(makePod({ uid: 'b' }), { ...call, reason: 'deleted' }),
+      (err: unknown) => err instanceof NotFoundError && err.code === 'VK_NOT_FOUND',
+    );
   });
 
   test('deletePod without a uid deletes whatever incarnation runs', async (t) => {
@@ -302,7 +323,10 @@ describe('pods (real time)', () => {
     const p = provider(t, { podCIDR: '10.1.0.0/30' }, { hostIP: '192.0.2.10' }); // room for exactly one pod
     await p.createPod(resolved(makePod({ name: 'a', uid: 'a' })), call);
     assert.equal((await p.getPod('default', 'a', call))?.status?.podIP, '10.1.0.2');
-    await assert.rejects(p.createPod(resolved(makePod({ name: 'b', uid: 'b' })), call), (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && /no free addresses/.test(err.message));
+    await assert.rejects(
+      p.createPod(resolved(makePod({ name: 'b', uid: 'b' })), call),
+      (err: unknown) => err instanceof TryLaterError && err.code === 'VK_TRY_LATER' && /no free addresses/.test(err.message),
+    );
     await p.createPod(resolved(makePod({ name: 'h', uid: 'h', hostNetwork: true })), call);
     assert.equal((await p.getPod('default', 'h', call))?.status?.podIP, '192.0.2.10');
     assert.equal((await p.getPod('default', 'h', call))?.status?.hostIP, '192.0.2.10');

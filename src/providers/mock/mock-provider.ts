@@ -23,10 +23,29 @@
 // or a kill -9) picks its pods up where they were, times included.
 import { resolve as resolvePath } from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
-import { AbortedError, ContainerStateError, InvalidRequestError, NotFoundError, ProviderUnavailableError, throwIfAborted, TryLaterError } from '../../errors.ts';
+import {
+  AbortedError,
+  ContainerStateError,
+  InvalidRequestError,
+  NotFoundError,
+  ProviderUnavailableError,
+  throwIfAborted,
+  TryLaterError,
+} from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Pod, PodStatus } from '../../kube/types.ts';
-import { podKey, type CallOptions, type DeleteOptions, type ExecStreams, type LogOptions, type NodeConfig, type PodListener, type PodStats, type Provider, type ResolvedPod } from '../provider.ts';
+import {
+  podKey,
+  type CallOptions,
+  type DeleteOptions,
+  type ExecStreams,
+  type LogOptions,
+  type NodeConfig,
+  type PodListener,
+  type PodStats,
+  type Provider,
+  type ResolvedPod,
+} from '../provider.ts';
 import { PodNotifier } from '../support/notifier.ts';
 import { ANNOTATION_LOG_LINES, createFailure, deleteFailure, readOverrides, type Overrides } from './annotations.ts';
 import { attachSession } from './attach.ts';
@@ -79,7 +98,17 @@ export class MockProvider implements Provider {
   private healthy = true;
   private unhealthyMessage = '';
   private closed = false;
-  private readonly counters = { created: 0, replaced: 0, updated: 0, deleted: 0, released: 0, createFailures: 0, createsAborted: 0, deleteFailures: 0, restored: 0 };
+  private readonly counters = {
+    created: 0,
+    replaced: 0,
+    updated: 0,
+    deleted: 0,
+    released: 0,
+    createFailures: 0,
+    createsAborted: 0,
+    deleteFailures: 0,
+    restored: 0,
+  };
   private readonly store: StateWriter | undefined;
   /** What a followed log needs of the provider. */
   private readonly clock: LogClock = { nowMs: () => this.nowMs(), refresh: (rec) => this.refresh(rec) };
@@ -91,7 +120,10 @@ export class MockProvider implements Provider {
     this.ctx = { hostIP: options.hostIP ?? '127.0.0.1', restartDelayMs: config.lifecycle.restartDelayMs };
     this.ips = new IpPool(config.podCIDR);
     // A replaced incarnation or a taken-back create is not reported; nothing is after close.
-    this.notifier = new PodNotifier((rec) => (this.closed || rec.gone === 'replaced' || rec.gone === 'aborted' ? undefined : renderPod(rec, this.ctx)), this.log);
+    this.notifier = new PodNotifier(
+      (rec) => (this.closed || rec.gone === 'replaced' || rec.gone === 'aborted' ? undefined : renderPod(rec, this.ctx)),
+      this.log,
+    );
     if (config.notify) this.notifyPods = (listener) => this.notifier.addListener(listener);
     if (config.stateFile !== undefined) {
       const file = resolvePath(config.stateFile);
@@ -257,7 +289,15 @@ export class MockProvider implements Provider {
     const spec = runningContainer(rec, name, container);
     const env: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOSTNAME: name, HOME: '/root' };
     for (const e of spec.env ?? []) env[e.name] = e.value ?? '';
-    const shell = new MockShell({ stdin: streams.stdin, stdout: streams.stdout, stderr: streams.stderr, tty: streams.tty, signal: streams.signal, env, hostname: rec.resolved.pod.metadata?.name ?? name });
+    const shell = new MockShell({
+      stdin: streams.stdin,
+      stdout: streams.stdout,
+      stderr: streams.stderr,
+      tty: streams.tty,
+      signal: streams.signal,
+      env,
+      hostname: rec.resolved.pod.metadata?.name ?? name,
+    });
     return shell.run(command);
   }
 
@@ -307,7 +347,15 @@ export class MockProvider implements Provider {
       phases[phaseOf(rec)]++;
       if (rec.timer) timers++;
     }
-    return { pods: this.pods.size, phases, ...this.counters, notifications: this.notifier.delivered, stateWrites: this.store?.writes ?? 0, podIPsInUse: this.ips.inUse, timers };
+    return {
+      pods: this.pods.size,
+      phases,
+      ...this.counters,
+      notifications: this.notifier.delivered,
+      stateWrites: this.store?.writes ?? 0,
+      podIPsInUse: this.ips.inUse,
+      timers,
+    };
   }
 
   // Internals.

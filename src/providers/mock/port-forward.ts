@@ -16,7 +16,9 @@ function finished(stream: Duplex): Promise<void> {
 
 export function httpResponse(podName: string): string {
   const body = `hello from ${podName}\n`;
-  return ['HTTP/1.1 200 OK', 'Content-Type: text/plain; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', body].join('\r\n');
+  return ['HTTP/1.1 200 OK', 'Content-Type: text/plain; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', body].join(
+    '\r\n',
+  );
 }
 
 /** Serves one forwarded connection; resolves when it is closed on either side. */

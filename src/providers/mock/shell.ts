@@ -26,7 +26,10 @@ export interface ShellIO {
 }
 
 type Part = { text: string; expand: boolean };
-type Token = { kind: 'word'; parts: Part[] } | { kind: 'op'; op: ';' | '&&' | '||' } | { kind: 'redir'; redir: 'stdout>stderr' | 'stderr>stdout' | 'stdout>null' | 'stderr>null' };
+type Token =
+  | { kind: 'word'; parts: Part[] }
+  | { kind: 'op'; op: ';' | '&&' | '||' }
+  | { kind: 'redir'; redir: 'stdout>stderr' | 'stderr>stdout' | 'stdout>null' | 'stderr>null' };
 
 /** A script the mock shell cannot parse (VK_INVALID_REQUEST); the shell reports it on stderr with exit 2. */
 export class ShellSyntaxError extends InvalidRequestError {}
@@ -96,7 +99,8 @@ export function tokenize(script: string): Token[] {
       add(text, true);
       i = j + 1;
     } else if (ch === '\\') {
-      if (script[i + 1] === '\n') i += 2; // line continuation
+      if (script[i + 1] === '\n')
+        i += 2; // line continuation
       else {
         add(script[i + 1] ?? '', false);
         i += 2;
@@ -114,7 +118,13 @@ export function tokenize(script: string): Token[] {
 
 function expand(parts: Part[], env: Record<string, string>, status: number): string {
   return parts
-    .map((p) => (p.expand ? p.text.replace(/\$(\?|[A-Za-z_]\w*|\{[A-Za-z_]\w*\})/g, (_m, name: string) => (name === '?' ? String(status) : (env[name.replace(/[{}]/g, '')] ?? ''))) : p.text))
+    .map((p) =>
+      p.expand
+        ? p.text.replace(/\$(\?|[A-Za-z_]\w*|\{[A-Za-z_]\w*\})/g, (_m, name: string) =>
+            name === '?' ? String(status) : (env[name.replace(/[{}]/g, '')] ?? ''),
+          )
+        : p.text,
+    )
     .join('');
 }
 
@@ -147,7 +157,6 @@ class Input {
   }
 }
 
-
 export class MockShell {
   private readonly io: ShellIO;
   private readonly input: Input;
@@ -174,7 +183,12 @@ export class MockShell {
     if (to === 'null') return;
     const stream = this.io.tty ? this.io.stdout : to === 'stdout' ? this.io.stdout : this.io.stderr;
     if (!stream || stream.destroyed || stream.writableEnded) return;
-    const data = this.io.tty ? Buffer.from(Buffer.isBuffer(text) ? text.toString('latin1').replace(/\r?\n/g, '\r\n') : text.replace(/\r?\n/g, '\r\n'), Buffer.isBuffer(text) ? 'latin1' : 'utf8') : text;
+    const data = this.io.tty
+      ? Buffer.from(
+          Buffer.isBuffer(text) ? text.toString('latin1').replace(/\r?\n/g, '\r\n') : text.replace(/\r?\n/g, '\r\n'),
+          Buffer.isBuffer(text) ? 'latin1' : 'utf8',
+        )
+      : text;
     if (!stream.write(data)) await waitForDrain(stream, this.io.signal);
   }
 
@@ -228,7 +242,10 @@ export class MockShell {
     return exit !== undefined ? { code: exit, exited: true } : { code: this.status, exited: false };
   }
 
-  private async command(argv: string[], to: { stdout: 'stdout' | 'stderr' | 'null'; stderr: 'stdout' | 'stderr' | 'null' }): Promise<{ status: number; exit?: number }> {
+  private async command(
+    argv: string[],
+    to: { stdout: 'stdout' | 'stderr' | 'null'; stderr: 'stdout' | 'stderr' | 'null' },
+  ): Promise<{ status: number; exit?: number }> {
     const [name = '', ...args] = argv;
     const out = (text: string) => this.write(to.stdout, text);
     const err = (text: string) => this.write(to.stderr, text);
@@ -258,7 +275,11 @@ export class MockShell {
         return { status: 0 };
       case 'printenv': {
         if (args.length === 0) {
-          await out(Object.entries(this.io.env).map(([k, v]) => `${k}=${v}\n`).join(''));
+          await out(
+            Object.entries(this.io.env)
+              .map(([k, v]) => `${k}=${v}\n`)
+              .join(''),
+          );
           return { status: 0 };
         }
         let status = 0;
@@ -269,7 +290,11 @@ export class MockShell {
         return { status };
       }
       case 'env':
-        await out(Object.entries(this.io.env).map(([k, v]) => `${k}=${v}\n`).join(''));
+        await out(
+          Object.entries(this.io.env)
+            .map(([k, v]) => `${k}=${v}\n`)
+            .join(''),
+        );
         return { status: 0 };
       case 'sleep': {
         const seconds = Number(args[0]);

@@ -62,14 +62,28 @@ describe('state file round trip', () => {
     const a = provider(t, file, { lifecycle: { restartDelayMs: 60_000 } });
     const bytes = new Uint8Array(256).map((_, i) => i); // every byte value, not valid UTF-8
     const volumes: ResolvedVolume[] = [
-      { name: 'cfg', type: 'files', source: 'secret', files: [{ path: 'bin/key', content: bytes, mode: 0o600 }, { path: 'empty', content: new Uint8Array(0), mode: 0o644 }] },
+      {
+        name: 'cfg',
+        type: 'files',
+        source: 'secret',
+        files: [
+          { path: 'bin/key', content: bytes, mode: 0o600 },
+          { path: 'empty', content: new Uint8Array(0), mode: 0o644 },
+        ],
+      },
       { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' },
     ];
     await a.createPod(resolved(makePod({ name: 'web' }), volumes), call);
     await a.createPod(resolved(makePod({ name: 'host', hostNetwork: true })), call);
     await a.createPod(resolved(makePod({ name: 'slow', annotations: { 'mock.vk.io/running-delay-ms': '600000' } })), call);
-    await a.createPod(resolved(makePod({ name: 'failed', restartPolicy: 'Never', annotations: { 'mock.vk.io/exit-code': '3', 'mock.vk.io/complete-after-ms': '0' } })), call);
-    await a.createPod(resolved(makePod({ name: 'crashing', restartPolicy: 'OnFailure', annotations: { 'mock.vk.io/exit-code': '1', 'mock.vk.io/complete-after-ms': '0' } })), call);
+    await a.createPod(
+      resolved(makePod({ name: 'failed', restartPolicy: 'Never', annotations: { 'mock.vk.io/exit-code': '3', 'mock.vk.io/complete-after-ms': '0' } })),
+      call,
+    );
+    await a.createPod(
+      resolved(makePod({ name: 'crashing', restartPolicy: 'OnFailure', annotations: { 'mock.vk.io/exit-code': '1', 'mock.vk.io/complete-after-ms': '0' } })),
+      call,
+    );
     const before = await a.listPods(call);
     assert.deepEqual(
       before.map((p) => [p.metadata?.name, p.status?.phase]),
@@ -137,7 +151,10 @@ describe('state file round trip', () => {
     await waitFor('replacement in the file', () => summary(file).join() === 'default/b uid-b2 Running', { timeoutMs: 2000, intervalMs: 1 });
 
     await p.updatePod(resolved(makePod({ name: 'b', uid: 'uid-b2', containers: [{ name: 'app', image: 'nginx:1.28' }] })), call);
-    const updated = await waitFor('update in the file', () => loadMockState(file).pods.find((x) => x.pod.spec?.containers[0]?.image === 'nginx:1.28'), { timeoutMs: 2000, intervalMs: 1 });
+    const updated = await waitFor('update in the file', () => loadMockState(file).pods.find((x) => x.pod.spec?.containers[0]?.image === 'nginx:1.28'), {
+      timeoutMs: 2000,
+      intervalMs: 1,
+    });
     assert.equal(updated.containers[0]?.restartCount, 1);
 
     // Not closed: what the file holds is what a kill -9 would leave.
@@ -219,22 +236,40 @@ describe('corrupt state files', () => {
     const file = write(t, '{"kind":"MockProviderState","version":1,"pods":[{"namesp');
     const message = configError(() => new MockProvider(parseMockConfig({ stateFile: file }), { nodeName: 'vk', log: silentLogger }));
     assert.match(message, new RegExp(`^mock stateFile ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON \\(.+\\)$`));
-    assert.equal(configError(() => readMockState(file)), message);
-    assert.match(configError(() => readMockState(write(t, ''))), /: not valid JSON/);
+    assert.equal(
+      configError(() => readMockState(file)),
+      message,
+    );
+    assert.match(
+      configError(() => readMockState(write(t, ''))),
+      /: not valid JSON/,
+    );
   });
 
   test('wrong shape: the field path is named', async (t) => {
-    assert.match(configError(() => readMockState(write(t, '[]'))), /state\.json: expected an object$/);
-    assert.match(configError(() => readMockState(write(t, '{"kind":"Other","version":1,"savedAt":"","pods":[]}'))), /state\.json: kind: /);
+    assert.match(
+      configError(() => readMockState(write(t, '[]'))),
+      /state\.json: expected an object$/,
+    );
+    assert.match(
+      configError(() => readMockState(write(t, '{"kind":"Other","version":1,"savedAt":"","pods":[]}'))),
+      /state\.json: kind: /,
+    );
     const { file, state } = await valid(t);
     const pod = state.pods[1]!;
     pod.stage = 'exploded';
     writeFileSync(file, JSON.stringify({ kind: 'MockProviderState', version: 1, savedAt: '', pods: state.pods }));
-    assert.match(configError(() => readMockState(file)), /state\.json: pods\[1\]\.stage: expected one of "creating", "running", "backoff", "terminated"$/);
+    assert.match(
+      configError(() => readMockState(file)),
+      /state\.json: pods\[1\]\.stage: expected one of "creating", "running", "backoff", "terminated"$/,
+    );
     pod.stage = 'running';
     pod.volumes = [{ name: 'v', type: 'files', source: 'secret', files: [{ path: 'k', content: 'not base64!', mode: 420 }] }];
     writeFileSync(file, JSON.stringify({ kind: 'MockProviderState', version: 1, savedAt: '', pods: state.pods }));
-    assert.match(configError(() => readMockState(file)), /pods\[1\]\.volumes\[0\]\.files\[0\]\.content: expected base64$/);
+    assert.match(
+      configError(() => readMockState(file)),
+      /pods\[1\]\.volumes\[0\]\.files\[0\]\.content: expected base64$/,
+    );
   });
 
   test('inconsistent pods: duplicates, mismatched names, IPs outside the CIDR or shared', async (t) => {
@@ -250,14 +285,20 @@ describe('corrupt state files', () => {
     save([a, { ...b, ip: a.ip }]);
     assert.match(configError(open), /state\.json: pod default\/[ab]: IP 10\.244\.0\.2 is outside podCIDR 10\.244\.0\.0\/16 or held by another pod$/);
     save([a, b]);
-    assert.match(configError(() => new MockProvider(parseMockConfig({ stateFile: file, podCIDR: '10.9.0.0/16' }), { nodeName: 'vk', log: silentLogger })), /IP 10\.244\.0\.2 is outside podCIDR 10\.9\.0\.0\/16/);
+    assert.match(
+      configError(() => new MockProvider(parseMockConfig({ stateFile: file, podCIDR: '10.9.0.0/16' }), { nodeName: 'vk', log: silentLogger })),
+      /IP 10\.244\.0\.2 is outside podCIDR 10\.9\.0\.0\/16/,
+    );
     assert.equal(open().podCount(), 2, 'the untouched file still loads');
   });
 
   test('unreadable: a directory where the file should be', (t) => {
     const file = join(tempDir(t), 'state.json');
     mkdirSync(file);
-    assert.match(configError(() => readMockState(file)), /state\.json: cannot read: EISDIR/);
+    assert.match(
+      configError(() => readMockState(file)),
+      /state\.json: cannot read: EISDIR/,
+    );
   });
 });
 
@@ -356,7 +397,10 @@ setInterval(() => {}, 60_000); // runs until killed
     let out = '';
     proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
 
-    await waitFor('child reports web and job Running', () => out.includes('web Running\n') && out.includes('job Running\n'), { timeoutMs: 10_000, intervalMs: 1 });
+    await waitFor('child reports web and job Running', () => out.includes('web Running\n') && out.includes('job Running\n'), {
+      timeoutMs: 10_000,
+      intervalMs: 1,
+    });
     const seen = performance.now();
     await waitFor(
       'Running pods in the file',
@@ -391,7 +435,13 @@ setInterval(() => {}, 60_000); // runs until killed
     assert.equal(job.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt, iso(jobStart + 1500));
     await waitFor('slow Running', async () => (await b.getPod('default', 'slow', call))?.status?.phase === 'Running', { timeoutMs: 5000, intervalMs: 1 });
 
-    await waitFor('file follows', () => summary(file).join() === 'default/web uid-web Running,default/job uid-job Succeeded,default/slow uid-slow Running', { timeoutMs: 1000, intervalMs: 1 });
-    assert.ok(readdirSync(dir).every((f) => !f.endsWith('.tmp') || f.includes(`.${proc.pid}-`)), 'only the killed process may leave a temp file');
+    await waitFor('file follows', () => summary(file).join() === 'default/web uid-web Running,default/job uid-job Succeeded,default/slow uid-slow Running', {
+      timeoutMs: 1000,
+      intervalMs: 1,
+    });
+    assert.ok(
+      readdirSync(dir).every((f) => !f.endsWith('.tmp') || f.includes(`.${proc.pid}-`)),
+      'only the killed process may leave a temp file',
+    );
   });
 });

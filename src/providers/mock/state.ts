@@ -112,7 +112,11 @@ export function encodeVolumes(volumes: Map<string, ResolvedVolume>): PersistedVo
   const out: PersistedVolume[] = [];
   for (const v of volumes.values()) {
     if (v.type === 'files') {
-      const files = v.files.map((f) => ({ path: f.path, content: Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength).toString('base64'), mode: f.mode }));
+      const files = v.files.map((f) => ({
+        path: f.path,
+        content: Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength).toString('base64'),
+        mode: f.mode,
+      }));
       out.push({ name: v.name, type: 'files', source: v.source, files });
     } else {
       out.push({ ...v });
@@ -179,7 +183,9 @@ export function restoreRecord(p: PersistedPod): PodRecord {
   rec.runningDelayMs = p.runningDelayMs;
   rec.completeAfterMs = p.completeAfterMs;
   rec.injectedExitCode = p.injectedExitCode;
-  rec.containers = p.containers.map((c) => Object.assign(new ContainerRun(), { restartCount: c.restartCount, startedAt: c.startedAt, last: c.last && { ...c.last } }));
+  rec.containers = p.containers.map((c) =>
+    Object.assign(new ContainerRun(), { restartCount: c.restartCount, startedAt: c.startedAt, last: c.last && { ...c.last } }),
+  );
   return rec;
 }
 
@@ -240,7 +246,8 @@ export function loadMockState(file: string): MockState {
   pods.forEach((p, i) => {
     const key = `${p.namespace}/${p.name}`;
     const meta = p.pod.metadata;
-    if ((meta?.namespace ?? '') !== p.namespace || meta?.name !== p.name) fail(`pods[${i}]: pod.metadata names ${meta?.namespace ?? ''}/${meta?.name ?? ''}, not ${key}`);
+    if ((meta?.namespace ?? '') !== p.namespace || meta?.name !== p.name)
+      fail(`pods[${i}]: pod.metadata names ${meta?.namespace ?? ''}/${meta?.name ?? ''}, not ${key}`);
     if ((meta?.uid ?? '') !== p.uid) fail(`pods[${i}] (${key}): pod.metadata.uid ${JSON.stringify(meta?.uid ?? '')} differs from uid ${JSON.stringify(p.uid)}`);
     if (seen.has(key)) fail(`pods[${i}]: pod ${key} appears twice`);
     seen.add(key);

@@ -74,4 +74,3 @@ export interface MockProviderStats {
   /** Lifecycle timers pending; a scale test can assert this falls to 0 once pods settle. */
   timers: number;
 }
-

@@ -30,7 +30,9 @@ describe('stamps and ids', () => {
   });
 
   test('terminatedState: Completed for 0, Error otherwise; optional start and id', () => {
-    assert.deepEqual(terminatedState(0, T0, T0 + 1000, 'mock://x'), { terminated: { exitCode: 0, reason: 'Completed', startedAt: '2025-01-01T12:00:00Z', finishedAt: '2025-01-01T12:00:01Z', containerID: 'mock://x' } });
+    assert.deepEqual(terminatedState(0, T0, T0 + 1000, 'mock://x'), {
+      terminated: { exitCode: 0, reason: 'Completed', startedAt: '2025-01-01T12:00:00Z', finishedAt: '2025-01-01T12:00:01Z', containerID: 'mock://x' },
+    });
     assert.deepEqual(terminatedState(3, undefined, T0, undefined), { terminated: { exitCode: 3, reason: 'Error', finishedAt: '2025-01-01T12:00:00Z' } });
     assert.equal(containerID(record(), 'app'), 'mock://uid-1-app');
   });
@@ -48,18 +50,33 @@ describe('renderStatus', () => {
     assert.deepEqual(status.containerStatuses?.[0]?.state, { waiting: { reason: 'ContainerCreating' } });
     assert.equal(status.containerStatuses?.[0]?.imageID, '');
     const ready = status.conditions?.find((c) => c.type === 'Ready');
-    assert.deepEqual(ready, { type: 'Ready', status: 'False', observedGeneration: 1, lastTransitionTime: '2025-01-01T12:00:00Z', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
+    assert.deepEqual(ready, {
+      type: 'Ready',
+      status: 'False',
+      observedGeneration: 1,
+      lastTransitionTime: '2025-01-01T12:00:00Z',
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [app]',
+    });
     assert.equal(status.qosClass, 'BestEffort');
   });
 
   test('running: pod IP from the record, host IP for host-network pods, containers sorted by name', () => {
-    const rec = record({ containers: [{ name: 'b', image: 'x' }, { name: 'a', image: 'y' }] });
+    const rec = record({
+      containers: [
+        { name: 'b', image: 'x' },
+        { name: 'a', image: 'y' },
+      ],
+    });
     advance(rec, T0, 0);
     const status = renderStatus(rec, ctx);
     assert.equal(status.phase, 'Running');
     assert.equal(status.podIP, '10.244.0.7');
     assert.deepEqual(status.podIPs, [{ ip: '10.244.0.7' }]);
-    assert.deepEqual(status.containerStatuses?.map((c) => c.name), ['a', 'b']);
+    assert.deepEqual(
+      status.containerStatuses?.map((c) => c.name),
+      ['a', 'b'],
+    );
     assert.deepEqual(status.containerStatuses?.[0]?.state, { running: { startedAt: '2025-01-01T12:00:00Z' } });
     const host = record({ hostNetwork: true }, 0);
     advance(host, T0, 0);
@@ -78,7 +95,13 @@ describe('renderStatus', () => {
   });
 
   test('deadline: Failed with reason and message; sidecars end with 137; init containers Completed', () => {
-    const rec = record({ activeDeadlineSeconds: 5, initContainers: [{ name: 'init', image: 'i' }, { name: 'proxy', image: 'envoy', restartPolicy: 'Always' }] });
+    const rec = record({
+      activeDeadlineSeconds: 5,
+      initContainers: [
+        { name: 'init', image: 'i' },
+        { name: 'proxy', image: 'envoy', restartPolicy: 'Always' },
+      ],
+    });
     advance(rec, T0 + 5000, 0);
     const status = renderStatus(rec, ctx);
     assert.equal(status.phase, 'Failed');
@@ -108,7 +131,10 @@ describe('renderStatus', () => {
     const rec = new PodRecord('default/p', 'uid-1', { pod, volumes: new Map() }, T0, IP);
     const status = renderStatus(rec, ctx);
     assert.equal(status.observedGeneration, undefined);
-    assert.deepEqual(status.conditions?.find((c) => c.type === 'PodScheduled'), { type: 'PodScheduled', status: 'True', lastTransitionTime: '2024-12-31T00:00:00Z' });
+    assert.deepEqual(
+      status.conditions?.find((c) => c.type === 'PodScheduled'),
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: '2024-12-31T00:00:00Z' },
+    );
     assert.ok(status.conditions?.every((c) => c.observedGeneration === undefined));
   });
 

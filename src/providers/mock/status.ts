@@ -86,7 +86,8 @@ export function renderStatus(rec: PodRecord, ctx: RenderContext): PodStatus {
     ...(reason !== undefined && { reason }),
     ...(message !== undefined && { message }),
   });
-  const unready = () => `containers with unready status: [${[...initContainers.filter((c) => c.restartPolicy === 'Always'), ...containers].map((c) => c.name).join(' ')}]`;
+  const unready = () =>
+    `containers with unready status: [${[...initContainers.filter((c) => c.restartPolicy === 'Always'), ...containers].map((c) => c.name).join(' ')}]`;
   const initialized = blockingInit.length === 0 || sandboxUp;
   const readyReason = phase === 'Succeeded' ? 'PodCompleted' : 'ContainersNotReady';
   const readyMessage = running || phase === 'Succeeded' ? undefined : unready();
@@ -95,7 +96,13 @@ export function renderStatus(rec: PodRecord, ctx: RenderContext): PodStatus {
     cond('PodReadyToStartContainers', sandboxUp && !terminal, terminal && sandboxUp ? rec.stageAt : (rec.sandboxAt ?? rec.createdAt)),
     initialized
       ? cond('Initialized', true, blockingInit.length === 0 ? rec.createdAt : (rec.sandboxAt ?? rec.createdAt))
-      : cond('Initialized', false, rec.createdAt, 'ContainersNotInitialized', `containers with incomplete status: [${blockingInit.map((c) => c.name).join(' ')}]`),
+      : cond(
+          'Initialized',
+          false,
+          rec.createdAt,
+          'ContainersNotInitialized',
+          `containers with incomplete status: [${blockingInit.map((c) => c.name).join(' ')}]`,
+        ),
     running ? cond('Ready', true, rec.readyAt) : cond('Ready', false, rec.readyAt, readyReason, readyMessage),
     running ? cond('ContainersReady', true, rec.readyAt) : cond('ContainersReady', false, rec.readyAt, readyReason, readyMessage),
     scheduled ? { ...scheduled } : cond('PodScheduled', true, rec.createdAt),
@@ -111,7 +118,9 @@ export function renderStatus(rec: PodRecord, ctx: RenderContext): PodStatus {
     ...(sandboxUp && { podIP, podIPs: [{ ip: podIP }] }),
     startTime: stamp(rec.createdAt),
     ...(initContainers.length > 0 && { initContainerStatuses: initContainers.map((c) => initContainerStatus(rec, c)) }),
-    containerStatuses: containers.map((c, i) => containerStatus(rec, c, rec.containers[i], ctx)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    containerStatuses: containers
+      .map((c, i) => containerStatus(rec, c, rec.containers[i], ctx))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     ...(pod.status?.qosClass !== undefined && { qosClass: pod.status.qosClass }),
   };
   if (rec.endReason === 'DeadlineExceeded') {
@@ -130,15 +139,38 @@ export function containerStatus(rec: PodRecord, c: Container, run: ContainerRun 
   switch (rec.stage) {
     case 'creating': {
       const waitingFor = (rec.resolved.pod.spec?.initContainers ?? []).some((ic) => ic.restartPolicy !== 'Always');
-      return { ...base, imageID: '', ready: false, started: false, state: { waiting: { reason: waitingFor ? 'PodInitializing' : 'ContainerCreating' } }, lastState };
+      return {
+        ...base,
+        imageID: '',
+        ready: false,
+        started: false,
+        state: { waiting: { reason: waitingFor ? 'PodInitializing' : 'ContainerCreating' } },
+        lastState,
+      };
     }
     case 'running':
-      return { ...base, imageID: imageID(image), containerID: id, ready: true, started: true, state: { running: { startedAt: stamp(run?.startedAt ?? rec.runStart) } }, lastState };
+      return {
+        ...base,
+        imageID: imageID(image),
+        containerID: id,
+        ready: true,
+        started: true,
+        state: { running: { startedAt: stamp(run?.startedAt ?? rec.runStart) } },
+        lastState,
+      };
     case 'backoff': {
       const pod = rec.resolved.pod;
       const seconds = Math.ceil(ctx.restartDelayMs / 1000);
       const message = `back-off ${seconds}s restarting failed container=${c.name} pod=${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? ''}(${rec.uid})`;
-      return { ...base, imageID: imageID(image), containerID: id, ready: false, started: false, state: { waiting: { reason: 'CrashLoopBackOff', message } }, lastState };
+      return {
+        ...base,
+        imageID: imageID(image),
+        containerID: id,
+        ready: false,
+        started: false,
+        state: { waiting: { reason: 'CrashLoopBackOff', message } },
+        lastState,
+      };
     }
     case 'terminated':
       return {
@@ -164,7 +196,14 @@ export function initContainerStatus(rec: PodRecord, c: Container): ContainerStat
     return { ...base, imageID: imageID(image), containerID: id, ready: true, started: false, state: terminatedState(0, at, at, id) };
   }
   if (rec.stage === 'terminated') {
-    return { ...base, imageID: imageID(image), containerID: id, ready: false, started: false, state: terminatedState(rec.endReason === 'DeadlineExceeded' ? 137 : 0, at, rec.stageAt, id) };
+    return {
+      ...base,
+      imageID: imageID(image),
+      containerID: id,
+      ready: false,
+      started: false,
+      state: terminatedState(rec.endReason === 'DeadlineExceeded' ? 137 : 0, at, rec.stageAt, id),
+    };
   }
   return { ...base, imageID: imageID(image), containerID: id, ready: true, started: true, state: { running: { startedAt: stamp(at) } } };
 }

@@ -44,7 +44,12 @@ export const remoteConfigSchema = z
   })
   .superRefine((c, ctx) => {
     if (c.token !== undefined && c.tokenFile !== undefined) ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'give token or tokenFile, not both' });
-    if ((c.certFile === undefined) !== (c.keyFile === undefined)) ctx.addIssue({ code: 'custom', path: [c.certFile === undefined ? 'certFile' : 'keyFile'], message: 'certFile and keyFile go together: give both or neither' });
+    if ((c.certFile === undefined) !== (c.keyFile === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.certFile === undefined ? 'certFile' : 'keyFile'],
+        message: 'certFile and keyFile go together: give both or neither',
+      });
     const https = c.endpoint.startsWith('https:');
     for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
       if (c[field] !== undefined && !https) ctx.addIssue({ code: 'custom', path: [field], message: 'needs an https:// endpoint' });

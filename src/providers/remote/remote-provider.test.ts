@@ -28,7 +28,11 @@ const call = { signal: new AbortController().signal };
 function podFor(name: string, uid: string, extra: { annotations?: Record<string, string>; containers?: object[]; restartPolicy?: string } = {}): Pod {
   return {
     metadata: { namespace: 'ns', name, uid, annotations: extra.annotations ?? {} },
-    spec: { nodeName: 'n', restartPolicy: extra.restartPolicy ?? 'Always', containers: (extra.containers as never) ?? [{ name: 'c', image: 'busybox', env: [{ name: 'GREETING', value: 'hi' }] }] },
+    spec: {
+      nodeName: 'n',
+      restartPolicy: extra.restartPolicy ?? 'Always',
+      containers: (extra.containers as never) ?? [{ name: 'c', image: 'busybox', env: [{ name: 'GREETING', value: 'hi' }] }],
+    },
   };
 }
 
@@ -39,7 +43,13 @@ function resolved(pod: Pod): ResolvedPod {
       ['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a/b.txt', content: new Uint8Array([0, 1, 2, 255, 10]), mode: 0o600 }] }],
       ['scratch', { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' }],
     ]),
-    pullSecrets: [{ metadata: { name: 'registry', namespace: pod.metadata?.namespace }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } }],
+    pullSecrets: [
+      {
+        metadata: { name: 'registry', namespace: pod.metadata?.namespace },
+        type: 'kubernetes.io/dockerconfigjson',
+        data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') },
+      },
+    ],
   };
 }
 
@@ -49,7 +59,10 @@ interface Backend {
   remote: RemoteProvider;
 }
 
-async function backend(t: { after: (fn: () => unknown) => void }, options: { mock?: unknown; server?: Partial<ServeProviderOptions>; remote?: Record<string, unknown> } = {}): Promise<Backend> {
+async function backend(
+  t: { after: (fn: () => unknown) => void },
+  options: { mock?: unknown; server?: Partial<ServeProviderOptions>; remote?: Record<string, unknown> } = {},
+): Promise<Backend> {
   const mock = new MockProvider(parseMockConfig({ logIntervalMs: 50, ...(options.mock as object) }), { nodeName: 'n', log });
   const server = await serveProvider(mock, { port: 0, log, ...options.server });
   const remote = await RemoteProvider.connect({ endpoint: server.url, timeoutMs: 5_000, connectTimeoutMs: 2_000, ...options.remote }, { log });
@@ -75,7 +88,10 @@ describe('the mock provider behind the protocol', () => {
     assert.equal(got?.metadata?.uid, 'u1');
     assert.equal(got?.status?.phase, 'Running');
     assert.equal((await remote.getPodStatus('ns', 'p', call))?.phase, 'Running');
-    assert.deepEqual((await remote.listPods(call)).map((p) => p.metadata?.name), ['p']);
+    assert.deepEqual(
+      (await remote.listPods(call)).map((p) => p.metadata?.name),
+      ['p'],
+    );
     assert.equal(await remote.getPod('ns', 'nope', call), undefined);
     assert.equal(await remote.getPodStatus('ns', 'nope', call), undefined);
 
@@ -86,7 +102,10 @@ describe('the mock provider behind the protocol', () => {
     assert.deepEqual(received?.volumes.get('scratch'), { name: 'scratch', type: 'emptyDir', medium: 'Memory', sizeLimit: '1Gi' });
     assert.deepEqual((await remote.resolvedPod!('ns', 'p'))?.volumes.get('cfg'), cfg);
     // imagePullSecrets travel with the pod: name, type and data.
-    assert.deepEqual(received?.pullSecrets?.map((s) => [s.metadata?.name, s.metadata?.namespace, s.type, s.data]), [['registry', 'ns', 'kubernetes.io/dockerconfigjson', { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') }]]);
+    assert.deepEqual(
+      received?.pullSecrets?.map((s) => [s.metadata?.name, s.metadata?.namespace, s.type, s.data]),
+      [['registry', 'ns', 'kubernetes.io/dockerconfigjson', { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') }]],
+    );
 
     const updated = podFor('p', 'u1', { containers: [{ name: 'c', image: 'busybox:2' }] });
     await remote.updatePod(resolved(updated), call);
@@ -101,7 +120,10 @@ describe('the mock provider behind the protocol', () => {
   test('a provider error keeps its message; a poll-only provider declares no notifyPods', async (t) => {
     const { remote } = await backend(t, { mock: { notify: false } });
     assert.equal(remote.notifyPods, undefined);
-    await assert.rejects(remote.createPod(resolved(podFor('f', 'u', { annotations: { 'mock.vk.io/fail-create': 'quota exceeded in region' } })), call), (err: Error) => err instanceof VkError && err.message === 'quota exceeded in region');
+    await assert.rejects(
+      remote.createPod(resolved(podFor('f', 'u', { annotations: { 'mock.vk.io/fail-create': 'quota exceeded in region' } })), call),
+      (err: Error) => err instanceof VkError && err.message === 'quota exceeded in region',
+    );
   });
 
   test('the status stream pushes changes, and after the server comes back every pod is handed over again', async (t) => {
@@ -143,7 +165,18 @@ describe('the mock provider behind the protocol', () => {
       const err: Buffer[] = [];
       stdout.on('data', (c: Buffer) => out.push(c));
       stderr.on('data', (c: Buffer) => err.push(c));
-      const code = await remote.runInContainer!('ns', 'x', 'c', command, { stdin: input === undefined ? undefined : Readable.from([Buffer.from(input)]), stdout, stderr, tty, signal: new AbortController().signal, ...(tty && { resize: (async function* () { yield { width: 80, height: 24 }; })() }) });
+      const code = await remote.runInContainer!('ns', 'x', 'c', command, {
+        stdin: input === undefined ? undefined : Readable.from([Buffer.from(input)]),
+        stdout,
+        stderr,
+        tty,
+        signal: new AbortController().signal,
+        ...(tty && {
+          resize: (async function* () {
+            yield { width: 80, height: 24 };
+          })(),
+        }),
+      });
       return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
     };
     assert.deepEqual(await run(['sh', '-c', 'echo hi; echo oops >&2; exit 3']), { code: 3, stdout: 'hi\n', stderr: 'oops\n' });
@@ -153,7 +186,10 @@ describe('the mock provider behind the protocol', () => {
     assert.equal(echoed.stdout.length, big.length);
     assert.equal(echoed.stdout, big);
     assert.match((await run(['sh', '-c', 'hostname'], undefined, true)).stdout, /^x\r\n$/);
-    await assert.rejects(remote.runInContainer!('ns', 'x', 'nope', ['true'], { tty: false, signal: new AbortController().signal }), (err: Error) => err instanceof NotFoundError && /container "nope" not found/.test(err.message));
+    await assert.rejects(
+      remote.runInContainer!('ns', 'x', 'nope', ['true'], { tty: false, signal: new AbortController().signal }),
+      (err: Error) => err instanceof NotFoundError && /container "nope" not found/.test(err.message),
+    );
     await assert.rejects(remote.runInContainer!('ns', 'missing', 'c', ['true'], { tty: false, signal: new AbortController().signal }), NotFoundError);
   });
 
@@ -163,7 +199,12 @@ describe('the mock provider behind the protocol', () => {
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (c: Buffer) => (out += c.toString()));
-    await remote.attachToContainer!('ns', 'a', 'c', { stdin: Readable.from([Buffer.from('attached input\n')]), stdout, tty: false, signal: new AbortController().signal });
+    await remote.attachToContainer!('ns', 'a', 'c', {
+      stdin: Readable.from([Buffer.from('attached input\n')]),
+      stdout,
+      tty: false,
+      signal: new AbortController().signal,
+    });
     assert.match(out, /attached input/);
 
     // A socket pair: one end to the provider, the other is "kubectl".
@@ -197,9 +238,13 @@ describe('the mock provider behind the protocol', () => {
       for await (const chunk of stream) text += chunk.toString();
       return text;
     };
-    const all = await read(await remote.getContainerLogs!('ns', 'l', 'c', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal }));
+    const all = await read(
+      await remote.getContainerLogs!('ns', 'l', 'c', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal }),
+    );
     assert.match(all, /first line/);
-    const tail = await read(await remote.getContainerLogs!('ns', 'l', 'c', { follow: false, previous: false, timestamps: false, tailLines: 1, signal: new AbortController().signal }));
+    const tail = await read(
+      await remote.getContainerLogs!('ns', 'l', 'c', { follow: false, previous: false, timestamps: false, tailLines: 1, signal: new AbortController().signal }),
+    );
     assert.equal(tail.trimEnd().split('\n').length, 1);
     const abort = new AbortController();
     const follower = await remote.getContainerLogs!('ns', 'l', 'c', { follow: true, previous: false, timestamps: false, tailLines: 0, signal: abort.signal });
@@ -208,7 +253,10 @@ describe('the mock provider behind the protocol', () => {
     await waitFor('two followed lines', () => followed.split('\n').length > 2);
     abort.abort();
     await waitFor('the follower to end', () => follower.destroyed);
-    await assert.rejects(remote.getContainerLogs!('ns', 'l', 'nope', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal }), NotFoundError);
+    await assert.rejects(
+      remote.getContainerLogs!('ns', 'l', 'nope', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal }),
+      NotFoundError,
+    );
   });
 
   test('stats arrive for running pods', async (t) => {
@@ -234,18 +282,35 @@ describe('bad input from a client never reaches the provider', () => {
 
   const request = (method: string, path: string, options: { body?: string | Buffer; headers?: Record<string, string>; agent?: http.Agent } = {}) => {
     return new Promise<{ status: number; body: { error?: { code: string; message: string } } & Record<string, unknown> }>((resolve, reject) => {
-      const req = http.request(`${server.url}${path}`, { method, agent: options.agent, headers: { authorization: 'Bearer sekret', ...(options.body !== undefined && { 'content-type': 'application/json' }), ...options.headers } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as never) : {} }));
-      });
+      const req = http.request(
+        `${server.url}${path}`,
+        {
+          method,
+          agent: options.agent,
+          headers: { authorization: 'Bearer sekret', ...(options.body !== undefined && { 'content-type': 'application/json' }), ...options.headers },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as never) : {} }));
+        },
+      );
       req.on('error', reject);
       req.end(options.body);
     });
   };
 
   test('unknown versions are 400 UnsupportedVersion, unknown paths 404', async () => {
-    assert.deepEqual(await request('GET', '/v2/pods'), { status: 400, body: { error: { code: 'UnsupportedVersion', message: 'protocol version v2 is not supported by this server; it speaks v1 paths (protocol versions 1 and 2, chosen with the vk-provider-protocol header)' } } });
+    assert.deepEqual(await request('GET', '/v2/pods'), {
+      status: 400,
+      body: {
+        error: {
+          code: 'UnsupportedVersion',
+          message:
+            'protocol version v2 is not supported by this server; it speaks v1 paths (protocol versions 1 and 2, chosen with the vk-provider-protocol header)',
+        },
+      },
+    });
     const header = await request('GET', '/v1/pods', { headers: { 'vk-provider-protocol': '3' } });
     assert.equal(header.status, 400);
     assert.equal(header.body.error?.code, 'UnsupportedVersion');
@@ -265,7 +330,9 @@ describe('bad input from a client never reaches the provider', () => {
     assert.match(malformed.body.error?.message ?? '', /^malformed JSON in request body: /);
     const noUid = await request('POST', '/v1/pods', { body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b' } } }) });
     assert.equal(noUid.body.error?.message, 'invalid request body: pod.metadata.uid: required (string)');
-    const badVolume = await request('POST', '/v1/pods', { body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b', uid: 'u' } }, volumes: [{ name: 'v', type: 'hostPath' }] }) });
+    const badVolume = await request('POST', '/v1/pods', {
+      body: JSON.stringify({ pod: { metadata: { namespace: 'a', name: 'b', uid: 'u' } }, volumes: [{ name: 'v', type: 'hostPath' }] }),
+    });
     assert.match(badVolume.body.error?.message ?? '', /^invalid request body: volumes\[0\]\.type/);
     assert.equal((await request('POST', '/v1/pods', { body: '[]' })).body.error?.message, 'invalid request body: expected an object');
     assert.equal((await request('POST', '/v1/pods', { body: '' })).body.error?.message, 'request body is empty; expected JSON');
@@ -294,7 +361,15 @@ describe('bad input from a client never reaches the provider', () => {
   test('a WebSocket request with bad parameters is refused with a JSON error before the upgrade', async () => {
     const upgrade = (path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request(`${server.url}${path}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', authorization: 'Bearer sekret', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+        const req = http.request(`${server.url}${path}`, {
+          headers: {
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            authorization: 'Bearer sekret',
+            'sec-websocket-version': '13',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          },
+        });
         req.on('response', (res) => {
           let body = '';
           res.on('data', (c: Buffer) => (body += c.toString()));
@@ -321,7 +396,8 @@ describe('bad input from a server never crashes the client', () => {
     });
     return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   }
-  const capabilities = (extra: object = {}) => JSON.stringify({ protocol: 'v1', name: 'fake', capabilities: ['notifyPods'], heartbeatIntervalMs: 100, ...extra });
+  const capabilities = (extra: object = {}) =>
+    JSON.stringify({ protocol: 'v1', name: 'fake', capabilities: ['notifyPods'], heartbeatIntervalMs: 100, ...extra });
 
   test('malformed answers become clear errors', async (t) => {
     let calls = 0;
@@ -344,7 +420,10 @@ describe('bad input from a server never crashes the client', () => {
     t.after(() => remote.close());
     await assert.rejects(remote.listPods(call), /remote provider sent malformed JSON for GET \/v1\/pods: /);
     await assert.rejects(remote.getPod('ns', 'wrong', call), /remote provider sent an invalid pod for GET \/v1\/pods\/ns\/wrong: expected an object/);
-    await assert.rejects(remote.getPod('ns', 'html', call), /remote provider rejected GET \/v1\/pods\/ns\/html: HTTP 502 BadGateway: <html>bad gateway<\/html>/);
+    await assert.rejects(
+      remote.getPod('ns', 'html', call),
+      /remote provider rejected GET \/v1\/pods\/ns\/html: HTTP 502 BadGateway: <html>bad gateway<\/html>/,
+    );
     assert.equal(calls, 3, 'a 502 is retried');
     await assert.rejects(remote.getPod('ns', 'version', call), /speaks protocol version 9; this client speaks 1/);
   });
@@ -380,12 +459,18 @@ describe('bad input from a server never crashes the client', () => {
 
   test('a server of another protocol version, or an unreachable one, fails start-up with the reason', async (t) => {
     const url = await fakeServer(t, (_req, res) => res.end(capabilities({ protocol: 'v3' })));
-    await assert.rejects(RemoteProvider.connect({ endpoint: url }, { log }), /remote provider at http:\/\/127\.0\.0\.1:\d+: remote provider speaks protocol "v3"; this client speaks v1 and v2/);
+    await assert.rejects(
+      RemoteProvider.connect({ endpoint: url }, { log }),
+      /remote provider at http:\/\/127\.0\.0\.1:\d+: remote provider speaks protocol "v3"; this client speaks v1 and v2/,
+    );
     const closed = net.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as net.AddressInfo).port;
     closed.close();
-    await assert.rejects(RemoteProvider.connect({ endpoint: `http://127.0.0.1:${port}`, connectTimeoutMs: 300 }, { log }), /remote provider at http:\/\/127\.0\.0\.1:\d+ is unreachable: connect ECONNREFUSED .*\(gave up after 300 ms\)$/);
+    await assert.rejects(
+      RemoteProvider.connect({ endpoint: `http://127.0.0.1:${port}`, connectTimeoutMs: 300 }, { log }),
+      /remote provider at http:\/\/127\.0\.0\.1:\d+ is unreachable: connect ECONNREFUSED .*\(gave up after 300 ms\)$/,
+    );
   });
 
   test('garbage on the status stream is skipped; good lines still arrive; a silent stream reconnects', async (t) => {
@@ -463,16 +548,25 @@ describe('protocol version 2, and version 1 on either side', () => {
     assert.equal(remote.protocolVersion, 2);
     await remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'finished' });
     await remote.deletePod(podFor('p', 'u2'), { ...call, reason: 'deleted' });
-    assert.deepEqual(recorder.deletes, [{ uid: 'u1', reason: 'finished' }, { uid: 'u2', reason: 'deleted' }]);
+    assert.deepEqual(recorder.deletes, [
+      { uid: 'u1', reason: 'finished' },
+      { uid: 'u2', reason: 'deleted' },
+    ]);
 
     recorder.fail = new PodRejectedError('UnsupportedPlatform', 'no arm64 here');
-    await assert.rejects(remote.createPod(resolved(podFor('p', 'u3')), call), (err: Error) => err instanceof PodRejectedError && err.reason === 'UnsupportedPlatform' && err.message === 'no arm64 here');
+    await assert.rejects(
+      remote.createPod(resolved(podFor('p', 'u3')), call),
+      (err: Error) => err instanceof PodRejectedError && err.reason === 'UnsupportedPlatform' && err.message === 'no arm64 here',
+    );
     recorder.fail = new TryLaterError('quota', 2500);
     await assert.rejects(remote.createPod(resolved(podFor('p', 'u3')), call), (err: Error) => err instanceof TryLaterError && err.retryAfterMs === 2500);
     recorder.fail = new ProviderUnavailableError('backend unreachable');
     await assert.rejects(remote.getPod('ns', 'p', call), (err: Error) => err instanceof ProviderUnavailableError && err.message === 'backend unreachable');
     recorder.fail = undefined;
-    await assert.rejects(remote.getContainerLogs!('ns', 'p', 'c', { follow: false, previous: false, timestamps: false, signal: call.signal }), ContainerStateError);
+    await assert.rejects(
+      remote.getContainerLogs!('ns', 'p', 'c', { follow: false, previous: false, timestamps: false, signal: call.signal }),
+      ContainerStateError,
+    );
   });
 
   test('an abort on either side: the client rejects with VK_ABORTED and the provider call sees its signal fire', async (t) => {
@@ -508,11 +602,17 @@ describe('protocol version 2, and version 1 on either side', () => {
     const send = (headers: Record<string, string>, body: unknown) =>
       new Promise<{ status: number; version: string | undefined; body: { error?: { code: string; message: string } } }>((resolve, reject) => {
         const text = JSON.stringify(body);
-        const req = http.request(`${server.url}/v1/pods/ns/p`, { method: 'DELETE', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers } }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, version: res.headers['vk-provider-protocol'] as string | undefined, body: JSON.parse(text) as never }));
-        });
+        const req = http.request(
+          `${server.url}/v1/pods/ns/p`,
+          { method: 'DELETE', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, version: res.headers['vk-provider-protocol'] as string | undefined, body: JSON.parse(text) as never }),
+            );
+          },
+        );
         req.on('error', reject);
         req.end(text);
       });
@@ -520,14 +620,22 @@ describe('protocol version 2, and version 1 on either side', () => {
     assert.equal(v1.status, 200);
     assert.equal(v1.version, '1');
     assert.equal((await send({}, { pod: podFor('p', 'u2') })).version, '1');
-    assert.deepEqual(recorder.deletes, [{ uid: 'u1', reason: 'deleted' }, { uid: 'u2', reason: 'deleted' }]);
-    assert.equal((await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u3'), reason: 'finished' })).body.error?.message, 'invalid request body: reason: unknown field');
+    assert.deepEqual(recorder.deletes, [
+      { uid: 'u1', reason: 'deleted' },
+      { uid: 'u2', reason: 'deleted' },
+    ]);
+    assert.equal(
+      (await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u3'), reason: 'finished' })).body.error?.message,
+      'invalid request body: reason: unknown field',
+    );
     const v2 = await send({ 'vk-provider-protocol': '2' }, { pod: podFor('p', 'u3') });
     assert.deepEqual([v2.status, v2.version, v2.body.error?.code], [400, '2', 'VK_INVALID_REQUEST']);
     assert.equal(v2.body.error?.message, 'invalid request body: reason: expected one of "deleted", "finished"');
     recorder.fail = new NotFoundError('no such pod');
     assert.deepEqual((await send({ 'vk-provider-protocol': '1' }, { pod: podFor('p', 'u4') })).body, { error: { code: 'NotFound', message: 'no such pod' } });
-    assert.deepEqual((await send({ 'vk-provider-protocol': '2' }, { pod: podFor('p', 'u4'), reason: 'deleted' })).body, { error: { code: 'VK_NOT_FOUND', message: 'no such pod' } });
+    assert.deepEqual((await send({ 'vk-provider-protocol': '2' }, { pod: podFor('p', 'u4'), reason: 'deleted' })).body, {
+      error: { code: 'VK_NOT_FOUND', message: 'no such pod' },
+    });
   });
 
   test('the client talks version 1 to a version 1 server, and says once that the delete reason cannot travel', async (t) => {
@@ -537,7 +645,11 @@ describe('protocol version 2, and version 1 on either side', () => {
       const header = req.headers['vk-provider-protocol'];
       if (header !== undefined && header !== '1') {
         res.writeHead(400, { 'content-type': 'application/json' });
-        return res.end(JSON.stringify({ error: { code: 'UnsupportedVersion', message: `vk-provider-protocol header "${String(header)}" is not supported by this server; it speaks 1` } }));
+        return res.end(
+          JSON.stringify({
+            error: { code: 'UnsupportedVersion', message: `vk-provider-protocol header "${String(header)}" is not supported by this server; it speaks 1` },
+          }),
+        );
       }
       versions.add(String(header));
       let body = '';
@@ -570,7 +682,10 @@ describe('configuration and transport security', () => {
     assert.throws(() => parseRemoteConfig({}), /^ConfigError: provider config: endpoint: /);
     assert.throws(() => parseRemoteConfig({ endpoint: 'ftp://x' }), /provider config: endpoint: expected an http:\/\/ or https:\/\/ URL/);
     assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', timeoutMs: -1 }), /provider config: timeoutMs: must be > 0/);
-    assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', token: 'a', tokenFile: 'b' }), /provider config: tokenFile: give token or tokenFile, not both/);
+    assert.throws(
+      () => parseRemoteConfig({ endpoint: 'http://x', token: 'a', tokenFile: 'b' }),
+      /provider config: tokenFile: give token or tokenFile, not both/,
+    );
     assert.throws(() => parseRemoteConfig({ endpoint: 'https://x', certFile: 'c' }), /provider config: keyFile: certFile and keyFile go together/);
     assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', caFile: 'c' }), /provider config: caFile: needs an https:\/\/ endpoint/);
     assert.throws(() => parseRemoteConfig({ endpoint: 'http://x', tokn: 'a' }), /provider config: tokn: unknown field/);
@@ -580,22 +695,78 @@ describe('configuration and transport security', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-tls-'));
     const f = (name: string) => path.join(dir, name);
     const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-subj', '/CN=test-ca', '-days', '1');
-    for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'], ['client', 'extendedKeyUsage=clientAuth']] as const) {
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.crt'),
+      '-subj',
+      '/CN=test-ca',
+      '-days',
+      '1',
+    );
+    for (const [name, ext] of [
+      ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'],
+      ['client', 'extendedKeyUsage=clientAuth'],
+    ] as const) {
       writeFileSync(f(`${name}.ext`), `${ext}\n`);
-      ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
-      ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '1', '-extfile', f(`${name}.ext`));
+      ssl(
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        f(`${name}.key`),
+        '-out',
+        f(`${name}.csr`),
+        '-subj',
+        `/CN=${name}`,
+      );
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        f(`${name}.csr`),
+        '-CA',
+        f('ca.crt'),
+        '-CAkey',
+        f('ca.key'),
+        '-CAcreateserial',
+        '-out',
+        f(`${name}.crt`),
+        '-days',
+        '1',
+        '-extfile',
+        f(`${name}.ext`),
+      );
     }
     writeFileSync(f('token'), 'rotating-token\n');
     const { readFileSync } = await import('node:fs');
     const mock = new MockProvider(parseMockConfig({}), { nodeName: 'n', log });
-    const server = await serveProvider(mock, { port: 0, log, token: 'rotating-token', tls: { cert: readFileSync(f('server.crt')), key: readFileSync(f('server.key')), ca: readFileSync(f('ca.crt')) } });
+    const server = await serveProvider(mock, {
+      port: 0,
+      log,
+      token: 'rotating-token',
+      tls: { cert: readFileSync(f('server.crt')), key: readFileSync(f('server.key')), ca: readFileSync(f('ca.crt')) },
+    });
     t.after(async () => {
       await server.close();
       await mock.close();
     });
     assert.match(server.url, /^https:/);
-    const remote = await RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key'), tokenFile: f('token') }, { log });
+    const remote = await RemoteProvider.connect(
+      { endpoint: server.url, caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key'), tokenFile: f('token') },
+      { log },
+    );
     t.after(() => remote.close());
     await remote.createPod(resolved(podFor('tls', 'u1')), call);
     assert.equal((await remote.getPod('ns', 'tls', call))?.status?.phase, 'Running');
@@ -606,9 +777,21 @@ describe('configuration and transport security', () => {
     assert.equal(out, 'over wss\n');
 
     // Without a client certificate the handshake fails; with an unknown CA the server is not trusted.
-    await assert.rejects(RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), token: 'rotating-token', connectTimeoutMs: 300, retries: 0 }, { log }), /remote provider at https:\/\/127\.0\.0\.1:\d+ is unreachable: .*(certificate|socket hang up|ECONNRESET)/);
-    await assert.rejects(RemoteProvider.connect({ endpoint: server.url, certFile: f('client.crt'), keyFile: f('client.key'), token: 'rotating-token', connectTimeoutMs: 300, retries: 0 }, { log }), /self-signed certificate in certificate chain|unable to verify|unable to get local issuer/);
-    await assert.rejects(RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key'), token: 'wrong' }, { log }), /HTTP 401 Unauthorized: missing or invalid bearer token/);
+    await assert.rejects(
+      RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), token: 'rotating-token', connectTimeoutMs: 300, retries: 0 }, { log }),
+      /remote provider at https:\/\/127\.0\.0\.1:\d+ is unreachable: .*(certificate|socket hang up|ECONNRESET)/,
+    );
+    await assert.rejects(
+      RemoteProvider.connect(
+        { endpoint: server.url, certFile: f('client.crt'), keyFile: f('client.key'), token: 'rotating-token', connectTimeoutMs: 300, retries: 0 },
+        { log },
+      ),
+      /self-signed certificate in certificate chain|unable to verify|unable to get local issuer/,
+    );
+    await assert.rejects(
+      RemoteProvider.connect({ endpoint: server.url, caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key'), token: 'wrong' }, { log }),
+      /HTTP 401 Unauthorized: missing or invalid bearer token/,
+    );
   });
 });
 
@@ -618,15 +801,29 @@ describe('the OpenAPI document', () => {
     const { parse } = await import('yaml');
     const { paths: protocolPaths } = await import('../../protocol/wire.ts');
     const { V1_ERROR_STATUS, V2_ERROR_CODES } = await import('../../protocol/errors.ts');
-    const doc = parse(readFileSync(path.resolve(import.meta.dirname, '../../../docs/remote-provider.openapi.yaml'), 'utf8')) as { openapi: string; paths: Record<string, unknown>; components: Record<string, Record<string, unknown>> };
+    const doc = parse(readFileSync(path.resolve(import.meta.dirname, '../../../docs/remote-provider.openapi.yaml'), 'utf8')) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+      components: Record<string, Record<string, unknown>>;
+    };
     assert.match(doc.openapi, /^3\./);
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/([^/]+)\/([^"]+)"/g)];
     assert.ok(refs.length > 10);
     for (const [, section, name] of refs) assert.ok(doc.components[section!]?.[name!], `unresolved $ref ${section}/${name}`);
     const expected = [
-      protocolPaths.capabilities(), protocolPaths.ping(), protocolPaths.node(), protocolPaths.stats(), protocolPaths.pods(), protocolPaths.watch(),
-      protocolPaths.pod('{namespace}', '{pod}'), protocolPaths.podStatus('{namespace}', '{pod}'), protocolPaths.resolved('{namespace}', '{pod}'),
-      protocolPaths.logs('{namespace}', '{pod}', '{container}'), protocolPaths.exec('{namespace}', '{pod}', '{container}'), protocolPaths.attach('{namespace}', '{pod}', '{container}'), protocolPaths.portForward('{namespace}', '{pod}'),
+      protocolPaths.capabilities(),
+      protocolPaths.ping(),
+      protocolPaths.node(),
+      protocolPaths.stats(),
+      protocolPaths.pods(),
+      protocolPaths.watch(),
+      protocolPaths.pod('{namespace}', '{pod}'),
+      protocolPaths.podStatus('{namespace}', '{pod}'),
+      protocolPaths.resolved('{namespace}', '{pod}'),
+      protocolPaths.logs('{namespace}', '{pod}', '{container}'),
+      protocolPaths.exec('{namespace}', '{pod}', '{container}'),
+      protocolPaths.attach('{namespace}', '{pod}', '{container}'),
+      protocolPaths.portForward('{namespace}', '{pod}'),
     ].map(decodeURIComponent);
     assert.deepEqual(Object.keys(doc.paths).sort(), expected.sort());
     const schemas = doc.components.schemas as Record<string, { properties: { error: { properties: { code: { enum: string[] } } } } }>;

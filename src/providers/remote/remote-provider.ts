@@ -137,7 +137,9 @@ export class RemoteProvider implements Provider {
             const message = errorMessage(err);
             const where = message.includes(transport.origin) ? '' : `remote provider at ${transport.origin}: `;
             const text = `${where}${message}${retryable ? ` (gave up after ${parsed.connectTimeoutMs} ms)` : ''}`;
-            throw err instanceof ProviderUnavailableError ? new ProviderUnavailableError(text, { cause: err }) : new VkError(err instanceof VkError ? err.code : 'VK_PROVIDER', text, { cause: err });
+            throw err instanceof ProviderUnavailableError
+              ? new ProviderUnavailableError(text, { cause: err })
+              : new VkError(err instanceof VkError ? err.code : 'VK_PROVIDER', text, { cause: err });
           }
           if (attempt === 0) log.warn({ err: errorMessage(err) }, 'remote provider not reachable yet; retrying');
           await sleep(wait);
@@ -169,8 +171,11 @@ export class RemoteProvider implements Provider {
     if (has('notifyPods')) this.notifyPods = (listener) => this.addListener(listener);
     if (has('nodeConfig')) this.nodeConfig = () => this.cachedNodeConfig ?? { capacity: {} };
     if (has('getContainerLogs')) this.getContainerLogs = (ns, pod, container, options) => this.logs(ns, pod, container, options);
-    if (has('runInContainer')) this.runInContainer = (ns, pod, container, command, streams) => remoteCommand(this.transport, paths.exec(ns, pod, container), command, streams);
-    if (has('attachToContainer')) this.attachToContainer = async (ns, pod, container, streams) => void (await remoteCommand(this.transport, paths.attach(ns, pod, container), undefined, streams));
+    if (has('runInContainer'))
+      this.runInContainer = (ns, pod, container, command, streams) => remoteCommand(this.transport, paths.exec(ns, pod, container), command, streams);
+    if (has('attachToContainer'))
+      this.attachToContainer = async (ns, pod, container, streams) =>
+        void (await remoteCommand(this.transport, paths.attach(ns, pod, container), undefined, streams));
     if (has('portForward')) this.portForward = (ns, pod, port, stream) => remotePortForward(this.transport, paths.portForward(ns, pod), port, stream);
     if (has('getStats')) this.getStats = () => this.stats();
     if (caps.extensions?.includes('resolvedPod' satisfies RemoteExtension)) this.resolvedPod = (ns, name) => this.fetchResolved(ns, name);
@@ -194,7 +199,10 @@ export class RemoteProvider implements Provider {
       // finished pod (its containers have exited) is what it always did.
       if (options.reason !== 'deleted' && !this.warnedNoReason) {
         this.warnedNoReason = true;
-        this.log.warn({ reason: options.reason }, 'remote provider speaks protocol version 1, which cannot carry the delete reason; finished pods are deleted as if the pod were deleted');
+        this.log.warn(
+          { reason: options.reason },
+          'remote provider speaks protocol version 1, which cannot carry the delete reason; finished pods are deleted as if the pod were deleted',
+        );
       }
       body = { pod };
     }
@@ -240,7 +248,8 @@ export class RemoteProvider implements Provider {
     }
     // Reachable again while the status stream waits out its backoff: reconnect (and resync) now.
     if (this.stream && !this.stream.connected) this.stream.kick();
-    if (this.nodeConfig && Date.now() - this.nodeConfigAt > NODE_CONFIG_REFRESH_MS) void this.refreshNodeConfig().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'could not refresh the node configuration'));
+    if (this.nodeConfig && Date.now() - this.nodeConfigAt > NODE_CONFIG_REFRESH_MS)
+      void this.refreshNodeConfig().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'could not refresh the node configuration'));
   }
 
   private async refreshNodeConfig(): Promise<void> {
@@ -307,7 +316,9 @@ export class RemoteProvider implements Provider {
 
   private async fetchResolved(namespace: string, name: string): Promise<ResolvedPod | undefined> {
     try {
-      return decodeResolvedPod(check(wireResolvedPodSchema, (await this.transport.call('GET', paths.resolved(namespace, name))).body, 'resolved pod') as WireResolvedPod);
+      return decodeResolvedPod(
+        check(wireResolvedPodSchema, (await this.transport.call('GET', paths.resolved(namespace, name))).body, 'resolved pod') as WireResolvedPod,
+      );
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;

@@ -76,7 +76,8 @@ export class RemoteTransport {
     this.origin = config.endpoint.replace(/\/+$/, '');
     this.tls = loadRemoteTls(config);
     this.token = readRemoteToken(config);
-    this.agent = this.base.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64, ...this.tls }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
+    this.agent =
+      this.base.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64, ...this.tls }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
   }
 
   get timeoutMs(): number {
@@ -170,7 +171,8 @@ export class RemoteTransport {
   }
 
   private send(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
-    if (this.closed) return Promise.reject(failed(new ProviderUnavailableError(`remote provider client for ${this.origin} is closed`), { status: 0, retryable: false }));
+    if (this.closed)
+      return Promise.reject(failed(new ProviderUnavailableError(`remote provider client for ${this.origin} is closed`), { status: 0, retryable: false }));
     if (options.signal?.aborted) return Promise.reject(this.aborted(method, path, options.signal));
     const url = this.url(path, options.query);
     const version = options.version ?? this.version;
@@ -191,20 +193,40 @@ export class RemoteTransport {
         const answered = res.headers[VERSION_HEADER];
         if (answered !== undefined && answered !== String(version)) {
           res.destroy();
-          reject(failed(new ProtocolError(`remote provider at ${this.origin} speaks protocol version ${String(answered)}; this client speaks ${version}`), { status: res.statusCode ?? 0, retryable: false }));
+          reject(
+            failed(new ProtocolError(`remote provider at ${this.origin} speaks protocol version ${String(answered)}; this client speaks ${version}`), {
+              status: res.statusCode ?? 0,
+              retryable: false,
+            }),
+          );
           return;
         }
         resolve(res);
       });
       // Until the response headers arrive; a stream's body may then take as long as it likes.
-      const timer = setTimeout(() => req.destroy(failed(new TimeoutError(`remote provider at ${this.origin} did not answer ${method} ${url.pathname} within ${timeoutMs} ms`), { status: 0, retryable: true })), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          req.destroy(
+            failed(new TimeoutError(`remote provider at ${this.origin} did not answer ${method} ${url.pathname} within ${timeoutMs} ms`), {
+              status: 0,
+              retryable: true,
+            }),
+          ),
+        timeoutMs,
+      );
       req.on('error', (err) => {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
         if (callFailure(err)) reject(err);
         else if (options.signal?.aborted) reject(this.aborted(method, url.pathname, options.signal));
-        else reject(failed(new ProviderUnavailableError(`remote provider at ${this.origin} is unreachable: ${errorMessage(err)}`, { cause: err }), { status: 0, retryable: true }));
+        else
+          reject(
+            failed(new ProviderUnavailableError(`remote provider at ${this.origin} is unreachable: ${errorMessage(err)}`, { cause: err }), {
+              status: 0,
+              retryable: true,
+            }),
+          );
       });
       req.end(payload);
     });
@@ -215,20 +237,38 @@ export class RemoteTransport {
     const limit = this.config.maxResponseBytes;
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => res.destroy(failed(new TimeoutError(`remote provider at ${this.origin} did not finish answering ${method} ${path} within ${timeoutMs} ms`), { status: 0, retryable: true })), timeoutMs);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () =>
+              res.destroy(
+                failed(new TimeoutError(`remote provider at ${this.origin} did not finish answering ${method} ${path} within ${timeoutMs} ms`), {
+                  status: 0,
+                  retryable: true,
+                }),
+              ),
+            timeoutMs,
+          );
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > limit) {
           res.destroy();
-          throw failed(new ProtocolError(`remote provider answer to ${method} ${path} is larger than ${limit} bytes (maxResponseBytes)`), { status: res.statusCode ?? 0, retryable: false });
+          throw failed(new ProtocolError(`remote provider answer to ${method} ${path} is larger than ${limit} bytes (maxResponseBytes)`), {
+            status: res.statusCode ?? 0,
+            retryable: false,
+          });
         }
         chunks.push(chunk);
       }
     } catch (err) {
       if (callFailure(err)) throw err;
       if (signal?.aborted) throw this.aborted(method, path, signal);
-      throw failed(new ProviderUnavailableError(`remote provider at ${this.origin} cut the answer to ${method} ${path}: ${errorMessage(err)}`, { cause: err }), { status: 0, retryable: true });
+      throw failed(
+        new ProviderUnavailableError(`remote provider at ${this.origin} cut the answer to ${method} ${path}: ${errorMessage(err)}`, { cause: err }),
+        { status: 0, retryable: true },
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -260,7 +300,10 @@ export class RemoteTransport {
       const error = parsed.data.error;
       if (isProviderAnswer(status, error.code)) return failed(decodeError(status, error), { status, code: error.code, retryable: false });
       const name = statusName(status, error.code);
-      const err = decodeError(status, { ...error, message: `remote provider rejected ${method} ${path}: HTTP ${status}${name ? ` ${name}` : ''}: ${error.message}` });
+      const err = decodeError(status, {
+        ...error,
+        message: `remote provider rejected ${method} ${path}: HTTP ${status}${name ? ` ${name}` : ''}: ${error.message}`,
+      });
       return failed(err, { status, code: error.code, retryable: false });
     }
     const detail = text.trim().slice(0, 200) || http.STATUS_CODES[status] || 'no details';

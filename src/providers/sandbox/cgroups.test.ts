@@ -21,7 +21,7 @@ import {
 } from './cgroups.ts';
 import { shellQuote } from './exec.ts';
 
-test('the kubelet\'s conversions: shares, quota, weight', () => {
+test("the kubelet's conversions: shares, quota, weight", () => {
   assert.equal(milliCpuToShares(0), 2);
   assert.equal(milliCpuToShares(1), 2);
   assert.equal(milliCpuToShares(100), 102);
@@ -37,8 +37,17 @@ test('the kubelet\'s conversions: shares, quota, weight', () => {
 
 test('container limits from resources: memory, CPU limit, CPU request (defaulting to the limit)', () => {
   assert.deepEqual(containerLimits({ name: 'c' }), { cpuPeriodUs: 100_000, cpuShares: 2 });
-  assert.deepEqual(containerLimits({ name: 'c', resources: { limits: { memory: '32Mi', cpu: '100m' } } }), { memoryBytes: 32 * 1024 * 1024, cpuQuotaUs: 10_000, cpuPeriodUs: 100_000, cpuShares: 102 });
-  assert.deepEqual(containerLimits({ name: 'c', resources: { requests: { cpu: '1', memory: '1G' }, limits: { cpu: '1.5' } } }), { cpuQuotaUs: 150_000, cpuPeriodUs: 100_000, cpuShares: 1024 });
+  assert.deepEqual(containerLimits({ name: 'c', resources: { limits: { memory: '32Mi', cpu: '100m' } } }), {
+    memoryBytes: 32 * 1024 * 1024,
+    cpuQuotaUs: 10_000,
+    cpuPeriodUs: 100_000,
+    cpuShares: 102,
+  });
+  assert.deepEqual(containerLimits({ name: 'c', resources: { requests: { cpu: '1', memory: '1G' }, limits: { cpu: '1.5' } } }), {
+    cpuQuotaUs: 150_000,
+    cpuPeriodUs: 100_000,
+    cpuShares: 1024,
+  });
   assert.deepEqual(containerLimits({ name: 'c', resources: { limits: { memory: 'bogus' } } }), { cpuPeriodUs: 100_000, cpuShares: 2 });
 });
 
@@ -52,18 +61,24 @@ const SELF_V1 = '8:pids:/\n4:memory:/outer/svc\n2:cpu,cpuacct:/svc\n0::/\n';
 
 test('mountinfo and /proc/self/cgroup parsing', () => {
   const mounts = parseMountinfo(MOUNTINFO_V1('/x'));
-  assert.deepEqual(mounts.map((m) => [m.fstype, m.mountPoint, m.root, m.superOptions.join(',')]), [
-    ['cgroup', '/x/cpu,cpuacct', '/', 'rw,cpu,cpuacct'],
-    ['cgroup', '/x/memory', '/outer', 'rw,memory'],
-    ['cgroup', '/x/pids', '/', 'rw,pids'],
-    ['cgroup2', '/x/unified', '/', 'rw'],
-  ]);
-  assert.deepEqual([...parseProcCgroup(SELF_V1)], [
-    ['pids', '/'],
-    ['memory', '/outer/svc'],
-    ['cpu,cpuacct', '/svc'],
-    ['', '/'],
-  ]);
+  assert.deepEqual(
+    mounts.map((m) => [m.fstype, m.mountPoint, m.root, m.superOptions.join(',')]),
+    [
+      ['cgroup', '/x/cpu,cpuacct', '/', 'rw,cpu,cpuacct'],
+      ['cgroup', '/x/memory', '/outer', 'rw,memory'],
+      ['cgroup', '/x/pids', '/', 'rw,pids'],
+      ['cgroup2', '/x/unified', '/', 'rw'],
+    ],
+  );
+  assert.deepEqual(
+    [...parseProcCgroup(SELF_V1)],
+    [
+      ['pids', '/'],
+      ['memory', '/outer/svc'],
+      ['cpu,cpuacct', '/svc'],
+      ['', '/'],
+    ],
+  );
 });
 
 /** A fake hierarchy: directories and the control files a real one would show. */
@@ -76,7 +91,7 @@ function fakeLayout(files: Record<string, string>): string {
   return root;
 }
 
-test('v1 layout: nests under the provider\'s own cgroup of each hierarchy, writes the limits', async (t) => {
+test("v1 layout: nests under the provider's own cgroup of each hierarchy, writes the limits", async (t) => {
   const sub = 'vk';
   const root = fakeLayout({
     [`memory/svc/${sub}/memory.limit_in_bytes`]: '',
@@ -93,7 +108,13 @@ test('v1 layout: nests under the provider\'s own cgroup of each hierarchy, write
   assert.match(found.message, /cgroup v1: memory limits .*no swap beyond it.*CFS quota.*cpu\.shares/);
   const cg = found.cgroups!;
   // The memory mount's root is /outer: the provider's /outer/svc is <mount>/svc.
-  assert.deepEqual(cg.root, { version: 1, memory: `${root}/memory/svc/${sub}`, cpu: `${root}/cpu,cpuacct/svc/${sub}`, cpuacct: `${root}/cpu,cpuacct/svc/${sub}`, pids: `${root}/pids/${sub}` });
+  assert.deepEqual(cg.root, {
+    version: 1,
+    memory: `${root}/memory/svc/${sub}`,
+    cpu: `${root}/cpu,cpuacct/svc/${sub}`,
+    cpuacct: `${root}/cpu,cpuacct/svc/${sub}`,
+    pids: `${root}/pids/${sub}`,
+  });
   const pod = cg.createPod('uid-1', 50);
   assert.equal(readFileSync(path.join(pod.pids!, 'pids.max'), 'utf8'), '50');
   const c = await cg.createContainer(pod, 'app', containerLimits({ name: 'app', resources: { limits: { memory: '32Mi', cpu: '100m' } } }));
@@ -104,7 +125,11 @@ test('v1 layout: nests under the provider\'s own cgroup of each hierarchy, write
   assert.equal(read(c.cpu, 'cpu.cfs_quota_us'), '10000');
   assert.equal(read(c.cpu, 'cpu.cfs_period_us'), '100000');
   assert.equal(read(c.cpu, 'cpu.shares'), '102');
-  assert.deepEqual(procsFiles(c), [`${c.memory}/cgroup.procs`, `${c.cpu}/cgroup.procs`, `${c.pids}/cgroup.procs`], 'cpu and cpuacct share a hierarchy: joined once');
+  assert.deepEqual(
+    procsFiles(c),
+    [`${c.memory}/cgroup.procs`, `${c.cpu}/cgroup.procs`, `${c.pids}/cgroup.procs`],
+    'cpu and cpuacct share a hierarchy: joined once',
+  );
 
   writeFileSync(path.join(c.memory, 'memory.usage_in_bytes'), '10000000\n');
   writeFileSync(path.join(c.memory, 'memory.stat'), 'cache 4000\ninactive_file 1\ntotal_inactive_file 3000000\n');
@@ -185,8 +210,8 @@ test('real cgroups: limits are applied, a joined process is accounted, removal k
   const exited = waitExit(child, 10_000);
   const deadline = Date.now() + 5000;
   while (!cgroupPids(c.memory).includes(child.pid!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(cgroupPids(c.memory).includes(child.pid!), 'the process is in the container\'s cgroup');
-  assert.ok(readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').includes(path.basename(path.dirname(c.memory))), '/proc/<pid>/cgroup names the pod\'s cgroup');
+  assert.ok(cgroupPids(c.memory).includes(child.pid!), "the process is in the container's cgroup");
+  assert.ok(readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').includes(path.basename(path.dirname(c.memory))), "/proc/<pid>/cgroup names the pod's cgroup");
   const usage = readUsage(c);
   assert.ok((usage?.memoryUsageBytes ?? 0) > 0, 'memory is charged to it');
   assert.ok(usage?.cpuNs !== undefined);
@@ -202,7 +227,9 @@ test('real cgroups: a process past its memory limit is OOM-killed and the kill i
   t.after(() => removeCgroup(pod));
   const c = await cg.createContainer(pod, 'hog', containerLimits({ name: 'hog', resources: { limits: { memory: '16Mi' } } }));
   assert.equal(oomKills(c), 0);
-  const child = spawn('/bin/busybox', ['sh', '-c', `${joinScript(procsFiles(c), shellQuote)} && exec /bin/busybox sh -c 'x=a; while true; do x=$x$x; done'`], { stdio: 'ignore' });
+  const child = spawn('/bin/busybox', ['sh', '-c', `${joinScript(procsFiles(c), shellQuote)} && exec /bin/busybox sh -c 'x=a; while true; do x=$x$x; done'`], {
+    stdio: 'ignore',
+  });
   const result = await waitExit(child, 30_000);
   assert.deepEqual(result, { code: null, signal: 'SIGKILL' });
   assert.equal(oomKills(c), 1);

@@ -253,7 +253,13 @@ export interface Cgroups {
 
 function child(parent: CgroupPaths, name: string): CgroupPaths {
   const j = (dir: string | undefined) => (dir === undefined ? undefined : path.join(dir, name));
-  return { version: parent.version, memory: j(parent.memory)!, cpu: j(parent.cpu)!, ...(parent.cpuacct && { cpuacct: j(parent.cpuacct)! }), ...(parent.pids && { pids: j(parent.pids)! }) };
+  return {
+    version: parent.version,
+    memory: j(parent.memory)!,
+    cpu: j(parent.cpu)!,
+    ...(parent.cpuacct && { cpuacct: j(parent.cpuacct)! }),
+    ...(parent.pids && { pids: j(parent.pids)! }),
+  };
 }
 
 /** The distinct directories of a cgroup (one per hierarchy). */
@@ -299,7 +305,13 @@ class CgroupsV1 implements Cgroups {
     for (const [dir, file] of required) if (!existsSync(path.join(dir, file))) return `cgroup v1: ${path.join(dir, file)} missing`;
     if (dirs.cpuacct && !existsSync(path.join(dirs.cpuacct, 'cpuacct.usage'))) delete dirs.cpuacct;
     if (dirs.pids && !existsSync(path.join(dirs.pids, 'pids.max'))) delete dirs.pids;
-    return new CgroupsV1({ version: 1, memory: dirs.memory, cpu: dirs.cpu, ...(dirs.cpuacct && { cpuacct: dirs.cpuacct }), ...(dirs.pids && { pids: dirs.pids }) });
+    return new CgroupsV1({
+      version: 1,
+      memory: dirs.memory,
+      cpu: dirs.cpu,
+      ...(dirs.cpuacct && { cpuacct: dirs.cpuacct }),
+      ...(dirs.pids && { pids: dirs.pids }),
+    });
   }
 
   describe(): string {

@@ -14,7 +14,10 @@ export function defaultDataDir(): string {
 }
 
 const QUANTITY_RE = /^(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
-const quantity = z.preprocess((v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : v), z.string().regex(QUANTITY_RE, 'expected a quantity such as 4, 500m or 16Gi'));
+const quantity = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : v),
+  z.string().regex(QUANTITY_RE, 'expected a quantity such as 4, 500m or 16Gi'),
+);
 const ms = z.number().int().nonnegative();
 
 const toolsSchema = z.strictObject({
@@ -49,12 +52,14 @@ export const sandboxConfigSchema = z
     /** Registries reached over plain http (loopback always is). */
     insecureRegistries: z.array(z.string().min(1)).default([]),
     /** Container log rotation (the kubelet's containerLogMaxSize / containerLogMaxFiles). */
-    containerLogMaxBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+    containerLogMaxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(10 * 1024 * 1024),
     containerLogMaxFiles: z.number().int().min(1).default(5),
     /** CrashLoopBackOff: first delay, doubling up to max; reset after a container ran resetAfterMs. */
-    crashLoopBackOff: z
-      .strictObject({ initialMs: ms.default(10_000), maxMs: ms.default(300_000), resetAfterMs: ms.default(600_000) })
-      .prefault({}),
+    crashLoopBackOff: z.strictObject({ initialMs: ms.default(10_000), maxMs: ms.default(300_000), resetAfterMs: ms.default(600_000) }).prefault({}),
     /** ImagePullBackOff: same shape. */
     imagePullBackOff: z.strictObject({ initialMs: ms.default(10_000), maxMs: ms.default(300_000) }).prefault({}),
     /** Which cgroups enforce limits: the best the machine offers (v2, else v1), one of them only, or none. */

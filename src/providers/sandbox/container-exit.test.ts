@@ -23,7 +23,14 @@ const cfg = { initialMs: 10_000, maxMs: 40_000, resetAfterMs: 600_000 };
 const T0 = Date.parse('2026-01-02T03:04:05Z');
 
 function instance(attempt: number): Instance {
-  return { attempt, containerID: `sandbox://c${attempt}`, startedAt: '2026-01-02T03:04:05.123456789Z', shimPid: 100 + attempt, shimStart: 1, launchFile: '/nonexistent' };
+  return {
+    attempt,
+    containerID: `sandbox://c${attempt}`,
+    startedAt: '2026-01-02T03:04:05.123456789Z',
+    shimPid: 100 + attempt,
+    shimStart: 1,
+    launchFile: '/nonexistent',
+  };
 }
 
 function exitRecord(code: number): Parameters<typeof terminatedState>[0] {
@@ -77,8 +84,14 @@ test('runs and exits on a record: restart count, last state, log attempts and re
 
 test('the CrashLoopBackOff and ImagePullBackOff waiting states carry the kubelet messages', () => {
   const c: Pick<ContainerRecord, 'name' | 'backoffMs' | 'backoffWaitMs'> = { name: 'app', backoffMs: 20_000, backoffWaitMs: 10_000 };
-  assert.deepEqual(crashLoopBackOff(c, { name: 'p', namespace: 'default', uid: 'uid-1' }), { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=app pod=p_default(uid-1)' });
-  assert.deepEqual(imagePullBackOff('nope:1', 'failed to pull image "nope:1": not found'), { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1": failed to pull image "nope:1": not found' });
+  assert.deepEqual(crashLoopBackOff(c, { name: 'p', namespace: 'default', uid: 'uid-1' }), {
+    reason: 'CrashLoopBackOff',
+    message: 'back-off 10s restarting failed container=app pod=p_default(uid-1)',
+  });
+  assert.deepEqual(imagePullBackOff('nope:1', 'failed to pull image "nope:1": not found'), {
+    reason: 'ImagePullBackOff',
+    message: 'Back-off pulling image "nope:1": failed to pull image "nope:1": not found',
+  });
 });
 
 test('image pull back-off doubles up to its maximum; a failure shows the pull error until the retry', () => {
@@ -104,7 +117,15 @@ test('termination reason: StartError, then OOMKilled, then Completed or Error', 
 
 test('terminated state: times to the second, the signal of a killed run, the container ID', () => {
   const t = terminatedState({ ...exitRecord(137), signal: 'SIGKILL' }, instance(2), 'Error', 'killed');
-  assert.deepEqual(t, { exitCode: 137, signal: 9, reason: 'Error', message: 'killed', startedAt: '2026-01-02T03:04:05Z', finishedAt: '2026-01-02T03:04:06Z', containerID: 'sandbox://c2' });
+  assert.deepEqual(t, {
+    exitCode: 137,
+    signal: 9,
+    reason: 'Error',
+    message: 'killed',
+    startedAt: '2026-01-02T03:04:05Z',
+    finishedAt: '2026-01-02T03:04:06Z',
+    containerID: 'sandbox://c2',
+  });
 });
 
 test('termination message: a known problem, then the start error, then the termination-log file (4 KiB)', () => {
@@ -113,7 +134,12 @@ test('termination message: a known problem, then the start error, then the termi
   assert.equal(terminationMessage({ exitCode: 1, startError: 'no such file' }, undefined, 'File', file), 'no such file');
   assert.equal(terminationMessage({ exitCode: 1 }, undefined, 'FallbackToLogsOnError', file), 'from the file');
   assert.equal(terminationMessage({ exitCode: 0 }, undefined, 'File', { ...noOutput, terminationLog: () => 'x'.repeat(5000) })?.length, 4096);
-  const unreadable = { terminationLog: () => { throw new Error('ENOENT'); }, log: () => undefined };
+  const unreadable = {
+    terminationLog: () => {
+      throw new Error('ENOENT');
+    },
+    log: () => undefined,
+  };
   assert.equal(terminationMessage({ exitCode: 1 }, undefined, 'File', unreadable), undefined);
 });
 

@@ -51,7 +51,12 @@ function attempt(read: () => string | undefined): string | undefined {
 /** The last lines of a CRI log as the kubelet's FallbackToLogsOnError takes them: 80 lines, 2 KiB, without the CRI prefix. */
 export function messageFromLog(text: string): string | undefined {
   const lines = text.trimEnd().split('\n').slice(-80);
-  return lines.map((l) => l.split(' ').slice(3).join(' ')).join('\n').slice(-2048) || undefined;
+  return (
+    lines
+      .map((l) => l.split(' ').slice(3).join(' '))
+      .join('\n')
+      .slice(-2048) || undefined
+  );
 }
 
 /**
@@ -59,7 +64,12 @@ export function messageFromLog(text: string): string | undefined {
  * else the start error, else the termination-log file (4 KiB), else with FallbackToLogsOnError
  * and a non-zero exit the end of the log.
  */
-export function terminationMessage(exit: Pick<ShimExit, 'exitCode' | 'startError'>, problem: string | undefined, policy: string | undefined, output: RunOutput): string | undefined {
+export function terminationMessage(
+  exit: Pick<ShimExit, 'exitCode' | 'startError'>,
+  problem: string | undefined,
+  policy: string | undefined,
+  output: RunOutput,
+): string | undefined {
   let message = problem ?? exit.startError;
   if (message === undefined) {
     const text = attempt(output.terminationLog)?.slice(0, 4096);
@@ -94,7 +104,12 @@ export function terminatedState(exit: ShimExit, inst: Pick<Instance, 'startedAt'
  * CrashLoopBackOff after a run of `ranMs`: the first restart is immediate, later ones wait
  * initialMs, doubling up to maxMs; a run of resetAfterMs or more starts over.
  */
-export function crashLoopAfterExit(backoffMs: number, ranMs: number, cfg: CrashLoopBackOff, now: number): Pick<ContainerRecord, 'backoffMs' | 'backoffUntil' | 'backoffWaitMs'> {
+export function crashLoopAfterExit(
+  backoffMs: number,
+  ranMs: number,
+  cfg: CrashLoopBackOff,
+  now: number,
+): Pick<ContainerRecord, 'backoffMs' | 'backoffUntil' | 'backoffWaitMs'> {
   const current = ranMs >= cfg.resetAfterMs ? 0 : backoffMs;
   if (current === 0) return { backoffMs: cfg.initialMs, backoffUntil: undefined };
   return { backoffMs: Math.min(current * 2, cfg.maxMs), backoffUntil: now + current, backoffWaitMs: current };
@@ -127,7 +142,10 @@ export function imagePullBackOff(image: string, pullMessage: string | undefined)
 }
 
 /** The kubelet's CrashLoopBackOff waiting state while a restart is held back. */
-export function crashLoopBackOff(c: Pick<ContainerRecord, 'name' | 'backoffMs' | 'backoffWaitMs'>, pod: { name: string; namespace: string; uid: string }): { reason: string; message: string } {
+export function crashLoopBackOff(
+  c: Pick<ContainerRecord, 'name' | 'backoffMs' | 'backoffWaitMs'>,
+  pod: { name: string; namespace: string; uid: string },
+): { reason: string; message: string } {
   const seconds = Math.round((c.backoffWaitMs ?? c.backoffMs) / 1000);
   return { reason: 'CrashLoopBackOff', message: `back-off ${seconds}s restarting failed container=${c.name} pod=${pod.name}_${pod.namespace}(${pod.uid})` };
 }

@@ -10,7 +10,17 @@ import type { Logger } from '../../log.ts';
 import { oomKills, killCgroup } from './cgroups.ts';
 import { probeContext, runPostStart, startProbes, type HookHost } from './container-hooks.ts';
 import { parseTime, recordExit, recordPullFailure, terminatedState, terminationMessage, terminationReason } from './container-exit.ts';
-import { cleanupOldInstances, createFailureReason, instanceDir, logFile, prepareRun, recordStart, shimSpecFor, type PreparedRun, type StartHost } from './container-start.ts';
+import {
+  cleanupOldInstances,
+  createFailureReason,
+  instanceDir,
+  logFile,
+  prepareRun,
+  recordStart,
+  shimSpecFor,
+  type PreparedRun,
+  type StartHost,
+} from './container-start.ts';
 import { killInstance, stopInstance, stopSignalOf } from './container-stop.ts';
 import { formatRfc3339Nano, nowNs } from './cri-log.ts';
 import { ImagePullError, type PreparedImage } from './images.ts';
@@ -100,7 +110,9 @@ export class ContainerRuns {
       }
       const prefetched = this.prefetched.get(c.name);
       this.prefetched.delete(c.name);
-      const prepared = await (prefetched?.image === (container.image ?? '') ? prefetched.pending : host.images.ensure(container, host.resolved().pullSecrets ?? [], host.signal));
+      const prepared = await (prefetched?.image === (container.image ?? '')
+        ? prefetched.pending
+        : host.images.ensure(container, host.resolved().pullSecrets ?? [], host.signal));
       c.pullBackoffMs = 0;
       c.pullRetryAt = undefined;
       c.imageID = prepared.imageID;
@@ -185,7 +197,12 @@ export class ContainerRuns {
   adopt(c: ContainerRecord, inst: Instance, sandboxAlive: boolean): void {
     this.handlesOf(c.name);
     if (!sandboxAlive) {
-      this.finishInstance(c, inst, { exitCode: 137, startedAt: inst.startedAt, finishedAt: formatRfc3339Nano(nowNs()), startError: undefined }, 'the pod sandbox is gone');
+      this.finishInstance(
+        c,
+        inst,
+        { exitCode: 137, startedAt: inst.startedAt, finishedAt: formatRfc3339Nano(nowNs()), startError: undefined },
+        'the pod sandbox is gone',
+      );
     } else if (isAlive(inst.shimPid, inst.shimStart)) {
       startProbes(this.hooks, c, inst, this.handlesOf(c.name).probers, true);
       this.watchExit(c, inst);
@@ -219,7 +236,12 @@ export class ContainerRuns {
     if (!exit) {
       // The monitor died without recording anything (killed): make sure nothing of the run survives.
       killInstance(inst, 'SIGKILL', sharesPid(this.host.state.pod));
-      this.finishInstance(c, inst, { exitCode: 137, startedAt: inst.startedAt, finishedAt: formatRfc3339Nano(nowNs()) }, 'the container monitor exited unexpectedly');
+      this.finishInstance(
+        c,
+        inst,
+        { exitCode: 137, startedAt: inst.startedAt, finishedAt: formatRfc3339Nano(nowNs()) },
+        'the container monitor exited unexpectedly',
+      );
       return;
     }
     this.finishInstance(c, inst, exit, undefined);

@@ -29,7 +29,9 @@ export function socketPath(dataDir: string, uid: string, name: string, attempt: 
 
 /** The waiting reason for a container whose run could not be prepared. */
 export function createFailureReason(err: unknown): 'CreateContainerConfigError' | 'CreateContainerError' {
-  return err instanceof ContainerConfigError || err instanceof UserResolveError || err instanceof VolumeMountError ? 'CreateContainerConfigError' : 'CreateContainerError';
+  return err instanceof ContainerConfigError || err instanceof UserResolveError || err instanceof VolumeMountError
+    ? 'CreateContainerConfigError'
+    : 'CreateContainerError';
 }
 
 export interface StartHost {

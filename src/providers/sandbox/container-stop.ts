@@ -4,7 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { allStats, childrenOf, descendantsOf, isAlive, signal as sendSignal } from './procfs.ts';
 import type { Instance } from './state.ts';
 
-const SIGNALS: Record<string, NodeJS.Signals> = { SIGTERM: 'SIGTERM', SIGINT: 'SIGINT', SIGQUIT: 'SIGQUIT', SIGHUP: 'SIGHUP', SIGKILL: 'SIGKILL', SIGUSR1: 'SIGUSR1', SIGUSR2: 'SIGUSR2', SIGWINCH: 'SIGWINCH' };
+const SIGNALS: Record<string, NodeJS.Signals> = {
+  SIGTERM: 'SIGTERM',
+  SIGINT: 'SIGINT',
+  SIGQUIT: 'SIGQUIT',
+  SIGHUP: 'SIGHUP',
+  SIGKILL: 'SIGKILL',
+  SIGUSR1: 'SIGUSR1',
+  SIGUSR2: 'SIGUSR2',
+  SIGWINCH: 'SIGWINCH',
+};
 
 /** The container's stop signal (lifecycle.stopSignal or the image's StopSignal, "TERM" or "SIGTERM"); SIGTERM by default. */
 export function stopSignalOf(name: string | undefined): NodeJS.Signals {

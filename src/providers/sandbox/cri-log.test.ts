@@ -14,7 +14,8 @@ function tmp(t: { after: (fn: () => void) => void }): string {
 
 async function collect(file: string, options: Partial<ReadLogOptions>): Promise<string> {
   let out = '';
-  for await (const chunk of readCriLog(file, { follow: false, timestamps: false, signal: new AbortController().signal, finished: () => true, ...options })) out += chunk.toString();
+  for await (const chunk of readCriLog(file, { follow: false, timestamps: false, signal: new AbortController().signal, finished: () => true, ...options }))
+    out += chunk.toString();
   return out;
 }
 
@@ -69,9 +70,16 @@ test('rotation keeps maxFiles files and the reader reads them oldest first', asy
   w.close();
   assert.equal(rotatedFiles(file).length, 2);
   const text = await collect(file, {});
-  const numbers = text.trimEnd().split('\n').map((l) => Number(l.split(' ')[1]));
+  const numbers = text
+    .trimEnd()
+    .split('\n')
+    .map((l) => Number(l.split(' ')[1]));
   assert.equal(numbers.at(-1), 29);
-  assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'in order');
+  assert.deepEqual(
+    numbers,
+    [...numbers].sort((a, b) => a - b),
+    'in order',
+  );
   assert.ok(numbers.length < 30, 'the oldest rotated away');
 });
 

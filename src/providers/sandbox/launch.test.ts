@@ -28,17 +28,32 @@ function launch(over: Partial<ContainerLaunch> = {}): ContainerLaunch {
 
 test('capabilities: the default set, drop (ALL), add, privileged', () => {
   assert.deepEqual(containerCapabilities({ name: 'c' }), DEFAULT_CAPABILITIES);
-  assert.deepEqual(containerCapabilities({ name: 'c', securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }), ['CAP_NET_BIND_SERVICE']);
+  assert.deepEqual(containerCapabilities({ name: 'c', securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }), [
+    'CAP_NET_BIND_SERVICE',
+  ]);
   assert.ok(!(containerCapabilities({ name: 'c', securityContext: { capabilities: { drop: ['net_raw'] } } }) as string[]).includes('CAP_NET_RAW'));
   assert.equal(containerCapabilities({ name: 'c', securityContext: { privileged: true } }), 'all');
 });
 
 test('the start command joins the pod namespaces and builds the container with bwrap', () => {
   const argv = startCommand(tools, launch(), '/i.json', false);
-  assert.deepEqual(argv.slice(0, 9), ['/bin/sh', '-c', 'exec "$@" 3>/i.json 4</proc/42/ns/pid', 'sh', 'nsenter', '--ipc=/proc/42/ns/ipc', '--uts=/proc/42/ns/uts', '--net=/proc/42/ns/net', '--']);
+  assert.deepEqual(argv.slice(0, 9), [
+    '/bin/sh',
+    '-c',
+    'exec "$@" 3>/i.json 4</proc/42/ns/pid',
+    'sh',
+    'nsenter',
+    '--ipc=/proc/42/ns/ipc',
+    '--uts=/proc/42/ns/uts',
+    '--net=/proc/42/ns/net',
+    '--',
+  ]);
   const bwrap = argv.slice(9);
   const text = bwrap.join(' ');
-  assert.match(text, /^bwrap --pidns 4 --unshare-pid --info-fd 3 --bind \/data\/pods\/u\/containers\/c\/0\/rootfs \/ --proc \/proc --dev \/dev --bind \/shm \/dev\/shm/);
+  assert.match(
+    text,
+    /^bwrap --pidns 4 --unshare-pid --info-fd 3 --bind \/data\/pods\/u\/containers\/c\/0\/rootfs \/ --proc \/proc --dev \/dev --bind \/shm \/dev\/shm/,
+  );
   assert.match(text, /--ro-bind \/data\/pods\/u\/volumes\/cfg \/etc\/cfg/);
   assert.match(text, /--cap-drop ALL --cap-add CAP_CHOWN --new-session --clearenv --setenv PATH \/bin --setenv A b=c --chdir \/work -- sleep 10$/);
   assert.ok(!text.includes(HELPER_PATH));
@@ -56,10 +71,16 @@ test('runAsUser goes through the busybox helper; read-only root; shared pid name
   assert.deepEqual(exec.slice(-3), ['--', 'cat', '/etc/hostname']);
 });
 
-test('with cgroups, the shell joins the container\'s cgroups before it execs anything (start and exec)', () => {
+test("with cgroups, the shell joins the container's cgroups before it execs anything (start and exec)", () => {
   const l = launch({ cgroupProcs: ['/cg/memory/vk/u/c/cgroup.procs', '/cg/cpu,cpuacct/vk/u/c/cgroup.procs'] });
-  assert.equal(startCommand(tools, l, '/i.json', false)[2], "echo $$ > /cg/memory/vk/u/c/cgroup.procs && echo $$ > /cg/cpu,cpuacct/vk/u/c/cgroup.procs && exec \"$@\" 3>/i.json 4</proc/42/ns/pid");
-  assert.equal(execCommand(tools, l, 777, ['true'], false)[2], "echo $$ > /cg/memory/vk/u/c/cgroup.procs && echo $$ > /cg/cpu,cpuacct/vk/u/c/cgroup.procs && exec \"$@\" 4</proc/777/ns/pid");
+  assert.equal(
+    startCommand(tools, l, '/i.json', false)[2],
+    'echo $$ > /cg/memory/vk/u/c/cgroup.procs && echo $$ > /cg/cpu,cpuacct/vk/u/c/cgroup.procs && exec "$@" 3>/i.json 4</proc/42/ns/pid',
+  );
+  assert.equal(
+    execCommand(tools, l, 777, ['true'], false)[2],
+    'echo $$ > /cg/memory/vk/u/c/cgroup.procs && echo $$ > /cg/cpu,cpuacct/vk/u/c/cgroup.procs && exec "$@" 4</proc/777/ns/pid',
+  );
   // With a TTY, `script` (like the monitor) stays outside; the shell it runs joins.
   assert.match(startCommand(tools, l, '/i.json', true)[2]!, /^\/bin\/sh -c 'echo \$\$ > \/cg\/memory/);
 });

@@ -32,10 +32,14 @@ function forkedChild(unsharePid: number): number | undefined {
 
 /** Starts the pause process in fresh namespaces (then setPauseHostname names the pod). */
 export async function startPause(tools: Omit<PauseTools, 'nsenter' | 'busybox'>): Promise<PauseProcess> {
-  const child = spawn(tools.unshare, ['--pid', '--fork', '--ipc', '--uts', '--net', '--mount', '--propagation', 'private', '--kill-child', '--', tools.pause, '-P'], {
-    detached: true,
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    tools.unshare,
+    ['--pid', '--fork', '--ipc', '--uts', '--net', '--mount', '--propagation', 'private', '--kill-child', '--', tools.pause, '-P'],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
   const unsharePid = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid!));
     child.once('error', (err) => reject(new VkError('VK_PROVIDER', `cannot start ${tools.unshare}: ${err.message}`)));

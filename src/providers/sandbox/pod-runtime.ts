@@ -292,7 +292,8 @@ export class SandboxPod {
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'creating the pod sandbox failed');
       await teardownSandbox(this.sandboxHost, this.podState);
-      for (const c of this.podState.containers) if (!c.running) c.waiting = { reason: 'ContainerCreating', message: `Failed to create pod sandbox: ${errorMessage(err)}` };
+      for (const c of this.podState.containers)
+        if (!c.running) c.waiting = { reason: 'ContainerCreating', message: `Failed to create pod sandbox: ${errorMessage(err)}` };
       this.changed();
       this.schedule(Date.now() + 5000);
     }
@@ -396,7 +397,10 @@ export class SandboxPod {
       await rename(path.join(this.dir, 'logs'), path.join(dir, 'logs'));
       const containers = Object.fromEntries(this.podState.containers.map((c) => [c.name, { logAttempt: c.logAttempt, lastAttempt: c.lastAttempt }]));
       const pod = { ...this.podState.pod, status: this.status() };
-      await writeFile(path.join(dir, 'meta.json'), JSON.stringify({ namespace: this.podState.namespace, name: this.podState.name, uid: this.uid, at: Date.now(), containers, pod }));
+      await writeFile(
+        path.join(dir, 'meta.json'),
+        JSON.stringify({ namespace: this.podState.namespace, name: this.podState.name, uid: this.uid, at: Date.now(), containers, pod }),
+      );
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'no logs kept for the finished pod');
     }

@@ -22,7 +22,15 @@ function app(name: string, extra: Partial<Container> = {}): Container {
 }
 
 function instance(name: string, attempt: number): Instance {
-  return { attempt, containerID: `sandbox://${name}-${attempt}`, startedAt: '2026-01-02T03:04:06.111222333Z', shimPid: 1000 + attempt, shimStart: 1, childPid: 2000 + attempt, launchFile: '/nonexistent' };
+  return {
+    attempt,
+    containerID: `sandbox://${name}-${attempt}`,
+    startedAt: '2026-01-02T03:04:06.111222333Z',
+    shimPid: 1000 + attempt,
+    shimStart: 1,
+    childPid: 2000 + attempt,
+    launchFile: '/nonexistent',
+  };
 }
 
 function start(state: PodRecordState, c: ContainerRecord): Instance {
@@ -33,7 +41,13 @@ function start(state: PodRecordState, c: ContainerRecord): Instance {
 
 function exit(c: ContainerRecord, code: number, message?: string): void {
   const inst = c.running!;
-  recordExit(c, terminatedState({ exitCode: code, startedAt: inst.startedAt, finishedAt: '2026-01-02T03:04:09.5Z' }, inst, code === 0 ? 'Completed' : 'Error', message), 1000, cfg, T0);
+  recordExit(
+    c,
+    terminatedState({ exitCode: code, startedAt: inst.startedAt, finishedAt: '2026-01-02T03:04:09.5Z' }, inst, code === 0 ? 'Completed' : 'Error', message),
+    1000,
+    cfg,
+    T0,
+  );
 }
 
 function condition(state: PodRecordState, type: string) {
@@ -72,7 +86,10 @@ test('init containers: PodInitializing, Initialized False naming the incomplete 
   state.sandbox = sandbox;
   let status = renderPodStatus(state, HOST_IP);
   assert.equal(status.phase, 'Pending');
-  assert.deepEqual(status.initContainerStatuses?.map((c) => c.state?.waiting?.reason), ['PodInitializing', 'PodInitializing']);
+  assert.deepEqual(
+    status.initContainerStatuses?.map((c) => c.state?.waiting?.reason),
+    ['PodInitializing', 'PodInitializing'],
+  );
   assert.equal(status.containerStatuses?.[0]?.state?.waiting?.reason, 'PodInitializing');
   assert.equal(condition(state, 'Initialized')?.message, 'containers with incomplete status: [setup migrate]');
   const setup = state.containers[0]!;
@@ -114,7 +131,7 @@ test('a running, ready pod: Running, Ready, its pod IP, running since a whole se
   );
 });
 
-test('hostNetwork: the pod IP is the node\'s once the sandbox exists', () => {
+test("hostNetwork: the pod IP is the node's once the sandbox exists", () => {
   const state = newPodState(makePod({ hostNetwork: true }), T0);
   assert.equal(podIP(state, HOST_IP), undefined);
   state.sandbox = { ...sandbox, network: undefined };
@@ -137,7 +154,16 @@ test('a crash-looping container: CrashLoopBackOff with the back-off message, the
   assert.deepEqual(s.state, { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=app pod=loop_default(uid-9)' } });
   assert.equal(s.restartCount, 1);
   assert.equal(s.containerID, 'sandbox://app-1');
-  assert.deepEqual(s.lastState, { terminated: { exitCode: 1, reason: 'Error', message: 'boom again', startedAt: '2026-01-02T03:04:06Z', finishedAt: '2026-01-02T03:04:09Z', containerID: 'sandbox://app-1' } });
+  assert.deepEqual(s.lastState, {
+    terminated: {
+      exitCode: 1,
+      reason: 'Error',
+      message: 'boom again',
+      startedAt: '2026-01-02T03:04:06Z',
+      finishedAt: '2026-01-02T03:04:09Z',
+      containerID: 'sandbox://app-1',
+    },
+  });
   assert.equal(s.ready, false);
   // The next wait doubles.
   assert.equal(crashLoopAfterExit(c.backoffMs, 1000, cfg, T0).backoffWaitMs, 20_000);
@@ -148,10 +174,14 @@ test('a failed pull shows ErrImagePull, then ImagePullBackOff with the pull erro
   state.sandbox = sandbox;
   const c = state.containers[0]!;
   recordPullFailure(c, 'ErrImagePull', 'failed to pull image "nope:1": manifest unknown', { initialMs: 10_000, maxMs: 300_000 }, T0);
-  assert.deepEqual(renderPodStatus(state, HOST_IP).containerStatuses?.[0]?.state, { waiting: { reason: 'ErrImagePull', message: 'failed to pull image "nope:1": manifest unknown' } });
+  assert.deepEqual(renderPodStatus(state, HOST_IP).containerStatuses?.[0]?.state, {
+    waiting: { reason: 'ErrImagePull', message: 'failed to pull image "nope:1": manifest unknown' },
+  });
   c.waiting = imagePullBackOff('nope:1', c.waiting?.message);
   const s = renderPodStatus(state, HOST_IP).containerStatuses![0]!;
-  assert.deepEqual(s.state, { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1": failed to pull image "nope:1": manifest unknown' } });
+  assert.deepEqual(s.state, {
+    waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1": failed to pull image "nope:1": manifest unknown' },
+  });
   assert.equal(s.image, 'nope:1');
   assert.equal(s.imageID, '');
   assert.equal(renderPodStatus(state, HOST_IP).phase, 'Pending');

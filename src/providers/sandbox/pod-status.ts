@@ -58,7 +58,9 @@ export function renderPodStatus(state: PodRecordState, hostIP: string): PodStatu
   const readyReason = phase === 'Succeeded' ? 'PodCompleted' : 'ContainersNotReady';
   status.conditions = [
     condition('PodReadyToStartContainers', state.sandbox !== undefined && !state.terminal),
-    state.initDone ? condition('Initialized', true) : condition('Initialized', false, 'ContainersNotInitialized', `containers with incomplete status: [${incomplete.join(' ')}]`),
+    state.initDone
+      ? condition('Initialized', true)
+      : condition('Initialized', false, 'ContainersNotInitialized', `containers with incomplete status: [${incomplete.join(' ')}]`),
     ready ? condition('ContainersReady', true) : condition('ContainersReady', false, readyReason, notReady),
     ready ? condition('Ready', true) : condition('Ready', false, readyReason, notReady),
   ];
@@ -85,7 +87,14 @@ function terminatedState(t: Terminated): NonNullable<ContainerStatus['state']> {
 
 export function renderContainerStatus(state: PodRecordState, c: ContainerRecord): ContainerStatus {
   const spec = containerSpec(state, c.name);
-  const base = { name: c.name, image: spec?.image ?? '', imageID: c.imageID ?? '', restartCount: c.restartCount, ready: c.ready && c.running !== undefined, started: c.started && c.running !== undefined };
+  const base = {
+    name: c.name,
+    image: spec?.image ?? '',
+    imageID: c.imageID ?? '',
+    restartCount: c.restartCount,
+    ready: c.ready && c.running !== undefined,
+    started: c.started && c.running !== undefined,
+  };
   const lastState = c.last ? terminatedState(c.last) : {};
   if (c.running) {
     return { ...base, containerID: c.running.containerID, state: { running: { startedAt: toSeconds(c.running.startedAt) } }, lastState };

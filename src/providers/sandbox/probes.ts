@@ -50,7 +50,10 @@ function httpProbe(action: NonNullable<ProbeAction['httpGet']>, host: string, po
     );
     req.on('timeout', () => {
       req.destroy();
-      resolve({ ok: false, message: `Get "${secure ? 'https' : 'http'}://${host}:${port}${action.path || '/'}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` });
+      resolve({
+        ok: false,
+        message: `Get "${secure ? 'https' : 'http'}://${host}:${port}${action.path || '/'}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
+      });
     });
     req.on('error', (err) => resolve({ ok: false, message: `Get "${secure ? 'https' : 'http'}://${host}:${port}${action.path || '/'}": ${err.message}` }));
     req.end();
@@ -83,7 +86,10 @@ export async function runAction(action: ProbeAction, ctx: ProbeContext, timeoutM
       const command = action.exec.command ?? [];
       const code = await ctx.exec(command, timeoutMs);
       if (code === 0) return { ok: true, message: '' };
-      return { ok: false, message: code === -1 ? `command ${JSON.stringify(command.join(' '))} timed out` : `command ${JSON.stringify(command.join(' '))} exited with ${code}` };
+      return {
+        ok: false,
+        message: code === -1 ? `command ${JSON.stringify(command.join(' '))} timed out` : `command ${JSON.stringify(command.join(' '))} exited with ${code}`,
+      };
     }
     if (action.httpGet || action.tcpSocket) {
       const target = (action.httpGet ?? action.tcpSocket)!;

@@ -21,7 +21,10 @@ function busyboxRootfs(dir: string): string {
   const rootfs = path.join(dir, 'busybox');
   for (const sub of ['bin', 'etc', 'tmp', 'root']) mkdirSync(path.join(rootfs, sub), { recursive: true });
   copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox')) symlinkSync('busybox', path.join(rootfs, 'bin', applet));
+  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox'))
+    symlinkSync('busybox', path.join(rootfs, 'bin', applet));
   return rootfs;
 }
 
@@ -29,7 +32,10 @@ runProviderContract({
   name: 'sandbox',
   async make() {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sbx-contract-'));
-    const provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: busyboxRootfs(dir) } }, { nodeName: 'contract', nodeIP: '127.0.0.1', log: silentLogger });
+    const provider = await SandboxProvider.open(
+      { dataDir: path.join(dir, 'data'), localImages: { busybox: busyboxRootfs(dir) } },
+      { nodeName: 'contract', nodeIP: '127.0.0.1', log: silentLogger },
+    );
     return {
       provider,
       async close() {

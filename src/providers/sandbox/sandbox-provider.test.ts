@@ -34,8 +34,14 @@ before(async () => {
   const rootfs = path.join(dir, 'busybox');
   for (const sub of ['bin', 'etc', 'tmp', 'root']) mkdirSync(path.join(rootfs, sub), { recursive: true });
   copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox')) symlinkSync('busybox', path.join(rootfs, 'bin', applet));
-  provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: rootfs }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
+  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox'))
+    symlinkSync('busybox', path.join(rootfs, 'bin', applet));
+  provider = await SandboxProvider.open(
+    { dataDir: path.join(dir, 'data'), localImages: { busybox: rootfs }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } },
+    { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger },
+  );
 });
 
 after(async () => {
@@ -58,7 +64,13 @@ function saved(r: ResolvedPod): { dir: string; state: PodRecordState } {
 let counter = 0;
 function pod(spec: Record<string, unknown>): ResolvedPod {
   counter++;
-  return { pod: { metadata: { name: `p${counter}`, namespace: 'unit', uid: `uid-${counter}-${Date.now()}` }, spec: { terminationGracePeriodSeconds: 5, ...spec } as Pod['spec'] }, volumes: new Map() };
+  return {
+    pod: {
+      metadata: { name: `p${counter}`, namespace: 'unit', uid: `uid-${counter}-${Date.now()}` },
+      spec: { terminationGracePeriodSeconds: 5, ...spec } as Pod['spec'],
+    },
+    volumes: new Map(),
+  };
 }
 
 async function status(r: ResolvedPod) {
@@ -69,7 +81,12 @@ async function exec(r: ResolvedPod, container: string, command: string[]): Promi
   const out = new PassThrough();
   let text = '';
   out.on('data', (d: Buffer) => (text += d.toString()));
-  const code = await provider.runInContainer('unit', r.pod.metadata!.name!, container, command, { stdout: out, stderr: out, tty: false, signal: new AbortController().signal });
+  const code = await provider.runInContainer('unit', r.pod.metadata!.name!, container, command, {
+    stdout: out,
+    stderr: out,
+    tty: false,
+    signal: new AbortController().signal,
+  });
   return { code, out: text };
 }
 
@@ -93,7 +110,10 @@ test('deletion sends SIGTERM, runs preStop first, and SIGKILLs after the grace p
       },
     ],
   });
-  const stubborn = pod({ terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }] });
+  const stubborn = pod({
+    terminationGracePeriodSeconds: 1,
+    containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }],
+  });
   await provider.createPod(polite, call);
   await provider.createPod(stubborn, call);
   await running(polite);
@@ -119,7 +139,13 @@ test('restartPolicy OnFailure: a success ends the pod Succeeded; its logs stay r
   const found = await provider.getPod('unit', r.pod.metadata!.name!, call);
   assert.equal(found?.status?.phase, 'Succeeded');
   let text = '';
-  for await (const chunk of await provider.getContainerLogs('unit', r.pod.metadata!.name!, 'c', { follow: false, previous: false, timestamps: false, signal: new AbortController().signal })) text += chunk;
+  for await (const chunk of await provider.getContainerLogs('unit', r.pod.metadata!.name!, 'c', {
+    follow: false,
+    previous: false,
+    timestamps: false,
+    signal: new AbortController().signal,
+  }))
+    text += chunk;
   assert.equal(text, 'done\n');
   await provider.deletePod(found!, deleted); // the API object is gone: the logs go too
   assert.equal(await provider.getPod('unit', r.pod.metadata!.name!, call), undefined);
@@ -128,7 +154,12 @@ test('restartPolicy OnFailure: a success ends the pod Succeeded; its logs stay r
 test('a startup probe gates readiness; a failing postStart hook kills the container; an unknown command is a StartError', { skip }, async () => {
   const r = pod({
     containers: [
-      { name: 'slow', image: 'busybox', command: ['sh', '-c', 'sleep 1; touch /tmp/up; sleep 3600'], startupProbe: { exec: { command: ['test', '-f', '/tmp/up'] }, periodSeconds: 1, failureThreshold: 30 } },
+      {
+        name: 'slow',
+        image: 'busybox',
+        command: ['sh', '-c', 'sleep 1; touch /tmp/up; sleep 3600'],
+        startupProbe: { exec: { command: ['test', '-f', '/tmp/up'] }, periodSeconds: 1, failureThreshold: 30 },
+      },
       { name: 'hooked', image: 'busybox', command: ['sleep', '3600'], lifecycle: { postStart: { exec: { command: ['false'] } } } },
       { name: 'nocmd', image: 'busybox', command: ['/no/such/binary'] },
     ],
@@ -150,7 +181,13 @@ test('a startup probe gates readiness; a failing postStart hook kills the contai
 });
 
 test('shareProcessNamespace: containers see each other; exec runs in the container with its environment', { skip }, async () => {
-  const r = pod({ shareProcessNamespace: true, containers: [{ name: 'a', image: 'busybox', command: ['sleep', '3601'], env: [{ name: 'GREETING', value: 'hi' }] }, { name: 'b', image: 'busybox', command: ['sleep', '3602'] }] });
+  const r = pod({
+    shareProcessNamespace: true,
+    containers: [
+      { name: 'a', image: 'busybox', command: ['sleep', '3601'], env: [{ name: 'GREETING', value: 'hi' }] },
+      { name: 'b', image: 'busybox', command: ['sleep', '3602'] },
+    ],
+  });
   await provider.createPod(r, call);
   await running(r);
   const ps = await exec(r, 'a', ['ps', '-o', 'args']);
@@ -162,27 +199,42 @@ test('shareProcessNamespace: containers see each other; exec runs in the contain
 });
 
 test('a changed image restarts the container; a restarted provider adopts the pod', { skip }, async () => {
-  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }], volumes: [{ name: 'cfg', configMap: { name: 'x' } }] });
+  const r = pod({
+    containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
+    volumes: [{ name: 'cfg', configMap: { name: 'x' } }],
+  });
   r.volumes.set('cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a', content: Buffer.from('from the volume\n'), mode: 0o644 }] });
   await provider.createPod(r, call);
   await running(r);
   const before = saved(r).state.containers[0]!.running!;
   // Adoption: a second provider on the same data directory takes the pod over as it runs.
   await provider.close();
-  provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: path.join(dir, 'busybox'), 'busybox:v2': path.join(dir, 'busybox') }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
+  provider = await SandboxProvider.open(
+    {
+      dataDir: path.join(dir, 'data'),
+      localImages: { busybox: path.join(dir, 'busybox'), 'busybox:v2': path.join(dir, 'busybox') },
+      crashLoopBackOff: { initialMs: 500, maxMs: 1000 },
+    },
+    { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger },
+  );
   const adopted = saved(r).state.containers[0]!.running!;
   assert.equal(adopted.childPid, before.childPid);
   assert.equal((await exec(r, 'c', ['true'])).code, 0);
   // The new run after adoption still mounts the pod's volumes (written before the restart).
-  const updated: ResolvedPod = { pod: { ...r.pod, spec: { ...r.pod.spec!, containers: [{ ...r.pod.spec!.containers[0]!, image: 'busybox:v2' }] } }, volumes: new Map() };
+  const updated: ResolvedPod = {
+    pod: { ...r.pod, spec: { ...r.pod.spec!, containers: [{ ...r.pod.spec!.containers[0]!, image: 'busybox:v2' }] } },
+    volumes: new Map(),
+  };
   await provider.updatePod(updated, call);
-  const s = await waitFor('restarted with the new image', async () => (await status(r)).containerStatuses?.find((c) => c.restartCount === 1 && c.state?.running));
+  const s = await waitFor('restarted with the new image', async () =>
+    (await status(r)).containerStatuses?.find((c) => c.restartCount === 1 && c.state?.running),
+  );
   assert.equal(s.image, 'busybox:v2');
   assert.equal((await exec(r, 'c', ['cat', '/cfg/a'])).out, 'from the volume\n');
   await provider.deletePod(r.pod, deleted);
 });
 
-test('hostNetwork: the containers use the host\'s network namespace and the node\'s address', { skip }, async () => {
+test("hostNetwork: the containers use the host's network namespace and the node's address", { skip }, async () => {
   const r = pod({ hostNetwork: true, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
   await provider.createPod(r, call);
   const s = await running(r);
@@ -206,7 +258,10 @@ test('a container run the saved state does not know (a crash mid-start) is kille
   delete state.containers[0]!.running;
   state.containers[0]!.waiting = { reason: 'ContainerCreating' };
   writeFileSync(file, JSON.stringify(state));
-  provider = await SandboxProvider.open({ dataDir: path.join(dir, 'data'), localImages: { busybox: path.join(dir, 'busybox') }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } }, { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger });
+  provider = await SandboxProvider.open(
+    { dataDir: path.join(dir, 'data'), localImages: { busybox: path.join(dir, 'busybox') }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } },
+    { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger },
+  );
   await waitFor('the stray run gone', async () => !isAlive(stray.shimPid, stray.shimStart) && !isAlive(stray.childPid, stray.childStart));
   const s = await running(r);
   assert.notEqual(s.containerStatuses?.[0]?.containerID, undefined);
@@ -245,7 +300,11 @@ test('cgroups: a container past its memory limit ends OOMKilled (137); exec join
   const dirs = cgroupDirs(sandbox.state.cgroup!);
   assert.ok(dirs.every((d) => existsSync(d)));
   await provider.deletePod(r.pod, deleted);
-  assert.deepEqual(dirs.filter((d) => existsSync(d)), [], 'no cgroup left behind');
+  assert.deepEqual(
+    dirs.filter((d) => existsSync(d)),
+    [],
+    'no cgroup left behind',
+  );
 });
 
 test('contract: an aborted call rejects and makes nothing; an unmappable volume mount is rejected; an aborted deletion goes on', { skip }, async () => {
@@ -257,10 +316,16 @@ test('contract: an aborted call rejects and makes nothing; an unmappable volume 
     volumes: [{ name: 'claim', persistentVolumeClaim: { claimName: 'data' } }],
     containers: [{ name: 'c', image: 'busybox', command: ['true'], volumeMounts: [{ name: 'claim', mountPath: '/data' }] }],
   });
-  await assert.rejects(provider.createPod(claim, call), (err: unknown) => err instanceof PodRejectedError && err.reason === 'UnsupportedVolume' && /"claim"/.test(err.message));
+  await assert.rejects(
+    provider.createPod(claim, call),
+    (err: unknown) => err instanceof PodRejectedError && err.reason === 'UnsupportedVolume' && /"claim"/.test(err.message),
+  );
   assert.equal(await provider.getPod('unit', claim.pod.metadata!.name!, call), undefined);
 
-  const stubborn = pod({ terminationGracePeriodSeconds: 2, containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }] });
+  const stubborn = pod({
+    terminationGracePeriodSeconds: 2,
+    containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }],
+  });
   await provider.createPod(stubborn, call);
   await running(stubborn);
   const abort = new AbortController();

@@ -9,10 +9,31 @@ import { mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
-import { AbortedError, ConfigError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, throwIfAborted, VkError } from '../../errors.ts';
+import {
+  AbortedError,
+  ConfigError,
+  ContainerStateError,
+  NotFoundError,
+  PodRejectedError,
+  ProviderUnavailableError,
+  throwIfAborted,
+  VkError,
+} from '../../errors.ts';
 import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import { podKey, type CallOptions, type ContainerStats, type DeleteOptions, type ExecStreams, type LogOptions, type NodeConfig, type PodListener, type PodStats, type Provider, type ResolvedPod } from '../provider.ts';
+import {
+  podKey,
+  type CallOptions,
+  type ContainerStats,
+  type DeleteOptions,
+  type ExecStreams,
+  type LogOptions,
+  type NodeConfig,
+  type PodListener,
+  type PodStats,
+  type Provider,
+  type ResolvedPod,
+} from '../provider.ts';
 import { PodNotifier } from '../support/notifier.ts';
 import { detectCgroups, readUsage, type Detection } from './cgroups.ts';
 import { parseSandboxConfig, type SandboxConfig } from './config.ts';
@@ -126,7 +147,13 @@ export class SandboxProvider implements Provider {
       rootfsMode: config.rootfsMode,
       spareDir: path.join(config.dataDir, 'spare-rootfs'),
     });
-    const cgroups = config.cgroups === 'none' ? { reason: 'Disabled', message: 'CPU and memory limits are not enforced: cgroups are turned off in the provider config (cgroups: none); usage is read from /proc' } : detectCgroups({ versions: config.cgroups === 'v1' ? [1] : config.cgroups === 'v2' ? [2] : [2, 1] });
+    const cgroups =
+      config.cgroups === 'none'
+        ? {
+            reason: 'Disabled',
+            message: 'CPU and memory limits are not enforced: cgroups are turned off in the provider config (cgroups: none); usage is read from /proc',
+          }
+        : detectCgroups({ versions: config.cgroups === 'v1' ? [1] : config.cgroups === 'v2' ? [2] : [2, 1] });
     const provider = new SandboxProvider(config, context, images, await readHostResolvConf(), cgroups);
     provider.log.info({ cgroups: cgroups.reason, message: cgroups.message }, 'resource limits');
     await provider.restore();
@@ -170,7 +197,11 @@ export class SandboxProvider implements Provider {
     if (existing) await abortable(this.remove(existing, undefined, false), options.signal, 'sandbox: createPod');
     if (this.pods.has(key)) return; // created by a concurrent call meanwhile
     this.retired.forget(resolved.pod.metadata?.namespace ?? '', resolved.pod.metadata?.name ?? '');
-    const pod = SandboxPod.fresh(this.deps, dir, { pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) });
+    const pod = SandboxPod.fresh(this.deps, dir, {
+      pod: structuredClone(resolved.pod),
+      volumes: resolved.volumes,
+      ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
+    });
     this.pods.set(key, pod);
     this.notifier.markDirty(pod);
     pod.requestReconcile();
@@ -180,7 +211,11 @@ export class SandboxProvider implements Provider {
     throwIfAborted(options.signal, 'sandbox: updatePod');
     const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
     // The update goes on when the call is aborted (a container may be restarting with a new image).
-    await abortable(pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) }), options.signal, 'sandbox: updatePod');
+    await abortable(
+      pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) }),
+      options.signal,
+      'sandbox: updatePod',
+    );
   }
 
   /**
@@ -276,8 +311,13 @@ export class SandboxProvider implements Provider {
       if (!retired) throw new NotFoundError(`pod "${name}" not found`);
       if (!rc) throw new NotFoundError(`container "${container}" in pod "${name}" is not valid`);
       const at = options.previous ? rc.lastAttempt : rc.logAttempt;
-      if (at === undefined) throw options.previous ? ContainerStateError.noPrevious(name, container) : new ContainerStateError(`container "${container}" in pod "${name}" never ran`);
-      return Readable.from(readCriLog(this.retired.logFile(retired, container, at), { ...options, follow: false, finished: () => true }), { objectMode: false });
+      if (at === undefined)
+        throw options.previous
+          ? ContainerStateError.noPrevious(name, container)
+          : new ContainerStateError(`container "${container}" in pod "${name}" never ran`);
+      return Readable.from(readCriLog(this.retired.logFile(retired, container, at), { ...options, follow: false, finished: () => true }), {
+        objectMode: false,
+      });
     }
     const c = pod.record(container);
     if (!c) throw new NotFoundError(`container "${container}" in pod "${name}" is not valid`);
@@ -442,7 +482,13 @@ export class SandboxProvider implements Provider {
         const prev = this.cpuSamples.get(key);
         this.cpuSamples.set(key, { at: now, ns: cpuNs });
         const rate = prev && now > prev.at ? Math.max(0, ((cpuNs - prev.ns) / (now - prev.at)) * 1e3) : undefined;
-        containers.push({ name: c.name, cpuUsageCoreNanoSeconds: Math.round(cpuNs), ...(rate !== undefined && { cpuUsageNanoCores: Math.round(rate) }), memoryWorkingSetBytes: workingSet ?? rss, memoryUsageBytes: rss });
+        containers.push({
+          name: c.name,
+          cpuUsageCoreNanoSeconds: Math.round(cpuNs),
+          ...(rate !== undefined && { cpuUsageNanoCores: Math.round(rate) }),
+          memoryWorkingSetBytes: workingSet ?? rss,
+          memoryUsageBytes: rss,
+        });
       }
       out.push({ namespace: pod.state.namespace, name: pod.state.name, uid: pod.uid, containers });
     }

@@ -246,7 +246,13 @@ function main(): void {
     exited = true;
     if (stderrHead && stderrHead.length > 0) log.write('stderr', stderrHead);
     log.close();
-    const exit: ShimExit = { exitCode, ...(signal && { signal }), startedAt, finishedAt: formatRfc3339Nano(nowNs()), ...((startError ?? error) !== undefined && { startError: startError ?? error }) };
+    const exit: ShimExit = {
+      exitCode,
+      ...(signal && { signal }),
+      startedAt,
+      finishedAt: formatRfc3339Nano(nowNs()),
+      ...((startError ?? error) !== undefined && { startError: startError ?? error }),
+    };
     if (exit.startError !== undefined) exit.exitCode = 128;
     writeAtomic(spec.exitFile, exit);
     broadcast(FRAME_EXIT, Buffer.from(JSON.stringify(exit)));

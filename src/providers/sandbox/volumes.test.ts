@@ -34,7 +34,16 @@ test('file volumes are written atomically through ..data, with their modes, and 
 test('mounts: volumes by name, subPath inside the volume, readOnly, parents first; unknown volume types fail', async (t) => {
   const podDir = tmp(t);
   const resolved: ResolvedPod = {
-    pod: { metadata: { name: 'p' }, spec: { containers: [], volumes: [{ name: 'host', hostPath: { path: '/srv' } }, { name: 'pvc', persistentVolumeClaim: { claimName: 'x' } }] } },
+    pod: {
+      metadata: { name: 'p' },
+      spec: {
+        containers: [],
+        volumes: [
+          { name: 'host', hostPath: { path: '/srv' } },
+          { name: 'pvc', persistentVolumeClaim: { claimName: 'x' } },
+        ],
+      },
+    },
     volumes: new Map([
       ['work', { name: 'work', type: 'emptyDir', medium: '' }],
       ['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'app.conf', content: Buffer.from('x=1'), mode: 0o644 }] }],
@@ -61,7 +70,10 @@ test('mounts: volumes by name, subPath inside the volume, readOnly, parents firs
   // A subPath into a file volume is a fixed copy of that file (same inode): the next update of the volume leaves it be.
   const pinned = path.join(podDir, 'subpaths/c/0');
   assert.equal(statSync(pinned).ino, statSync(path.join(podDir, 'volumes/cfg', readlinkSync(path.join(podDir, 'volumes/cfg/..data')), 'app.conf')).ino);
-  await writeVolumes(podDir, new Map([['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'app.conf', content: Buffer.from('x=2'), mode: 0o644 }] }]]));
+  await writeVolumes(
+    podDir,
+    new Map([['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'app.conf', content: Buffer.from('x=2'), mode: 0o644 }] }]]),
+  );
   assert.equal(readFileSync(path.join(podDir, 'volumes/cfg/app.conf'), 'utf8'), 'x=2');
   assert.equal(readFileSync(pinned, 'utf8'), 'x=1');
   await assert.rejects(containerMounts(podDir, resolved, { name: 'c', volumeMounts: [{ name: 'pvc', mountPath: '/x' }] }), VolumeMountError);
@@ -69,14 +81,23 @@ test('mounts: volumes by name, subPath inside the volume, readOnly, parents firs
 
 test('hosts, hostname and resolv.conf of the pod', async (t) => {
   const podDir = tmp(t);
-  const pod = { metadata: { name: 'web-0', namespace: 'ns' }, spec: { containers: [], subdomain: 'web', hostAliases: [{ ip: '10.1.1.1', hostnames: ['db'] }] } };
+  const pod = {
+    metadata: { name: 'web-0', namespace: 'ns' },
+    spec: { containers: [], subdomain: 'web', hostAliases: [{ ip: '10.1.1.1', hostnames: ['db'] }] },
+  };
   const files = await writePodEtc(podDir, pod, '10.215.0.6', 'nameserver 1.1.1.1\n');
   assert.equal(readFileSync(files.hostname, 'utf8'), 'web-0\n');
   const hosts = readFileSync(files.hosts, 'utf8');
   assert.match(hosts, /^10\.215\.0\.6\tweb-0\.web\.ns\.svc\.cluster\.local\tweb-0$/m);
   assert.match(hosts, /^10\.1\.1\.1\tdb$/m);
   assert.equal(podHostname({ metadata: { name: 'a' }, spec: { containers: [], hostname: 'custom' } }), 'custom');
-  assert.equal(resolvConfFor({ spec: { containers: [], dnsPolicy: 'None', dnsConfig: { nameservers: ['9.9.9.9'], searches: ['x.y'], options: [{ name: 'ndots', value: '2' }] } } }, 'nameserver 1.1.1.1\n'), 'nameserver 9.9.9.9\nsearch x.y\noptions ndots:2\n');
+  assert.equal(
+    resolvConfFor(
+      { spec: { containers: [], dnsPolicy: 'None', dnsConfig: { nameservers: ['9.9.9.9'], searches: ['x.y'], options: [{ name: 'ndots', value: '2' }] } } },
+      'nameserver 1.1.1.1\n',
+    ),
+    'nameserver 9.9.9.9\nsearch x.y\noptions ndots:2\n',
+  );
   assert.equal(resolvConfFor({ spec: { containers: [] } }, 'nameserver 1.1.1.1\n'), 'nameserver 1.1.1.1\n');
 });
 
@@ -96,7 +117,13 @@ test('retired logs are bounded in number and survive a reload', (t) => {
   assert.equal(logs.get('ns', 'p1'), undefined, 'the oldest went over the limit');
   assert.equal(logs.get('ns', 'p3')?.uid, 'u3');
   const again = new RetiredLogs(root, 2);
-  assert.deepEqual(again.all().map((p) => p.name).sort(), ['p2', 'p3']);
+  assert.deepEqual(
+    again
+      .all()
+      .map((p) => p.name)
+      .sort(),
+    ['p2', 'p3'],
+  );
   again.forget('ns', 'p2');
   assert.equal(new RetiredLogs(root, 2).get('ns', 'p2'), undefined);
 });

@@ -108,7 +108,8 @@ export async function containerMounts(podDir: string, resolved: ResolvedPod, con
     let from = source;
     // subPathExpr: $(VAR) from the container's (resolved) environment, as the kubelet expands it.
     const env = new Map((container.env ?? []).map((e) => [e.name, e.value ?? '']));
-    const subPath = vm.subPath || (vm.subPathExpr ? vm.subPathExpr.replace(/\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (_m, name: string) => env.get(name) ?? '') : undefined);
+    const subPath =
+      vm.subPath || (vm.subPathExpr ? vm.subPathExpr.replace(/\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (_m, name: string) => env.get(name) ?? '') : undefined);
     if (subPath) {
       // Resolve inside the volume (symlinks such as the atomic writer's stay inside it).
       const rel = await resolveInRoot(source, subPath);
@@ -137,12 +138,25 @@ async function pinSubPath(podDir: string, containerName: string, index: number, 
 }
 
 /** /etc/hosts, /etc/hostname and /etc/resolv.conf of the pod, written under <podDir>/etc. */
-export async function writePodEtc(podDir: string, pod: Pod, podIP: string | undefined, resolvConf: string): Promise<{ hosts: string; hostname: string; resolv: string }> {
+export async function writePodEtc(
+  podDir: string,
+  pod: Pod,
+  podIP: string | undefined,
+  resolvConf: string,
+): Promise<{ hosts: string; hostname: string; resolv: string }> {
   const dir = path.join(podDir, 'etc');
   await mkdir(dir, { recursive: true });
   const hostname = podHostname(pod);
   const fqdn = pod.spec?.subdomain ? `${hostname}.${pod.spec.subdomain}.${pod.metadata?.namespace ?? 'default'}.svc.cluster.local` : undefined;
-  const lines = ['# Kubernetes-managed hosts file.', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'fe00::0\tip6-mcastprefix', 'fe00::1\tip6-allnodes', 'fe00::2\tip6-allrouters'];
+  const lines = [
+    '# Kubernetes-managed hosts file.',
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'fe00::0\tip6-mcastprefix',
+    'fe00::1\tip6-allnodes',
+    'fe00::2\tip6-allrouters',
+  ];
   if (podIP) lines.push(`${podIP}\t${fqdn ? `${fqdn}\t` : ''}${hostname}`);
   for (const alias of pod.spec?.hostAliases ?? []) lines.push(`${alias.ip}\t${(alias.hostnames ?? []).join('\t')}`);
   const files = { hosts: path.join(dir, 'hosts'), hostname: path.join(dir, 'hostname'), resolv: path.join(dir, 'resolv.conf') };

@@ -10,7 +10,10 @@ function pod(name: string, phase: string): Pod {
 }
 
 test('changes in one turn reach each listener once, with the latest state, on the next turn', async () => {
-  const state = new Map<string, string>([['a', 'Pending'], ['b', 'Pending']]);
+  const state = new Map<string, string>([
+    ['a', 'Pending'],
+    ['b', 'Pending'],
+  ]);
   const notifier = new PodNotifier<string>((name) => pod(name, state.get(name) ?? ''), silentLogger);
   const seen: string[] = [];
   notifier.addListener((p) => seen.push(`${p.metadata?.name}:${p.status?.phase}`));

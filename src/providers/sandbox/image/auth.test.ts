@@ -13,8 +13,12 @@ test('parseWwwAuthenticate: Docker Hub style Bearer challenge', () => {
 
 test('parseWwwAuthenticate: Basic, unquoted values, escapes, commas in quotes, several challenges', () => {
   assert.deepEqual(parseWwwAuthenticate('Basic realm="basic-realm"'), [{ scheme: 'basic', params: { realm: 'basic-realm' } }]);
-  assert.deepEqual(parseWwwAuthenticate('Bearer realm=http://127.0.0.1:1/token, Service = reg'), [{ scheme: 'bearer', params: { realm: 'http://127.0.0.1:1/token', service: 'reg' } }]);
-  assert.deepEqual(parseWwwAuthenticate('Bearer realm="a\\"b",scope="repository:x:pull,push"'), [{ scheme: 'bearer', params: { realm: 'a"b', scope: 'repository:x:pull,push' } }]);
+  assert.deepEqual(parseWwwAuthenticate('Bearer realm=http://127.0.0.1:1/token, Service = reg'), [
+    { scheme: 'bearer', params: { realm: 'http://127.0.0.1:1/token', service: 'reg' } },
+  ]);
+  assert.deepEqual(parseWwwAuthenticate('Bearer realm="a\\"b",scope="repository:x:pull,push"'), [
+    { scheme: 'bearer', params: { realm: 'a"b', scope: 'repository:x:pull,push' } },
+  ]);
   const two = parseWwwAuthenticate('Basic realm="r1", Bearer realm="https://t/token",service="s"');
   assert.deepEqual(
     two.map((c) => c.scheme),

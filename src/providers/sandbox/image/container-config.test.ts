@@ -24,7 +24,10 @@ test('command and args by the Kubernetes rules', () => {
   assert.deepEqual(containerProcess({ Cmd: ['sh'] }, c()).argv, ['sh'], 'no Entrypoint: Cmd alone');
   assert.deepEqual(containerProcess({ Entrypoint: [''], Cmd: ['sh'] }, c()).argv, ['sh'], 'Entrypoint [""] means none');
   assert.deepEqual(containerProcess({ Entrypoint: ['/e'], Cmd: null }, c()).argv, ['/e']);
-  assert.throws(() => containerProcess({}, c()), (err: unknown) => err instanceof ContainerConfigError && /no command specified/.test(err.message));
+  assert.throws(
+    () => containerProcess({}, c()),
+    (err: unknown) => err instanceof ContainerConfigError && /no command specified/.test(err.message),
+  );
 });
 
 test('env: image first, container replaces in place and appends; default PATH', () => {
@@ -51,13 +54,19 @@ test('user: image User parsed; runAsUser/runAsGroup override (container over pod
   assert.deepEqual(parseImageUser(''), {});
   assert.deepEqual(containerProcess(image, c()).user, { uid: 1000, gid: 1000 });
   assert.deepEqual(containerProcess(image, c(), { securityContext: { runAsUser: 2000 } }).user, { uid: 2000 }, 'the image group goes with the image user');
-  assert.deepEqual(containerProcess(image, c({ securityContext: { runAsUser: 3000 } }), { securityContext: { runAsUser: 2000, runAsGroup: 20 } }).user, { uid: 3000, gid: 20 });
+  assert.deepEqual(containerProcess(image, c({ securityContext: { runAsUser: 3000 } }), { securityContext: { runAsUser: 2000, runAsGroup: 20 } }).user, {
+    uid: 3000,
+    gid: 20,
+  });
   assert.deepEqual(containerProcess({ ...image, User: 'app:staff' }, c({ securityContext: { runAsGroup: 5 } })).user, { userName: 'app', gid: 5 });
 });
 
 test('runAsNonRoot is enforced like the kubelet does', () => {
   assert.throws(() => containerProcess({ Cmd: ['sh'] }, c({ securityContext: { runAsNonRoot: true } })), /image will run as root/);
-  assert.throws(() => containerProcess({ Cmd: ['sh'], User: 'app' }, c(), { securityContext: { runAsNonRoot: true } }), /non-numeric user \(app\), cannot verify user is non-root/);
+  assert.throws(
+    () => containerProcess({ Cmd: ['sh'], User: 'app' }, c(), { securityContext: { runAsNonRoot: true } }),
+    /non-numeric user \(app\), cannot verify user is non-root/,
+  );
   assert.equal(containerProcess({ Cmd: ['sh'], User: 'app' }, c({ securityContext: { runAsNonRoot: true, runAsUser: 1000 } })).user.uid, 1000);
   assert.equal(containerProcess(image, c({ securityContext: { runAsNonRoot: true } })).user.uid, 1000);
 });

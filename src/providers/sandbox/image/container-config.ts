@@ -107,7 +107,10 @@ export function containerProcess(image: ImageRuntimeConfig | undefined, containe
     const args = container.args && container.args.length > 0 ? container.args : (config.Cmd ?? []);
     argv = [...effectiveEntrypoint, ...args];
   }
-  if (argv.length === 0) throw new ContainerConfigError(`container "${container.name}": no command specified (the image has no Entrypoint or Cmd and the container sets no command)`);
+  if (argv.length === 0)
+    throw new ContainerConfigError(
+      `container "${container.name}": no command specified (the image has no Entrypoint or Cmd and the container sets no command)`,
+    );
 
   const env = mergeEnv(config.Env ?? [], container.env ?? []);
   const workingDir = container.workingDir || config.WorkingDir || '/';

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Secret } from '../../../kube/types.ts';
-import { CredentialConfigError, credentialsForImage, DockerKeyring, isDefaultRegistryMatch, keyringKey, keyringsFromPullSecrets, urlsMatch } from './credentials.ts';
+import {
+  CredentialConfigError,
+  credentialsForImage,
+  DockerKeyring,
+  isDefaultRegistryMatch,
+  keyringKey,
+  keyringsFromPullSecrets,
+  urlsMatch,
+} from './credentials.ts';
 import { parseImageReference } from './reference.ts';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -37,7 +45,9 @@ test('urlsMatch: glob per host part, same part count, exact port, path prefix', 
 });
 
 test('auth wins over username/password; dockercfg has no auths wrapper', () => {
-  const [json] = keyringsFromPullSecrets([dockerConfigJson('a', { 'reg.example.com': { auth: b64('alice:s3:cret'), username: 'ignored', password: 'ignored' } })]);
+  const [json] = keyringsFromPullSecrets([
+    dockerConfigJson('a', { 'reg.example.com': { auth: b64('alice:s3:cret'), username: 'ignored', password: 'ignored' } }),
+  ]);
   assert.deepEqual(json!.lookup('reg.example.com/app'), [{ username: 'alice', password: 's3:cret' }]);
   const [cfg] = keyringsFromPullSecrets([dockercfg('b', { 'https://reg.example.com': { username: 'bob', password: 'pw', email: 'b@x' } })]);
   assert.deepEqual(cfg!.lookup('reg.example.com/app'), [{ username: 'bob', password: 'pw' }]);
@@ -74,7 +84,10 @@ test('Docker Hub: index.docker.io/v1/ entries serve docker.io images; other host
 
 test('malformed secrets throw CredentialConfigError naming the secret', () => {
   const bad: Secret = { metadata: { name: 'bad', namespace: 'ns' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': b64('{not json') } };
-  assert.throws(() => keyringsFromPullSecrets([bad]), (err: unknown) => err instanceof CredentialConfigError && /imagePullSecret "ns\/bad": \.dockerconfigjson is not valid JSON/.test(err.message));
+  assert.throws(
+    () => keyringsFromPullSecrets([bad]),
+    (err: unknown) => err instanceof CredentialConfigError && /imagePullSecret "ns\/bad": \.dockerconfigjson is not valid JSON/.test(err.message),
+  );
   const noAuths = dockerConfigJson('x', {});
   noAuths.data!['.dockerconfigjson'] = b64('{"reg.example.com":{}}');
   assert.throws(() => keyringsFromPullSecrets([noAuths]), /has no "auths" object/);

@@ -32,7 +32,10 @@ test('writeVerified renames into place only on a match', async () => {
 test('a digest mismatch throws and leaves no file, partial or final', async () => {
   const dest = path.join(dir, 'bad');
   const wrong = `sha256:${'0'.repeat(64)}`;
-  await assert.rejects(writeVerified(chunks(), dest, wrong, { tmpDir: dir }), (err: unknown) => err instanceof DigestError && /digest mismatch: expected sha256:0{64}, got sha256:/.test(err.message));
+  await assert.rejects(
+    writeVerified(chunks(), dest, wrong, { tmpDir: dir }),
+    (err: unknown) => err instanceof DigestError && /digest mismatch: expected sha256:0{64}, got sha256:/.test(err.message),
+  );
   await assert.rejects(writeVerified(chunks(), dest, good, { size: 3, tmpDir: dir }), /size mismatch .*more than the expected 3 bytes/);
   await assert.rejects(writeVerified(chunks(), dest, good, { size: 100, tmpDir: dir }), /size mismatch .*expected 100 bytes, got 16/);
   const failing = new Readable({

@@ -104,7 +104,10 @@ test('a diff_id mismatch is an error', async () => {
   const { file } = await blobOf(await tarEntries([{ path: 'x', content: 'x' }]));
   const dest = path.join(work, 'mismatch');
   await mkdir(dest);
-  await assert.rejects(unpackLayer(file, dest, { diffId: `sha256:${'0'.repeat(64)}` }), (err: unknown) => err instanceof LayerError && /diff_id mismatch: expected sha256:0{64}/.test(err.message));
+  await assert.rejects(
+    unpackLayer(file, dest, { diffId: `sha256:${'0'.repeat(64)}` }),
+    (err: unknown) => err instanceof LayerError && /diff_id mismatch: expected sha256:0{64}/.test(err.message),
+  );
 });
 
 test('unsafe archives are refused: climbing out, writing through a symlink, hardlinks out or through symlinks', async () => {
@@ -139,6 +142,9 @@ test('a corrupt gzip stream is a LayerError naming the layer', async () => {
   await writeFile(file, bad);
   const dest = path.join(work, 'corrupt');
   await mkdir(dest);
-  await assert.rejects(unpackLayer(file, dest, { diffId: `sha256:${'1'.repeat(64)}` }), (err: unknown) => err instanceof LayerError && /cannot unpack layer corrupt\.gz \(gzip\)/.test(err.message));
+  await assert.rejects(
+    unpackLayer(file, dest, { diffId: `sha256:${'1'.repeat(64)}` }),
+    (err: unknown) => err instanceof LayerError && /cannot unpack layer corrupt\.gz \(gzip\)/.test(err.message),
+  );
   assert.ok((await readdir(work)).includes('corrupt'));
 });

@@ -218,7 +218,8 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
           const st = await lstatOrUndefined(current);
           const last = i === parts.length - 1;
           if (!st) throw new LayerError(`hardlink "${rel}" targets "${targetRel}", which is not in this layer`);
-          if (!last && !st.isDirectory()) throw new LayerError(`hardlink "${rel}" targets "${targetRel}" through "${parts.slice(0, i + 1).join('/')}", which is not a directory`);
+          if (!last && !st.isDirectory())
+            throw new LayerError(`hardlink "${rel}" targets "${targetRel}" through "${parts.slice(0, i + 1).join('/')}", which is not a directory`);
           if (last && st.isDirectory()) throw new LayerError(`hardlink "${rel}" targets the directory "${targetRel}"`);
         }
         await ensureParents(rel);

@@ -127,7 +127,9 @@ function checkDescriptor(value: unknown, where: string): Descriptor {
 export function parseManifest(body: Uint8Array, contentType: string | undefined): ParsedManifest {
   const headerType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (headerType === MediaType.dockerSchema1 || headerType === MediaType.dockerSchema1Signed) {
-    throw new ManifestError(`unsupported manifest media type ${headerType} (Docker image manifest schema 1 is deprecated and not supported; push the image again with a current client)`);
+    throw new ManifestError(
+      `unsupported manifest media type ${headerType} (Docker image manifest schema 1 is deprecated and not supported; push the image again with a current client)`,
+    );
   }
   let json: unknown;
   try {
@@ -137,11 +139,14 @@ export function parseManifest(body: Uint8Array, contentType: string | undefined)
   }
   if (!isObject(json)) throw new ManifestError('manifest is not a JSON object');
   if (json.schemaVersion === 1) {
-    throw new ManifestError('unsupported manifest schema version 1 (Docker image manifest schema 1 is deprecated and not supported; push the image again with a current client)');
+    throw new ManifestError(
+      'unsupported manifest schema version 1 (Docker image manifest schema 1 is deprecated and not supported; push the image again with a current client)',
+    );
   }
   if (json.schemaVersion !== 2) throw new ManifestError(`unsupported manifest schemaVersion ${JSON.stringify(json.schemaVersion)}`);
   const bodyType = typeof json.mediaType === 'string' ? json.mediaType : undefined;
-  const mediaType = bodyType ?? (headerType && headerType !== 'application/json' ? headerType : Array.isArray(json.manifests) ? MediaType.ociIndex : MediaType.ociManifest);
+  const mediaType =
+    bodyType ?? (headerType && headerType !== 'application/json' ? headerType : Array.isArray(json.manifests) ? MediaType.ociIndex : MediaType.ociManifest);
 
   if (mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList) {
     if (!Array.isArray(json.manifests)) throw new ManifestError('index has no manifests list');

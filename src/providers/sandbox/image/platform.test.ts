@@ -4,7 +4,12 @@ import type { Descriptor, ImageIndex, Platform } from './manifest.ts';
 import { formatPlatform, hostPlatform, parsePlatform, selectPlatformManifest } from './platform.ts';
 
 function entry(n: number, platform?: Platform): Descriptor {
-  return { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${String(n).repeat(64).slice(0, 64)}`, size: 1, ...(platform ? { platform } : {}) };
+  return {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
+    size: 1,
+    ...(platform ? { platform } : {}),
+  };
 }
 
 test('hostPlatform maps process.arch to OCI names', () => {

@@ -30,7 +30,10 @@ export function decidePull(image: string, policy: string | undefined, present: b
     case 'Never':
       return present
         ? { action: 'use-local' }
-        : { action: 'fail', error: new ImagePullError(image, `Container image "${image}" is not present with pull policy of Never`, { reason: 'ErrImageNeverPull' }) };
+        : {
+            action: 'fail',
+            error: new ImagePullError(image, `Container image "${image}" is not present with pull policy of Never`, { reason: 'ErrImageNeverPull' }),
+          };
     default:
       return { action: 'fail', error: new ImagePullError(image, `unknown imagePullPolicy "${effective}" (want Always, IfNotPresent or Never)`) };
   }

@@ -94,12 +94,22 @@ describe('anonymous registry', () => {
     assert.equal(theirs.digest, otherImage!.manifestDigest);
     await assert.rejects(
       client.resolve(ref, { platform: { os: 'linux', architecture: 's390x' } }),
-      isPullError(new RegExp(`no matching manifest for linux/s390x in the manifest list entries \\(available: ${formatPlatform(other)}, ${formatPlatform(host)}\\)`)),
+      isPullError(
+        new RegExp(`no matching manifest for linux/s390x in the manifest list entries \\(available: ${formatPlatform(other)}, ${formatPlatform(host)}\\)`),
+      ),
     );
   });
 
   test('a Docker manifest list works the same', async () => {
-    const pushed = await registry.pushIndex('multi/docker', 'v1', [{ ...small('o', other), format: 'docker' }, { ...small('h', host), format: 'docker' }], { format: 'docker' });
+    const pushed = await registry.pushIndex(
+      'multi/docker',
+      'v1',
+      [
+        { ...small('o', other), format: 'docker' },
+        { ...small('h', host), format: 'docker' },
+      ],
+      { format: 'docker' },
+    );
     const resolved = await new RegistryClient().resolve(parseImageReference(pushed.reference));
     assert.equal(resolved.index?.mediaType, MediaType.dockerManifestList);
     assert.equal(resolved.digest, pushed.index.images[1]!.manifestDigest);
@@ -117,7 +127,10 @@ describe('anonymous registry', () => {
       }),
     );
     const pushed = await registry.pushImage('plain/tagged', small('t'), { tag: 'exists' });
-    await assert.rejects(new RegistryClient().resolve(parseImageReference(pushed.reference.replace(':exists', ':nope'))), isPullError(/MANIFEST_UNKNOWN: manifest unknown/));
+    await assert.rejects(
+      new RegistryClient().resolve(parseImageReference(pushed.reference.replace(':exists', ':nope'))),
+      isPullError(/MANIFEST_UNKNOWN: manifest unknown/),
+    );
   });
 
   test('blobs are verified while streaming; a corrupt blob is an error and leaves nothing behind', async () => {
@@ -149,7 +162,10 @@ describe('anonymous registry', () => {
     const pushed = await registry.pushImage('blob/unknown', small('b'));
     const ref = parseImageReference(pushed.reference);
     const missing = { mediaType: MediaType.ociLayerGzip, digest: `sha256:${'9'.repeat(64)}`, size: 10 };
-    await assert.rejects(new RegistryClient().fetchBlobBytes(ref, missing), isPullError(/BLOB_UNKNOWN: blob unknown to registry/, (err) => assert.equal(err.status, 404)));
+    await assert.rejects(
+      new RegistryClient().fetchBlobBytes(ref, missing),
+      isPullError(/BLOB_UNKNOWN: blob unknown to registry/, (err) => assert.equal(err.status, 404)),
+    );
   });
 
   test('an image pushed by skopeo (OCI layout → registry) resolves and verifies', async () => {
@@ -209,10 +225,15 @@ describe('registry with token auth', () => {
     const pushed = await registry.pushImage('private/app', small('private'));
     const ref = parseImageReference(pushed.reference);
     const client = new RegistryClient();
-    await assert.rejects(client.resolve(ref), isPullError(/UNAUTHORIZED: authentication required/, (err) => assert.ok(err.isAuthError)));
+    await assert.rejects(
+      client.resolve(ref),
+      isPullError(/UNAUTHORIZED: authentication required/, (err) => assert.ok(err.isAuthError)),
+    );
     await assert.rejects(
       client.resolve(ref, { credential: { username: 'bob', password: 'nope' } }),
-      isPullError(/failed to fetch a token as bob from http:\/\/127\.0\.0\.1:\d+\/token: UNAUTHORIZED: incorrect username or password/, (err) => assert.equal(err.status, 401)),
+      isPullError(/failed to fetch a token as bob from http:\/\/127\.0\.0\.1:\d+\/token: UNAUTHORIZED: incorrect username or password/, (err) =>
+        assert.equal(err.status, 401),
+      ),
     );
     const resolved = await client.resolve(ref, { credential: { username: 'bob', password: 'builder' } });
     assert.equal(resolved.digest, pushed.digest);
@@ -236,7 +257,12 @@ describe('fake registries', () => {
       res.writeHead(200, { 'content-type': MediaType.dockerSchema1Signed });
       res.end(JSON.stringify({ schemaVersion: 1, name: 'old', tag: 'latest', fsLayers: [] }));
     };
-    await assert.rejects(new RegistryClient().resolve(parseImageReference(`${base}/old:latest`)), isPullError(/unsupported manifest media type application\/vnd\.docker\.distribution\.manifest\.v1\+prettyjws \(Docker image manifest schema 1 is deprecated/));
+    await assert.rejects(
+      new RegistryClient().resolve(parseImageReference(`${base}/old:latest`)),
+      isPullError(
+        /unsupported manifest media type application\/vnd\.docker\.distribution\.manifest\.v1\+prettyjws \(Docker image manifest schema 1 is deprecated/,
+      ),
+    );
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ schemaVersion: 1, name: 'old', tag: 'latest', fsLayers: [] }));
@@ -247,10 +273,20 @@ describe('fake registries', () => {
   test('content that does not match the digest asked for is refused', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': MediaType.ociManifest });
-      res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: `sha256:${'1'.repeat(64)}`, size: 2 }, layers: [] }));
+      res.end(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          config: { mediaType: MediaType.ociConfig, digest: `sha256:${'1'.repeat(64)}`, size: 2 },
+          layers: [],
+        }),
+      );
     };
     const wanted = `sha256:${'2'.repeat(64)}`;
-    await assert.rejects(new RegistryClient().resolve(parseImageReference(`${base}/liar@${wanted}`)), isPullError(/digest mismatch: the registry served content with digest sha256:/));
+    await assert.rejects(
+      new RegistryClient().resolve(parseImageReference(`${base}/liar@${wanted}`)),
+      isPullError(/digest mismatch: the registry served content with digest sha256:/),
+    );
   });
 
   test('non-JSON errors, unreachable registries and timeouts are described', async () => {
@@ -258,7 +294,10 @@ describe('fake registries', () => {
       res.writeHead(502, { 'content-type': 'text/html' });
       res.end('<html><body>Bad Gateway</body></html>');
     };
-    await assert.rejects(new RegistryClient().resolve(parseImageReference(`${base}/x:1`)), isPullError(/502 Bad Gateway: <html><body>Bad Gateway<\/body><\/html>/));
+    await assert.rejects(
+      new RegistryClient().resolve(parseImageReference(`${base}/x:1`)),
+      isPullError(/502 Bad Gateway: <html><body>Bad Gateway<\/body><\/html>/),
+    );
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const closedPort = (closed.address() as AddressInfo).port;
@@ -268,7 +307,10 @@ describe('fake registries', () => {
       isPullError(new RegExp(`GET http://127\\.0\\.0\\.1:${closedPort}/v2/x/manifests/1: connect ECONNREFUSED`)),
     );
     handler = () => {}; // never answers
-    await assert.rejects(new RegistryClient({ requestTimeoutMs: 200 }).resolve(parseImageReference(`${base}/slow:1`)), isPullError(/no response within 200 ms/));
+    await assert.rejects(
+      new RegistryClient({ requestTimeoutMs: 200 }).resolve(parseImageReference(`${base}/slow:1`)),
+      isPullError(/no response within 200 ms/),
+    );
     server.closeAllConnections();
   });
 });

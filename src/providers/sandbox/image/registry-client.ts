@@ -140,7 +140,10 @@ export class RegistryClient {
         .map((d) => d.platform)
         .filter((p): p is Platform => p !== undefined && p.os !== 'unknown')
         .map(formatPlatform);
-      throw ImagePullError.pull(ref.original, `no matching manifest for ${formatPlatform(want)} in the manifest list entries (available: ${available.join(', ') || 'none'})`);
+      throw ImagePullError.pull(
+        ref.original,
+        `no matching manifest for ${formatPlatform(want)} in the manifest list entries (available: ${available.join(', ') || 'none'})`,
+      );
     }
     const child = await this.fetchManifest(ref, chosen.digest, options);
     if (child.parsed.kind !== 'manifest') {
@@ -194,7 +197,11 @@ export class RegistryClient {
     if (!res.body) throw ImagePullError.pull(ref.original, `${what}: empty response`);
     const source = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
     try {
-      await writeVerified(source, dest, descriptor.digest, { size: descriptor.size, tmpDir: options.tmpDir, ...(options.signal ? { signal: options.signal } : {}) });
+      await writeVerified(source, dest, descriptor.digest, {
+        size: descriptor.size,
+        tmpDir: options.tmpDir,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     } catch (err) {
       throw ImagePullError.pull(ref.original, `${what}: ${err instanceof DigestError ? err.message : causeText(err)}`, { cause: err });
     }
@@ -212,7 +219,8 @@ export class RegistryClient {
     }
     const actual = digestOf(bytes, splitDigest(descriptor.digest).algorithm);
     if (actual !== descriptor.digest) throw ImagePullError.pull(ref.original, `${what}: digest mismatch: expected ${descriptor.digest}, got ${actual}`);
-    if (bytes.length !== descriptor.size) throw ImagePullError.pull(ref.original, `${what}: size mismatch: expected ${descriptor.size} bytes, got ${bytes.length}`);
+    if (bytes.length !== descriptor.size)
+      throw ImagePullError.pull(ref.original, `${what}: size mismatch: expected ${descriptor.size} bytes, got ${bytes.length}`);
     return bytes;
   }
 
@@ -250,7 +258,13 @@ export class RegistryClient {
     return res;
   }
 
-  private async fetchToken(ref: ImageReference, challenge: Challenge, scope: string, options: RequestOptions, what: string): Promise<{ authorization: string; expiresAt: number }> {
+  private async fetchToken(
+    ref: ImageReference,
+    challenge: Challenge,
+    scope: string,
+    options: RequestOptions,
+    what: string,
+  ): Promise<{ authorization: string; expiresAt: number }> {
     let url: URL;
     try {
       url = tokenUrl(challenge, scope);
@@ -269,7 +283,10 @@ export class RegistryClient {
     const body = await res.text().catch(() => '');
     if (!res.ok) {
       const { text, codes } = describeRegistryError(res.status, res.statusText, body);
-      throw ImagePullError.pull(ref.original, `${what}: failed to fetch a token ${who} from ${url.origin}${url.pathname}: ${text}`, { status: res.status, registryCodes: codes });
+      throw ImagePullError.pull(ref.original, `${what}: failed to fetch a token ${who} from ${url.origin}${url.pathname}: ${text}`, {
+        status: res.status,
+        registryCodes: codes,
+      });
     }
     try {
       const token = parseTokenResponse(body);
@@ -279,7 +296,14 @@ export class RegistryClient {
     }
   }
 
-  private async send(ref: ImageReference, url: string, extra: { accept?: string }, authorization: string | undefined, signal: AbortSignal | undefined, what: string): Promise<Response> {
+  private async send(
+    ref: ImageReference,
+    url: string,
+    extra: { accept?: string },
+    authorization: string | undefined,
+    signal: AbortSignal | undefined,
+    what: string,
+  ): Promise<Response> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
     if (extra.accept) headers.accept = extra.accept;
     if (authorization) headers.authorization = authorization;

@@ -40,12 +40,20 @@ async function newStore(options: { dataDir?: string; platform?: Platform } = {})
     return fetch(input, init);
   };
   const dataDir = options.dataDir ?? (await tempDir('vk-store-'));
-  const store = await ImageStore.open({ dataDir, registry: new RegistryClient({ fetch: counting }), ...(options.platform ? { platform: options.platform } : {}) });
+  const store = await ImageStore.open({
+    dataDir,
+    registry: new RegistryClient({ fetch: counting }),
+    ...(options.platform ? { platform: options.platform } : {}),
+  });
   return { store, requests, dataDir };
 }
 
 function dockerConfigSecret(name: string, auths: Record<string, { username: string; password: string }>): Secret {
-  return { metadata: { name, namespace: 'ns' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths })).toString('base64') } };
+  return {
+    metadata: { name, namespace: 'ns' },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths })).toString('base64') },
+  };
 }
 
 describe('pulling from an anonymous registry', () => {
@@ -53,7 +61,16 @@ describe('pulling from an anonymous registry', () => {
   let busybox: ImageSpec;
   before(async () => {
     registry = await startTestRegistry();
-    busybox = await buildBusyboxImage({ config: { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo hello'], Env: ['PATH=/bin', 'GREETING=hi'], WorkingDir: '/home/app', User: 'app', ExposedPorts: { '8080/tcp': {} } } });
+    busybox = await buildBusyboxImage({
+      config: {
+        Entrypoint: ['/bin/sh', '-c'],
+        Cmd: ['echo hello'],
+        Env: ['PATH=/bin', 'GREETING=hi'],
+        WorkingDir: '/home/app',
+        User: 'app',
+        ExposedPorts: { '8080/tcp': {} },
+      },
+    });
   });
   after(() => registry.stop());
 
@@ -77,7 +94,8 @@ describe('pulling from an anonymous registry', () => {
     const bb = await lstat(path.join(image.rootfs, 'bin/busybox'));
     assert.equal(bb.mode & 0o777, 0o755);
     assert.equal(await readlink(path.join(image.rootfs, 'bin/sh')), 'busybox');
-    for (const applet of ['sh', 'echo', 'cat', 'sleep', 'httpd', 'hostname']) assert.ok((await lstat(path.join(image.rootfs, 'bin', applet))).isSymbolicLink(), applet);
+    for (const applet of ['sh', 'echo', 'cat', 'sleep', 'httpd', 'hostname'])
+      assert.ok((await lstat(path.join(image.rootfs, 'bin', applet))).isSymbolicLink(), applet);
     assert.equal((await lstat(path.join(image.rootfs, 'tmp'))).mode & 0o7777, 0o1777);
     if (isRoot) assert.equal((await lstat(path.join(image.rootfs, 'home/app'))).uid, 1000);
 
@@ -157,15 +175,28 @@ describe('pulling from an anonymous registry', () => {
     const b = await registry.pushImage('shared/b', withExtra);
     const { store, requests, dataDir } = await newStore();
 
-    const pulls = await Promise.all([store.pull(a.reference), store.pull(a.reference), store.pull(a.reference), store.pull(b.reference), store.pull(b.reference)]);
+    const pulls = await Promise.all([
+      store.pull(a.reference),
+      store.pull(a.reference),
+      store.pull(a.reference),
+      store.pull(b.reference),
+      store.pull(b.reference),
+    ]);
     assert.ok(pulls.slice(0, 3).every((p) => p.digest === a.digest));
     assert.ok(pulls.slice(3).every((p) => p.digest === b.digest));
     const baseLayer = base.layers[0]!.digest;
     assert.equal(requests.filter((p) => p.endsWith(`/blobs/${baseLayer}`)).length, 1, 'the shared base layer is downloaded once');
     assert.equal(requests.filter((p) => p.includes('/manifests/')).length, 2, 'one manifest request per reference');
-    assert.deepEqual((await readdir(path.join(dataDir, 'layers/sha256'))).sort(), [base.layers[0]!.diffId.slice(7), withExtra.layers[1]!.diffId.slice(7)].sort());
+    assert.deepEqual(
+      (await readdir(path.join(dataDir, 'layers/sha256'))).sort(),
+      [base.layers[0]!.diffId.slice(7), withExtra.layers[1]!.diffId.slice(7)].sort(),
+    );
     const [ia, ib] = [pulls[0]!, pulls[3]!];
-    assert.equal((await lstat(path.join(ia.rootfs, 'bin/busybox'))).ino, (await lstat(path.join(ib.rootfs, 'bin/busybox'))).ino, 'both rootfs hardlink the one unpacked layer');
+    assert.equal(
+      (await lstat(path.join(ia.rootfs, 'bin/busybox'))).ino,
+      (await lstat(path.join(ib.rootfs, 'bin/busybox'))).ino,
+      'both rootfs hardlink the one unpacked layer',
+    );
 
     // Pulling again: only the manifest is asked for.
     requests.length = 0;
@@ -175,7 +206,11 @@ describe('pulling from an anonymous registry', () => {
 
   test('an OCI index: the store pulls its platform', async () => {
     const hostImage = await buildImage({ layers: [{ entries: [{ path: 'arch', content: host.architecture }] }], config: { Cmd: ['/arch'] }, platform: host });
-    const otherImage = await buildImage({ layers: [{ entries: [{ path: 'arch', content: other.architecture }] }], config: { Cmd: ['/arch'] }, platform: other });
+    const otherImage = await buildImage({
+      layers: [{ entries: [{ path: 'arch', content: other.architecture }] }],
+      config: { Cmd: ['/arch'] },
+      platform: other,
+    });
     const pushed = await registry.pushIndex('multi/platform', 'v1', [otherImage, hostImage]);
 
     const mine = await (await newStore()).store.pull(pushed.reference);
@@ -190,16 +225,25 @@ describe('pulling from an anonymous registry', () => {
     assert.equal(theirs.platform.architecture, other.architecture);
 
     const single = await registry.pushImage('single/other', otherImage);
-    await assert.rejects((await newStore()).store.pull(single.reference), (err: unknown) => err instanceof ImagePullError && /image is for linux\/(arm64\/v8|amd64), not linux\//.test(err.message));
+    await assert.rejects(
+      (await newStore()).store.pull(single.reference),
+      (err: unknown) => err instanceof ImagePullError && /image is for linux\/(arm64\/v8|amd64), not linux\//.test(err.message),
+    );
   });
 
   test('zstd, uncompressed and Docker-format images; an image pushed with skopeo', async () => {
     const { store } = await newStore();
     if (zstdAvailable()) {
-      const z = await registry.pushImage('formats/zstd', { layers: [{ compression: 'zstd', entries: [{ path: 'z', content: 'zstd' }] }], config: { Cmd: ['/z'] } });
+      const z = await registry.pushImage('formats/zstd', {
+        layers: [{ compression: 'zstd', entries: [{ path: 'z', content: 'zstd' }] }],
+        config: { Cmd: ['/z'] },
+      });
       assert.equal(await readFile(path.join((await store.pull(z.reference)).rootfs, 'z'), 'utf8'), 'zstd');
     }
-    const plain = await registry.pushImage('formats/plain', { layers: [{ compression: 'none', entries: [{ path: 'p', content: 'plain' }] }], config: { Cmd: ['/p'] } });
+    const plain = await registry.pushImage('formats/plain', {
+      layers: [{ compression: 'none', entries: [{ path: 'p', content: 'plain' }] }],
+      config: { Cmd: ['/p'] },
+    });
     assert.equal(await readFile(path.join((await store.pull(plain.reference)).rootfs, 'p'), 'utf8'), 'plain');
     const docker = await registry.pushImage('formats/docker', { ...busybox, format: 'docker' });
     assert.ok((await lstat(path.join((await store.pull(docker.reference)).rootfs, 'bin/busybox'))).isFile());
@@ -258,7 +302,12 @@ describe('pulling from an anonymous registry', () => {
     const { store, dataDir } = await newStore();
     await assert.rejects(store.pull(pushed.reference), (err: unknown) => {
       assert.ok(err instanceof ImagePullError);
-      assert.match(err.message, new RegExp(`^failed to pull image "${pushed.reference}": blob ${pushed.image.layers[0]!.digest}: digest mismatch: expected ${pushed.image.layers[0]!.digest}, got sha256:`));
+      assert.match(
+        err.message,
+        new RegExp(
+          `^failed to pull image "${pushed.reference}": blob ${pushed.image.layers[0]!.digest}: digest mismatch: expected ${pushed.image.layers[0]!.digest}, got sha256:`,
+        ),
+      );
       return true;
     });
     assert.deepEqual(await readdir(path.join(dataDir, 'tmp')), []);
@@ -272,7 +321,13 @@ describe('pulling from an anonymous registry', () => {
   test('imagePullPolicy: IfNotPresent uses the store, Never fails when absent, Always asks the registry', async () => {
     const pushed = await registry.pushImage('policy/app', { layers: [{ entries: [{ path: 'v', content: '1' }] }], config: { Cmd: ['/v'] } }, { tag: '1.0' });
     const { store, requests, dataDir } = await newStore();
-    await assert.rejects(store.ensure(pushed.reference, 'Never'), (err: unknown) => err instanceof ImagePullError && err.reason === 'ErrImageNeverPull' && err.message === `Container image "${pushed.reference}" is not present with pull policy of Never`);
+    await assert.rejects(
+      store.ensure(pushed.reference, 'Never'),
+      (err: unknown) =>
+        err instanceof ImagePullError &&
+        err.reason === 'ErrImageNeverPull' &&
+        err.message === `Container image "${pushed.reference}" is not present with pull policy of Never`,
+    );
     assert.deepEqual(requests, []);
 
     const first = await store.ensure(pushed.reference, undefined); // default for a tag: IfNotPresent
@@ -302,7 +357,10 @@ describe('private images', () => {
   let basic: TestRegistry;
   let token: TestRegistry;
   before(async () => {
-    [basic, token] = await Promise.all([startTestRegistry({ auth: { type: 'basic', users: { alice: 'wonderland' } } }), startTestRegistry({ auth: { type: 'token', users: { bob: 'builder' } } })]);
+    [basic, token] = await Promise.all([
+      startTestRegistry({ auth: { type: 'basic', users: { alice: 'wonderland' } } }),
+      startTestRegistry({ auth: { type: 'token', users: { bob: 'builder' } } }),
+    ]);
   });
   after(async () => {
     await basic.stop();
@@ -314,20 +372,33 @@ describe('private images', () => {
   test('Basic auth: imagePullSecrets are matched by host; without them UNAUTHORIZED', async () => {
     const pushed = await basic.pushImage('team/private', spec);
     const { store } = await newStore();
-    await assert.rejects(store.pull(pushed.reference), (err: unknown) => err instanceof ImagePullError && /UNAUTHORIZED: authentication required/.test(err.message));
     await assert.rejects(
-      store.pull(pushed.reference, { pullSecrets: [dockerConfigSecret('other-host', { 'registry.example.com': { username: 'alice', password: 'wonderland' } })] }),
+      store.pull(pushed.reference),
+      (err: unknown) => err instanceof ImagePullError && /UNAUTHORIZED: authentication required/.test(err.message),
+    );
+    await assert.rejects(
+      store.pull(pushed.reference, {
+        pullSecrets: [dockerConfigSecret('other-host', { 'registry.example.com': { username: 'alice', password: 'wonderland' } })],
+      }),
       /UNAUTHORIZED: authentication required \(pulled anonymously/,
     );
-    const image = await store.pull(pushed.reference, { pullSecrets: [dockerConfigSecret('regcred', { [`http://${basic.host}`]: { username: 'alice', password: 'wonderland' } })] });
+    const image = await store.pull(pushed.reference, {
+      pullSecrets: [dockerConfigSecret('regcred', { [`http://${basic.host}`]: { username: 'alice', password: 'wonderland' } })],
+    });
     assert.equal(await readFile(path.join(image.rootfs, 'secret'), 'utf8'), 'private');
   });
 
   test('token auth: a refused credential is followed by the next one, as the kubelet does', async () => {
     const pushed = await token.pushImage('team/private', spec);
     const { store } = await newStore();
-    await assert.rejects(store.pull(pushed.reference), (err: unknown) => err instanceof ImagePullError && err.isAuthError && /UNAUTHORIZED: authentication required/.test(err.message));
-    const secrets = [dockerConfigSecret('stale', { [token.host]: { username: 'bob', password: 'old-password' } }), dockerConfigSecret('current', { [token.host]: { username: 'bob', password: 'builder' } })];
+    await assert.rejects(
+      store.pull(pushed.reference),
+      (err: unknown) => err instanceof ImagePullError && err.isAuthError && /UNAUTHORIZED: authentication required/.test(err.message),
+    );
+    const secrets = [
+      dockerConfigSecret('stale', { [token.host]: { username: 'bob', password: 'old-password' } }),
+      dockerConfigSecret('current', { [token.host]: { username: 'bob', password: 'builder' } }),
+    ];
     const image = await store.pull(pushed.reference, { pullSecrets: secrets });
     assert.equal(await readFile(path.join(image.rootfs, 'secret'), 'utf8'), 'private');
     const users = token.tokenServer!.requests.map((r) => r.user);
@@ -340,7 +411,14 @@ describe('private images', () => {
 
   test('a malformed pull secret is an ErrImagePull naming the secret', async () => {
     const { store } = await newStore();
-    const bad: Secret = { metadata: { name: 'broken', namespace: 'ns' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{').toString('base64') } };
-    await assert.rejects(store.pull(`${token.host}/x:1`, { pullSecrets: [bad] }), (err: unknown) => err instanceof ImagePullError && /imagePullSecret "ns\/broken"/.test(err.message));
+    const bad: Secret = {
+      metadata: { name: 'broken', namespace: 'ns' },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': Buffer.from('{').toString('base64') },
+    };
+    await assert.rejects(
+      store.pull(`${token.host}/x:1`, { pullSecrets: [bad] }),
+      (err: unknown) => err instanceof ImagePullError && /imagePullSecret "ns\/broken"/.test(err.message),
+    );
   });
 });

@@ -29,7 +29,15 @@ import { CredentialConfigError, credentialsForImage } from './credentials.ts';
 import { splitDigest } from './digest.ts';
 import { ImagePullError } from './errors.ts';
 import { LayerError, unpackLayer, type UnpackResult } from './layer.ts';
-import { type Descriptor, type ImageConfigFile, LAYER_MEDIA_TYPES, ManifestError, parseImageConfig, type ImageRuntimeConfig, type Platform } from './manifest.ts';
+import {
+  type Descriptor,
+  type ImageConfigFile,
+  LAYER_MEDIA_TYPES,
+  ManifestError,
+  parseImageConfig,
+  type ImageRuntimeConfig,
+  type Platform,
+} from './manifest.ts';
 import { formatPlatform, hostPlatform } from './platform.ts';
 import { decidePull } from './pull-policy.ts';
 import { parseImageReference, type ImageReference } from './reference.ts';
@@ -230,7 +238,9 @@ export class ImageStore {
   }
 
   private refPath(ref: ImageReference): string {
-    const key = createHash('sha256').update(`${ref.canonical}\n${formatPlatform(this.platform)}`).digest('hex');
+    const key = createHash('sha256')
+      .update(`${ref.canonical}\n${formatPlatform(this.platform)}`)
+      .digest('hex');
     return this.dir('refs', `${key}.json`);
   }
 
@@ -382,7 +392,8 @@ export class ImageStore {
     };
     // Keep the manifests: they are content too, and let a later lookup by digest work offline.
     if (!(await exists(this.blobPath(resolved.digest)))) await this.writeAtomic(this.blobPath(resolved.digest), resolved.manifestBytes);
-    if (resolved.index && !(await exists(this.blobPath(resolved.index.digest)))) await this.writeAtomic(this.blobPath(resolved.index.digest), resolved.index.bytes);
+    if (resolved.index && !(await exists(this.blobPath(resolved.index.digest))))
+      await this.writeAtomic(this.blobPath(resolved.index.digest), resolved.index.bytes);
 
     const manifest = resolved.manifest;
     const configPath = this.blobPath(manifest.config.digest);
@@ -470,7 +481,12 @@ export class ImageStore {
   }
 
   /** The unpacked layer, unpacking it once per diff_id. */
-  private async ensureLayer(ref: ImageReference, descriptor: Descriptor, diffId: string, request: { credential?: Credential; signal?: AbortSignal }): Promise<LayerFile> {
+  private async ensureLayer(
+    ref: ImageReference,
+    descriptor: Descriptor,
+    diffId: string,
+    request: { credential?: Credential; signal?: AbortSignal },
+  ): Promise<LayerFile> {
     const existing = await readJson<LayerFile>(path.join(this.layerDir(diffId), 'layer.json'));
     if (existing) return existing;
     let pending = this.unpacks.get(diffId);
@@ -481,8 +497,20 @@ export class ImageStore {
         try {
           const fs = path.join(work, 'fs');
           await mkdir(fs, { mode: 0o755 });
-          const result = await unpackLayer(blob, fs, { diffId, mediaType: descriptor.mediaType, preserveOwnership: this.preserveOwnership, ...(request.signal ? { signal: request.signal } : {}) });
-          const layerFile: LayerFile = { diffId, digest: descriptor.digest, mediaType: descriptor.mediaType, implicitDirs: result.implicitDirs, skipped: result.skipped, entries: result.entries };
+          const result = await unpackLayer(blob, fs, {
+            diffId,
+            mediaType: descriptor.mediaType,
+            preserveOwnership: this.preserveOwnership,
+            ...(request.signal ? { signal: request.signal } : {}),
+          });
+          const layerFile: LayerFile = {
+            diffId,
+            digest: descriptor.digest,
+            mediaType: descriptor.mediaType,
+            implicitDirs: result.implicitDirs,
+            skipped: result.skipped,
+            entries: result.entries,
+          };
           await writeFile(path.join(work, 'layer.json'), JSON.stringify(layerFile));
           await this.moveIntoPlace(work, this.layerDir(diffId));
           return (await readJson<LayerFile>(path.join(this.layerDir(diffId), 'layer.json'))) ?? layerFile;
