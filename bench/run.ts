@@ -26,6 +26,7 @@ import {
 } from './measure.ts';
 import { ceiling, kwok, ours, REPO_DIR, upstream, type Peer, type PeerProcess } from './peers.ts';
 import { renderMarkdown, renderSvg, type BenchResult, type RunResult, type Scenario } from './report.ts';
+import { waitFor } from '../test/harness/wait.ts';
 
 const NAMESPACE = 'bench';
 const ALL_PEERS = ['ours', 'upstream', 'kwok', 'ceiling'];
@@ -123,22 +124,11 @@ function benchtool(args: string[]): Promise<Record<string, unknown>> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, failed?: Promise<never>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  let peerError: unknown;
-  failed?.catch((err: unknown) => (peerError = err));
-  while (Date.now() < deadline) {
-    if (peerError) throw peerError;
-    try {
-      if (await (failed ? Promise.race([check(), failed]) : check())) return;
-    } catch (err) {
-      if (peerError) throw peerError;
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+/** A signal that fires with the peer's error when its process fails: waits on the peer end at once. */
+function abortWhen(failed: Promise<never>): AbortSignal {
+  const controller = new AbortController();
+  failed.catch((err: unknown) => controller.abort(err));
+  return controller.signal;
 }
 
 function writeKubeconfig(file: string, server: string, pkiDir: string, stem: string, user: string): void {
@@ -182,7 +172,7 @@ async function prepareCluster(admin: KubeClient, user: string): Promise<void> {
       const ours = list.items.filter((i) => i.metadata.name.startsWith(`${user}.`));
       return ours.length === schemas.length && ours.every((i) => i.status?.conditions?.some((c) => c.type === 'Dangling' && c.status === 'False'));
     },
-    60_000,
+    { timeoutMs: 60_000, intervalMs: 250 },
   );
   await waitFor(
     `ServiceAccount ${NAMESPACE}/default`,
@@ -194,7 +184,7 @@ async function prepareCluster(admin: KubeClient, user: string): Promise<void> {
         return false;
       }
     },
-    60_000,
+    { timeoutMs: 60_000, intervalMs: 250 },
   );
 }
 
@@ -263,7 +253,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
       binaries,
     });
     const failed = peerProcess.failed;
-    await waitFor(`node(s) Ready (${peer.name})`, () => nodesReady(admin!, nodes), 180_000, failed);
+    await waitFor(`node(s) Ready (${peer.name})`, () => nodesReady(admin!, nodes), { timeoutMs: 180_000, intervalMs: 250, signal: abortWhen(failed) });
     result.startupSeconds = round((performance.now() - startedPeer) / 1000, 2);
     log(
       `${scenario.id} / ${peer.name}: ${nodes.length} node(s) Ready after ${result.startupSeconds}s; pids ${peerProcess.pids.slice(0, 5).join(',')}${peerProcess.pids.length > 5 ? ',...' : ''}`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ceilDiv, milliValue, parseQuantity, value } from './quantity.ts';
+import { ceilDiv, milliValue, parseQuantity, quantitySchema, value } from './quantity.ts';
 
 test('parses decimal, binary, milli and exponent quantities exactly', () => {
   const cases: [string, bigint, bigint][] = [
@@ -37,4 +37,10 @@ test('ceilDiv rounds up for positives only', () => {
   assert.equal(ceilDiv(6n, 2n), 3n);
   assert.equal(ceilDiv(0n, 5n), 0n);
   assert.equal(ceilDiv(-7n, 2n), -3n);
+});
+
+test('quantitySchema takes config quantities, YAML numbers included, and refuses negative or malformed ones', () => {
+  assert.equal(quantitySchema.parse(4), '4');
+  for (const ok of ['500m', '16Gi', '1.5', '2e3']) assert.equal(quantitySchema.parse(ok), ok);
+  for (const bad of ['-1', 'lots', '4 cores', -2, true]) assert.equal(quantitySchema.safeParse(bad).success, false, String(bad));
 });

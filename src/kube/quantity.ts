@@ -1,5 +1,6 @@
 // Exact Kubernetes resource quantities ("500m", "1.5Gi", "2e3"), held as a BigInt fraction
 // so the downward API's round-up matches the kubelet without float surprises.
+import { z } from 'zod';
 
 export interface Quantity {
   num: bigint;
@@ -57,3 +58,17 @@ export function value(q: Quantity): bigint {
 export function milliValue(q: Quantity): bigint {
   return ceilDiv(q.num * 1000n, q.den);
 }
+
+const QUANTITY_HINT = 'expected a quantity such as 4, 500m or 16Gi';
+
+/** A non-negative quantity in a config file, e.g. `cpu: 4` (YAML's number taken as the quantity it means), `500m`, `16Gi`. */
+export const quantitySchema = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : v),
+  z.string({ error: QUANTITY_HINT }).refine((text) => {
+    try {
+      return parseQuantity(text).num >= 0n;
+    } catch {
+      return false;
+    }
+  }, QUANTITY_HINT),
+);

@@ -6,6 +6,7 @@ import { ConfigError } from '../../errors.ts';
 import { parseIPv4Cidr } from '../../util/ipv4.ts';
 import { goArch } from '../../util/platform.ts';
 import { formatZodError } from '../../util/zod-error.ts';
+import { quantitySchema } from '../../kube/quantity.ts';
 
 export const MOCK_DEFAULT_CAPACITY: Readonly<Record<string, string>> = {
   cpu: '20',
@@ -14,14 +15,7 @@ export const MOCK_DEFAULT_CAPACITY: Readonly<Record<string, string>> = {
   'ephemeral-storage': '1Ti',
 };
 
-// A resource.Quantity: plain or decimal number with an optional SI, binary or exponent suffix.
-const QUANTITY_RE = /^(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
-const quantity = z.preprocess(
-  // YAML turns `cpu: 4` into a number; accept it as the quantity it means.
-  (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : v),
-  z.string({ error: 'expected a quantity such as 4, 500m or 16Gi' }).regex(QUANTITY_RE, 'expected a quantity such as 4, 500m or 16Gi'),
-);
-const resourceList = z.record(z.string().min(1), quantity);
+const resourceList = z.record(z.string().min(1), quantitySchema);
 
 const delayMs = z.number().int().nonnegative();
 

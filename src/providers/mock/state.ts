@@ -16,7 +16,7 @@ import { ConfigError, errorMessage } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedVolume } from '../provider.ts';
-import { formatIPv4 } from '../../util/ipv4.ts';
+import { formatIPv4, parseIPv4 } from '../../util/ipv4.ts';
 import { formatZodError } from '../../util/zod-error.ts';
 import type { IpPool } from './ip-pool.ts';
 import { ContainerRun, phaseOf, PodRecord, type MockPhase } from './lifecycle.ts';
@@ -30,15 +30,6 @@ export type { MockPhase } from './lifecycle.ts';
 // not care about fake clocks, and a fake one would hold writes back until the test ticks it.
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
-
-/** "a.b.c.d" as a number; undefined when malformed. */
-export function parseIPv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  if (octets.some((o) => o > 255)) return undefined;
-  return octets.reduce((acc, o) => acc * 256 + o, 0);
-}
 
 const epochMs = z.number().int();
 const exitCode = z.number().int().min(0).max(255);

@@ -7,17 +7,13 @@ import { ConfigError } from '../../errors.ts';
 import { goArch } from '../../util/platform.ts';
 import { parseIPv4Cidr } from '../../util/ipv4.ts';
 import { formatZodError } from '../../util/zod-error.ts';
+import { quantitySchema } from '../../kube/quantity.ts';
 
 export function defaultDataDir(): string {
   if (process.getuid?.() === 0) return '/var/lib/virtual-kubelet-ts/sandbox';
   return path.join(os.homedir(), '.local/share/virtual-kubelet-ts/sandbox');
 }
 
-const QUANTITY_RE = /^(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
-const quantity = z.preprocess(
-  (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : v),
-  z.string().regex(QUANTITY_RE, 'expected a quantity such as 4, 500m or 16Gi'),
-);
 const ms = z.number().int().nonnegative();
 
 const toolsSchema = z.strictObject({
@@ -66,7 +62,7 @@ export const sandboxConfigSchema = z
     cgroups: z.enum(['auto', 'v2', 'v1', 'none']).default('auto'),
     /** The kubelet's podPidsLimit: most processes a pod may have (pids controller); default no limit. */
     podPidsLimit: z.number().int().positive().optional(),
-    capacity: z.record(z.string().min(1), quantity).default({}),
+    capacity: z.record(z.string().min(1), quantitySchema).default({}),
     labels: z.record(z.string().min(1), z.string()).default({}),
     tools: toolsSchema.prefault({}),
   })
