@@ -132,9 +132,8 @@ export class MockProvider implements Provider {
     }
   }
 
-  // `options` is optional here (not in the Provider interface) because tests drive the mock directly.
   async createPod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
-    const signal = options?.signal;
+    const signal = options.signal;
     const pod = resolved.pod;
     const key = podKey(pod);
     throwIfAborted(signal, `mock: createPod ${key}`);
@@ -184,7 +183,7 @@ export class MockProvider implements Provider {
 
   async updatePod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     const pod = resolved.pod;
-    throwIfAborted(options?.signal, `mock: updatePod ${podKey(pod)}`);
+    throwIfAborted(options.signal, `mock: updatePod ${podKey(pod)}`);
     const rec = this.find(podKey(pod), pod.metadata?.uid);
     const overrides = readOverrides(pod.metadata?.annotations ?? {}, this.config.lifecycle);
     const now = this.nowMs();
@@ -199,8 +198,8 @@ export class MockProvider implements Provider {
 
   async deletePod(pod: Pod, options: DeleteOptions): Promise<void> {
     const key = podKey(pod);
-    throwIfAborted(options?.signal, `mock: deletePod ${key}`);
-    const reason = options?.reason ?? 'deleted';
+    throwIfAborted(options.signal, `mock: deletePod ${key}`);
+    const reason = options.reason;
     const rec = this.find(key, pod.metadata?.uid);
     const failure = deleteFailure(pod.metadata?.annotations ?? rec.resolved.pod.metadata?.annotations ?? {});
     if (failure) {
