@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { CallOptions, DeleteReason, Provider } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ObjectSource, type ResolveResult } from '../resolve/resolve-pod.ts';
-import { untilAborted } from '../util/abort.ts';
+import { AbortRace } from '../util/abort.ts';
 import { every } from '../util/periodic.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
 import { EventRecorder, type EventRateLimit, type EventType } from './events.ts';
@@ -83,6 +83,7 @@ export class PodController {
   /** Aborts provider calls in flight when the controller stops. */
   private readonly stopping = new AbortController();
   private readonly call: CallOptions = { signal: this.stopping.signal };
+  private readonly inFlight = new AbortRace(this.stopping.signal);
 
   /** The production wiring: an informer on this node's pods, watched references, rate-limited Events. */
   static create(client: KubeClient, provider: Provider, options: PodControllerOptions, log: Logger, metrics: PodControllerMetrics = {}): PodController {
@@ -188,7 +189,7 @@ export class PodController {
   private async timed<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
-      const result = await untilAborted(call(), this.stopping.signal);
+      const result = await this.inFlight.run(call());
       this.metrics.providerCall?.(operation, (performance.now() - started) / 1000, true);
       return result;
     } catch (err) {
