@@ -192,6 +192,30 @@ test('two containers of a pod share localhost (busybox httpd + wget)', { skip },
   assert.equal(body, 'hello from web\n');
 });
 
+test("a pod reaches another pod by its status.podIP, without the host's ip_forward", { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-sbx');
+  const forwardingBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+  await apply(
+    namespace,
+    podManifest('server', {
+      containers: [
+        { name: 'web', image, command: ['sh', '-c', 'mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www'] },
+      ],
+    }),
+  );
+  await apply(namespace, podManifest('client', { containers: [{ name: 'client', image, command: ['sleep', '3600'] }] }));
+  const server = await waitRunning(namespace, 'server');
+  await waitRunning(namespace, 'client');
+  const serverIP = server.status?.podIP;
+  assert.ok(serverIP && serverIP !== '127.0.0.1', `the server pod has its own IP: ${serverIP}`);
+  const body = await waitFor('wget from one pod to the other', async () => {
+    const r = await kubectl(['-n', namespace, 'exec', 'client', '--', 'wget', '-qO-', `http://${serverIP}:8080/`], { allowFailure: true });
+    return r.code === 0 ? r.stdout : undefined;
+  });
+  assert.equal(body, 'hello from server\n');
+  assert.equal(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), forwardingBefore, 'the host-wide forwarding setting is left alone');
+});
+
 test('a crashing command reaches CrashLoopBackOff with a growing back-off', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-sbx');
   await apply(namespace, podManifest('crasher', { containers: [{ name: 'c', image, command: ['sh', '-c', 'echo crashing; exit 3'] }] }));

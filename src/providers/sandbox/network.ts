@@ -1,13 +1,17 @@
 // Pod networking: each pod's network namespace gets a veth pair to the host. The pod CIDR is cut
 // into /30s: network+1 is the host end (the pod's gateway), network+2 the pod (eth0). Only
-// addresses of namespaces this provider made are used, and nothing else on the host changes
-// (no bridge, no forwarding, no NAT): the host reaches every pod, a pod reaches the host.
+// addresses of namespaces this provider made are used. The host end forwards what the pod sends
+// (IPv4 forwarding is a per-interface flag on the receiving interface), so pods reach each other
+// through the host's routes to their /30s without the host-wide net.ipv4.ip_forward, and the flag
+// goes with the interface. Nothing else on the host changes (no bridge, no NAT): the host reaches
+// every pod, a pod reaches the host and every other pod.
 //
 // The host end is named after its /30 (vk + 8 hex digits), so claiming an address is creating
 // that interface: the kernel refuses a second one, which keeps two providers (or two virtual
 // nodes) on one machine from handing out the same address. The pair lives in the pod's network
 // namespace and disappears with it, so a pod whose processes are all gone leaves no interface.
 import { formatIPv4, parseIPv4Cidr } from '../../util/ipv4.ts';
+import { writeFile } from 'node:fs/promises';
 import { CommandError, run } from './exec.ts';
 
 export interface PodNetwork {
@@ -66,7 +70,9 @@ export class PodNetworks {
       try {
         // The two ends are independent: configure them at once.
         const results = await Promise.allSettled([
-          run([this.tools.ip, '-batch', '-'], { input: `addr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n` }),
+          run([this.tools.ip, '-batch', '-'], { input: `addr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n` }).then(() =>
+            writeFile(`/proc/sys/net/ipv4/conf/${net.hostLink}/forwarding`, '1'),
+          ),
           run([this.tools.nsenter, `--net=/proc/${pid}/ns/net`, '--', this.tools.ip, '-batch', '-'], {
             input: `link set lo up\naddr add ${net.podIP}/30 dev eth0\nlink set eth0 up\nroute add default via ${net.gateway}\n`,
           }),
