@@ -170,7 +170,12 @@ export class RemoteTransport {
     throw this.errorFor(method, path, status, await this.readBody(res, method, path, undefined, options.signal));
   }
 
-  private send(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
+  /**
+   * One request. A reset on a kept-alive socket the server had closed (it restarted, or closed
+   * the idle connection as we sent) says nothing about the server now: sent again once, on a new
+   * connection, as Node's documentation advises; every call of the protocol may be repeated.
+   */
+  private send(method: string, path: string, options: CallOptions, staleSocketRetry = true): Promise<IncomingMessage> {
     if (this.closed)
       return Promise.reject(failed(new ProviderUnavailableError(`remote provider client for ${this.origin} is closed`), { status: 0, retryable: false }));
     if (options.signal?.aborted) return Promise.reject(this.aborted(method, path, options.signal));
@@ -218,8 +223,10 @@ export class RemoteTransport {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
+        const code = (err as NodeJS.ErrnoException).code;
         if (callFailure(err)) reject(err);
         else if (options.signal?.aborted) reject(this.aborted(method, url.pathname, options.signal));
+        else if (staleSocketRetry && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) resolve(this.send(method, path, options, false));
         else
           reject(
             failed(new ProviderUnavailableError(`remote provider at ${this.origin} is unreachable: ${errorMessage(err)}`, { cause: err }), {
