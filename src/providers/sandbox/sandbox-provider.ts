@@ -3,22 +3,10 @@
 // push notifications, adoption of the pods a previous process left running, and the kubelet
 // API capabilities (logs, exec, attach, port-forward, stats). Resource limits: cgroups.ts, found
 // once at start; the node's SandboxResourceLimits condition says what they enforce.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
-import {
-  AbortedError,
-  ConfigError,
-  ContainerStateError,
-  NotFoundError,
-  PodRejectedError,
-  ProviderUnavailableError,
-  throwIfAborted,
-  VkError,
-} from '../../errors.ts';
+import { AbortedError, ConfigError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, throwIfAborted } from '../../errors.ts';
 import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import {
@@ -42,11 +30,11 @@ import { run } from './exec.ts';
 import { Images } from './images.ts';
 import { PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
-import { allStats, CLOCK_TICKS, descendantsOf, isAlive, ptySlave, signal as sendSignal, type ProcStat } from './procfs.ts';
-import { FRAME_EXIT, FRAME_RESIZE, FRAME_STDERR, FRAME_STDIN, FRAME_STDIN_EOF, FRAME_STDOUT, FrameReader, frame } from './shim.ts';
+import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
 import { loadStates, podDir, podsDir } from './state.ts';
 import { volumeSource } from './volumes.ts';
+import { attachToContainer, execInContainer, forwardPort } from './sessions.ts';
 
 export interface SandboxProviderContext {
   nodeName: string;
@@ -343,118 +331,18 @@ export class SandboxProvider implements Provider {
 
   async runInContainer(namespace: string, name: string, container: string, command: string[], streams: ExecStreams): Promise<number> {
     const { pod, inst } = this.running(namespace, name, container);
-    const child = pod.spawnExec(inst, command, streams.tty);
-    if (!child) throw ContainerStateError.notRunning(name, container);
-    const done = new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code, sig) => resolve(code ?? (sig ? 128 + (sig === 'SIGKILL' ? 9 : 15) : 1)));
-    });
-    if (streams.stdout) child.stdout!.pipe(streams.stdout, { end: false });
-    else child.stdout!.resume();
-    if (streams.stderr) child.stderr!.pipe(streams.stderr, { end: false });
-    else child.stderr!.resume();
-    child.stdin!.on('error', () => {});
-    if (streams.stdin) streams.stdin.pipe(child.stdin!);
-    else child.stdin!.end();
-    if (streams.tty && streams.resize) void this.forwardResize(child.pid!, streams.resize);
-    const onAbort = () => {
-      for (const p of descendantsOf(child.pid ?? 0)) sendSignal(p.pid, 'SIGKILL');
-    };
-    streams.signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      const code = await done;
-      // Let the last output through before the caller ends the streams.
-      return code;
-    } finally {
-      streams.signal.removeEventListener('abort', onAbort);
-      if (streams.stdin) streams.stdin.unpipe(child.stdin!);
-    }
-  }
-
-  /** Applies terminal size changes to the pty `script` made for the session. */
-  private async forwardResize(scriptPid: number, sizes: AsyncIterable<{ width: number; height: number }>): Promise<void> {
-    try {
-      let slave: string | undefined;
-      for await (const size of sizes) {
-        // The first size usually comes before `script` has made the pty: wait for it a little.
-        for (let i = 0; !slave && i < 100 && isAlive(scriptPid, undefined); i++) {
-          slave = ptySlave(scriptPid);
-          if (!slave) await new Promise((r) => setTimeout(r, 20));
-        }
-        if (slave) await run([this.config.tools.stty, '-F', slave, 'rows', String(size.height), 'cols', String(size.width)]).catch(() => undefined);
-      }
-    } catch {
-      // the session ended
-    }
+    return execInContainer(pod, inst, name, container, command, streams, this.config.tools.stty);
   }
 
   async attachToContainer(namespace: string, name: string, container: string, streams: ExecStreams): Promise<void> {
     const { pod, c } = this.running(namespace, name, container);
-    const socketPath = pod.attachSocket(c);
-    if (!socketPath || !existsSync(socketPath)) throw ContainerStateError.notRunning(name, container);
-    const socket = net.connect(socketPath);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    const reader = new FrameReader();
-    await new Promise<void>((resolve) => {
-      const finish = () => {
-        socket.destroy();
-        resolve();
-      };
-      socket.on('data', (chunk: Buffer) => {
-        for (const f of reader.push(chunk)) {
-          if (f.type === FRAME_STDOUT) streams.stdout?.write(f.payload);
-          else if (f.type === FRAME_STDERR) (streams.tty ? streams.stdout : streams.stderr)?.write(f.payload);
-          else if (f.type === FRAME_EXIT) finish();
-        }
-      });
-      socket.on('close', finish);
-      socket.on('error', finish);
-      streams.signal.addEventListener('abort', finish, { once: true });
-      if (streams.stdin) {
-        streams.stdin.on('data', (chunk: Buffer) => socket.write(frame(FRAME_STDIN, chunk)));
-        streams.stdin.on('end', () => {
-          socket.write(frame(FRAME_STDIN_EOF, ''));
-          // Without stdinOnce the session stays until the client leaves or the container ends.
-        });
-      }
-      if (streams.tty && streams.resize) {
-        void (async () => {
-          try {
-            for await (const size of streams.resize!) socket.write(frame(FRAME_RESIZE, JSON.stringify(size)));
-          } catch {
-            // ended
-          }
-        })();
-      }
-    });
+    return attachToContainer(pod, c, name, container, streams);
   }
 
   async portForward(namespace: string, name: string, port: number, stream: Duplex): Promise<void> {
     const pod = this.pods.get(`${namespace}/${name}`);
     if (!pod) throw new NotFoundError(`pod "${name}" not found`);
-    const pause = pod.state.sandbox?.pause;
-    if (!pause || !isAlive(pause.pid, pause.startTicks)) throw new ContainerStateError(`pod "${name}" has no running sandbox`);
-    // Like the kubelet: connect to localhost:port inside the pod's network namespace.
-    const nc = [this.config.tools.busybox, 'nc', '127.0.0.1', String(port)];
-    const argv = pod.state.pod.spec?.hostNetwork ? nc : [this.config.tools.nsenter, `--net=/proc/${pause.pid}/ns/net`, '--', ...nc];
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.on('error', () => {});
-    stream.pipe(child.stdin);
-    child.stdout.pipe(stream);
-    await new Promise<void>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code) => {
-        if (code !== 0 && stderr) reject(new VkError('VK_PROVIDER', `port-forward to ${name}:${port}: ${stderr.trim()}`));
-        else resolve();
-      });
-      stream.once('close', () => child.kill('SIGTERM'));
-      stream.once('error', () => child.kill('SIGTERM'));
-    });
+    return forwardPort(pod, name, port, stream, this.config.tools);
   }
 
   async getStats(): Promise<PodStats[]> {
