@@ -35,6 +35,7 @@ import { RetiredLogs } from './retired.ts';
 import { loadStates, podDir, podsDir } from './state.ts';
 import { volumeSource } from './volumes.ts';
 import { attachToContainer, execInContainer, forwardPort } from './sessions.ts';
+import { raceAbort } from '../../util/abort.ts';
 
 export interface SandboxProviderContext {
   nodeName: string;
@@ -416,19 +417,5 @@ function rejectUnmappable(dir: string, resolved: ResolvedPod): void {
 
 /** Waits for `work` unless `signal` fires first (then rejects with AbortedError; the work goes on). */
 function abortable<T>(work: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  if (signal.aborted) return Promise.reject(new AbortedError(`${what}: aborted`, { cause: signal.reason }));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(`${what}: aborted`, { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
+  return raceAbort(work, signal, (reason) => new AbortedError(`${what}: aborted`, { cause: reason }));
 }
