@@ -1,11 +1,11 @@
 // The sandbox provider against the shared in-process Provider contract: real pods in Linux
 // namespaces from a local busybox root filesystem. Needs root and the runtime's tools; skipped
 // (with the reason) otherwise.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../log.ts';
+import { busyboxRootfs } from '../../../test/fixtures/busybox-rootfs.ts';
 import { runProviderContract, CONTRACT_CASES, type ContractCaseName } from '../contract.ts';
 import { parseSandboxConfig } from './config.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
@@ -15,17 +15,6 @@ try {
   await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
 } catch (err) {
   unavailable = (err as Error).message;
-}
-
-function busyboxRootfs(dir: string): string {
-  const rootfs = path.join(dir, 'busybox');
-  for (const sub of ['bin', 'etc', 'tmp', 'root']) mkdirSync(path.join(rootfs, sub), { recursive: true });
-  copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((a) => a && a !== 'busybox'))
-    symlinkSync('busybox', path.join(rootfs, 'bin', applet));
-  return rootfs;
 }
 
 runProviderContract({

@@ -1,8 +1,7 @@
 // The sandbox runtime on this machine, without a control plane: pods from a local busybox root
 // filesystem (config.localImages). Needs root and the runtime's tools; skipped otherwise.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -17,6 +16,7 @@ import { isAlive } from './procfs.ts';
 import { podDir, type PodRecordState } from './state.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
+import { busyboxRootfs } from '../../../test/fixtures/busybox-rootfs.ts';
 
 let skip: string | false = false;
 try {
@@ -31,13 +31,7 @@ let provider: SandboxProvider;
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(path.join(os.tmpdir(), 'sbx-unit-'));
-  const rootfs = path.join(dir, 'busybox');
-  for (const sub of ['bin', 'etc', 'tmp', 'root']) mkdirSync(path.join(rootfs, sub), { recursive: true });
-  copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((a) => a && a !== 'busybox'))
-    symlinkSync('busybox', path.join(rootfs, 'bin', applet));
+  const rootfs = busyboxRootfs(dir);
   provider = await SandboxProvider.open(
     { dataDir: path.join(dir, 'data'), localImages: { busybox: rootfs }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } },
     { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger },
