@@ -154,8 +154,9 @@ test('the mock provider passes the conformance suite behind the remote protocol 
   assert.equal(report.provider, 'mock');
 });
 
-test('npm run conformance: `vk provider-server --provider mock` in a child process, killed -9 and restarted for provider-restart', async () => {
+test('npm run conformance: `vk provider-server --provider mock` in a child process, killed -9 and restarted for provider-restart', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
   writeFileSync(path.join(dir, 'mock.yaml'), `stateFile: ${path.join(dir, 'state.json')}\nlogIntervalMs: 200\n`);
   writeFileSync(path.join(dir, 'token'), 'child-token\n');
@@ -177,8 +178,9 @@ test('npm run conformance: `vk provider-server --provider mock` in a child proce
   assert.equal(report.skipped, 0);
 });
 
-test('the Python example provider (standard library only) passes the core cases and declares what it lacks', async () => {
+test('the Python example provider (standard library only) passes the core cases and declares what it lacks', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-py-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
   writeFileSync(path.join(dir, 'remote.yaml'), `endpoint: http://127.0.0.1:${port}\ntoken: py-token\ntimeoutMs: 10000\n`);
   const command = `python3 ${path.join(ROOT, 'examples/python-provider/provider.py')} --port ${port} --token py-token --state-file ${path.join(dir, 'pods.json')}`;

@@ -379,7 +379,10 @@ class CgroupsV2 implements Cgroups {
   createPod(uid: string, pidsMax?: number): CgroupPaths {
     const p = child(this.root, uid);
     mkdirSync(p.memory, { recursive: true });
-    tryWrite(p.memory, 'cgroup.subtree_control', this.controllers.map((c) => `+${c}`).join(' '));
+    // The root may have been released (and made again just now) by another provider of this cgroup.
+    const controllers = this.controllers.map((c) => `+${c}`).join(' ');
+    tryWrite(this.root.memory, 'cgroup.subtree_control', controllers);
+    tryWrite(p.memory, 'cgroup.subtree_control', controllers);
     if (p.pids && pidsMax !== undefined) tryWrite(p.pids, 'pids.max', pidsMax);
     return p;
   }
@@ -484,6 +487,17 @@ export async function removeCgroup(p: CgroupPaths, timeoutMs = 2000): Promise<bo
   let ok = true;
   for (const dir of cgroupDirs(p)) ok = (await removeDir(dir, timeoutMs)) && ok;
   return ok;
+}
+
+/** Removes the provider's root cgroup in each hierarchy where it is empty (rmdir refuses one with child cgroups). */
+export function releaseRoot(root: CgroupPaths): void {
+  for (const dir of cgroupDirs(root)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // pods' cgroups are still in it, or it is gone
+    }
+  }
 }
 
 /** SIGKILLs the processes left in a cgroup (a container's background processes once it ended). */

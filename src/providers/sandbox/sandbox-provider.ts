@@ -23,7 +23,7 @@ import {
   type ResolvedPod,
 } from '../provider.ts';
 import { PodNotifier } from '../support/notifier.ts';
-import { detectCgroups, readUsage, type Detection } from './cgroups.ts';
+import { detectCgroups, readUsage, releaseRoot, type Detection } from './cgroups.ts';
 import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
 import { run } from './exec.ts';
@@ -389,6 +389,8 @@ export class SandboxProvider implements Provider {
     clearInterval(this.poller);
     for (const pod of this.pods.values()) pod.detach();
     await this.images.close();
+    // The provider's root cgroup goes when no pod's cgroup is left in it (running pods stay, for adoption).
+    if (this.cgroups.cgroups) releaseRoot(this.cgroups.cgroups.root);
   }
 
   // --- Internals.
