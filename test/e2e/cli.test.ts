@@ -1,11 +1,11 @@
 // Bad input to the vk command gets a one-line error naming the problem and a non-zero exit.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../harness/temp.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 
@@ -38,10 +38,10 @@ test('a missing --kubeconfig file is named', async () => {
   assertOneLineError(await vk(['run', '--kubeconfig', '/nonexistent/kubeconfig']), /--kubeconfig: file \/nonexistent\/kubeconfig does not exist/);
 });
 
-test('an unreachable API server in --kubeconfig is named', async () => {
+test('an unreachable API server in --kubeconfig is named', async (t) => {
   const { port, close } = await busyPort();
   close(); // nothing listens there any more
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-cli-'));
+  const dir = tempDir(t, 'vk-cli-');
   const kubeconfig = path.join(dir, 'kubeconfig');
   writeFileSync(
     kubeconfig,
@@ -72,10 +72,10 @@ test('a kubelet port already in use is named', async () => {
   }
 });
 
-test('an API server port already in use for `vk up` is named', async () => {
+test('an API server port already in use for `vk up` is named', async (t) => {
   const busy = await busyPort();
   try {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-cli-up-'));
+    const dir = tempDir(t, 'vk-cli-up-');
     assertOneLineError(
       await vk(['up', '--dir', dir, '--apiserver-port', String(busy.port)]),
       new RegExp(`--apiserver-port ${busy.port}: address already in use`),
@@ -85,10 +85,10 @@ test('an API server port already in use for `vk up` is named', async () => {
   }
 });
 
-test('bad values in flags and config files name the field', async () => {
+test('bad values in flags and config files name the field', async (t) => {
   assertOneLineError(await vk(['run', '--pod-workers', 'many']), /--pod-workers.*not a whole number/);
   assertOneLineError(await vk(['run', '--taint', 'oops']), /invalid taint "oops"/);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-cli-config-'));
+  const dir = tempDir(t, 'vk-cli-config-');
   const config = path.join(dir, 'vk.yaml');
   writeFileSync(config, 'podWorkers: 0\n');
   assertOneLineError(await vk(['run', '--config', config]), /--config .*vk\.yaml: podWorkers: .*>=1/);

@@ -22,6 +22,7 @@ import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, kubeconfigPath } from '../harness/cluster.ts';
 import { freePort } from '../harness/net.ts';
+import { tempDir } from '../harness/temp.ts';
 
 /** Provider calls in these tests are never aborted. */
 const call = { signal: new AbortController().signal };
@@ -155,8 +156,7 @@ test('the mock provider passes the conformance suite behind the remote protocol 
 });
 
 test('npm run conformance: `vk provider-server --provider mock` in a child process, killed -9 and restarted for provider-restart', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'vk-conformance-');
   const port = await freePort();
   writeFileSync(path.join(dir, 'mock.yaml'), `stateFile: ${path.join(dir, 'state.json')}\nlogIntervalMs: 200\n`);
   writeFileSync(path.join(dir, 'token'), 'child-token\n');
@@ -179,8 +179,7 @@ test('npm run conformance: `vk provider-server --provider mock` in a child proce
 });
 
 test('the Python example provider (standard library only) passes the core cases and declares what it lacks', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-conformance-py-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'vk-conformance-py-');
   const port = await freePort();
   writeFileSync(path.join(dir, 'remote.yaml'), `endpoint: http://127.0.0.1:${port}\ntoken: py-token\ntimeoutMs: 10000\n`);
   const command = `python3 ${path.join(ROOT, 'examples/python-provider/provider.py')} --port ${port} --token py-token --state-file ${path.join(dir, 'pods.json')}`;

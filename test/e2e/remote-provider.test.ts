@@ -3,10 +3,9 @@
 // directions; neither side crashes, and every problem is reported where an operator looks.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
@@ -17,6 +16,7 @@ import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider, readMockState } from '../../src/providers/mock/mock-provider.ts';
 import { kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { freePort } from '../harness/net.ts';
+import { tempDir } from '../harness/temp.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const VK = path.join(ROOT, 'bin/vk.js');
@@ -129,7 +129,7 @@ const running = (pod: Pod | undefined) => pod?.status?.phase === 'Running' && po
 test('killing the remote provider process turns the node NotReady with the reason; restarting it brings the statuses back without duplicates', async (t) => {
   const namespace = await newNamespace(t);
   const nodeName = randomName('vk-remote');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-'));
+  const dir = tempDir(t, 'vk-remote-');
   const stateFile = path.join(dir, 'state.json');
   const port = await freePort();
   writeFileSync(path.join(dir, 'mock.yaml'), `stateFile: ${stateFile}\n`);
@@ -216,7 +216,7 @@ test('killing the remote provider process turns the node NotReady with the reaso
 test('bad input on the wire (garbage status lines, malformed JSON, another protocol version, oversize messages) gets clear errors and never crashes vk', async (t) => {
   const namespace = await newNamespace(t);
   const nodeName = randomName('vk-remote-bad');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-bad-'));
+  const dir = tempDir(t, 'vk-remote-bad-');
   const mock = new MockProvider(parseMockConfig({}), { nodeName, log });
   const upstream = await serveProvider(mock, { port: 0, maxRequestBytes: 64 << 10, heartbeatIntervalMs: 1_000, log });
 
@@ -370,7 +370,7 @@ async function assertRobustServer(port: number, token: string, limit: number, al
 }
 
 test('vk provider-server and the Python example answer bad requests with clear errors and keep serving', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-servers-'));
+  const dir = tempDir(t, 'vk-remote-servers-');
   writeFileSync(path.join(dir, 'token'), 'server-token\n');
   const ts = await startProviderServer([
     '--provider',
@@ -415,8 +415,8 @@ function assertOneLine(result: { code: number; stderr: string }, code: number, p
   assert.match(lines[0]!, pattern);
 }
 
-test('a bad remote provider config or an unreachable endpoint is a one-line error', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-cli-'));
+test('a bad remote provider config or an unreachable endpoint is a one-line error', async (t) => {
+  const dir = tempDir(t, 'vk-remote-cli-');
   const run = (config: string) => {
     writeFileSync(path.join(dir, 'remote.yaml'), config);
     return vkOnce([

@@ -1,8 +1,7 @@
 // kill -9 of a real vk process while pods run, changes while it is down, then a restart against the same backend.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Pod } from '../../src/kube/types.ts';
@@ -10,6 +9,7 @@ import { readMockState } from '../../src/providers/mock/mock-provider.ts';
 import { loadMockState } from '../../src/providers/mock/state.ts';
 import { kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { freePort } from '../harness/net.ts';
+import { tempDir } from '../harness/temp.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 
@@ -29,7 +29,7 @@ async function pod(namespace: string, name: string): Promise<Pod | undefined> {
 test('after kill -9 and a restart: no duplicate provider pods, statuses resume, pods deleted meanwhile are cleaned up', async (t) => {
   const namespace = await newNamespace(t);
   const nodeName = randomName('vk-restart');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-restart-'));
+  const dir = tempDir(t, 'vk-restart-');
   const stateFile = path.join(dir, 'mock-state.json');
   writeFileSync(path.join(dir, 'mock.yaml'), `stateFile: ${stateFile}\n`);
   const args = [

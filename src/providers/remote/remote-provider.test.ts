@@ -2,10 +2,9 @@
 // driven through RemoteProvider, plus hand-made servers and clients that send bad input both ways.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +19,7 @@ import { providerCapabilities, type CallOptions, type DeleteOptions, type LogOpt
 import { parseRemoteConfig } from './config.ts';
 import { RemoteProvider } from './remote-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
+import { tempDir } from '../../../test/harness/temp.ts';
 
 const log = silentLogger;
 
@@ -692,7 +692,7 @@ describe('configuration and transport security', () => {
   });
 
   test('HTTPS with a private CA, a client certificate (mTLS) and a token file', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-remote-tls-'));
+    const dir = tempDir(t, 'vk-remote-tls-');
     const f = (name: string) => path.join(dir, name);
     const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
     ssl(

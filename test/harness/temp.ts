@@ -1,0 +1,11 @@
+// Temporary directories that go when the test (or file scope) that made them ends.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A fresh directory under the system's temp dir, removed (recursively) by `scope`'s cleanup. */
+export function tempDir(scope: { after(fn: () => unknown): void }, prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  scope.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
