@@ -17,7 +17,14 @@ function startVk(args: string[], logFile: string): ChildProcess {
   const child = spawn(process.execPath, [VK, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const chunks: Buffer[] = [];
   child.stderr!.on('data', (chunk: Buffer) => chunks.push(chunk));
-  child.on('exit', () => writeFileSync(logFile, Buffer.concat(chunks)));
+  child.on('exit', () => {
+    try {
+      writeFileSync(logFile, Buffer.concat(chunks));
+    } catch (err) {
+      // A process stopped by the test's cleanup exits after its directory is gone: nothing to keep.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  });
   return child;
 }
 
