@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { cacheRoot } from '../../cluster/binary.ts';
 import type { SpdyStream } from './connection.ts';
 import { startServer } from '../../../test/fixtures/spdy-client.ts';
 
@@ -19,12 +19,14 @@ function goAvailable(): boolean {
   return !spawnSync('go', ['version'], { stdio: 'ignore' }).error;
 }
 
-/** Builds the Go client once per source version, cached under the OS temp dir. */
+/** Builds the Go client once per source version, cached with the project's other Go builds (~/.cache/virtual-kubelet-ts). */
 async function buildClient(): Promise<string> {
   const hash = createHash('sha256');
   for (const name of ['go.mod', 'go.sum', 'main.go']) hash.update(name).update(fs.readFileSync(path.join(clientDir, name)));
-  const binary = path.join(os.tmpdir(), `vk-spdy-goclient-${hash.digest('hex').slice(0, 16)}`);
+  const dir = path.join(cacheRoot(), 'spdy-goclient');
+  const binary = path.join(dir, hash.digest('hex').slice(0, 16));
   if (fs.existsSync(binary)) return binary;
+  fs.mkdirSync(dir, { recursive: true });
   const tmp = `${binary}.${process.pid}.tmp`;
   await run('go', ['build', '-o', tmp, '.'], {
     cwd: clientDir,
