@@ -4,21 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import {
-  cgroupPids,
-  containerLimits,
-  detectCgroups,
-  joinScript,
-  milliCpuToQuota,
-  milliCpuToShares,
-  oomKills,
-  parseMountinfo,
-  parseProcCgroup,
-  procsFiles,
-  readUsage,
-  removeCgroup,
-  sharesToWeight,
-} from './cgroups.ts';
+import { cgroupPids, detectCgroups, joinScript, oomKills, parseMountinfo, parseProcCgroup, procsFiles, readUsage, removeCgroup } from './cgroups.ts';
+import { containerLimits, milliCpuToQuota, milliCpuToShares, sharesToWeight } from './cgroup-limits.ts';
 import { shellQuote } from './exec.ts';
 
 test("the kubelet's conversions: shares, quota, weight", () => {

@@ -10,15 +10,13 @@
 // finds them again whatever cgroup it runs in itself; reading usage, OOM kills and removing work
 // from those paths alone.
 //
-// Conversions are the kubelet's: CPU request → cpu.shares (milliCPU·1024/1000, at least 2) or
-// cpu.weight (runc's shares → weight mapping); CPU limit → CFS quota over a 100 ms period (at
-// least 1 ms); memory limit → memory.limit_in_bytes (+ memsw, so no swapping past it) or
-// memory.max (+ memory.swap.max 0). Working set = usage − inactive file pages, as cAdvisor has it.
+// The values written are the kubelet's conversions (cgroup-limits.ts): memory limit →
+// memory.limit_in_bytes (+ memsw, so no swapping past it) or memory.max (+ memory.swap.max 0).
+// Working set = usage − inactive file pages, as cAdvisor has it.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Container } from '../../kube/types.ts';
-import { milliValue, parseQuantity, value } from '../../kube/quantity.ts';
+import { sharesToWeight, type ContainerLimits } from './cgroup-limits.ts';
 
 export type CgroupVersion = 1 | 2;
 
@@ -32,15 +30,6 @@ export interface CgroupPaths {
   pids?: string;
 }
 
-export interface ContainerLimits {
-  memoryBytes?: number;
-  /** CFS quota per period, in µs; undefined: no CPU limit. */
-  cpuQuotaUs?: number;
-  cpuPeriodUs: number;
-  /** cpu.shares (v1); v2 writes the matching cpu.weight. */
-  cpuShares: number;
-}
-
 export interface CgroupUsage {
   /** Cumulative CPU time, in ns. */
   cpuNs?: number;
@@ -49,56 +38,6 @@ export interface CgroupUsage {
 }
 
 export const ROOT_NAME = 'virtual-kubelet-sandbox';
-export const CPU_PERIOD_US = 100_000;
-const MIN_SHARES = 2;
-const MAX_SHARES = 262_144;
-const MIN_QUOTA_US = 1000;
-
-/** The kubelet's MilliCPUToShares. */
-export function milliCpuToShares(milli: number): number {
-  if (milli <= 0) return MIN_SHARES;
-  return Math.min(Math.max(Math.floor((milli * 1024) / 1000), MIN_SHARES), MAX_SHARES);
-}
-
-/** The kubelet's MilliCPUToQuota (undefined: no limit). */
-export function milliCpuToQuota(milli: number, periodUs = CPU_PERIOD_US): number | undefined {
-  if (milli <= 0) return undefined;
-  return Math.max(Math.floor((milli * periodUs) / 1000), MIN_QUOTA_US);
-}
-
-/** runc's cpu.shares → cpu.weight (cgroup v2). */
-export function sharesToWeight(shares: number): number {
-  if (shares <= 0) return 100;
-  return Math.min(Math.max(1 + Math.floor(((shares - 2) * 9999) / 262_142), 1), 10_000);
-}
-
-function quantity(text: unknown, milli: boolean): number | undefined {
-  if (typeof text !== 'string' && typeof text !== 'number') return undefined;
-  try {
-    const q = parseQuantity(String(text));
-    return Number(milli ? milliValue(q) : value(q));
-  } catch {
-    return undefined;
-  }
-}
-
-/** The limits the kubelet would give this container's cgroup. */
-export function containerLimits(container: Container | undefined): ContainerLimits {
-  const limits = (container?.resources?.limits ?? {}) as Record<string, unknown>;
-  const requests = (container?.resources?.requests ?? {}) as Record<string, unknown>;
-  const memory = quantity(limits.memory, false);
-  const cpuLimit = quantity(limits.cpu, true);
-  // The API server defaults a missing request to the limit; do the same for pods that skipped it.
-  const cpuRequest = quantity(requests.cpu, true) ?? cpuLimit ?? 0;
-  const quota = cpuLimit !== undefined ? milliCpuToQuota(cpuLimit) : undefined;
-  return {
-    ...(memory !== undefined && memory > 0 && { memoryBytes: memory }),
-    ...(quota !== undefined && { cpuQuotaUs: quota }),
-    cpuPeriodUs: CPU_PERIOD_US,
-    cpuShares: milliCpuToShares(cpuRequest),
-  };
-}
-
 // --- Discovery.
 
 interface Mount {
