@@ -269,16 +269,15 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
       load: os.loadavg()[0]!,
     };
 
-    // ---- up: creation to Running
-    const upStart = performance.now();
-    let loaderSeconds: number | undefined;
-    if (scenario.kind === 'direct') {
-      const load = await benchtool([
+    const kubeconfigFile = cluster.info.kubeconfig;
+    /** The Go loader creating or deleting the scenario's pods (spec.nodeName set), as fast as kube-apiserver takes them. */
+    const loader = (action: 'create' | 'delete') =>
+      benchtool([
         'load',
         '--kubeconfig',
-        cluster.info.kubeconfig,
+        kubeconfigFile,
         '--action',
-        'create',
+        action,
         '--namespace',
         NAMESPACE,
         '--prefix',
@@ -290,6 +289,12 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
         '--concurrency',
         String(loaderConcurrency),
       ]);
+
+    // ---- up: creation to Running
+    const upStart = performance.now();
+    let loaderSeconds: number | undefined;
+    if (scenario.kind === 'direct') {
+      const load = await loader('create');
       loaderSeconds = load.seconds as number;
     } else {
       await admin.create(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments`, deployment(scenario.pods));
@@ -301,23 +306,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     // ---- down: deletion to gone
     const downStart = performance.now();
     if (scenario.kind === 'direct') {
-      await benchtool([
-        'load',
-        '--kubeconfig',
-        cluster.info.kubeconfig,
-        '--action',
-        'delete',
-        '--namespace',
-        NAMESPACE,
-        '--prefix',
-        'bench',
-        '--count',
-        String(scenario.pods),
-        '--nodes',
-        nodes.join(','),
-        '--concurrency',
-        String(loaderConcurrency),
-      ]);
+      await loader('delete');
     } else {
       await admin.patch(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments/bench`, { spec: { replicas: 0 } });
     }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { AbortedError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, VkError } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
@@ -536,15 +536,21 @@ class Recorder implements Provider {
   }
 }
 
+/** A Recorder served by the SDK and the remote client talking to it (no retries); both closed after the test. */
+async function recorderBehindSdk(t: TestContext): Promise<{ recorder: Recorder; server: ProviderServer; remote: RemoteProvider }> {
+  const recorder = new Recorder();
+  const server = await serveProvider(recorder, { port: 0, log });
+  const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
+  t.after(async () => {
+    await remote.close();
+    await server.close();
+  });
+  return { recorder, server, remote };
+}
+
 describe('protocol version 2, and version 1 on either side', () => {
   test('DELETE carries the reason to the provider; provider errors arrive as their class with reason and retryAfterMs', async (t) => {
-    const recorder = new Recorder();
-    const server = await serveProvider(recorder, { port: 0, log });
-    const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
-    t.after(async () => {
-      await remote.close();
-      await server.close();
-    });
+    const { recorder, remote } = await recorderBehindSdk(t);
     assert.equal(remote.protocolVersion, 2);
     await remote.deletePod(podFor('p', 'u1'), { ...call, reason: 'finished' });
     await remote.deletePod(podFor('p', 'u2'), { ...call, reason: 'deleted' });
@@ -570,13 +576,7 @@ describe('protocol version 2, and version 1 on either side', () => {
   });
 
   test('an abort on either side: the client rejects with VK_ABORTED and the provider call sees its signal fire', async (t) => {
-    const recorder = new Recorder();
-    const server = await serveProvider(recorder, { port: 0, log });
-    const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
-    t.after(async () => {
-      await remote.close();
-      await server.close();
-    });
+    const { recorder, server, remote } = await recorderBehindSdk(t);
     recorder.hang = true;
     const abort = new AbortController();
     const creating = remote.createPod(resolved(podFor('p', 'u1')), { signal: abort.signal });
