@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { cgroupPids, detectCgroups, joinScript, oomKills, parseMountinfo, parseProcCgroup, procsFiles, readUsage, removeCgroup } from './cgroups.ts';
 import { containerLimits, milliCpuToQuota, milliCpuToShares, sharesToWeight } from './cgroup-limits.ts';
-import { shellQuote } from './exec.ts';
+import { shellQuote } from '../../util/command.ts';
 
 test("the kubelet's conversions: shares, quota, weight", () => {
   assert.equal(milliCpuToShares(0), 2);

@@ -25,7 +25,7 @@
 // A TTY (tty: true, exec -t) wraps the command in util-linux `script`, which owns the pty.
 import type { Container, Pod } from '../../kube/types.ts';
 import { joinScript } from './cgroups.ts';
-import { shellQuote } from './exec.ts';
+import { shellQuote } from '../../util/command.ts';
 import type { Mount } from './volumes.ts';
 
 /** containerd's default capability set. */

@@ -12,7 +12,7 @@
 // namespace and disappears with it, so a pod whose processes are all gone leaves no interface.
 import { formatIPv4, parseIPv4Cidr } from '../../util/ipv4.ts';
 import { writeFile } from 'node:fs/promises';
-import { CommandError, run } from './exec.ts';
+import { CommandError, run } from '../../util/command.ts';
 
 export interface PodNetwork {
   /** Index of the /30 in the pod CIDR. */

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VkError } from '../../errors.ts';
-import { run } from './exec.ts';
+import { run } from '../../util/command.ts';
 import { childrenOf, isAlive, readStat, signal } from './procfs.ts';
 
 export interface PauseProcess {

@@ -26,7 +26,7 @@ import { PodNotifier } from '../support/notifier.ts';
 import { detectCgroups, readUsage, releaseRoot, type Detection } from './cgroups.ts';
 import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
-import { run } from './exec.ts';
+import { run } from '../../util/command.ts';
 import { Images } from './images.ts';
 import { PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';

@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ContainerStateError, VkError } from '../../errors.ts';
 import type { ExecStreams } from '../provider.ts';
-import { run } from './exec.ts';
+import { run } from '../../util/command.ts';
 import type { SandboxPod } from './pod-runtime.ts';
 import { descendantsOf, isAlive, ptySlave, signal as sendSignal } from './procfs.ts';
 import { FRAME_EXIT, FRAME_RESIZE, FRAME_STDERR, FRAME_STDIN, FRAME_STDIN_EOF, FRAME_STDOUT, FrameReader, frame } from './shim.ts';

@@ -1,6 +1,6 @@
-// Runs host tools (ip, nsenter, unshare, ...) and reports their stderr on failure.
+// Runs host tools (ip, nsenter, unshare, nft, ...) and reports their stderr on failure.
 import { spawn } from 'node:child_process';
-import { VkError } from '../../errors.ts';
+import { VkError } from '../errors.ts';
 
 export class CommandError extends VkError {
   readonly exitCode: number | null;

@@ -1,0 +1,108 @@
+// The node's packet rules as one nftables script (pure: a ServiceView snapshot in, text out), what
+// kube-proxy's nftables mode does for a node's pods, limited to traffic from the pod CIDR:
+// - ClusterIP:port (TCP, UDP, SCTP) → DNAT to one eligible endpoint chosen at random (ready ones;
+//   when none is ready, serving terminating ones, as kube-proxy falls back), at the target port
+//   the endpoint's EndpointSlice gives for that port name (named targetPorts resolved per pod);
+// - a Service port with no eligible endpoint, or a cluster IP on a port it does not serve, is
+//   rejected (ICMP port unreachable: the client fails at once, as on a kube-proxy node);
+// - hairpin: a pod reaching itself through a Service is masqueraded, or its reply would never
+//   come back through the host;
+// - egress: traffic from pods to addresses outside the pod CIDR is masqueraded; on uplinks whose
+//   forwarding flag we turned on, only replies to pods are forwarded (the host forwarded nothing
+//   arriving there before, and still forwards nothing else);
+// - cluster DNS served by this node: queries to a pod's gateway on port 53 go to the DNS server's
+//   port, which answers nothing that does not come from a pod (or loopback).
+// The script replaces the whole table in one transaction (create, delete, define), so a change is
+// applied atomically and a table left by a crashed process is replaced.
+import type { ServiceEndpoint, ServiceInfo, ServicePortInfo } from './services.ts';
+
+export interface RulesConfig {
+  /** nftables table (family ip) owned by this node. */
+  table: string;
+  podCIDR: string;
+  /** Interface name pattern of the pods' host ends (nftables wildcard). */
+  podInterfaces: string;
+  /** The node's DNS server port, when pods' queries to their gateway:53 go to it. */
+  dnsPort?: number;
+  /** Masquerade traffic leaving the pod CIDR. */
+  egress: boolean;
+  /** Uplinks whose forwarding flag this node turned on: forward only replies to pods from them. */
+  guardedUplinks: readonly string[];
+}
+
+export interface ServiceTarget {
+  ip: string;
+  port: number;
+}
+
+/** The endpoints a Service port sends to: ready ones, else serving terminating ones (kube-proxy). */
+export function eligibleTargets(service: ServiceInfo, port: ServicePortInfo): ServiceTarget[] {
+  const withPort = (e: ServiceEndpoint) => e.ports[port.name]?.protocol === port.protocol;
+  let chosen = service.endpoints.filter((e) => e.ready && withPort(e));
+  if (chosen.length === 0) chosen = service.endpoints.filter((e) => e.serving && e.terminating && withPort(e));
+  return chosen.map((e) => ({ ip: e.ip, port: e.ports[port.name]!.port }));
+}
+
+const L4 = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' } as const;
+
+/** nftables identifiers: letters, digits and underscores; the table name is ours to choose. */
+export function tableNameFor(nodeName: string): string {
+  let hash = 0;
+  for (const c of nodeName) hash = (Math.imul(hash, 31) + c.charCodeAt(0)) >>> 0;
+  const base = nodeName
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 40);
+  return `vk_${base}_${hash.toString(16).padStart(8, '0')}`;
+}
+
+export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: RulesConfig): string {
+  const cidr = config.podCIDR;
+  const dnat: string[] = [];
+  const clusterIPs = new Set<string>();
+  const hairpins = new Set<string>();
+  const keys = [...services.keys()].sort();
+  for (const key of keys) {
+    const service = services.get(key)!;
+    if (service.clusterIPs.length === 0) continue;
+    for (const ip of service.clusterIPs) clusterIPs.add(ip);
+    for (const port of service.ports) {
+      const targets = eligibleTargets(service, port);
+      if (targets.length === 0) continue; // rejected in the forward chain with the rest of the cluster IPs
+      const to =
+        targets.length === 1
+          ? `${targets[0]!.ip}:${targets[0]!.port}`
+          : `numgen random mod ${targets.length} map { ${targets.map((t, i) => `${i} : ${t.ip} . ${t.port}`).join(', ')} }`;
+      for (const ip of service.clusterIPs)
+        dnat.push(`    ip daddr ${ip} ${L4[port.protocol]} dport ${port.port} dnat ip to ${to} comment "${key}:${port.name || port.port}"`);
+      for (const t of targets) hairpins.add(t.ip);
+    }
+  }
+  const lines: string[] = [`table ip ${config.table} {}`, `delete table ip ${config.table}`, `table ip ${config.table} {`];
+  lines.push('  chain services {', ...dnat, '  }');
+  lines.push('  chain prerouting {', '    type nat hook prerouting priority dstnat; policy accept;', `    ip saddr != ${cidr} return`, '    jump services');
+  if (config.dnsPort !== undefined)
+    lines.push(`    ip daddr ${cidr} fib daddr type local meta l4proto { tcp, udp } th dport 53 redirect to :${config.dnsPort}`);
+  lines.push('  }');
+  lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
+  if (hairpins.size > 0) lines.push(`    ct status dnat ip saddr . ip daddr { ${[...hairpins].map((ip) => `${ip} . ${ip}`).join(', ')} } masquerade`);
+  if (config.egress) lines.push(`    ip saddr ${cidr} ip daddr != ${cidr} oifname != "${config.podInterfaces}" masquerade`);
+  lines.push('  }');
+  lines.push('  chain forward {', '    type filter hook forward priority filter - 5; policy accept;');
+  if (clusterIPs.size > 0) lines.push(`    ip saddr ${cidr} ip daddr { ${[...clusterIPs].join(', ')} } reject`);
+  if (config.guardedUplinks.length > 0) {
+    const uplinks = `{ ${config.guardedUplinks.map((n) => `"${n}"`).join(', ')} }`;
+    lines.push(`    iifname ${uplinks} ip daddr ${cidr} ct state established,related accept`, `    iifname ${uplinks} drop`);
+  }
+  lines.push('  }');
+  if (config.dnsPort !== undefined) {
+    lines.push(
+      '  chain input {',
+      '    type filter hook input priority filter - 5; policy accept;',
+      `    meta l4proto { tcp, udp } th dport ${config.dnsPort} iifname != "lo" iifname != "${config.podInterfaces}" drop`,
+      '  }',
+    );
+  }
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
