@@ -58,6 +58,16 @@ function addNodeOptions(command: Command): Command {
     .option('--node-ip <ip>', 'InternalIP published on the Node (where kube-apiserver reaches the kubelet API)')
     .option('--kubelet-port <port>', 'kubelet API port, published in the Node (0: any free port)', integer)
     .option('--kubelet-address <ip>', 'address the kubelet API listens on (default 0.0.0.0)')
+    .option('--cluster-domain <domain>', "the cluster's DNS domain, as the kubelet's flag (default cluster.local)")
+    .option(
+      '--cluster-dns <ip,...>',
+      "DNS server IPs for ClusterFirst pods, as the kubelet's flag (default: kube-system/kube-dns if the cluster has it, else the node's own DNS server where the provider runs one)",
+      (value: string) =>
+        value
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+    )
     .addOption(
       new Option(
         '--kubelet-auth <mode>',
@@ -132,6 +142,9 @@ async function startNode(
     nodeName: settings.nodeName,
     nodeIP: settings.nodeIp,
     log,
+    kube: client,
+    clusterDomain: settings.clusterDomain,
+    clusterDNS: settings.clusterDns,
   });
   const metrics = new VkMetrics();
   metrics.observeClient(client);

@@ -41,8 +41,8 @@ export function trimEndpointSlice(obj: KubeObject): void {
     resourceVersion: slice.metadata?.resourceVersion,
     labels: serviceName ? { [SERVICE_NAME_LABEL]: serviceName } : {},
   };
-  if (slice.addressType !== 'IPv4') slice.endpoints = [];
-  slice.endpoints = (slice.endpoints ?? []).map((e) => ({
+  // The node's rules and DNS are IPv4: other address families' endpoints are not kept.
+  slice.endpoints = (slice.addressType === 'IPv4' ? (slice.endpoints ?? []) : []).map((e) => ({
     addresses: e.addresses,
     conditions: e.conditions,
     hostname: e.hostname,

@@ -14,6 +14,7 @@
 //   port, which answers nothing that does not come from a pod (or loopback).
 // The script replaces the whole table in one transaction (create, delete, define), so a change is
 // applied atomically and a table left by a crashed process is replaced.
+import { cidrContains, parseIPv4Cidr } from '../util/ipv4.ts';
 import type { ServiceEndpoint, ServiceInfo, ServicePortInfo } from './services.ts';
 
 export interface RulesConfig {
@@ -58,6 +59,8 @@ export function tableNameFor(nodeName: string): string {
 
 export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: RulesConfig): string {
   const cidr = config.podCIDR;
+  const podNet = parseIPv4Cidr(cidr);
+  if (!podNet) throw new Error(`invalid pod CIDR ${cidr}`);
   const dnat: string[] = [];
   const clusterIPs = new Set<string>();
   const hairpins = new Set<string>();
@@ -73,9 +76,10 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
         targets.length === 1
           ? `${targets[0]!.ip}:${targets[0]!.port}`
           : `numgen random mod ${targets.length} map { ${targets.map((t, i) => `${i} : ${t.ip} . ${t.port}`).join(', ')} }`;
-      for (const ip of service.clusterIPs)
-        dnat.push(`    ip daddr ${ip} ${L4[port.protocol]} dport ${port.port} dnat ip to ${to} comment "${key}:${port.name || port.port}"`);
-      for (const t of targets) hairpins.add(t.ip);
+      // nftables comments hold at most 128 bytes.
+      const comment = `${key}:${port.name || port.port}`.slice(0, 120);
+      for (const ip of service.clusterIPs) dnat.push(`    ip daddr ${ip} ${L4[port.protocol]} dport ${port.port} dnat ip to ${to} comment "${comment}"`);
+      for (const t of targets) if (cidrContains(podNet, t.ip)) hairpins.add(t.ip);
     }
   }
   const lines: string[] = [`table ip ${config.table} {}`, `delete table ip ${config.table}`, `table ip ${config.table} {`];

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.ts';
+import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import { parseMockConfig } from './mock/config.ts';
 import { MockProvider } from './mock/mock-provider.ts';
@@ -13,6 +14,11 @@ export interface ProviderContext {
   nodeName: string;
   nodeIP: string;
   log: Logger;
+  /** The cluster the node is in, for providers that watch more than their pods (sandbox: Services for its pods' network). */
+  kube?: KubeClient;
+  /** The kubelet's --cluster-domain and --cluster-dns. */
+  clusterDomain?: string;
+  clusterDNS?: string[];
 }
 
 /** A provider that needs I/O to come up (remote: it reads the server's capabilities first) returns a promise. */

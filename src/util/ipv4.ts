@@ -24,3 +24,10 @@ export function parseIPv4(text: string): number | undefined {
   if (octets.some((o) => o > 255)) return undefined;
   return octets.reduce((acc, o) => acc * 256 + o, 0);
 }
+
+/** Whether `ip` ("a.b.c.d") lies in the parsed CIDR. */
+export function cidrContains(cidr: { base: number; bits: number }, ip: string): boolean {
+  const n = parseIPv4(ip);
+  const mask = cidr.bits === 0 ? 0 : (0xffffffff << (32 - cidr.bits)) >>> 0;
+  return n !== undefined && (n & mask) >>> 0 === cidr.base;
+}

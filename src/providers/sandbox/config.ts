@@ -28,6 +28,20 @@ const toolsSchema = z.strictObject({
   stty: z.string().min(1).default('stty'),
   /** A statically linked busybox: switches user inside containers (runAsUser) and forwards ports. */
   busybox: z.string().min(1).default('/bin/busybox'),
+  /** nftables: the node's Service, egress and DNS rules (Debian nftables). */
+  nft: z.string().min(1).default('nft'),
+});
+
+/** The pods' network beyond pod-to-pod (see src/network/): Services, cluster DNS, egress. */
+const networkSchema = z.strictObject({
+  /** ClusterIP Services and cluster DNS for the pods (needs the cluster: off when the provider runs without one). */
+  services: z.boolean().default(true),
+  /** Masquerade pods' traffic to addresses outside podCIDR (and forward the replies). */
+  egress: z.boolean().default(true),
+  /** The uplinks egress leaves through; default: the interfaces of the host's default routes. */
+  egressInterfaces: z.array(z.string().regex(/^[\w.-]{1,15}$/, 'expected an interface name')).optional(),
+  /** Cluster DNS without --cluster-dns: auto (kube-system/kube-dns when the cluster has it, else the node's own) or node. */
+  dns: z.enum(['auto', 'node']).default('auto'),
 });
 
 export const sandboxConfigSchema = z
@@ -65,6 +79,7 @@ export const sandboxConfigSchema = z
     capacity: z.record(z.string().min(1), quantitySchema).default({}),
     labels: z.record(z.string().min(1), z.string()).default({}),
     tools: toolsSchema.prefault({}),
+    network: networkSchema.prefault({}),
   })
   .transform((c) => ({
     ...c,

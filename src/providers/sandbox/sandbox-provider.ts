@@ -9,6 +9,8 @@ import { Readable, type Duplex } from 'node:stream';
 import { AbortedError, ConfigError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, throwIfAborted } from '../../errors.ts';
 import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { NodeNetwork } from '../../network/node-network.ts';
 import {
   podKey,
   type CallOptions,
@@ -28,7 +30,7 @@ import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
 import { run } from '../../util/command.ts';
 import { Images } from './images.ts';
-import { PodNetworks } from './network.ts';
+import { HOST_LINK_PREFIX, PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
 import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
@@ -41,6 +43,10 @@ export interface SandboxProviderContext {
   nodeName: string;
   nodeIP: string;
   log: Logger;
+  /** The cluster: with it (and network.services on), pods get ClusterIP Services and cluster DNS. */
+  kube?: KubeClient;
+  clusterDomain?: string;
+  clusterDNS?: string[];
 }
 
 /**
@@ -49,6 +55,22 @@ export interface SandboxProviderContext {
  * slipped through (e.g. a monitor killed before it wrote anything, while we were not its parent).
  */
 const POLL_MS = 2000;
+
+/** The pods' Services, DNS and egress (src/network/), when the provider knows its cluster. */
+async function startNodeNetwork(config: SandboxConfig, context: SandboxProviderContext): Promise<NodeNetwork | undefined> {
+  if (!context.kube || !config.network.services) return undefined;
+  return await NodeNetwork.start({
+    kube: context.kube,
+    log: context.log,
+    nodeName: context.nodeName,
+    podCIDR: config.podCIDR,
+    podInterfaces: `${HOST_LINK_PREFIX}*`,
+    egress: { enabled: config.network.egress, ...(config.network.egressInterfaces && { interfaces: config.network.egressInterfaces }) },
+    dns: { clusterDomain: context.clusterDomain ?? 'cluster.local', clusterDNS: context.clusterDNS ?? [], mode: config.network.dns },
+    tools: { nft: config.tools.nft, ip: config.tools.ip },
+    stateDir: config.dataDir,
+  });
+}
 
 /** Checks that the host tools the runtime needs are present; throws ConfigError naming the missing ones. */
 export async function checkHost(config: SandboxConfig): Promise<void> {
@@ -61,6 +83,7 @@ export async function checkHost(config: SandboxConfig): Promise<void> {
     [t.ip, ['-V']],
     [t.script, ['--version']],
     [t.busybox, ['true']],
+    ...(config.network.services ? [[t.nft, ['--version']] as [string, string[]]] : []),
   ];
   const missing: string[] = [];
   for (const [bin, args] of checks) {
@@ -76,7 +99,9 @@ export async function checkHost(config: SandboxConfig): Promise<void> {
     missing.push(t.pause);
   }
   if (missing.length > 0) {
-    throw new ConfigError(`the sandbox provider needs ${missing.join(', ')} (Debian: apt-get install bubblewrap catatonit busybox-static iproute2 util-linux)`);
+    throw new ConfigError(
+      `the sandbox provider needs ${missing.join(', ')} (Debian: apt-get install bubblewrap catatonit busybox-static iproute2 util-linux nftables)`,
+    );
   }
 }
 
@@ -97,9 +122,19 @@ export class SandboxProvider implements Provider {
   private closed = false;
   /** What the machine's cgroups allow (see cgroups.ts). */
   readonly cgroups: Detection;
+  /** Services, cluster DNS and egress for the pods; undefined without a cluster or with network.services off. */
+  readonly network: NodeNetwork | undefined;
 
-  private constructor(config: SandboxConfig, context: SandboxProviderContext, images: Images, hostResolvConf: string, cgroups: Detection) {
+  private constructor(
+    config: SandboxConfig,
+    context: SandboxProviderContext,
+    images: Images,
+    hostResolvConf: string,
+    cgroups: Detection,
+    network: NodeNetwork | undefined,
+  ) {
     this.config = config;
+    this.network = network;
     this.cgroups = cgroups;
     this.hostIP = context.nodeIP;
     this.log = context.log.child({ provider: 'sandbox', node: context.nodeName });
@@ -143,7 +178,8 @@ export class SandboxProvider implements Provider {
             message: 'CPU and memory limits are not enforced: cgroups are turned off in the provider config (cgroups: none); usage is read from /proc',
           }
         : detectCgroups({ versions: config.cgroups === 'v1' ? [1] : config.cgroups === 'v2' ? [2] : [2, 1] });
-    const provider = new SandboxProvider(config, context, images, await readHostResolvConf(), cgroups);
+    const network = await startNodeNetwork(config, context);
+    const provider = new SandboxProvider(config, context, images, await readHostResolvConf(), cgroups, network);
     provider.log.info({ cgroups: cgroups.reason, message: cgroups.message }, 'resource limits');
     await provider.restore();
     await prewarm;
@@ -389,6 +425,7 @@ export class SandboxProvider implements Provider {
     clearInterval(this.poller);
     for (const pod of this.pods.values()) pod.detach();
     await this.images.close();
+    await this.network?.stop();
     // The provider's root cgroup goes when no pod's cgroup is left in it (running pods stay, for adoption).
     if (this.cgroups.cgroups) releaseRoot(this.cgroups.cgroups.root);
   }

@@ -1,0 +1,128 @@
+// What makes a node's pods network citizens of the cluster, as kube-proxy and cluster DNS do for a
+// kubelet's: the Service catalog (watches), the node's nftables table kept in step with it, IPv4
+// forwarding on the uplinks for egress, and the node's own DNS server. A provider whose pods run
+// on this host (the sandbox) starts one and asks it which nameservers a pod gets.
+import path from 'node:path';
+import type { KubeClient } from '../kube/client.ts';
+import type { Logger } from '../log.ts';
+import { errorMessage } from '../errors.ts';
+import { defaultRouteInterfaces, enableUplinkForwarding, type UplinkForwarding } from './forwarding.ts';
+import { NftTable } from './nftables.ts';
+import { ServiceCatalog } from './service-catalog.ts';
+import { buildRules, tableNameFor } from './service-rules.ts';
+import type { ServiceView } from './services.ts';
+
+export interface NodeDnsServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export type StartDnsServer = (view: ServiceView, clusterDomain: string, log: Logger) => Promise<NodeDnsServer>;
+
+export interface NodeNetworkOptions {
+  kube: KubeClient;
+  log: Logger;
+  nodeName: string;
+  podCIDR: string;
+  /** nftables wildcard matching the host ends of the pods' interfaces, e.g. "vk*". */
+  podInterfaces: string;
+  egress: { enabled: boolean; /** default: the interfaces of the default routes */ interfaces?: string[] };
+  dns: {
+    clusterDomain: string;
+    /** The kubelet's --cluster-dns: when set, pods use these and the node serves no DNS. */
+    clusterDNS: string[];
+    /** auto: kube-system/kube-dns when the cluster has it, else this node's server; node: always this node's. */
+    mode: 'auto' | 'node';
+    start?: StartDnsServer;
+  };
+  tools: { nft: string; ip: string };
+  /** Where the node keeps what it must undo after a crash (the uplink flags it turned on). */
+  stateDir: string;
+}
+
+export class NodeNetwork {
+  readonly catalog: ServiceCatalog;
+  readonly table: NftTable;
+  private readonly options: NodeNetworkOptions;
+  private readonly log: Logger;
+  private forwarding: UplinkForwarding | undefined;
+  private dnsServer: NodeDnsServer | undefined;
+  private unsubscribe: (() => void) | undefined;
+  /** The newest rules applied (or being applied); for tests and debugging. */
+  lastRules = '';
+
+  private constructor(options: NodeNetworkOptions) {
+    this.options = options;
+    this.log = options.log.child({ component: 'node-network' });
+    this.catalog = new ServiceCatalog({ client: options.kube, log: options.log });
+    this.table = new NftTable(options.tools.nft, tableNameFor(options.nodeName), options.log);
+  }
+
+  static async start(options: NodeNetworkOptions, signal?: AbortSignal): Promise<NodeNetwork> {
+    const network = new NodeNetwork(options);
+    try {
+      await network.begin(signal);
+    } catch (err) {
+      await network.stop();
+      throw err;
+    }
+    return network;
+  }
+
+  private async begin(signal?: AbortSignal): Promise<void> {
+    const o = this.options;
+    await this.catalog.start(signal);
+    if (o.egress.enabled) {
+      const uplinks = o.egress.interfaces ?? (await defaultRouteInterfaces(o.tools.ip));
+      this.forwarding = await enableUplinkForwarding(uplinks, path.join(o.stateDir, 'uplink-forwarding.json'));
+    }
+    if (o.dns.clusterDNS.length === 0 && o.dns.start) this.dnsServer = await o.dns.start(this.catalog, o.dns.clusterDomain, o.log);
+    await this.apply();
+    this.unsubscribe = this.catalog.onChange(() => {
+      this.apply().catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'service rules not updated'));
+    });
+    this.log.info({ table: this.table.name, services: this.catalog.snapshot().size, dnsPort: this.dnsServer?.port }, 'node network ready');
+  }
+
+  private apply(): Promise<void> {
+    const o = this.options;
+    this.lastRules = buildRules(this.catalog.snapshot(), {
+      table: this.table.name,
+      podCIDR: o.podCIDR,
+      podInterfaces: o.podInterfaces,
+      dnsPort: this.dnsServer?.port,
+      egress: o.egress.enabled,
+      guardedUplinks: this.forwarding?.turnedOn ?? [],
+    });
+    return this.table.replace(this.lastRules);
+  }
+
+  /** The nameservers of a ClusterFirst pod whose gateway is `gateway`; empty: no cluster DNS. */
+  clusterNameservers(gateway: string): string[] {
+    const dns = this.options.dns;
+    if (dns.clusterDNS.length > 0) return dns.clusterDNS;
+    if (dns.mode === 'auto') {
+      const kubeDns = this.catalog.snapshot().get('kube-system/kube-dns');
+      if (kubeDns?.clusterIPs[0]) return [kubeDns.clusterIPs[0]];
+    }
+    // The node's own server: the rules send the pod's queries to its gateway on to it.
+    return this.dnsServer ? [gateway] : [];
+  }
+
+  get clusterDomain(): string {
+    return this.options.dns.clusterDomain;
+  }
+
+  private stopped = false;
+
+  /** Removes the table, turns the uplink flags back off and stops the watches and the DNS server. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    await this.catalog.stop();
+    // Flags first: without the table, a turned-on uplink would forward anything.
+    const results = await Promise.allSettled([this.forwarding?.restore().then(() => this.table.remove()) ?? this.table.remove(), this.dnsServer?.stop()]);
+    for (const r of results) if (r.status === 'rejected') this.log.warn({ err: errorMessage(r.reason) }, 'node network not fully cleaned up');
+  }
+}
