@@ -24,8 +24,6 @@ export interface NodeNetworkOptions {
   log: Logger;
   nodeName: string;
   podCIDR: string;
-  /** nftables wildcard matching the host ends of the pods' interfaces, e.g. "vk*". */
-  podInterfaces: string;
   egress: { enabled: boolean; /** default: the interfaces of the default routes */ interfaces?: string[] };
   dns: {
     clusterDomain: string;
@@ -89,7 +87,6 @@ export class NodeNetwork {
     this.lastRules = buildRules(this.catalog.snapshot(), {
       table: this.table.name,
       podCIDR: o.podCIDR,
-      podInterfaces: o.podInterfaces,
       dnsPort: this.dnsServer?.port,
       egress: o.egress.enabled,
       guardedUplinks: this.forwarding?.turnedOn ?? [],

@@ -38,7 +38,7 @@ const web: ServiceInfo = {
   ],
 };
 
-const config: RulesConfig = { table: 'vk_test', podCIDR: '10.215.0.0/16', podInterfaces: 'vk*', egress: true, guardedUplinks: [], dnsPort: 40053 };
+const config: RulesConfig = { table: 'vk_test', podCIDR: '10.215.0.0/16', egress: true, guardedUplinks: [], dnsPort: 40053 };
 
 test('ready endpoints, each at its own resolved port; not-ready ones left out; a port no endpoint has gets none', () => {
   assert.deepEqual(eligibleTargets(web, web.ports[0]!), [
@@ -73,10 +73,10 @@ test('the script DNATs each served port, rejects the rest, masquerades hairpin a
   assert.match(rules, /ip saddr 10\.215\.0\.0\/16 ip daddr \{ 10\.96\.0\.10 \} reject/);
   // Hairpin only for endpoints that are pods of this CIDR.
   assert.match(rules, /ct status dnat ip saddr \. ip daddr \{ 10\.215\.0\.2 \. 10\.215\.0\.2, 10\.215\.0\.6 \. 10\.215\.0\.6 \} masquerade/);
-  assert.match(rules, /ip saddr 10\.215\.0\.0\/16 ip daddr != 10\.215\.0\.0\/16 oifname != "vk\*" masquerade/);
+  assert.match(rules, /ip saddr 10\.215\.0\.0\/16 ip daddr != 10\.215\.0\.0\/16 masquerade/);
   assert.match(rules, /iifname \{ "eth0" \} ip daddr 10\.215\.0\.0\/16 ct state established,related accept\n\s+iifname \{ "eth0" \} drop/);
   assert.match(rules, /fib daddr type local meta l4proto \{ tcp, udp \} th dport 53 redirect to :40053/);
-  assert.match(rules, /th dport 40053 iifname != "lo" iifname != "vk\*" drop/);
+  assert.match(rules, /th dport 40053 iifname != "lo" ct status & dnat == 0 drop/);
 });
 
 test('without egress and DNS the script has neither', () => {

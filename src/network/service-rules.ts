@@ -11,7 +11,7 @@
 //   forwarding flag we turned on, only replies to pods are forwarded (the host forwarded nothing
 //   arriving there before, and still forwards nothing else);
 // - cluster DNS served by this node: queries to a pod's gateway on port 53 go to the DNS server's
-//   port, which answers nothing that does not come from a pod (or loopback).
+//   port, which answers nothing else but loopback.
 // The script replaces the whole table in one transaction (create, delete, define), so a change is
 // applied atomically and a table left by a crashed process is replaced.
 import { cidrContains, parseIPv4Cidr } from '../util/ipv4.ts';
@@ -21,8 +21,6 @@ export interface RulesConfig {
   /** nftables table (family ip) owned by this node. */
   table: string;
   podCIDR: string;
-  /** Interface name pattern of the pods' host ends (nftables wildcard). */
-  podInterfaces: string;
   /** The node's DNS server port, when pods' queries to their gateway:53 go to it. */
   dnsPort?: number;
   /** Masquerade traffic leaving the pod CIDR. */
@@ -90,7 +88,9 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
   lines.push('  }');
   lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   if (hairpins.size > 0) lines.push(`    ct status dnat ip saddr . ip daddr { ${[...hairpins].map((ip) => `${ip} . ${ip}`).join(', ')} } masquerade`);
-  if (config.egress) lines.push(`    ip saddr ${cidr} ip daddr != ${cidr} oifname != "${config.podInterfaces}" masquerade`);
+  // Pod to pod and pod to host traffic never gets here masqueraded: the first keeps its daddr in the
+  // CIDR, the second is delivered locally (no postrouting).
+  if (config.egress) lines.push(`    ip saddr ${cidr} ip daddr != ${cidr} masquerade`);
   lines.push('  }');
   lines.push('  chain forward {', '    type filter hook forward priority filter - 5; policy accept;');
   if (clusterIPs.size > 0) lines.push(`    ip saddr ${cidr} ip daddr { ${[...clusterIPs].join(', ')} } reject`);
@@ -103,7 +103,8 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
     lines.push(
       '  chain input {',
       '    type filter hook input priority filter - 5; policy accept;',
-      `    meta l4proto { tcp, udp } th dport ${config.dnsPort} iifname != "lo" iifname != "${config.podInterfaces}" drop`,
+      // Only the redirected queries of pods (and loopback) reach the DNS server's port.
+      `    meta l4proto { tcp, udp } th dport ${config.dnsPort} iifname != "lo" ct status & dnat == 0 drop`,
       '  }',
     );
   }

@@ -14,9 +14,6 @@ import { formatIPv4, parseIPv4Cidr } from '../../util/ipv4.ts';
 import { writeFile } from 'node:fs/promises';
 import { CommandError, run } from '../../util/command.ts';
 
-/** Host ends are named vk + the /30's address in hex; the node's packet rules match them by this prefix. */
-export const HOST_LINK_PREFIX = 'vk';
-
 export interface PodNetwork {
   /** Index of the /30 in the pod CIDR. */
   index: number;
@@ -48,7 +45,7 @@ export class PodNetworks {
 
   describe(index: number): PodNetwork {
     const network = this.base + index * 4;
-    return { index, podIP: formatIPv4(network + 2), gateway: formatIPv4(network + 1), hostLink: `${HOST_LINK_PREFIX}${network.toString(16).padStart(8, '0')}` };
+    return { index, podIP: formatIPv4(network + 2), gateway: formatIPv4(network + 1), hostLink: `vk${network.toString(16).padStart(8, '0')}` };
   }
 
   /** Marks an adopted pod's slot as taken. */

@@ -30,7 +30,7 @@ import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
 import { run } from '../../util/command.ts';
 import { Images } from './images.ts';
-import { HOST_LINK_PREFIX, PodNetworks } from './network.ts';
+import { PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
 import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
@@ -64,7 +64,6 @@ async function startNodeNetwork(config: SandboxConfig, context: SandboxProviderC
     log: context.log,
     nodeName: context.nodeName,
     podCIDR: config.podCIDR,
-    podInterfaces: `${HOST_LINK_PREFIX}*`,
     egress: { enabled: config.network.egress, ...(config.network.egressInterfaces && { interfaces: config.network.egressInterfaces }) },
     dns: { clusterDomain: context.clusterDomain ?? 'cluster.local', clusterDNS: context.clusterDNS ?? [], mode: config.network.dns },
     tools: { nft: config.tools.nft, ip: config.tools.ip },
