@@ -8,6 +8,10 @@ import { createInterface } from 'node:readline';
 import type { Scope } from './cluster.ts';
 
 export interface TestHost {
+  /** The network namespace (`ip netns exec <namespace> ...`). */
+  namespace: string;
+  /** This machine's end of the veth pair. */
+  hostLink: string;
   /** The address on this machine's side of the veth pair (the kubelet listens here). */
   hostAddress: string;
   /** The namespace's address (the Node publishes this one). */
@@ -58,6 +62,8 @@ export async function createTestHost(t: Scope): Promise<TestHost> {
   ip('netns', 'exec', namespace, 'ip', 'link', 'set', nsLink, 'up');
   ip('netns', 'exec', namespace, 'ip', 'link', 'set', 'lo', 'up');
   return {
+    namespace,
+    hostLink,
     hostAddress,
     address,
     async forward(port: number) {

@@ -1,0 +1,242 @@
+// The sandbox node as a network citizen (issue 11), end to end with real kubectl: ClusterIP
+// Services programmed into the node's nftables table, egress masqueraded through an uplink (a
+// network namespace this test creates stands for the world outside), and nothing of ours left on
+// the machine once the node stops. Needs root, nftables and the sandbox's host packages.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { createInterface } from 'node:readline';
+import { before, test } from 'node:test';
+import { approveCsr } from '../../src/kubelet-api/certificates.ts';
+import type { Pod } from '../../src/kube/types.ts';
+import { createLogger } from '../../src/log.ts';
+import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
+import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import { run } from '../../src/util/command.ts';
+import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
+import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
+import { startTestRegistry } from '../fixtures/registry/registry.ts';
+import { adminClient, fileScope, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { tempDir } from '../harness/temp.ts';
+import { createTestHost, testHostsSupported, type TestHost } from '../harness/test-host.ts';
+import { FAST_TIMINGS } from '../harness/timings.ts';
+
+const call = { signal: new AbortController().signal };
+const scope = fileScope();
+let skip: string | false = false;
+let image = '';
+let nodeName = '';
+let provider: SandboxProvider;
+let vk: VirtualKubelet;
+let outside: TestHost;
+/** Host ends of the veth pairs of the pods this file ran (vk + the /30's address in hex). */
+const podLinks = new Set<string>();
+/** The outside namespace's server: answers each TCP connection with the address it came from. */
+const ECHO_PORT = 8089;
+
+try {
+  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
+  skip = testHostsSupported() ?? false;
+} catch (err) {
+  skip = (err as Error).message;
+}
+
+before(async () => {
+  if (skip) return;
+  const registry = await startTestRegistry();
+  scope.after(() => registry.stop());
+  image = (await registry.pushImage('library/busybox', await buildBusyboxImage(), { tag: '1.36' })).reference;
+  outside = await createTestHost(scope);
+  await startEchoServer(outside);
+  const dataDir = tempDir(scope, 'vk-sandbox-net-');
+  nodeName = randomName('vk-sbx-net');
+  const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
+  const client = await adminClient();
+  provider = await SandboxProvider.open(
+    { dataDir, network: { egressInterfaces: [outside.hostLink] } },
+    { nodeName, nodeIP: '127.0.0.1', log, kube: client, clusterDomain: 'cluster.local' },
+  );
+  vk = await VirtualKubelet.start(
+    client,
+    provider,
+    {
+      nodeName,
+      nodeIP: '127.0.0.1',
+      labels: {},
+      shutdownMode: 'delete',
+      ...FAST_TIMINGS,
+      kubeletPort: 0,
+      kubeletApi: {
+        address: '127.0.0.1',
+        auth: 'webhook',
+        servingCert: 'csr',
+        csrTimeoutMs: 30_000,
+        approveCsr: (name) => approveCsr(client, name, 'approved by the test'),
+      },
+    },
+    log,
+  );
+  scope.after(() => stopNode());
+});
+
+let stopped: Promise<void> | undefined;
+/** Deletes every pod, then stops the node and the provider (which removes the node's table). */
+function stopNode(): Promise<void> {
+  stopped ??= (async () => {
+    for (const pod of await provider.listPods(call)) await provider.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);
+    await vk.stop();
+  })();
+  return stopped;
+}
+
+async function startEchoServer(host: TestHost): Promise<void> {
+  const script = `require('net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(${ECHO_PORT}, '${host.address}', () => console.log('listening'))`;
+  const child = spawn('ip', ['netns', 'exec', host.namespace, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  scope.after(() => child.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => line === 'listening' && resolve());
+    child.once('exit', (code) => reject(new Error(`echo server in ${host.namespace} exited ${code}`)));
+  });
+}
+
+async function apply(namespace: string, manifest: unknown): Promise<void> {
+  await kubectl(['-n', namespace, 'apply', '-f', '-'], { input: JSON.stringify(manifest) });
+}
+
+function podSpec(containers: unknown[]): Record<string, unknown> {
+  return { nodeName, automountServiceAccountToken: false, tolerations: [{ operator: 'Exists' }], terminationGracePeriodSeconds: 1, containers };
+}
+
+const httpd = (port: number, containerPort: Record<string, unknown> = {}) => ({
+  name: 'web',
+  image,
+  command: ['sh', '-c', `mkdir -p /www && hostname > /www/index.html && exec httpd -f -p ${port} -h /www`],
+  ports: [{ containerPort: port, ...containerPort }],
+});
+
+async function runPod(namespace: string, name: string, containers: unknown[], labels: Record<string, string> = {}): Promise<Pod> {
+  await apply(namespace, { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: podSpec(containers) });
+  const pod = await waitFor(`pod ${name} running`, async () => {
+    const r = await kubectl(['-n', namespace, 'get', 'pod', name, '-o', 'json'], { allowFailure: true });
+    const pod = r.code === 0 ? (JSON.parse(r.stdout) as Pod) : undefined;
+    return pod?.status?.phase === 'Running' && pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? pod : undefined;
+  });
+  recordLink(pod);
+  return pod;
+}
+
+function recordLink(pod: Pod): void {
+  const ip = pod.status?.podIP;
+  if (!ip) return;
+  const n = ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) - 2;
+  podLinks.add(`vk${n.toString(16).padStart(8, '0')}`);
+}
+
+async function service(namespace: string, name: string, spec: Record<string, unknown>): Promise<string> {
+  await apply(namespace, { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec });
+  const r = await kubectl(['-n', namespace, 'get', 'service', name, '-o', 'jsonpath={.spec.clusterIP}']);
+  return r.stdout;
+}
+
+async function readyEndpoints(namespace: string, serviceName: string): Promise<number> {
+  const r = await kubectl(['-n', namespace, 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${serviceName}`, '-o', 'json']);
+  const slices = JSON.parse(r.stdout) as { items: { endpoints?: { conditions?: { ready?: boolean } }[] }[] };
+  return slices.items.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions?.ready !== false).length;
+}
+
+async function execIn(namespace: string, pod: string, command: string): Promise<{ code: number; out: string }> {
+  const r = await kubectl(['-n', namespace, 'exec', pod, '--', 'sh', '-c', command], { allowFailure: true });
+  return { code: r.code, out: r.stdout + r.stderr };
+}
+
+test('a Deployment of 2 behind a ClusterIP Service (named targetPort): both replicas answer through the cluster IP; scaled to 0 it is refused at once', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  await apply(namespace, {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web' },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'web' } },
+      template: { metadata: { labels: { app: 'web' } }, spec: podSpec([httpd(8080, { name: 'http' })]) },
+    },
+  });
+  const clusterIP = await service(namespace, 'web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] });
+  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+  await waitFor('2 ready endpoints', async () => (await readyEndpoints(namespace, 'web')) === 2);
+  const answers = await waitFor('20 requests through the cluster IP, answered by both replicas', async () => {
+    const r = await execIn(namespace, 'client', `for i in $(seq 20); do wget -qO- http://${clusterIP}/ || exit 1; done`);
+    if (r.code !== 0) return undefined;
+    const names = r.out.trim().split('\n');
+    assert.equal(names.length, 20);
+    return new Set(names).size === 2 ? names : undefined;
+  });
+  assert.ok(answers.every((name) => name.startsWith('web-')), answers.join(','));
+
+  // A port the Service does not have is refused, not left to time out.
+  const wrongPort = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}:81/`);
+  assert.notEqual(wrongPort.code, 0);
+  assert.match(wrongPort.out, /Connection refused/);
+
+  await kubectl(['-n', namespace, 'scale', 'deployment', 'web', '--replicas=0']);
+  await waitFor('no endpoints left', async () => (await readyEndpoints(namespace, 'web')) === 0);
+  await waitFor('the cluster IP refuses connections', async () => {
+    const r = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}/`);
+    return r.code !== 0 && /Connection refused/.test(r.out);
+  });
+});
+
+test('a Service with no endpoints, and a port name no endpoint has, are refused', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  await runPod(namespace, 'server', [httpd(8080, { name: 'http' })], { app: 'server' });
+  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+  const nobody = await service(namespace, 'nobody', { selector: { app: 'nobody' }, ports: [{ port: 80, targetPort: 8080 }] });
+  const unnamed = await service(namespace, 'wrong-name', { selector: { app: 'server' }, ports: [{ port: 80, targetPort: 'no-such-port' }] });
+  const good = await service(namespace, 'good', { selector: { app: 'server' }, ports: [{ port: 80, targetPort: 8080 }] });
+  await waitFor('the good Service answers', async () => (await execIn(namespace, 'client', `wget -qO- http://${good}/`)).code === 0);
+  for (const ip of [nobody, unnamed]) {
+    const r = await execIn(namespace, 'client', `wget -qO- http://${ip}/`);
+    assert.notEqual(r.code, 0, ip);
+    assert.match(r.out, /Connection refused/, ip);
+  }
+});
+
+test('a pod reaches itself through its Service (hairpin)', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  await runPod(namespace, 'self', [httpd(8080)], { app: 'self' });
+  const ip = await service(namespace, 'self', { selector: { app: 'self' }, ports: [{ port: 80, targetPort: 8080 }] });
+  const body = await waitFor('wget of its own Service', async () => {
+    const r = await execIn(namespace, 'self', `wget -qO- http://${ip}/`);
+    return r.code === 0 ? r.out : undefined;
+  });
+  assert.equal(body, 'self\n');
+});
+
+test('egress leaves through the uplink masqueraded; the outside cannot open connections to pods', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  const pod = await runPod(namespace, 'egress', [httpd(8080)]);
+  assert.equal(readFileSync(`/proc/sys/net/ipv4/conf/${outside.hostLink}/forwarding`, 'utf8').trim(), '1', 'the uplink forwards (replies to pods)');
+  const seenAs = await execIn(namespace, 'egress', `nc ${outside.address} ${ECHO_PORT} </dev/null`);
+  assert.equal(seenAs.code, 0, seenAs.out);
+  assert.equal(seenAs.out.trim(), outside.hostAddress, 'the outside sees the host, not the pod');
+  // A route to the pods from outside does not make them reachable: only replies are forwarded.
+  await run(['ip', 'netns', 'exec', outside.namespace, 'ip', 'route', 'replace', '10.215.0.0/16', 'via', outside.hostAddress]);
+  const inbound = await run(['ip', 'netns', 'exec', outside.namespace, 'busybox', 'nc', '-w', '2', pod.status!.podIP!, '8080'], { input: '' }).then(
+    () => 'connected',
+    () => 'failed',
+  );
+  assert.equal(inbound, 'failed');
+});
+
+test('stopping the node removes its nftables table and turns the uplink flag back off; no pod interface is left', { skip }, async () => {
+  const tablesBefore = await run(['nft', 'list', 'tables']);
+  assert.match(tablesBefore, new RegExp(`table ip ${provider.network!.table.name}\\b`));
+  await stopNode();
+  const tables = await run(['nft', 'list', 'tables']);
+  assert.doesNotMatch(tables, new RegExp(provider.network!.table.name));
+  assert.equal(readFileSync(`/proc/sys/net/ipv4/conf/${outside.hostLink}/forwarding`, 'utf8').trim(), '0');
+  assert.ok(podLinks.size >= 4, `pods' links recorded: ${[...podLinks].join(', ')}`);
+  const links = await run(['ip', '-o', 'link', 'show']);
+  for (const link of podLinks) assert.doesNotMatch(links, new RegExp(`\\b${link}[@:]`), `${link} is gone`);
+});
