@@ -66,10 +66,11 @@ test('the script DNATs each served port, rejects the rest, masquerades hairpin a
   assert.match(rules, /^table ip vk_test \{\}\ndelete table ip vk_test\ntable ip vk_test \{/);
   assert.match(
     rules,
-    /ip daddr 10\.96\.0\.10 tcp dport 8080 dnat ip to numgen random mod 3 map \{ 0 : 10\.215\.0\.2 \. 80, 1 : 10\.215\.0\.6 \. 8000, 2 : 192\.0\.2\.50 \. 80 \}/,
+    /chain svc_0 \{\n\s+comment "ns\/web:http"\n\s+meta l4proto tcp dnat ip to numgen random mod 3 map \{ 0 : 10\.215\.0\.2 \. 80, 1 : 10\.215\.0\.6 \. 8000, 2 : 192\.0\.2\.50 \. 80 \}/,
   );
-  assert.match(rules, /ip daddr 10\.96\.0\.10 udp dport 53 dnat ip to 10\.215\.0\.2:5353/);
-  assert.doesNotMatch(rules, /dport 9100/);
+  assert.match(rules, /chain svc_1 \{\n\s+comment "ns\/web:dns"\n\s+meta l4proto udp dnat ip to 10\.215\.0\.2:5353/);
+  assert.match(rules, /ip daddr \. meta l4proto \. th dport vmap \{ 10\.96\.0\.10 \. tcp \. 8080 : goto svc_0, 10\.96\.0\.10 \. udp \. 53 : goto svc_1 \}/);
+  assert.doesNotMatch(rules, /9100/);
   assert.match(rules, /ip saddr 10\.215\.0\.0\/16 ip daddr \{ 10\.96\.0\.10 \} reject/);
   // Hairpin only for endpoints that are pods of this CIDR.
   assert.match(rules, /ct status dnat ip saddr \. ip daddr \{ 10\.215\.0\.2 \. 10\.215\.0\.2, 10\.215\.0\.6 \. 10\.215\.0\.6 \} masquerade/);

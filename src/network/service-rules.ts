@@ -59,11 +59,13 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
   const cidr = config.podCIDR;
   const podNet = parseIPv4Cidr(cidr);
   if (!podNet) throw new Error(`invalid pod CIDR ${cidr}`);
-  const dnat: string[] = [];
+  // One chain per Service port, reached through one verdict map keyed by address, protocol and
+  // port: a new connection costs one lookup however many Services the cluster has.
+  const chains: string[] = [];
+  const verdicts: string[] = [];
   const clusterIPs = new Set<string>();
   const hairpins = new Set<string>();
-  const keys = [...services.keys()].sort();
-  for (const key of keys) {
+  for (const key of [...services.keys()].sort()) {
     const service = services.get(key)!;
     if (service.clusterIPs.length === 0) continue;
     for (const ip of service.clusterIPs) clusterIPs.add(ip);
@@ -74,14 +76,22 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
         targets.length === 1
           ? `${targets[0]!.ip}:${targets[0]!.port}`
           : `numgen random mod ${targets.length} map { ${targets.map((t, i) => `${i} : ${t.ip} . ${t.port}`).join(', ')} }`;
+      const chain = `svc_${chains.length / 4}`;
       // nftables comments hold at most 128 bytes.
-      const comment = `${key}:${port.name || port.port}`.slice(0, 120);
-      for (const ip of service.clusterIPs) dnat.push(`    ip daddr ${ip} ${L4[port.protocol]} dport ${port.port} dnat ip to ${to} comment "${comment}"`);
+      chains.push(
+        `  chain ${chain} {`,
+        `    comment "${`${key}:${port.name || port.port}`.slice(0, 120)}"`,
+        `    meta l4proto ${L4[port.protocol]} dnat ip to ${to}`,
+        '  }',
+      );
+      for (const ip of service.clusterIPs) verdicts.push(`${ip} . ${L4[port.protocol]} . ${port.port} : goto ${chain}`);
       for (const t of targets) if (cidrContains(podNet, t.ip)) hairpins.add(t.ip);
     }
   }
-  const lines: string[] = [`table ip ${config.table} {}`, `delete table ip ${config.table}`, `table ip ${config.table} {`];
-  lines.push('  chain services {', ...dnat, '  }');
+  const lines: string[] = [`table ip ${config.table} {}`, `delete table ip ${config.table}`, `table ip ${config.table} {`, ...chains];
+  lines.push('  chain services {');
+  if (verdicts.length > 0) lines.push(`    ip daddr . meta l4proto . th dport vmap { ${verdicts.join(', ')} }`);
+  lines.push('  }');
   lines.push('  chain prerouting {', '    type nat hook prerouting priority dstnat; policy accept;', `    ip saddr != ${cidr} return`, '    jump services');
   if (config.dnsPort !== undefined)
     lines.push(`    ip daddr ${cidr} fib daddr type local meta l4proto { tcp, udp } th dport 53 redirect to :${config.dnsPort}`);
