@@ -312,17 +312,17 @@ export class FargateProvider implements Provider {
     } else this.retired.delete(k);
   }
 
-  async getPod(namespace: string, name: string): Promise<Pod | undefined> {
+  async getPod(namespace: string, name: string, _options?: CallOptions): Promise<Pod | undefined> {
     const rec = this.pods.get(key(namespace, name));
     return rec && this.render(rec);
   }
 
-  async getPodStatus(namespace: string, name: string): Promise<PodStatus | undefined> {
+  async getPodStatus(namespace: string, name: string, _options?: CallOptions): Promise<PodStatus | undefined> {
     const rec = this.pods.get(key(namespace, name));
     return rec && renderStatus(rec);
   }
 
-  async listPods(): Promise<Pod[]> {
+  async listPods(_options?: CallOptions): Promise<Pod[]> {
     return [...this.pods.values()].map((rec) => this.render(rec));
   }
 
