@@ -52,8 +52,6 @@ export class FargateProvider implements Provider {
   private readonly ecs: ECSClient;
   private readonly logsClient: CloudWatchLogsClient;
   private readonly pods = new Map<string, PodRecord>();
-  /** Finished pods released by the core, kept a while so `kubectl logs` still works. */
-  private readonly retired = new Map<string, PodRecord>();
   private readonly creating = new Map<string, Promise<void>>();
   private readonly notifier: PodNotifier<PodRecord>;
   private poller: NodeJS.Timeout | undefined;
@@ -305,11 +303,8 @@ export class FargateProvider implements Provider {
     if (rec.task && rec.task.lastStatus !== 'STOPPED' && rec.task.desiredStatus !== 'STOPPED')
       await this.stopTask(rec.task, options.reason === 'deleted' ? 'virtual-kubelet: pod deleted' : 'virtual-kubelet: pod finished');
     this.pods.delete(k);
+    // The log streams stay in CloudWatch Logs (their retention is the log group's).
     await this.deregister(rec.definitionArns);
-    if (options.reason === 'finished') {
-      this.retired.set(k, rec);
-      if (this.retired.size > 500) this.retired.delete(this.retired.keys().next().value!);
-    } else this.retired.delete(k);
   }
 
   async getPod(namespace: string, name: string, _options?: CallOptions): Promise<Pod | undefined> {
@@ -399,7 +394,7 @@ export class FargateProvider implements Provider {
 
   async getContainerLogs(namespace: string, podName: string, container: string, options: LogOptions): Promise<Readable> {
     const k = key(namespace, podName);
-    const rec = this.pods.get(k) ?? this.retired.get(k);
+    const rec = this.pods.get(k);
     if (!rec) throw new NotFoundError(`pod ${k} not found`);
     const spec = [...(rec.pod.spec?.initContainers ?? []), ...(rec.pod.spec?.containers ?? [])].find((c) => c.name === container);
     if (!spec) throw new NotFoundError(`container ${container} is not valid for pod ${podName}`);
