@@ -6,6 +6,7 @@ import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import { parseMockConfig } from './mock/config.ts';
 import { MockProvider } from './mock/mock-provider.ts';
+import { FargateProvider } from './fargate/fargate-provider.ts';
 import type { Provider } from './provider.ts';
 import { RemoteProvider } from './remote/remote-provider.ts';
 import { SandboxProvider } from './sandbox/sandbox-provider.ts';
@@ -28,6 +29,7 @@ const providers: Record<string, ProviderFactory> = {
   mock: (config, context) => new MockProvider(parseMockConfig(config), { nodeName: context.nodeName, hostIP: context.nodeIP, log: context.log }),
   remote: (config, context) => RemoteProvider.connect(config, { log: context.log }),
   sandbox: (config, context) => SandboxProvider.open(config, context),
+  fargate: (config, context) => FargateProvider.open(config, context),
 };
 
 export const PROVIDER_NAMES = Object.keys(providers);
