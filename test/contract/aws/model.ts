@@ -1,4 +1,4 @@
-// An AWS service model (botocore's service-2.json, unedited in ../shared/specs/aws/) and a
+// An AWS service model (botocore's service-2.json, unedited in test/contract/specs/aws/) and a
 // validator for values against its shapes: required members, unknown members, types, enums,
 // min/max (length, count or value) and patterns. Each problem names its shape path, e.g.
 // `RunTaskRequest.networkConfiguration.awsvpcConfiguration.subnets: required member missing`.
@@ -36,9 +36,9 @@ export interface ServiceModel {
   shapes: Record<string, Shape>;
 }
 
-/** The specs folder: $AWS_SPECS_DIR, else ../shared/specs/aws beside the repository's parent. */
+/** The specs folder: $AWS_SPECS_DIR, else the unedited copies in test/contract/specs/aws (origins in its README). */
 export function specsDir(): string {
-  return process.env.AWS_SPECS_DIR ?? path.resolve(import.meta.dirname, '../../../../shared/specs/aws');
+  return process.env.AWS_SPECS_DIR ?? path.resolve(import.meta.dirname, '../specs/aws');
 }
 
 export function loadModel(service: 'ecs/2014-11-13' | 'logs/2014-03-28'): ServiceModel {

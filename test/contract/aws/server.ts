@@ -1,7 +1,7 @@
 // A local contract server for Amazon ECS and CloudWatch Logs: HTTP on 127.0.0.1 speaking
 // awsJson1_1 (POST /, X-Amz-Target "<targetPrefix>.<Operation>"), signature V4 checked against
 // the test credentials, every request validated against the official service model
-// (../shared/specs/aws/, botocore 1.29.27), every answer validated against the model's output
+// (test/contract/specs/aws/, botocore 1.29.27), every answer validated against the model's output
 // shape too. A request the model rejects is answered with a ValidationException naming the shape
 // path and recorded in `violations`, which the tests assert empty. Faults can be injected per
 // operation (throttling, 5xx, access denied); Fargate's task quota is `maxRunningTasks`.
