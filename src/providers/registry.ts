@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { AciProvider } from './aci/aci-provider.ts';
 import { parseMockConfig } from './mock/config.ts';
 import { MockProvider } from './mock/mock-provider.ts';
 import type { Provider } from './provider.ts';
@@ -19,6 +20,7 @@ export interface ProviderContext {
 type ProviderFactory = (config: unknown, context: ProviderContext) => Provider | Promise<Provider>;
 
 const providers: Record<string, ProviderFactory> = {
+  aci: (config, context) => AciProvider.open(config, context),
   mock: (config, context) => new MockProvider(parseMockConfig(config), { nodeName: context.nodeName, hostIP: context.nodeIP, log: context.log }),
   remote: (config, context) => RemoteProvider.connect(config, { log: context.log }),
   sandbox: (config, context) => SandboxProvider.open(config, context),
