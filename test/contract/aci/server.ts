@@ -7,7 +7,9 @@
 // (simulated-process.ts), with restarts per restartPolicy; faults (429, 5xx, 401, quota) can be
 // injected per operation.
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSelfSignedCertificate, generateKeyPair } from '../../../src/kubelet-api/x509.ts';
@@ -118,7 +120,7 @@ export class AciContractServer {
     const keys = generateKeyPair();
     this.caPem = createSelfSignedCertificate(keys, { commonName: 'aci-contract' }, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     this.server = https.createServer({ key: keys.keyPem, cert: this.caPem }, (req, res) => void this.handle(req, res));
-    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket as import('node:net').Socket, head));
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket as Socket, head));
   }
 
   static async start(options: { token?: string; timings?: Partial<Timings> } = {}): Promise<AciContractServer> {
@@ -161,7 +163,7 @@ export class AciContractServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private async handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -437,7 +439,7 @@ export class AciContractServer {
     return body;
   }
 
-  private upgrade(req: import('node:http').IncomingMessage, socket: import('node:net').Socket, head: Buffer): void {
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const id = /^\/exec-sessions\/([0-9a-f]+)$/.exec(req.url ?? '')?.[1];
     const session = id ? this.execSessions.get(id) : undefined;
     if (!session) {
