@@ -23,6 +23,9 @@ export class AciApiError extends VkError {
   }
 }
 
+/** ARM refused the token (401/403): the node turns NotReady with this message; retrying at once would not help. */
+export class CredentialRefusedError extends ProviderUnavailableError {}
+
 export interface ArmResponse<T> {
   status: number;
   body: T;
@@ -103,7 +106,7 @@ export class ArmClient {
         if (err instanceof AbortedError || request.signal.aborted) throw err;
         failure = err instanceof VkError ? err : new ProviderUnavailableError(`${request.what}: ${errorMessage(err)}`, { cause: err });
       }
-      const transient = failure instanceof TryLaterError || failure instanceof ProviderUnavailableError;
+      const transient = (failure instanceof TryLaterError || failure instanceof ProviderUnavailableError) && !(failure instanceof CredentialRefusedError);
       const retryAfter = failure instanceof TryLaterError ? failure.retryAfterMs : undefined;
       // A Retry-After longer than our backoff cap goes back to the core, which waits without holding a worker.
       if (!transient || attempt + 1 >= attempts || (retryAfter ?? 0) > maxMs) throw failure;
@@ -119,7 +122,7 @@ export class ArmClient {
     const text = `${request.what}: ${response.status} ${code}: ${message}`;
     const retryAfter = parseRetryAfter(response.headers['retry-after']);
     if (response.status === 429) return new TryLaterError(text, retryAfter);
-    if (response.status === 401 || response.status === 403) return new ProviderUnavailableError(`${text} (the credential was refused)`);
+    if (response.status === 401 || response.status === 403) return new CredentialRefusedError(`${text} (the credential was refused)`);
     if (response.status === 404) return new NotFoundError(text);
     if (response.status === 409 || QUOTA_CODES.test(code)) return new TryLaterError(text, retryAfter);
     if (response.status >= 500) return new ProviderUnavailableError(text);
