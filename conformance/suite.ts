@@ -33,6 +33,8 @@ export interface ConformanceTarget {
   restart?: { stop(): Promise<void>; start(): Promise<void> };
   /** The backend acts out the mock.vk.io/* failure injection annotations (the mock and the Python example do). */
   simulated?: boolean;
+  /** Cases this target cannot meet though it declares what they need, with the reason (reported as skipped). */
+  skip?: Record<string, string>;
 }
 
 export interface ConformanceOptions {
@@ -169,7 +171,9 @@ export async function runConformance(target: ConformanceTarget, options: Conform
     for (const c of CASES) {
       if (options.cases && !options.cases.includes(c.name)) continue;
       const started = Date.now();
-      const skip = skipReason(c, capabilities, { inspect: inspect !== undefined, restart: target.restart !== undefined, simulated: target.simulated === true });
+      const skip =
+        (target.skip?.[c.name] && `skipped (${target.skip[c.name]})`) ||
+        skipReason(c, capabilities, { inspect: inspect !== undefined, restart: target.restart !== undefined, simulated: target.simulated === true });
       let result: CaseResult;
       if (skip) {
         result = { name: c.name, tier: c.tier, status: 'skipped', detail: skip, durationMs: 0 };

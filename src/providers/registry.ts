@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
+import { AciProvider } from './aci/aci-provider.ts';
 import { parseMockConfig } from './mock/config.ts';
 import { MockProvider } from './mock/mock-provider.ts';
 import { FargateProvider } from './fargate/fargate-provider.ts';
@@ -26,6 +27,7 @@ export interface ProviderContext {
 type ProviderFactory = (config: unknown, context: ProviderContext) => Provider | Promise<Provider>;
 
 const providers: Record<string, ProviderFactory> = {
+  aci: (config, context) => AciProvider.open(config, context),
   mock: (config, context) => new MockProvider(parseMockConfig(config), { nodeName: context.nodeName, hostIP: context.nodeIP, log: context.log }),
   remote: (config, context) => RemoteProvider.connect(config, { log: context.log }),
   sandbox: (config, context) => SandboxProvider.open(config, context),
