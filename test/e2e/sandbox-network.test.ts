@@ -150,42 +150,49 @@ async function execIn(namespace: string, pod: string, command: string): Promise<
   return { code: r.code, out: r.stdout + r.stderr };
 }
 
-test('a Deployment of 2 behind a ClusterIP Service (named targetPort): both replicas answer through the cluster IP; scaled to 0 it is refused at once', { skip }, async (t) => {
-  const namespace = await newNamespace(t, 'vk-net');
-  await apply(namespace, {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'web' },
-    spec: {
-      replicas: 2,
-      selector: { matchLabels: { app: 'web' } },
-      template: { metadata: { labels: { app: 'web' } }, spec: podSpec([httpd(8080, { name: 'http' })]) },
-    },
-  });
-  const clusterIP = await service(namespace, 'web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] });
-  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
-  await waitFor('2 ready endpoints', async () => (await readyEndpoints(namespace, 'web')) === 2);
-  const answers = await waitFor('20 requests through the cluster IP, answered by both replicas', async () => {
-    const r = await execIn(namespace, 'client', `for i in $(seq 20); do wget -qO- http://${clusterIP}/ || exit 1; done`);
-    if (r.code !== 0) return undefined;
-    const names = r.out.trim().split('\n');
-    assert.equal(names.length, 20);
-    return new Set(names).size === 2 ? names : undefined;
-  });
-  assert.ok(answers.every((name) => name.startsWith('web-')), answers.join(','));
+test(
+  'a Deployment of 2 behind a ClusterIP Service (named targetPort): both replicas answer through the cluster IP; scaled to 0 it is refused at once',
+  { skip },
+  async (t) => {
+    const namespace = await newNamespace(t, 'vk-net');
+    await apply(namespace, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'web' } },
+        template: { metadata: { labels: { app: 'web' } }, spec: podSpec([httpd(8080, { name: 'http' })]) },
+      },
+    });
+    const clusterIP = await service(namespace, 'web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] });
+    await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+    await waitFor('2 ready endpoints', async () => (await readyEndpoints(namespace, 'web')) === 2);
+    const answers = await waitFor('20 requests through the cluster IP, answered by both replicas', async () => {
+      const r = await execIn(namespace, 'client', `for i in $(seq 20); do wget -qO- http://${clusterIP}/ || exit 1; done`);
+      if (r.code !== 0) return undefined;
+      const names = r.out.trim().split('\n');
+      assert.equal(names.length, 20);
+      return new Set(names).size === 2 ? names : undefined;
+    });
+    assert.ok(
+      answers.every((name) => name.startsWith('web-')),
+      answers.join(','),
+    );
 
-  // A port the Service does not have is refused, not left to time out.
-  const wrongPort = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}:81/`);
-  assert.notEqual(wrongPort.code, 0);
-  assert.match(wrongPort.out, /Connection refused/);
+    // A port the Service does not have is refused, not left to time out.
+    const wrongPort = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}:81/`);
+    assert.notEqual(wrongPort.code, 0);
+    assert.match(wrongPort.out, /Connection refused/);
 
-  await kubectl(['-n', namespace, 'scale', 'deployment', 'web', '--replicas=0']);
-  await waitFor('no endpoints left', async () => (await readyEndpoints(namespace, 'web')) === 0);
-  await waitFor('the cluster IP refuses connections', async () => {
-    const r = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}/`);
-    return r.code !== 0 && /Connection refused/.test(r.out);
-  });
-});
+    await kubectl(['-n', namespace, 'scale', 'deployment', 'web', '--replicas=0']);
+    await waitFor('no endpoints left', async () => (await readyEndpoints(namespace, 'web')) === 0);
+    await waitFor('the cluster IP refuses connections', async () => {
+      const r = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}/`);
+      return r.code !== 0 && /Connection refused/.test(r.out);
+    });
+  },
+);
 
 test('a Service with no endpoints, and a port name no endpoint has, are refused', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-net');

@@ -1,4 +1,4 @@
-// The published ACI API description (shared/specs/aci/2023-05-01/containerInstance.json) as a
+// The published ACI API description (test/contract/specs/aci/2023-05-01/containerInstance.json) as a
 // validator: operations matched by method and path template, and bodies checked against the
 // Swagger 2.0 schemas (type, required, enum, format, $ref, allOf, items, additionalProperties).
 // Stricter than ARM on two points, to catch our own mistakes: unknown properties are errors, and
@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** The specs sit beside the repository (../shared/specs), as issue 13 lays out; VK_ACI_SPEC_DIR overrides. */
-export const SPEC_DIR = process.env.VK_ACI_SPEC_DIR ?? path.resolve(import.meta.dirname, '../../../../shared/specs/aci/2023-05-01');
+/** The unedited copies in test/contract/specs (origins in its README); VK_ACI_SPEC_DIR overrides. */
+export const SPEC_DIR = process.env.VK_ACI_SPEC_DIR ?? path.resolve(import.meta.dirname, '../specs/aci/2023-05-01');
 
 export interface Schema {
   $ref?: string;
