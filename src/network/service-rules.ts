@@ -10,8 +10,10 @@
 // - egress: traffic from pods to addresses outside the pod CIDR is masqueraded; on uplinks whose
 //   forwarding flag we turned on, only replies to pods are forwarded (the host forwarded nothing
 //   arriving there before, and still forwards nothing else);
-// - cluster DNS served by this node: queries to a pod's gateway on port 53 go to the DNS server's
-//   port, which answers nothing else but loopback.
+// - the host's own connections to Services are translated too (hostNetwork pods), as kube-proxy does;
+// - cluster DNS served by this node: queries to its address (169.254.20.10 by default, NodeLocal
+//   DNSCache's) on port 53, from pods and the host, go to the DNS server's port, which answers
+//   nothing else but loopback.
 // The script replaces the whole table in one transaction (create, delete, define), so a change is
 // applied atomically and a table left by a crashed process is replaced.
 import { cidrContains, parseIPv4Cidr } from '../util/ipv4.ts';
@@ -21,8 +23,8 @@ export interface RulesConfig {
   /** nftables table (family ip) owned by this node. */
   table: string;
   podCIDR: string;
-  /** The node's DNS server port, when pods' queries to their gateway:53 go to it. */
-  dnsPort?: number;
+  /** The node's own DNS server: queries to address:53 (from pods and the host) go to its port. */
+  dns?: { address: string; port: number };
   /** Masquerade traffic leaving the pod CIDR. */
   egress: boolean;
   /** Uplinks whose forwarding flag this node turned on: forward only replies to pods from them. */
@@ -92,9 +94,13 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
   lines.push('  chain services {');
   if (verdicts.length > 0) lines.push(`    ip daddr . meta l4proto . th dport vmap { ${verdicts.join(', ')} }`);
   lines.push('  }');
+  const dnsRedirect = config.dns && `    ip daddr ${config.dns.address} meta l4proto { tcp, udp } th dport 53 redirect to :${config.dns.port}`;
   lines.push('  chain prerouting {', '    type nat hook prerouting priority dstnat; policy accept;', `    ip saddr != ${cidr} return`, '    jump services');
-  if (config.dnsPort !== undefined)
-    lines.push(`    ip daddr ${cidr} fib daddr type local meta l4proto { tcp, udp } th dport 53 redirect to :${config.dnsPort}`);
+  if (dnsRedirect) lines.push(dnsRedirect);
+  lines.push('  }');
+  // The host's own connections (hostNetwork pods, the node's processes) reach Services too, as on a kube-proxy node.
+  lines.push('  chain output {', '    type nat hook output priority -100; policy accept;', '    jump services');
+  if (dnsRedirect) lines.push(dnsRedirect);
   lines.push('  }');
   lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   if (hairpins.size > 0) lines.push(`    ct status dnat ip saddr . ip daddr { ${[...hairpins].map((ip) => `${ip} . ${ip}`).join(', ')} } masquerade`);
@@ -102,19 +108,24 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
   // CIDR, the second is delivered locally (no postrouting).
   if (config.egress) lines.push(`    ip saddr ${cidr} ip daddr != ${cidr} masquerade`);
   lines.push('  }');
+  const unserved = clusterIPs.size > 0 && `ip daddr { ${[...clusterIPs].join(', ')} } reject`;
   lines.push('  chain forward {', '    type filter hook forward priority filter - 5; policy accept;');
-  if (clusterIPs.size > 0) lines.push(`    ip saddr ${cidr} ip daddr { ${[...clusterIPs].join(', ')} } reject`);
+  if (unserved) lines.push(`    ip saddr ${cidr} ${unserved}`);
   if (config.guardedUplinks.length > 0) {
     const uplinks = `{ ${config.guardedUplinks.map((n) => `"${n}"`).join(', ')} }`;
     lines.push(`    iifname ${uplinks} ip daddr ${cidr} ct state established,related accept`, `    iifname ${uplinks} drop`);
   }
   lines.push('  }');
-  if (config.dnsPort !== undefined) {
+  // What the host sends to a cluster IP that nat did not translate never leaves the machine.
+  lines.push('  chain local_out {', '    type filter hook output priority filter - 5; policy accept;');
+  if (unserved) lines.push(`    ${unserved}`);
+  lines.push('  }');
+  if (config.dns) {
     lines.push(
       '  chain input {',
       '    type filter hook input priority filter - 5; policy accept;',
-      // Only the redirected queries of pods (and loopback) reach the DNS server's port.
-      `    meta l4proto { tcp, udp } th dport ${config.dnsPort} iifname != "lo" ct status & dnat == 0 drop`,
+      // Only redirected queries (and loopback) reach the DNS server's port.
+      `    meta l4proto { tcp, udp } th dport ${config.dns.port} iifname != "lo" ct status & dnat == 0 drop`,
       '  }',
     );
   }
