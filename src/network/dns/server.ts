@@ -13,7 +13,7 @@ import { silentLogger } from '../../log.ts';
 import type { ServiceView } from '../services.ts';
 import { ClusterRecords } from './records.ts';
 import { parseResolvConf } from './resolv-conf.ts';
-import { UpstreamForwarder, type Upstream } from './upstream.ts';
+import { questionSection, UpstreamForwarder, type Upstream } from './upstream.ts';
 
 export interface DnsServerOptions {
   /** Listening address, e.g. the host end of the pods' network. */
@@ -181,6 +181,10 @@ export class DnsServer {
       return error('formerr', RCODE.FORMERR);
     }
     if (query.questions?.length !== 1) return error('formerr', RCODE.FORMERR);
+    // The answer repeats the question as dns-packet encodes it: a name that does not survive that
+    // (bytes that are not UTF-8, a dot inside a label, an unknown class) would not match the query.
+    const asked = questionSection(message);
+    if (!asked || !asked.equals(dnsPacket.encode({ questions: query.questions }).subarray(12))) return error('formerr', RCODE.FORMERR);
     try {
       return await this.#answerQuery(message, query, transport);
     } catch (err) {
@@ -294,7 +298,7 @@ function optRecord(): Answer {
   return { type: 'OPT', name: '.', udpPayloadSize: MAX_EDNS_UDP, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] };
 }
 
-/** The host's resolvers from /etc/resolv.conf, port 53 (none when it cannot be read). */
+/** The host's resolvers from /etc/resolv.conf (addresses only), port 53; none when it cannot be read. */
 export async function hostUpstreams(path = '/etc/resolv.conf'): Promise<Upstream[]> {
   const text = await readFile(path, 'utf8').catch(() => '');
   return parseResolvConf(text)

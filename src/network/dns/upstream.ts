@@ -179,8 +179,10 @@ export class UpstreamForwarder {
 
 /** An answer to our query: a response (QR set) with our ID and the question we sent. */
 function matches(answer: Buffer, id: number, question: Buffer): boolean {
-  if (answer.length < 12 + question.length || answer.readUInt16BE(0) !== id || (answer[2]! & 0x80) === 0) return false;
-  if (answer.readUInt16BE(4) !== 1) return false;
+  if (answer.length < 12 || answer.readUInt16BE(0) !== id || (answer[2]! & 0x80) === 0) return false;
+  // FORMERR, NOTIMP and the like may come as a bare header.
+  if (answer.readUInt16BE(4) === 0) return (answer[3]! & RCODE_MASK) !== 0;
+  if (answer.readUInt16BE(4) !== 1 || answer.length < 12 + question.length) return false;
   // Case-insensitively: a resolver may not keep the case of the name (0x20 randomization aside).
   return answer.toString('latin1', 12, 12 + question.length).toLowerCase() === question.toString('latin1').toLowerCase();
 }
