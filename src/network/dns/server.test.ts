@@ -106,7 +106,7 @@ function askTcp(port: number, messages: Buffer[], timeoutMs = 5000): Promise<Buf
   });
 }
 
-async function udp(packet: Packet, port = server.address.port): Promise<DecodedPacket & { rcode?: string }> {
+async function udp(packet: Packet, port = server.address!.port): Promise<DecodedPacket & { rcode?: string }> {
   return dnsPacket.decode(await askUdp(port, dnsPacket.encode(packet)));
 }
 
@@ -121,7 +121,7 @@ test('UDP and TCP listen on the one port; a cluster name is answered authoritati
   assert.equal(answer.flag_rd, true);
   assert.deepEqual(addresses(answer), ['10.96.0.20']);
 
-  const [overTcp] = await askTcp(server.address.port, [dnsPacket.encode(query('web.shop.svc.cluster.local'))]);
+  const [overTcp] = await askTcp(server.address!.port, [dnsPacket.encode(query('web.shop.svc.cluster.local'))]);
   assert.deepEqual(addresses(dnsPacket.decode(overTcp!)), ['10.96.0.20']);
 });
 
@@ -129,7 +129,7 @@ test('several queries pipelined on one TCP connection are all answered, local an
   const qs = [query('web.shop.svc.cluster.local'), query('api.shop.svc.example.test'), query('nope.shop.svc.cluster.local')];
   const answers = (
     await askTcp(
-      server.address.port,
+      server.address!.port,
       qs.map((q) => dnsPacket.encode(q)),
     )
   ).map((a) => dnsPacket.decode(a) as DecodedPacket & { rcode?: string });
@@ -173,7 +173,7 @@ test('an ExternalName service answers its CNAME and the target records the upstr
 });
 
 test('a UDP answer larger than 512 bytes (no EDNS) is cut with TC set; with EDNS up to 1232; over TCP it is whole', async () => {
-  const plain = await askUdp(server.address.port, dnsPacket.encode(query('many.shop.svc.cluster.local')));
+  const plain = await askUdp(server.address!.port, dnsPacket.encode(query('many.shop.svc.cluster.local')));
   assert.ok(plain.length <= 512, `${plain.length} bytes`);
   const cut = dnsPacket.decode(plain);
   assert.equal(cut.flag_tc, true);
@@ -182,11 +182,11 @@ test('a UDP answer larger than 512 bytes (no EDNS) is cut with TC set; with EDNS
   const edns = query('many.shop.svc.cluster.local', 'A', {
     additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
   });
-  const larger = await askUdp(server.address.port, dnsPacket.encode(edns));
+  const larger = await askUdp(server.address!.port, dnsPacket.encode(edns));
   assert.ok(larger.length > 512 && larger.length <= 1232, `${larger.length} bytes`);
   assert.equal(dnsPacket.decode(larger).additionals?.at(-1)?.type, 'OPT');
 
-  const [whole] = await askTcp(server.address.port, [dnsPacket.encode(query('many.shop.svc.cluster.local'))]);
+  const [whole] = await askTcp(server.address!.port, [dnsPacket.encode(query('many.shop.svc.cluster.local'))]);
   const full = dnsPacket.decode(whole!);
   assert.equal(full.flag_tc, false);
   assert.equal(addresses(full).length, 100);
@@ -195,7 +195,7 @@ test('a UDP answer larger than 512 bytes (no EDNS) is cut with TC set; with EDNS
 
 test('a forwarded answer truncated over UDP is asked again over TCP; a TCP client gets it whole, a UDP client the cut one', async () => {
   const tcpBefore = upstream.counters.queries.tcp;
-  const [whole] = await askTcp(server.address.port, [dnsPacket.encode(query('big.shop.svc.example.test'))]);
+  const [whole] = await askTcp(server.address!.port, [dnsPacket.encode(query('big.shop.svc.example.test'))]);
   assert.equal(addresses(dnsPacket.decode(whole!)).length, 100);
   assert.equal(upstream.counters.queries.tcp, tcpBefore + 1, 'a TCP client: TCP upstream');
 
@@ -208,16 +208,16 @@ test('malformed packets: no header is dropped, an unparsable body gets FORMERR w
   assert.equal(await server.answer(Buffer.from([1, 2, 3]), 'udp'), undefined);
   // A header that announces one question, and no question.
   const header = Buffer.from([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-  const formerr = dnsPacket.decode(await askUdp(server.address.port, header)) as DecodedPacket & { rcode?: string };
+  const formerr = dnsPacket.decode(await askUdp(server.address!.port, header)) as DecodedPacket & { rcode?: string };
   assert.equal(formerr.id, 0xbeef);
   assert.equal(formerr.rcode, 'FORMERR');
   assert.equal(formerr.flag_qr, true);
   // A name whose label runs past the end.
   const broken = Buffer.concat([Buffer.from([0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from([40, 97, 98])]);
-  assert.equal((dnsPacket.decode(await askUdp(server.address.port, broken)) as { rcode?: string }).rcode, 'FORMERR');
+  assert.equal((dnsPacket.decode(await askUdp(server.address!.port, broken)) as { rcode?: string }).rcode, 'FORMERR');
   // A label that is not UTF-8 cannot be repeated faithfully in an answer.
   const binary = Buffer.concat([Buffer.from([0, 10, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from([2, 0xff, 0xfe, 0, 0, 1, 0, 1])]);
-  assert.equal((dnsPacket.decode(await askUdp(server.address.port, binary)) as { rcode?: string }).rcode, 'FORMERR');
+  assert.equal((dnsPacket.decode(await askUdp(server.address!.port, binary)) as { rcode?: string }).rcode, 'FORMERR');
   // Two questions in one query.
   const two = dnsPacket.encode({
     ...query('web.shop.svc.cluster.local'),
@@ -226,17 +226,17 @@ test('malformed packets: no header is dropped, an unparsable body gets FORMERR w
       { name: 'b.example', type: 'A' },
     ],
   });
-  assert.equal((dnsPacket.decode(await askUdp(server.address.port, two)) as { rcode?: string }).rcode, 'FORMERR');
+  assert.equal((dnsPacket.decode(await askUdp(server.address!.port, two)) as { rcode?: string }).rcode, 'FORMERR');
   // A response sent to the server is not answered (no loop between two servers).
   const response = dnsPacket.encode({ ...query('web.shop.svc.cluster.local'), type: 'response' });
   assert.equal(await server.answer(response, 'udp'), undefined);
   // A non-QUERY opcode (STATUS = 2) is NOTIMP.
   const status = dnsPacket.encode({ ...query('web.shop.svc.cluster.local'), flags: 2 << 11 });
-  assert.equal((dnsPacket.decode(await askUdp(server.address.port, status)) as { rcode?: string }).rcode, 'NOTIMP');
+  assert.equal((dnsPacket.decode(await askUdp(server.address!.port, status)) as { rcode?: string }).rcode, 'NOTIMP');
 
   // Garbage over TCP too, then a good query on a new connection.
   await new Promise<void>((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port: server.address.port }, () => socket.end(Buffer.from([0, 3, 1, 2, 3, 0xff])));
+    const socket = net.connect({ host: '127.0.0.1', port: server.address!.port }, () => socket.end(Buffer.from([0, 3, 1, 2, 3, 0xff])));
     socket.on('close', () => resolve());
     socket.on('error', () => resolve());
     socket.resume();
@@ -301,7 +301,7 @@ test('upstreams down: SERVFAIL within the per-upstream timeout; a dead first ups
     services: view(CLUSTER),
     upstreams: [
       { host: '127.0.0.1', port: deadPort },
-      { host: '127.0.0.1', port: upstream.address.port },
+      { host: '127.0.0.1', port: upstream.address!.port },
     ],
     upstreamTimeoutMs: 300,
   });
@@ -309,19 +309,19 @@ test('upstreams down: SERVFAIL within the per-upstream timeout; a dead first ups
   await fallback.start();
   try {
     const started = performance.now();
-    const failed = await udp(query('api.shop.svc.example.test'), lonely.address.port);
+    const failed = await udp(query('api.shop.svc.example.test'), lonely.address!.port);
     const elapsed = performance.now() - started;
     assert.equal(failed.rcode, 'SERVFAIL');
     assert.ok(elapsed >= 250 && elapsed < 1500, `${elapsed} ms`);
     assert.equal(lonely.counters.results.servfail, 1);
     assert.equal(lonely.upstreamFailures, 1);
     // Cluster names do not need an upstream.
-    assert.deepEqual(addresses(await udp(query('web.shop.svc.cluster.local'), lonely.address.port)), ['10.96.0.20']);
+    assert.deepEqual(addresses(await udp(query('web.shop.svc.cluster.local'), lonely.address!.port)), ['10.96.0.20']);
 
-    const [overTcp] = await askTcp(lonely.address.port, [dnsPacket.encode(query('api.shop.svc.example.test'))]);
+    const [overTcp] = await askTcp(lonely.address!.port, [dnsPacket.encode(query('api.shop.svc.example.test'))]);
     assert.equal((dnsPacket.decode(overTcp!) as { rcode?: string }).rcode, 'SERVFAIL');
 
-    assert.deepEqual(addresses(await udp(query('api.shop.svc.example.test'), fallback.address.port)), ['192.0.2.10']);
+    assert.deepEqual(addresses(await udp(query('api.shop.svc.example.test'), fallback.address!.port)), ['192.0.2.10']);
     assert.equal(fallback.upstreamFailures, 1);
   } finally {
     await lonely.stop();
@@ -367,3 +367,10 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => socket.close(() => resolve()));
   return port;
 }
+
+test('a port that is taken fails start() with a VK_CONFIG error naming the address', async () => {
+  const taken = server.address!.port;
+  const clash = new DnsServer({ host: '127.0.0.1', port: taken, clusterDomain: 'cluster.local', services: view(CLUSTER), upstreams: [] });
+  await assert.rejects(clash.start(), (err: Error & { code?: string }) => err.code === 'VK_CONFIG' && err.message.includes(`127.0.0.1:${taken}`));
+  assert.equal(clash.address, undefined);
+});

@@ -8,6 +8,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet, type RecordType } from 'dns-packet';
+import { VkError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { silentLogger } from '../../log.ts';
 import type { ServiceView } from '../services.ts';
@@ -74,9 +75,8 @@ export class DnsServer {
     this.#log = options.log ?? silentLogger;
   }
 
-  /** Where it listens (after start). */
-  get address(): { host: string; port: number } {
-    if (!this.#address) throw new Error('DnsServer: not started');
+  /** Where it listens; undefined before start and after stop. */
+  get address(): { host: string; port: number } | undefined {
     return this.#address;
   }
 
@@ -95,15 +95,22 @@ export class DnsServer {
 
     // Port 0: the kernel picks the UDP port; TCP then takes the same one (another try if it is taken).
     for (let attempt = 0; ; attempt++) {
-      const udp = await bindUdp(this.#options.host, this.#options.port);
-      const port = udp.address().port;
       try {
-        this.#tcp = await listenTcp(this.#options.host, port, (socket) => this.#serveTcp(socket));
+        const udp = await bindUdp(this.#options.host, this.#options.port);
+        try {
+          this.#tcp = await listenTcp(this.#options.host, udp.address().port, (socket) => this.#serveTcp(socket));
+        } catch (err) {
+          udp.close();
+          throw err;
+        }
         this.#udp = udp;
         break;
       } catch (err) {
-        udp.close();
-        if (this.#options.port !== 0 || attempt >= 10 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        if (this.#options.port === 0 && attempt < 10 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+        this.#forwarder.close();
+        throw new VkError('VK_CONFIG', `cluster DNS: cannot listen on ${this.#options.host}:${this.#options.port} (UDP and TCP): ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     }
     this.#udp.on('message', (message, from) => this.#serveUdp(message, from));
@@ -116,6 +123,7 @@ export class DnsServer {
   /** Stops listening, closes every TCP connection and upstream socket. */
   async stop(): Promise<void> {
     this.#forwarder?.close();
+    this.#address = undefined;
     const udp = this.#udp;
     const tcp = this.#tcp;
     this.#udp = undefined;

@@ -81,7 +81,7 @@ export class UpstreamForwarder {
 
   #askUdp(upstream: Upstream, query: Buffer, question: Buffer): Promise<Buffer | undefined> {
     const id = this.#freeId();
-    if (id === undefined) return Promise.resolve(undefined);
+    if (id === undefined || this.#closed) return Promise.resolve(undefined);
     const socket = this.#socket(net.isIPv6(upstream.host) ? 'udp6' : 'udp4');
     const out = Buffer.from(query);
     out.writeUInt16BE(id, 0);
@@ -97,13 +97,18 @@ export class UpstreamForwarder {
         resolve(answer);
       };
       this.#pending.set(id, { upstream, question, resolve: finish });
-      socket.send(out, upstream.port, upstream.host, (err) => {
-        if (err) finish(undefined);
-      });
+      try {
+        socket.send(out, upstream.port, upstream.host, (err) => {
+          if (err) finish(undefined);
+        });
+      } catch {
+        finish(undefined); // the socket was closed under us
+      }
     });
   }
 
   #askTcp(upstream: Upstream, query: Buffer, question: Buffer): Promise<Buffer | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
     const id = randomInt(0, 65536);
     const out = Buffer.alloc(query.length + 2);
     out.writeUInt16BE(query.length, 0);
