@@ -10,14 +10,10 @@ import { defaultRouteInterfaces, enableUplinkForwarding, type UplinkForwarding }
 import { NftTable } from './nftables.ts';
 import { ServiceCatalog } from './service-catalog.ts';
 import { buildRules, tableNameFor } from './service-rules.ts';
-import type { ServiceView } from './services.ts';
+import { DnsServer } from './dns/server.ts';
 
-export interface NodeDnsServer {
-  readonly port: number;
-  stop(): Promise<void>;
-}
-
-export type StartDnsServer = (view: ServiceView, clusterDomain: string, log: Logger) => Promise<NodeDnsServer>;
+/** NodeLocal DNSCache's address: link-local, so it can never be a real host's or Service's. */
+export const DEFAULT_NODE_DNS_ADDRESS = '169.254.20.10';
 
 export interface NodeNetworkOptions {
   kube: KubeClient;
@@ -31,7 +27,8 @@ export interface NodeNetworkOptions {
     clusterDNS: string[];
     /** auto: kube-system/kube-dns when the cluster has it, else this node's server; node: always this node's. */
     mode: 'auto' | 'node';
-    start?: StartDnsServer;
+    /** Where pods and the host reach this node's DNS server (the rules redirect it to the server's port). */
+    address?: string;
   };
   tools: { nft: string; ip: string };
   /** Where the node keeps what it must undo after a crash (the uplink flags it turned on). */
@@ -44,7 +41,7 @@ export class NodeNetwork {
   private readonly options: NodeNetworkOptions;
   private readonly log: Logger;
   private forwarding: UplinkForwarding | undefined;
-  private dnsServer: NodeDnsServer | undefined;
+  private dnsServer: DnsServer | undefined;
   private unsubscribe: (() => void) | undefined;
   /** The newest rules applied (or being applied); for tests and debugging. */
   lastRules = '';
@@ -74,12 +71,16 @@ export class NodeNetwork {
       const uplinks = o.egress.interfaces ?? (await defaultRouteInterfaces(o.tools.ip));
       this.forwarding = await enableUplinkForwarding(uplinks, path.join(o.stateDir, 'uplink-forwarding.json'));
     }
-    if (o.dns.clusterDNS.length === 0 && o.dns.start) this.dnsServer = await o.dns.start(this.catalog, o.dns.clusterDomain, o.log);
+    if (o.dns.clusterDNS.length === 0) {
+      // Any address, a free port: the rules admit only redirected queries and loopback to it.
+      this.dnsServer = new DnsServer({ host: '0.0.0.0', port: 0, clusterDomain: o.dns.clusterDomain, services: this.catalog, log: o.log });
+      await this.dnsServer.start();
+    }
     await this.apply();
     this.unsubscribe = this.catalog.onChange(() => {
       this.apply().catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'service rules not updated'));
     });
-    this.log.info({ table: this.table.name, services: this.catalog.snapshot().size, dnsPort: this.dnsServer?.port }, 'node network ready');
+    this.log.info({ table: this.table.name, services: this.catalog.snapshot().size, dns: this.dnsServer?.address }, 'node network ready');
   }
 
   private apply(): Promise<void> {
@@ -87,23 +88,26 @@ export class NodeNetwork {
     this.lastRules = buildRules(this.catalog.snapshot(), {
       table: this.table.name,
       podCIDR: o.podCIDR,
-      dnsPort: this.dnsServer?.port,
+      ...(this.dnsServer?.address && { dns: { address: this.nodeDnsAddress, port: this.dnsServer.address.port } }),
       egress: o.egress.enabled,
       guardedUplinks: this.forwarding?.turnedOn ?? [],
     });
     return this.table.replace(this.lastRules);
   }
 
-  /** The nameservers of a ClusterFirst pod whose gateway is `gateway`; empty: no cluster DNS. */
-  clusterNameservers(gateway: string): string[] {
+  private get nodeDnsAddress(): string {
+    return this.options.dns.address ?? DEFAULT_NODE_DNS_ADDRESS;
+  }
+
+  /** The nameservers of ClusterFirst pods (the kubelet's --cluster-dns); empty: no cluster DNS. */
+  clusterNameservers(): string[] {
     const dns = this.options.dns;
     if (dns.clusterDNS.length > 0) return dns.clusterDNS;
     if (dns.mode === 'auto') {
       const kubeDns = this.catalog.snapshot().get('kube-system/kube-dns');
       if (kubeDns?.clusterIPs[0]) return [kubeDns.clusterIPs[0]];
     }
-    // The node's own server: the rules send the pod's queries to its gateway on to it.
-    return this.dnsServer ? [gateway] : [];
+    return this.dnsServer ? [this.nodeDnsAddress] : [];
   }
 
   get clusterDomain(): string {

@@ -42,6 +42,8 @@ const networkSchema = z.strictObject({
   egressInterfaces: z.array(z.string().regex(/^[\w.-]{1,15}$/, 'expected an interface name')).optional(),
   /** Cluster DNS without --cluster-dns: auto (kube-system/kube-dns when the cluster has it, else the node's own) or node. */
   dns: z.enum(['auto', 'node']).default('auto'),
+  /** The address pods and the host reach the node's own DNS server at (redirected to its port). */
+  dnsAddress: z.ipv4().default('169.254.20.10'),
 });
 
 export const sandboxConfigSchema = z

@@ -26,6 +26,7 @@ import { ContainerRuns } from './container-runs.ts';
 import { logFile, socketPath } from './container-start.ts';
 import type { Images } from './images.ts';
 import type { PodNetworks } from './network.ts';
+import type { PodDnsSettings } from './pod-sandbox.ts';
 import { pauseAlive } from './pause.ts';
 import { createSandbox, teardownSandbox, type SandboxHost } from './pod-sandbox.ts';
 import { containerSpec, podIP, podPhase, renderPodStatus, type PodPhase } from './pod-status.ts';
@@ -41,7 +42,8 @@ export interface RuntimeDeps {
   networks: PodNetworks;
   log: Logger;
   hostIP: string;
-  hostResolvConf: string;
+  /** What the pods' resolv.conf and /etc/hosts are made from. */
+  dns: PodDnsSettings;
   /** The machine's cgroups, when usable (limits, usage, OOM kills). */
   cgroups?: Cgroups;
   /** Called after every change of the pod's status. */
@@ -87,7 +89,7 @@ export class SandboxPod {
       podIP: () => this.podIP(),
       graceSeconds: () => this.graceSeconds(),
     });
-    this.sandboxHost = { tools: deps.config.tools, networks: deps.networks, hostIP: deps.hostIP, hostResolvConf: deps.hostResolvConf, log: this.log };
+    this.sandboxHost = { tools: deps.config.tools, networks: deps.networks, hostIP: deps.hostIP, dns: deps.dns, log: this.log };
   }
 
   static fresh(deps: RuntimeDeps, dir: string, resolved: ResolvedPod): SandboxPod {

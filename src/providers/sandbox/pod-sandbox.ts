@@ -10,13 +10,21 @@ import type { PodNetworks } from './network.ts';
 import { setPauseHostname, startPause, stopPause } from './pause.ts';
 import { podIP } from './pod-status.ts';
 import type { PodRecordState } from './state.ts';
-import { podHostname, resolvConfFor, writePodEtc, writeVolumes } from './volumes.ts';
+import { podHostname, writePodEtc, writeVolumes } from './volumes.ts';
+import { podResolvConf, type ResolvConf } from '../../network/dns/resolv-conf.ts';
+
+/** The kubelet's DNS inputs: --cluster-dns (asked per pod: kube-dns may appear later), --cluster-domain, --resolv-conf. */
+export interface PodDnsSettings {
+  clusterDNS(): string[];
+  clusterDomain: string;
+  host: ResolvConf | undefined;
+}
 
 export interface SandboxHost {
   readonly tools: SandboxConfig['tools'];
   readonly networks: PodNetworks;
   readonly hostIP: string;
-  readonly hostResolvConf: string;
+  readonly dns: PodDnsSettings;
   readonly log: Logger;
 }
 
@@ -42,7 +50,9 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   if (network.status === 'fulfilled' && network.value) sandbox.network = network.value;
   if (named.status === 'rejected') throw named.reason;
   if (network.status === 'rejected') throw network.reason;
-  await writePodEtc(dir, pod, podIP(state, host.hostIP), resolvConfFor(pod, host.hostResolvConf));
+  const dns = podResolvConf(pod, { clusterDNS: host.dns.clusterDNS(), clusterDomain: host.dns.clusterDomain, host: host.dns.host });
+  for (const warning of dns.warnings) host.log.warn({ reason: warning.reason }, warning.message);
+  await writePodEtc(dir, pod, podIP(state, host.hostIP), dns.text, host.dns.clusterDomain);
   host.log.info({ pausePid: pause.pid, podIP: sandbox.network?.podIP }, 'pod sandbox created');
 }
 

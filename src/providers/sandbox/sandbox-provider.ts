@@ -11,6 +11,7 @@ import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { NodeNetwork } from '../../network/node-network.ts';
+import { parseResolvConf } from '../../network/dns/resolv-conf.ts';
 import {
   podKey,
   type CallOptions,
@@ -65,7 +66,12 @@ async function startNodeNetwork(config: SandboxConfig, context: SandboxProviderC
     nodeName: context.nodeName,
     podCIDR: config.podCIDR,
     egress: { enabled: config.network.egress, ...(config.network.egressInterfaces && { interfaces: config.network.egressInterfaces }) },
-    dns: { clusterDomain: context.clusterDomain ?? 'cluster.local', clusterDNS: context.clusterDNS ?? [], mode: config.network.dns },
+    dns: {
+      clusterDomain: context.clusterDomain ?? 'cluster.local',
+      clusterDNS: context.clusterDNS ?? [],
+      mode: config.network.dns,
+      address: config.network.dnsAddress,
+    },
     tools: { nft: config.tools.nft, ip: config.tools.ip },
     stateDir: config.dataDir,
   });
@@ -146,7 +152,12 @@ export class SandboxProvider implements Provider {
       networks: new PodNetworks(config.podCIDR, { ip: config.tools.ip, nsenter: config.tools.nsenter }),
       log: this.log,
       hostIP: context.nodeIP,
-      hostResolvConf,
+      dns: {
+        // The node network knows kube-dns and runs the node's own server; without it, only --cluster-dns.
+        clusterDNS: () => network?.clusterNameservers() ?? context.clusterDNS ?? [],
+        clusterDomain: context.clusterDomain ?? 'cluster.local',
+        host: parseResolvConf(hostResolvConf),
+      },
       ...(cgroups.cgroups && { cgroups: cgroups.cgroups }),
       changed: (pod) => this.notifier.markDirty(pod),
     };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { ResolvedPod } from '../provider.ts';
 import { RetiredLogs } from './retired.ts';
-import { containerMounts, podHostname, resolvConfFor, VolumeMountError, writeFilesVolume, writePodEtc, writeVolumes } from './volumes.ts';
+import { containerMounts, podHostname, VolumeMountError, writeFilesVolume, writePodEtc, writeVolumes } from './volumes.ts';
 
 function tmp(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sbx-vol-'));
@@ -85,20 +85,13 @@ test('hosts, hostname and resolv.conf of the pod', async (t) => {
     metadata: { name: 'web-0', namespace: 'ns' },
     spec: { containers: [], subdomain: 'web', hostAliases: [{ ip: '10.1.1.1', hostnames: ['db'] }] },
   };
-  const files = await writePodEtc(podDir, pod, '10.215.0.6', 'nameserver 1.1.1.1\n');
+  const files = await writePodEtc(podDir, pod, '10.215.0.6', 'nameserver 1.1.1.1\n', 'cluster.local');
   assert.equal(readFileSync(files.hostname, 'utf8'), 'web-0\n');
   const hosts = readFileSync(files.hosts, 'utf8');
   assert.match(hosts, /^10\.215\.0\.6\tweb-0\.web\.ns\.svc\.cluster\.local\tweb-0$/m);
   assert.match(hosts, /^10\.1\.1\.1\tdb$/m);
   assert.equal(podHostname({ metadata: { name: 'a' }, spec: { containers: [], hostname: 'custom' } }), 'custom');
-  assert.equal(
-    resolvConfFor(
-      { spec: { containers: [], dnsPolicy: 'None', dnsConfig: { nameservers: ['9.9.9.9'], searches: ['x.y'], options: [{ name: 'ndots', value: '2' }] } } },
-      'nameserver 1.1.1.1\n',
-    ),
-    'nameserver 9.9.9.9\nsearch x.y\noptions ndots:2\n',
-  );
-  assert.equal(resolvConfFor({ spec: { containers: [] } }, 'nameserver 1.1.1.1\n'), 'nameserver 1.1.1.1\n');
+  assert.equal(readFileSync(files.resolv, 'utf8'), 'nameserver 1.1.1.1\n');
 });
 
 test('retired logs are bounded in number and survive a reload', (t) => {

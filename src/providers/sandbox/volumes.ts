@@ -143,11 +143,12 @@ export async function writePodEtc(
   pod: Pod,
   podIP: string | undefined,
   resolvConf: string,
+  clusterDomain: string,
 ): Promise<{ hosts: string; hostname: string; resolv: string }> {
   const dir = path.join(podDir, 'etc');
   await mkdir(dir, { recursive: true });
   const hostname = podHostname(pod);
-  const fqdn = pod.spec?.subdomain ? `${hostname}.${pod.spec.subdomain}.${pod.metadata?.namespace ?? 'default'}.svc.cluster.local` : undefined;
+  const fqdn = pod.spec?.subdomain ? `${hostname}.${pod.spec.subdomain}.${pod.metadata?.namespace ?? 'default'}.svc.${clusterDomain}` : undefined;
   const lines = [
     '# Kubernetes-managed hosts file.',
     '127.0.0.1\tlocalhost',
@@ -170,19 +171,4 @@ export async function writePodEtc(
 export function podHostname(pod: Pod): string {
   const name = pod.spec?.hostname || pod.metadata?.name || 'pod';
   return name.slice(0, 63).replace(/[-.]+$/, '');
-}
-
-/** resolv.conf from the pod's dnsConfig (dnsPolicy None/with options), else the host's. */
-export function resolvConfFor(pod: Pod, hostResolvConf: string): string {
-  const dns = pod.spec?.dnsConfig;
-  if (!dns && pod.spec?.dnsPolicy !== 'None') return hostResolvConf;
-  const lines: string[] = [];
-  const base = pod.spec?.dnsPolicy === 'None' ? '' : hostResolvConf;
-  const nameservers = [...(dns?.nameservers ?? []), ...[...base.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]!)];
-  const searches = [...(dns?.searches ?? []), ...[...base.matchAll(/^search\s+(.+)$/gm)].flatMap((m) => m[1]!.split(/\s+/))];
-  for (const ns of nameservers.slice(0, 3)) lines.push(`nameserver ${ns}`);
-  if (searches.length > 0) lines.push(`search ${searches.join(' ')}`);
-  const options = (dns?.options ?? []).map((o) => (o.value !== undefined ? `${o.name}:${o.value}` : o.name));
-  if (options.length > 0) lines.push(`options ${options.join(' ')}`);
-  return `${lines.join('\n')}\n`;
 }
