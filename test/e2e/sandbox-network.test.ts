@@ -4,6 +4,7 @@
 // the machine once the node stops. Needs root, nftables and the sandbox's host packages.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
@@ -150,49 +151,114 @@ async function execIn(namespace: string, pod: string, command: string): Promise<
   return { code: r.code, out: r.stdout + r.stderr };
 }
 
-test(
-  'a Deployment of 2 behind a ClusterIP Service (named targetPort): both replicas answer through the cluster IP; scaled to 0 it is refused at once',
-  { skip },
-  async (t) => {
-    const namespace = await newNamespace(t, 'vk-net');
-    await apply(namespace, {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'web' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: { app: 'web' } },
-        template: { metadata: { labels: { app: 'web' } }, spec: podSpec([httpd(8080, { name: 'http' })]) },
-      },
-    });
-    const clusterIP = await service(namespace, 'web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] });
-    await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
-    await waitFor('2 ready endpoints', async () => (await readyEndpoints(namespace, 'web')) === 2);
-    const answers = await waitFor('20 requests through the cluster IP, answered by both replicas', async () => {
-      const r = await execIn(namespace, 'client', `for i in $(seq 20); do wget -qO- http://${clusterIP}/ || exit 1; done`);
-      if (r.code !== 0) return undefined;
-      const names = r.out.trim().split('\n');
-      assert.equal(names.length, 20);
-      return new Set(names).size === 2 ? names : undefined;
-    });
-    assert.ok(
-      answers.every((name) => name.startsWith('web-')),
-      answers.join(','),
-    );
+test('a Deployment of 2 behind a Service, by its DNS name: both replicas answer; scaled to 0 it is refused at once', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  await apply(namespace, {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web' },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'web' } },
+      template: { metadata: { labels: { app: 'web' } }, spec: podSpec([httpd(80, { name: 'http' })]) },
+    },
+  });
+  // targetPort by name: the EndpointSlice controller resolves it from each pod.
+  const clusterIP = await service(namespace, 'web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] });
+  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+  await waitFor('2 ready endpoints', async () => (await readyEndpoints(namespace, 'web')) === 2);
+  const url = `http://web.${namespace}.svc.cluster.local:8080/`;
+  const answers = await waitFor('20 requests through the Service, answered by both replicas', async () => {
+    const r = await execIn(namespace, 'client', `for i in $(seq 20); do wget -qO- ${url} || exit 1; done`);
+    if (r.code !== 0) return undefined;
+    const names = r.out.trim().split('\n');
+    assert.equal(names.length, 20);
+    return new Set(names).size === 2 ? names : undefined;
+  });
+  assert.ok(
+    answers.every((name) => name.startsWith('web-')),
+    answers.join(','),
+  );
+  // The short name works through the search path, and the cluster IP directly.
+  assert.match((await execIn(namespace, 'client', 'wget -qO- http://web:8080/')).out, /^web-/);
+  assert.match((await execIn(namespace, 'client', `wget -qO- http://${clusterIP}:8080/`)).out, /^web-/);
 
-    // A port the Service does not have is refused, not left to time out.
-    const wrongPort = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}:81/`);
-    assert.notEqual(wrongPort.code, 0);
-    assert.match(wrongPort.out, /Connection refused/);
+  // A port the Service does not have is refused, not left to time out.
+  const wrongPort = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}:81/`);
+  assert.notEqual(wrongPort.code, 0);
+  assert.match(wrongPort.out, /Connection refused/);
 
-    await kubectl(['-n', namespace, 'scale', 'deployment', 'web', '--replicas=0']);
-    await waitFor('no endpoints left', async () => (await readyEndpoints(namespace, 'web')) === 0);
-    await waitFor('the cluster IP refuses connections', async () => {
-      const r = await execIn(namespace, 'client', `wget -qO- http://${clusterIP}/`);
-      return r.code !== 0 && /Connection refused/.test(r.out);
-    });
-  },
-);
+  await kubectl(['-n', namespace, 'scale', 'deployment', 'web', '--replicas=0']);
+  await waitFor('no endpoints left', async () => (await readyEndpoints(namespace, 'web')) === 0);
+  await waitFor('the Service refuses connections', async () => {
+    const r = await execIn(namespace, 'client', `wget -qO- ${url}`);
+    return r.code !== 0 && /Connection refused/.test(r.out);
+  });
+});
+
+test('cluster DNS: resolv.conf as a kubelet writes it, headless Services, SRV, pod names, NXDOMAIN, dnsPolicy None', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  const a = await runPod(namespace, 'member-a', [httpd(80, { name: 'http' })], { app: 'members' });
+  const b = await runPod(namespace, 'member-b', [httpd(80, { name: 'http' })], { app: 'members' });
+  await service(namespace, 'members', { clusterIP: 'None', selector: { app: 'members' }, ports: [{ name: 'http', port: 80 }] });
+  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+
+  const resolv = (await execIn(namespace, 'client', 'cat /etc/resolv.conf')).out;
+  assert.match(resolv, new RegExp(`^search ${namespace}\\.svc\\.cluster\\.local svc\\.cluster\\.local cluster\\.local\\b`, 'm'));
+  assert.match(resolv, /^nameserver 169\.254\.20\.10$/m);
+  assert.match(resolv, /^options ndots:5$/m);
+
+  const podIPs = [a.status!.podIP!, b.status!.podIP!].sort();
+  const headless = await waitFor('the headless Service resolves to both pods', async () => {
+    const r = await execIn(namespace, 'client', `nslookup members.${namespace}.svc.cluster.local`);
+    const found = [...r.out.matchAll(/Address: (\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]!).filter((ip) => !ip.startsWith('169.254.'));
+    return found.length === 2 ? found.sort() : undefined;
+  });
+  assert.deepEqual(headless, podIPs);
+  const srv = await execIn(namespace, 'client', `nslookup -type=SRV _http._tcp.members.${namespace}.svc.cluster.local`);
+  assert.equal(srv.code, 0, srv.out);
+  assert.match(srv.out, /\b80\b/);
+  const podName = `${a.status!.podIP!.replaceAll('.', '-')}.${namespace}.pod.cluster.local`;
+  assert.match((await execIn(namespace, 'client', `nslookup ${podName}`)).out, new RegExp(`Address: ${a.status!.podIP!.replaceAll('.', '\\.')}$`, 'm'));
+  const missing = await execIn(namespace, 'client', `nslookup nosuch.${namespace}.svc.cluster.local`);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.out, /NXDOMAIN/);
+
+  // dnsPolicy None: exactly what the pod's dnsConfig says.
+  await apply(namespace, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'custom-dns' },
+    spec: {
+      ...podSpec([{ name: 'c', image, command: ['sleep', '3600'] }]),
+      dnsPolicy: 'None',
+      dnsConfig: { nameservers: ['192.0.2.53'], searches: ['example.test'], options: [{ name: 'ndots', value: '2' }] },
+    },
+  });
+  const custom = await waitFor('the custom-dns pod runs', async () => {
+    const r = await execIn(namespace, 'custom-dns', 'cat /etc/resolv.conf');
+    return r.code === 0 ? r.out : undefined;
+  });
+  assert.equal(custom, 'search example.test\nnameserver 192.0.2.53\noptions ndots:2\n');
+});
+
+test('a malformed DNS packet gets FORMERR and the node DNS keeps answering', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+  // The host reaches the node DNS at the same address (nat output), so the test sends raw bytes from here.
+  const socket = dgram.createSocket('udp4');
+  t.after(() => socket.close());
+  const reply = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+  // A header (id 0x1234, one question) followed by a question that ends in the middle of a label.
+  socket.send(Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x61, 0x62]), 53, '169.254.20.10');
+  const answer = await waitFor('an answer to the malformed query', () => Promise.race([reply, new Promise<undefined>((r) => setTimeout(r, 500, undefined))]), {
+    timeoutMs: 10_000,
+  });
+  assert.equal(answer.readUInt16BE(0), 0x1234);
+  assert.equal(answer[3]! & 0x0f, 1, 'RCODE FORMERR');
+  const r = await execIn(namespace, 'client', 'nslookup kubernetes.default.svc.cluster.local');
+  assert.equal(r.code, 0, r.out);
+});
 
 test('a Service with no endpoints, and a port name no endpoint has, are refused', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-net');
