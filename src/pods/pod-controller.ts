@@ -373,6 +373,7 @@ export class PodController {
       podIP: pod.status?.podIP,
       podIPs: pod.status?.podIPs?.map((p) => p.ip ?? '').filter(Boolean),
       nodeAllocatable: this.options.nodeAllocatable(),
+      providerVolumeTypes: this.provider.volumeTypes,
     };
   }
 

@@ -126,6 +126,11 @@ export interface DeleteOptions extends CallOptions {
 export interface Provider {
   /** Used in the node taint virtual-kubelet.io/provider=<name>. */
   readonly name: string;
+  /**
+   * Volume types (keys of a pod volume's source, e.g. 'hostPath') the provider mounts itself: the
+   * core passes them through unresolved instead of failing the pod with UnsupportedVolume.
+   */
+  readonly volumeTypes?: readonly string[];
 
   /** Starts the pod. Called once per pod UID; must not create a second copy of a UID it already runs. */
   createPod(pod: ResolvedPod, options: CallOptions): Promise<void>;

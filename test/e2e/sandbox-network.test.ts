@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { before, test } from 'node:test';
@@ -259,6 +260,61 @@ test('a malformed DNS packet gets FORMERR and the node DNS keeps answering', { s
   const r = await execIn(namespace, 'client', 'nslookup kubernetes.default.svc.cluster.local');
   assert.equal(r.code, 0, r.out);
 });
+
+test(
+  'a pod with a ServiceAccount bound to view lists its namespace with kubectl, through https://kubernetes.default.svc and in-cluster config',
+  { skip },
+  async (t) => {
+    const namespace = await newNamespace(t, 'vk-net');
+    await kubectl(['-n', namespace, 'create', 'serviceaccount', 'reader']);
+    await kubectl(['-n', namespace, 'create', 'rolebinding', 'reader-view', '--clusterrole=view', `--serviceaccount=${namespace}:reader`]);
+    // The kubectl of the local build (a dynamically linked Go binary) with the host's C library, bound read-only.
+    const kubectlDir = path.dirname(realpathSync(process.env.VK_TEST_KUBECTL!));
+    const hostPaths = [
+      { name: 'kube', path: kubectlDir, mountPath: '/opt/kube' },
+      { name: 'lib', path: '/lib', mountPath: '/lib' },
+      { name: 'lib64', path: '/lib64', mountPath: '/lib64' },
+    ];
+    await apply(namespace, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'in-cluster' },
+      spec: {
+        ...podSpec([
+          {
+            name: 'c',
+            image,
+            command: ['sleep', '3600'],
+            env: [{ name: 'HOME', value: '/tmp' }],
+            volumeMounts: hostPaths.map((h) => ({ name: h.name, mountPath: h.mountPath, readOnly: true })),
+          },
+        ]),
+        serviceAccountName: 'reader',
+        automountServiceAccountToken: true,
+        volumes: hostPaths.map((h) => ({ name: h.name, hostPath: { path: h.path } })),
+      },
+    });
+    await waitFor('the in-cluster pod runs', async () => (await execIn(namespace, 'in-cluster', 'true')).code === 0);
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const byName = await waitFor('kubectl against https://kubernetes.default.svc', async () => {
+      const r = await execIn(
+        namespace,
+        'in-cluster',
+        `/opt/kube/kubectl --server https://kubernetes.default.svc --token "$(cat ${sa}/token)" --certificate-authority ${sa}/ca.crt get pods -o name`,
+      );
+      return r.code === 0 ? r.out : undefined;
+    });
+    assert.match(byName, /^pod\/in-cluster$/m);
+    // No flags: kubectl's in-cluster config (KUBERNETES_SERVICE_HOST/PORT, the mounted token, CA and namespace).
+    const inCluster = await execIn(namespace, 'in-cluster', '/opt/kube/kubectl get pods -o name');
+    assert.equal(inCluster.code, 0, inCluster.out);
+    assert.match(inCluster.out, /^pod\/in-cluster$/m);
+    // view does not allow writes: the API server, not the network, says no.
+    const denied = await execIn(namespace, 'in-cluster', '/opt/kube/kubectl delete pod in-cluster');
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.out, /forbidden/i);
+  },
+);
 
 test('a Service with no endpoints, and a port name no endpoint has, are refused', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-net');

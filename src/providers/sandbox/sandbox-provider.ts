@@ -112,6 +112,8 @@ export async function checkHost(config: SandboxConfig): Promise<void> {
 
 export class SandboxProvider implements Provider {
   readonly name = 'sandbox';
+  /** Pods run on this host: a hostPath volume binds the host's path. */
+  readonly volumeTypes = ['hostPath'] as const;
   private readonly config: SandboxConfig;
   private readonly log: Logger;
   private readonly hostIP: string;
