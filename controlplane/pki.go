@@ -33,15 +33,20 @@ type certSpec struct {
 	ips    []net.IP
 }
 
-// servingIPs are the IP SANs of kube-apiserver's serving certificate before any advertise address.
-func servingIPs(serviceIP net.IP) []net.IP {
-	return []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP}
+// servingIPs are the IP SANs of kube-apiserver's serving certificate.
+func servingIPs(serviceIP, advertise net.IP) []net.IP {
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP}
+	if advertise != nil && !advertise.IsLoopback() {
+		ips = append(ips, advertise)
+	}
+	return ips
 }
 
 var apiserverDNSNames = []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
 
-// generate writes a cluster CA, leaf certificates and the service-account key pair.
-func (p pki) generate(serviceIP net.IP) error {
+// generate writes a cluster CA, leaf certificates and the service-account key pair; advertise
+// (nil for none) is an extra IP SAN of kube-apiserver's serving certificate.
+func (p pki) generate(serviceIP, advertise net.IP) error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
@@ -74,7 +79,7 @@ func (p pki) generate(serviceIP net.IP) error {
 	server := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	client := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	leaves := []certSpec{
-		{name: "apiserver", cn: "kube-apiserver", usages: server, dns: apiserverDNSNames, ips: servingIPs(serviceIP)},
+		{name: "apiserver", cn: "kube-apiserver", usages: server, dns: apiserverDNSNames, ips: servingIPs(serviceIP, advertise)},
 		{name: "admin", cn: "kubernetes-admin", orgs: []string{"system:masters"}, usages: client},
 		{name: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}, usages: client},
 		{name: "kube-scheduler", cn: "system:kube-scheduler", usages: client},
@@ -148,7 +153,7 @@ func (p pki) ensureServingIP(serviceIP, ip net.IP) (reissued bool, err error) {
 	// A fresh serial: clients that cached the old certificate must not see two with one serial.
 	serial := new(big.Int).Add(current.SerialNumber, big.NewInt(time.Now().UnixNano()))
 	leaf := certSpec{name: "apiserver", cn: "kube-apiserver", usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		dns: apiserverDNSNames, ips: append(servingIPs(serviceIP), ip)}
+		dns: apiserverDNSNames, ips: servingIPs(serviceIP, ip)}
 	return true, issueLeaf(p, leaf, serial, caCert, caKey)
 }
 

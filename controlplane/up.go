@@ -131,15 +131,16 @@ func (s *supervisor) run(ctx context.Context) error {
 	serviceIP := make(net.IP, len(serviceNet.IP))
 	copy(serviceIP, serviceNet.IP)
 	serviceIP[len(serviceIP)-1]++
+	advertise := net.ParseIP(o.advertiseAddress)
+	loopbackOnly := advertise.IsLoopback()
 	if _, err := os.Stat(p.path("ca.crt")); errors.Is(err, os.ErrNotExist) {
-		if err := p.generate(serviceIP); err != nil {
+		if err := p.generate(serviceIP, advertise); err != nil {
 			return fmt.Errorf("generating PKI: %w", err)
 		}
 		s.progress("generated PKI in %s", p.dir)
 	}
-	advertise := net.ParseIP(o.advertiseAddress)
-	loopbackOnly := advertise.IsLoopback()
 	if !loopbackOnly {
+		// A reused state directory: its certificate may predate this address.
 		reissued, err := p.ensureServingIP(serviceIP, advertise)
 		if err != nil {
 			return fmt.Errorf("kube-apiserver serving certificate for %s: %w", advertise, err)

@@ -183,7 +183,8 @@ async function foreignUseOf(ip: (...args: string[]) => Promise<string>, range: {
     if (route.dst === 'default' || ours(route.dev)) continue;
     const [addr, bits] = route.dst.split('/');
     const base = parseIPv4(addr ?? '');
-    if (base !== undefined && overlaps(range, { base, bits: bits === undefined ? 32 : Number(bits) })) return `the route to ${route.dst} via ${route.dev ?? '?'}`;
+    if (base !== undefined && overlaps(range, { base, bits: bits === undefined ? 32 : Number(bits) }))
+      return `the route to ${route.dst} via ${route.dev ?? '?'}`;
   }
   return undefined;
 }
@@ -191,7 +192,7 @@ async function foreignUseOf(ip: (...args: string[]) => Promise<string>, range: {
 function overlaps(a: { base: number; bits: number }, b: { base: number; bits: number }): boolean {
   const bits = Math.min(a.bits, b.bits);
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return ((a.base & mask) >>> 0) === ((b.base & mask) >>> 0);
+  return (a.base & mask) >>> 0 === (b.base & mask) >>> 0;
 }
 
 function runIp(binary: string, args: string[]): Promise<string> {

@@ -8,6 +8,8 @@ import { createInterface } from 'node:readline';
 import type { Scope } from './cluster.ts';
 
 export interface TestHost {
+  /** The network namespace's name (for `ip netns exec`). */
+  namespace: string;
   /** The address on this machine's side of the veth pair (the kubelet listens here). */
   hostAddress: string;
   /** The namespace's address (the Node publishes this one). */
@@ -58,6 +60,7 @@ export async function createTestHost(t: Scope): Promise<TestHost> {
   ip('netns', 'exec', namespace, 'ip', 'link', 'set', nsLink, 'up');
   ip('netns', 'exec', namespace, 'ip', 'link', 'set', 'lo', 'up');
   return {
+    namespace,
     hostAddress,
     address,
     async forward(port: number) {
