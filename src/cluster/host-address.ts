@@ -15,6 +15,8 @@ const KINDS = ['dummy', 'bridge'] as const;
 export interface HostAddressOptions {
   /** Slot n of this range gives interface vkapi<n> and address <range base> + n·256 + 1; /24 or larger. */
   range?: string;
+  /** Interface names are <prefix><n>; it must start with `vkapi` (tests use their own, e.g. `vkapit`). */
+  interfacePrefix?: string;
   /** The iproute2 binary. */
   ip?: string;
   /** Why no address was claimed (no CAP_NET_ADMIN, range in use, ...): one line. */
@@ -41,11 +43,15 @@ export async function claimHostAddress(options: HostAddressOptions = {}): Promis
   const rangeText = options.range ?? DEFAULT_APISERVER_ADDRESS_RANGE;
   const range = parseIPv4Cidr(rangeText);
   if (!range || range.bits > 24) throw new ConfigError(`apiserver address range ${JSON.stringify(rangeText)}: expected an IPv4 CIDR of /24 or larger`);
+  const prefix = options.interfacePrefix ?? PREFIX;
+  if (!prefix.startsWith(PREFIX) || prefix.length > 8)
+    throw new ConfigError(`interface prefix ${JSON.stringify(prefix)}: expected ${PREFIX}…, at most 8 characters`);
   const ip = (...args: string[]) => runIp(ipBinary, args);
 
   let overlap: string | undefined;
+  let taken: Set<string>;
   try {
-    overlap = await foreignUseOf(ip, range);
+    ({ overlap, taken } = await addressesInUse(ip, range));
   } catch (err) {
     note(`no address of its own for kube-apiserver: cannot list this host's addresses: ${(err as Error).message}`);
     return undefined;
@@ -56,7 +62,9 @@ export async function claimHostAddress(options: HostAddressOptions = {}): Promis
   }
   const slots = 2 ** (24 - range.bits);
   for (let n = 0; n < slots; n++) {
-    const slot: Slot = { n, interfaceName: `${PREFIX}${n}`, address: formatIPv4(range.base + n * 256 + 1) };
+    const slot: Slot = { n, interfaceName: `${prefix}${n}`, address: formatIPv4(range.base + n * 256 + 1) };
+    // Held by a claim with another prefix or range.
+    if (taken.has(slot.address)) continue;
     let created: boolean;
     try {
       created = await createOwned(ip, slot.interfaceName);
@@ -77,7 +85,7 @@ export async function claimHostAddress(options: HostAddressOptions = {}): Promis
     }
     return handle(ip, slot);
   }
-  note(`no address of its own for kube-apiserver: all ${slots} ${PREFIX}<n> interfaces of ${rangeText} are in use`);
+  note(`no address of its own for kube-apiserver: all ${slots} ${prefix}<n> interfaces of ${rangeText} are in use`);
   return undefined;
 }
 
@@ -167,15 +175,25 @@ async function interfaceOwner(ip: (...args: string[]) => Promise<string>, name: 
   return ownerPid(links[0]?.address ?? '');
 }
 
-/** Another interface's address or a route (other than the default) overlapping the range, described; else undefined. */
-async function foreignUseOf(ip: (...args: string[]) => Promise<string>, range: { base: number; bits: number }): Promise<string | undefined> {
+/**
+ * The addresses our vkapi* interfaces hold, and (described) another interface's address or a
+ * route other than the default that overlaps the range: a /32 of ours would shadow that network.
+ */
+async function addressesInUse(
+  ip: (...args: string[]) => Promise<string>,
+  range: { base: number; bits: number },
+): Promise<{ overlap?: string; taken: Set<string> }> {
   const ours = (dev: string | undefined) => dev !== undefined && dev.startsWith(PREFIX);
+  const taken = new Set<string>();
   const addrs = JSON.parse(await ip('-j', '-4', 'addr', 'show')) as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
   for (const link of addrs) {
-    if (ours(link.ifname)) continue;
     for (const a of link.addr_info ?? []) {
+      if (ours(link.ifname)) {
+        taken.add(a.local);
+        continue;
+      }
       const local = parseIPv4(a.local);
-      if (local !== undefined && overlaps(range, { base: local, bits: a.prefixlen })) return `${a.local}/${a.prefixlen} on ${link.ifname}`;
+      if (local !== undefined && overlaps(range, { base: local, bits: a.prefixlen })) return { overlap: `${a.local}/${a.prefixlen} on ${link.ifname}`, taken };
     }
   }
   const routes = JSON.parse(await ip('-j', '-4', 'route', 'show')) as { dst: string; dev?: string }[];
@@ -184,9 +202,9 @@ async function foreignUseOf(ip: (...args: string[]) => Promise<string>, range: {
     const [addr, bits] = route.dst.split('/');
     const base = parseIPv4(addr ?? '');
     if (base !== undefined && overlaps(range, { base, bits: bits === undefined ? 32 : Number(bits) }))
-      return `the route to ${route.dst} via ${route.dev ?? '?'}`;
+      return { overlap: `the route to ${route.dst} via ${route.dev ?? '?'}`, taken };
   }
-  return undefined;
+  return { taken };
 }
 
 function overlaps(a: { base: number; bits: number }, b: { base: number; bits: number }): boolean {
