@@ -98,3 +98,56 @@ test(
     );
   },
 );
+
+test(
+  'vk up without CAP_NET_ADMIN says so in one line and runs on 127.0.0.1 as before',
+  { skip: process.getuid?.() !== 0 ? 'dropping the capability needs setpriv as root' : undefined },
+  async (t) => {
+    const dir = tempDir(t, 'vk-up-nocap-');
+    const child = spawn('setpriv', ['--bounding-set=-net_admin', '--inh-caps=-net_admin', process.execPath, VK, 'up', '--dir', dir, '--kubelet-port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    t.after(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+    await waitFor(
+      () => `vk up to be ready; stderr:\n${stderr.slice(-3000)}`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`vk up exited ${child.exitCode}`);
+        return stdout.includes('Press Ctrl-C');
+      },
+      { timeoutMs: 900_000, intervalMs: 250 },
+    );
+    const notes = stderr.split('\n').filter((line) => line.startsWith('vk: no address of its own'));
+    assert.equal(notes.length, 1, stderr);
+    assert.match(notes[0]!, /needs root or CAP_NET_ADMIN.*; kube-apiserver stays on 127\.0\.0\.1 only$/);
+    assert.doesNotMatch(stdout, /Pods reach kube-apiserver/);
+
+    const kubeconfig = path.join(dir, 'cluster', 'admin.kubeconfig');
+    const k = (args: string[]) => kubectl(['--kubeconfig', kubeconfig, ...args]);
+    const node = await waitFor('node vk-local to publish its InternalIP', async () => {
+      const n = JSON.parse((await k(['get', 'node', 'vk-local', '-o', 'json'])).stdout);
+      return n.status?.addresses?.length ? n : undefined;
+    });
+    assert.deepEqual(
+      node.status.addresses.filter((a: { type: string }) => a.type === 'InternalIP').map((a: { address: string }) => a.address),
+      ['127.0.0.1'],
+    );
+    const slices = JSON.parse((await k(['-n', 'default', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=kubernetes', '-o', 'json'])).stdout);
+    assert.deepEqual(
+      slices.items.flatMap((s: { endpoints?: unknown[] }) => s.endpoints ?? []),
+      [],
+    );
+    child.kill('SIGTERM');
+    await waitFor('vk up to exit', () => child.exitCode !== null || child.signalCode !== null, { timeoutMs: 60_000 });
+    assert.equal(child.exitCode, 0);
+  },
+);
