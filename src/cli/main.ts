@@ -220,9 +220,15 @@ export function buildProgram(): Command {
     stops.push(() => cluster.stop());
     // After the node (unshifted before everything) and the control plane have stopped.
     if (hostAddress) stops.push(() => hostAddress.release());
-    const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
-    stops.push(async () => client.close());
-    await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops, { approveCsr: true });
+    try {
+      const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
+      stops.push(async () => client.close());
+      await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops, { approveCsr: true });
+    } catch (err) {
+      // The control plane would die with this process anyway; the interface would stay.
+      for (const stop of stops) await stop().catch(() => {});
+      throw err;
+    }
     process.stdout.write(
       [
         '',

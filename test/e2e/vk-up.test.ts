@@ -151,3 +151,27 @@ test(
     assert.equal(child.exitCode, 0);
   },
 );
+
+test(
+  'a vk up that fails after its control plane started stops it and removes its interface',
+  { skip: process.getuid?.() !== 0 ? 'claiming an address needs root' : undefined },
+  async (t) => {
+    const dir = tempDir(t, 'vk-up-fail-');
+    const missing = path.join(dir, 'no-such-provider-config.yaml');
+    const child = spawn(process.execPath, [VK, 'up', '--dir', dir, '--kubelet-port', '0', '--provider-config', missing], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    t.after(() => {
+      for (const name of ownedBy(child.pid!)) execFileSync('ip', ['link', 'del', 'dev', name]);
+    });
+    await waitFor(
+      () => `vk up to fail; stderr:\n${stderr.slice(-3000)}`,
+      () => child.exitCode !== null || child.signalCode !== null,
+      { timeoutMs: 900_000, intervalMs: 250 },
+    );
+    assert.notEqual(child.exitCode, 0);
+    assert.match(stderr, /kube-apiserver also reachable at https:\/\/10\.214\.\d+\.1:\d+/, 'it got as far as the control plane');
+    assert.match(stderr.trim().split('\n').at(-1)!, /^vk: .*no-such-provider-config\.yaml/);
+    assert.deepEqual(ownedBy(child.pid!), [], 'its interface is gone');
+  },
+);
