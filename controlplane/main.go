@@ -1,7 +1,8 @@
 // Command vk-cluster is a multi-call binary: kube-apiserver, kube-controller-manager,
 // kube-scheduler and kubectl of one pinned Kubernetes release, plus "up", which
 // generates a PKI and runs a whole control plane (embedded etcd + the three
-// components as child processes) on loopback.
+// components as child processes) on loopback, and with --advertise-address also at an
+// address of this host that pods reach (a relay to the loopback port).
 package main
 
 import (

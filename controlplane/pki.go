@@ -33,8 +33,20 @@ type certSpec struct {
 	ips    []net.IP
 }
 
-// generate writes a cluster CA, leaf certificates and the service-account key pair.
-func (p pki) generate(serviceIP net.IP) error {
+// servingIPs are the IP SANs of kube-apiserver's serving certificate.
+func servingIPs(serviceIP, advertise net.IP) []net.IP {
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP}
+	if advertise != nil && !advertise.IsLoopback() {
+		ips = append(ips, advertise)
+	}
+	return ips
+}
+
+var apiserverDNSNames = []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+
+// generate writes a cluster CA, leaf certificates and the service-account key pair; advertise
+// (nil for none) is an extra IP SAN of kube-apiserver's serving certificate.
+func (p pki) generate(serviceIP, advertise net.IP) error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
@@ -67,34 +79,14 @@ func (p pki) generate(serviceIP net.IP) error {
 	server := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	client := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	leaves := []certSpec{
-		{name: "apiserver", cn: "kube-apiserver", usages: server,
-			dns: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			ips: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP}},
+		{name: "apiserver", cn: "kube-apiserver", usages: server, dns: apiserverDNSNames, ips: servingIPs(serviceIP, advertise)},
 		{name: "admin", cn: "kubernetes-admin", orgs: []string{"system:masters"}, usages: client},
 		{name: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}, usages: client},
 		{name: "kube-scheduler", cn: "system:kube-scheduler", usages: client},
 		{name: "kube-controller-manager", cn: "system:kube-controller-manager", usages: client},
 	}
 	for i, leaf := range leaves {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(int64(i + 2)),
-			Subject:      pkix.Name{CommonName: leaf.cn, Organization: leaf.orgs},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(365 * 24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage:  leaf.usages,
-			DNSNames:     leaf.dns,
-			IPAddresses:  leaf.ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			return fmt.Errorf("certificate %s: %w", leaf.name, err)
-		}
-		if err := writeCertAndKey(p.path(leaf.name), der, key); err != nil {
+		if err := issueLeaf(p, leaf, big.NewInt(int64(i+2)), caCert, caKey); err != nil {
 			return err
 		}
 	}
@@ -112,6 +104,89 @@ func (p pki) generate(serviceIP net.IP) error {
 		return err
 	}
 	return os.WriteFile(p.path("sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600)
+}
+
+func issueLeaf(p pki, leaf certSpec, serial *big.Int, caCert *x509.Certificate, caKey crypto.Signer) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: leaf.cn, Organization: leaf.orgs},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  leaf.usages,
+		DNSNames:     leaf.dns,
+		IPAddresses:  leaf.ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("certificate %s: %w", leaf.name, err)
+	}
+	return writeCertAndKey(p.path(leaf.name), der, key)
+}
+
+// ensureServingIP reissues kube-apiserver's serving certificate (same CA) when a state directory
+// is reused with an advertise address the certificate does not name yet. The new certificate
+// names the base addresses and this one: a later run with another address reissues it again.
+func (p pki) ensureServingIP(serviceIP, ip net.IP) (reissued bool, err error) {
+	current, err := readCert(p.path("apiserver.crt"))
+	if err != nil {
+		return false, err
+	}
+	for _, have := range current.IPAddresses {
+		if have.Equal(ip) {
+			return false, nil
+		}
+	}
+	caCert, err := readCert(p.path("ca.crt"))
+	if err != nil {
+		return false, err
+	}
+	caKey, err := readKey(p.path("ca.key"))
+	if err != nil {
+		return false, err
+	}
+	// A fresh serial: clients that cached the old certificate must not see two with one serial.
+	serial := new(big.Int).Add(current.SerialNumber, big.NewInt(time.Now().UnixNano()))
+	leaf := certSpec{name: "apiserver", cn: "kube-apiserver", usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		dns: apiserverDNSNames, ips: servingIPs(serviceIP, ip)}
+	return true, issueLeaf(p, leaf, serial, caCert, caKey)
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+func readKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no PEM key", path)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a signing key", path)
+	}
+	return signer, nil
 }
 
 func writeCertAndKey(stem string, der []byte, key crypto.Signer) error {

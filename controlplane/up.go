@@ -27,15 +27,17 @@ import (
 // clusterInfo is written to <dir>/cluster.json once every component is ready;
 // the TypeScript harness and `vk up` read it.
 type clusterInfo struct {
-	Version    string            `json:"version"`
-	Server     string            `json:"server"`
-	Kubeconfig string            `json:"kubeconfig"`
-	Etcd       string            `json:"etcd"`
-	LogDir     string            `json:"logDir"`
-	PKIDir     string            `json:"pkiDir"`
-	Pid        int               `json:"pid"`
-	Ports      map[string]int    `json:"ports"`
-	Logs       map[string]string `json:"logs"`
+	Version string `json:"version"`
+	Server  string `json:"server"`
+	// AdvertiseAddress is where pods reach kube-apiserver (the kubernetes Service's endpoint), at Ports["kube-apiserver"].
+	AdvertiseAddress string            `json:"advertiseAddress"`
+	Kubeconfig       string            `json:"kubeconfig"`
+	Etcd             string            `json:"etcd"`
+	LogDir           string            `json:"logDir"`
+	PKIDir           string            `json:"pkiDir"`
+	Pid              int               `json:"pid"`
+	Ports            map[string]int    `json:"ports"`
+	Logs             map[string]string `json:"logs"`
 }
 
 type upOptions struct {
@@ -45,6 +47,7 @@ type upOptions struct {
 	fsync            bool
 	verifyKubeletTLS bool
 	serviceCIDR      string
+	advertiseAddress string
 }
 
 func runUp(args []string) int {
@@ -56,6 +59,8 @@ func runUp(args []string) int {
 	fs.BoolVar(&o.fsync, "etcd-fsync", false, "let etcd fsync (off by default: a throwaway cluster favours speed)")
 	fs.BoolVar(&o.verifyKubeletTLS, "verify-kubelet-serving-certs", false, "make kube-apiserver verify kubelet serving certificates against the cluster CA")
 	fs.StringVar(&o.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/16", "service cluster IP range")
+	fs.StringVar(&o.advertiseAddress, "advertise-address", "127.0.0.1",
+		"address of this host (not loopback) where pods reach kube-apiserver, on the same port as 127.0.0.1; it becomes the kubernetes Service's endpoint")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -69,6 +74,10 @@ func runUp(args []string) int {
 		return 2
 	}
 	o.dir = dir
+	if ip := net.ParseIP(o.advertiseAddress); ip == nil || ip.To4() == nil || ip.IsUnspecified() {
+		fmt.Fprintf(os.Stderr, "vk-cluster up: --advertise-address %q: want one IPv4 address of this host\n", o.advertiseAddress)
+		return 2
+	}
 	s := &supervisor{opts: o, started: time.Now(), exited: make(chan string, 4)}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -95,6 +104,7 @@ type supervisor struct {
 	children []*child
 	exited   chan string
 	stopping bool
+	relay    *tcpForwarder
 }
 
 type child struct {
@@ -118,14 +128,26 @@ func (s *supervisor) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--service-cluster-ip-range: %v", err)
 	}
+	serviceIP := make(net.IP, len(serviceNet.IP))
+	copy(serviceIP, serviceNet.IP)
+	serviceIP[len(serviceIP)-1]++
+	advertise := net.ParseIP(o.advertiseAddress)
+	loopbackOnly := advertise.IsLoopback()
 	if _, err := os.Stat(p.path("ca.crt")); errors.Is(err, os.ErrNotExist) {
-		serviceIP := make(net.IP, len(serviceNet.IP))
-		copy(serviceIP, serviceNet.IP)
-		serviceIP[len(serviceIP)-1]++
-		if err := p.generate(serviceIP); err != nil {
+		if err := p.generate(serviceIP, advertise); err != nil {
 			return fmt.Errorf("generating PKI: %w", err)
 		}
 		s.progress("generated PKI in %s", p.dir)
+	}
+	if !loopbackOnly {
+		// A reused state directory: its certificate may predate this address.
+		reissued, err := p.ensureServingIP(serviceIP, advertise)
+		if err != nil {
+			return fmt.Errorf("kube-apiserver serving certificate for %s: %w", advertise, err)
+		}
+		if reissued {
+			s.progress("kube-apiserver serving certificate now names %s", advertise)
+		}
 	}
 
 	ports, err := freePorts(5)
@@ -140,6 +162,14 @@ func (s *supervisor) run(ctx context.Context) error {
 	}
 	apiPort, etcdClientPort, etcdPeerPort, schedPort, kcmPort := ports[0], ports[1], ports[2], ports[3], ports[4]
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	if !loopbackOnly {
+		// Listening before kube-apiserver starts: an address that is not on this host fails here, at once.
+		relay, err := startForwarder(net.JoinHostPort(o.advertiseAddress, strconv.Itoa(apiPort)), fmt.Sprintf("127.0.0.1:%d", apiPort))
+		if err != nil {
+			return fmt.Errorf("--advertise-address %s: %w", o.advertiseAddress, err)
+		}
+		s.relay = relay
+	}
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClientPort)
 
 	if err := s.startEtcd(filepath.Join(o.dir, "etcd"), etcdClientPort, etcdPeerPort, filepath.Join(logDir, "etcd.log")); err != nil {
@@ -158,7 +188,7 @@ func (s *supervisor) run(ctx context.Context) error {
 
 	apiArgs := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(apiPort),
+		"--bind-address=127.0.0.1", "--advertise-address=" + o.advertiseAddress, "--secure-port=" + strconv.Itoa(apiPort),
 		"--cert-dir=" + filepath.Join(o.dir, "apiserver-certs"),
 		"--tls-cert-file=" + p.path("apiserver.crt"), "--tls-private-key-file=" + p.path("apiserver.key"),
 		"--client-ca-file=" + p.path("ca.crt"),
@@ -170,11 +200,16 @@ func (s *supervisor) run(ctx context.Context) error {
 		"--enable-admission-plugins=NodeRestriction",
 		"--kubelet-client-certificate=" + p.path("apiserver-kubelet-client.crt"),
 		"--kubelet-client-key=" + p.path("apiserver-kubelet-client.key"),
-		// Virtual nodes publish 127.0.0.1 as InternalIP and their own kubelet port.
+		// Virtual nodes publish an InternalIP (127.0.0.1 or vk up's own address) and their own kubelet port.
 		"--kubelet-preferred-address-types=InternalIP,Hostname,ExternalIP",
 		"--profiling=false",
+	}
+	if loopbackOnly {
 		// The kubernetes Service cannot have a loopback endpoint; without a reconciler it keeps its ClusterIP only.
-		"--endpoint-reconciler-type=none",
+		apiArgs = append(apiArgs, "--endpoint-reconciler-type=none")
+	} else {
+		// The lease reconciler (upstream's default) publishes the advertise address and secure port.
+		apiArgs = append(apiArgs, "--endpoint-reconciler-type=lease")
 	}
 	if o.verifyKubeletTLS {
 		apiArgs = append(apiArgs, "--kubelet-certificate-authority="+p.path("ca.crt"))
@@ -190,6 +225,14 @@ func (s *supervisor) run(ctx context.Context) error {
 		return err
 	}
 	s.progress("kube-apiserver ready on %s", server)
+	if !loopbackOnly {
+		advertised := "https://" + net.JoinHostPort(o.advertiseAddress, strconv.Itoa(apiPort))
+		// Through the relay and checked against the serving certificate's new IP SAN.
+		if err := s.waitHealthy(ctx, "kube-apiserver", advertised+"/readyz", tlsConfig, 30*time.Second); err != nil {
+			return fmt.Errorf("at the advertise address: %w", err)
+		}
+		s.progress("kube-apiserver also reachable at %s", advertised)
+	}
 
 	componentAuth := func(kubeconfig string, port int) []string {
 		return []string{
@@ -220,7 +263,7 @@ func (s *supervisor) run(ctx context.Context) error {
 	}
 
 	info := clusterInfo{
-		Version: kubernetesVersion, Server: server, Kubeconfig: kubeconfigs["admin"], Etcd: etcdURL,
+		Version: kubernetesVersion, Server: server, AdvertiseAddress: o.advertiseAddress, Kubeconfig: kubeconfigs["admin"], Etcd: etcdURL,
 		LogDir: logDir, PKIDir: p.dir, Pid: os.Getpid(),
 		Ports: map[string]int{"kube-apiserver": apiPort, "etcd": etcdClientPort, "kube-scheduler": schedPort, "kube-controller-manager": kcmPort},
 		Logs:  map[string]string{},
@@ -349,6 +392,9 @@ func (s *supervisor) shutdown() {
 			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 			<-c.done
 		}
+	}
+	if s.relay != nil {
+		s.relay.close()
 	}
 	if s.etcd != nil {
 		s.etcd.Close()

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_APISERVER_ADDRESS_RANGE, claimHostAddress } from '../cluster/host-address.ts';
 import { startLocalCluster, type LocalCluster } from '../cluster/local.ts';
 import { ConfigError, VkError, errorMessage } from '../errors.ts';
 import { KubeClient } from '../kube/client.ts';
@@ -193,27 +194,63 @@ export function buildProgram(): Command {
   addNodeOptions(
     program
       .command('up')
-      .description('build and start a local Kubernetes control plane on loopback, with a virtual node on it')
+      .description('build and start a local Kubernetes control plane, with a virtual node on it')
       .option('--dir <dir>', 'state directory (PKI, etcd data, logs, kubeconfig)', '.vk')
-      .option('--apiserver-port <port>', 'kube-apiserver port on 127.0.0.1 (default: a free one)', integer),
+      .option('--apiserver-port <port>', 'kube-apiserver port on 127.0.0.1 and on its own address (default: a free one)', integer)
+      .option(
+        '--apiserver-address-range <cidr>',
+        'range of the address vk up creates for kube-apiserver (interface vkapi<n>, address <n>th /24 + 1; needs root)',
+        DEFAULT_APISERVER_ADDRESS_RANGE,
+      ),
   ).action(async (_opts, command: Command) => {
-    const { dir, apiserverPort } = command.opts<{ dir: string; apiserverPort?: number }>();
-    const settings = nodeSettings(command, { nodeName: 'vk-local', nodeIp: '127.0.0.1' });
+    const { dir, apiserverPort, apiserverAddressRange } = command.opts<{ dir: string; apiserverPort?: number; apiserverAddressRange: string }>();
+    let settings = nodeSettings(command, { nodeName: 'vk-local', nodeIp: '127.0.0.1' });
     await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
     if (apiserverPort) await checkPortFree(apiserverPort, '--apiserver-port', '127.0.0.1');
     const stops: (() => Promise<void>)[] = [];
     const stopped = stopOnSignals(stops);
     const stateDir = path.resolve(dir, 'cluster');
     mkdirSync(stateDir, { recursive: true });
-    const cluster: LocalCluster = await startLocalCluster({ dir: stateDir, apiserverPort, progress: (line) => process.stderr.write(`${line}\n`) });
+    // An address pods can reach: the kubernetes Service's endpoint, and the node's InternalIP so
+    // that kube-apiserver's node proxy (which refuses loopback) reaches the kubelet API.
+    const hostAddress = await claimHostAddress({
+      range: apiserverAddressRange,
+      note: (line) => process.stderr.write(`vk: ${line}; kube-apiserver stays on 127.0.0.1 only\n`),
+    });
+    if (hostAddress) settings = nodeSettings(command, { nodeName: 'vk-local', nodeIp: hostAddress.address });
+    let cluster: LocalCluster;
+    try {
+      cluster = await startLocalCluster({
+        dir: stateDir,
+        apiserverPort,
+        advertiseAddress: hostAddress?.address,
+        progress: (line) => process.stderr.write(`${line}\n`),
+      });
+    } catch (err) {
+      await hostAddress?.release();
+      throw err;
+    }
     stops.push(() => cluster.stop());
-    const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
-    stops.push(async () => client.close());
-    await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops, { approveCsr: true });
+    // After the node (unshifted before everything) and the control plane have stopped.
+    if (hostAddress) stops.push(() => hostAddress.release());
+    try {
+      const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
+      stops.push(async () => client.close());
+      await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops, { approveCsr: true });
+    } catch (err) {
+      // The control plane would die with this process anyway; the interface would stay.
+      for (const stop of stops) await stop().catch(() => {});
+      throw err;
+    }
     process.stdout.write(
       [
         '',
         `Kubernetes ${cluster.info.version} is running on ${cluster.info.server} with virtual node ${settings.nodeName} (provider ${settings.provider}).`,
+        ...(hostAddress
+          ? [
+              `Pods reach kube-apiserver at https://${hostAddress.address}:${cluster.info.ports['kube-apiserver']} (${hostAddress.interfaceName}, removed on stop).`,
+            ]
+          : []),
         '',
         `  export KUBECONFIG=${cluster.info.kubeconfig}`,
         `  alias kubectl=${cluster.kubectl}   # kubectl ${cluster.kubernetesVersion}, if you have none`,

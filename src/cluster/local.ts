@@ -1,4 +1,5 @@
-// Runs `vk-cluster up`: etcd, kube-apiserver, kube-scheduler and kube-controller-manager on loopback.
+// Runs `vk-cluster up`: etcd, kube-apiserver, kube-scheduler and kube-controller-manager on loopback,
+// kube-apiserver also at an advertise address when one is given (see host-address.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -8,6 +9,8 @@ import { ensureClusterBinary, type ClusterBinary } from './binary.ts';
 export interface ClusterInfo {
   version: string;
   server: string;
+  /** Where pods reach kube-apiserver (the kubernetes Service's endpoint) at ports['kube-apiserver']; 127.0.0.1 when none was given. */
+  advertiseAddress: string;
   kubeconfig: string;
   etcd: string;
   logDir: string;
@@ -27,6 +30,12 @@ export interface LocalCluster extends ClusterBinary {
 export interface LocalClusterOptions {
   dir: string;
   apiserverPort?: number;
+  /**
+   * An address of this host (not the machine's external one: claimHostAddress gives one) where
+   * kube-apiserver also answers, on the same port, and which the kubernetes Service's EndpointSlice
+   * names. Without it kube-apiserver is on 127.0.0.1 only and the Service has no endpoint.
+   */
+  advertiseAddress?: string;
   progress?: (line: string) => void;
   startTimeoutMs?: number;
 }
@@ -36,6 +45,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const binary = await ensureClusterBinary(progress);
   const args = ['up', '--dir', options.dir, '--exit-with-stdin'];
   if (options.apiserverPort) args.push('--apiserver-port', String(options.apiserverPort));
+  if (options.advertiseAddress) args.push('--advertise-address', options.advertiseAddress);
   // stdin stays open as a lifeline: if this process dies, the control plane shuts itself down.
   const child = spawn(binary.binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderrTail: string[] = [];

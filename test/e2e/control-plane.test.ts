@@ -1,7 +1,10 @@
 // The local control plane is real: API server, etcd, scheduler and controller-manager all work.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { kubectl, newNamespace, waitFor } from '../harness/cluster.ts';
+import { clusterInfo, kubectl, newNamespace, waitFor } from '../harness/cluster.ts';
+import { createTestHost, testHostsSupported } from '../harness/test-host.ts';
 
 function deploymentManifest(name: string, replicas: number): string {
   return JSON.stringify({
@@ -48,3 +51,47 @@ describe('Deployments in parallel namespaces', { concurrency: 2 }, () => {
     });
   }
 });
+
+test(
+  'a process in a network namespace of its own reaches kube-apiserver at its advertise address, TLS verified against the cluster CA',
+  { skip: testHostsSupported() },
+  async (t) => {
+    const info = clusterInfo();
+    assert.notEqual(info.advertiseAddress, '127.0.0.1', 'the harness claimed an address for kube-apiserver (root is needed)');
+    const host = await createTestHost(t);
+    execFileSync('ip', ['netns', 'exec', host.namespace, 'ip', 'route', 'add', `${info.advertiseAddress}/32`, 'via', host.hostAddress]);
+    // /version is public (system:public-info-viewer): an answer proves the address, the port and the certificate's IP SAN.
+    const script = `require('node:https').get({ host: process.argv[1], port: Number(process.argv[2]), path: '/version', ca: require('node:fs').readFileSync(process.argv[3]) }, (res) => {
+    let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => console.log(JSON.stringify({ status: res.statusCode, body })));
+  }).on('error', (err) => { console.log(JSON.stringify({ error: err.message })); });`;
+    const out = execFileSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        host.namespace,
+        process.execPath,
+        '-e',
+        script,
+        info.advertiseAddress,
+        String(info.ports['kube-apiserver']),
+        path.join(info.pkiDir, 'ca.crt'),
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    const answer = JSON.parse(out) as { status?: number; body?: string; error?: string };
+    assert.equal(answer.error, undefined);
+    assert.equal(answer.status, 200);
+    assert.equal(JSON.parse(answer.body!).gitVersion, info.version);
+
+    const slices = JSON.parse((await kubectl(['-n', 'default', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=kubernetes', '-o', 'json'])).stdout);
+    assert.deepEqual(
+      slices.items.flatMap((s: { endpoints: { addresses: string[] }[] }) => s.endpoints.flatMap((e) => e.addresses)),
+      [info.advertiseAddress],
+    );
+    assert.deepEqual(
+      slices.items.flatMap((s: { ports: { port: number }[] }) => s.ports.map((p) => p.port)),
+      [info.ports['kube-apiserver']],
+    );
+  },
+);
