@@ -191,9 +191,13 @@ test('a Deployment of 2 behind a Service, by its DNS name: both replicas answer;
 
   await kubectl(['-n', namespace, 'scale', 'deployment', 'web', '--replicas=0']);
   await waitFor('no endpoints left', async () => (await readyEndpoints(namespace, 'web')) === 0);
+  let last = '';
   await waitFor('the Service refuses connections', async () => {
     const r = await execIn(namespace, 'client', `wget -qO- ${url}`);
+    last = `${r.code}: ${r.out}`;
     return r.code !== 0 && /Connection refused/.test(r.out);
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}; last wget: ${last}\n${provider.network?.lastRules}`);
   });
 });
 
