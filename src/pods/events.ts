@@ -24,6 +24,16 @@ export interface EventRateLimit {
 
 export const DEFAULT_EVENT_RATE_LIMIT: EventRateLimit = { qps: 50, burst: 100 };
 
+/** What a provider knows beyond reason and message (src/pods/provider-events.ts). */
+export interface EventDetails {
+  /** Occurrences this call stands for (default 1). */
+  count?: number;
+  /** RFC 3339; default: now. */
+  firstTimestamp?: string;
+  /** involvedObject.fieldPath, e.g. `spec.containers{app}`. */
+  fieldPath?: string;
+}
+
 export class EventRecorder {
   private readonly client: KubeClient;
   private readonly nodeName: string;
@@ -43,8 +53,9 @@ export class EventRecorder {
   }
 
   /** Fire and forget, rate-limited: an Event that cannot be written is logged, never fatal. */
-  pod(pod: Pod, type: EventType, reason: string, message: string): void {
-    const send = () => this.write(pod, type, reason, message).catch((err) => this.log.debug({ err: errorMessage(err), reason }, 'could not record event'));
+  pod(pod: Pod, type: EventType, reason: string, message: string, details: EventDetails = {}): void {
+    const send = () =>
+      this.write(pod, type, reason, message, details).catch((err) => this.log.debug({ err: errorMessage(err), reason }, 'could not record event'));
     if (this.queued.length === 0 && this.bucket.tryTake()) {
       void send();
       return;
@@ -75,13 +86,14 @@ export class EventRecorder {
     this.queued.length = 0;
   }
 
-  private async write(pod: Pod, type: EventType, reason: string, message: string): Promise<void> {
+  private async write(pod: Pod, type: EventType, reason: string, message: string, details: EventDetails): Promise<void> {
     const namespace = pod.metadata?.namespace ?? 'default';
-    const key = `${pod.metadata?.uid}/${type}/${reason}/${message}`;
+    const key = `${pod.metadata?.uid}/${details.fieldPath ?? ''}/${type}/${reason}/${message}`;
     const now = rfc3339();
+    const count = details.count ?? 1;
     const seen = this.recent.get(key);
     if (seen && Date.now() - seen.at < AGGREGATE_WINDOW_MS) {
-      seen.count++;
+      seen.count += count;
       seen.at = Date.now();
       await this.client.patch(`/api/v1/namespaces/${namespace}/events/${seen.name}`, { count: seen.count, lastTimestamp: now }, MERGE_PATCH, {
         discardResponse: true,
@@ -100,6 +112,7 @@ export class EventRecorder {
         namespace,
         uid: pod.metadata?.uid,
         resourceVersion: pod.metadata?.resourceVersion,
+        ...(details.fieldPath && { fieldPath: details.fieldPath }),
       },
       reason,
       message,
@@ -107,12 +120,12 @@ export class EventRecorder {
       source: { component: 'kubelet', host: this.nodeName },
       reportingComponent: 'kubelet',
       reportingInstance: this.nodeName,
-      firstTimestamp: now,
+      firstTimestamp: details.firstTimestamp ?? now,
       lastTimestamp: now,
-      count: 1,
+      count,
     };
     if (this.recent.size >= MAX_TRACKED) this.recent.delete(this.recent.keys().next().value!);
-    this.recent.set(key, { name, namespace, count: 1, first: now, at: Date.now() });
+    this.recent.set(key, { name, namespace, count, first: event.firstTimestamp!, at: Date.now() });
     await this.client.create(`/api/v1/namespaces/${namespace}/events`, event, { discardResponse: true });
   }
 }

@@ -359,3 +359,34 @@ test('stop aborts provider calls in flight instead of waiting for them', async (
   assert.equal(provider.signals[0]?.aborted, true, 'the call’s signal was aborted');
   assert.equal((provider.signals[0]?.reason as VkError).code, 'VK_ABORTED');
 });
+
+test('provider events: recorded against the API pod with count, first time and container; other incarnations, unknown pods and bad reasons are dropped', async (t) => {
+  const { source, events, provider, controller, start } = setup(t);
+  await start();
+  source.put(makePod({ initContainers: [{ name: 'setup', image: 'busybox:1.36' }] }));
+  await waitFor('Running', () => phaseOf(source) === 'Running', quick);
+  const base = { namespace: 'default', name: 'p', uid: 'uid-1', type: 'Normal' as const };
+  const first = new Date('2026-01-01T00:00:00.500Z');
+  provider.reportEvent({ ...base, reason: 'Pulling', message: 'pulling image "nginx:1.27"', container: 'app', count: 2, firstTimestamp: first });
+  provider.reportEvent({ ...base, type: 'Warning', reason: 'Failed', message: 'init failed', container: 'setup' });
+  provider.reportEvent({ ...base, reason: 'ProvisioningStarted', message: 'group', container: 'no-such-container' });
+  provider.reportEvent({ ...base, uid: 'uid-0', reason: 'Pulling', message: 'an older incarnation' });
+  provider.reportEvent({ ...base, name: 'gone', reason: 'Pulling', message: 'not in the API' });
+  provider.reportEvent({ ...base, reason: 'pulling image', message: 'not CamelCase' });
+  provider.reportEvent({ ...base, reason: 'Pulled', message: 'x', count: 0 });
+  provider.reportEvent({ ...base, reason: 'Killing', message: 'é'.repeat(600) });
+  const fromProvider = events.recorded.filter((e) => !['Created', 'Started'].includes(e.reason));
+  assert.deepEqual(
+    fromProvider.slice(0, 3).map((e) => [e.key, e.uid, e.type, e.reason, e.details]),
+    [
+      ['default/p', 'uid-1', 'Normal', 'Pulling', { count: 2, firstTimestamp: '2026-01-01T00:00:00Z', fieldPath: 'spec.containers{app}' }],
+      ['default/p', 'uid-1', 'Warning', 'Failed', { fieldPath: 'spec.initContainers{setup}' }],
+      ['default/p', 'uid-1', 'Normal', 'ProvisioningStarted', {}],
+    ],
+  );
+  const long = fromProvider[3]!;
+  assert.equal(long.reason, 'Killing');
+  assert.ok(Buffer.byteLength(long.message) <= 1024 && long.message.endsWith(' ...'), 'the message is cut to 1024 bytes');
+  assert.equal(fromProvider.length, 4);
+  assert.equal(controller.droppedProviderEvents, 4);
+});

@@ -7,17 +7,18 @@ import type { KubeClient } from '../kube/client.ts';
 import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { Pod } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
-import type { CallOptions, DeleteReason, Provider } from '../providers/provider.ts';
+import type { CallOptions, DeleteReason, PodEvent, Provider } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ObjectSource, type ResolveResult } from '../resolve/resolve-pod.ts';
 import { AbortRace } from '../util/abort.ts';
 import { every } from '../util/periodic.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
-import { EventRecorder, type EventRateLimit, type EventType } from './events.ts';
+import { EventRecorder, type EventDetails, type EventRateLimit, type EventType } from './events.ts';
 import { EMPTY_DIGEST, deliveryDigest, updatableFingerprint } from './fingerprints.ts';
 import type { PodSource } from './pod-source.ts';
 import { PodRecords, type PodRecord } from './pod-state.ts';
 import { isTerminalPhase, rejectedStatus, waitingStatus } from './pod-status.ts';
+import { checkPodEvent } from './provider-events.ts';
 import { ReferenceWatcher, type PodReferences, type ReferenceChange } from './references.ts';
 import { StatusWriter, type StatusClient } from './status-writer.ts';
 
@@ -52,7 +53,7 @@ export interface ReferenceTracker extends ObjectSource {
 
 /** Where the controller records pod Events (rate-limited and aggregated in production). */
 export interface PodEventSink {
-  pod(pod: Pod, type: EventType, reason: string, message: string): void;
+  pod(pod: Pod, type: EventType, reason: string, message: string, details?: EventDetails): void;
   stop(): void;
 }
 
@@ -84,6 +85,8 @@ export class PodController {
   private readonly stopping = new AbortController();
   private readonly call: CallOptions = { signal: this.stopping.signal };
   private readonly inFlight = new AbortRace(this.stopping.signal);
+  /** Provider Events dropped by checkPodEvent (for diagnostics). */
+  droppedProviderEvents = 0;
 
   /** The production wiring: an informer on this node's pods, watched references, rate-limited Events. */
   static create(client: KubeClient, provider: Provider, options: PodControllerOptions, log: Logger, metrics: PodControllerMetrics = {}): PodController {
@@ -136,6 +139,7 @@ export class PodController {
     await this.source.waitForSync(signal);
     await this.reconcileProvider();
     this.provider.notifyPods?.((pod) => this.queue.add(podKey(pod)));
+    this.provider.notifyPodEvents?.((event) => this.providerEvent(event));
     this.workers = runWorkers(this.queue, this.options.workers, (key) => this.process(key));
     for (const pod of this.source.list()) this.queue.add(podKey(pod));
     this.every(this.options.resyncIntervalMs, async () => {
@@ -173,6 +177,20 @@ export class PodController {
       }
     }
     this.log.info({ providerPods: providerPods.length, removed }, 'reconciled provider pods against the API');
+  }
+
+  /** An Event the provider reports: recorded against the API's pod, as our own Events are, if it passes the checks. */
+  private providerEvent(event: PodEvent): void {
+    if (this.stopping.signal.aborted) return;
+    const key = `${event.namespace}/${event.name}`;
+    const apiPod = this.source.get(key);
+    const checked = checkPodEvent(event, apiPod);
+    if (!checked.ok) {
+      this.droppedProviderEvents++;
+      this.log.debug({ pod: key, reason: event.reason, why: checked.why }, 'dropping an event the provider reported');
+      return;
+    }
+    this.events.pod(apiPod!, checked.type, checked.reason, checked.message, checked.details);
   }
 
   private async pollProvider(): Promise<void> {

@@ -18,7 +18,7 @@ import { CAPABILITIES } from '../providers/provider.ts';
 import { V2_ERROR_CODES, WireStatusError, decodeError, encodeError } from './errors.ts';
 import { parseLogOptions } from '../kube/params.ts';
 import { encodeLogQuery } from './query.ts';
-import { REMOTE_CAPABILITIES, parseVersionHeader } from './wire.ts';
+import { REMOTE_CAPABILITIES, decodePodEvent, encodePodEvent, parseVersionHeader, wirePodEventSchema } from './wire.ts';
 
 test('version 2 errors come back as the class they left as, with reason and retryAfterMs, at the status httpStatus gives', () => {
   const cases: VkError[] = [
@@ -84,4 +84,27 @@ test('the remote capabilities are the Provider capabilities but close; headers n
   assert.equal(parseVersionHeader(undefined), 1);
   assert.equal(parseVersionHeader(' 2 '), 2);
   assert.equal(parseVersionHeader('3'), undefined);
+});
+
+test('pod Events survive the wire (the time as RFC 3339); the EVENT schema checks the shape and lets new fields through', () => {
+  const event = {
+    namespace: 'ns',
+    name: 'p',
+    uid: 'u1',
+    type: 'Warning' as const,
+    reason: 'Failed',
+    message: 'image pull failed',
+    container: 'app',
+    count: 3,
+    firstTimestamp: new Date('2026-01-02T03:04:05.678Z'),
+  };
+  const wire = JSON.parse(JSON.stringify(encodePodEvent(event))) as unknown;
+  assert.equal((wire as { firstTimestamp: string }).firstTimestamp, '2026-01-02T03:04:05.678Z');
+  const parsed = wirePodEventSchema.parse(wire);
+  assert.deepEqual(decodePodEvent(parsed as never), event);
+  const minimal = { namespace: 'ns', name: 'p', uid: 'u1', type: 'Normal', reason: 'Pulled', message: '' };
+  assert.deepEqual(decodePodEvent(wirePodEventSchema.parse(minimal) as never), minimal);
+  assert.ok(wirePodEventSchema.safeParse({ ...minimal, series: { count: 2 } }).success, 'fields added later are not refused');
+  for (const bad of [{ type: 'Error' }, { uid: '' }, { count: 0 }, { firstTimestamp: 'yesterday' }, { message: undefined }])
+    assert.ok(!wirePodEventSchema.safeParse({ ...minimal, ...bad }).success, JSON.stringify(bad));
 });

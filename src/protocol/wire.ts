@@ -4,7 +4,8 @@
 // it for implementers; docs/remote-provider.openapi.yaml is the machine-readable form.
 //
 //   unary calls      HTTP/1.1 + JSON under /v1, with the VK-Provider-Protocol: <version> header
-//   status changes   GET /v1/pods/watch: newline-delimited JSON (READY, POD, HEARTBEAT)
+//   status changes   GET /v1/pods/watch: newline-delimited JSON (READY, POD, HEARTBEAT, and
+//                    EVENT for clients that ask with ?events=true, see WATCH_EVENTS_PARAM)
 //   logs             GET /v1/pods/{ns}/{pod}/containers/{c}/logs: chunked text/plain
 //   exec/attach      WebSocket, subprotocol v5.channel.k8s.io (v4 accepted): the Kubernetes
 //   port-forward     channel framing of ./channel-websocket.ts
@@ -22,6 +23,7 @@ import {
   type Capability,
   type DeleteReason,
   type NodeConfig,
+  type PodEvent,
   type PodStats,
   type ResolvedPod,
   type ResolvedVolume,
@@ -89,8 +91,38 @@ export interface CapabilitiesResponse {
   server?: string;
 }
 
+/**
+ * Pod Events (capability notifyPodEvents) travel on the watch stream as EVENT lines, sent only to
+ * a client that asked with `GET /v1/pods/watch?events=true`: older clients, which do not ask,
+ * never see them, and older servers ignore the parameter. Independent of the protocol version.
+ */
+export const WATCH_EVENTS_PARAM = 'events';
+
+/** A PodEvent on the wire: the same fields, the time as RFC 3339. */
+export interface WirePodEvent {
+  namespace: string;
+  name: string;
+  uid: string;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  container?: string;
+  count?: number;
+  firstTimestamp?: string;
+}
+
 /** One line of GET /v1/pods/watch. Clients ignore types they do not know. */
-export type WatchEvent = { type: 'READY' } | { type: 'HEARTBEAT' } | { type: 'POD'; pod: Pod };
+export type WatchEvent = { type: 'READY' } | { type: 'HEARTBEAT' } | { type: 'POD'; pod: Pod } | { type: 'EVENT'; event: WirePodEvent };
+
+export function encodePodEvent(event: PodEvent): WirePodEvent {
+  const { firstTimestamp, ...rest } = event;
+  return { ...rest, ...(firstTimestamp && { firstTimestamp: firstTimestamp.toISOString() }) };
+}
+
+export function decodePodEvent(wire: WirePodEvent): PodEvent {
+  const { firstTimestamp, ...rest } = wire;
+  return { ...rest, ...(firstTimestamp && { firstTimestamp: new Date(firstTimestamp) }) };
+}
 
 // --- Paths.
 
@@ -236,6 +268,19 @@ export const wireResolvedPodSchema = z.strictObject({
   pod: podWithUidSchema,
   volumes: z.array(wireVolumeSchema).default([]),
   pullSecrets: z.array(wirePullSecretSchema).optional(),
+});
+
+/** An EVENT line's `event`: the shape only; the core checks reason, message and UID when it records it. */
+export const wirePodEventSchema = z.looseObject({
+  namespace: z.string().min(1),
+  name: z.string().min(1),
+  uid: z.string().min(1),
+  type: z.enum(['Normal', 'Warning']),
+  reason: z.string().min(1),
+  message: z.string(),
+  container: z.string().min(1).optional(),
+  count: z.number().int().positive().optional(),
+  firstTimestamp: z.iso.datetime({ offset: true }).optional(),
 });
 
 /** Body of DELETE /v1/pods/{ns}/{pod} in version 1: the pod as the API server has it (uid, grace period). */

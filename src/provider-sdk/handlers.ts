@@ -9,6 +9,7 @@ import { WireStatusError } from '../protocol/errors.ts';
 import { parseLogOptions } from '../kube/params.ts';
 import {
   VERSION_HEADER,
+  WATCH_EVENTS_PARAM,
   decodeResolvedPod,
   deleteBodySchema,
   deleteBodyV1Schema,
@@ -96,10 +97,13 @@ export async function handle(ctx: HandlerContext, x: Exchange): Promise<void> {
       await provider.createPod(decodeResolvedPod(body), call);
       return reply(201, {});
     }
-    case 'watch':
-      require('notifyPods');
-      ctx.watches.add(res, version);
+    case 'watch': {
+      // The stream carries pod changes, pod Events, or both.
+      const events = declared.capabilities.includes('notifyPodEvents');
+      if (!events) require('notifyPods');
+      ctx.watches.add(res, version, events && x.url.searchParams.get(WATCH_EVENTS_PARAM) === 'true');
       return;
+    }
     case 'pod': {
       if (method === 'GET') {
         const pod = await provider.getPod(route.namespace, route.name, call);

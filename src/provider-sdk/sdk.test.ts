@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import type { Pod } from '../kube/types.ts';
 import { silentLogger } from '../log.ts';
 import { WireStatusError } from '../protocol/errors.ts';
-import type { PodListener, Provider } from '../providers/provider.ts';
+import type { PodEventListener, PodListener, Provider } from '../providers/provider.ts';
 import { checkMethod, matchRoute, requestVersion } from './routes.ts';
 import { WatchHub } from './watch-hub.ts';
 
@@ -90,4 +90,30 @@ test('watch hub: READY on subscribe, every pod to every watcher, heartbeats, and
   assert.ok(fast.written.some((l) => l === '{"type":"HEARTBEAT"}\n'));
   hub.close();
   assert.ok(fast.destroyed);
+});
+
+test('watch hub: EVENT lines reach only the watchers that asked for them', (t) => {
+  let events: PodEventListener | undefined;
+  const provider = { name: 'p', notifyPodEvents: (l: PodEventListener) => (events = l) } as unknown as Provider;
+  const hub = new WatchHub(provider, { heartbeatIntervalMs: 60_000, maxBufferBytes: 1 << 20, log: silentLogger });
+  t.after(() => hub.close());
+  const asked = new FakeResponse();
+  const older = new FakeResponse();
+  hub.add(asked as unknown as ServerResponse, 2, true);
+  hub.add(older as unknown as ServerResponse, 2);
+  events!({ namespace: 'ns', name: 'p', uid: 'u', type: 'Normal', reason: 'Pulled', message: 'pulled', firstTimestamp: new Date('2026-01-01T00:00:00Z') });
+  assert.deepEqual(
+    asked.written.map((l) => JSON.parse(l) as unknown),
+    [
+      { type: 'READY' },
+      {
+        type: 'EVENT',
+        event: { namespace: 'ns', name: 'p', uid: 'u', type: 'Normal', reason: 'Pulled', message: 'pulled', firstTimestamp: '2026-01-01T00:00:00.000Z' },
+      },
+    ],
+  );
+  assert.deepEqual(older.written, ['{"type":"READY"}\n']);
+  asked.destroy();
+  events!({ namespace: 'ns', name: 'p', uid: 'u', type: 'Normal', reason: 'Pulled', message: 'again' });
+  assert.equal(asked.written.length, 2, 'a closed watcher gets nothing more');
 });

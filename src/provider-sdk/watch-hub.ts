@@ -1,12 +1,14 @@
 // GET /v1/pods/watch on the server side: one listener on the provider, fanned out to every open
 // watch as NDJSON lines, a HEARTBEAT to all of them on a timer, and a watcher that falls too far
-// behind disconnected (it lists every pod again when it reconnects, so nothing is lost).
+// behind disconnected (it lists every pod again when it reconnects, so nothing is lost). The
+// provider's pod Events go, as EVENT lines, only to the watches that asked for them (?events=true);
+// an Event missed while disconnected stays missed, as a kubelet's Event is best effort.
 import type { ServerResponse } from 'node:http';
 import { errorMessage } from '../errors.ts';
 import type { Pod } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/provider.ts';
-import { VERSION_HEADER, type ProtocolVersion, type WatchEvent } from '../protocol/wire.ts';
+import { VERSION_HEADER, encodePodEvent, type ProtocolVersion, type WatchEvent } from '../protocol/wire.ts';
 
 export interface WatchHubOptions {
   heartbeatIntervalMs: number;
@@ -21,6 +23,8 @@ function line(event: WatchEvent): string {
 
 export class WatchHub {
   private readonly watchers = new Set<ServerResponse>();
+  /** The watchers that asked for EVENT lines. */
+  private readonly eventWatchers = new Set<ServerResponse>();
   private readonly options: WatchHubOptions;
   private readonly heartbeat: NodeJS.Timeout;
 
@@ -37,24 +41,34 @@ export class WatchHub {
       }
       this.broadcast(text);
     });
+    provider.notifyPodEvents?.((event) => {
+      if (this.eventWatchers.size === 0) return;
+      this.broadcast(line({ type: 'EVENT', event: encodePodEvent(event) }), this.eventWatchers);
+    });
     this.heartbeat = setInterval(() => this.broadcast(line({ type: 'HEARTBEAT' })), options.heartbeatIntervalMs);
     this.heartbeat.unref();
   }
 
-  /** Starts a watch on `res`: headers, then READY once it is subscribed. */
-  add(res: ServerResponse, version: ProtocolVersion): void {
+  /** Starts a watch on `res`: headers, then READY once it is subscribed. `events`: it also gets EVENT lines. */
+  add(res: ServerResponse, version: ProtocolVersion, events = false): void {
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache', [VERSION_HEADER]: String(version) });
     res.socket?.setNoDelay(true);
     this.watchers.add(res);
-    res.once('close', () => this.watchers.delete(res));
+    if (events) this.eventWatchers.add(res);
+    res.once('close', () => this.drop(res));
     res.write(line({ type: 'READY' }));
   }
 
-  private broadcast(text: string): void {
-    for (const res of this.watchers) {
+  private drop(res: ServerResponse): void {
+    this.watchers.delete(res);
+    this.eventWatchers.delete(res);
+  }
+
+  private broadcast(text: string, to: Set<ServerResponse> = this.watchers): void {
+    for (const res of to) {
       if (res.writableLength > this.options.maxBufferBytes) {
         this.options.log.warn({ buffered: res.writableLength }, 'a watcher fell too far behind; disconnecting it (it resyncs when it reconnects)');
-        this.watchers.delete(res);
+        this.drop(res);
         res.destroy();
         continue;
       }
@@ -67,5 +81,6 @@ export class WatchHub {
     clearInterval(this.heartbeat);
     for (const res of this.watchers) res.destroy();
     this.watchers.clear();
+    this.eventWatchers.clear();
   }
 }

@@ -89,6 +89,32 @@ export interface PodStats {
 
 export type PodListener = (pod: Pod) => void;
 
+/**
+ * Something the backend did to one of the provider's pods, to be shown as a Kubernetes Event
+ * (`kubectl describe pod`, `kubectl get events`): an image pull, a backend failure, a stop reason.
+ * The core records it as the node's kubelet does its own Events: validated, aggregated with
+ * repeats of the same reason and message, and rate-limited per node.
+ */
+export interface PodEvent {
+  namespace: string;
+  name: string;
+  /** The incarnation it is about: an event for another UID (an older pod of the same name) is dropped. */
+  uid: string;
+  type: 'Normal' | 'Warning';
+  /** CamelCase, at most 128 characters, e.g. `Pulling`; anything else is dropped. */
+  reason: string;
+  /** Cut to 1024 bytes (the limit events.k8s.io sets on an Event's note). */
+  message: string;
+  /** The container it is about (involvedObject.fieldPath `spec.containers{name}`); a name the pod does not have is ignored. */
+  container?: string;
+  /** How many occurrences this report stands for (default 1); they are added to the Event's count. */
+  count?: number;
+  /** When the backend first saw it (default: when it is recorded). */
+  firstTimestamp?: Date;
+}
+
+export type PodEventListener = (event: PodEvent) => void;
+
 /** Passed to every lifecycle call: the core aborts calls in flight when the virtual kubelet stops. */
 export interface CallOptions {
   signal: AbortSignal;
@@ -156,6 +182,8 @@ export interface Provider {
 
   /** Push mode: the provider calls back with a pod (status and uid included) whenever it changes; the core then polls less. */
   notifyPods?(listener: PodListener): void;
+  /** The provider reports Events about its pods, each occurrence once (a poll must not repeat what it reported before). */
+  notifyPodEvents?(listener: PodEventListener): void;
   /** Node capacity, labels, taints, OS: read at start-up and on every node status update. */
   nodeConfig?(): NodeConfig;
   /** Health of the backend; a rejection turns the node NotReady with its message. */
@@ -175,6 +203,7 @@ export interface Provider {
 /** The optional methods of Provider: a provider's capabilities are the ones it implements. */
 export const CAPABILITIES = [
   'notifyPods',
+  'notifyPodEvents',
   'nodeConfig',
   'ping',
   'getContainerLogs',

@@ -3,11 +3,12 @@
 // containerInstance.json: the conformance suite, and the seed walk-through — a Windows ACI
 // virtual node and the upstream README's Deployment (nodeSelector kubernetes.io/role: agent,
 // beta.kubernetes.io/os: windows, type: virtual-kubelet; tolerations for
-// virtual-kubelet.io/provider and azure.com/aci) scaled 1 → 5 → 0, one container group per pod.
+// virtual-kubelet.io/provider and azure.com/aci) scaled 1 → 5 → 0, one container group per pod,
+// and ACI's events shown by `kubectl get events`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatReport, runConformance } from '../../conformance/suite.ts';
-import type { Node, Pod } from '../../src/kube/types.ts';
+import type { CoreEvent, Node, Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { startAciFixture } from '../contract/aci/fixture.ts';
@@ -118,6 +119,17 @@ test('seed walk-through: a Windows ACI node runs the README Deployment 1 → 5 �
   await apply(1);
   const one = await runningPods(1);
   assert.deepEqual(groupsOf(), [`${namespace}-${one[0]!.metadata!.name}`]);
+  // ACI's instance-view events reach `kubectl get events`, recorded as this node's kubelet.
+  const podName = one[0]!.metadata!.name!;
+  const pulled = await waitFor(`a Pulled Event for ${podName} in kubectl get events`, async () => {
+    const out = await kubectl(['-n', namespace, 'get', 'events', '--field-selector', `involvedObject.name=${podName},reason=Pulled`, '-o', 'json']);
+    return (JSON.parse(out.stdout) as { items: CoreEvent[] }).items[0];
+  });
+  assert.deepEqual(pulled.source, { component: 'kubelet', host: nodeName });
+  assert.equal(pulled.type, 'Normal');
+  assert.equal(pulled.involvedObject.uid, one[0]!.metadata!.uid);
+  assert.equal(pulled.involvedObject.fieldPath, 'spec.containers{iis}');
+  assert.equal(pulled.message, 'Successfully pulled image "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022"');
   await apply(5);
   const five = await runningPods(5);
   assert.deepEqual(groupsOf().sort(), five.map((p) => `${namespace}-${p.metadata!.name}`).sort());

@@ -11,6 +11,7 @@ import { silentLogger } from '../../log.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
 import { startAciFixture, type AciFixture } from '../../../test/contract/aci/fixture.ts';
 import { AciContractServer } from '../../../test/contract/aci/server.ts';
+import type { PodEvent } from '../provider.ts';
 import type { AciProvider } from './aci-provider.ts';
 
 const call = { signal: AbortSignal.timeout(60_000) };
@@ -211,6 +212,53 @@ test('a new process adopts the groups its node created (same UIDs, no duplicates
   assert.equal(got?.metadata?.uid, 'uid-adopted');
   assert.equal(await other.getPod('ns', 'adopted'), undefined, "another node's provider does not adopt it");
   await provider.deletePod(p, { ...call, reason: 'deleted' });
+});
+
+test('instance-view events become pod Events once each: a restart adds to Started, a failed provisioning is a Warning', async () => {
+  const seen: PodEvent[] = [];
+  provider.notifyPodEvents((event) => seen.push(event));
+  const restarting = pod({ restartPolicy: 'Always', container: { image: 'nginx:1.27', command: ['sh', '-c', 'sleep 0.3; exit 0'] } }, 'events');
+  fixture.server.failProvisioning('ns-events-broken', 'Subnet is full: no IP address left');
+  const broken = pod({}, 'events-broken');
+  for (const p of [restarting, broken]) await provider.createPod({ pod: p, volumes: new Map() }, call);
+  const of = (name: string, reason: string) => seen.filter((e) => e.name === name && e.reason === reason);
+  const occurrences = (name: string, reason: string) => of(name, reason).reduce((n, e) => n + (e.count ?? 1), 0);
+  await waitFor('Started twice (a restart)', () => occurrences('events', 'Started') >= 2, { timeoutMs: 10_000 });
+  await waitFor('the provisioning failure', () => of('events-broken', 'ProvisioningFailed').length === 1, { timeoutMs: 10_000 });
+  const [pulling] = of('events', 'Pulling');
+  assert.deepEqual(
+    { ...pulling, firstTimestamp: undefined },
+    {
+      namespace: 'ns',
+      name: 'events',
+      uid: 'uid-events',
+      type: 'Normal',
+      reason: 'Pulling',
+      message: 'pulling image "nginx:1.27"',
+      container: 'app',
+      count: 1,
+      firstTimestamp: undefined,
+    },
+  );
+  assert.ok(pulling!.firstTimestamp instanceof Date);
+  assert.equal(of('events', 'Pulled')[0]?.message, 'Successfully pulled image "nginx:1.27"');
+  const [failed] = of('events-broken', 'ProvisioningFailed');
+  assert.equal(failed!.type, 'Warning');
+  assert.equal(failed!.container, undefined, "the group's own event names no container");
+  assert.equal(failed!.message, 'Subnet is full: no IP address left');
+  // Polls go on (every 100 ms) without repeating what was reported.
+  const polled = fixture.server.requests.length;
+  await waitFor('three more polls', () => fixture.server.requests.length >= polled + 6, { timeoutMs: 5_000 });
+  assert.equal(of('events', 'Pulling').length, 1);
+  assert.equal(of('events', 'Pulled').length, 1);
+  assert.equal(of('events-broken', 'ProvisioningFailed').length, 1);
+  const started = of('events', 'Started');
+  assert.ok(
+    started.every((e, i) => i === 0 || e.firstTimestamp === undefined),
+    'only the first report of Started carries its first time',
+  );
+
+  for (const p of [restarting, broken]) await provider.deletePod(p, { ...call, reason: 'deleted' });
 });
 
 test('logs: tail, and follow emits only new lines while the container runs', async () => {

@@ -1,6 +1,7 @@
 // The Azure Container Instances provider: each pod is one container group in the configured
 // resource group (pod-mapping.ts), its status is read from the group's instance view by polling
-// (status.ts), logs come from listLogs (logs.ts) and exec from the exec API (exec.ts). Attach and
+// (status.ts) and its instance-view events become pod Events (events.ts), logs come from listLogs
+// (logs.ts) and exec from the exec API (exec.ts). Attach and
 // port-forward are not offered: ACI's attach has no stdin and it has no port-forward.
 import { readFileSync } from 'node:fs';
 import type { TokenCredential } from '@azure/identity';
@@ -10,6 +11,7 @@ import type { Logger } from '../../log.ts';
 import { mapLimit } from '../../util/map-limit.ts';
 import { rfc3339 } from '../../version.ts';
 import { PodNotifier } from '../support/notifier.ts';
+import { NewOccurrences, PodEventReporter } from '../support/pod-events.ts';
 import {
   podKey,
   type CallOptions,
@@ -17,6 +19,7 @@ import {
   type ExecStreams,
   type LogOptions,
   type NodeConfig,
+  type PodEventListener,
   type PodListener,
   type Provider,
   type ResolvedPod,
@@ -25,6 +28,7 @@ import { AciApiError, ArmClient } from './arm-client.ts';
 import type { ContainerGroup, ContainerGroupList, ExecResponse, Usage } from './arm-types.ts';
 import { parseAciConfig, type AciConfig } from './config.ts';
 import { createCredential } from './credentials.ts';
+import { baselineGroupEvents, newGroupEvents } from './events.ts';
 import { joinArgv, runExecSession } from './exec.ts';
 import { containerLogStream } from './logs.ts';
 import { aciNodeConfig, capacityFromUsages } from './node-config.ts';
@@ -50,6 +54,10 @@ interface Entry {
   gone?: boolean;
   status: PodStatus;
   fingerprint: string;
+  /** The instance-view events already reported as pod Events. */
+  events: NewOccurrences;
+  /** Adopted after a restart: the first read's events were reported by the earlier run. */
+  baselinePending: boolean;
 }
 
 const READ_CONCURRENCY = 8;
@@ -62,6 +70,7 @@ export class AciProvider implements Provider {
   private readonly log: Logger;
   private readonly entries = new Map<string, Entry>();
   private readonly notifier: PodNotifier<Entry>;
+  private readonly podEvents: PodEventReporter;
   private readonly ca: string | undefined;
   private quota: Record<string, string> = {};
   private timer: NodeJS.Timeout | undefined;
@@ -75,6 +84,7 @@ export class AciProvider implements Provider {
     this.log = context.log;
     this.ca = config.caFile ? readFileSync(config.caFile, 'utf8') : undefined;
     this.notifier = new PodNotifier((entry) => (this.entries.get(podKey(entry.pod)) === entry ? this.render(entry) : undefined), context.log);
+    this.podEvents = new PodEventReporter(context.log);
   }
 
   /**
@@ -145,11 +155,12 @@ export class AciProvider implements Provider {
       },
     };
     const entry = this.newEntry(pod, group.name ?? containerGroupName(tags[TAG.namespace] ?? '', tags[TAG.name] ?? ''), tags[TAG.created] ?? rfc3339());
+    entry.baselinePending = true;
     this.entries.set(podKey(pod), entry);
   }
 
   private newEntry(pod: Pod, groupName: string, createdAt: string): Entry {
-    const entry: Entry = { pod, groupName, createdAt, status: {}, fingerprint: '' };
+    const entry: Entry = { pod, groupName, createdAt, status: {}, fingerprint: '', events: new NewOccurrences(), baselinePending: false };
     this.refresh(entry);
     return entry;
   }
@@ -194,6 +205,7 @@ export class AciProvider implements Provider {
           if (this.entries.get(podKey(entry.pod)) !== entry) return;
           entry.group = group;
           entry.gone = false;
+          this.reportEvents(entry, group);
         } catch (err) {
           if (hasCode(err, 'VK_NOT_FOUND')) entry.gone = this.entries.get(podKey(entry.pod)) === entry;
           else if (!hasCode(err, 'VK_ABORTED')) this.log.debug({ err: errorMessage(err), group: entry.groupName }, 'aci: reading a container group failed');
@@ -203,6 +215,18 @@ export class AciProvider implements Provider {
     } finally {
       this.polling = false;
     }
+  }
+
+  /** The group's events not reported yet, as pod Events (an adopted group's first read only sets the baseline). */
+  private reportEvents(entry: Entry, group: ContainerGroup): void {
+    if (entry.baselinePending) {
+      entry.baselinePending = false;
+      baselineGroupEvents(group, entry.events);
+      return;
+    }
+    const meta = entry.pod.metadata;
+    const pod = { namespace: meta?.namespace ?? '', name: meta?.name ?? '', uid: meta?.uid ?? '' };
+    for (const event of newGroupEvents(group, entry.events, pod)) this.podEvents.report(event);
   }
 
   async createPod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
@@ -291,6 +315,10 @@ export class AciProvider implements Provider {
 
   notifyPods(listener: PodListener): void {
     this.notifier.addListener(listener);
+  }
+
+  notifyPodEvents(listener: PodEventListener): void {
+    this.podEvents.addListener(listener);
   }
 
   nodeConfig(): NodeConfig {

@@ -11,6 +11,7 @@ import { waitFor } from '../../../test/harness/wait.ts';
 import { CLUSTER, startFargate, testConfig, useTestCredentials } from '../../../test/contract/aws/fargate-fixture.ts';
 import { AwsContractServer, FAULTS } from '../../../test/contract/aws/server.ts';
 import type { RegisterTaskDefinitionCommandInput, RunTaskCommandInput } from '@aws-sdk/client-ecs';
+import type { PodEvent } from '../provider.ts';
 import { FargateProvider } from './fargate-provider.ts';
 
 const call = { signal: AbortSignal.timeout(60_000) };
@@ -305,6 +306,53 @@ describe('fargate provider against the AWS contract server', () => {
       env.provider.getContainerLogs('ns', name, 'nope', { follow: false, previous: false, timestamps: false, signal: call.signal }),
       (err: Error) => hasCode(err, 'VK_NOT_FOUND') && /nope/.test(err.message),
     );
+    await env.provider.deletePod(p, { ...call, reason: 'deleted' });
+  });
+
+  test('task events become pod Events once: pulls, a stop that failed the pod, a container that could not pull, restart back-off', async () => {
+    const seen: PodEvent[] = [];
+    env.provider.notifyPodEvents((event) => seen.push(event));
+    const failing = pod({ containers: [{ name: 'main', image: 'busybox:1.36', command: ['sh', '-c', 'sleep 0.2; exit 1'] }] });
+    const passing = pod({ containers: [{ name: 'main', image: 'busybox:1.36', command: ['sh', '-c', 'sleep 0.2'] }] });
+    const unpullable = pod({ containers: [{ name: 'main', image: 'example.com/does-not-exist:1' }] });
+    const crashing = pod({ restartPolicy: 'OnFailure', containers: [{ name: 'main', image: 'busybox:1.36', command: ['sh', '-c', 'exit 3'] }] });
+    for (const p of [failing, passing, unpullable, crashing]) await env.provider.createPod(resolved(p), call);
+    const of = (p: Pod) => seen.filter((e) => e.name === p.metadata!.name).map((e) => `${e.type} ${e.reason}${e.container ? ` ${e.container}` : ''}`);
+    for (const p of [failing, passing, unpullable]) await until(p, 'finished', (phase) => phase === 'Failed' || phase === 'Succeeded');
+    await waitFor('a back-off before the second restart', () => of(crashing).includes('Warning BackOff'), { timeoutMs: 15_000, intervalMs: 20 });
+    // More describe rounds (every 50 ms) report nothing again.
+    const rounds = env.server.calls('DescribeTasks').length;
+    await waitFor('five more describe rounds', () => env.server.calls('DescribeTasks').length >= rounds + 5, { timeoutMs: 5_000, intervalMs: 20 });
+    assert.deepEqual(of(failing), ['Normal Pulling', 'Normal Pulled', 'Warning EssentialContainerExited']);
+    assert.match(seen.find((e) => e.name === failing.metadata!.name && e.type === 'Warning')!.message, /^task \S+ stopped: Essential container in task exited/);
+    assert.deepEqual(of(passing), ['Normal Pulling', 'Normal Pulled'], 'a pod that completed has no Warning');
+    // The pull failure is told once, on the container (the task's stoppedReason says the same).
+    assert.deepEqual(of(unpullable), ['Normal Pulling', 'Normal Pulled', 'Warning Failed main']);
+    assert.match(seen.find((e) => e.name === unpullable.metadata!.name && e.type === 'Warning')!.message, /^CannotPullContainerError/);
+    const failed = seen.find((e) => e.name === failing.metadata!.name && e.type === 'Warning')!;
+    assert.equal(failed.uid, failing.metadata!.uid);
+    assert.ok(failed.firstTimestamp instanceof Date);
+    for (const p of [failing, passing, unpullable]) await env.provider.deletePod(p, { ...call, reason: 'finished' });
+    await env.provider.deletePod(crashing, { ...call, reason: 'deleted' });
+  });
+
+  test('an adopting process reports only what happens after it started', async () => {
+    const p = pod({});
+    await env.provider.createPod(resolved(p), call);
+    await until(p, 'Running', (phase) => phase === 'Running');
+    const again = await FargateProvider.open(testConfig(env.server), { nodeName: 'vk-fargate', nodeIP: '127.0.0.1', log: silentLogger });
+    const seen: PodEvent[] = [];
+    again.notifyPodEvents((event) => seen.push(event));
+    try {
+      await again.poll();
+      assert.deepEqual(
+        seen.filter((e) => e.name === p.metadata!.name),
+        [],
+        'the pull was reported by the run that started the task',
+      );
+    } finally {
+      await again.close();
+    }
     await env.provider.deletePod(p, { ...call, reason: 'deleted' });
   });
 

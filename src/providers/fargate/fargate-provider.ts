@@ -1,7 +1,8 @@
 // The AWS Fargate provider: each pod is one ECS task definition family and one Fargate task
 // (task-definition.ts), its status is the task's (status.ts), its logs are CloudWatch Logs
 // (logs.ts). Tasks are described in one background loop (DescribeTasks, 100 per call), so reads
-// cost no AWS calls; changes are pushed with notifyPods. A pod that restarts (restartPolicy
+// cost no AWS calls; changes are pushed with notifyPods, and what a description says happened
+// (pulls, failures, stop reasons) is reported once as pod Events (events.ts). A pod that restarts (restartPolicy
 // Always/OnFailure) runs a new task of the same definition after a backoff, as the kubelet would
 // restart its containers. Exec, attach and port-forward are not offered (see the docs).
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
@@ -21,9 +22,11 @@ import { ConfigError, ContainerStateError, NotFoundError, throwIfAborted, TryLat
 import type { Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import { PodNotifier } from '../support/notifier.ts';
-import type { CallOptions, DeleteOptions, LogOptions, NodeConfig, PodListener, Provider, ResolvedPod } from '../provider.ts';
+import { PodEventReporter } from '../support/pod-events.ts';
+import type { CallOptions, DeleteOptions, LogOptions, NodeConfig, PodEvent, PodEventListener, PodListener, Provider, ResolvedPod } from '../provider.ts';
 import { awsErrorName, isAuthError, toProviderError } from './aws-errors.ts';
 import { FARGATE_DEFAULT_CAPACITY, parseFargateConfig, type FargateConfig } from './config.ts';
+import { taskEvents } from './events.ts';
 import { readContainerLog } from './logs.ts';
 import { renderStatus, taskId, wantsRestart, type TaskView } from './status.ts';
 import { runTaskFor, TAG, taskDefinitionFor } from './task-definition.ts';
@@ -41,6 +44,8 @@ interface PodRecord extends TaskView {
   definitionArns: string[];
   /** A stable JSON of the last status reported, to notify only on change. */
   reported: string;
+  /** Keys of the task events already reported as pod Events (events.ts). */
+  reportedEvents: Set<string>;
 }
 
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -54,6 +59,7 @@ export class FargateProvider implements Provider {
   private readonly pods = new Map<string, PodRecord>();
   private readonly creating = new Map<string, Promise<void>>();
   private readonly notifier: PodNotifier<PodRecord>;
+  private readonly podEvents: PodEventReporter;
   private poller: NodeJS.Timeout | undefined;
   private polling = false;
   private closed = false;
@@ -65,6 +71,7 @@ export class FargateProvider implements Provider {
     this.ecs = new ECSClient({ ...common, ...(config.endpoints.ecs && { endpoint: config.endpoints.ecs }) });
     this.logsClient = new CloudWatchLogsClient({ ...common, ...(config.endpoints.logs && { endpoint: config.endpoints.logs }) });
     this.notifier = new PodNotifier((rec) => (this.pods.get(rec.key) === rec ? this.render(rec) : undefined), context.log);
+    this.podEvents = new PodEventReporter(context.log);
   }
 
   /**
@@ -139,6 +146,8 @@ export class FargateProvider implements Provider {
       };
       const rec = this.record(pod, task, task.taskDefinitionArn ? [task.taskDefinitionArn] : []);
       rec.createdAt = task.createdAt?.getTime() ?? Date.now();
+      // What the task went through so far was reported by the run that started it.
+      for (const { key: seen } of taskEvents(task, pod)) rec.reportedEvents.add(seen);
       this.pods.set(k, rec);
     }
   }
@@ -156,6 +165,7 @@ export class FargateProvider implements Provider {
       nodeIP: this.context.nodeIP,
       definitionArns,
       reported: '',
+      reportedEvents: new Set(),
     };
   }
 
@@ -334,7 +344,10 @@ export class FargateProvider implements Provider {
       const described = new Map((await this.describe(live.map((rec) => rec.task!.taskArn!))).map((t) => [t.taskArn, t]));
       for (const rec of live) {
         const task = described.get(rec.task!.taskArn);
-        if (task && this.pods.get(rec.key) === rec) rec.task = task;
+        if (task && this.pods.get(rec.key) === rec) {
+          rec.task = task;
+          this.reportTaskEvents(rec, task);
+        }
       }
       for (const rec of this.pods.values()) await this.restartIfDue(rec);
       for (const rec of this.pods.values()) {
@@ -351,6 +364,19 @@ export class FargateProvider implements Provider {
     }
   }
 
+  private reportTaskEvents(rec: PodRecord, task: Task): void {
+    for (const { key: k, event } of taskEvents(task, rec.pod)) {
+      if (rec.reportedEvents.has(k)) continue;
+      rec.reportedEvents.add(k);
+      this.report(rec, event);
+    }
+  }
+
+  private report(rec: PodRecord, event: Omit<PodEvent, 'namespace' | 'name' | 'uid'>): void {
+    const meta = rec.pod.metadata;
+    this.podEvents.report({ namespace: meta?.namespace ?? '', name: meta?.name ?? '', uid: rec.uid, ...event });
+  }
+
   private async restartIfDue(rec: PodRecord): Promise<void> {
     const task = rec.task;
     if (task?.lastStatus === 'STOPPED' && wantsRestart(task, rec.pod)) {
@@ -360,6 +386,12 @@ export class FargateProvider implements Provider {
       rec.previous.push(task);
       rec.task = undefined;
       rec.restartAt = Date.now() + delay;
+      if (delay > 0)
+        this.report(rec, {
+          type: 'Warning',
+          reason: 'BackOff',
+          message: `Back-off ${Math.round(delay / 1000)}s restarting the task of pod ${rec.key} (restart ${rec.previous.length})`,
+        });
     }
     if (rec.task || rec.restartAt === undefined || Date.now() < rec.restartAt) return;
     const arn = rec.definitionArns.at(-1)!;
@@ -376,6 +408,10 @@ export class FargateProvider implements Provider {
 
   notifyPods(listener: PodListener): void {
     this.notifier.addListener(listener);
+  }
+
+  notifyPodEvents(listener: PodEventListener): void {
+    this.podEvents.addListener(listener);
   }
 
   nodeConfig(): NodeConfig {

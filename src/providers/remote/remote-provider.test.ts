@@ -15,7 +15,16 @@ import { silentLogger } from '../../log.ts';
 import { serveProvider, type ProviderServer, type ServeProviderOptions } from '../../provider-sdk/server.ts';
 import { parseMockConfig } from '../mock/config.ts';
 import { MockProvider } from '../mock/mock-provider.ts';
-import { providerCapabilities, type CallOptions, type DeleteOptions, type LogOptions, type Provider, type ResolvedPod } from '../provider.ts';
+import {
+  providerCapabilities,
+  type CallOptions,
+  type DeleteOptions,
+  type LogOptions,
+  type PodEvent,
+  type PodEventListener,
+  type Provider,
+  type ResolvedPod,
+} from '../provider.ts';
 import { parseRemoteConfig } from './config.ts';
 import { RemoteProvider } from './remote-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
@@ -495,6 +504,48 @@ describe('bad input from a server never crashes the client', () => {
     await waitFor('the good lines', () => seen.includes('pushed') && seen.includes('listed'));
     await waitFor('a reconnect after three missed heartbeats', () => watches >= 2, { timeoutMs: 5_000 });
   });
+
+  test('EVENT lines: asked for only when the server declares notifyPodEvents; bad ones are skipped, good ones arrive', async (t) => {
+    const queries: string[] = [];
+    const good = { namespace: 'ns', name: 'p', uid: 'u1', type: 'Warning', reason: 'Failed', message: 'pull failed', firstTimestamp: '2026-01-01T00:00:00Z' };
+    const url = await fakeServer(t, (req, res) => {
+      if (req.url === '/v1/capabilities') return res.end(capabilities({ capabilities: ['notifyPods', 'notifyPodEvents'] }));
+      if (req.url === '/v1/pods') return res.end(JSON.stringify({ items: [] }));
+      if (req.url?.startsWith('/v1/pods/watch')) {
+        queries.push(new URL(req.url, 'http://x').search);
+        res.write(
+          '{"type":"READY"}\n{"type":"EVENT"}\n{"type":"EVENT","event":{"namespace":"ns","name":"p","uid":"u1","type":"Bad","reason":"X","message":""}}\n',
+        );
+        res.write(`${JSON.stringify({ type: 'EVENT', event: good })}\n`);
+        return;
+      }
+      res.end('{}');
+    });
+    const remote = await RemoteProvider.connect({ endpoint: url }, { log });
+    t.after(() => remote.close());
+    const seen: PodEvent[] = [];
+    remote.notifyPodEvents!((event) => seen.push(event));
+    await waitFor('the good EVENT line', () => seen.length === 1);
+    assert.deepEqual(seen[0], { ...good, firstTimestamp: new Date(good.firstTimestamp) });
+    assert.deepEqual(queries, ['?events=true']);
+
+    // A server that does not declare it: the client neither offers notifyPodEvents nor asks.
+    const plain = await fakeServer(t, (req, res) => {
+      if (req.url === '/v1/capabilities') return res.end(capabilities());
+      if (req.url === '/v1/pods') return res.end(JSON.stringify({ items: [] }));
+      if (req.url?.startsWith('/v1/pods/watch')) {
+        queries.push(new URL(req.url, 'http://x').search);
+        return void res.write('{"type":"READY"}\n');
+      }
+      res.end('{}');
+    });
+    const older = await RemoteProvider.connect({ endpoint: plain }, { log });
+    t.after(() => older.close());
+    assert.equal(older.notifyPodEvents, undefined);
+    older.notifyPods!(() => {});
+    await waitFor('the second watch', () => queries.length === 2);
+    assert.equal(queries[1], '');
+  });
 });
 
 /** A provider that records what reaches it, and fails or hangs as a test tells it to. */
@@ -547,6 +598,33 @@ async function recorderBehindSdk(t: TestContext): Promise<{ recorder: Recorder; 
   });
   return { recorder, server, remote };
 }
+
+describe('pod Events over the protocol', () => {
+  test('a provider with notifyPodEvents (and no notifyPods) reaches the client through the SDK; a pod listener is not needed', async (t) => {
+    class Reporting extends Recorder {
+      listeners: PodEventListener[] = [];
+      notifyPodEvents(listener: PodEventListener) {
+        this.listeners.push(listener);
+      }
+    }
+    const provider = new Reporting();
+    const server = await serveProvider(provider, { port: 0, log });
+    const remote = await RemoteProvider.connect({ endpoint: server.url, retries: 0 }, { log });
+    t.after(async () => {
+      await remote.close();
+      await server.close();
+    });
+    assert.deepEqual(remote.declared.capabilities, ['notifyPodEvents', 'getContainerLogs']);
+    assert.equal(remote.notifyPods, undefined);
+    const seen: PodEvent[] = [];
+    remote.notifyPodEvents!((event) => seen.push(event));
+    await waitFor('the stream to connect', () => remote.streaming);
+    const event: PodEvent = { namespace: 'ns', name: 'p', uid: 'u', type: 'Normal', reason: 'Pulled', message: 'pulled', container: 'c', count: 2 };
+    for (const listener of provider.listeners) listener(event);
+    await waitFor('the event at the client', () => seen.length === 1);
+    assert.deepEqual(seen[0], event);
+  });
+});
 
 describe('protocol version 2, and version 1 on either side', () => {
   test('DELETE carries the reason to the provider; provider errors arrive as their class with reason and retryAfterMs', async (t) => {

@@ -35,7 +35,19 @@ import {
 } from '../../protocol/wire.ts';
 import { backoffDelayMs, type BackoffPolicy } from '../../util/backoff.ts';
 import { formatZodError } from '../../util/zod-error.ts';
-import type { CallOptions, DeleteOptions, ExecStreams, LogOptions, NodeConfig, PodListener, PodStats, Provider, ResolvedPod } from '../provider.ts';
+import type {
+  CallOptions,
+  DeleteOptions,
+  ExecStreams,
+  LogOptions,
+  NodeConfig,
+  PodEvent,
+  PodEventListener,
+  PodListener,
+  PodStats,
+  Provider,
+  ResolvedPod,
+} from '../provider.ts';
 import { parseRemoteConfig, type RemoteProviderConfig } from './config.ts';
 import { remoteCommand, remotePortForward } from './sessions.ts';
 import { StatusStream } from './status-stream.ts';
@@ -98,6 +110,7 @@ export class RemoteProvider implements Provider {
   readonly transport: RemoteTransport;
 
   readonly notifyPods?: (listener: PodListener) => void;
+  readonly notifyPodEvents?: (listener: PodEventListener) => void;
   readonly nodeConfig?: () => NodeConfig;
   readonly getContainerLogs?: (namespace: string, pod: string, container: string, options: LogOptions) => Promise<Readable>;
   readonly runInContainer?: (namespace: string, pod: string, container: string, command: string[], streams: ExecStreams) => Promise<number>;
@@ -109,6 +122,7 @@ export class RemoteProvider implements Provider {
 
   private readonly log: Logger;
   private readonly listeners: PodListener[] = [];
+  private readonly eventListeners: PodEventListener[] = [];
   private stream: StatusStream | undefined;
   private cachedNodeConfig: NodeConfig | undefined;
   private nodeConfigAt = 0;
@@ -169,6 +183,7 @@ export class RemoteProvider implements Provider {
     if (unknown.length > 0) log.info({ unknown }, 'remote provider declares capabilities this client does not know; ignoring them');
 
     if (has('notifyPods')) this.notifyPods = (listener) => this.addListener(listener);
+    if (has('notifyPodEvents')) this.notifyPodEvents = (listener) => this.addEventListener(listener);
     if (has('nodeConfig')) this.nodeConfig = () => this.cachedNodeConfig ?? { capacity: {} };
     if (has('getContainerLogs')) this.getContainerLogs = (ns, pod, container, options) => this.logs(ns, pod, container, options);
     if (has('runInContainer'))
@@ -267,15 +282,28 @@ export class RemoteProvider implements Provider {
 
   private addListener(listener: PodListener): void {
     this.listeners.push(listener);
+    this.startStream();
+  }
+
+  private addEventListener(listener: PodEventListener): void {
+    this.eventListeners.push(listener);
+    this.startStream();
+  }
+
+  /** One status stream carries both pod changes and (when the server declares them) pod Events. */
+  private startStream(): void {
     if (this.closed) return;
     this.stream ??= new StatusStream(this.transport, this.log, {
       heartbeatIntervalMs: this.declared.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_MS,
       onPod: (pod) => this.emit(pod),
+      ...(this.notifyPodEvents && { onEvent: (event: PodEvent) => this.emitEvent(event) }),
       onReady: async (reconnect) => {
-        // Whatever changed while the stream was down (or before it first came up) reaches the core now.
-        const pods = await this.listPods({ signal: this.closing.signal });
-        if (reconnect) this.log.info({ pods: pods.length }, 'status stream reconnected; handing every pod to the core again');
-        for (const pod of pods) this.emit(pod);
+        if (this.listeners.length > 0) {
+          // Whatever changed while the stream was down (or before it first came up) reaches the core now.
+          const pods = await this.listPods({ signal: this.closing.signal });
+          if (reconnect) this.log.info({ pods: pods.length }, 'status stream reconnected; handing every pod to the core again');
+          for (const pod of pods) this.emit(pod);
+        }
         if (this.nodeConfig) await this.refreshNodeConfig().catch(() => {});
       },
     });
@@ -288,6 +316,16 @@ export class RemoteProvider implements Provider {
         listener(pod);
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, 'pod listener threw');
+      }
+    }
+  }
+
+  private emitEvent(event: PodEvent): void {
+    for (const listener of this.eventListeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'pod event listener threw');
       }
     }
   }

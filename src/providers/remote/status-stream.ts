@@ -3,13 +3,16 @@
 // change and a HEARTBEAT at least every heartbeatIntervalMs. The stream reconnects with
 // jittered backoff whenever it breaks (or goes silent for three heartbeats); after every READY
 // the client lists the pods and hands each to the listener, so nothing that changed while
-// it was disconnected is missed. Malformed lines are logged and skipped.
+// it was disconnected is missed. Malformed lines are logged and skipped. With `onEvent` set the
+// client asks for EVENT lines too (?events=true) and hands each pod Event on; Events are best
+// effort, so one sent while the stream was down is not recovered.
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../../errors.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import { paths, podSchema } from '../../protocol/wire.ts';
+import type { PodEvent } from '../provider.ts';
+import { WATCH_EVENTS_PARAM, decodePodEvent, paths, podSchema, wirePodEventSchema, type WirePodEvent } from '../../protocol/wire.ts';
 import { callFailure, type RemoteTransport } from './transport.ts';
 
 /** The longest line accepted; a longer one drops the connection (the resync covers its content). */
@@ -20,6 +23,8 @@ const RECONNECT_CAP_MS = 10_000;
 export interface StatusStreamOptions {
   heartbeatIntervalMs: number;
   onPod: (pod: Pod) => void;
+  /** Set when the server declares notifyPodEvents: the stream asks for EVENT lines and passes them here. */
+  onEvent?: (event: PodEvent) => void;
   /** After each READY: hand every pod to the listeners. */
   onReady: (reconnect: boolean) => Promise<void>;
 }
@@ -65,7 +70,8 @@ export class StatusStream {
       const abort = new AbortController();
       this.current = abort;
       try {
-        const res = await this.transport.open('GET', paths.watch(), { signal: abort.signal });
+        const query = this.options.onEvent ? { [WATCH_EVENTS_PARAM]: 'true' } : {};
+        const res = await this.transport.open('GET', paths.watch(), { query, signal: abort.signal });
         await this.consume(res, abort, () => {
           attempt = 0;
           this.unreachable = false;
@@ -150,7 +156,7 @@ export class StatusStream {
 
   private async handleLine(line: string, onReady: () => void): Promise<void> {
     if (line.trim() === '') return;
-    let event: { type?: unknown; pod?: unknown };
+    let event: { type?: unknown; pod?: unknown; event?: unknown };
     try {
       event = JSON.parse(line) as typeof event;
     } catch (err) {
@@ -180,6 +186,16 @@ export class StatusStream {
           return;
         }
         this.options.onPod(pod.data as Pod);
+        return;
+      }
+      case 'EVENT': {
+        if (!this.options.onEvent) return;
+        const podEvent = wirePodEventSchema.safeParse(event.event);
+        if (!podEvent.success) {
+          this.malformed(line, 'an EVENT needs "event" with namespace, name, uid, type Normal|Warning, reason and message');
+          return;
+        }
+        this.options.onEvent(decodePodEvent(podEvent.data as WirePodEvent));
         return;
       }
       default:

@@ -372,14 +372,30 @@ export class AciContractServer {
       ...(v.exitCode !== undefined && { exitCode: v.exitCode }),
       detailStatus: v.detailStatus ?? (v.state === 'Terminated' ? (v.exitCode === 0 ? 'Completed' : 'Error') : ''),
     });
-    const viewOf = (v: ViewState) => ({
+    // Events as ACI's examples show them: one entry per kind, with a count and first/last times.
+    const viewOf = (v: ViewState, image: unknown) => ({
       restartCount: v.restartCount,
       currentState: stateOf(v),
       ...(v.previous && { previousState: stateOf({ state: 'Terminated', ...v.previous, restartCount: 0 }) }),
       events: [
-        { count: 1, firstTimestamp: iso(g.createdAt), lastTimestamp: iso(g.createdAt), name: 'Pulling', message: 'pulling image', type: 'Normal' },
+        {
+          count: 1,
+          firstTimestamp: iso(g.createdAt),
+          lastTimestamp: iso(g.createdAt),
+          name: 'Pulling',
+          message: `pulling image "${String(image)}"`,
+          type: 'Normal',
+        },
         ...(v.startTime !== undefined
           ? [
+              {
+                count: 1,
+                firstTimestamp: iso(g.createdAt + this.timings.provisionMs),
+                lastTimestamp: iso(g.createdAt + this.timings.provisionMs),
+                name: 'Pulled',
+                message: `Successfully pulled image "${String(image)}"`,
+                type: 'Normal',
+              },
               {
                 count: v.restartCount + 1,
                 firstTimestamp: iso(g.createdAt),
@@ -398,8 +414,8 @@ export class AciContractServer {
     props.provisioningState = failed ? 'Failed' : provisioned ? 'Succeeded' : 'Creating';
     if (props.ipAddress) props.ipAddress.ip = `10.${(g.createdAt >> 16) & 255}.${(g.createdAt >> 8) & 255}.${g.createdAt & 255 || 1}`;
     if (instanceView) {
-      props.containers.forEach((c, i) => (c.properties.instanceView = viewOf(containers[i]!)));
-      props.initContainers?.forEach((c, i) => (c.properties.instanceView = viewOf(inits[i]!)));
+      props.containers.forEach((c, i) => (c.properties.instanceView = viewOf(containers[i]!, c.properties.image)));
+      props.initContainers?.forEach((c, i) => (c.properties.instanceView = viewOf(inits[i]!, c.properties.image)));
       const running = containers.some((v) => v.state === 'Running' || v.detailStatus?.startsWith('CrashLoopBackOff'));
       const allOk = containers.every((v) => v.state === 'Terminated' && v.exitCode === 0);
       props.instanceView = {
