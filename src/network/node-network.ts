@@ -20,6 +20,8 @@ export interface NodeNetworkOptions {
   log: Logger;
   nodeName: string;
   podCIDR: string;
+  /** nftables wildcard of the pods' host-side interfaces, e.g. "vk*". */
+  podLinks: string;
   egress: { enabled: boolean; /** default: the interfaces of the default routes */ interfaces?: string[] };
   dns: {
     clusterDomain: string;
@@ -88,6 +90,7 @@ export class NodeNetwork {
     this.lastRules = buildRules(this.catalog.snapshot(), {
       table: this.table.name,
       podCIDR: o.podCIDR,
+      podLinks: o.podLinks,
       ...(this.dnsServer?.address && { dns: { address: this.nodeDnsAddress, port: this.dnsServer.address.port } }),
       egress: o.egress.enabled,
       guardedUplinks: this.forwarding?.turnedOn ?? [],

@@ -38,7 +38,14 @@ const web: ServiceInfo = {
   ],
 };
 
-const config: RulesConfig = { table: 'vk_test', podCIDR: '10.215.0.0/16', egress: true, guardedUplinks: [], dns: { address: '169.254.20.10', port: 40053 } };
+const config: RulesConfig = {
+  table: 'vk_test',
+  podCIDR: '10.215.0.0/16',
+  podLinks: 'vk*',
+  egress: true,
+  guardedUplinks: [],
+  dns: { address: '169.254.20.10', port: 40053 },
+};
 
 test('ready endpoints, each at its own resolved port; not-ready ones left out; a port no endpoint has gets none', () => {
   assert.deepEqual(eligibleTargets(web, web.ports[0]!), [
@@ -79,12 +86,14 @@ test('the script DNATs each served port, rejects the rest, masquerades hairpin a
   assert.match(rules, /chain prerouting \{[^}]*jump services\n\s+ip daddr 169\.254\.20\.10 meta l4proto \{ tcp, udp \} th dport 53 redirect to :40053/);
   assert.match(rules, /chain output \{[^}]*jump services\n\s+ip daddr 169\.254\.20\.10 meta l4proto \{ tcp, udp \} th dport 53 redirect to :40053/);
   assert.match(rules, /chain local_out \{[^}]*\n\s+ip daddr \{ 10\.96\.0\.10 \} reject/);
+  // Pod addresses never leave through anything but a pod's link.
+  assert.equal(rules.match(/ip daddr 10\.215\.0\.0\/16 oifname != "vk\*" reject with icmp type host-unreachable/g)?.length, 2);
   assert.match(rules, /th dport 40053 iifname != "lo" ct status & dnat == 0 drop/);
 });
 
 test('without egress and DNS the script has neither', () => {
   const rules = buildRules(new Map(), { ...config, egress: false, dns: undefined });
-  assert.doesNotMatch(rules, /masquerade|redirect|chain input|reject/);
+  assert.doesNotMatch(rules, /masquerade|redirect|chain input|reject(?! with icmp type host-unreachable)/);
 });
 
 test('table names are valid nftables identifiers, distinct per node', () => {

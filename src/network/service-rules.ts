@@ -23,6 +23,8 @@ export interface RulesConfig {
   /** nftables table (family ip) owned by this node. */
   table: string;
   podCIDR: string;
+  /** nftables wildcard of the interfaces pod addresses live behind (the sandbox's host ends, "vk*"). */
+  podLinks: string;
   /** The node's own DNS server: queries to address:53 (from pods and the host) go to its port. */
   dns?: { address: string; port: number };
   /** Masquerade traffic leaving the pod CIDR. */
@@ -109,8 +111,12 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
   if (config.egress) lines.push(`    ip saddr ${cidr} ip daddr != ${cidr} masquerade`);
   lines.push('  }');
   const unserved = clusterIPs.size > 0 && `ip daddr { ${[...clusterIPs].join(', ')} } reject`;
+  // A pod address whose pod is gone has no route of its own: without this the default route would
+  // carry it off the machine (a Service whose endpoint just went, a probe of a deleted pod).
+  const goneOwner = `ip daddr ${cidr} oifname != "${config.podLinks}" reject with icmp type host-unreachable`;
   lines.push('  chain forward {', '    type filter hook forward priority filter - 5; policy accept;');
   if (unserved) lines.push(`    ip saddr ${cidr} ${unserved}`);
+  lines.push(`    ${goneOwner}`);
   if (config.guardedUplinks.length > 0) {
     const uplinks = `{ ${config.guardedUplinks.map((n) => `"${n}"`).join(', ')} }`;
     lines.push(`    iifname ${uplinks} ip daddr ${cidr} ct state established,related accept`, `    iifname ${uplinks} drop`);
@@ -119,6 +125,7 @@ export function buildRules(services: ReadonlyMap<string, ServiceInfo>, config: R
   // What the host sends to a cluster IP that nat did not translate never leaves the machine.
   lines.push('  chain local_out {', '    type filter hook output priority filter - 5; policy accept;');
   if (unserved) lines.push(`    ${unserved}`);
+  lines.push(`    ${goneOwner}`);
   lines.push('  }');
   if (config.dns) {
     lines.push(

@@ -193,7 +193,8 @@ test('a Deployment of 2 behind a Service, by its DNS name: both replicas answer;
   await waitFor('no endpoints left', async () => (await readyEndpoints(namespace, 'web')) === 0);
   let last = '';
   await waitFor('the Service refuses connections', async () => {
-    const r = await execIn(namespace, 'client', `wget -qO- ${url}`);
+    // Bounded: a connection whose packets vanish would otherwise hang until kubectl gives up.
+    const r = await execIn(namespace, 'client', `timeout 10 wget -qO- ${url}`);
     last = `${r.code}: ${r.out}`;
     return r.code !== 0 && /Connection refused/.test(r.out);
   }).catch((err: Error) => {

@@ -14,6 +14,9 @@ import { formatIPv4, parseIPv4Cidr } from '../../util/ipv4.ts';
 import { writeFile } from 'node:fs/promises';
 import { CommandError, run } from '../../util/command.ts';
 
+/** Host ends are vk + 8 hex digits (the /30's address); the node's rules match them as "vk*". */
+export const POD_LINKS = 'vk*';
+
 export interface PodNetwork {
   /** Index of the /30 in the pod CIDR. */
   index: number;

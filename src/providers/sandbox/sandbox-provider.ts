@@ -31,7 +31,7 @@ import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
 import { run } from '../../util/command.ts';
 import { Images } from './images.ts';
-import { PodNetworks } from './network.ts';
+import { POD_LINKS, PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
 import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
@@ -65,6 +65,7 @@ async function startNodeNetwork(config: SandboxConfig, context: SandboxProviderC
     log: context.log,
     nodeName: context.nodeName,
     podCIDR: config.podCIDR,
+    podLinks: POD_LINKS,
     egress: { enabled: config.network.egress, ...(config.network.egressInterfaces && { interfaces: config.network.egressInterfaces }) },
     dns: {
       clusterDomain: context.clusterDomain ?? 'cluster.local',
