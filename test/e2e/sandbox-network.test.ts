@@ -19,7 +19,7 @@ import { run } from '../../src/util/command.ts';
 import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
-import { adminClient, fileScope, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { adminClient, clusterInfo, fileScope, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { tempDir } from '../harness/temp.ts';
 import { createTestHost, testHostsSupported, type TestHost } from '../harness/test-host.ts';
 import { FAST_TIMINGS } from '../harness/timings.ts';
@@ -320,6 +320,28 @@ test(
     assert.match(denied.out, /forbidden/i);
   },
 );
+
+test('a UDP Service reaches its endpoint (the node DNS server, behind a Service with its own EndpointSlice)', { skip }, async (t) => {
+  const address = clusterInfo().advertiseAddress;
+  if (!address || address === '127.0.0.1') return t.skip('the control plane has no address of its own (not root)');
+  const namespace = await newNamespace(t, 'vk-net');
+  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+  const port = provider.network!.dnsPort!;
+  const clusterIP = await service(namespace, 'dns-udp', { ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: port }] });
+  await apply(namespace, {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'dns-udp-1', labels: { 'kubernetes.io/service-name': 'dns-udp' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [address], conditions: { ready: true } }],
+    ports: [{ name: 'dns', protocol: 'UDP', port }],
+  });
+  const answer = await waitFor('a lookup through the UDP Service', async () => {
+    const r = await execIn(namespace, 'client', `nslookup kubernetes.default.svc.cluster.local ${clusterIP}`);
+    return r.code === 0 ? r.out : undefined;
+  });
+  assert.match(answer, /Address: 10\.96\.0\.1$/m);
+});
 
 test('a Service with no endpoints, and a port name no endpoint has, are refused', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-net');

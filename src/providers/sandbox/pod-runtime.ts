@@ -27,6 +27,7 @@ import { logFile, socketPath } from './container-start.ts';
 import type { Images } from './images.ts';
 import type { PodNetworks } from './network.ts';
 import type { PodDnsSettings } from './pod-sandbox.ts';
+import type { PodEventReporter } from '../support/pod-events.ts';
 import { pauseAlive } from './pause.ts';
 import { createSandbox, teardownSandbox, type SandboxHost } from './pod-sandbox.ts';
 import { containerSpec, podIP, podPhase, renderPodStatus, type PodPhase } from './pod-status.ts';
@@ -44,6 +45,8 @@ export interface RuntimeDeps {
   hostIP: string;
   /** What the pods' resolv.conf and /etc/hosts are made from. */
   dns: PodDnsSettings;
+  /** Kubernetes Events for the pods (notifyPodEvents). */
+  events: PodEventReporter;
   /** The machine's cgroups, when usable (limits, usage, OOM kills). */
   cgroups?: Cgroups;
   /** Called after every change of the pod's status. */
@@ -89,7 +92,7 @@ export class SandboxPod {
       podIP: () => this.podIP(),
       graceSeconds: () => this.graceSeconds(),
     });
-    this.sandboxHost = { tools: deps.config.tools, networks: deps.networks, hostIP: deps.hostIP, dns: deps.dns, log: this.log };
+    this.sandboxHost = { tools: deps.config.tools, networks: deps.networks, hostIP: deps.hostIP, dns: deps.dns, events: deps.events, log: this.log };
   }
 
   static fresh(deps: RuntimeDeps, dir: string, resolved: ResolvedPod): SandboxPod {

@@ -7,6 +7,7 @@ import type { Logger } from '../../log.ts';
 import type { ResolvedPod } from '../provider.ts';
 import type { SandboxConfig } from './config.ts';
 import type { PodNetworks } from './network.ts';
+import type { PodEventReporter } from '../support/pod-events.ts';
 import { setPauseHostname, startPause, stopPause } from './pause.ts';
 import { podIP } from './pod-status.ts';
 import type { PodRecordState } from './state.ts';
@@ -25,6 +26,7 @@ export interface SandboxHost {
   readonly networks: PodNetworks;
   readonly hostIP: string;
   readonly dns: PodDnsSettings;
+  readonly events: PodEventReporter;
   readonly log: Logger;
 }
 
@@ -51,7 +53,9 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   if (named.status === 'rejected') throw named.reason;
   if (network.status === 'rejected') throw network.reason;
   const dns = podResolvConf(pod, { clusterDNS: host.dns.clusterDNS(), clusterDomain: host.dns.clusterDomain, host: host.dns.host });
-  for (const warning of dns.warnings) host.log.warn({ reason: warning.reason }, warning.message);
+  // The kubelet records these as Warning Events on the pod.
+  const ref = { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' };
+  for (const warning of dns.warnings) host.events.report({ ...ref, type: 'Warning', reason: warning.reason, message: warning.message });
   await writePodEtc(dir, pod, podIP(state, host.hostIP), dns.text, host.dns.clusterDomain);
   host.log.info({ pausePid: pause.pid, podIP: sandbox.network?.podIP }, 'pod sandbox created');
 }

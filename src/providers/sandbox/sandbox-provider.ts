@@ -20,12 +20,14 @@ import {
   type ExecStreams,
   type LogOptions,
   type NodeConfig,
+  type PodEventListener,
   type PodListener,
   type PodStats,
   type Provider,
   type ResolvedPod,
 } from '../provider.ts';
 import { PodNotifier } from '../support/notifier.ts';
+import { PodEventReporter } from '../support/pod-events.ts';
 import { detectCgroups, readUsage, releaseRoot, type Detection } from './cgroups.ts';
 import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
@@ -128,6 +130,7 @@ export class SandboxProvider implements Provider {
   private readonly cpuSamples = new Map<string, { at: number; ns: number }>();
   private readonly retired: RetiredLogs;
   private closed = false;
+  private readonly events: PodEventReporter;
   /** What the machine's cgroups allow (see cgroups.ts). */
   readonly cgroups: Detection;
   /** Services, cluster DNS and egress for the pods; undefined without a cluster or with network.services off. */
@@ -149,6 +152,7 @@ export class SandboxProvider implements Provider {
     this.images = images;
     this.retired = new RetiredLogs(path.join(config.dataDir, 'retired'));
     this.notifier = new PodNotifier((pod) => pod.render(), this.log);
+    this.events = new PodEventReporter(this.log);
     this.deps = {
       config,
       images,
@@ -161,6 +165,7 @@ export class SandboxProvider implements Provider {
         clusterDomain: context.clusterDomain ?? 'cluster.local',
         host: parseResolvConf(hostResolvConf),
       },
+      events: this.events,
       ...(cgroups.cgroups && { cgroups: cgroups.cgroups }),
       changed: (pod) => this.notifier.markDirty(pod),
     };
@@ -309,6 +314,10 @@ export class SandboxProvider implements Provider {
     const live = [...this.pods.values()].map((pod) => pod.render());
     const retired = this.retired.all().filter((r) => !this.pods.has(`${r.namespace}/${r.name}`));
     return [...live, ...retired.map((r) => ({ ...r.pod }))];
+  }
+
+  notifyPodEvents(listener: PodEventListener): void {
+    this.events.addListener(listener);
   }
 
   notifyPods(listener: PodListener): void {
