@@ -7,15 +7,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatReport, runConformance } from '../../conformance/suite.ts';
-import { approveCsr } from '../../src/kubelet-api/certificates.ts';
 import type { CoreEvent, Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { FargateProvider } from '../../src/providers/fargate/fargate-provider.ts';
-import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { testConfig, useTestCredentials } from '../contract/aws/fargate-fixture.ts';
 import { AwsContractServer } from '../contract/aws/server.ts';
 import { adminClient, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
-import { FAST_TIMINGS } from '../harness/timings.ts';
+import { startNodeFor } from '../harness/virtual-node.ts';
 
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 
@@ -61,26 +59,7 @@ test('on a Fargate node a pod runs, one that exits 1 ends Failed, logs work, and
   const nodeName = randomName('vk-fargate');
   const provider = await FargateProvider.open(testConfig(server), { nodeName, nodeIP: '127.0.0.1', log });
   const client = await adminClient();
-  const vk = await VirtualKubelet.start(
-    client,
-    provider,
-    {
-      nodeName,
-      nodeIP: '127.0.0.1',
-      labels: {},
-      shutdownMode: 'delete',
-      ...FAST_TIMINGS,
-      kubeletPort: 0,
-      kubeletApi: {
-        address: '127.0.0.1',
-        auth: 'webhook',
-        servingCert: 'csr',
-        csrTimeoutMs: 30_000,
-        approveCsr: (name) => approveCsr(client, name, 'approved by the test'),
-      },
-    },
-    log,
-  );
+  const vk = await startNodeFor(provider, nodeName, { kubeletApi: true, log });
   t.after(() => vk.stop());
   const namespace = await newNamespace(t, 'vk-fargate');
   const manifest = (name: string, spec: Record<string, unknown>) => ({

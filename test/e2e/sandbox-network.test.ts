@@ -10,19 +10,18 @@ import path from 'node:path';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { before, test } from 'node:test';
-import { approveCsr } from '../../src/kubelet-api/certificates.ts';
 import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
 import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
 import { run } from '../../src/util/command.ts';
-import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
+import type { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, clusterInfo, fileScope, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { tempDir } from '../harness/temp.ts';
 import { createTestHost, testHostsSupported, type TestHost } from '../harness/test-host.ts';
-import { FAST_TIMINGS } from '../harness/timings.ts';
+import { startNodeFor } from '../harness/virtual-node.ts';
 
 const call = { signal: new AbortController().signal };
 const scope = fileScope();
@@ -59,26 +58,7 @@ before(async () => {
     { dataDir, network: { egressInterfaces: [outside.hostLink] } },
     { nodeName, nodeIP: '127.0.0.1', log, kube: client, clusterDomain: 'cluster.local' },
   );
-  vk = await VirtualKubelet.start(
-    client,
-    provider,
-    {
-      nodeName,
-      nodeIP: '127.0.0.1',
-      labels: {},
-      shutdownMode: 'delete',
-      ...FAST_TIMINGS,
-      kubeletPort: 0,
-      kubeletApi: {
-        address: '127.0.0.1',
-        auth: 'webhook',
-        servingCert: 'csr',
-        csrTimeoutMs: 30_000,
-        approveCsr: (name) => approveCsr(client, name, 'approved by the test'),
-      },
-    },
-    log,
-  );
+  vk = await startNodeFor(provider, nodeName, { kubeletApi: true, log });
   scope.after(() => stopNode());
 });
 

@@ -9,19 +9,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { before, test } from 'node:test';
-import { approveCsr } from '../../src/kubelet-api/certificates.ts';
 import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
 import { cgroupDirs, cgroupPids } from '../../src/providers/sandbox/cgroups.ts';
 import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
 import type { PodRecordState } from '../../src/providers/sandbox/state.ts';
-import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
-import { adminClient, fileScope, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { fileScope, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { freePort } from '../harness/net.ts';
-import { FAST_TIMINGS } from '../harness/timings.ts';
+import { startNodeFor } from '../harness/virtual-node.ts';
 
 /** Provider calls in these tests are never aborted. */
 const call = { signal: new AbortController().signal };
@@ -53,27 +51,7 @@ before(async () => {
   nodeName = randomName('vk-sandbox');
   const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
   provider = await SandboxProvider.open({ dataDir, crashLoopBackOff: BACKOFF }, { nodeName, nodeIP: '127.0.0.1', log });
-  const client = await adminClient();
-  const vk = await VirtualKubelet.start(
-    client,
-    provider,
-    {
-      nodeName,
-      nodeIP: '127.0.0.1',
-      labels: {},
-      shutdownMode: 'delete',
-      ...FAST_TIMINGS,
-      kubeletPort: 0,
-      kubeletApi: {
-        address: '127.0.0.1',
-        auth: 'webhook',
-        servingCert: 'csr',
-        csrTimeoutMs: 30_000,
-        approveCsr: (name) => approveCsr(client, name, 'approved by the test'),
-      },
-    },
-    log,
-  );
+  const vk = await startNodeFor(provider, nodeName, { kubeletApi: true, log });
   // Pods first (they hold processes), then the node.
   scope.after(async () => {
     for (const pod of await provider.listPods(call)) await provider.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);
