@@ -113,11 +113,6 @@ export class NodeNetwork {
     return this.dnsServer ? [this.nodeDnsAddress] : [];
   }
 
-  /** The node DNS server's port (UDP and TCP), when it runs one. */
-  get dnsPort(): number | undefined {
-    return this.dnsServer?.address?.port;
-  }
-
   get clusterDomain(): string {
     return this.options.dns.clusterDomain;
   }

@@ -51,7 +51,7 @@ test('the Fargate provider passes the conformance suite against the AWS contract
     assert.equal(status[name], 'passed', name);
   for (const name of ['exec', 'attach', 'port-forward', 'stats', 'env-volume-delivery', 'create-failure', 'provider-restart'])
     assert.equal(status[name], 'skipped', name);
-  assert.deepEqual(report.capabilities, ['notifyPods', 'nodeConfig', 'ping', 'getContainerLogs']);
+  assert.deepEqual(report.capabilities, ['notifyPods', 'notifyPodEvents', 'nodeConfig', 'ping', 'getContainerLogs']);
 });
 
 test('on a Fargate node a pod runs, one that exits 1 ends Failed, logs work, and a privileged pod is rejected with no AWS call', async (t) => {

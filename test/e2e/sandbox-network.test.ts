@@ -14,11 +14,12 @@ import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
 import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import type { PodRecordState } from '../../src/providers/sandbox/state.ts';
 import { run } from '../../src/util/command.ts';
 import type { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
-import { adminClient, clusterInfo, fileScope, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { adminClient, fileScope, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { tempDir } from '../harness/temp.ts';
 import { createTestHost, testHostsSupported, type TestHost } from '../harness/test-host.ts';
 import { startNodeFor } from '../harness/virtual-node.ts';
@@ -31,6 +32,7 @@ let nodeName = '';
 let provider: SandboxProvider;
 let vk: VirtualKubelet;
 let outside: TestHost;
+let dataDir = '';
 /** Host ends of the veth pairs of the pods this file ran (vk + the /30's address in hex). */
 const podLinks = new Set<string>();
 /** The outside namespace's server: answers each TCP connection with the address it came from. */
@@ -50,7 +52,7 @@ before(async () => {
   image = (await registry.pushImage('library/busybox', await buildBusyboxImage(), { tag: '1.36' })).reference;
   outside = await createTestHost(scope);
   await startEchoServer(outside);
-  const dataDir = tempDir(scope, 'vk-sandbox-net-');
+  dataDir = tempDir(scope, 'vk-sandbox-net-');
   nodeName = randomName('vk-sbx-net');
   const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
   const client = await adminClient();
@@ -301,26 +303,33 @@ test(
   },
 );
 
-test('a UDP Service reaches its endpoint (the node DNS server, behind a Service with its own EndpointSlice)', { skip }, async (t) => {
-  const address = clusterInfo().advertiseAddress;
-  if (!address || address === '127.0.0.1') return t.skip('the control plane has no address of its own (not root)');
+test('a UDP Service reaches its pod (a DNS responder in the pod, asked through the cluster IP)', { skip }, async (t) => {
   const namespace = await newNamespace(t, 'vk-net');
+  const server = await runPod(namespace, 'udp-server', [{ name: 'c', image, command: ['sleep', '3600'] }], { app: 'udp-server' });
   await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
-  const port = provider.network!.dnsPort!;
-  const clusterIP = await service(namespace, 'dns-udp', { ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: port }] });
-  await apply(namespace, {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: 'dns-udp-1', labels: { 'kubernetes.io/service-name': 'dns-udp' } },
-    addressType: 'IPv4',
-    endpoints: [{ addresses: [address], conditions: { ready: true } }],
-    ports: [{ name: 'dns', protocol: 'UDP', port }],
-  });
+  // busybox has no UDP server: a small one runs in the server pod's network namespace.
+  const state = JSON.parse(readFileSync(path.join(dataDir, 'pods', server.metadata!.uid!, 'pod.json'), 'utf8')) as PodRecordState;
+  const responder = spawn(
+    'nsenter',
+    [
+      `--net=/proc/${state.sandbox!.pause.pid}/ns/net`,
+      '--',
+      process.execPath,
+      path.join(import.meta.dirname, '../fixtures/udp-dns-responder.ts'),
+      '5353',
+      '192.0.2.99',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => responder.kill('SIGKILL'));
+  await new Promise<void>((resolve) => createInterface({ input: responder.stdout! }).on('line', (line) => line === 'listening' && resolve()));
+  const clusterIP = await service(namespace, 'udp', { selector: { app: 'udp-server' }, ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353 }] });
+  await waitFor('1 ready endpoint', async () => (await readyEndpoints(namespace, 'udp')) === 1);
   const answer = await waitFor('a lookup through the UDP Service', async () => {
-    const r = await execIn(namespace, 'client', `nslookup kubernetes.default.svc.cluster.local ${clusterIP}`);
+    const r = await execIn(namespace, 'client', `nslookup anything.example ${clusterIP}`);
     return r.code === 0 ? r.out : undefined;
   });
-  assert.match(answer, /Address: 10\.96\.0\.1$/m);
+  assert.match(answer, /Address: 192\.0\.2\.99$/m);
 });
 
 test('a Service with no endpoints, and a port name no endpoint has, are refused', { skip }, async (t) => {
