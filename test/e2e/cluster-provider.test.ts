@@ -86,6 +86,8 @@ before(async () => {
   await startClusterNode(scope, nodeName, {
     kubeconfig: target.kubeconfig,
     namespaces: { allow: [namespace] },
+    // The target's only node is a virtual node, tainted as such.
+    scheduling: { tolerations: [{ operator: 'Exists' }] },
     labels: { 'topology.kubernetes.io/region': 'target-1' },
     capacityRefreshMs: 1000,
     requestTimeoutMs: 5000,
@@ -132,8 +134,9 @@ function get(url: string): Promise<string> {
 }
 
 async function waitRunning(ns: string, name: string): Promise<Pod> {
-  return waitFor(`pod ${name} Running`, async () => {
-    const pod = await sourcePod(ns, name);
+  let last: Pod | undefined;
+  return waitFor(() => `pod ${name} Running (last status: ${JSON.stringify(last?.status)})`, async () => {
+    const pod = (last = await sourcePod(ns, name));
     return pod?.status?.phase === 'Running' && (pod.status.containerStatuses ?? []).every((c) => c.state?.running) ? pod : undefined;
   });
 }
@@ -395,7 +398,7 @@ function kubeconfigFor(server: string, user: { token: string }): string {
 test('kill -9 of vk while a pod is created and another deleted: after restart exactly one target pod per source pod', { skip }, async (t) => {
   const name = randomName('vk-crash');
   const config = path.join(configDir, 'crash.yaml');
-  writeFileSync(config, JSON.stringify({ kubeconfig: target.kubeconfig, namespaces: { allow: [namespace] } }));
+  writeFileSync(config, JSON.stringify({ kubeconfig: target.kubeconfig, namespaces: { allow: [namespace] }, scheduling: { tolerations: [{ operator: 'Exists' }] } }));
   const args = ['run', '--kubeconfig', kubeconfigPath(), '--node-name', name, '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-auth', 'none'];
   args.push('--kubelet-serving-cert', 'self-signed', '--provider', 'cluster', '--provider-config', config, '--resync-interval', '5s', '--log-level', 'info');
   const start = () => {
