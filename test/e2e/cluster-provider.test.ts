@@ -135,10 +135,13 @@ function get(url: string): Promise<string> {
 
 async function waitRunning(ns: string, name: string): Promise<Pod> {
   let last: Pod | undefined;
-  return waitFor(() => `pod ${name} Running (last status: ${JSON.stringify(last?.status)})`, async () => {
-    const pod = (last = await sourcePod(ns, name));
-    return pod?.status?.phase === 'Running' && (pod.status.containerStatuses ?? []).every((c) => c.state?.running) ? pod : undefined;
-  });
+  return waitFor(
+    () => `pod ${name} Running (last status: ${JSON.stringify(last?.status)})`,
+    async () => {
+      const pod = (last = await sourcePod(ns, name));
+      return pod?.status?.phase === 'Running' && (pod.status.containerStatuses ?? []).every((c) => c.state?.running) ? pod : undefined;
+    },
+  );
 }
 
 test(
@@ -271,14 +274,16 @@ test('kubectl logs -f, exec -i with 1 MB of stdin, exec -it, attach and port-for
   const failing = await kubectl(['-n', namespace, 'exec', 'talk', '-c', 'web', '--', 'sh', '-c', 'exit 7'], { allowFailure: true });
   assert.equal(failing.code, 7, 'the exit code travels back');
 
-  const tty = await new Promise<string>((resolve, reject) => {
-    const command = `${process.env.VK_TEST_KUBECTL} -n ${namespace} exec -it talk -c web -- sh -c 'tty; stty size'`;
+  // util-linux `script` gives kubectl a terminal, so it asks for a TTY.
+  const tty = await new Promise<{ out: string; code: number | null }>((resolve) => {
+    const command = `${process.env.VK_TEST_KUBECTL} -n ${namespace} exec -it talk -c web -- sh -c 'test -t 0 && test -t 1 && echo is a tty; exit 5'`;
     const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, KUBECONFIG: kubeconfigPath(), TERM: 'xterm' } });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exec -it exited ${code}: ${out}`))));
+    child.on('exit', (code) => resolve({ out, code }));
   });
-  assert.match(tty, /\/dev\/pts\/\d+/);
+  assert.match(tty.out, /is a tty\r\n/, 'a pty in the target container, with CRLF line ends');
+  assert.equal(tty.code, 5);
 
   const attach = spawnKubectl(t, ['-n', namespace, 'attach', '-i', 'talk', '-c', 'echo']);
   await waitFor(
@@ -398,7 +403,10 @@ function kubeconfigFor(server: string, user: { token: string }): string {
 test('kill -9 of vk while a pod is created and another deleted: after restart exactly one target pod per source pod', { skip }, async (t) => {
   const name = randomName('vk-crash');
   const config = path.join(configDir, 'crash.yaml');
-  writeFileSync(config, JSON.stringify({ kubeconfig: target.kubeconfig, namespaces: { allow: [namespace] }, scheduling: { tolerations: [{ operator: 'Exists' }] } }));
+  writeFileSync(
+    config,
+    JSON.stringify({ kubeconfig: target.kubeconfig, namespaces: { allow: [namespace] }, scheduling: { tolerations: [{ operator: 'Exists' }] } }),
+  );
   const args = ['run', '--kubeconfig', kubeconfigPath(), '--node-name', name, '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-auth', 'none'];
   args.push('--kubelet-serving-cert', 'self-signed', '--provider', 'cluster', '--provider-config', config, '--resync-interval', '5s', '--log-level', 'info');
   const start = () => {
