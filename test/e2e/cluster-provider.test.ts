@@ -451,3 +451,56 @@ test('kill -9 of vk while a pod is created and another deleted: after restart ex
   assert.deepEqual(twins.map((p) => p.metadata?.name).sort(), ['arrives', 'stays']);
   for (const p of live) await kubectl(['-n', namespace, 'delete', 'pod', p.metadata!.name!, '--wait=false']);
 });
+
+test(
+  'the target control plane down for 20 s: the node goes NotReady with the reason and back; statuses resume; nothing lost or duplicated',
+  { skip },
+  async () => {
+    await apply(namespace, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'steady', labels: { outage: 'yes' } },
+      spec: podSpec([{ name: 'c', image, command: ['sleep', '3600'] }]),
+    });
+    const before = await waitRunning(namespace, 'steady');
+    const condition = async (type: string) =>
+      (JSON.parse((await kubectl(['get', 'node', nodeName, '-o', 'json'])).stdout) as Node).status?.conditions?.find((c) => c.type === type);
+    const restarting = target.restart(20_000);
+    await waitFor('the node NotReady while the target is down', async () => {
+      const [ready, reach] = await Promise.all([condition('Ready'), condition('TargetClusterReachable')]);
+      return ready?.status === 'False' && reach?.status === 'False' && reach.reason === 'Unreachable' && /is unreachable/.test(ready.message ?? '');
+    });
+    // A pod created during the outage waits, then runs once the target is back.
+    await apply(namespace, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'during', labels: { outage: 'yes' } },
+      spec: podSpec([{ name: 'c', image, command: ['sleep', '3600'] }]),
+    });
+    await restarting;
+    await waitFor(
+      'the node Ready again',
+      async () => (await condition('Ready'))?.status === 'True' && (await condition('TargetClusterReachable'))?.status === 'True',
+      { timeoutMs: 90_000 },
+    );
+    await waitRunning(namespace, 'during');
+    const after = await waitRunning(namespace, 'steady');
+    assert.equal(after.metadata?.uid, before.metadata?.uid);
+    assert.equal(after.status?.podIP, before.status?.podIP, 'the pod kept running in the target');
+    const twins = (await targetList<Pod>('pods', `${LABEL_NODE}=${nodeName}`)).filter((p) => ['steady', 'during'].includes(p.metadata?.name ?? ''));
+    assert.equal(twins.length, 2, 'one target pod each, no duplicates');
+    // Statuses resume: an exit code in the target shows up in the source.
+    await apply(namespace, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'exits', labels: { outage: 'yes' } },
+      spec: podSpec([{ name: 'c', image, command: ['sh', '-c', 'sleep 1; exit 3'] }], { restartPolicy: 'Never' }),
+    });
+    const exited = await waitFor('exits Failed with exit code 3 mirrored', async () => {
+      const pod = await sourcePod(namespace, 'exits');
+      return pod?.status?.phase === 'Failed' ? pod : undefined;
+    });
+    assert.equal(exited.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 3);
+    await kubectl(['-n', namespace, 'delete', 'pod', '-l', 'outage=yes', '--wait=false']);
+  },
+);

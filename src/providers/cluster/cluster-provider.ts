@@ -4,8 +4,8 @@
 // guesses. Translation, names, status, streams and capacity live in their own files.
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeApiError} from '../../errors.ts';
-import { ConfigError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage } from '../../errors.ts';
+import type { KubeApiError } from '../../errors.ts';
+import { ConfigError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage, throwIfAborted } from '../../errors.ts';
 import { KubeClient } from '../../kube/client.ts';
 import { Informer, stripManagedFields } from '../../kube/informer.ts';
 import type { NodeCondition, Pod, PodStatus } from '../../kube/types.ts';
@@ -180,6 +180,7 @@ export class ClusterProvider implements Provider {
   async createPod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     const source = sourceRef(resolved.pod);
     const key = `${source.namespace}/${source.name}`;
+    throwIfAborted(options.signal, `create ${key}`);
     if (!this.mapping.allows(source.namespace))
       throw new PodRejectedError('NamespaceNotAllowed', `namespace ${source.namespace} may not burst into the target cluster (namespaces.allow)`);
     this.requireSynced(`create ${key}`);
@@ -455,20 +456,20 @@ export class ClusterProvider implements Provider {
     return { namespace: pod.metadata!.namespace!, name: pod.metadata!.name! };
   }
 
-  getContainerLogs(namespace: string, pod: string, container: string, options: LogOptions): Promise<Readable> {
-    return this.streams.logs(this.targetOf(namespace, pod), container, options);
+  async getContainerLogs(namespace: string, pod: string, container: string, options: LogOptions): Promise<Readable> {
+    return await this.streams.logs(this.targetOf(namespace, pod), container, options);
   }
 
-  runInContainer(namespace: string, pod: string, container: string, command: string[], streams: ExecStreams): Promise<number> {
-    return this.streams.remoteCommand(this.targetOf(namespace, pod), container, command, streams);
+  async runInContainer(namespace: string, pod: string, container: string, command: string[], streams: ExecStreams): Promise<number> {
+    return await this.streams.remoteCommand(this.targetOf(namespace, pod), container, command, streams);
   }
 
   async attachToContainer(namespace: string, pod: string, container: string, streams: ExecStreams): Promise<void> {
     await this.streams.remoteCommand(this.targetOf(namespace, pod), container, undefined, streams);
   }
 
-  portForward(namespace: string, pod: string, port: number, stream: Duplex): Promise<void> {
-    return this.streams.portForward(this.targetOf(namespace, pod), port, stream);
+  async portForward(namespace: string, pod: string, port: number, stream: Duplex): Promise<void> {
+    await this.streams.portForward(this.targetOf(namespace, pod), port, stream);
   }
 
   async close(): Promise<void> {
