@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { makePod } from '../../../test/harness/pods.ts';
+import { PodRejectedError } from '../../errors.ts';
+import type { ResolvedVolume } from '../provider.ts';
+import { parseClusterConfig } from './config.ts';
+import { LABEL_NODE, LABEL_UID, NameMapping, sourceOf } from './names.ts';
+import { sourcePod } from './status.ts';
+import { translatePod } from './translate.ts';
+
+const config = parseClusterConfig({ kubeconfig: '/k', scheduling: { tolerations: [{ operator: 'Exists' }] } });
+
+function sourceWithVolumes() {
+  const pod = makePod({ name: 'web', namespace: 'team', uid: 'u-1', labels: { app: 'web' } });
+  pod.spec!.nodeSelector = { 'kubernetes.io/hostname': 'vk' };
+  pod.spec!.tolerations = [{ key: 'virtual-kubelet.io/provider', operator: 'Exists' }];
+  pod.spec!.serviceAccountName = 'builder';
+  pod.spec!.priorityClassName = 'high';
+  pod.spec!.volumes = [
+    { name: 'cfg', configMap: { name: 'settings' } },
+    { name: 'token', projected: { sources: [] } },
+    { name: 'scratch', emptyDir: {} },
+  ];
+  pod.spec!.containers[0]!.env = [{ name: 'PASSWORD', value: 'hunter2' }];
+  const volumes = new Map<string, ResolvedVolume>([
+    ['cfg', { name: 'cfg', type: 'files', source: 'configMap', files: [{ path: 'a/b.conf', content: Buffer.from('x=1'), mode: 0o644 }] }],
+    ['token', { name: 'token', type: 'files', source: 'projected', files: [{ path: 'token', content: Buffer.from('jwt'), mode: 0o600 }] }],
+    ['scratch', { name: 'scratch', type: 'emptyDir', medium: '' }],
+  ]);
+  return { pod, volumes };
+}
+
+test('a pod maps to the target with scheduling stripped, env in a Secret, volumes as owned objects', () => {
+  const { pod, volumes } = sourceWithVolumes();
+  const out = translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', config);
+  const spec = out.pod.spec!;
+  assert.equal(spec.nodeName, undefined);
+  assert.equal(spec.nodeSelector, undefined);
+  assert.deepEqual(spec.tolerations, [{ operator: 'Exists' }]);
+  assert.equal(spec.serviceAccountName, undefined);
+  assert.equal(spec.automountServiceAccountToken, false);
+  assert.equal(spec.priorityClassName, undefined, 'dropped by default');
+  assert.ok(!JSON.stringify(out.pod).includes('hunter2'), 'no env value in clear');
+  assert.deepEqual(spec.containers[0]!.env, [{ name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'web-env', key: 'c0.0' } } }]);
+  const env = out.secrets.find((s) => s.metadata?.name === 'web-env');
+  assert.equal(Buffer.from(env!.data!['c0.0']!, 'base64').toString(), 'hunter2');
+  assert.deepEqual(spec.volumes?.find((v) => v.name === 'cfg')?.configMap, { name: 'web-vol-cfg', items: [{ key: 'f0', path: 'a/b.conf', mode: 0o644 }] });
+  assert.equal(spec.volumes?.find((v) => v.name === 'token')?.secret?.secretName, 'web-vol-token');
+  assert.deepEqual(
+    spec.volumes?.find((v) => v.name === 'scratch'),
+    { name: 'scratch', emptyDir: {} },
+  );
+  assert.equal(out.configMaps.length, 1);
+  for (const object of [...out.configMaps, ...out.secrets]) assert.equal(object.metadata?.labels?.[LABEL_UID], 'u-1');
+  assert.equal(out.pod.metadata?.labels?.[LABEL_NODE], 'vk');
+  assert.equal(out.pod.metadata?.labels?.app, 'web');
+});
+
+test('the pod read back from the target is the source pod: same updatable fields, so the core sees no drift', () => {
+  const { pod, volumes } = sourceWithVolumes();
+  const out = translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', config);
+  const source = sourceOf({ ...out.pod.metadata, uid: 'target-uid' }, 'vk');
+  assert.deepEqual(source, { namespace: 'team', name: 'web', uid: 'u-1' });
+  const back = sourcePod({ ...out.pod, status: { phase: 'Running', podIP: '10.0.0.5' } }, source!, 'vk', '192.0.2.1');
+  assert.deepEqual(back.metadata?.labels, pod.metadata?.labels);
+  assert.deepEqual(back.metadata?.annotations, pod.metadata?.annotations);
+  assert.deepEqual(back.spec?.tolerations, pod.spec?.tolerations);
+  assert.equal(back.status?.podIP, '10.0.0.5');
+  assert.equal(back.status?.hostIP, '192.0.2.1');
+  assert.equal(sourceOf(out.pod.metadata, 'another-node'), undefined, 'another node never claims it');
+});
+
+test('volumes the target cannot get are rejected; shared target namespaces give names a hash suffix', () => {
+  const pod = makePod({ name: 'db', namespace: 'team', uid: 'u-2' });
+  pod.spec!.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }];
+  assert.throws(
+    () => translatePod({ pod, volumes: new Map() }, { namespace: 'team', name: 'db' }, 'vk', config),
+    (err: unknown) => {
+      return err instanceof PodRejectedError && err.reason === 'UnsupportedVolume' && /persistentVolumeClaim/.test(err.message);
+    },
+  );
+  const mapping = new NameMapping(parseClusterConfig({ kubeconfig: '/k', namespaces: { map: { a: 'shared', b: 'shared' }, prefix: 'x-' } }).namespaces);
+  const fromA = mapping.target('a', 'web');
+  const fromB = mapping.target('b', 'web');
+  assert.equal(fromA.namespace, 'shared');
+  assert.notEqual(fromA.name, fromB.name);
+  assert.deepEqual(mapping.target('c', 'web'), { namespace: 'x-c', name: 'web' });
+});
+
+test('a bad config names the field', () => {
+  assert.throws(() => parseClusterConfig({}), /cluster provider config: kubeconfig: required/);
+  assert.throws(() => parseClusterConfig({ kubeconfig: '/k', namespaces: { map: { a: 'Not_A_Label' } } }), /namespaces\.map\.a/);
+});

@@ -1,0 +1,106 @@
+// A second local control plane for the cluster provider's tests: the "target" cluster pods burst
+// into, with one virtual node of its own (sandbox: pods really run; or mock). Stopped and
+// removed when the scope ends.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startLocalCluster, type LocalCluster } from '../../src/cluster/local.ts';
+import { approveCsr } from '../../src/kubelet-api/certificates.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { createLogger } from '../../src/log.ts';
+import { parseMockConfig } from '../../src/providers/mock/config.ts';
+import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
+import type { Provider } from '../../src/providers/provider.ts';
+import { SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
+import type { KubectlResult, Scope } from './cluster.ts';
+import { FAST_TIMINGS } from './timings.ts';
+
+export interface TargetCluster {
+  cluster: LocalCluster;
+  kubeconfig: string;
+  client: KubeClient;
+  nodeName: string;
+  provider: Provider;
+  vk: VirtualKubelet;
+  kubectl(args: string[], options?: { allowFailure?: boolean; input?: string }): Promise<KubectlResult>;
+  /** Stops the control plane (the target's virtual node keeps its pods) and starts it again on the same port and data. */
+  restart(downMs: number): Promise<void>;
+}
+
+export async function startTargetCluster(scope: Scope, options: { provider: 'sandbox' | 'mock'; nodeName: string }): Promise<TargetCluster> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-target-cluster-'));
+  let cluster = await startLocalCluster({ dir, progress: (line) => process.env.VK_TEST_LOG_LEVEL === 'debug' && process.stderr.write(`[target] ${line}\n`) });
+  const kubeconfig = cluster.info.kubeconfig;
+  const client = await KubeClient.load({ kubeconfig });
+  const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
+  const nodeIP = '127.0.0.1';
+  let provider: Provider;
+  if (options.provider === 'sandbox') {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vk-target-sandbox-'));
+    scope.after(() => rmSync(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+    provider = await SandboxProvider.open({ dataDir }, { nodeName: options.nodeName, nodeIP, log });
+  } else {
+    provider = new MockProvider(parseMockConfig({}), { nodeName: options.nodeName, hostIP: nodeIP, log });
+  }
+  const vk = await VirtualKubelet.start(
+    client,
+    provider,
+    {
+      nodeName: options.nodeName,
+      nodeIP,
+      labels: {},
+      shutdownMode: 'delete',
+      ...FAST_TIMINGS,
+      kubeletPort: 0,
+      kubeletApi: {
+        address: '127.0.0.1',
+        auth: 'webhook',
+        servingCert: 'csr',
+        csrTimeoutMs: 30_000,
+        approveCsr: (name) => approveCsr(client, name, 'approved by the test'),
+      },
+    },
+    log,
+  );
+  const call = { signal: new AbortController().signal };
+  scope.after(async () => {
+    for (const pod of await provider.listPods(call).catch(() => [])) await provider.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);
+    await vk.stop().catch(() => undefined);
+    await provider.close?.();
+    client.close();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  });
+  const port = Number(new URL(cluster.info.server).port);
+  return {
+    get cluster() {
+      return cluster;
+    },
+    kubeconfig,
+    client,
+    nodeName: options.nodeName,
+    provider,
+    vk,
+    kubectl: (args, opts = {}) =>
+      new Promise((resolve, reject) => {
+        const child = execFile(
+          cluster.kubectl,
+          args,
+          { env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 120_000, maxBuffer: 64 << 20 },
+          (err, stdout, stderr) => {
+            const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+            if (code !== 0 && !opts.allowFailure) reject(new Error(`target kubectl ${args.join(' ')} exited ${code}: ${stderr || stdout}`));
+            else resolve({ stdout, stderr, code });
+          },
+        );
+        if (opts.input !== undefined) child.stdin?.end(opts.input);
+      }),
+    async restart(downMs: number) {
+      await cluster.stop();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      cluster = await startLocalCluster({ dir, apiserverPort: port });
+    },
+  };
+}
