@@ -578,7 +578,8 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   const node = randomName('vk-sbx-restart');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-sbx-restart-'));
   const data = path.join(dir, 'data');
-  writeFileSync(path.join(dir, 'sandbox.yaml'), `dataDir: ${data}\n`);
+  // No egress: the node would turn on forwarding on this machine's uplink for it.
+  writeFileSync(path.join(dir, 'sandbox.yaml'), `dataDir: ${data}\nnetwork:\n  egress: false\n`);
   const args = [
     '--kubeconfig',
     kubeconfigPath(),
@@ -602,9 +603,12 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   let vk = startVk(args, path.join(dir, 'vk-1.log'));
   t.after(async () => {
     if (vk.exitCode === null && vk.signalCode === null) {
+      // A graceful stop: the node removes its nftables table (a killed one would leave it).
       const exited = new Promise((resolve) => vk.once('exit', resolve));
-      vk.kill('SIGKILL');
+      vk.kill('SIGTERM');
+      const timer = setTimeout(() => vk.kill('SIGKILL'), 30_000);
       await exited;
+      clearTimeout(timer);
     }
     await kubectl(['delete', 'node', node, '--wait=false'], { allowFailure: true });
     if ((t as { passed?: boolean }).passed !== false) rmSync(dir, { recursive: true, force: true });
