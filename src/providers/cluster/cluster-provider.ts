@@ -5,19 +5,21 @@
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeApiError } from '../../errors.ts';
-import { ConfigError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage, throwIfAborted } from '../../errors.ts';
-import { KubeClient } from '../../kube/client.ts';
+import { NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage, throwIfAborted } from '../../errors.ts';
+import type { KubeClient } from '../../kube/client.ts';
 import { Informer, stripManagedFields } from '../../kube/informer.ts';
 import type { NodeCondition, Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import type { CallOptions, DeleteOptions, ExecStreams, LogOptions, NodeConfig, PodListener, Provider, ResolvedPod } from '../provider.ts';
+import type { CallOptions, DeleteOptions, ExecStreams, LogOptions, NodeConfig, PodListener, PodStats, Provider, ResolvedPod } from '../provider.ts';
 import type { ProviderContext } from '../registry.ts';
 import { PodNotifier } from '../support/notifier.ts';
 import { targetCapacity } from './capacity.ts';
+import { targetClient } from './credentials.ts';
 import { parseClusterConfig, type ClusterConfig } from './config.ts';
 import { dependents, writeDependents } from './dependents.ts';
 import { LABEL_MANAGED, LABEL_NODE, NameMapping, sourceOf, type SourceRef, type TargetRef } from './names.ts';
 import { lostStatus, sourcePod } from './status.ts';
+import { TargetStats } from './stats.ts';
 import { TargetStreams } from './streams.ts';
 import { classify, isConnectFailure, isStatus } from './target-errors.ts';
 import { sourceRef, translatePod } from './translate.ts';
@@ -46,6 +48,7 @@ export class ClusterProvider implements Provider {
   private readonly mapping: NameMapping;
   private readonly informer: Informer<Pod>;
   private readonly streams: TargetStreams;
+  private readonly stats: TargetStats;
   private readonly notifier: PodNotifier<string>;
   /** Target pods by source key (namespace/name), from the watch and our own writes. */
   private readonly bySource = new Map<string, Pod>();
@@ -69,6 +72,7 @@ export class ClusterProvider implements Provider {
     this.log = context.log.child({ provider: 'cluster', target: client.server.origin });
     this.mapping = new NameMapping(config.namespaces);
     this.streams = new TargetStreams(client, config.requestTimeoutMs);
+    this.stats = new TargetStats(client, context.nodeName, config.requestTimeoutMs, this.log);
     this.notifier = new PodNotifier((key) => this.render(key), this.log);
     this.capacity = { ...FALLBACK_CAPACITY, ...config.capacity };
     this.condition = condition('Unknown', 'NotYetChecked', 'the target cluster has not been reached yet');
@@ -86,15 +90,10 @@ export class ClusterProvider implements Provider {
     });
   }
 
-  /** Reads the config and the target's kubeconfig; an unreachable target is not fatal (the node reports it). */
+  /** Reads the config and the target's credentials; an unreachable target is not fatal (the node reports it). */
   static async open(input: unknown, context: ProviderContext): Promise<ClusterProvider> {
     const config = parseClusterConfig(input);
-    let client: KubeClient;
-    try {
-      client = await KubeClient.load({ kubeconfig: config.kubeconfig, ...(config.context && { context: config.context }) });
-    } catch (err) {
-      throw new ConfigError(`cluster provider config: kubeconfig: ${errorMessage(err)}`);
-    }
+    const client = await targetClient(config);
     const provider = new ClusterProvider(config, client, context);
     provider.informer.start();
     await provider
@@ -423,7 +422,7 @@ export class ClusterProvider implements Provider {
       let message = `the target cluster ${this.client.server.origin} is unreachable: ${errorMessage(err)}`;
       if (isStatus(err, 401)) {
         reason = 'Unauthorized';
-        message = `the target cluster ${this.client.server.origin} rejected our credentials (401 Unauthorized; kubeconfig ${this.config.kubeconfig})`;
+        message = `the target cluster ${this.client.server.origin} rejected our credentials (401 Unauthorized; ${this.client.config.source})`;
       } else if (isStatus(err, 403)) {
         reason = 'Forbidden';
         message = `the target cluster ${this.client.server.origin} forbids us to read namespaces: ${errorMessage(err)}`;
@@ -446,6 +445,13 @@ export class ClusterProvider implements Provider {
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'target capacity not readable; keeping the last one');
     }
+  }
+
+  // ---- stats ----
+
+  /** Our running pods' usage as the target measures it (metrics.k8s.io, else its nodes' summaries). */
+  async getStats(): Promise<PodStats[]> {
+    return await this.stats.collect([...this.bySource.values()]);
   }
 
   // ---- streams ----

@@ -70,6 +70,13 @@ test('the pod read back from the target is the source pod: same updatable fields
   assert.equal(sourceOf(out.pod.metadata, 'another-node'), undefined, 'another node never claims it');
 });
 
+test('scheduling.nodeName binds the target pod to that target node', () => {
+  const { pod, volumes } = sourceWithVolumes();
+  const pinned = parseClusterConfig({ kubeconfig: '/k', scheduling: { nodeName: 'target-node-1' } });
+  assert.equal(translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', pinned).pod.spec?.nodeName, 'target-node-1');
+  assert.equal(translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec?.nodeName, undefined);
+});
+
 test('volumes the target cannot get are rejected; shared target namespaces give names a hash suffix', () => {
   const pod = makePod({ name: 'db', namespace: 'team', uid: 'u-2' });
   pod.spec!.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }];
@@ -88,6 +95,6 @@ test('volumes the target cannot get are rejected; shared target namespaces give 
 });
 
 test('a bad config names the field', () => {
-  assert.throws(() => parseClusterConfig({}), /cluster provider config: kubeconfig: required/);
+  assert.throws(() => parseClusterConfig({}), /cluster provider config: kubeconfig: give the target either a kubeconfig or inCluster credentials/);
   assert.throws(() => parseClusterConfig({ kubeconfig: '/k', namespaces: { map: { a: 'Not_A_Label' } } }), /namespaces\.map\.a/);
 });

@@ -102,6 +102,7 @@ function mapped(setting: 'keep' | 'drop' | Record<string, string>, value: string
 
 function stripScheduling(spec: PodSpec, config: ClusterConfig['scheduling']): void {
   delete spec.nodeName;
+  if (config.nodeName) spec.nodeName = config.nodeName;
   delete spec.schedulerName;
   delete spec.ephemeralContainers;
   // The source's ServiceAccount does not exist there, and the target's token must not be mounted:
