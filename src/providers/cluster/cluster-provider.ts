@@ -4,7 +4,6 @@
 // guesses. Translation, names, status, streams and capacity live in their own files.
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeApiError } from '../../errors.ts';
 import { NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage, throwIfAborted } from '../../errors.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { Informer, stripManagedFields } from '../../kube/informer.ts';
@@ -16,7 +15,7 @@ import { PodNotifier } from '../support/notifier.ts';
 import { targetCapacity } from './capacity.ts';
 import { targetClient } from './credentials.ts';
 import { parseClusterConfig, type ClusterConfig } from './config.ts';
-import { dependents, writeDependents } from './dependents.ts';
+import { dependents, ownDependents, removeDependents, writeDependents } from './dependents.ts';
 import { LABEL_MANAGED, LABEL_NODE, NameMapping, sourceOf, type SourceRef, type TargetRef } from './names.ts';
 import { lostStatus, sourcePod } from './status.ts';
 import { TargetStats } from './stats.ts';
@@ -196,29 +195,43 @@ export class ClusterProvider implements Provider {
       throw new TryLaterError(`an older incarnation of ${key} is still terminating in the target cluster`, 1000);
     }
     this.tombstones.delete(key);
-    const created = await this.createTargetPod(objects.pod, target, source, options.signal);
+    // The objects first: a target kubelet that saw the pod before its env Secret would fail it and back off.
+    const items = dependents(objects);
+    await this.inNamespace(target.namespace, options.signal, () =>
+      this.write(() => writeDependents(this.client, undefined, items, options.signal), `create objects of ${key}`),
+    );
+    let created: Pod;
+    try {
+      created = await this.createTargetPod(objects.pod, target, source, options.signal);
+    } catch (err) {
+      await removeDependents(this.client, items);
+      throw err;
+    }
     this.bySource.set(key, created);
-    await this.write(() => writeDependents(this.client, created, dependents(objects), options.signal), `create objects of ${key}`);
+    await this.write(() => ownDependents(this.client, created, items, options.signal), `own objects of ${key}`);
+  }
+
+  /** Runs a write into `namespace`; when the namespace is missing, creates it (if allowed) and runs it once more. */
+  private async inNamespace<T>(namespace: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isStatus(err, 404) || !/namespaces? .*not found/i.test(err.message)) throw err;
+      if (!this.config.namespaces.create)
+        throw new PodRejectedError('TargetNamespaceMissing', `namespace ${namespace} does not exist in the target cluster and namespaces.create is off`);
+      await this.createNamespace(namespace, signal);
+      return await call();
+    }
   }
 
   private async createTargetPod(pod: Pod, target: TargetRef, source: SourceRef, signal: AbortSignal): Promise<Pod> {
-    const what = `create pod ${target.namespace}/${target.name}`;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs });
-      } catch (err) {
-        if (isStatus(err, 409)) return await this.claimExisting(target, source, signal);
-        if (isStatus(err, 404) && attempt === 0 && /namespaces? .*not found/i.test((err as KubeApiError).message)) {
-          if (!this.config.namespaces.create)
-            throw new PodRejectedError(
-              'TargetNamespaceMissing',
-              `namespace ${target.namespace} does not exist in the target cluster and namespaces.create is off`,
-            );
-          await this.createNamespace(target.namespace, signal);
-          continue;
-        }
-        throw classify(err, this.client.server.origin, what);
-      }
+    try {
+      return await this.inNamespace(target.namespace, signal, () =>
+        this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs }),
+      );
+    } catch (err) {
+      if (isStatus(err, 409)) return await this.claimExisting(target, source, signal);
+      throw classify(err, this.client.server.origin, `create pod ${target.namespace}/${target.name}`);
     }
   }
 
