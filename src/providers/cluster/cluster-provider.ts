@@ -153,6 +153,18 @@ export class ClusterProvider implements Provider {
     this.notifier.markDirty(key);
   }
 
+  /**
+   * A target pod as one of our writes returned it. The watch may have delivered a newer version
+   * already (the target kubelet can report Running before our create's answer is read): the
+   * newer one stays, or the pod would be stuck on the stale status until its next change.
+   */
+  private remember(key: string, pod: Pod): void {
+    const current = this.bySource.get(key);
+    if (current && current.metadata?.uid === pod.metadata?.uid && !isOlder(current, pod)) return;
+    this.bySource.set(key, pod);
+    this.notifier.markDirty(key);
+  }
+
   private render(key: string): Pod | undefined {
     const tombstone = this.tombstones.get(key);
     if (tombstone) return tombstone.pod;
@@ -207,7 +219,7 @@ export class ClusterProvider implements Provider {
       await removeDependents(this.client, items);
       throw err;
     }
-    this.bySource.set(key, created);
+    this.remember(key, created);
     await this.write(() => ownDependents(this.client, created, items, options.signal), `own objects of ${key}`);
   }
 
@@ -310,7 +322,7 @@ export class ClusterProvider implements Provider {
       .catch((err: unknown) => {
         throw classify(err, this.client.server.origin, `update pod ${target.namespace}/${target.name}`);
       });
-    this.bySource.set(key, updated);
+    this.remember(key, updated);
   }
 
   async deletePod(pod: Pod, options: DeleteOptions): Promise<void> {
@@ -498,6 +510,12 @@ export class ClusterProvider implements Provider {
     this.streams.close();
     this.client.close();
   }
+}
+
+/** Whether `a` is an older version of the same object than `b` (resourceVersions compared as numbers, as etcd issues them; unknown: not older). */
+function isOlder(a: Pod, b: Pod): boolean {
+  const [x, y] = [Number(a.metadata?.resourceVersion), Number(b.metadata?.resourceVersion)];
+  return Number.isFinite(x) && Number.isFinite(y) && x < y;
 }
 
 function condition(status: 'True' | 'False' | 'Unknown', reason: string, message: string, previous?: NodeCondition): NodeCondition {
