@@ -51,7 +51,11 @@ export class KubeClient {
 
   /** Loads --kubeconfig, else $KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
   static async load(options: LoadOptions = {}): Promise<KubeClient> {
-    const config = await loadClientConfig(options);
+    return KubeClient.fromConfig(await loadClientConfig(options));
+  }
+
+  /** A client for a config already loaded (e.g. in-cluster credentials of another cluster). */
+  static fromConfig(config: ClientConfig): KubeClient {
     // Plain http only for a kubeconfig that asks for it (an insecure local proxy such as `kubectl proxy`).
     // One SecureContext for all connections: given ca/cert/key instead, each new TLS connection
     // parses them again (a third of the CPU of a 100-node process went to that and its GC).

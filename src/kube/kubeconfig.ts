@@ -178,12 +178,20 @@ function loadInCluster(env: Record<string, string | undefined>, options: LoadCli
   if (!host || !port || !existsSync(tokenPath)) return undefined;
   const serverText = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
   if (!URL.canParse(serverText)) throw new ConfigError(`in-cluster: invalid KUBERNETES_SERVICE_HOST/PORT ${JSON.stringify(serverText)}`);
-  const caPath = path.join(dir, 'ca.crt');
+  return { ...inClusterConfig({ server: new URL(serverText), serviceAccountDir: dir, tokenRefreshMs: options.tokenRefreshMs }), source: 'in-cluster' };
+}
+
+/**
+ * client-go's rest.InClusterConfig pointed at a given server and service-account directory
+ * (token, re-read as it rotates, and ca.crt): another cluster's mounted credentials.
+ */
+export function inClusterConfig(options: { server: URL; serviceAccountDir: string; tokenRefreshMs?: number }): ClientConfig {
+  const dir = options.serviceAccountDir;
   return {
-    server: new URL(serverText),
-    tls: { ca: readField('in-cluster: ca.crt', caPath), rejectUnauthorized: true },
-    authorization: fileToken('in-cluster: token', tokenPath, options.tokenRefreshMs ?? TOKEN_REFRESH_MS),
-    source: 'in-cluster',
+    server: options.server,
+    tls: { ca: readField(`in-cluster ${dir}: ca.crt`, path.join(dir, 'ca.crt')), rejectUnauthorized: true },
+    authorization: fileToken(`in-cluster ${dir}: token`, path.join(dir, 'token'), options.tokenRefreshMs ?? TOKEN_REFRESH_MS),
+    source: `in-cluster credentials ${dir}`,
   };
 }
 

@@ -29,6 +29,8 @@ export interface ResolvedPod {
   volumes: Map<string, ResolvedVolume>;
   /** The pod's imagePullSecrets that exist, in spec order (missing ones are reported as Warning events). */
   pullSecrets?: Secret[];
+  /** The API object as it came, env unresolved: which values came from Secrets (the cluster provider keeps those out of clear text). */
+  original?: Pod;
 }
 
 export interface NodeConfig {

@@ -57,5 +57,5 @@ export async function resolvePod(pod: Pod, source: ObjectSource, context: Resolv
         message: `Unable to retrieve some image pull secrets (${ref.name}); attempting to pull the image may not succeed.`,
       });
   }
-  return { pod: copy, volumes, warnings, pullSecrets, ...(refreshAt ? { refreshAt } : {}) };
+  return { pod: copy, original: pod, volumes, warnings, pullSecrets, ...(refreshAt ? { refreshAt } : {}) };
 }

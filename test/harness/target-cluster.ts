@@ -27,6 +27,9 @@ export interface TargetCluster {
   kubectl(args: string[], options?: { allowFailure?: boolean; input?: string }): Promise<KubectlResult>;
   /** Stops the control plane (the target's virtual node keeps its pods) and starts it again on the same port and data. */
   restart(downMs: number): Promise<void>;
+  /** The two halves of restart, for callers that act while it is down. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
 }
 
 export async function startTargetCluster(scope: Scope, options: { provider: 'sandbox' | 'mock'; nodeName: string }): Promise<TargetCluster> {
@@ -74,6 +77,10 @@ export async function startTargetCluster(scope: Scope, options: { provider: 'san
     rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   });
   const port = Number(new URL(cluster.info.server).port);
+  const stop = () => cluster.stop();
+  const start = async () => {
+    cluster = await startLocalCluster({ dir, apiserverPort: port });
+  };
   return {
     get cluster() {
       return cluster;
@@ -98,9 +105,11 @@ export async function startTargetCluster(scope: Scope, options: { provider: 'san
         if (opts.input !== undefined) child.stdin?.end(opts.input);
       }),
     async restart(downMs: number) {
-      await cluster.stop();
+      await stop();
       await new Promise((resolve) => setTimeout(resolve, downMs));
-      cluster = await startLocalCluster({ dir, apiserverPort: port });
+      await start();
     },
+    stop,
+    start,
   };
 }

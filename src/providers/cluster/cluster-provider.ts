@@ -4,20 +4,21 @@
 // guesses. Translation, names, status, streams and capacity live in their own files.
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeApiError } from '../../errors.ts';
-import { ConfigError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage, throwIfAborted } from '../../errors.ts';
-import { KubeClient } from '../../kube/client.ts';
+import { NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage, throwIfAborted } from '../../errors.ts';
+import type { KubeClient } from '../../kube/client.ts';
 import { Informer, stripManagedFields } from '../../kube/informer.ts';
 import type { NodeCondition, Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import type { CallOptions, DeleteOptions, ExecStreams, LogOptions, NodeConfig, PodListener, Provider, ResolvedPod } from '../provider.ts';
+import type { CallOptions, DeleteOptions, ExecStreams, LogOptions, NodeConfig, PodListener, PodStats, Provider, ResolvedPod } from '../provider.ts';
 import type { ProviderContext } from '../registry.ts';
 import { PodNotifier } from '../support/notifier.ts';
 import { targetCapacity } from './capacity.ts';
+import { targetClient } from './credentials.ts';
 import { parseClusterConfig, type ClusterConfig } from './config.ts';
-import { dependents, writeDependents } from './dependents.ts';
+import { dependents, ownDependents, removeDependents, writeDependents } from './dependents.ts';
 import { LABEL_MANAGED, LABEL_NODE, NameMapping, sourceOf, type SourceRef, type TargetRef } from './names.ts';
 import { lostStatus, sourcePod } from './status.ts';
+import { TargetStats } from './stats.ts';
 import { TargetStreams } from './streams.ts';
 import { classify, isConnectFailure, isStatus } from './target-errors.ts';
 import { sourceRef, translatePod } from './translate.ts';
@@ -46,6 +47,7 @@ export class ClusterProvider implements Provider {
   private readonly mapping: NameMapping;
   private readonly informer: Informer<Pod>;
   private readonly streams: TargetStreams;
+  private readonly stats: TargetStats;
   private readonly notifier: PodNotifier<string>;
   /** Target pods by source key (namespace/name), from the watch and our own writes. */
   private readonly bySource = new Map<string, Pod>();
@@ -69,6 +71,7 @@ export class ClusterProvider implements Provider {
     this.log = context.log.child({ provider: 'cluster', target: client.server.origin });
     this.mapping = new NameMapping(config.namespaces);
     this.streams = new TargetStreams(client, config.requestTimeoutMs);
+    this.stats = new TargetStats(client, context.nodeName, config.requestTimeoutMs, this.log);
     this.notifier = new PodNotifier((key) => this.render(key), this.log);
     this.capacity = { ...FALLBACK_CAPACITY, ...config.capacity };
     this.condition = condition('Unknown', 'NotYetChecked', 'the target cluster has not been reached yet');
@@ -86,15 +89,10 @@ export class ClusterProvider implements Provider {
     });
   }
 
-  /** Reads the config and the target's kubeconfig; an unreachable target is not fatal (the node reports it). */
+  /** Reads the config and the target's credentials; an unreachable target is not fatal (the node reports it). */
   static async open(input: unknown, context: ProviderContext): Promise<ClusterProvider> {
     const config = parseClusterConfig(input);
-    let client: KubeClient;
-    try {
-      client = await KubeClient.load({ kubeconfig: config.kubeconfig, ...(config.context && { context: config.context }) });
-    } catch (err) {
-      throw new ConfigError(`cluster provider config: kubeconfig: ${errorMessage(err)}`);
-    }
+    const client = await targetClient(config);
     const provider = new ClusterProvider(config, client, context);
     provider.informer.start();
     await provider
@@ -155,6 +153,18 @@ export class ClusterProvider implements Provider {
     this.notifier.markDirty(key);
   }
 
+  /**
+   * A target pod as one of our writes returned it. The watch may have delivered a newer version
+   * already (the target kubelet can report Running before our create's answer is read): the
+   * newer one stays, or the pod would be stuck on the stale status until its next change.
+   */
+  private remember(key: string, pod: Pod): void {
+    const current = this.bySource.get(key);
+    if (current && current.metadata?.uid === pod.metadata?.uid && !isOlder(current, pod)) return;
+    this.bySource.set(key, pod);
+    this.notifier.markDirty(key);
+  }
+
   private render(key: string): Pod | undefined {
     const tombstone = this.tombstones.get(key);
     if (tombstone) return tombstone.pod;
@@ -197,29 +207,43 @@ export class ClusterProvider implements Provider {
       throw new TryLaterError(`an older incarnation of ${key} is still terminating in the target cluster`, 1000);
     }
     this.tombstones.delete(key);
-    const created = await this.createTargetPod(objects.pod, target, source, options.signal);
-    this.bySource.set(key, created);
-    await this.write(() => writeDependents(this.client, created, dependents(objects), options.signal), `create objects of ${key}`);
+    // The objects first: a target kubelet that saw the pod before its env Secret would fail it and back off.
+    const items = dependents(objects);
+    await this.inNamespace(target.namespace, options.signal, () =>
+      this.write(() => writeDependents(this.client, undefined, items, options.signal), `create objects of ${key}`),
+    );
+    let created: Pod;
+    try {
+      created = await this.createTargetPod(objects.pod, target, source, options.signal);
+    } catch (err) {
+      await removeDependents(this.client, items);
+      throw err;
+    }
+    this.remember(key, created);
+    await this.write(() => ownDependents(this.client, created, items, options.signal), `own objects of ${key}`);
+  }
+
+  /** Runs a write into `namespace`; when the namespace is missing, creates it (if allowed) and runs it once more. */
+  private async inNamespace<T>(namespace: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isStatus(err, 404) || !/namespaces? .*not found/i.test(err.message)) throw err;
+      if (!this.config.namespaces.create)
+        throw new PodRejectedError('TargetNamespaceMissing', `namespace ${namespace} does not exist in the target cluster and namespaces.create is off`);
+      await this.createNamespace(namespace, signal);
+      return await call();
+    }
   }
 
   private async createTargetPod(pod: Pod, target: TargetRef, source: SourceRef, signal: AbortSignal): Promise<Pod> {
-    const what = `create pod ${target.namespace}/${target.name}`;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs });
-      } catch (err) {
-        if (isStatus(err, 409)) return await this.claimExisting(target, source, signal);
-        if (isStatus(err, 404) && attempt === 0 && /namespaces? .*not found/i.test((err as KubeApiError).message)) {
-          if (!this.config.namespaces.create)
-            throw new PodRejectedError(
-              'TargetNamespaceMissing',
-              `namespace ${target.namespace} does not exist in the target cluster and namespaces.create is off`,
-            );
-          await this.createNamespace(target.namespace, signal);
-          continue;
-        }
-        throw classify(err, this.client.server.origin, what);
-      }
+    try {
+      return await this.inNamespace(target.namespace, signal, () =>
+        this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs }),
+      );
+    } catch (err) {
+      if (isStatus(err, 409)) return await this.claimExisting(target, source, signal);
+      throw classify(err, this.client.server.origin, `create pod ${target.namespace}/${target.name}`);
     }
   }
 
@@ -298,7 +322,7 @@ export class ClusterProvider implements Provider {
       .catch((err: unknown) => {
         throw classify(err, this.client.server.origin, `update pod ${target.namespace}/${target.name}`);
       });
-    this.bySource.set(key, updated);
+    this.remember(key, updated);
   }
 
   async deletePod(pod: Pod, options: DeleteOptions): Promise<void> {
@@ -423,7 +447,7 @@ export class ClusterProvider implements Provider {
       let message = `the target cluster ${this.client.server.origin} is unreachable: ${errorMessage(err)}`;
       if (isStatus(err, 401)) {
         reason = 'Unauthorized';
-        message = `the target cluster ${this.client.server.origin} rejected our credentials (401 Unauthorized; kubeconfig ${this.config.kubeconfig})`;
+        message = `the target cluster ${this.client.server.origin} rejected our credentials (401 Unauthorized; ${this.client.config.source})`;
       } else if (isStatus(err, 403)) {
         reason = 'Forbidden';
         message = `the target cluster ${this.client.server.origin} forbids us to read namespaces: ${errorMessage(err)}`;
@@ -446,6 +470,13 @@ export class ClusterProvider implements Provider {
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'target capacity not readable; keeping the last one');
     }
+  }
+
+  // ---- stats ----
+
+  /** Our running pods' usage as the target measures it (metrics.k8s.io, else its nodes' summaries). */
+  async getStats(): Promise<PodStats[]> {
+    return await this.stats.collect([...this.bySource.values()]);
   }
 
   // ---- streams ----
@@ -479,6 +510,12 @@ export class ClusterProvider implements Provider {
     this.streams.close();
     this.client.close();
   }
+}
+
+/** Whether `a` is an older version of the same object than `b` (resourceVersions compared as numbers, as etcd issues them; unknown: not older). */
+function isOlder(a: Pod, b: Pod): boolean {
+  const [x, y] = [Number(a.metadata?.resourceVersion), Number(b.metadata?.resourceVersion)];
+  return Number.isFinite(x) && Number.isFinite(y) && x < y;
 }
 
 function condition(status: 'True' | 'False' | 'Unknown', reason: string, message: string, previous?: NodeCondition): NodeCondition {

@@ -17,48 +17,78 @@ const tolerationSchema = z.strictObject({
   tolerationSeconds: z.number().int().optional(),
 });
 
-export const clusterConfigSchema = z.strictObject({
-  /** Kubeconfig of the target cluster. */
-  kubeconfig: z.string().min(1),
-  /** Context in that kubeconfig (default: its current-context). */
-  context: z.string().min(1).optional(),
-  namespaces: z
-    .strictObject({
-      /** Target namespace = prefix + source namespace, unless `map` names it. */
-      prefix: z.string().default(''),
-      /** Explicit source → target namespaces; several sources may share one target (names then get a hash suffix). */
-      map: z.record(z.string().min(1), namespaceName).default({}),
-      /** Create a missing target namespace (labelled as ours); else pods of that namespace fail. */
-      create: z.boolean().default(true),
-      /** Only these source namespaces may burst (empty: all). */
-      allow: z.array(z.string().min(1)).default([]),
-    })
-    .prefault({}),
-  scheduling: z
-    .strictObject({
-      /** Replaces the source pod's nodeSelector (which names source nodes) in the target. */
-      nodeSelector: z.record(z.string().min(1), z.string()).default({}),
-      /** Replaces the source pod's tolerations (which tolerate the virtual node). */
-      tolerations: z.array(tolerationSchema).default([]),
-      /** Keep the pod's affinity rules (they usually name source-cluster labels). */
-      keepAffinity: z.boolean().default(false),
-      /** Keep topologySpreadConstraints. */
-      keepTopologySpread: z.boolean().default(false),
-      /** priorityClassName: keep, drop, or map source → target names (unmapped ones dropped). */
-      priorityClassName: z.union([z.enum(['keep', 'drop']), z.record(z.string().min(1), z.string().min(1))]).default('drop'),
-      /** runtimeClassName: keep, drop, or map. */
-      runtimeClassName: z.union([z.enum(['keep', 'drop']), z.record(z.string().min(1), z.string().min(1))]).default('keep'),
-    })
-    .prefault({}),
-  /** A cap on the node's capacity (each resource the smaller of this and what the target has free). */
-  capacity: z.record(z.string().min(1), quantitySchema).default({}),
-  /** Extra node labels, e.g. topology.kubernetes.io/region and /zone of the target. */
-  labels: z.record(z.string().min(1), z.string()).default({}),
-  /** How often the target's nodes and pods are read for the node's capacity. */
-  capacityRefreshMs: z.number().int().min(100).default(30_000),
-  /** Deadline of each request to the target. */
-  requestTimeoutMs: z.number().int().min(100).default(15_000),
-});
+export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+const httpsUrl = z
+  .string()
+  .refine((text) => URL.canParse(text) && new URL(text).protocol === 'https:', 'must be an https:// URL, e.g. https://target.example:6443');
+
+export const clusterConfigSchema = z
+  .strictObject({
+    /** Kubeconfig of the target cluster (this or inCluster). */
+    kubeconfig: z.string().min(1).optional(),
+    /** Context in that kubeconfig (default: its current-context). */
+    context: z.string().min(1).optional(),
+    /** The target's service-account credentials, as client-go's InClusterConfig reads them, from a given directory and server. */
+    inCluster: z
+      .strictObject({
+        /** The target's API server. */
+        server: httpsUrl,
+        /** Holds `token` (re-read as it rotates) and `ca.crt`. */
+        serviceAccountDir: z.string().min(1).default(DEFAULT_SERVICE_ACCOUNT_DIR),
+      })
+      .optional(),
+    namespaces: z
+      .strictObject({
+        /** Target namespace = prefix + source namespace, unless `map` names it. */
+        prefix: z.string().default(''),
+        /** Explicit source → target namespaces; several sources may share one target (names then get a hash suffix). */
+        map: z.record(z.string().min(1), namespaceName).default({}),
+        /** Create a missing target namespace (labelled as ours); else pods of that namespace fail. */
+        create: z.boolean().default(true),
+        /** Only these source namespaces may burst (empty: all). */
+        allow: z.array(z.string().min(1)).default([]),
+      })
+      .prefault({}),
+    scheduling: z
+      .strictObject({
+        /** Binds every target pod to this target node, bypassing the target's scheduler (default: the target schedules). */
+        nodeName: z.string().min(1).optional(),
+        /** Replaces the source pod's nodeSelector (which names source nodes) in the target. */
+        nodeSelector: z.record(z.string().min(1), z.string()).default({}),
+        /** Replaces the source pod's tolerations (which tolerate the virtual node). */
+        tolerations: z.array(tolerationSchema).default([]),
+        /** Keep the pod's affinity rules (they usually name source-cluster labels). */
+        keepAffinity: z.boolean().default(false),
+        /** Keep topologySpreadConstraints. */
+        keepTopologySpread: z.boolean().default(false),
+        /** priorityClassName: keep, drop, or map source → target names (unmapped ones dropped). */
+        priorityClassName: z.union([z.enum(['keep', 'drop']), z.record(z.string().min(1), z.string().min(1))]).default('drop'),
+        /** runtimeClassName: keep, drop, or map. */
+        runtimeClassName: z.union([z.enum(['keep', 'drop']), z.record(z.string().min(1), z.string().min(1))]).default('keep'),
+      })
+      .prefault({}),
+    /** A cap on the node's capacity (each resource the smaller of this and what the target has free). */
+    capacity: z.record(z.string().min(1), quantitySchema).default({}),
+    /** Extra node labels, e.g. topology.kubernetes.io/region and /zone of the target. */
+    labels: z.record(z.string().min(1), z.string()).default({}),
+    /** How often the target's nodes and pods are read for the node's capacity. */
+    capacityRefreshMs: z.number().int().min(100).default(30_000),
+    /** Deadline of each request to the target. */
+    requestTimeoutMs: z.number().int().min(100).default(15_000),
+  })
+  .check((ctx) => {
+    const { kubeconfig, inCluster, context } = ctx.value;
+    if ((kubeconfig === undefined) === (inCluster === undefined))
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        path: ['kubeconfig'],
+        message: 'give the target either a kubeconfig or inCluster credentials (exactly one)',
+      });
+    if (inCluster && context !== undefined)
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['context'], message: 'a context applies to a kubeconfig, not to inCluster credentials' });
+  });
 
 export type ClusterConfig = z.output<typeof clusterConfigSchema>;
 

@@ -70,6 +70,42 @@ test('the pod read back from the target is the source pod: same updatable fields
   assert.equal(sourceOf(out.pod.metadata, 'another-node'), undefined, 'another node never claims it');
 });
 
+test('with the original spec, only values that may hold Secret data go through the env Secret', () => {
+  const { pod, volumes } = sourceWithVolumes();
+  const original = structuredClone(pod);
+  original.spec!.containers[0]!.env = [
+    { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+    { name: 'PLAIN', value: 'plain' },
+    { name: 'COLOR', valueFrom: { configMapKeyRef: { name: 'settings', key: 'color' } } },
+    { name: 'URL', value: 'https://u:$(PASSWORD)@host' },
+  ];
+  pod.spec!.containers[0]!.env = [
+    { name: 'KUBERNETES_SERVICE_HOST', value: '10.0.0.1' },
+    { name: 'PASSWORD', value: 'hunter2' },
+    { name: 'PLAIN', value: 'plain' },
+    { name: 'COLOR', value: 'blue' },
+    { name: 'URL', value: 'https://u:hunter2@host' },
+  ];
+  const env = translatePod({ pod, volumes, original }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec!.containers[0]!.env!;
+  const clear = Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+  assert.deepEqual(clear, { KUBERNETES_SERVICE_HOST: '10.0.0.1', PLAIN: 'plain', COLOR: 'blue' });
+  assert.ok(!JSON.stringify(env).includes('hunter2'));
+  // envFrom a Secret: every name the env list does not set otherwise is kept out of clear.
+  original.spec!.containers[0]!.envFrom = [{ secretRef: { name: 'creds' } }];
+  const withEnvFrom = translatePod({ pod, volumes, original }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec!.containers[0]!.env!;
+  assert.deepEqual(
+    withEnvFrom.filter((e) => e.value !== undefined).map((e) => e.name),
+    ['PLAIN', 'COLOR'],
+  );
+});
+
+test('scheduling.nodeName binds the target pod to that target node', () => {
+  const { pod, volumes } = sourceWithVolumes();
+  const pinned = parseClusterConfig({ kubeconfig: '/k', scheduling: { nodeName: 'target-node-1' } });
+  assert.equal(translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', pinned).pod.spec?.nodeName, 'target-node-1');
+  assert.equal(translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec?.nodeName, undefined);
+});
+
 test('volumes the target cannot get are rejected; shared target namespaces give names a hash suffix', () => {
   const pod = makePod({ name: 'db', namespace: 'team', uid: 'u-2' });
   pod.spec!.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }];
@@ -88,6 +124,6 @@ test('volumes the target cannot get are rejected; shared target namespaces give 
 });
 
 test('a bad config names the field', () => {
-  assert.throws(() => parseClusterConfig({}), /cluster provider config: kubeconfig: required/);
+  assert.throws(() => parseClusterConfig({}), /cluster provider config: kubeconfig: give the target either a kubeconfig or inCluster credentials/);
   assert.throws(() => parseClusterConfig({ kubeconfig: '/k', namespaces: { map: { a: 'Not_A_Label' } } }), /namespaces\.map\.a/);
 });

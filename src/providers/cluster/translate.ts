@@ -2,8 +2,8 @@
 // node selectors, affinity, tolerations of the virtual node, its ServiceAccount) is stripped or
 // replaced by config; what the pod needs travels as objects of its own: each resolved volume
 // becomes a ConfigMap (configMap, downwardAPI) or a Secret (secret, projected: that is where the
-// source ServiceAccount token lives), the resolved env goes into a Secret read through
-// secretKeyRef (so a Secret-backed value is never in the pod spec in clear), and pull secrets
+// source ServiceAccount token lives), resolved env that may hold a Secret's data goes into a
+// Secret read through secretKeyRef (so it is never in the pod spec in clear), and pull secrets
 // are copied. The objects carry the pod's ownership labels and, once the pod exists, an
 // ownerReference to it, so the target's garbage collector removes them with the pod.
 import { PodRejectedError } from '../../errors.ts';
@@ -53,16 +53,18 @@ export function translatePod(resolved: ResolvedPod, target: TargetRef, nodeName:
 
   const envData: Record<string, string> = {};
   const envSecret = dependentName(target.name, 'env');
-  const mapEnv = (prefix: string) => (container: Container, index: number) => {
+  const mapEnv = (prefix: string, originals: Container[] | undefined) => (container: Container, index: number) => {
     delete container.envFrom; // the core resolved envFrom into env
+    const secret = secretDerived(resolved.original ? (originals?.[index] ?? {}) : undefined);
     container.env = container.env?.map((variable, i) => {
+      if (!secret(variable.name)) return { name: variable.name, value: variable.value ?? '' };
       const key = `${prefix}${index}.${i}`;
       envData[key] = Buffer.from(variable.value ?? '').toString('base64');
       return { name: variable.name, valueFrom: { secretKeyRef: { name: envSecret, key } } };
     });
   };
-  spec.containers.forEach(mapEnv('c'));
-  spec.initContainers?.forEach(mapEnv('i'));
+  spec.containers.forEach(mapEnv('c', resolved.original?.spec?.containers));
+  spec.initContainers?.forEach(mapEnv('i', resolved.original?.spec?.initContainers));
   if (Object.keys(envData).length > 0) secrets.push({ metadata: meta(envSecret), type: 'Opaque', data: envData });
 
   const pullSecrets = resolved.pullSecrets ?? [];
@@ -77,6 +79,24 @@ export function translatePod(resolved: ResolvedPod, target: TargetRef, nodeName:
   if (source.spec?.tolerations?.length) annotations[ANNOTATION_TOLERATIONS] = JSON.stringify(source.spec.tolerations);
   const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: target.name, namespace: target.namespace, labels, annotations }, spec };
   return { pod, configMaps, secrets };
+}
+
+/**
+ * Which of a container's resolved variables may hold a Secret's data, from its spec before
+ * resolution (undefined: unknown, so all): secretKeyRef values; with an envFrom secretRef, every
+ * name its env list does not set from elsewhere; and literal values that expand $(VAR) references.
+ * The rest (literals, ConfigMap values, field refs, service variables) may go in clear.
+ */
+export function secretDerived(original: Partial<Container> | undefined): (name: string) => boolean {
+  if (!original) return () => true;
+  const fromSecretEnvFrom = (original.envFrom ?? []).some((source) => source.secretRef);
+  const declared = new Map((original.env ?? []).map((e) => [e.name, e]));
+  return (name) => {
+    const entry = declared.get(name);
+    if (!entry) return fromSecretEnvFrom;
+    if (entry.valueFrom) return entry.valueFrom.secretKeyRef !== undefined;
+    return (entry.value ?? '').includes('$(');
+  };
 }
 
 /** Resolved files as a ConfigMap/Secret volume: keys f0..fn, each mapped to its path and mode. */
@@ -102,6 +122,7 @@ function mapped(setting: 'keep' | 'drop' | Record<string, string>, value: string
 
 function stripScheduling(spec: PodSpec, config: ClusterConfig['scheduling']): void {
   delete spec.nodeName;
+  if (config.nodeName) spec.nodeName = config.nodeName;
   delete spec.schedulerName;
   delete spec.ephemeralContainers;
   // The source's ServiceAccount does not exist there, and the target's token must not be mounted:
