@@ -1,5 +1,6 @@
 // The fuzz results as Markdown: one table of properties per target, then the load figures.
 import type { KubeletApiFuzzResult } from './kubelet-api.ts';
+import type { PodSpecFuzzResult } from './pod-specs.ts';
 import type { RemoteProtocolFuzzResult } from './remote-protocol.ts';
 
 export interface FuzzResult {
@@ -8,7 +9,7 @@ export interface FuzzResult {
   commit: string;
   machine: { cpuModel: string; cores: number; node: string };
   settings: { runs: number; seed: number };
-  targets: (KubeletApiFuzzResult | RemoteProtocolFuzzResult)[];
+  targets: (KubeletApiFuzzResult | RemoteProtocolFuzzResult | PodSpecFuzzResult)[];
 }
 
 export function renderMarkdown(result: FuzzResult): string {
@@ -40,6 +41,15 @@ export function renderMarkdown(result: FuzzResult): string {
         `- Slowloris: ${s.clients} clients sending a request head a byte every 200 ms for ${s.seconds} s; meanwhile GET /healthz served ${s.healthzServed} times, failed ${s.healthzFailed}, slowest ${s.slowestHealthzMs} ms.`,
         `- Idle connections: ${t.idle.opened} TLS connections open at once (${t.idle.failedToOpen} failed to open); GET /healthz meanwhile: ${t.idle.healthzWhileOpenMs === undefined ? 'failed' : `${t.idle.healthzWhileOpenMs} ms`}.`,
         `- Server RSS: ${t.rssMiB.start} MiB at start, ${t.rssMiB.peak} MiB peak, ${t.rssMiB.end} MiB at the end.`,
+        '',
+      );
+    } else if (t.target === 'pod-specs') {
+      lines.push(
+        `- How the pods ended: ${Object.entries(t.outcomes)
+          .map(([k, n]) => `${k}: ${n}`)
+          .join('; ')}.`,
+        `- Uncaught exceptions or unhandled rejections: ${t.uncaught.length === 0 ? 'none' : t.uncaught.join('; ')}.`,
+        `- Heap: ${t.heapMiB.start} MiB at start, ${t.heapMiB.peak} MiB peak, ${t.heapMiB.end} MiB at the end (pods removed after each case).`,
         '',
       );
     } else {

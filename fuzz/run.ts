@@ -1,4 +1,4 @@
-// npm run fuzz -- [--runs N] [--seed S] [--idle N] [--only kubelet-api|remote-protocol]
+// npm run fuzz -- [--runs N] [--seed S] [--idle N] [--slow-clients N] [--slow-seconds S] [--only kubelet-api|remote-protocol|pod-specs]
 // Runs the fuzz targets with fast-check (a fixed default seed, so a run repeats) and writes
 // fuzz/results/latest.json and latest.md. Exits 1 when a property failed or a target crashed;
 // each failure names its seed, fast-check's replay path and the shrunk input.
@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fuzzKubeletApi, type KubeletApiFuzzResult } from './kubelet-api.ts';
+import { fuzzPodSpecs, type PodSpecFuzzResult } from './pod-specs.ts';
 import { fuzzRemoteProtocol, type RemoteProtocolFuzzResult } from './remote-protocol.ts';
 import { DEFAULT_SEED } from './property.ts';
 import { renderMarkdown } from './report.ts';
@@ -29,7 +30,7 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs ${values.runs}:
 if (!Number.isInteger(seed)) throw new Error(`--seed ${values.seed}: expected an integer`);
 
 const startedAt = new Date().toISOString();
-const targets: (KubeletApiFuzzResult | RemoteProtocolFuzzResult)[] = [];
+const targets: (KubeletApiFuzzResult | RemoteProtocolFuzzResult | PodSpecFuzzResult)[] = [];
 if (!values.only || values.only === 'kubelet-api') {
   console.log(`kubelet-api: ${runs} runs per property, seed ${seed}`);
   targets.push(
@@ -45,6 +46,10 @@ if (!values.only || values.only === 'kubelet-api') {
 if (!values.only || values.only === 'remote-protocol') {
   console.log(`remote-protocol: ${runs} runs per property, seed ${seed}`);
   targets.push(await fuzzRemoteProtocol({ runs, seed }));
+}
+if (!values.only || values.only === 'pod-specs') {
+  console.log(`pod-specs: ${runs} runs, seed ${seed}`);
+  targets.push(await fuzzPodSpecs({ runs, seed }));
 }
 
 let commit = 'unknown';
