@@ -36,6 +36,8 @@ export interface KubeletApiFuzzResult {
   crashed: boolean;
   exit?: string;
   idle: { opened: number; failedToOpen: number; healthzWhileOpenMs: number | undefined };
+  /** The server's RSS after each of two idle-connection rounds: memory the first round left is reused by the second, not added to. */
+  idleRoundsRssMiB: number[];
   slowloris: { clients: number; seconds: number; healthzServed: number; healthzFailed: number; slowestHealthzMs: number };
   rssMiB: { start: number; peak: number; end: number };
 }
@@ -373,6 +375,17 @@ export async function fuzzKubeletApi(options: KubeletApiFuzzOptions): Promise<Ku
     const slow = await slowloris(target, options.slowClients, options.slowSeconds);
     const idle = await idleConnections(target, options.idleConnections);
     await sleep(500);
+    const idleRoundsRssMiB = [Math.round(target.rssMiB())];
+    const second = await idleConnections(target, options.idleConnections);
+    // The figures below are the worse of the two rounds.
+    idle.opened = Math.min(idle.opened, second.opened);
+    idle.failedToOpen += second.failedToOpen;
+    idle.healthzWhileOpenMs =
+      idle.healthzWhileOpenMs === undefined || second.healthzWhileOpenMs === undefined
+        ? undefined
+        : Math.max(idle.healthzWhileOpenMs, second.healthzWhileOpenMs);
+    await sleep(500);
+    idleRoundsRssMiB.push(Math.round(target.rssMiB()));
     if (target.alive) await target.healthz().catch(() => undefined);
     return {
       target: 'kubelet-api',
@@ -380,6 +393,7 @@ export async function fuzzKubeletApi(options: KubeletApiFuzzOptions): Promise<Ku
       crashed: !target.alive,
       ...(target.exit !== undefined && { exit: target.exit }),
       idle,
+      idleRoundsRssMiB,
       slowloris: slow,
       rssMiB: { start: Math.round(start), peak: Math.round(target.peakRssMiB), end: Math.round(target.rssMiB()) },
     };

@@ -40,6 +40,7 @@ export function renderMarkdown(result: FuzzResult): string {
       lines.push(
         `- Slowloris: ${s.clients} clients sending a request head a byte every 200 ms for ${s.seconds} s; meanwhile GET /healthz served ${s.healthzServed} times, failed ${s.healthzFailed}, slowest ${s.slowestHealthzMs} ms.`,
         `- Idle connections: ${t.idle.opened} TLS connections open at once (${t.idle.failedToOpen} failed to open); GET /healthz meanwhile: ${t.idle.healthzWhileOpenMs === undefined ? 'failed' : `${t.idle.healthzWhileOpenMs} ms`}.`,
+        `- Server RSS after each of two idle-connection rounds: ${t.idleRoundsRssMiB.join(' MiB, ')} MiB.`,
         `- Server RSS: ${t.rssMiB.start} MiB at start, ${t.rssMiB.peak} MiB peak, ${t.rssMiB.end} MiB at the end.`,
         '',
       );

@@ -55,6 +55,11 @@ if (!values.only || values.only === 'pod-specs') {
 let commit = 'unknown';
 try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: import.meta.dirname, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'fuzz/*.ts'], {
+    cwd: path.join(import.meta.dirname, '..'),
+    encoding: 'utf8',
+  }).trim();
+  if (dirty) commit += '+dirty';
 } catch {
   // not a git checkout
 }
