@@ -125,21 +125,23 @@ describe('fargate provider against the AWS contract server', () => {
     await env.provider.deletePod(p, { ...call, reason: 'finished' });
   });
 
-  test('restartPolicy OnFailure runs a new task after a failure, counting the restart', async () => {
+  test('restartPolicy OnFailure runs a new task after a failure, counting the restart', async (t) => {
     const p = pod({ restartPolicy: 'OnFailure', containers: [{ name: 'main', image: 'busybox:1.36', command: ['sh', '-c', 'sleep 0.2; exit 3'] }] });
     await env.provider.createPod(resolved(p), call);
+    // Deleted however the test ends: a pod left restarting would take the RunTask faults later tests inject.
+    t.after(() => env.provider.deletePod(p, { ...call, reason: 'deleted' }).catch(() => undefined));
     const restarted = await waitFor(
       'a restart',
       async () => {
         const s = await status(p);
-        return (s?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? s : undefined;
+        // The restart is counted once the new task is asked for; wait until its RunTask is recorded too.
+        const runs = env.server.calls('RunTask').filter((r) => r.body.startedBy === p.metadata!.uid).length;
+        return (s?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && runs >= 2 ? s : undefined;
       },
       { timeoutMs: 15_000, intervalMs: 20 },
     );
     assert.notEqual(restarted.phase, 'Failed');
     assert.equal(restarted.containerStatuses?.[0]?.lastState?.terminated?.exitCode, 3);
-    assert.ok(env.server.calls('RunTask').filter((r) => r.body.startedBy === p.metadata!.uid).length >= 2);
-    await env.provider.deletePod(p, { ...call, reason: 'deleted' });
   });
 
   test('init containers run first (dependsOn SUCCESS) and are not essential', async () => {
