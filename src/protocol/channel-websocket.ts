@@ -2,7 +2,7 @@
 // every message starts with a channel byte ('0'+n in base64 mode); v5 adds a close signal
 // [255, channel]. Each channel is exposed as a Duplex. Backpressure: a channel whose reader
 // does not keep up pauses the socket; writes follow the socket's buffered amount.
-import { Duplex } from 'node:stream';
+import { Duplex, type Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 
 const CLOSE_CHANNEL = 255;
@@ -145,4 +145,20 @@ export class ChannelConnection {
       channel.destroy();
     }
   }
+}
+
+/**
+ * Copies what arrives on `channel` into `out` as it arrives (a client's side of a session). When
+ * `out` is full the socket is paused, not the channel, so nothing sits in the channel's buffer when
+ * the session closes.
+ */
+export function forwardChannel(channel: WebSocketChannel, out: Writable, ws: WebSocket): void {
+  channel.on('data', (chunk: Buffer) => {
+    if (out.destroyed || out.writableEnded) return;
+    if (!out.write(chunk) && !ws.isPaused) {
+      ws.pause();
+      out.once('drain', () => ws.resume());
+      out.once('close', () => ws.resume());
+    }
+  });
 }

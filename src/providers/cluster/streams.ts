@@ -6,12 +6,12 @@
 // carrying the port as uint16 LE), which the API server passes through to the target's kubelet.
 import https from 'node:https';
 import http, { type IncomingMessage } from 'node:http';
-import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { WebSocket, type ClientOptions } from 'ws';
 import { ContainerStateError, NotFoundError, ProviderUnavailableError, VkError, errorMessage } from '../../errors.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import type { Status } from '../../kube/types.ts';
-import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../../protocol/channel-websocket.ts';
+import { ChannelConnection, channelProtocol, forwardChannel, type WebSocketChannel } from '../../protocol/channel-websocket.ts';
 import type { ExecStreams, LogOptions } from '../provider.ts';
 import type { TargetRef } from './names.ts';
 
@@ -86,8 +86,8 @@ export class TargetStreams {
       WebSocketChannel,
       WebSocketChannel,
     ];
-    if (streams.stdout) forward(stdout, streams.stdout, ws);
-    if (streams.stderr && !streams.tty) forward(stderr, streams.stderr, ws);
+    if (streams.stdout) forwardChannel(stdout, streams.stdout, ws);
+    if (streams.stderr && !streams.tty) forwardChannel(stderr, streams.stderr, ws);
     let statusText = '';
     statusChannel.on('data', (chunk: Buffer) => {
       if (statusText.length < 64 << 10) statusText += chunk.toString('utf8');
@@ -204,18 +204,6 @@ export class TargetStreams {
       });
     });
   }
-}
-
-/** Copies a channel into `out`; a full `out` pauses the socket, not the channel. */
-function forward(channel: WebSocketChannel, out: Writable, ws: WebSocket): void {
-  channel.on('data', (chunk: Buffer) => {
-    if (out.destroyed || out.writableEnded) return;
-    if (!out.write(chunk) && !ws.isPaused) {
-      ws.pause();
-      out.once('drain', () => ws.resume());
-      out.once('close', () => ws.resume());
-    }
-  });
 }
 
 async function sendSizes(sizes: AsyncIterable<{ width: number; height: number }>, channel: WebSocketChannel, ws: WebSocket): Promise<void> {

@@ -4,10 +4,10 @@
 //   exec/attach:   0 stdin, 1 stdout, 2 stderr, 3 status (a metav1.Status as JSON), 4 resize
 //   port-forward:  0 data, 1 error (text, when forwarding fails)
 import type { IncomingMessage } from 'node:http';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { ProtocolError, ProviderUnavailableError, VkError, errorMessage } from '../../errors.ts';
-import { ChannelConnection, channelProtocol, type WebSocketChannel } from '../../protocol/channel-websocket.ts';
+import { ChannelConnection, channelProtocol, forwardChannel, type WebSocketChannel } from '../../protocol/channel-websocket.ts';
 import { decodeError } from '../../protocol/errors.ts';
 import { ERROR_CODE_CAUSE } from '../../protocol/remote-command.ts';
 import { encodeCommandQuery, type Query } from '../../protocol/query.ts';
@@ -64,21 +64,6 @@ export function openSession(transport: RemoteTransport, path: string, query: Que
   });
 }
 
-/**
- * Copies what arrives on a channel into `out` as it arrives. When `out` is full, the socket is
- * paused (not the channel), so nothing sits in the channel's buffer when the session closes.
- */
-function forward(channel: WebSocketChannel, out: Writable, ws: WebSocket): void {
-  channel.on('data', (chunk: Buffer) => {
-    if (out.destroyed || out.writableEnded) return;
-    if (!out.write(chunk) && !ws.isPaused) {
-      ws.pause();
-      out.once('drain', () => ws.resume());
-      out.once('close', () => ws.resume());
-    }
-  });
-}
-
 function sendInput(input: Readable, channel: WebSocketChannel): void {
   input.on('error', () => channel.end());
   input.pipe(channel);
@@ -123,8 +108,8 @@ export async function remoteCommand(transport: RemoteTransport, path: string, co
   const what = command ? 'exec' : 'attach';
   const { ws, conn, closed } = await openSession(transport, path, query, 5, streams.signal);
   const [stdin, stdout, stderr, status, resize] = conn.channels as [WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel, WebSocketChannel];
-  if (streams.stdout) forward(stdout, streams.stdout, ws);
-  if (streams.stderr && !tty) forward(stderr, streams.stderr, ws);
+  if (streams.stdout) forwardChannel(stdout, streams.stdout, ws);
+  if (streams.stderr && !tty) forwardChannel(stderr, streams.stderr, ws);
   let statusText = '';
   status.on('data', (chunk: Buffer) => {
     if (statusText.length < 64 << 10) statusText += chunk.toString('utf8');
@@ -160,7 +145,7 @@ export async function remotePortForward(transport: RemoteTransport, path: string
     error.on('data', (chunk: Buffer) => {
       if (errorText.length < 64 << 10) errorText += chunk.toString('utf8');
     });
-    forward(data, stream, ws);
+    forwardChannel(data, stream, ws);
     // The remote side half-closed: so do we.
     data.once('end', () => {
       if (!stream.writableEnded && !stream.destroyed) stream.end();
