@@ -6,7 +6,6 @@
 // the target's objects (the pod, its env Secret, its volume ConfigMaps/Secrets).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { before, test } from 'node:test';
 import { formatReport, runConformance, type ConformanceProfile } from '../../conformance/suite.ts';
 import type { ConfigMap, ObjectList, Pod, Secret } from '../../src/kube/types.ts';
@@ -15,21 +14,15 @@ import { ClusterProvider } from '../../src/providers/cluster/cluster-provider.ts
 import { LABEL_NODE } from '../../src/providers/cluster/names.ts';
 import { CONTRACT_CASES, runProviderContract } from '../../src/providers/contract.ts';
 import type { ResolvedPod, ResolvedVolume } from '../../src/providers/provider.ts';
-import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
-import { checkHost } from '../../src/providers/sandbox/sandbox-provider.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, fileScope, kubeconfigPath, randomName, waitFor } from '../harness/cluster.ts';
+import { sandboxSkip } from '../harness/sandbox-host.ts';
 import { startTargetCluster, type TargetCluster } from '../harness/target-cluster.ts';
 
 const scope = fileScope();
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
-let skip: string | false = false;
-try {
-  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
-} catch (err) {
-  skip = (err as Error).message;
-}
+const skip = sandboxSkip;
 
 let target: TargetCluster;
 let profile: Required<ConformanceProfile>;

@@ -8,31 +8,23 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import { approveCsr } from '../../src/kubelet-api/certificates.ts';
 import type { ConfigMap, CoreEvent, Node, ObjectList, Pod, Secret } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { ClusterProvider } from '../../src/providers/cluster/cluster-provider.ts';
 import { LABEL_NODE, LABEL_UID } from '../../src/providers/cluster/names.ts';
-import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
-import { checkHost } from '../../src/providers/sandbox/sandbox-provider.ts';
-import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
+import type { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, fileScope, kubeconfigPath, kubectl, randomName, waitFor, type Scope } from '../harness/cluster.ts';
+import { sandboxSkip } from '../harness/sandbox-host.ts';
 import { startTargetCluster, type TargetCluster } from '../harness/target-cluster.ts';
 import { tempDir } from '../harness/temp.ts';
-import { FAST_TIMINGS } from '../harness/timings.ts';
-import os from 'node:os';
+import { startNodeFor } from '../harness/virtual-node.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 const scope = fileScope();
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
-let skip: string | false = false;
-try {
-  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
-} catch (err) {
-  skip = (err as Error).message;
-}
+const skip = sandboxSkip;
 
 let target: TargetCluster;
 let image = '';
@@ -45,26 +37,7 @@ let sourceVk: VirtualKubelet;
 async function startClusterNode(t: Scope, name: string, config: Record<string, unknown>): Promise<VirtualKubelet> {
   const client = await adminClient();
   const provider = await ClusterProvider.open(config, { nodeName: name, nodeIP: '127.0.0.1', log, kube: client });
-  const vk = await VirtualKubelet.start(
-    client,
-    provider,
-    {
-      nodeName: name,
-      nodeIP: '127.0.0.1',
-      labels: {},
-      shutdownMode: 'delete',
-      ...FAST_TIMINGS,
-      kubeletPort: 0,
-      kubeletApi: {
-        address: '127.0.0.1',
-        auth: 'webhook',
-        servingCert: 'csr',
-        csrTimeoutMs: 30_000,
-        approveCsr: (csr) => approveCsr(client, csr, 'approved by the test'),
-      },
-    },
-    log,
-  );
+  const vk = await startNodeFor(provider, name, { kubeletApi: true, log, client });
   t.after(() => vk.stop());
   return vk;
 }

@@ -16,11 +16,12 @@ import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
 import type { Provider } from '../../src/providers/provider.ts';
 import { RemoteProvider } from '../../src/providers/remote/remote-provider.ts';
-import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
-import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import { SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
+import { assertCases, assertNoFailures, CORE_CASES } from '../harness/conformance-expect.ts';
 import { adminClient, kubeconfigPath } from '../harness/cluster.ts';
+import { sandboxSkip } from '../harness/sandbox-host.ts';
 import { freePort } from '../harness/net.ts';
 import { tempDir } from '../harness/temp.ts';
 
@@ -29,7 +30,6 @@ const call = { signal: new AbortController().signal };
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
-const CORE = ['ping', 'create-delete', 'list-get-status', 'status-transitions', 'notify-stream', 'error-paths'];
 
 /**
  * Serves `provider` over the protocol on a fixed port. restart.stop makes the server "die" (its
@@ -54,14 +54,6 @@ async function restartableServer(provider: Provider, token: string) {
   };
 }
 
-function statuses(report: ConformanceReport): Record<string, string> {
-  return Object.fromEntries(report.results.map((r) => [r.name, r.status]));
-}
-
-function assertNoFailures(report: ConformanceReport): void {
-  assert.equal(report.failed, 0, `conformance failures:\n${formatReport(report)}`);
-}
-
 /** `npm run conformance -- ...` as a child process; resolves with its JSON report. */
 function conformanceCli(args: string[]): Promise<{ code: number; report: ConformanceReport | undefined; stderr: string }> {
   return new Promise((resolve) => {
@@ -82,6 +74,21 @@ function conformanceCli(args: string[]): Promise<{ code: number; report: Conform
   });
 }
 
+/** Every case but provider-restart: the mock simulates each capability. */
+const MOCK_PASSES = [
+  ...CORE_CASES,
+  'env-volume-delivery',
+  'update',
+  'restart-policy',
+  'create-failure',
+  'deletion-while-creating',
+  'logs',
+  'exec',
+  'attach',
+  'port-forward',
+  'stats',
+];
+
 test('the mock provider passes the conformance suite in-process', async () => {
   const provider = new MockProvider(parseMockConfig({ logIntervalMs: 200 }), { nodeName: 'conformance', log });
   const report = await runConformance(
@@ -89,22 +96,8 @@ test('the mock provider passes the conformance suite in-process', async () => {
     { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log },
   );
   assertNoFailures(report);
-  const status = statuses(report);
-  for (const name of [
-    ...CORE,
-    'env-volume-delivery',
-    'update',
-    'restart-policy',
-    'create-failure',
-    'deletion-while-creating',
-    'logs',
-    'exec',
-    'attach',
-    'port-forward',
-    'stats',
-  ])
-    assert.equal(status[name], 'passed', name);
-  assert.equal(status['provider-restart'], 'skipped');
+  assertCases(report, 'passed', MOCK_PASSES);
+  assertCases(report, 'skipped', ['provider-restart']);
   assert.match(report.results.find((r) => r.name === 'provider-restart')?.detail ?? '', /cannot restart/);
   assert.deepEqual(report.capabilities, [
     'notifyPods',
@@ -136,22 +129,7 @@ test('the mock provider passes the conformance suite behind the remote protocol 
     { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log },
   );
   assertNoFailures(report);
-  const status = statuses(report);
-  for (const name of [
-    ...CORE,
-    'env-volume-delivery',
-    'update',
-    'restart-policy',
-    'create-failure',
-    'deletion-while-creating',
-    'logs',
-    'exec',
-    'attach',
-    'port-forward',
-    'stats',
-    'provider-restart',
-  ])
-    assert.equal(status[name], 'passed', name);
+  assertCases(report, 'passed', [...MOCK_PASSES, 'provider-restart']);
   assert.equal(report.provider, 'mock');
 });
 
@@ -174,7 +152,7 @@ test('npm run conformance: `vk provider-server --provider mock` in a child proce
   assert.ok(report, `no JSON report (exit ${code}): ${stderr}`);
   assertNoFailures(report);
   assert.equal(code, 0);
-  assert.equal(statuses(report)['provider-restart'], 'passed');
+  assertCases(report, 'passed', ['provider-restart']);
   assert.equal(report.skipped, 0);
 });
 
@@ -195,10 +173,17 @@ test('the Python example provider (standard library only) passes the core cases 
   assert.ok(report, `no JSON report (exit ${code}): ${stderr}`);
   assertNoFailures(report);
   assert.equal(report.provider, 'python-example');
-  const status = statuses(report);
-  for (const name of CORE) assert.equal(status[name], 'passed', name);
-  for (const name of ['env-volume-delivery', 'update', 'restart-policy', 'create-failure', 'deletion-while-creating', 'logs', 'stats', 'provider-restart'])
-    assert.equal(status[name], 'passed', name);
+  assertCases(report, 'passed', [
+    ...CORE_CASES,
+    'env-volume-delivery',
+    'update',
+    'restart-policy',
+    'create-failure',
+    'deletion-while-creating',
+    'logs',
+    'stats',
+    'provider-restart',
+  ]);
   for (const name of ['exec', 'attach', 'port-forward']) {
     const result: CaseResult | undefined = report.results.find((r) => r.name === name);
     assert.equal(result?.status, 'skipped', name);
@@ -220,12 +205,6 @@ test('the conformance command line names bad arguments', () => {
 // The sandbox provider: real pods in Linux namespaces, from busybox images pushed to a real
 // registry on loopback (the suite's profile names them; the update case switches between two
 // tags). Needs root, bubblewrap, catatonit and a static busybox, like test/e2e/sandbox.test.ts.
-let sandboxSkip: string | false = false;
-try {
-  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
-} catch (err) {
-  sandboxSkip = (err as Error).message;
-}
 // A fast CrashLoopBackOff, so restart-policy sees restarts within its deadlines.
 const SANDBOX_BACKOFF = { initialMs: 1000, maxMs: 4000, resetAfterMs: 600_000 };
 
@@ -250,7 +229,7 @@ async function sweepSandbox(dataDir: string): Promise<void> {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-const SANDBOX_PASSES = [...CORE, 'update', 'restart-policy', 'deletion-while-creating', 'logs', 'exec', 'attach', 'port-forward', 'stats'];
+const SANDBOX_PASSES = [...CORE_CASES, 'update', 'restart-policy', 'deletion-while-creating', 'logs', 'exec', 'attach', 'port-forward', 'stats'];
 
 function assertSandboxSkips(report: ConformanceReport, skipped: Record<string, RegExp>): void {
   for (const [name, reason] of Object.entries(skipped)) {
@@ -273,8 +252,7 @@ test('the sandbox provider passes the conformance suite in-process', { skip: san
   );
   t.diagnostic(formatReport(report));
   assertNoFailures(report);
-  const status = statuses(report);
-  for (const name of SANDBOX_PASSES) assert.equal(status[name], 'passed', name);
+  assertCases(report, 'passed', SANDBOX_PASSES);
   assertSandboxSkips(report, {
     'env-volume-delivery': /no resolvedPod extension/,
     'create-failure': /simulated backend/,
@@ -307,8 +285,7 @@ test(
     );
     t.diagnostic(formatReport(report));
     assertNoFailures(report);
-    const status = statuses(report);
-    for (const name of [...SANDBOX_PASSES, 'provider-restart']) assert.equal(status[name], 'passed', name);
+    assertCases(report, 'passed', [...SANDBOX_PASSES, 'provider-restart']);
     assertSandboxSkips(report, { 'env-volume-delivery': /no resolvedPod extension/, 'create-failure': /simulated backend/ });
     assert.equal(report.provider, 'sandbox');
   },

@@ -6,12 +6,13 @@
 // call, and their logs are read with kubectl.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatReport, runConformance } from '../../conformance/suite.ts';
+import { runConformance } from '../../conformance/suite.ts';
 import type { CoreEvent, Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { FargateProvider } from '../../src/providers/fargate/fargate-provider.ts';
 import { testConfig, useTestCredentials } from '../contract/aws/fargate-fixture.ts';
 import { AwsContractServer } from '../contract/aws/server.ts';
+import { assertCases, assertNoFailures, BACKEND_CASES } from '../harness/conformance-expect.ts';
 import { adminClient, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { startNodeFor } from '../harness/virtual-node.ts';
 
@@ -34,23 +35,9 @@ test('the Fargate provider passes the conformance suite against the AWS contract
     { description: 'fargate (AWS contract server)', provider },
     { client: await adminClient(), kubectl: process.env.VK_TEST_KUBECTL!, kubeconfig: kubeconfigPath(), log },
   );
-  assert.equal(report.failed, 0, `conformance failures:\n${formatReport(report)}`);
-  const status = Object.fromEntries(report.results.map((r) => [r.name, r.status]));
-  for (const name of [
-    'ping',
-    'create-delete',
-    'list-get-status',
-    'status-transitions',
-    'notify-stream',
-    'error-paths',
-    'update',
-    'restart-policy',
-    'deletion-while-creating',
-    'logs',
-  ])
-    assert.equal(status[name], 'passed', name);
-  for (const name of ['exec', 'attach', 'port-forward', 'stats', 'env-volume-delivery', 'create-failure', 'provider-restart'])
-    assert.equal(status[name], 'skipped', name);
+  assertNoFailures(report);
+  assertCases(report, 'passed', BACKEND_CASES);
+  assertCases(report, 'skipped', ['exec', 'attach', 'port-forward', 'stats', 'env-volume-delivery', 'create-failure', 'provider-restart']);
   assert.deepEqual(report.capabilities, ['notifyPods', 'notifyPodEvents', 'nodeConfig', 'ping', 'getContainerLogs']);
 });
 

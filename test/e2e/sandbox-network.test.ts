@@ -7,26 +7,25 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { before, test } from 'node:test';
 import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
-import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
-import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import { SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
 import type { PodRecordState } from '../../src/providers/sandbox/state.ts';
 import { run } from '../../src/util/command.ts';
 import type { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { adminClient, fileScope, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { sandboxSkip } from '../harness/sandbox-host.ts';
 import { tempDir } from '../harness/temp.ts';
 import { createTestHost, testHostsSupported, type TestHost } from '../harness/test-host.ts';
 import { startNodeFor } from '../harness/virtual-node.ts';
 
 const call = { signal: new AbortController().signal };
 const scope = fileScope();
-let skip: string | false = false;
+const skip: string | false = sandboxSkip || (testHostsSupported() ?? false);
 let image = '';
 let nodeName = '';
 let provider: SandboxProvider;
@@ -37,13 +36,6 @@ let dataDir = '';
 const podLinks = new Set<string>();
 /** The outside namespace's server: answers each TCP connection with the address it came from. */
 const ECHO_PORT = 8089;
-
-try {
-  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
-  skip = testHostsSupported() ?? false;
-} catch (err) {
-  skip = (err as Error).message;
-}
 
 before(async () => {
   if (skip) return;

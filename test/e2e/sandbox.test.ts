@@ -11,13 +11,13 @@ import { createInterface } from 'node:readline';
 import { before, test } from 'node:test';
 import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
-import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
 import { cgroupDirs, cgroupPids } from '../../src/providers/sandbox/cgroups.ts';
-import { checkHost, SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import { SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
 import type { PodRecordState } from '../../src/providers/sandbox/state.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { fileScope, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { sandboxSkip } from '../harness/sandbox-host.ts';
 import { freePort } from '../harness/net.ts';
 import { startNodeFor } from '../harness/virtual-node.ts';
 
@@ -26,7 +26,7 @@ const call = { signal: new AbortController().signal };
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 const scope = fileScope();
-let skip: string | false = false;
+const skip = sandboxSkip;
 let image = '';
 let nodeName = '';
 let dataDir = '';
@@ -34,12 +34,6 @@ let provider: SandboxProvider;
 
 // A fast CrashLoopBackOff for the tests (the defaults, 10 s doubling to 5 min, are unit-tested).
 const BACKOFF = { initialMs: 2000, maxMs: 8000, resetAfterMs: 600_000 };
-
-try {
-  await checkHost(parseSandboxConfig({ dataDir: os.tmpdir() }));
-} catch (err) {
-  skip = (err as Error).message;
-}
 
 before(async () => {
   if (skip) return;

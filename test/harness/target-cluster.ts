@@ -6,16 +6,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startLocalCluster, type LocalCluster } from '../../src/cluster/local.ts';
-import { approveCsr } from '../../src/kubelet-api/certificates.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseMockConfig } from '../../src/providers/mock/config.ts';
 import { MockProvider } from '../../src/providers/mock/mock-provider.ts';
 import type { Provider } from '../../src/providers/provider.ts';
 import { SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
-import { VirtualKubelet } from '../../src/virtual-kubelet.ts';
+import type { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import type { KubectlResult, Scope } from './cluster.ts';
-import { FAST_TIMINGS } from './timings.ts';
+import { startNodeFor } from './virtual-node.ts';
 
 export interface TargetCluster {
   cluster: LocalCluster;
@@ -47,26 +46,7 @@ export async function startTargetCluster(scope: Scope, options: { provider: 'san
   } else {
     provider = new MockProvider(parseMockConfig({}), { nodeName: options.nodeName, hostIP: nodeIP, log });
   }
-  const vk = await VirtualKubelet.start(
-    client,
-    provider,
-    {
-      nodeName: options.nodeName,
-      nodeIP,
-      labels: {},
-      shutdownMode: 'delete',
-      ...FAST_TIMINGS,
-      kubeletPort: 0,
-      kubeletApi: {
-        address: '127.0.0.1',
-        auth: 'webhook',
-        servingCert: 'csr',
-        csrTimeoutMs: 30_000,
-        approveCsr: (name) => approveCsr(client, name, 'approved by the test'),
-      },
-    },
-    log,
-  );
+  const vk = await startNodeFor(provider, options.nodeName, { kubeletApi: true, log, client });
   const call = { signal: new AbortController().signal };
   scope.after(async () => {
     for (const pod of await provider.listPods(call).catch(() => [])) await provider.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);

@@ -1,4 +1,5 @@
 // Starts a virtual node in the test process, on the shared control plane, with fast timings.
+import type { KubeClient } from '../../src/kube/client.ts';
 import { approveCsr } from '../../src/kubelet-api/certificates.ts';
 import type { KubeletApiOptions } from '../../src/kubelet-api/start.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
@@ -24,12 +25,14 @@ export interface StartNodeOptions {
   kubeletApi?: boolean | Partial<KubeletApiOptions>;
   metrics?: VkMetrics;
   log?: Logger;
+  /** The control plane to register on (default: the shared one's admin client). */
+  client?: KubeClient;
 }
 
 /** Starts `provider` as node `nodeName` on the shared control plane with fast timings; the caller stops it. */
 export async function startNodeFor(provider: Provider, nodeName: string, options: StartNodeOptions = {}): Promise<VirtualKubelet> {
   const log = options.log ?? createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
-  const client = await adminClient();
+  const client = options.client ?? (await adminClient());
   const api: Partial<VirtualKubeletOptions> = options.kubeletApi
     ? {
         kubeletPort: 0,
