@@ -11,6 +11,7 @@ import { AbortedError, InvalidRequestError, UnsupportedError, errorMessage } fro
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/provider.ts';
 import { requestAttributes, type KubeletAuth, type UserInfo } from './auth.ts';
+import { ConnectionLimit } from './connection-limit.ts';
 import { errorStatus, sendError, writeSocketError, type RouteContext } from './http.ts';
 import { healthz, type HealthCheck } from './routes/healthz.ts';
 import { containerLogs } from './routes/logs.ts';
@@ -66,6 +67,8 @@ export interface KubeletServerOptions {
   metrics?: KubeletServerMetrics;
   healthChecks?: Record<string, HealthCheck>;
   stats?: StatsSource;
+  /** Open connections before the oldest idle one is closed (see connection-limit.ts). */
+  maxConnections?: number;
 }
 
 interface Route {
@@ -101,6 +104,8 @@ export class KubeletServer {
   private readonly options: KubeletServerOptions;
   private readonly log: Logger;
   private readonly server: https.Server;
+  /** The cap on open connections (evicting idle ones first). */
+  readonly connections: ConnectionLimit;
   private readonly routes: Route[];
   private upgradeHandler: UpgradeHandler | undefined;
   private readonly upgraded = new Set<Duplex>();
@@ -137,6 +142,7 @@ export class KubeletServer {
       route('/stats/summary', ['GET', 'HEAD', 'POST'], statsSummary(stats)),
     ];
     this.server = https.createServer(this.tlsOptions());
+    this.connections = new ConnectionLimit(this.server, options.maxConnections);
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
     this.server.on('tlsClientError', (err, socket) => {
