@@ -2,12 +2,16 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import net from 'node:net';
 import { test } from 'node:test';
 import type { Pod } from '../kube/types.ts';
 import { silentLogger } from '../log.ts';
 import { WireStatusError } from '../protocol/errors.ts';
 import type { PodEventListener, PodListener, Provider } from '../providers/provider.ts';
+import { parseMockConfig } from '../providers/mock/config.ts';
+import { MockProvider } from '../providers/mock/mock-provider.ts';
 import { checkMethod, matchRoute, requestVersion } from './routes.ts';
+import { serveProvider } from './server.ts';
 import { WatchHub } from './watch-hub.ts';
 
 test('routes: pod paths decode their segments; unknown paths, path versions, header versions and methods are refused with their version 1 code', () => {
@@ -116,4 +120,20 @@ test('watch hub: EVENT lines reach only the watchers that asked for them', (t) =
   asked.destroy();
   events!({ namespace: 'ns', name: 'p', uid: 'u', type: 'Normal', reason: 'Pulled', message: 'again' });
   assert.equal(asked.written.length, 2, 'a closed watcher gets nothing more');
+});
+
+test("a request Node's HTTP parser rejects gets the protocol's JSON error, not a bare 400", async (t) => {
+  const server = await serveProvider(new MockProvider(parseMockConfig({}), { nodeName: 'n', log: silentLogger }), { port: 0, token: 't' });
+  t.after(() => server.close());
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(server.port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'));
+    let text = '';
+    socket.on('data', (d) => (text += d.toString()));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /Content-Type: application\/json/);
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+  assert.match(body.error.message, /malformed HTTP request \(HPE_/);
 });

@@ -24,6 +24,7 @@ import { parseCommandQuery } from '../protocol/query.ts';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_REQUEST_BYTES,
+  PROTOCOL_VERSION,
   PROTOCOL_VERSIONS,
   VERSION_HEADER,
   isRemoteCapability,
@@ -207,6 +208,14 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
   server.keepAliveTimeout = 65_000;
   server.on('upgrade', onUpgrade);
   server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  // What Node's HTTP parser rejects never reaches onRequest: answer it as the protocol answers
+  // every bad request (a JSON error body) instead of Node's bare 400.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    log.debug({ err: err.message, code: err.code }, 'malformed HTTP request');
+    if (!socket.writable) return void socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    refuse(socket, PROTOCOL_VERSION, new InvalidRequestError(`malformed HTTP request (${err.code ?? err.message})${tooLarge ? ': headers too large' : ''}`));
+  });
 
   try {
     await new Promise<void>((resolve, reject) => {
