@@ -64,6 +64,13 @@ export const mockConfigSchema = z
      * Relative paths are resolved against the working directory. Unset: pods live in memory only.
      */
     stateFile: z.string().min(1).optional(),
+    /**
+     * Appends one JSON line per pod the backend creates ({uid, namespace, name, at}): a chaos
+     * run counts creations per UID from it (a kubelet starts a pod once per UID).
+     */
+    createLog: z.string().min(1).optional(),
+    /** Faults injected from outside the process while it runs: see fault-file.ts. */
+    faultsFile: z.string().min(1).optional(),
     /** Running containers print a log line this often (0: only their start lines). See logs.ts. */
     logIntervalMs: delayMs.default(1000),
   })

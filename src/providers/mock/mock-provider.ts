@@ -21,6 +21,7 @@
 // With config.stateFile the pods live in a file as well (see state.ts): every change is
 // written there within milliseconds, and a new provider on the same file (after a restart
 // or a kill -9) picks its pods up where they were, times included.
+import { appendFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
 import {
@@ -57,6 +58,7 @@ import { annotationLines, logLines, logTarget, type LogClock, type LogTarget } f
 import { servePort } from './port-forward.ts';
 import { MockShell } from './shell.ts';
 import { loadRecords, snapshotText, StateWriter } from './state.ts';
+import { FaultFile } from './fault-file.ts';
 import { podStats, type MockProviderStats } from './stats.ts';
 import { renderPod, renderStatus, type RenderContext } from './status.ts';
 
@@ -110,13 +112,18 @@ export class MockProvider implements Provider {
     restored: 0,
   };
   private readonly store: StateWriter | undefined;
+  private readonly faults: FaultFile | undefined;
+  private readonly createLog: string | undefined;
   /** What a followed log needs of the provider. */
   private readonly clock: LogClock = { nowMs: () => this.nowMs(), refresh: (rec) => this.refresh(rec) };
 
   constructor(config: MockProviderConfig, options: MockProviderOptions) {
     this.config = config;
     this.log = options.log.child({ provider: 'mock', node: options.nodeName });
-    this.now = options.now ?? (() => new Date());
+    if (config.faultsFile !== undefined) this.faults = new FaultFile(resolvePath(config.faultsFile), this.delays, this.log);
+    const clock = options.now ?? (() => new Date());
+    this.now = this.faults ? () => new Date(clock().getTime() + this.faults!.clockOffsetMs) : clock;
+    this.createLog = config.createLog === undefined ? undefined : resolvePath(config.createLog);
     this.ctx = { hostIP: options.hostIP ?? '127.0.0.1', restartDelayMs: config.lifecycle.restartDelayMs };
     this.ips = new IpPool(config.podCIDR);
     // A replaced incarnation or a taken-back create is not reported; nothing is after close.
@@ -141,6 +148,7 @@ export class MockProvider implements Provider {
     const uid = pod.metadata?.uid ?? '';
     const annotations = pod.metadata?.annotations ?? {};
     const overrides = readOverrides(annotations, this.config.lifecycle);
+    await this.faults?.before(`mock: createPod ${key}`, signal);
     const failure = createFailure(annotations);
     if (failure) {
       this.counters.createFailures++;
@@ -164,6 +172,11 @@ export class MockProvider implements Provider {
     this.applyOverrides(rec, overrides);
     this.pods.set(key, rec);
     this.counters.created++;
+    if (this.createLog)
+      appendFileSync(
+        this.createLog,
+        `${JSON.stringify({ uid, namespace: pod.metadata?.namespace, name: pod.metadata?.name, at: new Date().toISOString() })}\n`,
+      );
     advance(rec, rec.createdAt, this.ctx.restartDelayMs);
     this.schedule(rec);
     this.changed(rec);
@@ -184,6 +197,7 @@ export class MockProvider implements Provider {
   async updatePod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     const pod = resolved.pod;
     throwIfAborted(options.signal, `mock: updatePod ${podKey(pod)}`);
+    await this.faults?.before(`mock: updatePod ${podKey(pod)}`, options.signal);
     const rec = this.find(podKey(pod), pod.metadata?.uid);
     const overrides = readOverrides(pod.metadata?.annotations ?? {}, this.config.lifecycle);
     const now = this.nowMs();
@@ -199,6 +213,7 @@ export class MockProvider implements Provider {
   async deletePod(pod: Pod, options: DeleteOptions): Promise<void> {
     const key = podKey(pod);
     throwIfAborted(options.signal, `mock: deletePod ${key}`);
+    await this.faults?.before(`mock: deletePod ${key}`, options.signal);
     const reason = options.reason;
     const rec = this.find(key, pod.metadata?.uid);
     const failure = deleteFailure(pod.metadata?.annotations ?? rec.resolved.pod.metadata?.annotations ?? {});
@@ -238,7 +253,8 @@ export class MockProvider implements Provider {
     return renderStatus(rec, this.ctx);
   }
 
-  async listPods(_options: CallOptions): Promise<Pod[]> {
+  async listPods(options: CallOptions): Promise<Pod[]> {
+    await this.faults?.before('mock: listPods', options.signal);
     const out: Pod[] = [];
     for (const rec of this.pods.values()) {
       this.refresh(rec);
@@ -262,6 +278,7 @@ export class MockProvider implements Provider {
 
   async ping(signal: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
+    await this.faults?.before('mock: ping', signal);
     if (!this.healthy) throw new ProviderUnavailableError(this.unhealthyMessage);
   }
 
@@ -318,6 +335,7 @@ export class MockProvider implements Provider {
     this.closed = true;
     for (const rec of this.pods.values()) this.clearTimer(rec);
     this.delays.cancelAll(new AbortedError('mock: provider closed'));
+    this.faults?.close();
     // The backend's pods stay: only this process lets go of them.
     await this.store?.close();
   }
