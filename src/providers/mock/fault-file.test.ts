@@ -9,7 +9,7 @@ import { Delays } from './delays.ts';
 import { seededRandom } from '../../util/seeded-random.ts';
 import { FaultFile } from './fault-file.ts';
 import { parseMockConfig } from './config.ts';
-import { MockProvider } from './mock-provider.ts';
+import { MockProvider, readMockState } from './mock-provider.ts';
 import { InjectedFailureError } from './annotations.ts';
 
 const log = createLogger('silent');
@@ -65,4 +65,21 @@ test('the mock logs each creation once per UID and reports timestamps shifted by
   assert.equal(JSON.parse(lines[0]!).uid, 'u1');
   const status = await mock.getPodStatus('ns', 'p', call);
   assert.equal(status?.startTime, '2026-01-02T00:00:00Z');
+});
+
+test('with a state file, createPod returns only once the pod is in the file (a kill -9 right after loses nothing)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-durable-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const stateFile = path.join(dir, 'backend.json');
+  const mock = new MockProvider(parseMockConfig({ stateFile }), { nodeName: 'n', log });
+  t.after(() => mock.close());
+  const call = { signal: new AbortController().signal };
+  for (let i = 0; i < 5; i++) {
+    const pod: Pod = { metadata: { namespace: 'ns', name: `p${i}`, uid: `u${i}` }, spec: { containers: [{ name: 'c', image: 'i' }] } };
+    await mock.createPod({ pod, volumes: new Map() }, call);
+    assert.ok(
+      readMockState(stateFile).pods.some((p) => p.uid === `u${i}`),
+      `u${i} in the state file as soon as createPod returned`,
+    );
+  }
 });

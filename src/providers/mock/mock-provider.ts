@@ -172,14 +172,17 @@ export class MockProvider implements Provider {
     this.applyOverrides(rec, overrides);
     this.pods.set(key, rec);
     this.counters.created++;
+    advance(rec, rec.createdAt, this.ctx.restartDelayMs);
+    this.schedule(rec);
+    this.changed(rec);
+    // Acknowledged only once durable, as a real backend would: a kill -9 right after createPod
+    // returned must not lose the pod (the core would create it again).
+    await this.store?.durable();
     if (this.createLog)
       appendFileSync(
         this.createLog,
         `${JSON.stringify({ uid, namespace: pod.metadata?.namespace, name: pod.metadata?.name, at: new Date().toISOString() })}\n`,
       );
-    advance(rec, rec.createdAt, this.ctx.restartDelayMs);
-    this.schedule(rec);
-    this.changed(rec);
     try {
       await this.delays.wait(overrides.createDelayMs, signal, `mock: createPod ${key}`);
     } catch (err) {

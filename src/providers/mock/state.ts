@@ -292,6 +292,10 @@ export class StateWriter {
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   private lastStart = -Infinity;
   private lastDuration = 0;
+  /** Requests so far, and how many of them the last successful write covered. */
+  private requested = 0;
+  private written = 0;
+  private waiters: { upTo: number; resolve: () => void }[] = [];
 
   constructor(file: string, snapshot: () => string, log: Logger) {
     this.file = file;
@@ -309,8 +313,18 @@ export class StateWriter {
   /** The state changed: it reaches the file soon. */
   request(): void {
     if (this.closed) return;
+    this.requested++;
     this.dirty = true;
     if (!this.running && !this.timer) this.arm();
+  }
+
+  /**
+   * Resolves once the changes requested so far are in the file (or the writer closed): a
+   * backend acknowledges a create only once it would survive a crash.
+   */
+  durable(): Promise<void> {
+    if (this.closed || this.written >= this.requested) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ upTo: this.requested, resolve }));
   }
 
   /** True while a write is scheduled or in progress (false after close, which ignores requests). */
@@ -326,6 +340,7 @@ export class StateWriter {
     if (this.running) await this.running;
     if (this.dirty) await this.write();
     if (this.dirty) this.log.error({ file: this.file }, 'mock state file not written at close: the last changes are lost');
+    for (const w of this.waiters.splice(0)) w.resolve();
   }
 
   private arm(): void {
@@ -345,12 +360,15 @@ export class StateWriter {
 
   private async write(): Promise<void> {
     this.dirty = false;
+    const upTo = this.requested;
     const started = performance.now();
     this.lastStart = started;
     try {
       await writeFile(this.tmp, this.snapshot());
       await rename(this.tmp, this.file);
       this.writes++;
+      this.written = upTo;
+      this.waiters = this.waiters.filter((w) => (w.upTo <= upTo ? void w.resolve() : true));
       if (this.failing) this.log.info({ file: this.file }, 'mock state file written again');
       this.failing = false;
     } catch (err) {
