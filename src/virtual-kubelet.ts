@@ -72,7 +72,7 @@ export class VirtualKubelet {
             nodeName: options.nodeName,
             nodeIP: options.nodeIP,
             port: options.kubeletPort,
-            registry: metrics?.registry,
+            registry: metrics?.scrapeRegistry(),
             metrics: metrics?.kubeletServer(),
             healthChecks: {
               ping: () => undefined,
@@ -114,7 +114,11 @@ export class VirtualKubelet {
       await kubeletApi?.stop();
       throw err;
     }
-    if (metrics) metrics.queueDepthSource = () => pods.queueLength;
+    if (metrics) {
+      metrics.setNodeName(options.nodeName);
+      metrics.queueDepthSource = () => pods.queueLength;
+      metrics.podsSource = () => pods.apiPods();
+    }
     return new VirtualKubelet(node, pods, provider, kubeletApi, log);
   }
 
