@@ -17,7 +17,7 @@ const POD_STARTUP_BUCKETS = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 
 /** k8s.io/component-base metrics.DefBuckets (= Prometheus DefBuckets). */
 const DEF_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** kubelet_runtime_operations_duration_seconds: ExponentialBuckets(.005, 2.5, 14). */
-const RUNTIME_BUCKETS = Array.from({ length: 14 }, (_, i) => Number((0.005 * 2.5 ** i).toPrecision(12)));
+const RUNTIME_BUCKETS = exponentialBuckets(0.005, 2.5, 14);
 /** rest_client_request_duration_seconds. */
 const REST_CLIENT_BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
 
@@ -362,4 +362,11 @@ export function countRunning(pods: Iterable<Pod>): { pods: number; running: numb
     if (sandbox) podCount++;
   }
   return { pods: podCount, running, exited };
+}
+
+/** Prometheus's ExponentialBuckets, multiplied step by step as Go does (the same float64s). */
+function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  const buckets: number[] = [];
+  for (let bound = start; buckets.length < count; bound *= factor) buckets.push(bound);
+  return buckets;
 }
