@@ -11,6 +11,7 @@ import { KubeClient } from '../kube/client.ts';
 import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
+import { startTracing, stopTracing, tracesUrl } from '../tracing/start.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { addProviderServerCommand } from './provider-server.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
@@ -31,6 +32,21 @@ import {
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number.');
   return Number(value);
+}
+
+function url(value: string): string {
+  try {
+    tracesUrl(value);
+  } catch {
+    throw new InvalidArgumentError('expected an http(s) URL such as http://127.0.0.1:4318.');
+  }
+  return value;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number from 0 to 1.');
+  return n;
 }
 
 function collectLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {
@@ -106,6 +122,8 @@ function addNodeOptions(command: Command): Command {
     .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up')
+    .option('--tracing-endpoint <url>', 'export OpenTelemetry spans (OTLP over HTTP, JSON) to this URL, e.g. http://127.0.0.1:4318 (default: no tracing)', url)
+    .option('--tracing-sampling-rate <0..1>', 'with --tracing-endpoint: the fraction of pod syncs and kubelet API requests traced (default 1)', fraction)
     .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
 }
 
@@ -147,6 +165,8 @@ async function startNode(
     clusterDomain: settings.clusterDomain,
     clusterDNS: settings.clusterDns,
   });
+  // Before the node starts, so its first syncs are traced; flushed after it stops.
+  if (settings.tracingEndpoint) await startTracing({ endpoint: settings.tracingEndpoint, samplingRate: settings.tracingSamplingRate });
   const metrics = new VkMetrics();
   metrics.observeClient(client);
   const vkOptions = toVirtualKubeletOptions(settings);
@@ -154,7 +174,10 @@ async function startNode(
   if (options.approveCsr && vkOptions.kubeletApi)
     vkOptions.kubeletApi.approveCsr = (name) => approveCsr(client, name, 'approved by vk up for its local virtual node');
   const vk = await VirtualKubelet.start(client, provider, vkOptions, log, metrics);
-  onStop.unshift(() => vk.stop());
+  onStop.unshift(async () => {
+    await vk.stop();
+    await stopTracing();
+  });
   return vk;
 }
 
