@@ -280,8 +280,12 @@ export class VkMetrics {
 
   podController(): PodControllerMetrics {
     let networkPodStarted = false;
+    const syncOk = this.syncLatency.labels('ok');
+    const syncError = this.syncLatency.labels('error');
+    const sliFirst = this.podStartSliDuration.labels('true');
+    const sliOther = this.podStartSliDuration.labels('false');
     return {
-      syncDuration: (seconds, outcome) => this.syncLatency.observe({ outcome }, seconds),
+      syncDuration: (seconds, outcome) => (outcome === 'ok' ? syncOk : syncError).observe(seconds),
       podWorker: (operation, seconds) => this.workerDuration(operation).observe(seconds),
       providerCall: (operation, seconds, ok) => {
         const series = this.operation(operation);
@@ -304,7 +308,7 @@ export class VkMetrics {
         if (Number.isNaN(created)) return;
         const firstWithNetwork = !networkPodStarted && !pod.spec?.hostNetwork;
         if (firstWithNetwork) networkPodStarted = true;
-        this.podStartSliDuration.observe({ first_with_network: String(firstWithNetwork) }, Math.max(0, (Date.now() - created) / 1000));
+        (firstWithNetwork ? sliFirst : sliOther).observe(Math.max(0, (Date.now() - created) / 1000));
       },
     };
   }

@@ -11,7 +11,8 @@ import { KubeClient } from '../kube/client.ts';
 import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
-import { startTracing, stopTracing, tracesUrl } from '../tracing/start.ts';
+import { startTracing, stopTracing } from '../tracing/start.ts';
+import { addTracingOptions } from './tracing-flags.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { addProviderServerCommand } from './provider-server.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
@@ -34,21 +35,6 @@ function integer(value: string): number {
   return Number(value);
 }
 
-function url(value: string): string {
-  try {
-    tracesUrl(value);
-  } catch {
-    throw new InvalidArgumentError('expected an http(s) URL such as http://127.0.0.1:4318.');
-  }
-  return value;
-}
-
-function fraction(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number from 0 to 1.');
-  return n;
-}
-
 function collectLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {
   try {
     const [key, val] = parseLabel(value);
@@ -68,7 +54,7 @@ function collectTaint(value: string, previous: unknown[] = []): unknown[] {
 
 /** Flags shared by `up` and `run`; their names are the config file's keys in camelCase. */
 function addNodeOptions(command: Command): Command {
-  return command
+  return addTracingOptions(command)
     .option('--node-name <name>', 'name of the Node object')
     .addOption(new Option('--provider <name>', 'provider that runs the pods').choices(PROVIDER_NAMES))
     .option('--provider-config <file>', 'provider configuration file (YAML or JSON)')
@@ -122,8 +108,7 @@ function addNodeOptions(command: Command): Command {
     .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up')
-    .option('--tracing-endpoint <url>', 'export OpenTelemetry spans (OTLP over HTTP, JSON) to this URL, e.g. http://127.0.0.1:4318 (default: no tracing)', url)
-    .option('--tracing-sampling-rate <0..1>', 'with --tracing-endpoint: the fraction of pod syncs and kubelet API requests traced (default 1)', fraction)
+
     .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
 }
 

@@ -10,6 +10,8 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { serveProvider, type ProviderServerTls } from '../provider-sdk/server.ts';
+import { startTracing, stopTracing } from '../tracing/start.ts';
+import { addTracingOptions } from './tracing-flags.ts';
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number.');
@@ -39,11 +41,12 @@ interface ProviderServerFlags {
   maxRequestBytes?: number;
   heartbeatInterval?: number;
   logLevel: string;
+  tracingEndpoint?: string;
+  tracingSamplingRate?: number;
 }
 
 export function addProviderServerCommand(program: Command): Command {
-  return program
-    .command('provider-server')
+  return addTracingOptions(program.command('provider-server'))
     .description('serve a provider over the remote provider protocol (for `vk run --provider remote` elsewhere)')
     .addOption(new Option('--provider <name>', 'provider to serve').choices(PROVIDER_NAMES).default('mock'))
     .option('--provider-config <file>', 'provider configuration file (YAML or JSON)')
@@ -75,6 +78,8 @@ export function addProviderServerCommand(program: Command): Command {
           }
         : undefined;
       const log = createLogger(flags.logLevel);
+      // Its spans continue the callers' traces (the traceparent each request carries).
+      if (flags.tracingEndpoint) await startTracing({ endpoint: flags.tracingEndpoint, samplingRate: flags.tracingSamplingRate ?? 1 });
       const provider = await createProvider(flags.provider, readProviderConfig(flags.providerConfig), { nodeName: flags.nodeName, nodeIP: flags.nodeIp, log });
       let server;
       try {
@@ -106,6 +111,7 @@ export function addProviderServerCommand(program: Command): Command {
             try {
               await server.close();
               await provider.close?.();
+              await stopTracing();
             } catch (err) {
               process.stderr.write(`vk provider-server: while stopping: ${errorMessage(err)}\n`);
             }

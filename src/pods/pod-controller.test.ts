@@ -423,6 +423,8 @@ test('metrics hooks: a start, its first Running, a failed create and a pod the p
     created.slice(1, -1).every((c) => c === 'error restarted'),
     created.join(', '),
   );
-  await syncsAfter();
+  const synced = syncsAfter();
+  source.put({ ...source.get(KEY)! });
+  await synced;
   assert.deepEqual(runningPods, ['p'], 'the first Running is reported once per incarnation');
 });

@@ -109,12 +109,12 @@ test('spans reach an OTLP/HTTP receiver as JSON, with parent/child links, inheri
 
 test('bad tracing flags: one line naming the flag', async () => {
   for (const [args, flag] of [
-    [['--tracing-sampling-rate', '1.5'], '--tracing-sampling-rate'],
-    [['--tracing-sampling-rate', 'often'], '--tracing-sampling-rate'],
-    [['--tracing-endpoint', 'ftp://collector:4318'], '--tracing-endpoint'],
-    [['--tracing-endpoint', 'collector'], '--tracing-endpoint'],
+    [['run', '--tracing-sampling-rate', '1.5'], '--tracing-sampling-rate'],
+    [['run', '--tracing-sampling-rate', 'often'], '--tracing-sampling-rate'],
+    [['up', '--tracing-endpoint', 'ftp://collector:4318'], '--tracing-endpoint'],
+    [['provider-server', '--tracing-endpoint', 'collector'], '--tracing-endpoint'],
   ] as const) {
-    const { code, stderr } = await run(['bin/vk.js', 'run', ...args]);
+    const { code, stderr } = await run(['bin/vk.js', ...args]);
     assert.notEqual(code, 0);
     const lines = stderr.trim().split('\n');
     assert.equal(lines.length, 1, stderr);
