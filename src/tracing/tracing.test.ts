@@ -3,9 +3,11 @@
 // and bad flags answered in one line.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startOtlpReceiver } from '../../test/harness/otlp-receiver.ts';
+import { tempDir } from '../../test/harness/temp.ts';
 import { waitFor } from '../../test/harness/wait.ts';
 import { startTracing, stopTracing } from './start.ts';
 import { ATTR, tracer } from './tracer.ts';
@@ -107,7 +109,7 @@ test('spans reach an OTLP/HTTP receiver as JSON, with parent/child links, inheri
   assert.equal(server.kind, 2);
 });
 
-test('bad tracing flags: one line naming the flag', async () => {
+test('bad tracing flags and config fields: one line naming the flag or field', async (t) => {
   for (const [args, flag] of [
     [['run', '--tracing-sampling-rate', '1.5'], '--tracing-sampling-rate'],
     [['run', '--tracing-sampling-rate', 'often'], '--tracing-sampling-rate'],
@@ -119,5 +121,17 @@ test('bad tracing flags: one line naming the flag', async () => {
     const lines = stderr.trim().split('\n');
     assert.equal(lines.length, 1, stderr);
     assert.match(lines[0]!, new RegExp(flag), stderr);
+  }
+  const dir = tempDir(t, 'vk-tracing-config-');
+  for (const [yaml, field] of [
+    ['tracingSamplingRate: 3\n', /tracingSamplingRate: .*<= ?1/],
+    ['tracingEndpoint: "udp://collector"\n', /tracingEndpoint: expected an http\(s\) URL/],
+  ] as const) {
+    const file = path.join(dir, 'vk.yaml');
+    writeFileSync(file, yaml);
+    const { code, stderr } = await run(['bin/vk.js', 'run', '--config', file]);
+    assert.notEqual(code, 0);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+    assert.match(stderr, field);
   }
 });
