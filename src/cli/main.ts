@@ -12,7 +12,7 @@ import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
 import { startTracing, stopTracing } from '../tracing/start.ts';
-import { addTracingOptions } from './tracing-flags.ts';
+import { tracingEndpointOption, tracingSamplingRateOption } from './tracing-flags.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { addProviderServerCommand } from './provider-server.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
@@ -54,7 +54,7 @@ function collectTaint(value: string, previous: unknown[] = []): unknown[] {
 
 /** Flags shared by `up` and `run`; their names are the config file's keys in camelCase. */
 function addNodeOptions(command: Command): Command {
-  return addTracingOptions(command)
+  return command
     .option('--node-name <name>', 'name of the Node object')
     .addOption(new Option('--provider <name>', 'provider that runs the pods').choices(PROVIDER_NAMES))
     .option('--provider-config <file>', 'provider configuration file (YAML or JSON)')
@@ -108,7 +108,8 @@ function addNodeOptions(command: Command): Command {
     .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up')
-
+    .addOption(tracingEndpointOption())
+    .addOption(tracingSamplingRateOption())
     .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
 }
 

@@ -11,7 +11,7 @@ import { createLogger } from '../log.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { serveProvider, type ProviderServerTls } from '../provider-sdk/server.ts';
 import { startTracing, stopTracing } from '../tracing/start.ts';
-import { addTracingOptions } from './tracing-flags.ts';
+import { tracingEndpointOption, tracingSamplingRateOption } from './tracing-flags.ts';
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number.');
@@ -46,7 +46,8 @@ interface ProviderServerFlags {
 }
 
 export function addProviderServerCommand(program: Command): Command {
-  return addTracingOptions(program.command('provider-server'))
+  return program
+    .command('provider-server')
     .description('serve a provider over the remote provider protocol (for `vk run --provider remote` elsewhere)')
     .addOption(new Option('--provider <name>', 'provider to serve').choices(PROVIDER_NAMES).default('mock'))
     .option('--provider-config <file>', 'provider configuration file (YAML or JSON)')
@@ -61,6 +62,8 @@ export function addProviderServerCommand(program: Command): Command {
     .option('--node-ip <ip>', 'host IP the provider reports in pod statuses', '127.0.0.1')
     .option('--max-request-bytes <n>', 'largest request body accepted (larger: 413)', integer)
     .option('--heartbeat-interval <ms>', 'status stream heartbeat period in milliseconds', integer)
+    .addOption(tracingEndpointOption())
+    .addOption(tracingSamplingRateOption())
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .action(async (flags: ProviderServerFlags) => {
       if (flags.token !== undefined && flags.tokenFile !== undefined) throw new ConfigError('--token and --token-file: give one, not both');

@@ -1,5 +1,5 @@
 // --tracing-endpoint and --tracing-sampling-rate, shared by `vk up`, `vk run` and `vk provider-server`.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { tracesUrl } from '../tracing/start.ts';
 
 function endpoint(value: string): string {
@@ -17,12 +17,13 @@ function fraction(value: string): number {
   return n;
 }
 
-export function addTracingOptions(command: Command): Command {
-  return command
-    .option(
-      '--tracing-endpoint <url>',
-      'export OpenTelemetry spans (OTLP over HTTP, JSON) to this URL, e.g. http://127.0.0.1:4318 (default: no tracing)',
-      endpoint,
-    )
-    .option('--tracing-sampling-rate <0..1>', 'with --tracing-endpoint: the fraction of new traces kept (default 1)', fraction);
+export function tracingEndpointOption(): Option {
+  return new Option(
+    '--tracing-endpoint <url>',
+    'export OpenTelemetry spans (OTLP over HTTP, JSON) to this URL, e.g. http://127.0.0.1:4318 (default: no tracing)',
+  ).argParser(endpoint);
+}
+
+export function tracingSamplingRateOption(): Option {
+  return new Option('--tracing-sampling-rate <0..1>', 'with --tracing-endpoint: the fraction of new traces kept (default 1)').argParser(fraction);
 }
