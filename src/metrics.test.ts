@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeClient } from './kube/client.ts';
 import type { Pod } from './kube/types.ts';
-import { VkMetrics, countRunning } from './metrics.ts';
+import { ProcessMetrics, VkMetrics, countRunning } from './metrics.ts';
 
 const pod = (phase: string, states: ('running' | 'terminated' | 'waiting' | 'crashloop')[]): Pod => ({
   status: {
@@ -56,4 +59,31 @@ test('two nodes in one process: each registry has its own kubelet_* series, the 
     assert.match(text, /^# TYPE nodejs_heap_size_total_bytes gauge$/m);
     assert.doesNotMatch(text, /^vk_process_|^nodejs_active_handles_total/m);
   }
+});
+
+test('rest_client_requests_total: answers by code, method and host; a request without an answer is <error> (as client-go labels it)', async (t) => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/drop') req.socket.destroy();
+    else res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","message":"nope"}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = KubeClient.fromConfig({
+    server: new URL(`http://${host}`),
+    tls: { rejectUnauthorized: true },
+    authorization: async () => undefined,
+    source: 'test',
+  });
+  t.after(() => client.close());
+  const node = new VkMetrics(new ProcessMetrics());
+  node.observeClient(client);
+  node.observeClient(client);
+  await client.get('/missing').catch(() => {});
+  await client.get('/drop').catch(() => {});
+  const text = await node.scrapeRegistry().metrics();
+  assert.match(text, new RegExp(`^rest_client_requests_total\\{code="404",method="GET",host="${host}"\\} 1$`, 'm'), 'counted once although observed twice');
+  assert.match(text, new RegExp(`^rest_client_requests_total\\{code="<error>",method="GET",host="${host}"\\} 1$`, 'm'));
+  assert.match(text, /^rest_client_request_duration_seconds_count\{verb="GET",host="[^"]+"\} 2$/m);
+  assert.doesNotMatch(text, /^vk_api_requests_total\{verb="get",code="0"\}/m, 'vk_api_requests_total counts answers only');
 });

@@ -58,7 +58,8 @@ export class ProcessMetrics {
       let child = children.get(key);
       if (!child) {
         const method = HTTP_METHOD[verb];
-        child = { count: this.restRequests.labels(String(code), method, host), latency: this.restLatency.labels(method, host) };
+        // client-go's label for a request that got no answer.
+        child = { count: this.restRequests.labels(code === 0 ? '<error>' : String(code), method, host), latency: this.restLatency.labels(method, host) };
         children.set(key, child);
       }
       child.count.inc();
@@ -263,6 +264,7 @@ export class VkMetrics {
   observeClient(client: KubeClient): void {
     this.process.observeClient(client);
     client.observe((verb, _path, code, seconds) => {
+      if (code === 0) return; // no answer: rest_client_requests_total counts it as <error>
       this.apiRequests.inc({ verb, code: String(code) });
       this.apiLatency.observe({ verb }, seconds);
     });
