@@ -280,6 +280,18 @@ export class VkMetrics {
     };
   }
 
+  /** One provider call (the pod controller's or the kubelet API's): kubelet_runtime_operations_* and vk_provider_call_*. */
+  readonly providerCall = (operation: string, seconds: number, ok: boolean): void => {
+    const series = this.operation(operation);
+    series.total.inc();
+    series.duration.observe(seconds);
+    series.vkDuration.observe(seconds);
+    if (!ok) {
+      series.errors.inc();
+      series.vkErrors.inc();
+    }
+  };
+
   podController(): PodControllerMetrics {
     let networkPodStarted = false;
     const syncOk = this.syncLatency.labels('ok');
@@ -289,16 +301,7 @@ export class VkMetrics {
     return {
       syncDuration: (seconds, outcome) => (outcome === 'ok' ? syncOk : syncError).observe(seconds),
       podWorker: (operation, seconds) => this.workerDuration(operation).observe(seconds),
-      providerCall: (operation, seconds, ok) => {
-        const series = this.operation(operation);
-        series.total.inc();
-        series.duration.observe(seconds);
-        series.vkDuration.observe(seconds);
-        if (!ok) {
-          series.errors.inc();
-          series.vkErrors.inc();
-        }
-      },
+      providerCall: this.providerCall,
       podCreated: (ok, restarted) => {
         if (ok) this.startedPods.inc();
         else this.startedPodsErrors.inc();

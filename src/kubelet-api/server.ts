@@ -285,12 +285,13 @@ export class KubeletServer {
     const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
     return tracing.inSpan(
       `kubelet API ${req.method ?? ''} ${pathBucket(path)}`,
-      { 'http.request.method': req.method, 'url.path': path, ...podOfPath(path) },
+      { 'http.request.method': req.method, 'url.path': path },
       async (span) => {
         await handle();
         if (status) span.setAttribute('http.response.status_code', status());
       },
-      { kind: 'server', remoteParent: traceparent },
+      // The pod's attributes go on the provider calls the request makes too.
+      { kind: 'server', remoteParent: traceparent, inherited: podOfPath(path) },
     );
   }
 

@@ -80,6 +80,11 @@ test('a virtual node serves the kubelet-named metrics; they pass promlint and mo
   assert.ok((sample(after, 'kubelet_runtime_operations_duration_seconds_count{operation_type="getPod"}') ?? 0) >= 1);
   assert.deepEqual(await lintMetrics(after), [], 'promtool check metrics finds no problem after a pod start');
 
+  // The kubelet API's provider calls count too (a log request: the pod lookup and the log stream).
+  await kubectl(['--server', `https://127.0.0.1:${port}`, 'get', '--raw', `/containerLogs/${namespace}/${name}/app`]);
+  const logged = await scrape(port);
+  assert.equal(sample(logged, 'kubelet_runtime_operations_total{operation_type="getContainerLogs"}'), 1);
+
   // The kubelet's buckets.
   assert.deepEqual(bucketBounds(after, 'kubelet_pod_start_duration_seconds'), KUBELET_POD_STARTUP_BUCKETS);
   assert.deepEqual(bucketBounds(after, 'kubelet_pod_start_sli_duration_seconds'), KUBELET_POD_STARTUP_BUCKETS);

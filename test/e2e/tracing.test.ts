@@ -125,4 +125,9 @@ test('spans of a pod sync, its provider calls across the remote protocol and a k
   assert.equal(request.attributes['k8s.namespace.name'], namespace);
   assert.equal(request.attributes['k8s.pod.name'], name);
   assert.equal(typeof request.attributes['http.response.status_code'], 'number');
+  const logs = await waitFor('the log call under the request', () =>
+    find('logs', (s) => s.name === 'provider getContainerLogs' && s.parentSpanId === request.spanId),
+  );
+  assert.equal(logs.traceId, callerTrace);
+  assert.equal(logs.attributes['k8s.pod.name'], name, 'it carries the pod the path names');
 });
