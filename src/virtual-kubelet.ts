@@ -2,6 +2,7 @@
 // kubelet API (logs, exec, stats, ...) on the kubelet port.
 import type { KubeClient } from './kube/client.ts';
 import { KubeletApi, type KubeletApiOptions } from './kubelet-api/start.ts';
+import { instrumentedProvider } from './kubelet-api/instrumented-provider.ts';
 import { createStreamingHandler } from './kubelet-api/streaming/handler.ts';
 import type { Taint } from './kube/types.ts';
 import type { Logger } from './log.ts';
@@ -63,16 +64,18 @@ export class VirtualKubelet {
     const kubeletVersion = `${server.gitVersion.replace(/[-+].*$/, '')}-vk-${VK_VERSION}`;
     // The API's health check reads the node controller, which exists only once the port is known.
     const nodeRef: { current?: NodeController } = {};
+    // What the kubelet API calls on the provider is measured (and traced) as the pod controller's calls are.
+    const apiProvider = options.kubeletApi ? instrumentedProvider(provider, metrics?.providerCall) : provider;
     const kubeletApi = options.kubeletApi
       ? await KubeletApi.start(
           client,
-          provider,
+          apiProvider,
           options.kubeletApi,
           {
             nodeName: options.nodeName,
             nodeIP: options.nodeIP,
             port: options.kubeletPort,
-            registry: metrics?.registry,
+            registry: metrics?.scrapeRegistry(),
             metrics: metrics?.kubeletServer(),
             healthChecks: {
               ping: () => undefined,
@@ -85,7 +88,7 @@ export class VirtualKubelet {
           log,
         )
       : undefined;
-    kubeletApi?.server.setUpgradeHandler(createStreamingHandler(provider, log));
+    kubeletApi?.server.setUpgradeHandler(createStreamingHandler(apiProvider, log));
     const kubeletPort = kubeletApi?.port ?? options.kubeletPort;
     const node = new NodeController(client, provider, { ...options, kubeletPort, providerName: provider.name, kubeletVersion }, log);
     nodeRef.current = node;
@@ -114,7 +117,11 @@ export class VirtualKubelet {
       await kubeletApi?.stop();
       throw err;
     }
-    if (metrics) metrics.queueDepthSource = () => pods.queueLength;
+    if (metrics) {
+      metrics.setNodeName(options.nodeName);
+      metrics.queueDepthSource = () => pods.queueLength;
+      metrics.podsSource = () => pods.apiPods();
+    }
     return new VirtualKubelet(node, pods, provider, kubeletApi, log);
   }
 

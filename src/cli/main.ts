@@ -11,6 +11,8 @@ import { KubeClient } from '../kube/client.ts';
 import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
+import { startTracing, stopTracing } from '../tracing/start.ts';
+import { tracingEndpointOption, tracingSamplingRateOption } from './tracing-flags.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { addProviderServerCommand } from './provider-server.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
@@ -106,6 +108,8 @@ function addNodeOptions(command: Command): Command {
     .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up')
+    .addOption(tracingEndpointOption())
+    .addOption(tracingSamplingRateOption())
     .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
 }
 
@@ -147,6 +151,8 @@ async function startNode(
     clusterDomain: settings.clusterDomain,
     clusterDNS: settings.clusterDns,
   });
+  // Before the node starts, so its first syncs are traced; flushed after it stops.
+  if (settings.tracingEndpoint) await startTracing({ endpoint: settings.tracingEndpoint, samplingRate: settings.tracingSamplingRate });
   const metrics = new VkMetrics();
   metrics.observeClient(client);
   const vkOptions = toVirtualKubeletOptions(settings);
@@ -154,7 +160,10 @@ async function startNode(
   if (options.approveCsr && vkOptions.kubeletApi)
     vkOptions.kubeletApi.approveCsr = (name) => approveCsr(client, name, 'approved by vk up for its local virtual node');
   const vk = await VirtualKubelet.start(client, provider, vkOptions, log, metrics);
-  onStop.unshift(() => vk.stop());
+  onStop.unshift(async () => {
+    await vk.stop();
+    await stopTracing();
+  });
   return vk;
 }
 

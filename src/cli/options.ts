@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { Taint } from '../kube/types.ts';
 import type { ShutdownMode } from '../node/node-controller.ts';
+import { tracesUrl } from '../tracing/start.ts';
 import type { VirtualKubeletOptions } from '../virtual-kubelet.ts';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -71,6 +72,8 @@ export const nodeSettingsSchema = z
     pingTimeout: duration,
     shutdown: z.enum(['keep', 'not-ready', 'delete']),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    tracingEndpoint: z.string().min(1).optional(),
+    tracingSamplingRate: z.number().min(0).max(1),
     startupTimeout: duration,
   })
   .strict();
@@ -109,6 +112,7 @@ export const NODE_DEFAULTS: Omit<NodeSettings, 'nodeName' | 'nodeIp'> = {
   shutdown: 'keep',
   logLevel: 'info',
   startupTimeout: '30s',
+  tracingSamplingRate: 1,
 };
 
 /** Reads --config: YAML or JSON whose keys are the flags' camelCase names. */
@@ -151,6 +155,7 @@ export function validateNodeSettings(raw: Record<string, unknown>, source: strin
   ] as const) {
     parseDurationMs(result.data[key], `${source}: ${key}`);
   }
+  if (result.data.tracingEndpoint !== undefined) tracesUrl(result.data.tracingEndpoint, `${source}: tracingEndpoint`);
   if (Boolean(result.data.kubeletTlsCertFile) !== Boolean(result.data.kubeletTlsKeyFile)) {
     throw new ConfigError(
       `${source}: --kubelet-tls-cert-file and --kubelet-tls-key-file (kubeletTlsCertFile, kubeletTlsKeyFile) go together: give both or neither`,

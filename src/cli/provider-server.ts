@@ -10,6 +10,8 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { serveProvider, type ProviderServerTls } from '../provider-sdk/server.ts';
+import { startTracing, stopTracing } from '../tracing/start.ts';
+import { tracingEndpointOption, tracingSamplingRateOption } from './tracing-flags.ts';
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number.');
@@ -39,6 +41,8 @@ interface ProviderServerFlags {
   maxRequestBytes?: number;
   heartbeatInterval?: number;
   logLevel: string;
+  tracingEndpoint?: string;
+  tracingSamplingRate?: number;
 }
 
 export function addProviderServerCommand(program: Command): Command {
@@ -58,6 +62,8 @@ export function addProviderServerCommand(program: Command): Command {
     .option('--node-ip <ip>', 'host IP the provider reports in pod statuses', '127.0.0.1')
     .option('--max-request-bytes <n>', 'largest request body accepted (larger: 413)', integer)
     .option('--heartbeat-interval <ms>', 'status stream heartbeat period in milliseconds', integer)
+    .addOption(tracingEndpointOption())
+    .addOption(tracingSamplingRateOption())
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .action(async (flags: ProviderServerFlags) => {
       if (flags.token !== undefined && flags.tokenFile !== undefined) throw new ConfigError('--token and --token-file: give one, not both');
@@ -75,6 +81,8 @@ export function addProviderServerCommand(program: Command): Command {
           }
         : undefined;
       const log = createLogger(flags.logLevel);
+      // Its spans continue the callers' traces (the traceparent each request carries).
+      if (flags.tracingEndpoint) await startTracing({ endpoint: flags.tracingEndpoint, samplingRate: flags.tracingSamplingRate ?? 1 });
       const provider = await createProvider(flags.provider, readProviderConfig(flags.providerConfig), { nodeName: flags.nodeName, nodeIP: flags.nodeIp, log });
       let server;
       try {
@@ -106,6 +114,7 @@ export function addProviderServerCommand(program: Command): Command {
             try {
               await server.close();
               await provider.close?.();
+              await stopTracing();
             } catch (err) {
               process.stderr.write(`vk provider-server: while stopping: ${errorMessage(err)}\n`);
             }

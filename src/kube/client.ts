@@ -22,6 +22,7 @@ export interface RequestOptions {
 }
 
 export interface RequestObserver {
+  /** statusCode 0: no answer (connection failure or timeout; not counted for requests the caller aborted). */
   (verb: Verb, path: string, statusCode: number, seconds: number): void;
 }
 
@@ -94,7 +95,9 @@ export class KubeClient {
     }
     const started = performance.now();
     return await new Promise<IncomingMessage>((resolve, reject) => {
+      let answered = false;
       const req = (url.protocol === 'http:' ? http : https).request(url, { method, headers, agent, signal: options.signal }, (res) => {
+        answered = true;
         this.requestCounts.set(verb, (this.requestCounts.get(verb) ?? 0) + 1);
         for (const observer of this.observers) observer(verb, path, res.statusCode ?? 0, (performance.now() - started) / 1000);
         resolve(res);
@@ -103,6 +106,7 @@ export class KubeClient {
         req.setTimeout(options.timeoutMs, () => req.destroy(new VkError('VK_TIMEOUT', `${method} ${url.pathname}: no answer in ${options.timeoutMs} ms`)));
       }
       req.on('error', (err) => {
+        if (!answered && err.name !== 'AbortError') for (const observer of this.observers) observer(verb, path, 0, (performance.now() - started) / 1000);
         if (err instanceof VkError || err.name === 'AbortError') reject(err);
         else reject(new VkError('VK_KUBE_CONNECT', `${method} ${this.server.origin}${url.pathname}: ${err.message}`, { cause: err }));
       });

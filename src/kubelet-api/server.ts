@@ -21,6 +21,7 @@ import { run } from './routes/run.ts';
 import { statsSummary } from './routes/stats.ts';
 import { StatsSource } from './stats.ts';
 import { findTarget } from './target.ts';
+import { ATTR, tracer, type SpanAttributes } from '../tracing/tracer.ts';
 
 export { findTarget, type Target } from './target.ts';
 export type { HealthCheck } from './routes/healthz.ts';
@@ -90,6 +91,16 @@ const CAPABILITY: Record<UpgradeRoute, { method: 'runInContainer' | 'attachToCon
   portForward: { method: 'portForward', what: 'port forwarding' },
 };
 
+const POD_ROOTS = new Set(['containerLogs', 'exec', 'attach', 'portForward', 'run']);
+
+/** The pod a kubelet API path names (/exec/<ns>/<pod>[/<uid>]/<container>, ...), as span attributes. */
+export function podOfPath(path: string): SpanAttributes {
+  const parts = path.split('/').filter(Boolean);
+  if (!POD_ROOTS.has(parts[0] ?? '') || parts.length < 3) return {};
+  const withUid = parts[0] === 'portForward' ? parts.length === 4 : parts[0] !== 'containerLogs' && parts.length === 5;
+  return { [ATTR.namespace]: parts[1], [ATTR.pod]: parts[2], [ATTR.uid]: withUid ? parts[3] : undefined };
+}
+
 const KNOWN_ROOTS = new Set(['containerLogs', 'exec', 'attach', 'portForward', 'run', 'pods', 'runningpods', 'healthz', 'stats', 'metrics', 'configz', 'logs']);
 
 /** The metrics label for a path: its first segment (metrics/<x> for /metrics/*), or "other". */
@@ -143,8 +154,16 @@ export class KubeletServer {
     ];
     this.server = https.createServer(this.tlsOptions());
     this.connections = new ConnectionLimit(this.server, options.maxConnections);
-    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res));
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
+    this.server.on(
+      'request',
+      (req: IncomingMessage, res: ServerResponse) =>
+        void this.traced(
+          req,
+          () => this.onRequest(req, res),
+          () => res.statusCode,
+        ),
+    );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.traced(req, () => this.onUpgrade(req, socket, head)));
     this.server.on('tlsClientError', (err, socket) => {
       this.log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
     });
@@ -262,6 +281,24 @@ export class KubeletServer {
       return { route: r, params };
     }
     return methodMismatch ? { status: 405, message: `Method ${method} not allowed on ${path}` } : { status: 404, message: '404 page not found' };
+  }
+
+  /** A span per request when tracing is on: a child of the caller's traceparent (kube-apiserver sends one when it traces). */
+  private traced(req: IncomingMessage, handle: () => Promise<void>, status?: () => number): Promise<void> {
+    const tracing = tracer();
+    if (!tracing.enabled) return handle();
+    const path = new URL(req.url ?? '/', 'https://kubelet.invalid').pathname;
+    const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    return tracing.inSpan(
+      `kubelet API ${req.method ?? ''} ${pathBucket(path)}`,
+      { 'http.request.method': req.method, 'url.path': path },
+      async (span) => {
+        await handle();
+        if (status) span.setAttribute('http.response.status_code', status());
+      },
+      // The pod's attributes go on the provider calls the request makes too.
+      { kind: 'server', remoteParent: traceparent, inherited: podOfPath(path) },
+    );
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

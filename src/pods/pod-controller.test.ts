@@ -11,12 +11,12 @@ import { configMap } from '../../test/fixtures/fake-source.ts';
 import { FakeApi, FakeEvents, FakePodSource, FakeReferences, ScriptedProvider } from '../../test/fixtures/pod-controller-fakes.ts';
 import { makePod } from '../../test/harness/pods.ts';
 import { waitFor } from '../../test/harness/wait.ts';
-import { PodController } from './pod-controller.ts';
+import { PodController, type PodControllerMetrics, type PodWorkerOperation } from './pod-controller.ts';
 
 const KEY = 'default/p';
 const quick = { timeoutMs: 3000, intervalMs: 2 };
 
-function setup(t: TestContext, options: { push?: boolean; start?: boolean } = {}) {
+function setup(t: TestContext, options: { push?: boolean; start?: boolean; metrics?: PodControllerMetrics } = {}) {
   const source = new FakePodSource();
   const api = new FakeApi(source);
   const events = new FakeEvents();
@@ -36,7 +36,7 @@ function setup(t: TestContext, options: { push?: boolean; start?: boolean } = {}
       retryMaxDelayMs: 40,
     },
     silentLogger,
-    { syncDuration: () => void syncs++ },
+    { ...options.metrics, syncDuration: () => void syncs++ },
     { source, api, events, references: (onChange) => references.bind(onChange) },
   );
   t.after(() => controller.stop());
@@ -389,4 +389,42 @@ test('provider events: recorded against the API pod with count, first time and c
   assert.ok(Buffer.byteLength(long.message) <= 1024 && long.message.endsWith(' ...'), 'the message is cut to 1024 bytes');
   assert.equal(fromProvider.length, 4);
   assert.equal(controller.droppedProviderEvents, 4);
+});
+
+test('metrics hooks: a start, its first Running, a failed create and a pod the provider lost (restart) are reported once each', async (t) => {
+  const created: string[] = [];
+  const runningPods: string[] = [];
+  const workers: PodWorkerOperation[] = [];
+  const { source, provider, start, syncsAfter } = setup(t, {
+    metrics: {
+      podCreated: (ok, restarted) => created.push(`${ok ? 'ok' : 'error'}${restarted ? ' restarted' : ''}`),
+      podRunning: (pod, seconds) => {
+        assert.ok(seconds >= 0);
+        runningPods.push(pod.metadata?.name ?? '');
+      },
+      podWorker: (operation) => workers.push(operation),
+    },
+  });
+  await start();
+  source.put(makePod());
+  await waitFor('Running', () => phaseOf(source) === 'Running', quick);
+  await waitFor('reported running', () => runningPods.length === 1, quick);
+  assert.deepEqual(created, ['ok']);
+  assert.equal(workers[0], 'create');
+
+  provider.pods.delete(KEY);
+  provider.createError = () => new Error('backend down');
+  source.put({ ...source.get(KEY)! });
+  await waitFor('a failed re-create', () => created.includes('error restarted'), quick);
+  provider.createError = undefined;
+  await waitFor('re-created', () => created.at(-1) === 'ok restarted', quick);
+  assert.equal(created[0], 'ok');
+  assert.ok(
+    created.slice(1, -1).every((c) => c === 'error restarted'),
+    created.join(', '),
+  );
+  const synced = syncsAfter();
+  source.put({ ...source.get(KEY)! });
+  await synced;
+  assert.deepEqual(runningPods, ['p'], 'the first Running is reported once per incarnation');
 });

@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { CallOptions, DeleteReason, PodEvent, Provider } from '../providers/provider.ts';
 import { podKey } from '../providers/provider.ts';
 import { PodConfigError, UnsupportedPodSpecError, referencedObjects, resolvePod, type ObjectSource, type ResolveResult } from '../resolve/resolve-pod.ts';
+import { ATTR, tracer } from '../tracing/tracer.ts';
 import { AbortRace } from '../util/abort.ts';
 import { every } from '../util/periodic.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
@@ -39,9 +40,18 @@ export interface PodControllerOptions {
   retryMaxDelayMs?: number;
 }
 
+/** What one sync did, in the kubelet's pod worker terms (kubelet_pod_worker_duration_seconds). */
+export type PodWorkerOperation = 'create' | 'update' | 'sync' | 'kill';
+
 export interface PodControllerMetrics {
   syncDuration?(seconds: number, outcome: 'ok' | 'error'): void;
+  /** A successful sync, by what it did. */
+  podWorker?(operation: PodWorkerOperation, seconds: number): void;
   providerCall?(operation: string, seconds: number, ok: boolean): void;
+  /** createPod returned (ok) or failed; restarted: this UID had been created before and was gone from the provider. */
+  podCreated?(ok: boolean, restarted: boolean): void;
+  /** The pod's first Running status, seconds after this controller first synced it. */
+  podRunning?(pod: Pod, sinceFirstSeenSeconds: number): void;
 }
 
 /** The ConfigMaps, Secrets and Services pods refer to: resolution reads them, and a change re-syncs the pods. */
@@ -133,6 +143,11 @@ export class PodController {
     return this.queue.length;
   }
 
+  /** The API's pods bound to this node, as last seen by the watch. */
+  apiPods(): Pod[] {
+    return this.source.list();
+  }
+
   /** Syncs the pod cache, reconciles the provider against it, then starts the workers. */
   async start(signal?: AbortSignal): Promise<void> {
     this.source.start();
@@ -204,7 +219,13 @@ export class PodController {
    * Times a provider call for the metrics. The call gets the controller's signal; on stop the
    * wait ends at once even if the provider ignores the signal, so shutdown never waits on it.
    */
-  private async timed<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  private timed<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    const tracing = tracer();
+    if (!tracing.enabled) return this.measured(operation, call);
+    return tracing.inSpan(`provider ${operation}`, { 'vk.provider': this.provider.name }, () => this.measured(operation, call), { kind: 'client' });
+  }
+
+  private async measured<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       const result = await this.inFlight.run(call());
@@ -217,27 +238,49 @@ export class PodController {
   }
 
   private async process(key: string): Promise<void> {
+    const tracing = tracer();
+    if (!tracing.enabled) {
+      await this.processTimed(key);
+      return;
+    }
+    const slash = key.indexOf('/');
+    const pod = {
+      [ATTR.namespace]: key.slice(0, slash),
+      [ATTR.pod]: key.slice(slash + 1),
+      [ATTR.uid]: this.source.get(key)?.metadata?.uid,
+      [ATTR.node]: this.options.nodeName,
+    };
+    await tracing.inSpan('pod sync', {}, async (span) => span.end(await this.processTimed(key)), { inherited: pod });
+  }
+
+  /** One sync, measured, with its retry scheduled; returns the error it failed with. */
+  private async processTimed(key: string): Promise<unknown> {
     const started = performance.now();
     try {
-      await this.sync(key);
+      const operation = await this.sync(key);
       this.queue.forget(key);
-      this.metrics.syncDuration?.((performance.now() - started) / 1000, 'ok');
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.syncDuration?.(seconds, 'ok');
+      this.metrics.podWorker?.(operation, seconds);
     } catch (err) {
-      if (this.stopping.signal.aborted && hasCode(err, 'VK_ABORTED')) return;
+      if (this.stopping.signal.aborted && hasCode(err, 'VK_ABORTED')) return err;
       this.metrics.syncDuration?.((performance.now() - started) / 1000, 'error');
       if (err instanceof TryLaterError) {
         // The backend asked for time: come back when it said, without growing the backoff.
         const delay = err.retryAfterMs ?? this.queue.addRateLimited(key);
         if (err.retryAfterMs !== undefined) this.queue.addAfter(key, delay);
         this.log.info({ pod: key, err: errorMessage(err), retryInMs: delay }, 'provider asked to retry later');
-        return;
+        return err;
       }
       const delay = this.queue.addRateLimited(key);
       this.log.warn({ pod: key, err: errorMessage(err), code: err instanceof VkError ? err.code : undefined, retryInMs: delay }, 'pod sync failed');
+      return err;
     }
+    return undefined;
   }
 
-  private async sync(key: string): Promise<void> {
+  /** Reconciles one pod; says what it did (for the pod worker metric). */
+  private async sync(key: string): Promise<PodWorkerOperation> {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
@@ -252,8 +295,9 @@ export class PodController {
 
     if (!apiPod) {
       this.references.untrack(key);
-      if (providerPod) await this.deleteInProvider(providerPod, 'deleted');
-      return;
+      if (!providerPod) return 'sync';
+      await this.deleteInProvider(providerPod, 'deleted');
+      return 'kill';
     }
     const record = this.records.get(uidOf(apiPod));
     if (providerPod && uidOf(providerPod) !== record.uid) {
@@ -270,26 +314,32 @@ export class PodController {
       }
       this.references.untrack(key);
       await this.statuses.remove(apiPod, record);
-      return;
+      return 'kill';
     }
 
     if (isTerminalPhase(apiPod.status?.phase) || record.released) {
       if (providerPod) await this.release(apiPod, record);
       this.references.untrack(key);
-      return;
+      return providerPod ? 'kill' : 'sync';
     }
 
+    let operation: PodWorkerOperation = 'sync';
     if (!providerPod) {
       // Syncs caused by our own status write must not retry before the time the backend asked for.
       const wait = (record.createNotBefore ?? 0) - Date.now();
-      if (wait > 0) return this.queue.addAfter(key, wait);
+      if (wait > 0) {
+        this.queue.addAfter(key, wait);
+        return 'sync';
+      }
+      operation = 'create';
       const created = await this.create(apiPod, record);
-      if (!created) return;
+      if (!created) return operation;
       // A pushing provider reports the new pod's status itself; writing the transient
       // status here would cost a second patch per pod (and the resync covers a lost push).
-      if (this.provider.notifyPods) return;
+      if (this.provider.notifyPods) return operation;
       providerPod = await this.timed('getPod', () => this.provider.getPod(namespace, name, this.call));
     } else if (updatableFingerprint(providerPod) !== updatableFingerprint(apiPod)) {
+      operation = 'update';
       await this.update(apiPod, record);
     } else if (record.delivered === undefined) {
       // Adopted from an earlier run: watch its references, and hand over what a restart lost.
@@ -300,13 +350,15 @@ export class PodController {
     }
 
     const status = providerPod?.status ?? (await this.timed('getPodStatus', () => this.provider.getPodStatus(namespace, name, this.call)));
-    if (!status) return;
+    if (!status) return operation;
     await this.statuses.write(apiPod, status, record);
     if (status.phase === 'Running' && !record.started) {
       record.started = true;
       this.events.pod(apiPod, 'Normal', 'Started', `Started pod in provider ${this.provider.name}`);
+      this.metrics.podRunning?.(apiPod, (performance.now() - record.firstSeen) / 1000);
     }
     if (isTerminalPhase(status.phase)) await this.release(apiPod, record);
+    return operation;
   }
 
   /** Passes an allowed spec change to the provider; one it rejects is reported once and not offered again. */
@@ -427,13 +479,17 @@ export class PodController {
       }
       throw err;
     }
+    // Created before (or adopted) under this UID, and now gone from the provider: a restart.
+    const restarted = record.delivered !== undefined;
     try {
       await this.timed('createPod', () => this.provider.createPod(resolved, this.call));
       record.delivered = deliveryDigest(resolved);
     } catch (err) {
+      if (!hasCode(err, 'VK_ABORTED')) this.metrics.podCreated?.(false, restarted);
       await this.createFailed(pod, record, err);
       return false;
     }
+    this.metrics.podCreated?.(true, restarted);
     this.events.pod(pod, 'Normal', 'Created', `Created pod in provider ${this.provider.name}`);
     this.log.info({ pod: podKey(pod), uid: record.uid }, 'created pod in provider');
     return true;

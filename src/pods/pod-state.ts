@@ -12,6 +12,8 @@ export interface WrittenStatus {
 
 export interface PodRecord {
   readonly uid: string;
+  /** When this controller first synced it (performance.now() ms): the start of kubelet_pod_start_duration_seconds. */
+  readonly firstSeen: number;
   /** Released in the provider after it finished: never created again. */
   released: boolean;
   /** Its first Running status was announced with a Started event. */
@@ -39,7 +41,7 @@ export class PodRecords {
   get(uid: string): PodRecord {
     let record = this.records.get(uid);
     if (!record) {
-      record = { uid, released: false, started: false, removed: false, referencesChanged: false };
+      record = { uid, firstSeen: performance.now(), released: false, started: false, removed: false, referencesChanged: false };
       this.records.set(uid, record);
     }
     return record;

@@ -39,6 +39,11 @@ export const PROTOCOL_VERSION = 2 satisfies ProtocolVersion;
 export const PATH_PREFIX = '/v1';
 /** Sent on every request and echoed on every response; an unknown value is refused with 400. */
 export const VERSION_HEADER = 'vk-provider-protocol';
+/**
+ * W3C Trace Context: the core's span for the call (a provider call, or the kubelet API request
+ * a stream serves), sent when the core traces. A provider that traces makes its spans children of it.
+ */
+export const TRACEPARENT_HEADER = 'traceparent';
 /** The WebSocket subprotocols of exec/attach/port-forward sessions, preferred first. */
 export const STREAM_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 /** Server default for the largest request body it reads. */

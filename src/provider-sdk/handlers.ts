@@ -8,6 +8,7 @@ import type { Pod } from '../kube/types.ts';
 import { WireStatusError } from '../protocol/errors.ts';
 import { parseLogOptions } from '../kube/params.ts';
 import {
+  TRACEPARENT_HEADER,
   VERSION_HEADER,
   WATCH_EVENTS_PARAM,
   decodeResolvedPod,
@@ -27,6 +28,12 @@ import type { WatchHub } from './watch-hub.ts';
 
 /** The protocol extension `resolvedPod`: a provider that can show a pod exactly as it received it. */
 export type ResolvedPodSource = { resolvedPod?: (namespace: string, name: string) => ResolvedPod | undefined | Promise<ResolvedPod | undefined> };
+
+/** The caller's W3C traceparent header, if it sent one. */
+export function traceparentOf(req: IncomingMessage): string | undefined {
+  const value = req.headers[TRACEPARENT_HEADER];
+  return typeof value === 'string' ? value : undefined;
+}
 
 /** How long GET /v1/ping waits for the provider's ping. */
 const PING_TIMEOUT_MS = 30_000;
@@ -71,7 +78,7 @@ function checkSamePod(route: Route, pod: Pod): void {
 export async function handle(ctx: HandlerContext, x: Exchange): Promise<void> {
   const { provider, declared } = ctx;
   const { req, res, route, method, version } = x;
-  const call = { signal: x.signal };
+  const call = { signal: x.signal, traceparent: traceparentOf(req) };
   const require = (capability: RemoteCapability) => requireCapability(provider, declared.capabilities as RemoteCapability[], capability);
   const reply = (status: number, body: unknown) => sendJson(res, version, status, body);
   switch (route.kind) {

@@ -34,7 +34,8 @@ import {
 import { providerCapabilities, type Provider } from '../providers/provider.ts';
 import { VK_VERSION } from '../version.ts';
 import { sendError } from './body.ts';
-import { handle, requireCapability, type HandlerContext, type ResolvedPodSource } from './handlers.ts';
+import { ATTR, tracer } from '../tracing/tracer.ts';
+import { handle, requireCapability, traceparentOf, type HandlerContext, type ResolvedPodSource } from './handlers.ts';
 import { ALLOWED, checkMethod, matchRoute, requestVersion } from './routes.ts';
 import { serveCommandSession, servePortForwardSession, type Upgrade } from './sessions.ts';
 import { WatchHub } from './watch-hub.ts';
@@ -133,7 +134,15 @@ export async function serveProvider(provider: Provider, options: ServeProviderOp
       version = requestVersion(req.headers[VERSION_HEADER]);
       const method = req.method ?? 'GET';
       checkMethod(route, method, url.pathname);
-      await handle(ctx, { req, res, url, route, method, version, signal });
+      const exchange = { req, res, url, route, method, version, signal };
+      const tracing = tracer();
+      if (!tracing.enabled) return handle(ctx, exchange);
+      // The provider process traces too: its span is the child of the core's (traceparent).
+      const attributes = route.namespace ? { [ATTR.namespace]: route.namespace, [ATTR.pod]: route.name } : {};
+      await tracing.inSpan(`provider-sdk ${method} ${route.kind}`, attributes, () => handle(ctx, exchange), {
+        kind: 'server',
+        remoteParent: traceparentOf(req),
+      });
     })().catch((err: unknown) => {
       try {
         const extra: Record<string, string> = {};

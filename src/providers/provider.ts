@@ -120,6 +120,11 @@ export type PodEventListener = (event: PodEvent) => void;
 /** Passed to every lifecycle call: the core aborts calls in flight when the virtual kubelet stops. */
 export interface CallOptions {
   signal: AbortSignal;
+  /**
+   * The W3C traceparent of the caller's span, when the call came over the remote protocol from a
+   * core that traces (provider-sdk sets it): a provider that traces makes its spans children of it.
+   */
+  traceparent?: string;
 }
 
 /**

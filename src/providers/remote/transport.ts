@@ -10,7 +10,8 @@ import { AbortedError, ProtocolError, ProviderUnavailableError, TimeoutError, er
 import type { Logger } from '../../log.ts';
 import { decodeError, errorBodySchema, isProviderAnswer, statusName } from '../../protocol/errors.ts';
 import type { Query } from '../../protocol/query.ts';
-import { PROTOCOL_VERSION, VERSION_HEADER, type ProtocolVersion } from '../../protocol/wire.ts';
+import { PROTOCOL_VERSION, TRACEPARENT_HEADER, VERSION_HEADER, type ProtocolVersion } from '../../protocol/wire.ts';
+import { tracer } from '../../tracing/tracer.ts';
 import { backoffDelayMs, type BackoffPolicy } from '../../util/backoff.ts';
 import { loadRemoteTls, readRemoteToken, type RemoteProviderConfig, type RemoteTls } from './config.ts';
 
@@ -100,10 +101,12 @@ export class RemoteTransport {
   }
 
   headers(version: ProtocolVersion = this.version): Record<string, string> {
+    const traceparent = tracer().traceparent();
     return {
       [VERSION_HEADER]: String(version),
       'User-Agent': 'virtual-kubelet-ts-remote',
       ...(this.token && { Authorization: `Bearer ${this.token}` }),
+      ...(traceparent && { [TRACEPARENT_HEADER]: traceparent }),
     };
   }
 
