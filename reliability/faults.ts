@@ -21,6 +21,8 @@ export interface InjectedFault {
   kind: FaultKind;
   /** When it struck (ms since the epoch). */
   atMs: number;
+  /** When it was over: the killed process back, the stall or the failures ended (atMs for instant faults). */
+  endMs: number;
   /** What exactly was done, for the report. */
   detail: string;
   /** While the node could not act (vk dead, kube-apiserver down or stalled): deletions get this long more. */
@@ -44,9 +46,18 @@ export function faultRounds(random: () => number): () => FaultKind {
 
 /**
  * Injects `kind` and returns once the fault itself is over (the killed process is back, the
- * stall or the provider's failures have ended); convergence is measured from `atMs`.
+ * stall or the provider's failures have ended), with when it struck and when it ended.
  */
 export async function inject(env: ChaosEnvironment, kind: FaultKind, random: () => number, seed: number, scale = 1): Promise<InjectedFault> {
+  const fault = await strike(env, kind, random, seed, scale);
+  return { ...fault, endMs: Date.now() };
+}
+
+/**
+ * Injects `kind` and returns once the fault itself is over (the killed process is back, the
+ * stall or the provider's failures have ended); convergence is measured from `atMs`.
+ */
+async function strike(env: ChaosEnvironment, kind: FaultKind, random: () => number, seed: number, scale = 1): Promise<Omit<InjectedFault, 'endMs'>> {
   const atMs = Date.now();
   // scale < 1 shortens every down time and stall (the smoke run).
   const between = (lo: number, hi: number) => Math.round((lo + random() * (hi - lo)) * scale);

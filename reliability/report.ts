@@ -3,7 +3,10 @@ import type { Findings } from './checker.ts';
 import type { InjectedFault } from './faults.ts';
 
 export interface FaultResult extends InjectedFault {
-  /** From the fault to convergence; undefined when it did not converge within the cap. */
+  /**
+   * From the end of the fault (the killed process back, the stall over) to convergence; undefined
+   * when it did not converge within the cap. The fault itself lasted endMs - atMs.
+   */
   convergedAfterMs: number | undefined;
 }
 
@@ -45,11 +48,11 @@ export function renderMarkdown(r: ChaosResult): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}.`,
     '',
-    '| # | fault | what | converged after |',
-    '| ---: | --- | --- | ---: |',
+    '| # | fault | what | fault lasted | converged after it ended |',
+    '| ---: | --- | --- | ---: | ---: |',
     ...r.faults.map(
       (f, i) =>
-        `| ${i + 1} | ${f.kind} | ${f.detail} | ${f.convergedAfterMs === undefined ? `not within ${r.settings.convergenceCapMs / 1000} s` : ms(f.convergedAfterMs)} |`,
+        `| ${i + 1} | ${f.kind} | ${f.detail} | ${ms(f.endMs - f.atMs)} | ${f.convergedAfterMs === undefined ? `not within ${r.settings.convergenceCapMs / 1000} s` : ms(f.convergedAfterMs)} |`,
     ),
     '',
   ];

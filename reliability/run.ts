@@ -118,21 +118,21 @@ async function runChaos(env: ChaosEnvironment): Promise<number> {
     if (fault.outage) outages.push(fault.outage);
     progress(`fault ${faults.length + 1} (${Math.round((Date.now() - started) / 1000)} s): ${fault.detail}`);
     let convergedAfterMs: number | undefined;
-    const deadline = fault.atMs + CONVERGENCE_CAP_MS;
+    const deadline = fault.endMs + CONVERGENCE_CAP_MS;
     while (Date.now() < deadline) {
       const ok = await observer.observe().then(
         () => unconverged(atFault, observer.api, observer.backend) === 0,
         () => false,
       );
       if (ok) {
-        convergedAfterMs = Date.now() - fault.atMs;
+        convergedAfterMs = Date.now() - fault.endMs;
         break;
       }
       await sleep(500);
     }
     faults.push({ ...fault, convergedAfterMs });
     progress(
-      `  ${convergedAfterMs === undefined ? 'NOT converged' : `converged after ${(convergedAfterMs / 1000).toFixed(1)} s`}; ${workload.podsRequested} pods asked for so far`,
+      `  ${convergedAfterMs === undefined ? 'NOT converged' : `converged ${(convergedAfterMs / 1000).toFixed(1)} s after the fault ended (${((fault.endMs - fault.atMs) / 1000).toFixed(1)} s after it struck)`}; ${workload.podsRequested} pods asked for so far`,
     );
     if (SMOKE && faults.length >= FAULT_KINDS.length && workload.podsRequested >= PODS) break;
     await sleep(SMOKE ? 1_000 : Math.round(2_000 + random() * 6_000));
