@@ -62,7 +62,12 @@ export class VkMetrics {
   queueDepthSource: () => number = () => 0;
   readonly queueDepth: Gauge;
 
-  constructor() {
+  /**
+   * `node` labels every series (many virtual nodes in one process); `processMetrics: false` leaves
+   * out the process-wide default metrics, which one of the process's registries carries.
+   */
+  constructor(options: { node?: string; processMetrics?: boolean } = {}) {
+    if (options.node) this.registry.setDefaultLabels({ node: options.node });
     const readDepth = () => this.queueDepthSource();
     this.queueDepth = new Gauge({
       name: 'vk_pod_queue_depth',
@@ -72,7 +77,7 @@ export class VkMetrics {
         this.set(readDepth());
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: 'vk_' });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'vk_' });
   }
 
   observeClient(client: KubeClient): void {
