@@ -10,7 +10,7 @@ import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
 import { fenceProvider } from '../node/fenced-provider.ts';
-import { LeaderElector } from '../node/leader-election.ts';
+import { LeaderElector, type Term } from '../node/leader-election.ts';
 import { createProvider, readProviderConfig } from '../providers/registry.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
 import { parseDurationMs, toVirtualKubeletOptions, type NodeSettings } from './options.ts';
@@ -82,7 +82,7 @@ export class NodeRunner {
     for (const result of results) if (result.status === 'rejected') process.stderr.write(`vk: while stopping: ${errorMessage(result.reason)}\n`);
   }
 
-  private async startNode(settings: NodeSettings, metrics: VkMetrics, term?: AbortSignal): Promise<VirtualKubelet> {
+  private async startNode(settings: NodeSettings, metrics: VkMetrics, term?: Term): Promise<VirtualKubelet> {
     const log = createLogger(settings.logLevel);
     await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
     let provider = await createProvider(settings.provider, readProviderConfig(settings.providerConfig), {
@@ -93,14 +93,17 @@ export class NodeRunner {
       clusterDomain: settings.clusterDomain,
       clusterDNS: settings.clusterDns,
     });
-    if (term) provider = fenceProvider(provider, term);
+    if (term) provider = fenceProvider(provider, term.valid);
     const created = provider;
     const vkOptions = toVirtualKubeletOptions(settings);
     // A standby takes the Node over: stopping must not mark it NotReady or delete it.
-    if (term) vkOptions.shutdownMode = 'keep';
+    if (term) {
+      vkOptions.shutdownMode = 'keep';
+      vkOptions.fence = term.valid;
+    }
     if (this.options.approveCsr && vkOptions.kubeletApi)
       vkOptions.kubeletApi.approveCsr = (name) => approveCsr(this.client, name, 'approved by vk up for its local virtual node');
-    const vk = await VirtualKubelet.start(this.client, provider, vkOptions, log, metrics, term).catch(async (err: unknown) => {
+    const vk = await VirtualKubelet.start(this.client, provider, vkOptions, log, metrics, term?.lost).catch(async (err: unknown) => {
       await created.close?.();
       throw err;
     });
@@ -122,8 +125,9 @@ export class NodeRunner {
       },
       log,
     );
-    elector.start(async (lost) => {
-      const vk = await this.startNode(settings, metrics, lost);
+    elector.start(async (term) => {
+      const { lost } = term;
+      const vk = await this.startNode(settings, metrics, term);
       try {
         await new Promise<void>((resolve) => (lost.aborted ? resolve() : lost.addEventListener('abort', () => resolve(), { once: true })));
       } finally {

@@ -4,14 +4,14 @@
 import { AbortedError } from '../errors.ts';
 import type { Provider } from '../providers/provider.ts';
 
-/** The provider, whose methods throw AbortedError once `term` has aborted (close() still runs). */
-export function fenceProvider(provider: Provider, term: AbortSignal): Provider {
+/** The provider, whose methods throw AbortedError once `valid()` is false (close() still runs). */
+export function fenceProvider(provider: Provider, valid: () => boolean): Provider {
   return new Proxy(provider, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function' || property === 'close') return typeof value === 'function' ? value.bind(target) : value;
       return (...args: unknown[]) => {
-        if (term.aborted) throw new AbortedError(`provider ${target.name}: ${String(property)} refused, this process no longer holds the node's leader Lease`);
+        if (!valid()) throw new AbortedError(`provider ${target.name}: ${String(property)} refused, this process no longer holds the node's leader Lease`);
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },

@@ -23,14 +23,24 @@ export interface LeaderElectionOptions {
   retryPeriodMs: number;
 }
 
-/** What a term of leadership does: runs until `lost` aborts (or the elector stops), then cleans up. */
-export type LeaderTerm = (lost: AbortSignal) => Promise<void>;
+/**
+ * A term of leadership: runs until `lost` aborts (or the elector stops), then cleans up.
+ * `valid()` is checked synchronously before each provider call: false from the renew deadline
+ * on, even in a process that was frozen (SIGSTOP, a VM pause) and whose timers have not run yet.
+ */
+export interface Term {
+  lost: AbortSignal;
+  valid: () => boolean;
+}
+export type LeaderTerm = (term: Term) => Promise<void>;
 
 export class LeaderElector {
   private readonly client: KubeClient;
   private readonly options: LeaderElectionOptions;
   private readonly log: Logger;
   private lease: Lease | undefined;
+  /** When (local clock) the current term's last successful renewal was sent. */
+  private lastRenew = 0;
   /** The last Lease version seen and when (local clock): the expiry check's reference. */
   private observed: { version: string; at: number } | undefined;
   private readonly stopping = new AbortController();
@@ -60,13 +70,18 @@ export class LeaderElector {
   private async loop(term: LeaderTerm): Promise<void> {
     const stop = this.stopping.signal;
     while (!stop.aborted) {
+      const attempt = Date.now();
       if (!(await this.tryAcquireOrRenew())) {
         await sleep(this.options.retryPeriodMs, stop);
         continue;
       }
       this.log.info('acquired the leader Lease: this process serves the node');
       const lost = new AbortController();
-      const termDone = term(AbortSignal.any([lost.signal, stop])).catch((err: unknown) => {
+      // From when the request was sent: the earliest the new holder's renewal can have been seen.
+      this.lastRenew = attempt;
+      const signal = AbortSignal.any([lost.signal, stop]);
+      const valid = () => !signal.aborted && Date.now() - this.lastRenew < this.options.renewDeadlineMs;
+      const termDone = term({ lost: signal, valid }).catch((err: unknown) => {
         this.log.error({ err: errorMessage(err) }, 'leader term failed');
         lost.abort(new AbortedError('the leader term failed'));
       });
@@ -83,10 +98,9 @@ export class LeaderElector {
 
   /** Renews every retry period; aborts `lost` at the renew deadline, or at once when another holder shows up. */
   private async renewUntilLost(lost: AbortController, stop: AbortSignal): Promise<void> {
-    let lastRenew = Date.now();
     const fence = setInterval(
       () => {
-        if (Date.now() - lastRenew >= this.options.renewDeadlineMs)
+        if (Date.now() - this.lastRenew >= this.options.renewDeadlineMs)
           lost.abort(new AbortedError(`could not renew the leader Lease for ${this.options.renewDeadlineMs} ms`));
       },
       Math.min(250, this.options.retryPeriodMs),
@@ -96,8 +110,13 @@ export class LeaderElector {
         await sleep(this.options.retryPeriodMs, AbortSignal.any([lost.signal, stop]));
         if (lost.signal.aborted || stop.aborted) break;
         const started = Date.now();
-        const left = this.options.renewDeadlineMs - (started - lastRenew);
-        if (await this.tryAcquireOrRenew(Math.max(left, 1))) lastRenew = started;
+        const left = this.options.renewDeadlineMs - (started - this.lastRenew);
+        if (left <= 0) {
+          // Frozen past the deadline: a renewal now could race a new holder.
+          lost.abort(new AbortedError(`could not renew the leader Lease for ${this.options.renewDeadlineMs} ms`));
+          break;
+        }
+        if ((await this.tryAcquireOrRenew(left)) && Date.now() - this.lastRenew < this.options.renewDeadlineMs) this.lastRenew = started;
         else if (this.lease === undefined) lost.abort(new AbortedError('another process holds the leader Lease'));
       }
     } finally {
