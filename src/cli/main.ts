@@ -148,6 +148,9 @@ function nodeSettings(command: Command, defaults: Partial<NodeSettings>): NodeSe
   for (const [key, value] of Object.entries(opts)) {
     if (key in nodeSettingsSchema.shape && value !== undefined && command.getOptionValueSource(key) === 'cli') fromFlags[key] = value;
   }
+  // The repeatable flags are singular (--label, --taint); their settings plural.
+  if (opts.label !== undefined) fromFlags.labels = opts.label;
+  if (opts.taint !== undefined) fromFlags.taints = opts.taint;
   const merged = { ...NODE_DEFAULTS, ...defaults, ...fromFile, ...upstreamFlagSettings(opts), ...fromFlags };
   return validateNodeSettings(merged, opts.config && Object.keys(fromFile).length ? `--config ${opts.config}` : 'options');
 }
@@ -181,10 +184,10 @@ function stopOnSignals(stops: (() => Promise<void>)[]): Promise<void> {
 
 /** `vk run`'s settings: defaults, upstream's environment variables, the config file, then flags. */
 export function runSettings(command: Command, env: NodeJS.ProcessEnv): NodeSettings {
-  const opts = command.opts<{ namespace?: string; klogV?: string }>();
+  const opts = command.opts<{ namespace?: string; 'klog.v'?: string }>();
   // Accepted for upstream manifests, but they change nothing here: say so rather than ignore them silently.
   if (opts.namespace !== undefined) process.stderr.write(`vk: --namespace ${opts.namespace} ignored (as upstream does): nodes serve pods of every namespace\n`);
-  if (opts.klogV !== undefined) process.stderr.write(`vk: --klog.v ${opts.klogV} ignored: vk logs at --log-level\n`);
+  if (opts['klog.v'] !== undefined) process.stderr.write(`vk: --klog.v ${opts['klog.v']} ignored: vk logs at --log-level\n`);
   const settings = nodeSettings(command, { nodeName: 'virtual-kubelet', nodeIp: defaultNodeIp(), ...upstreamEnvSettings(env) });
   const envTaint = settings.taints === undefined ? upstreamEnvTaint(env, settings.provider) : undefined;
   return envTaint ? { ...settings, taints: envTaint } : settings;

@@ -114,6 +114,10 @@ test('--disable-taint wins over the taint env; --os windows; vk spellings win ov
   assert.deepEqual(s.taints, []);
   assert.equal(s.os, 'windows');
   assert.equal(s.nodeName, 'ours');
+  const flagged = await settingsFor(['--label', 'a=b', '--taint', 'k=v:NoSchedule', '--nodes', '3'], { VKUBELET_TAINT_KEY: 'env' });
+  assert.deepEqual(flagged.labels, { a: 'b' });
+  assert.deepEqual(flagged.taints, [{ key: 'k', value: 'v', effect: 'NoSchedule' }], '--taint wins over the taint env');
+  assert.equal(flagged.nodes, 3);
   const defaults = await settingsFor([], {});
   assert.equal(defaults.taints, undefined, 'without upstream taint env: the default provider taint');
   assert.equal(defaults.daemonsetPods, 'reject');
