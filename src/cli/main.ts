@@ -1,6 +1,6 @@
 // The `vk` command: `vk up` runs a local control plane with a virtual node on it;
 // `vk run` runs a virtual node against an existing cluster.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_APISERVER_ADDRESS_RANGE, claimHostAddress } from '../cluster/host-address.ts';
@@ -9,6 +9,7 @@ import { ConfigError, VkError, errorMessage } from '../errors.ts';
 import { KubeClient } from '../kube/client.ts';
 import { PROVIDER_NAMES } from '../providers/registry.ts';
 import { addProviderServerCommand } from './provider-server.ts';
+import { addDownCommand, upPidFile, upSandboxDataDir } from './down.ts';
 import { VK_VERSION } from '../version.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { expandNodes } from './node-list.ts';
@@ -219,6 +220,9 @@ export function buildProgram(): Command {
     const stopped = stopOnSignals(stops);
     const stateDir = path.resolve(dir, 'cluster');
     mkdirSync(stateDir, { recursive: true });
+    // For `vk down`, which stops this process and the pods its node ran.
+    writeFileSync(upPidFile(dir), `${process.pid}\n`);
+    stops.push(async () => rmSync(upPidFile(dir), { force: true }));
     // An address pods can reach: the kubernetes Service's endpoint, and the node's InternalIP so
     // that kube-apiserver's node proxy (which refuses loopback) reaches the kubelet API.
     const hostAddress = await claimHostAddress({
@@ -244,7 +248,8 @@ export function buildProgram(): Command {
     try {
       const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
       stops.push(async () => client.close());
-      const nodes = new NodeRunner(client, { approveCsr: true });
+      // The sandbox's pods and images live under --dir, where `vk down` finds them.
+      const nodes = new NodeRunner(client, { approveCsr: true, providerDefaults: { sandbox: { dataDir: upSandboxDataDir(dir) } } });
       // Unshifted: the nodes stop before the control plane.
       stops.unshift(() => nodes.stop());
       await nodes.start(expandNodes({ ...settings, kubeconfig: cluster.info.kubeconfig }));
@@ -306,6 +311,7 @@ export function buildProgram(): Command {
   });
 
   addProviderServerCommand(program);
+  addDownCommand(program);
 
   return program;
 }

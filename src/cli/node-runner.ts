@@ -21,6 +21,8 @@ const START_CONCURRENCY = 10;
 export interface NodeRunOptions {
   /** `vk up` owns its cluster: it approves the node's serving-certificate CSR as the cluster admin would. */
   approveCsr?: boolean;
+  /** Per provider name: config fields used where the provider config does not set them. */
+  providerDefaults?: Record<string, Record<string, unknown>>;
 }
 
 export async function checkPortFree(port: number, flag: string, host = '0.0.0.0'): Promise<void> {
@@ -85,7 +87,10 @@ export class NodeRunner {
   private async startNode(settings: NodeSettings, metrics: VkMetrics, term?: Term): Promise<VirtualKubelet> {
     const log = createLogger(settings.logLevel);
     await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
-    let provider = await createProvider(settings.provider, readProviderConfig(settings.providerConfig), {
+    const config = readProviderConfig(settings.providerConfig);
+    const defaults = this.options.providerDefaults?.[settings.provider];
+    const withDefaults = defaults && typeof config === 'object' && config !== null && !Array.isArray(config) ? { ...defaults, ...config } : config;
+    let provider = await createProvider(settings.provider, withDefaults, {
       nodeName: settings.nodeName,
       nodeIP: settings.nodeIp,
       log,
