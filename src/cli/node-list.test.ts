@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { expandNodes } from './node-list.ts';
-import { NODE_DEFAULTS, validateNodeSettings } from './options.ts';
+import { NODE_DEFAULTS, readConfigFile, validateNodeSettings } from './options.ts';
 
 const settings = (extra: Record<string, unknown>) => validateNodeSettings({ ...NODE_DEFAULTS, nodeName: 'vk', nodeIp: '127.0.0.1', ...extra }, 'options');
 
@@ -45,4 +45,14 @@ test('bad node lists are one-line errors naming the entry', () => {
   assert.throws(() => expandNodes(settings({ nodes: [{ nodeName: 'a' }, { nodeName: 'a' }] })), /nodes\[1\]: nodeName a is used twice/);
   assert.throws(() => expandNodes(settings({ nodes: [{ nodeName: 'Bad_Name' }] })), /nodes\[0\]: nodeName: must be a lowercase DNS subdomain/);
   assert.throws(() => settings({ nodes: [{ nodeName: 'a', colour: 'red' }] }), /nodes\.0: Unrecognized key/);
+});
+
+test('the example nodes file is valid and expands to its three nodes', () => {
+  const file = new URL('../../examples/many-nodes/nodes.yaml', import.meta.url).pathname;
+  const nodes = expandNodes(settings(readConfigFile(file)));
+  assert.deepEqual(
+    nodes.map((n) => n.nodeName),
+    ['virtual-small', 'virtual-gpu', 'virtual-batch'],
+  );
+  assert.deepEqual(nodes[1]!.labels, { 'example.com/pool': 'virtual', 'example.com/accelerator': 'gpu' });
 });
