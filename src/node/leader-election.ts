@@ -81,7 +81,9 @@ export class LeaderElector {
       this.lastRenew = attempt;
       const signal = AbortSignal.any([lost.signal, stop]);
       const valid = () => !signal.aborted && Date.now() - this.lastRenew < this.options.renewDeadlineMs;
+      let failed = false;
       const termDone = term({ lost: signal, valid }).catch((err: unknown) => {
+        failed = true;
         this.log.error({ err: errorMessage(err) }, 'leader term failed');
         lost.abort(new AbortedError('the leader term failed'));
       });
@@ -90,6 +92,12 @@ export class LeaderElector {
       if (stop.aborted) {
         await this.release();
         return;
+      }
+      if (failed) {
+        // This process cannot serve the node (its start failed): a standby may, and this one tries again later.
+        await this.release();
+        await sleep(this.options.leaseDurationMs, stop);
+        continue;
       }
       this.log.warn('lost the leader Lease: provider calls stopped, standing by');
       this.lease = undefined;
@@ -132,7 +140,7 @@ export class LeaderElector {
       leaseDurationSeconds: Math.ceil(this.options.leaseDurationMs / 1000),
       renewTime: microTime(new Date(now)),
       acquireTime: acquiring ? microTime(new Date(now)) : current?.acquireTime,
-      leaseTransitions: (current?.leaseTransitions ?? 0) + (acquiring && current?.holderIdentity ? 1 : 0),
+      leaseTransitions: (current?.leaseTransitions ?? 0) + (acquiring && current ? 1 : 0),
     });
     const request = { timeoutMs, signal: this.stopping.signal };
     try {
