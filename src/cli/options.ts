@@ -149,8 +149,8 @@ export const NODE_DEFAULTS: Omit<NodeSettings, 'nodeName' | 'nodeIp'> = {
   leaderElect: false,
   // Worst-case takeover after the holder dies: lease duration + one retry period (< 15 s);
   // the holder fences itself at the renew deadline, before anyone else may take the Lease.
-  leaderElectLeaseDuration: '10s',
-  leaderElectRenewDeadline: '7s',
+  leaderElectLeaseDuration: '8s',
+  leaderElectRenewDeadline: '5s',
   leaderElectRetryPeriod: '2s',
   leaderElectResourceNamespace: 'kube-node-lease',
   leaderElectResourceName: '{node}-vk-leader',

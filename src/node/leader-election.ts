@@ -39,10 +39,10 @@ export class LeaderElector {
   private readonly options: LeaderElectionOptions;
   private readonly log: Logger;
   private lease: Lease | undefined;
-  /** When (local clock) the current term's last successful renewal was sent. */
-  private lastRenew = 0;
-  /** The last Lease version seen and when (local clock): the expiry check's reference. */
-  private observed: { version: string; at: number } | undefined;
+  /** When the current term's last successful renewal was sent (see `stamp`). */
+  private lastRenew: Stamp = stamp();
+  /** The last Lease version seen and when: the expiry check's reference. */
+  private observed: { version: string; at: Stamp } | undefined;
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
 
@@ -70,7 +70,7 @@ export class LeaderElector {
   private async loop(term: LeaderTerm): Promise<void> {
     const stop = this.stopping.signal;
     while (!stop.aborted) {
-      const attempt = Date.now();
+      const attempt = stamp();
       if (!(await this.tryAcquireOrRenew())) {
         await sleep(this.options.retryPeriodMs, stop);
         continue;
@@ -80,7 +80,7 @@ export class LeaderElector {
       // From when the request was sent: the earliest the new holder's renewal can have been seen.
       this.lastRenew = attempt;
       const signal = AbortSignal.any([lost.signal, stop]);
-      const valid = () => !signal.aborted && Date.now() - this.lastRenew < this.options.renewDeadlineMs;
+      const valid = () => !signal.aborted && since(this.lastRenew) < this.options.renewDeadlineMs;
       let failed = false;
       const termDone = term({ lost: signal, valid }).catch((err: unknown) => {
         failed = true;
@@ -108,7 +108,7 @@ export class LeaderElector {
   private async renewUntilLost(lost: AbortController, stop: AbortSignal): Promise<void> {
     const fence = setInterval(
       () => {
-        if (Date.now() - this.lastRenew >= this.options.renewDeadlineMs)
+        if (since(this.lastRenew) >= this.options.renewDeadlineMs)
           lost.abort(new AbortedError(`could not renew the leader Lease for ${this.options.renewDeadlineMs} ms`));
       },
       Math.min(250, this.options.retryPeriodMs),
@@ -117,14 +117,14 @@ export class LeaderElector {
       while (!lost.signal.aborted && !stop.aborted) {
         await sleep(this.options.retryPeriodMs, AbortSignal.any([lost.signal, stop]));
         if (lost.signal.aborted || stop.aborted) break;
-        const started = Date.now();
-        const left = this.options.renewDeadlineMs - (started - this.lastRenew);
+        const started = stamp();
+        const left = this.options.renewDeadlineMs - since(this.lastRenew);
         if (left <= 0) {
           // Frozen past the deadline: a renewal now could race a new holder.
           lost.abort(new AbortedError(`could not renew the leader Lease for ${this.options.renewDeadlineMs} ms`));
           break;
         }
-        if ((await this.tryAcquireOrRenew(left)) && Date.now() - this.lastRenew < this.options.renewDeadlineMs) this.lastRenew = started;
+        if ((await this.tryAcquireOrRenew(left)) && since(this.lastRenew) < this.options.renewDeadlineMs) this.lastRenew = started;
         else if (this.lease === undefined) lost.abort(new AbortedError('another process holds the leader Lease'));
       }
     } finally {
@@ -162,11 +162,12 @@ export class LeaderElector {
         return true;
       }
       const version = current.metadata?.resourceVersion ?? '';
-      if (this.observed?.version !== version) this.observed = { version, at: now };
+      if (this.observed?.version !== version) this.observed = { version, at: stamp() };
       const holder = current.spec?.holderIdentity;
       const durationMs = (current.spec?.leaseDurationSeconds ?? 0) * 1000;
       const ours = holder === this.options.identity;
-      if (holder && !ours && now < this.observed.at + durationMs) return false;
+      // A standby judges expiry by whichever clock says less: it takes over late rather than early.
+      if (holder && !ours && leastSince(this.observed.at) < durationMs) return false;
       this.lease = await this.client.update<Lease>(this.path, { ...current, spec: spec(!ours, current.spec) }, request);
       return true;
     } catch (err) {
@@ -190,6 +191,25 @@ export class LeaderElector {
     }
     this.lease = undefined;
   }
+}
+
+/** A moment by both clocks: the monotonic one ignores wall-clock steps, the wall clock counts a suspended machine. */
+interface Stamp {
+  monotonic: number;
+  wall: number;
+}
+
+function stamp(): Stamp {
+  return { monotonic: performance.now(), wall: Date.now() };
+}
+
+/** Time since `start` by whichever clock says more: the holder fences itself early rather than late. */
+function since(start: Stamp): number {
+  return Math.max(performance.now() - start.monotonic, Date.now() - start.wall);
+}
+
+function leastSince(start: Stamp): number {
+  return Math.min(performance.now() - start.monotonic, Date.now() - start.wall);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

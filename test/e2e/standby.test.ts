@@ -22,7 +22,7 @@ import { tempDir } from '../harness/temp.ts';
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 const PODS = 100;
-const LEASE_DURATION_MS = 10_000;
+const LEASE_DURATION_MS = 8_000;
 
 interface ProviderCall {
   via: string;
