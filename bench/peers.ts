@@ -1,5 +1,5 @@
 // The peers the benchmark runs, each as its own process(es) with its own client identity:
-//   ours      this repository's `vk run` (one node), or bench/vk-multi.ts (many nodes, one process)
+//   ours      this repository's `vk run` (one node, or many nodes in one process from a `nodes` list)
 //   upstream  the upstream Go virtual-kubelet's cmd/virtual-kubelet with its built-in mock provider;
 //             one process per node, which is its model
 //   kwok      kwok with kwokctl's default stages; one process for all nodes, which is its model
@@ -81,54 +81,42 @@ export const ours: Peer = {
   describe: (nodes) =>
     nodes === 1
       ? '`vk run` (Node, mock provider: no delays, logIntervalMs 0), kubelet API on 127.0.0.1 (auth none, self-signed)'
-      : `bench/vk-multi.ts: ${nodes} VirtualKubelet instances in one Node process (mock provider, no kubelet API), one KubeClient each`,
+      : `\`vk run\` with a ${nodes}-node \`nodes\` list in one Node process (mock provider, one shared API client, a kubelet API per node on 127.0.0.1, auth none, self-signed)`,
   async start(ctx) {
     const providerConfig = path.join(ctx.dir, 'mock.json');
     writeFileSync(providerConfig, JSON.stringify({ capacity: { pods: String(ctx.podCapacity) }, logIntervalMs: 0 }));
     const node = process.execPath;
     // BENCH_OURS_NODE_ARGS: extra Node flags for ours only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = (process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    if (ctx.nodes.length === 1) {
-      return processes([
-        spawnLogged(ctx, 'ours.log', node, [
-          ...nodeArgs,
-          'bin/vk.js',
-          'run',
-          '--kubeconfig',
-          ctx.kubeconfig,
-          '--node-name',
-          ctx.nodes[0]!,
-          '--node-ip',
-          '127.0.0.1',
-          '--kubelet-port',
-          '0',
-          '--kubelet-address',
-          '127.0.0.1',
-          '--kubelet-auth',
-          'none',
-          '--kubelet-serving-cert',
-          'self-signed',
-          '--provider',
-          'mock',
-          '--provider-config',
-          providerConfig,
-          '--log-level',
-          'warn',
-          // BENCH_OURS_ARGS: extra `vk run` flags for experiments, e.g. "--pod-workers 50".
-          ...(process.env.BENCH_OURS_ARGS ?? '').split(' ').filter(Boolean),
-        ]),
-      ]);
-    }
+    // Many nodes: one `vk run` process serving the config file's `nodes` list (one API client).
+    const nodesConfig = path.join(ctx.dir, 'nodes.json');
+    writeFileSync(nodesConfig, JSON.stringify({ nodes: ctx.nodes.map((nodeName) => ({ nodeName })) }));
     return processes([
       spawnLogged(ctx, 'ours.log', node, [
         ...nodeArgs,
-        'bench/vk-multi.ts',
+        'bin/vk.js',
+        'run',
         '--kubeconfig',
         ctx.kubeconfig,
-        '--nodes',
-        ctx.nodes.join(','),
+        ...(ctx.nodes.length === 1 ? ['--node-name', ctx.nodes[0]!] : ['--config', nodesConfig]),
+        '--node-ip',
+        '127.0.0.1',
+        '--kubelet-port',
+        '0',
+        '--kubelet-address',
+        '127.0.0.1',
+        '--kubelet-auth',
+        'none',
+        '--kubelet-serving-cert',
+        'self-signed',
+        '--provider',
+        'mock',
         '--provider-config',
         providerConfig,
+        '--log-level',
+        'warn',
+        // BENCH_OURS_ARGS: extra `vk run` flags for experiments, e.g. "--pod-workers 50".
+        ...(process.env.BENCH_OURS_ARGS ?? '').split(' ').filter(Boolean),
       ]),
     ]);
   },

@@ -76,7 +76,7 @@ test('rest_client_requests_total: answers by code, method and host; a request wi
     source: 'test',
   });
   t.after(() => client.close());
-  const node = new VkMetrics(new ProcessMetrics());
+  const node = new VkMetrics({ process: new ProcessMetrics() });
   node.observeClient(client);
   node.observeClient(client);
   await client.get('/missing').catch(() => {});

@@ -217,8 +217,13 @@ export class VkMetrics {
   private readonly workerDurations = new Map<string, Histogram.Internal<string>>();
   private scrape: Registry | undefined;
 
-  constructor(process: ProcessMetrics = sharedProcessMetrics()) {
-    this.process = process;
+  /**
+   * `node` labels every series (many virtual nodes in one process); the process-wide series
+   * (process_*, nodejs_*, rest_client_*) are registered once per process and served with each node's.
+   */
+  constructor(options: { node?: string; process?: ProcessMetrics } = {}) {
+    this.process = options.process ?? sharedProcessMetrics();
+    if (options.node) this.registry.setDefaultLabels({ node: options.node });
     const readDepth = () => this.queueDepthSource();
     const readPods = () => countRunning(this.podsSource());
     this.queueDepth = new Gauge({

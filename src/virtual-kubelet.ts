@@ -21,6 +21,10 @@ export interface VirtualKubeletOptions extends NodeTimings {
   labels: Record<string, string>;
   /** undefined: the default virtual-kubelet.io/provider taint. */
   taints?: Taint[];
+  /** The node's OS from --os, over the provider's (labels and nodeInfo). */
+  operatingSystem?: string;
+  /** What happens to DaemonSet pods bound here (default: they run). */
+  daemonSetPods?: 'reject' | 'run';
   podWorkers: number;
   resyncIntervalMs: number;
   statusPollIntervalMs: number;
@@ -101,6 +105,7 @@ export class VirtualKubelet {
         workers: options.podWorkers,
         resyncIntervalMs: options.resyncIntervalMs,
         statusPollIntervalMs: options.statusPollIntervalMs,
+        daemonSetPods: options.daemonSetPods,
         eventRateLimit: { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst },
         nodeAllocatable: () => {
           const config = provider.nodeConfig?.();
@@ -114,6 +119,8 @@ export class VirtualKubelet {
       await node.start();
       await pods.start(signal);
     } catch (err) {
+      // Its timers must not outlive a failed start (a standby's term can end mid-start).
+      await node.stop();
       await kubeletApi?.stop();
       throw err;
     }

@@ -1,22 +1,21 @@
 // The `vk` command: `vk up` runs a local control plane with a virtual node on it;
 // `vk run` runs a virtual node against an existing cluster.
-import { mkdirSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_APISERVER_ADDRESS_RANGE, claimHostAddress } from '../cluster/host-address.ts';
 import { startLocalCluster, type LocalCluster } from '../cluster/local.ts';
 import { ConfigError, VkError, errorMessage } from '../errors.ts';
 import { KubeClient } from '../kube/client.ts';
-import { approveCsr } from '../kubelet-api/certificates.ts';
-import { createLogger } from '../log.ts';
-import { VkMetrics } from '../metrics.ts';
-import { startTracing, stopTracing } from '../tracing/start.ts';
+import { PROVIDER_NAMES } from '../providers/registry.ts';
 import { tracingEndpointOption, tracingSamplingRateOption } from './tracing-flags.ts';
-import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
 import { addProviderServerCommand } from './provider-server.ts';
-import { VirtualKubelet } from '../virtual-kubelet.ts';
+import { addDownCommand, upPidFile, upSandboxDataDir } from './down.ts';
 import { VK_VERSION } from '../version.ts';
+import { serveMetrics } from './metrics-server.ts';
+import { expandNodes } from './node-list.ts';
+import { NodeRunner, checkPortFree } from './node-runner.ts';
+import { addUpstreamAliases, unsupportedUpstreamFlag, upstreamEnvSettings, upstreamEnvTaint, upstreamFlagSettings } from './upstream.ts';
 import {
   NODE_DEFAULTS,
   defaultNodeIp,
@@ -25,7 +24,6 @@ import {
   parseTaint,
   nodeSettingsSchema,
   readConfigFile,
-  toVirtualKubeletOptions,
   validateNodeSettings,
   type NodeSettings,
 } from './options.ts';
@@ -50,6 +48,22 @@ function collectTaint(value: string, previous: unknown[] = []): unknown[] {
   } catch (err) {
     throw new InvalidArgumentError(errorMessage(err));
   }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** vk's levels, and upstream's (logrus) spellings of them. */
+function logLevel(value: string): string {
+  const level = ({ warning: 'warn', panic: 'fatal' } as Record<string, string>)[value.toLowerCase()] ?? value.toLowerCase();
+  if (!LOG_LEVELS.includes(level)) throw new InvalidArgumentError(`Allowed choices are ${LOG_LEVELS.join(', ')}.`);
+  return level;
+}
+
+/** linux or windows, in any case (upstream's default is spelt "Linux"). */
+function operatingSystem(value: string): string {
+  const os = value.toLowerCase();
+  if (os !== 'linux' && os !== 'windows') throw new InvalidArgumentError('must be linux or windows.');
+  return os;
 }
 
 /** Flags shared by `up` and `run`; their names are the config file's keys in camelCase. */
@@ -106,10 +120,27 @@ function addNodeOptions(command: Command): Command {
     .option('--ping-interval <duration>', 'provider health check period')
     .option('--ping-timeout <duration>', 'provider health check timeout')
     .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-    .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up')
+    .addOption(new Option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (also upstream's warning, panic)`).argParser(logLevel))
+    .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up (0: no limit)')
     .addOption(tracingEndpointOption())
     .addOption(tracingSamplingRateOption())
+    .addOption(
+      new Option('--os <os>', "the node's OS, over the provider's: labels kubernetes.io/os and beta.kubernetes.io/os, nodeInfo").argParser(operatingSystem),
+    )
+    .addOption(
+      new Option('--daemonset-pods <policy>', 'DaemonSet pods bound here: reject (Failed at admission, with an Event) or run (default reject)').choices([
+        'reject',
+        'run',
+      ]),
+    )
+    .option('--nodes <n>', 'virtual nodes this process runs, named from --node-name ("{i}": the index; else -<i> is appended)', integer)
+    .option('--metrics-addr <[host]:port>', "also serve /metrics over plain HTTP here (upstream's --metrics-addr; one node only)")
+    .option('--leader-elect', 'standby replicas: serve each node only while holding its leader Lease (coordination.k8s.io), stand by otherwise')
+    .option('--leader-elect-lease-duration <duration>', 'how long a dead holder keeps the Lease before a standby takes it (default 8s)')
+    .option('--leader-elect-renew-deadline <duration>', 'the holder stops serving (fences itself) when it could not renew for this long (default 5s)')
+    .option('--leader-elect-retry-period <duration>', 'how often the holder renews and standbys try to acquire (default 2s)')
+    .option('--leader-elect-resource-namespace <namespace>', 'namespace of the leader Leases (default kube-node-lease)')
+    .option('--leader-elect-resource-name <name>', 'leader Lease name, "{node}" for the node name (default {node}-vk-leader)')
     .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
 }
 
@@ -121,50 +152,11 @@ function nodeSettings(command: Command, defaults: Partial<NodeSettings>): NodeSe
   for (const [key, value] of Object.entries(opts)) {
     if (key in nodeSettingsSchema.shape && value !== undefined && command.getOptionValueSource(key) === 'cli') fromFlags[key] = value;
   }
-  const merged = { ...NODE_DEFAULTS, ...defaults, ...fromFile, ...fromFlags };
+  // The repeatable flags are singular (--label, --taint); their settings plural.
+  if (opts.label !== undefined) fromFlags.labels = opts.label;
+  if (opts.taint !== undefined) fromFlags.taints = opts.taint;
+  const merged = { ...NODE_DEFAULTS, ...defaults, ...fromFile, ...upstreamFlagSettings(opts), ...fromFlags };
   return validateNodeSettings(merged, opts.config && Object.keys(fromFile).length ? `--config ${opts.config}` : 'options');
-}
-
-async function checkPortFree(port: number, flag: string, host = '0.0.0.0'): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new ConfigError(`${flag} ${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
-    );
-    server.listen(port, host, () => server.close(() => resolve()));
-  });
-}
-
-async function startNode(
-  settings: NodeSettings,
-  client: KubeClient,
-  onStop: (() => Promise<void>)[],
-  options: { approveCsr?: boolean } = {},
-): Promise<VirtualKubelet> {
-  const log = createLogger(settings.logLevel);
-  await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
-  const provider = await createProvider(settings.provider, readProviderConfig(settings.providerConfig), {
-    nodeName: settings.nodeName,
-    nodeIP: settings.nodeIp,
-    log,
-    kube: client,
-    clusterDomain: settings.clusterDomain,
-    clusterDNS: settings.clusterDns,
-  });
-  // Before the node starts, so its first syncs are traced; flushed after it stops.
-  if (settings.tracingEndpoint) await startTracing({ endpoint: settings.tracingEndpoint, samplingRate: settings.tracingSamplingRate });
-  const metrics = new VkMetrics();
-  metrics.observeClient(client);
-  const vkOptions = toVirtualKubeletOptions(settings);
-  // `vk up` owns its cluster: it approves the node's serving-certificate CSR as the cluster admin would.
-  if (options.approveCsr && vkOptions.kubeletApi)
-    vkOptions.kubeletApi.approveCsr = (name) => approveCsr(client, name, 'approved by vk up for its local virtual node');
-  const vk = await VirtualKubelet.start(client, provider, vkOptions, log, metrics);
-  onStop.unshift(async () => {
-    await vk.stop();
-    await stopTracing();
-  });
-  return vk;
 }
 
 /** Runs the stop actions once on SIGINT/SIGTERM; a second signal exits at once. */
@@ -194,6 +186,17 @@ function stopOnSignals(stops: (() => Promise<void>)[]): Promise<void> {
   });
 }
 
+/** `vk run`'s settings: defaults, upstream's environment variables, the config file, then flags. */
+export function runSettings(command: Command, env: NodeJS.ProcessEnv): NodeSettings {
+  const opts = command.opts<{ namespace?: string; 'klog.v'?: string }>();
+  // Accepted for upstream manifests, but they change nothing here: say so rather than ignore them silently.
+  if (opts.namespace !== undefined) process.stderr.write(`vk: --namespace ${opts.namespace} ignored (as upstream does): nodes serve pods of every namespace\n`);
+  if (opts['klog.v'] !== undefined) process.stderr.write(`vk: --klog.v ${opts['klog.v']} ignored: vk logs at --log-level\n`);
+  const settings = nodeSettings(command, { nodeName: 'virtual-kubelet', nodeIp: defaultNodeIp(), ...upstreamEnvSettings(env) });
+  const envTaint = settings.taints === undefined ? upstreamEnvTaint(env, settings.provider) : undefined;
+  return envTaint ? { ...settings, taints: envTaint } : settings;
+}
+
 export function buildProgram(): Command {
   const program = new Command('vk')
     .description('A Virtual Kubelet in TypeScript: a Kubernetes node whose pods run on a pluggable provider')
@@ -220,6 +223,9 @@ export function buildProgram(): Command {
     const stopped = stopOnSignals(stops);
     const stateDir = path.resolve(dir, 'cluster');
     mkdirSync(stateDir, { recursive: true });
+    // For `vk down`, which stops this process and the pods its node ran.
+    writeFileSync(upPidFile(dir), `${process.pid}\n`);
+    stops.push(async () => rmSync(upPidFile(dir), { force: true }));
     // An address pods can reach: the kubernetes Service's endpoint, and the node's InternalIP so
     // that kube-apiserver's node proxy (which refuses loopback) reaches the kubelet API.
     const hostAddress = await claimHostAddress({
@@ -245,7 +251,11 @@ export function buildProgram(): Command {
     try {
       const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
       stops.push(async () => client.close());
-      await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops, { approveCsr: true });
+      // The sandbox's pods and images live under --dir, where `vk down` finds them.
+      const nodes = new NodeRunner(client, { approveCsr: true, providerDefaults: { sandbox: { dataDir: upSandboxDataDir(dir) } } });
+      // Unshifted: the nodes stop before the control plane.
+      stops.unshift(() => nodes.stop());
+      await nodes.start(expandNodes({ ...settings, kubeconfig: cluster.info.kubeconfig }));
     } catch (err) {
       // The control plane would die with this process anyway; the interface would stay.
       for (const stop of stops) await stop().catch(() => {});
@@ -278,23 +288,33 @@ export function buildProgram(): Command {
     await stopped;
   });
 
-  addNodeOptions(
-    program
-      .command('run')
-      .description('run a virtual node against an existing cluster (--kubeconfig, $KUBECONFIG, ~/.kube/config, or in-cluster)')
-      .option('--kubeconfig <file>', 'kubeconfig file')
-      .option('--context <name>', 'kubeconfig context'),
+  addUpstreamAliases(
+    addNodeOptions(
+      program
+        .command('run')
+        .description('run a virtual node against an existing cluster (--kubeconfig, $KUBECONFIG, ~/.kube/config, or in-cluster)')
+        .option('--kubeconfig <file>', 'kubeconfig file')
+        .option('--context <name>', 'kubeconfig context'),
+    ),
   ).action(async (_opts, command: Command) => {
-    const settings = nodeSettings(command, { nodeName: 'virtual-kubelet', nodeIp: defaultNodeIp() });
+    const nodeList = expandNodes(runSettings(command, process.env));
+    const settings = nodeList[0]!;
     const client = await KubeClient.load({ kubeconfig: settings.kubeconfig, context: settings.context });
     await client.checkReachable(parseDurationMs(settings.startupTimeout, 'startupTimeout'));
     const stops: (() => Promise<void>)[] = [async () => client.close()];
     const stopped = stopOnSignals(stops);
-    await startNode(settings, client, stops);
+    const nodes = new NodeRunner(client);
+    stops.unshift(() => nodes.stop());
+    await nodes.start(nodeList);
+    if (settings.metricsAddr) {
+      const metrics = await serveMetrics(settings.metricsAddr, () => nodes.metrics.get(settings.nodeName)?.registry);
+      stops.unshift(() => metrics.close());
+    }
     await stopped;
   });
 
   addProviderServerCommand(program);
+  addDownCommand(program);
 
   return program;
 }
@@ -302,6 +322,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
+    const unsupported = argv[2] === 'run' ? unsupportedUpstreamFlag(argv.slice(3)) : undefined;
+    if (unsupported) throw new ConfigError(unsupported);
     await program.parseAsync(argv);
   } catch (err) {
     const code = err instanceof ConfigError ? 2 : 1;

@@ -10,14 +10,20 @@ import type { ShutdownMode } from '../node/node-controller.ts';
 import { tracesUrl } from '../tracing/start.ts';
 import type { VirtualKubeletOptions } from '../virtual-kubelet.ts';
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+// One or more number+unit parts, as Go's time.ParseDuration writes them ("1m0s", "1h30m", "500ms"),
+// so upstream virtual-kubelet's duration flags keep their values; a bare "0" is zero too.
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+const DURATION_UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 export function parseDurationMs(value: string | number, field: string): number {
   if (typeof value === 'number') return value * 1000;
-  const match = DURATION.exec(value.trim());
-  if (!match) throw new ConfigError(`${field}: invalid duration ${JSON.stringify(value)} (use e.g. 500ms, 10s, 5m, 1h)`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(match[1]) * unit;
+  const text = value.trim();
+  if (text === '0') return 0;
+  if (!DURATION.test(text)) throw new ConfigError(`${field}: invalid duration ${JSON.stringify(value)} (use e.g. 500ms, 10s, 5m, 1h, 1m30s)`);
+  let ms = 0;
+  for (const [, amount, unit] of text.matchAll(DURATION_PART)) ms += Number(amount) * DURATION_UNIT_MS[unit as keyof typeof DURATION_UNIT_MS];
+  return ms;
 }
 
 const TAINT = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/;
@@ -37,12 +43,30 @@ export function parseLabel(text: string): [string, string] {
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const duration = z.union([z.string(), z.number().nonnegative()]);
+const taintSchema = z.object({ key: z.string().min(1), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) });
+
+/** One entry of the config file's `nodes` list: what differs between the process's virtual nodes. */
+export const nodeEntrySchema = z
+  .object({
+    nodeName: z.string().min(1),
+    providerConfig: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    taints: z.array(taintSchema).optional(),
+    kubeletPort: z.number().int().min(0).max(65535).optional(),
+  })
+  .strict();
+
+export type NodeEntry = z.infer<typeof nodeEntrySchema>;
 
 export const nodeSettingsSchema = z
   .object({
     kubeconfig: z.string().optional(),
     context: z.string().optional(),
-    nodeName: z.string().max(253).regex(DNS_SUBDOMAIN, 'must be a lowercase DNS subdomain (a-z, 0-9, "-", ".")'),
+    /** With several nodes, "{i}" stands for the node's index (0, 1, ...). */
+    nodeName: z
+      .string()
+      .max(253)
+      .refine((name) => DNS_SUBDOMAIN.test(name.replaceAll('{i}', '0')), 'must be a lowercase DNS subdomain (a-z, 0-9, "-", "."), "{i}" for the index'),
     provider: z.string().min(1),
     providerConfig: z.string().optional(),
     nodeIp: z.union([z.ipv4(), z.ipv6()]),
@@ -57,9 +81,21 @@ export const nodeSettingsSchema = z
     kubeletServingCert: z.enum(['csr', 'self-signed']),
     kubeletCsrTimeout: duration,
     labels: z.record(z.string(), z.string()),
-    taints: z
-      .array(z.object({ key: z.string().min(1), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) }))
-      .optional(),
+    taints: z.array(taintSchema).optional(),
+    /** The node's OS (labels kubernetes.io/os and beta.kubernetes.io/os, nodeInfo); unset: the provider's. */
+    os: z.enum(['linux', 'windows']).optional(),
+    /** DaemonSet pods: rejected at admission (Failed, as the kubelet rejects pods), or run like any pod. */
+    daemonsetPods: z.enum(['reject', 'run']),
+    /** Virtual nodes this process runs: a count (names from the nodeName template) or a list. */
+    nodes: z.union([z.number().int().min(1).max(1000), z.array(nodeEntrySchema).min(1).max(1000)]).optional(),
+    /** A plain-HTTP listener serving /metrics besides the kubelet port (upstream's --metrics-addr). */
+    metricsAddr: z.string().optional(),
+    leaderElect: z.boolean(),
+    leaderElectLeaseDuration: duration,
+    leaderElectRenewDeadline: duration,
+    leaderElectRetryPeriod: duration,
+    leaderElectResourceNamespace: z.string().regex(DNS_SUBDOMAIN, 'must be a namespace name'),
+    leaderElectResourceName: z.string().min(1),
     podWorkers: z.number().int().min(1).max(1000),
     eventQps: z.number().positive().max(100000),
     eventBurst: z.number().int().min(1).max(100000),
@@ -113,6 +149,15 @@ export const NODE_DEFAULTS: Omit<NodeSettings, 'nodeName' | 'nodeIp'> = {
   logLevel: 'info',
   startupTimeout: '30s',
   tracingSamplingRate: 1,
+  daemonsetPods: 'reject',
+  leaderElect: false,
+  // Worst-case takeover after the holder dies: lease duration + one retry period (< 15 s);
+  // the holder fences itself at the renew deadline, before anyone else may take the Lease.
+  leaderElectLeaseDuration: '8s',
+  leaderElectRenewDeadline: '5s',
+  leaderElectRetryPeriod: '2s',
+  leaderElectResourceNamespace: 'kube-node-lease',
+  leaderElectResourceName: '{node}-vk-leader',
 };
 
 /** Reads --config: YAML or JSON whose keys are the flags' camelCase names. */
@@ -152,10 +197,20 @@ export function validateNodeSettings(raw: Record<string, unknown>, source: strin
     'pingTimeout',
     'startupTimeout',
     'kubeletCsrTimeout',
+    'leaderElectLeaseDuration',
+    'leaderElectRenewDeadline',
+    'leaderElectRetryPeriod',
   ] as const) {
     parseDurationMs(result.data[key], `${source}: ${key}`);
   }
   if (result.data.tracingEndpoint !== undefined) tracesUrl(result.data.tracingEndpoint, `${source}: tracingEndpoint`);
+  const lease = parseDurationMs(result.data.leaderElectLeaseDuration, 'leaderElectLeaseDuration');
+  const renew = parseDurationMs(result.data.leaderElectRenewDeadline, 'leaderElectRenewDeadline');
+  const retry = parseDurationMs(result.data.leaderElectRetryPeriod, 'leaderElectRetryPeriod');
+  if (!(retry < renew && renew < lease))
+    throw new ConfigError(
+      `${source}: --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration is required (a holder must fence itself before its Lease can be taken)`,
+    );
   if (Boolean(result.data.kubeletTlsCertFile) !== Boolean(result.data.kubeletTlsKeyFile)) {
     throw new ConfigError(
       `${source}: --kubelet-tls-cert-file and --kubelet-tls-key-file (kubeletTlsCertFile, kubeletTlsKeyFile) go together: give both or neither`,
@@ -171,6 +226,8 @@ export function toVirtualKubeletOptions(settings: NodeSettings): VirtualKubeletO
     kubeletPort: settings.kubeletPort,
     labels: settings.labels,
     taints: settings.taints,
+    operatingSystem: settings.os,
+    daemonSetPods: settings.daemonsetPods,
     podWorkers: settings.podWorkers,
     eventQps: settings.eventQps,
     eventBurst: settings.eventBurst,

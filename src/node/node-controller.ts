@@ -33,6 +33,8 @@ export interface NodeTimings {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   shutdownMode: ShutdownMode;
+  /** Standby replicas: false once this process may no longer serve the node; periodic writes stop then. */
+  fence?: () => boolean;
 }
 
 export interface NodeControllerOptions extends NodeIdentity, NodeTimings {}
@@ -89,7 +91,9 @@ export class NodeController {
   }
 
   private every(intervalMs: number, task: () => Promise<void>): void {
-    this.timers.push(every(intervalMs, task, (err) => this.log.warn({ err: errorMessage(err) }, 'periodic node task failed')));
+    const fence = this.options.fence;
+    const guarded = fence ? () => (fence() ? task() : Promise.resolve()) : task;
+    this.timers.push(every(intervalMs, guarded, (err) => this.log.warn({ err: errorMessage(err) }, 'periodic node task failed')));
   }
 
   /** Creates the Node, or adopts an existing one and re-applies our labels and taints. */

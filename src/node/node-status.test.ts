@@ -64,3 +64,22 @@ test('status carries capacity, addresses, the kubelet port and version; the fing
   const c = desiredStatus(id, { capacity: { pods: '500' } }, { ...ready, ready: false }, a, new Date('2026-01-01T00:05:00Z'));
   assert.notEqual(statusFingerprint(a), statusFingerprint(c));
 });
+
+test('--os windows labels the GA and beta OS keys and sets nodeInfo, over the provider', () => {
+  const windows = { ...id, operatingSystem: 'windows' };
+  const config = { capacity: {}, labels: { 'kubernetes.io/os': 'linux' }, operatingSystem: 'linux', nodeInfo: { operatingSystem: 'linux' } };
+  const labels = desiredLabels(windows, config);
+  assert.equal(labels['kubernetes.io/os'], 'windows');
+  assert.equal(labels['beta.kubernetes.io/os'], 'windows');
+  const ready = { ready: true, reason: 'KubeletReady', message: 'ok' };
+  assert.equal(desiredStatus(windows, config, ready, undefined, new Date()).nodeInfo?.operatingSystem, 'windows');
+  assert.equal(desiredLabels(id, config)['beta.kubernetes.io/os'], undefined, 'no beta label without --os');
+});
+
+test('nodeInfo always names an OS image, kernel and runtime; empty provider values keep the defaults', () => {
+  const ready = { ready: true, reason: 'KubeletReady', message: 'ok' };
+  const info = desiredStatus(id, { capacity: {}, nodeInfo: { kernelVersion: '', osImage: 'Backend OS' } }, ready, undefined, new Date()).nodeInfo!;
+  assert.equal(info.osImage, 'Backend OS');
+  assert.equal(info.kernelVersion, 'virtual');
+  assert.equal(info.containerRuntimeVersion, 'mock://v1.36.3-vk-0.1.0');
+});

@@ -1,5 +1,5 @@
 // Pure construction of the Node object and its status, so every rule is unit-testable.
-import type { Node, NodeCondition, NodeStatus, Taint } from '../kube/types.ts';
+import type { Node, NodeCondition, NodeStatus, NodeSystemInfo, Taint } from '../kube/types.ts';
 import type { NodeConfig } from '../providers/provider.ts';
 import { rfc3339 } from '../version.ts';
 import { goArch } from '../util/platform.ts';
@@ -14,6 +14,8 @@ export interface NodeIdentity {
   labels: Record<string, string>;
   /** Taints from flags or config; undefined means the default provider taint. */
   taints?: Taint[];
+  /** The OS from --os: wins over the provider's, labelled with both the GA and the beta key. */
+  operatingSystem?: string;
 }
 
 export interface Health {
@@ -54,8 +56,15 @@ export function desiredLabels(id: NodeIdentity, config: NodeConfig): Record<stri
     'kubernetes.io/arch': config.architecture ?? goArch(),
     'kubernetes.io/hostname': id.nodeName,
     ...config.labels,
+    // Older manifests (and upstream's Windows examples) still select on the beta key.
+    ...(id.operatingSystem && { 'kubernetes.io/os': id.operatingSystem, 'beta.kubernetes.io/os': id.operatingSystem }),
     ...id.labels,
   };
+}
+
+/** The provider's nodeInfo without its empty strings, which would blank the core's defaults. */
+function providerNodeInfo(config: NodeConfig): Partial<NodeSystemInfo> {
+  return Object.fromEntries(Object.entries(config.nodeInfo ?? {}).filter(([, value]) => value !== '' && value !== undefined));
 }
 
 export function desiredTaints(id: NodeIdentity, config: NodeConfig): Taint[] {
@@ -121,14 +130,16 @@ export function desiredStatus(id: NodeIdentity, config: NodeConfig, health: Heal
       machineID: '',
       systemUUID: '',
       bootID: '',
-      kernelVersion: '',
-      osImage: '',
+      // `kubectl get nodes -o wide` shows <unknown> for empty ones; providers with a real kernel and image say so.
+      kernelVersion: 'virtual',
+      osImage: `Virtual Kubelet (${id.providerName} provider)`,
       containerRuntimeVersion: `${id.providerName}://${id.kubeletVersion}`,
       kubeProxyVersion: '',
       kubeletVersion: id.kubeletVersion,
       operatingSystem: config.operatingSystem ?? 'linux',
       architecture: config.architecture ?? goArch(),
-      ...config.nodeInfo,
+      ...providerNodeInfo(config),
+      ...(id.operatingSystem && { operatingSystem: id.operatingSystem }),
     },
   };
 }

@@ -16,7 +16,7 @@ import { PodController, type PodControllerMetrics, type PodWorkerOperation } fro
 const KEY = 'default/p';
 const quick = { timeoutMs: 3000, intervalMs: 2 };
 
-function setup(t: TestContext, options: { push?: boolean; start?: boolean; metrics?: PodControllerMetrics } = {}) {
+function setup(t: TestContext, options: { push?: boolean; start?: boolean; metrics?: PodControllerMetrics; daemonSetPods?: 'reject' | 'run' } = {}) {
   const source = new FakePodSource();
   const api = new FakeApi(source);
   const events = new FakeEvents();
@@ -34,6 +34,7 @@ function setup(t: TestContext, options: { push?: boolean; start?: boolean; metri
       nodeAllocatable: () => ({ cpu: '4', memory: '8Gi' }),
       retryBaseDelayMs: 5,
       retryMaxDelayMs: 40,
+      daemonSetPods: options.daemonSetPods,
     },
     silentLogger,
     { ...options.metrics, syncDuration: () => void syncs++ },
@@ -260,6 +261,34 @@ test('a spec the core cannot run (hostPath) fails the pod with the reason and an
   assert.equal(source.get(KEY)?.status?.reason, 'UnsupportedVolume');
   assert.ok(events.reasons(KEY).some((r) => r.startsWith('Warning')));
   assert.deepEqual(provider.calls, []);
+});
+
+function daemonSetPod(): Pod {
+  const pod = makePod();
+  pod.metadata!.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent', uid: 'ds-uid', controller: true }];
+  return pod;
+}
+
+test('--daemonset-pods reject: a DaemonSet pod is Failed at admission with a Warning, never reaches the provider, and is not retried', async (t) => {
+  const { source, events, provider, start, syncsAfter } = setup(t, { daemonSetPods: 'reject' });
+  await start();
+  source.put(daemonSetPod());
+  await waitFor('Failed', () => phaseOf(source) === 'Failed', quick);
+  assert.equal(source.get(KEY)?.status?.reason, 'DaemonSetPodRejected');
+  assert.match(source.get(KEY)?.status?.message ?? '', /does not run DaemonSet pods \(DaemonSet agent\)/);
+  assert.deepEqual(events.reasons(KEY), ['Warning DaemonSetPodRejected']);
+  const synced = syncsAfter();
+  source.put({ ...source.get(KEY)!, metadata: { ...source.get(KEY)!.metadata, labels: { touched: 'yes' } } });
+  await synced;
+  assert.deepEqual(provider.calls, []);
+});
+
+test('--daemonset-pods run: a DaemonSet pod runs like any other', async (t) => {
+  const { source, provider, start } = setup(t, { daemonSetPods: 'run' });
+  await start();
+  source.put(daemonSetPod());
+  await waitFor('Running', () => phaseOf(source) === 'Running', quick);
+  assert.deepEqual(provider.calls, ['create default/p']);
 });
 
 test('PodRejectedError from createPod: Failed with its reason and a Warning, no retry', async (t) => {

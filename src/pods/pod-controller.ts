@@ -35,6 +35,12 @@ export interface PodControllerOptions {
   nodeAllocatable: () => Record<string, string>;
   /** Rate limit of Event writes; the kubelet's defaults when unset. */
   eventRateLimit?: EventRateLimit;
+  /**
+   * DaemonSet pods (kube-proxy, CNI and log agents tolerate every taint, so they land here too):
+   * 'reject' fails them at admission, as the kubelet rejects pods it cannot admit; the
+   * DaemonSet controller's backoff then keeps re-creations rare. Default 'run'.
+   */
+  daemonSetPods?: 'reject' | 'run';
   /** Retry backoff of a failing pod: first delay, doubling to the maximum (default 200 ms to 5 min). */
   retryBaseDelayMs?: number;
   retryMaxDelayMs?: number;
@@ -77,6 +83,9 @@ export interface PodControllerDeps {
   api: StatusClient;
   events: PodEventSink;
 }
+
+/** The status reason and Event reason of a DaemonSet pod rejected at admission. */
+export const DAEMONSET_REJECTED_REASON = 'DaemonSetPodRejected';
 
 export class PodController {
   private readonly provider: Provider;
@@ -460,6 +469,12 @@ export class PodController {
 
   /** Resolves and creates the pod; false when it cannot start (yet), with status and Event written. */
   private async create(pod: Pod, record: PodRecord): Promise<boolean> {
+    const daemonSet = pod.metadata?.ownerReferences?.find((owner) => owner.controller && owner.kind === 'DaemonSet');
+    if (daemonSet && this.options.daemonSetPods === 'reject') {
+      const message = `virtual node ${this.options.nodeName} does not run DaemonSet pods (DaemonSet ${daemonSet.name}); start it with --daemonset-pods run to run them`;
+      await this.reject(pod, record, DAEMONSET_REJECTED_REASON, DAEMONSET_REJECTED_REASON, message);
+      return false;
+    }
     this.trackReferences(pod);
     let resolved: ResolveResult;
     try {

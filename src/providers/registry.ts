@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import { AciProvider } from './aci/aci-provider.ts';
-import { parseMockConfig } from './mock/config.ts';
+import { fromUpstreamMockConfig, parseMockConfig } from './mock/config.ts';
 import { MockProvider } from './mock/mock-provider.ts';
 import { ClusterProvider } from './cluster/cluster-provider.ts';
 import { FargateProvider } from './fargate/fargate-provider.ts';
@@ -30,7 +30,12 @@ type ProviderFactory = (config: unknown, context: ProviderContext) => Provider |
 const providers: Record<string, ProviderFactory> = {
   aci: (config, context) => AciProvider.open(config, context),
   cluster: (config, context) => ClusterProvider.open(config, context),
-  mock: (config, context) => new MockProvider(parseMockConfig(config), { nodeName: context.nodeName, hostIP: context.nodeIP, log: context.log }),
+  mock: (config, context) =>
+    new MockProvider(parseMockConfig(fromUpstreamMockConfig(config, context.nodeName)), {
+      nodeName: context.nodeName,
+      hostIP: context.nodeIP,
+      log: context.log,
+    }),
   remote: (config, context) => RemoteProvider.connect(config, { log: context.log }),
   sandbox: (config, context) => SandboxProvider.open(config, context),
   fargate: (config, context) => FargateProvider.open(config, context),

@@ -25,6 +25,6 @@ export function aciNodeConfig(config: AciConfig, quota: Record<string, string>):
     ...(config.taint && { taints: [{ ...config.taint }] }),
     operatingSystem: os,
     architecture: 'amd64',
-    nodeInfo: { osImage: config.osType === 'Windows' ? 'Windows Server (Azure Container Instances)' : 'Linux (Azure Container Instances)', kernelVersion: '' },
+    nodeInfo: { osImage: config.osType === 'Windows' ? 'Windows Server (Azure Container Instances)' : 'Linux (Azure Container Instances)' },
   };
 }

@@ -87,3 +87,28 @@ export function parseMockConfig(input: unknown): MockProviderConfig {
   if (result.success) return result.data;
   throw new ConfigError(`provider config: ${formatZodError(result.error)}`);
 }
+
+const UPSTREAM_KEYS = new Set(['cpu', 'memory', 'pods', 'others', 'providerID']);
+
+/**
+ * Upstream virtual-kubelet's mock config, `{ "<node name>": { cpu, memory, pods, others } }`,
+ * as this mock's `{ capacity }`, so upstream manifests' config files keep working. Anything else
+ * is returned as it is.
+ */
+export function fromUpstreamMockConfig(input: unknown, nodeName: string): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const entries = Object.entries(input);
+  const upstream =
+    entries.length > 0 &&
+    entries.every(
+      ([key, value]) =>
+        !(key in mockConfigSchema.in.shape) && typeof value === 'object' && value !== null && Object.keys(value).every((k) => UPSTREAM_KEYS.has(k)),
+    );
+  if (!upstream) return input;
+  const node = (input as Record<string, { cpu?: string; memory?: string; pods?: string; others?: Record<string, string> }>)[nodeName];
+  if (!node) throw new ConfigError(`provider config: upstream mock format without an entry for node ${nodeName} (has ${entries.map(([k]) => k).join(', ')})`);
+  const capacity = Object.fromEntries(
+    Object.entries({ cpu: node.cpu, memory: node.memory, pods: node.pods, ...node.others }).filter(([, v]) => v !== undefined),
+  );
+  return { capacity };
+}

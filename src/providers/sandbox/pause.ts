@@ -30,14 +30,22 @@ function forkedChild(unsharePid: number): number | undefined {
   return childrenOf(unsharePid)[0]?.pid;
 }
 
-/** Starts the pause process in fresh namespaces (then setPauseHostname names the pod). */
-export async function startPause(tools: Omit<PauseTools, 'nsenter' | 'busybox'>): Promise<PauseProcess> {
+/**
+ * The pause process's marker: its pod's directory, in its environment, so that `vk down` finds
+ * the pods of a data directory that is gone (leftovers.ts). The containers never see it (bwrap
+ * --clearenv).
+ */
+export const POD_DIR_ENV = 'VK_SANDBOX_POD_DIR';
+
+/** Starts the pause process in fresh namespaces (then setPauseHostname names the pod); `podDir` marks it. */
+export async function startPause(tools: Omit<PauseTools, 'nsenter' | 'busybox'>, podDir?: string): Promise<PauseProcess> {
   const child = spawn(
     tools.unshare,
     ['--pid', '--fork', '--ipc', '--uts', '--net', '--mount', '--propagation', 'private', '--kill-child', '--', tools.pause, '-P'],
     {
       detached: true,
       stdio: 'ignore',
+      env: podDir === undefined ? process.env : { ...process.env, [POD_DIR_ENV]: podDir },
     },
   );
   const unsharePid = await new Promise<number>((resolve, reject) => {

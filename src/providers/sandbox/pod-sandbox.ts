@@ -40,7 +40,7 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   await mkdir(path.join(dir, 'shm'), { recursive: true });
   await chmod(path.join(dir, 'shm'), 0o1777);
   await writeVolumes(dir, resolved.volumes);
-  const pause = await startPause(host.tools);
+  const pause = await startPause(host.tools, dir);
   const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now() };
   state.sandbox = sandbox;
   save();

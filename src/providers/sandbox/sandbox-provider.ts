@@ -3,7 +3,9 @@
 // push notifications, adoption of the pods a previous process left running, and the kubelet
 // API capabilities (logs, exec, attach, port-forward, stats). Resource limits: cgroups.ts, found
 // once at start; the node's SandboxResourceLimits condition says what they enforce.
+import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
 import { AbortedError, ConfigError, ContainerStateError, NotFoundError, PodRejectedError, ProviderUnavailableError, throwIfAborted } from '../../errors.ts';
@@ -112,6 +114,19 @@ export async function checkHost(config: SandboxConfig): Promise<void> {
     );
   }
 }
+
+/** The host's PRETTY_NAME from os-release, as the kubelet reports its OS image. */
+const HOST_OS_IMAGE = ((): string => {
+  for (const file of ['/etc/os-release', '/usr/lib/os-release']) {
+    try {
+      const match = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync(file, 'utf8'));
+      if (match?.[1]) return match[1];
+    } catch {
+      // Try the next location.
+    }
+  }
+  return `${os.type()} ${os.release()}`;
+})();
 
 export class SandboxProvider implements Provider {
   readonly name = 'sandbox';
@@ -331,7 +346,14 @@ export class SandboxProvider implements Provider {
       labels: { ...this.config.labels },
       operatingSystem: 'linux',
       architecture: this.config.architecture,
-      nodeInfo: { containerRuntimeVersion: 'sandbox://bubblewrap', operatingSystem: 'linux', architecture: this.config.architecture },
+      nodeInfo: {
+        containerRuntimeVersion: 'sandbox://bubblewrap',
+        operatingSystem: 'linux',
+        architecture: this.config.architecture,
+        // Pods run on this host's kernel, in sandboxes of its root file system.
+        kernelVersion: os.release(),
+        osImage: HOST_OS_IMAGE,
+      },
       conditions: [
         {
           type: 'SandboxResourceLimits',
