@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_APISERVER_ADDRESS_RANGE, claimHostAddress } from '../cluster/host-address.ts';
 import { startLocalCluster, type LocalCluster } from '../cluster/local.ts';
+import { startMetricsServer } from '../cluster/metrics-server.ts';
 import { ConfigError, VkError, errorMessage } from '../errors.ts';
 import { KubeClient } from '../kube/client.ts';
 import { approveCsr } from '../kubelet-api/certificates.ts';
@@ -158,6 +159,28 @@ async function startNode(
   return vk;
 }
 
+/** metrics-server next to vk up's control plane; without it everything else still works, so a failure is one line. */
+async function startLocalMetricsServer(cluster: LocalCluster, address: string | undefined, stops: (() => Promise<void>)[]): Promise<void> {
+  const note = (line: string) => process.stderr.write(`vk: ${line}; kubectl top and CPU/memory HorizontalPodAutoscalers will not work\n`);
+  if (!address) {
+    note("metrics-server needs the control plane's own address (root)");
+    return;
+  }
+  try {
+    const server = await startMetricsServer({
+      info: cluster.info,
+      kubectl: cluster.kubectl,
+      address,
+      progress: (line) => process.stderr.write(`${line}\n`),
+    });
+    // Before the control plane stops (stops run in order; the node was unshifted before it).
+    stops.unshift(() => server.stop());
+    void server.exited.then((reason) => reason && note(reason));
+  } catch (err) {
+    note(errorMessage(err).split('\n')[0]!);
+  }
+}
+
 /** Runs the stop actions once on SIGINT/SIGTERM; a second signal exits at once. */
 function stopOnSignals(stops: (() => Promise<void>)[]): Promise<void> {
   return new Promise((resolve) => {
@@ -201,9 +224,15 @@ export function buildProgram(): Command {
         '--apiserver-address-range <cidr>',
         'range of the address vk up creates for kube-apiserver (interface vkapi<n>, address <n>th /24 + 1; needs root)',
         DEFAULT_APISERVER_ADDRESS_RANGE,
-      ),
+      )
+      .option('--no-metrics-server', 'do not run metrics-server (metrics.k8s.io: kubectl top, CPU/memory HorizontalPodAutoscalers)'),
   ).action(async (_opts, command: Command) => {
-    const { dir, apiserverPort, apiserverAddressRange } = command.opts<{ dir: string; apiserverPort?: number; apiserverAddressRange: string }>();
+    const { dir, apiserverPort, apiserverAddressRange, metricsServer } = command.opts<{
+      dir: string;
+      apiserverPort?: number;
+      apiserverAddressRange: string;
+      metricsServer: boolean;
+    }>();
     let settings = nodeSettings(command, { nodeName: 'vk-local', nodeIp: '127.0.0.1' });
     await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
     if (apiserverPort) await checkPortFree(apiserverPort, '--apiserver-port', '127.0.0.1');
@@ -237,6 +266,7 @@ export function buildProgram(): Command {
       const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
       stops.push(async () => client.close());
       await startNode({ ...settings, kubeconfig: cluster.info.kubeconfig }, client, stops, { approveCsr: true });
+      if (metricsServer) await startLocalMetricsServer(cluster, hostAddress?.address, stops);
     } catch (err) {
       // The control plane would die with this process anyway; the interface would stay.
       for (const stop of stops) await stop().catch(() => {});
