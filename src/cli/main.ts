@@ -13,6 +13,7 @@ import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger } from '../log.ts';
 import { VkMetrics } from '../metrics.ts';
 import { PROVIDER_NAMES, createProvider, readProviderConfig } from '../providers/registry.ts';
+import { addCostCommand } from './cost.ts';
 import { addProviderServerCommand } from './provider-server.ts';
 import { VirtualKubelet } from '../virtual-kubelet.ts';
 import { VK_VERSION } from '../version.ts';
@@ -107,6 +108,10 @@ function addNodeOptions(command: Command): Command {
     .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--startup-timeout <duration>', 'how long to wait for the API server at start-up')
+    .option(
+      '--price-file <file>',
+      "what the node's pods cost (YAML/JSON price table, docs/cost.md; default: the list prices of the aci and fargate providers, none for the others)",
+    )
     .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
 }
 
@@ -316,6 +321,7 @@ export function buildProgram(): Command {
   });
 
   addProviderServerCommand(program);
+  addCostCommand(program);
 
   return program;
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { priceTableFor } from '../cost/prices.ts';
 import { ConfigError } from '../errors.ts';
 import type { Taint } from '../kube/types.ts';
 import type { ShutdownMode } from '../node/node-controller.ts';
@@ -72,6 +73,7 @@ export const nodeSettingsSchema = z
     shutdown: z.enum(['keep', 'not-ready', 'delete']),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     startupTimeout: duration,
+    priceFile: z.string().min(1).optional(),
   })
   .strict();
 
@@ -177,6 +179,7 @@ export function toVirtualKubeletOptions(settings: NodeSettings): VirtualKubeletO
     pingIntervalMs: parseDurationMs(settings.pingInterval, 'pingInterval'),
     pingTimeoutMs: parseDurationMs(settings.pingTimeout, 'pingTimeout'),
     shutdownMode: settings.shutdown as ShutdownMode,
+    prices: priceTableFor(settings.provider, settings.priceFile),
     kubeletApi: {
       address: settings.kubeletAddress,
       auth: settings.kubeletAuth,
