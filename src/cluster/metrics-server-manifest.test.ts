@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { metricsServerVersion } from './metrics-server.ts';
 import { METRICS_SERVER_APISERVICE, METRICS_SERVER_USER, metricsServerManifest } from './metrics-server-manifest.ts';
 
 interface Item {
@@ -35,4 +36,8 @@ test("the APIService reaches metrics-server at the host address: the Service's p
       [['User', METRICS_SERVER_USER]],
     );
   assert.ok(find('ClusterRole') && items.some((i) => i.rules?.some((r) => r.resources.includes('nodes/metrics') && r.verbs.includes('get'))));
+});
+
+test('tools/metrics-server/go.mod pins metrics-server v0.8.0 (a tool requirement is marked indirect)', () => {
+  assert.equal(metricsServerVersion(), 'v0.8.0');
 });

@@ -22,7 +22,7 @@ const PACKAGE = 'sigs.k8s.io/metrics-server/cmd/metrics-server';
 /** The metrics-server version tools/metrics-server/go.mod pins. */
 export function metricsServerVersion(): string {
   const goMod = readFileSync(path.join(MODULE_DIR, 'go.mod'), 'utf8');
-  const match = /^\s*(?:require\s+)?sigs\.k8s\.io\/metrics-server (v\d+\.\d+\.\d+)\s*$/m.exec(goMod);
+  const match = /^\s*(?:require\s+)?sigs\.k8s\.io\/metrics-server (v\d+\.\d+\.\d+)(?:\s*\/\/ indirect)?\s*$/m.exec(goMod);
   if (!match?.[1]) throw new VkError('VK_CLUSTER', 'tools/metrics-server/go.mod does not pin sigs.k8s.io/metrics-server');
   return match[1];
 }
