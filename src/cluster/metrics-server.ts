@@ -139,6 +139,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     '--kubelet-use-node-status-port',
     `--kubelet-certificate-authority=${pki('ca.crt')}`,
     `--metric-resolution=${options.resolutionSeconds ?? 15}s`,
+    // Must be below the resolution (its default, 10 s, equals the shortest allowed resolution).
+    '--kubelet-request-timeout=5s',
     '--profiling=false',
   ];
   const logFd = openSync(log, 'a');
