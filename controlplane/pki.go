@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -50,29 +51,8 @@ func (p pki) generate(serviceIP, advertise net.IP) error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caCert, caKey, err := p.newCA("ca", "vk-cluster-ca")
 	if err != nil {
-		return err
-	}
-	now := time.Now()
-	caTemplate := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "vk-cluster-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return err
-	}
-	if err := writeCertAndKey(p.path("ca"), caDER, caKey); err != nil {
 		return err
 	}
 
@@ -104,6 +84,83 @@ func (p pki) generate(serviceIP, advertise net.IP) error {
 		return err
 	}
 	return os.WriteFile(p.path("sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600)
+}
+
+// newCA writes a self-signed CA as <stem>.crt and <stem>.key.
+func (p pki) newCA(stem, cn string) (*x509.Certificate, crypto.Signer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	template := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, key, writeCertAndKey(p.path(stem), der, key)
+}
+
+// Front-proxy names, as kubeadm's: kube-apiserver presents front-proxy-client (signed by its own
+// CA) when it proxies to an aggregated API server, which trusts the X-Remote-* headers from it only.
+const frontProxyClientName = "front-proxy-client"
+
+// MetricsServerServingName is the DNS name kube-apiserver checks when it proxies to the
+// metrics-server Service in kube-system (<service>.<namespace>.svc).
+const metricsServerServingName = "metrics-server.kube-system.svc"
+
+// ensureAggregationPKI adds what the aggregation layer and metrics-server need to a PKI, also to
+// one generated before they existed: the front-proxy CA and client, and metrics-server's client
+// (its identity towards kube-apiserver and kubelets) and serving certificates from the cluster CA.
+func (p pki) ensureAggregationPKI() (added bool, err error) {
+	if _, err := os.Stat(p.path("front-proxy-client.crt")); errors.Is(err, os.ErrNotExist) {
+		caCert, caKey, err := p.newCA("front-proxy-ca", "vk-cluster-front-proxy-ca")
+		if err != nil {
+			return false, err
+		}
+		leaf := certSpec{name: "front-proxy-client", cn: frontProxyClientName, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		if err := issueLeaf(p, leaf, big.NewInt(2), caCert, caKey); err != nil {
+			return false, err
+		}
+		added = true
+	}
+	leaves := []certSpec{
+		{name: "metrics-server", cn: "system:metrics-server", usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}},
+		{name: "metrics-server-serving", cn: metricsServerServingName, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			dns: []string{metricsServerServingName, "metrics-server.kube-system.svc.cluster.local"}},
+	}
+	var caCert *x509.Certificate
+	var caKey crypto.Signer
+	for _, leaf := range leaves {
+		if _, err := os.Stat(p.path(leaf.name + ".crt")); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if caCert == nil {
+			if caCert, err = readCert(p.path("ca.crt")); err != nil {
+				return false, err
+			}
+			if caKey, err = readKey(p.path("ca.key")); err != nil {
+				return false, err
+			}
+		}
+		if err := issueLeaf(p, leaf, big.NewInt(time.Now().UnixNano()), caCert, caKey); err != nil {
+			return false, err
+		}
+		added = true
+	}
+	return added, nil
 }
 
 func issueLeaf(p pki, leaf certSpec, serial *big.Int, caCert *x509.Certificate, caKey crypto.Signer) error {

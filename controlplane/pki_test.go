@@ -64,3 +64,40 @@ func TestGenerateNamesTheAdvertiseAddress(t *testing.T) {
 		t.Fatalf("reissued %v, err %v: a fresh PKI already names its advertise address", reissued, err)
 	}
 }
+
+// A PKI from before the aggregation layer gets its front-proxy and metrics-server certificates once:
+// the front-proxy client chains to its own CA, metrics-server's to the cluster CA.
+func TestEnsureAggregationPKIAddsMissingCertificatesOnce(t *testing.T) {
+	p := pki{dir: t.TempDir()}
+	if err := p.generate(net.ParseIP("10.96.0.1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		added, err := p.ensureAggregationPKI()
+		if err != nil || added != want {
+			t.Fatalf("call %d: added %v, err %v; want added %v", i+1, added, err, want)
+		}
+	}
+	verify := func(leaf, ca, dnsName string, usage x509.ExtKeyUsage) {
+		t.Helper()
+		roots := x509.NewCertPool()
+		caCert, err := readCert(p.path(ca + ".crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots.AddCert(caCert)
+		cert, err := readCert(p.path(leaf + ".crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: dnsName, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+			t.Fatalf("%s against %s: %v", leaf, ca, err)
+		}
+	}
+	verify("front-proxy-client", "front-proxy-ca", "", x509.ExtKeyUsageClientAuth)
+	verify("metrics-server", "ca", "", x509.ExtKeyUsageClientAuth)
+	verify("metrics-server-serving", "ca", metricsServerServingName, x509.ExtKeyUsageServerAuth)
+	if cert, _ := readCert(p.path("metrics-server.crt")); cert.Subject.CommonName != "system:metrics-server" {
+		t.Fatalf("metrics-server client CN %q", cert.Subject.CommonName)
+	}
+}

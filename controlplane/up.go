@@ -139,6 +139,11 @@ func (s *supervisor) run(ctx context.Context) error {
 		}
 		s.progress("generated PKI in %s", p.dir)
 	}
+	if added, err := p.ensureAggregationPKI(); err != nil {
+		return fmt.Errorf("front-proxy and metrics-server certificates: %w", err)
+	} else if added {
+		s.progress("issued front-proxy and metrics-server certificates in %s", p.dir)
+	}
 	if !loopbackOnly {
 		// A reused state directory: its certificate may predate this address.
 		reissued, err := p.ensureServingIP(serviceIP, advertise)
@@ -203,6 +208,17 @@ func (s *supervisor) run(ctx context.Context) error {
 		// Virtual nodes publish an InternalIP (127.0.0.1 or vk up's own address) and their own kubelet port.
 		"--kubelet-preferred-address-types=InternalIP,Hostname,ExternalIP",
 		"--profiling=false",
+		// The aggregation layer (metrics.k8s.io from metrics-server): kube-apiserver authenticates
+		// to aggregated API servers as front-proxy-client and passes the user in X-Remote-* headers.
+		"--requestheader-client-ca-file=" + p.path("front-proxy-ca.crt"),
+		"--requestheader-allowed-names=" + frontProxyClientName,
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + p.path("front-proxy-client.crt"),
+		"--proxy-client-key-file=" + p.path("front-proxy-client.key"),
+		// To an APIService's EndpointSlice address, not its ClusterIP: no kube-proxy runs on this host.
+		"--enable-aggregator-routing=true",
 	}
 	if loopbackOnly {
 		// The kubernetes Service cannot have a loopback endpoint; without a reconciler it keeps its ClusterIP only.

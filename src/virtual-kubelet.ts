@@ -1,5 +1,8 @@
 // One virtual node: the node controller and the pod controller over one provider, and the
 // kubelet API (logs, exec, stats, ...) on the kubelet port.
+import { CostMeter } from './cost/meter.ts';
+import { CostMetrics } from './cost/metrics.ts';
+import type { PriceTable } from './cost/prices.ts';
 import type { KubeClient } from './kube/client.ts';
 import { KubeletApi, type KubeletApiOptions } from './kubelet-api/start.ts';
 import { instrumentedProvider } from './kubelet-api/instrumented-provider.ts';
@@ -37,6 +40,8 @@ export interface VirtualKubeletOptions extends NodeTimings {
    * just publishes kubeletPort.
    */
   kubeletApi?: KubeletApiOptions;
+  /** What the node's pods cost (src/cost/): counted on /metrics and annotated on finished pods. Unset: not counted. */
+  prices?: PriceTable;
 }
 
 export class VirtualKubelet {
@@ -45,14 +50,17 @@ export class VirtualKubelet {
   readonly provider: Provider;
   /** The kubelet API, when options.kubeletApi was set. */
   readonly kubeletApi: KubeletApi | undefined;
+  /** What the node's pods cost, when options.prices was set. */
+  readonly cost: CostMeter | undefined;
   private readonly log: Logger;
 
-  private constructor(node: NodeController, pods: PodController, provider: Provider, kubeletApi: KubeletApi | undefined, log: Logger) {
+  private constructor(node: NodeController, pods: PodController, provider: Provider, kubeletApi: KubeletApi | undefined, log: Logger, cost?: CostMeter) {
     this.node = node;
     this.pods = pods;
     this.provider = provider;
     this.kubeletApi = kubeletApi;
     this.log = log;
+    this.cost = cost;
   }
 
   static async start(
@@ -115,10 +123,15 @@ export class VirtualKubelet {
       log,
       metrics?.podController(),
     );
+    const cost = options.prices
+      ? new CostMeter({ nodeName: options.nodeName, prices: options.prices, client, log, metrics: metrics && CostMetrics.for(metrics.registry) })
+      : undefined;
+    if (cost) pods.watchPods(cost.handlers);
     try {
       await node.start();
       await pods.start(signal);
     } catch (err) {
+      cost?.close();
       // Its timers must not outlive a failed start (a standby's term can end mid-start).
       await node.stop();
       await kubeletApi?.stop();
@@ -129,7 +142,7 @@ export class VirtualKubelet {
       metrics.queueDepthSource = () => pods.queueLength;
       metrics.podsSource = () => pods.apiPods();
     }
-    return new VirtualKubelet(node, pods, provider, kubeletApi, log);
+    return new VirtualKubelet(node, pods, provider, kubeletApi, log, cost);
   }
 
   private stopping: Promise<void> | undefined;
@@ -142,6 +155,7 @@ export class VirtualKubelet {
 
   private async shutdown(): Promise<void> {
     await this.pods.stop();
+    this.cost?.close();
     await this.node.stop();
     await this.kubeletApi?.stop();
     await this.provider.close?.();

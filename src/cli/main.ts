@@ -5,10 +5,12 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_APISERVER_ADDRESS_RANGE, claimHostAddress } from '../cluster/host-address.ts';
 import { startLocalCluster, type LocalCluster } from '../cluster/local.ts';
+import { startMetricsServer } from '../cluster/metrics-server.ts';
 import { ConfigError, VkError, errorMessage } from '../errors.ts';
 import { KubeClient } from '../kube/client.ts';
 import { PROVIDER_NAMES } from '../providers/registry.ts';
 import { tracingEndpointOption, tracingSamplingRateOption } from './tracing-flags.ts';
+import { addCostCommand } from './cost.ts';
 import { addProviderServerCommand } from './provider-server.ts';
 import { addDownCommand, upPidFile, upSandboxDataDir } from './down.ts';
 import { VK_VERSION } from '../version.ts';
@@ -141,6 +143,10 @@ function addNodeOptions(command: Command): Command {
     .option('--leader-elect-retry-period <duration>', 'how often the holder renews and standbys try to acquire (default 2s)')
     .option('--leader-elect-resource-namespace <namespace>', 'namespace of the leader Leases (default kube-node-lease)')
     .option('--leader-elect-resource-name <name>', 'leader Lease name, "{node}" for the node name (default {node}-vk-leader)')
+    .option(
+      '--price-file <file>',
+      "what the node's pods cost (YAML/JSON price table, docs/cost.md; default: the list prices of the aci and fargate providers, none for the others)",
+    )
     .option('--config <file>', 'YAML or JSON file with any of these options (flags win)');
 }
 
@@ -157,6 +163,28 @@ function nodeSettings(command: Command, defaults: Partial<NodeSettings>): NodeSe
   if (opts.taint !== undefined) fromFlags.taints = opts.taint;
   const merged = { ...NODE_DEFAULTS, ...defaults, ...fromFile, ...upstreamFlagSettings(opts), ...fromFlags };
   return validateNodeSettings(merged, opts.config && Object.keys(fromFile).length ? `--config ${opts.config}` : 'options');
+}
+
+/** metrics-server next to vk up's control plane; without it everything else still works, so a failure is one line. */
+async function startLocalMetricsServer(cluster: LocalCluster, address: string | undefined, stops: (() => Promise<void>)[]): Promise<void> {
+  const note = (line: string) => process.stderr.write(`vk: ${line}; kubectl top and CPU/memory HorizontalPodAutoscalers will not work\n`);
+  if (!address) {
+    note("metrics-server needs the control plane's own address (root)");
+    return;
+  }
+  try {
+    const server = await startMetricsServer({
+      info: cluster.info,
+      kubectl: cluster.kubectl,
+      address,
+      progress: (line) => process.stderr.write(`${line}\n`),
+    });
+    // Before the control plane stops (stops run in order; the node was unshifted before it).
+    stops.unshift(() => server.stop());
+    void server.exited.then((reason) => reason && note(reason));
+  } catch (err) {
+    note(errorMessage(err).split('\n')[0]!);
+  }
 }
 
 /** Runs the stop actions once on SIGINT/SIGTERM; a second signal exits at once. */
@@ -213,9 +241,15 @@ export function buildProgram(): Command {
         '--apiserver-address-range <cidr>',
         'range of the address vk up creates for kube-apiserver (interface vkapi<n>, address <n>th /24 + 1; needs root)',
         DEFAULT_APISERVER_ADDRESS_RANGE,
-      ),
+      )
+      .option('--no-metrics-server', 'do not run metrics-server (metrics.k8s.io: kubectl top, CPU/memory HorizontalPodAutoscalers)'),
   ).action(async (_opts, command: Command) => {
-    const { dir, apiserverPort, apiserverAddressRange } = command.opts<{ dir: string; apiserverPort?: number; apiserverAddressRange: string }>();
+    const { dir, apiserverPort, apiserverAddressRange, metricsServer } = command.opts<{
+      dir: string;
+      apiserverPort?: number;
+      apiserverAddressRange: string;
+      metricsServer: boolean;
+    }>();
     let settings = nodeSettings(command, { nodeName: 'vk-local', nodeIp: '127.0.0.1' });
     await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
     if (apiserverPort) await checkPortFree(apiserverPort, '--apiserver-port', '127.0.0.1');
@@ -256,6 +290,7 @@ export function buildProgram(): Command {
       // Unshifted: the nodes stop before the control plane.
       stops.unshift(() => nodes.stop());
       await nodes.start(expandNodes({ ...settings, kubeconfig: cluster.info.kubeconfig }));
+      if (metricsServer) await startLocalMetricsServer(cluster, hostAddress?.address, stops);
     } catch (err) {
       // The control plane would die with this process anyway; the interface would stay.
       for (const stop of stops) await stop().catch(() => {});
@@ -315,6 +350,7 @@ export function buildProgram(): Command {
 
   addProviderServerCommand(program);
   addDownCommand(program);
+  addCostCommand(program);
 
   return program;
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { priceTableFor } from '../cost/prices.ts';
 import { ConfigError } from '../errors.ts';
 import type { Taint } from '../kube/types.ts';
 import type { ShutdownMode } from '../node/node-controller.ts';
@@ -111,6 +112,7 @@ export const nodeSettingsSchema = z
     tracingEndpoint: z.string().min(1).optional(),
     tracingSamplingRate: z.number().min(0).max(1),
     startupTimeout: duration,
+    priceFile: z.string().min(1).optional(),
   })
   .strict();
 
@@ -239,6 +241,7 @@ export function toVirtualKubeletOptions(settings: NodeSettings): VirtualKubeletO
     pingIntervalMs: parseDurationMs(settings.pingInterval, 'pingInterval'),
     pingTimeoutMs: parseDurationMs(settings.pingTimeout, 'pingTimeout'),
     shutdownMode: settings.shutdown as ShutdownMode,
+    prices: priceTableFor(settings.provider, settings.priceFile),
     kubeletApi: {
       address: settings.kubeletAddress,
       auth: settings.kubeletAuth,

@@ -1,12 +1,11 @@
 // Builds the vk-cluster binary (controlplane/) once per source hash and caches it outside the
 // work tree, so fresh clones on the same machine reuse it and Go's build cache covers the rest.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { VkError } from '../errors.ts';
-import { goBuild } from './go-build.ts';
+import { goBuild, goToolchainVersion } from './go-build.ts';
 
 const CONTROLPLANE_DIR = path.resolve(import.meta.dirname, '../../controlplane');
 
@@ -39,12 +38,7 @@ function sourceHash(goVersion: string): string {
 
 /** Returns the cached binary, building it first when the Go sources or Go itself changed. */
 export async function ensureClusterBinary(progress: (line: string) => void = () => {}): Promise<ClusterBinary> {
-  let goVersion: string;
-  try {
-    goVersion = execFileSync('go', ['version'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new VkError('VK_CLUSTER', 'the Go toolchain is needed to build the local control plane: `go` is not on PATH');
-  }
+  const goVersion = goToolchainVersion('the local control plane');
   const version = kubernetesVersion();
   const dir = path.join(cacheRoot(), `vk-cluster-${version}-${sourceHash(goVersion)}`);
   const result = { binary: path.join(dir, 'vk-cluster'), kubectl: path.join(dir, 'kubectl'), kubernetesVersion: version };

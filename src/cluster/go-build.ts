@@ -1,5 +1,5 @@
 // `go build` with progress lines and an atomic rename into place: used for the control plane
-// and the benchmark's Go peers.
+// metrics-server and the benchmark's Go peers.
 import { execFileSync, spawn } from 'node:child_process';
 import { renameSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -16,6 +16,15 @@ export interface GoBuildOptions {
   /** Extra `go build` flags, e.g. -trimpath. */
   flags?: string[];
   progress: (line: string) => void;
+}
+
+/** `go version`'s line (part of every build cache key), or an error saying what needs Go. */
+export function goToolchainVersion(needed: string): string {
+  try {
+    return execFileSync('go', ['version'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new VkError('VK_CLUSTER', `the Go toolchain is needed to build ${needed}: \`go\` is not on PATH`);
+  }
 }
 
 export async function goBuild(options: GoBuildOptions): Promise<void> {

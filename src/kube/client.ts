@@ -126,6 +126,15 @@ export class KubeClient {
     return this.request<T>('get', 'GET', path, options);
   }
 
+  /** GET of a body that is not JSON (a node's /metrics through the node proxy). */
+  async getText(path: string, options: RequestOptions = {}): Promise<string> {
+    const res = await this.send('get', 'GET', path, options);
+    const text = await readBody(res);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw apiError('GET', path, status, text);
+    return text;
+  }
+
   list<T>(path: string, options?: RequestOptions): Promise<T> {
     return this.request<T>('list', 'GET', path, options);
   }

@@ -503,6 +503,32 @@ test('summary and resource metrics from the provider stats; the node CPU counter
   assert.match(resourceMetricsText(undefined), /^resource_scrape_error 1$/m);
 });
 
+test("an empty node's figures are its own overhead (metrics-server drops a node reporting zero); with pods, pods plus overhead", async (t) => {
+  let now = Date.UTC(2025, 0, 1, 12);
+  const provider = new MockProvider(parseMockConfig({}), { nodeName: 'n', log: silentLogger, now: () => new Date(now) });
+  t.after(() => provider.close());
+  let system = { cpuCoreNanoSeconds: 2e9, workingSetBytes: 50e6 };
+  const stats = new StatsSource(provider, 'n', { startTime: new Date(now - 10_000), now: () => new Date(now), system: () => system });
+  const empty = await stats.summary(new AbortController().signal);
+  assert.equal(empty.pods.length, 0);
+  assert.equal(empty.node.cpu!.usageCoreNanoSeconds, 2e9);
+  assert.equal(empty.node.cpu!.usageNanoCores, 0.2e9, '2 s of CPU over the 10 s since start');
+  assert.equal(empty.node.memory!.workingSetBytes, 50e6);
+  assert.match(resourceMetricsText(empty), /^node_cpu_usage_seconds_total 2 \d{13}$/m);
+
+  await provider.createPod(
+    { pod: { metadata: { name: 'a', namespace: 'ns', uid: 'uid-a' }, spec: { containers: [{ name: 'c', image: 'i' }] } }, volumes: new Map() },
+    call,
+  );
+  now += 10_000;
+  system = { cpuCoreNanoSeconds: 3e9, workingSetBytes: 60e6 };
+  const busy = await stats.summary(new AbortController().signal);
+  const pod = busy.pods[0]!;
+  assert.equal(busy.node.cpu!.usageCoreNanoSeconds, pod.cpu!.usageCoreNanoSeconds! + 3e9);
+  assert.equal(busy.node.cpu!.usageNanoCores, pod.cpu!.usageNanoCores! + 0.1e9, '1 s of CPU over the 10 s since the last summary');
+  assert.equal(busy.node.memory!.workingSetBytes, pod.memory!.workingSetBytes! + 60e6);
+});
+
 test('--kubelet-auth=none serves everyone, with a warning at start; a busy port is named', async (t) => {
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import { KubeletAuth } from './auth.ts';
 import { loadClientCA, obtainServingCert, type ServingCertMode } from './certificates.ts';
 import { KubeletServer, type HealthCheck, type KubeletServerMetrics } from './server.ts';
-import { StatsSource } from './stats.ts';
+import { StatsSource, processUsage } from './stats.ts';
 
 export type KubeletAuthMode = 'webhook' | 'none';
 
@@ -95,7 +95,7 @@ export class KubeletApi {
         registry: context.registry,
         metrics: context.metrics,
         healthChecks: context.healthChecks,
-        stats: new StatsSource(provider, nodeName),
+        stats: new StatsSource(provider, nodeName, { system: processUsage }),
       });
     } catch (err) {
       abort.abort();

@@ -1,7 +1,9 @@
 // /stats/summary (the kubelet's Summary API, stats/v1alpha1) and /metrics/resource (the
 // kubelet's resource metrics, what metrics-server scrapes), both from provider.getStats() and
-// the provider's pods (for start times). The node's figures are the sum of its pods'; its CPU
-// counter also keeps the CPU time of pods that are gone, so it never goes backwards.
+// the provider's pods (for start times). The node's figures are the sum of its pods' plus, where
+// given, the node's own overhead (this process, as a kubelet's node figures include the kubelet
+// and the runtime: it also keeps an empty node in metrics-server, which drops a node reporting
+// zero); its CPU counter also keeps the CPU time of pods that are gone, so it never goes backwards.
 import type { ContainerStatus, Pod } from '../kube/types.ts';
 import type { PodStats, Provider } from '../providers/provider.ts';
 import { parseQuantity, value } from '../kube/quantity.ts';
@@ -58,6 +60,18 @@ function memoryBytes(quantity: string | undefined): number | undefined {
   }
 }
 
+/** What the node itself uses besides its pods. */
+export interface SystemUsage {
+  cpuCoreNanoSeconds: number;
+  workingSetBytes: number;
+}
+
+/** This process's own CPU time and resident set. */
+export function processUsage(): SystemUsage {
+  const { user, system } = process.cpuUsage();
+  return { cpuCoreNanoSeconds: (user + system) * 1000, workingSetBytes: process.memoryUsage.rss() };
+}
+
 export class StatsSource {
   private readonly provider: Provider;
   private readonly nodeName: string;
@@ -66,12 +80,26 @@ export class StatsSource {
   /** Last CPU time seen per pod UID, and the total of pods no longer reported. */
   private readonly lastPodCpu = new Map<string, number>();
   private retiredCpu = 0;
+  private readonly system: (() => SystemUsage) | undefined;
+  private lastSystem: { at: number; cpu: number } | undefined;
 
-  constructor(provider: Provider, nodeName: string, options: { startTime?: Date; now?: () => Date } = {}) {
+  constructor(provider: Provider, nodeName: string, options: { startTime?: Date; now?: () => Date; system?: () => SystemUsage } = {}) {
     this.provider = provider;
     this.nodeName = nodeName;
     this.startTime = options.startTime ?? new Date();
     this.now = options.now ?? (() => new Date());
+    this.system = options.system;
+  }
+
+  /** The node's own usage and its rate since the last summary (since start the first time). */
+  private systemSample(now: Date): { cores: number; cpuTime: number; workingSet: number } {
+    if (!this.system) return { cores: 0, cpuTime: 0, workingSet: 0 };
+    const usage = this.system();
+    const previous = this.lastSystem ?? { at: this.startTime.getTime(), cpu: 0 };
+    const elapsedNs = (now.getTime() - previous.at) * 1e6;
+    const cores = elapsedNs > 0 ? Math.max(0, Math.round(((usage.cpuCoreNanoSeconds - previous.cpu) / elapsedNs) * 1e9)) : 0;
+    this.lastSystem = { at: now.getTime(), cpu: usage.cpuCoreNanoSeconds };
+    return { cores, cpuTime: usage.cpuCoreNanoSeconds, workingSet: usage.workingSetBytes };
   }
 
   get supported(): boolean {
@@ -113,11 +141,13 @@ export class StatsSource {
 
     const node: Summary['node'] = { nodeName: this.nodeName, startTime: rfc3339(this.startTime) };
     if (stats) {
-      const cores = sum(out.map((p) => p.cpu?.usageNanoCores)) ?? 0;
-      const cpuTime = (sum(out.map((p) => p.cpu?.usageCoreNanoSeconds)) ?? 0) + this.retiredCpu;
+      const system = this.systemSample(now);
+      const cores = (sum(out.map((p) => p.cpu?.usageNanoCores)) ?? 0) + system.cores;
+      const cpuTime = (sum(out.map((p) => p.cpu?.usageCoreNanoSeconds)) ?? 0) + this.retiredCpu + system.cpuTime;
       node.cpu = { time, usageNanoCores: cores, usageCoreNanoSeconds: cpuTime };
-      const workingSet = sum(out.map((p) => p.memory?.workingSetBytes)) ?? 0;
-      const usage = sum(out.map((p) => p.memory?.usageBytes)) ?? workingSet;
+      const podsWorkingSet = sum(out.map((p) => p.memory?.workingSetBytes)) ?? 0;
+      const workingSet = podsWorkingSet + system.workingSet;
+      const usage = (sum(out.map((p) => p.memory?.usageBytes)) ?? podsWorkingSet) + system.workingSet;
       const config = this.provider.nodeConfig?.();
       const allocatable = memoryBytes(config?.allocatable?.memory ?? config?.capacity.memory);
       node.memory = {

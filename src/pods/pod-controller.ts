@@ -4,7 +4,7 @@
 // reconciles lifecycle and status for that key. What it remembers per pod is one PodRecord.
 import { AbortedError, NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, VkError, errorMessage, hasCode } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { Informer, stripManagedFields } from '../kube/informer.ts';
+import { Informer, stripManagedFields, type InformerHandlers } from '../kube/informer.ts';
 import type { Pod } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import type { CallOptions, DeleteReason, PodEvent, Provider } from '../providers/provider.ts';
@@ -155,6 +155,11 @@ export class PodController {
   /** The API's pods bound to this node, as last seen by the watch. */
   apiPods(): Pod[] {
     return this.source.list();
+  }
+
+  /** Also tells `handlers` about the API's pods on this node (the same cache the controller reads; cached pods are replayed as adds). */
+  watchPods(handlers: InformerHandlers<Pod>): void {
+    this.source.addHandlers(handlers);
   }
 
   /** Syncs the pod cache, reconciles the provider against it, then starts the workers. */

@@ -86,6 +86,28 @@ test(
       [Number(port)],
     );
 
+    // metrics-server, which vk up runs: kubectl top lists the node and a pod on it within 60 s.
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'top-me', namespace: 'default' },
+      spec: { nodeName: 'vk-local', tolerations: [{ operator: 'Exists' }], containers: [{ name: 'main', image: 'busybox' }] },
+    };
+    await kubectl(['--kubeconfig', kubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(pod) });
+    const topPod = await waitFor(
+      'kubectl top pod to list top-me',
+      async () => {
+        const out = await kubectl(['--kubeconfig', kubeconfig, '-n', 'default', 'top', 'pod', 'top-me', '--no-headers'], { allowFailure: true });
+        return out.code === 0 && out.stdout.startsWith('top-me') ? out.stdout.trim() : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    const topNode = await waitFor('kubectl top node to list vk-local', async () => {
+      const out = await kubectl(['--kubeconfig', kubeconfig, 'top', 'node', 'vk-local', '--no-headers'], { allowFailure: true });
+      return out.code === 0 && out.stdout.startsWith('vk-local') ? out.stdout.trim() : undefined;
+    });
+    t.diagnostic(`kubectl top: ${topPod} | ${topNode}`);
+
     child.kill('SIGTERM');
     const { code } = await waitFor('vk up to exit', () => (child.exitCode !== null || child.signalCode !== null) && { code: child.exitCode }, {
       timeoutMs: 60_000,
