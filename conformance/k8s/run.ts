@@ -1,0 +1,52 @@
+// `npm run k8s-conformance [-- --focus <regex>] [--shards <n>] [--reports <dir>] [--no-results]`:
+// Kubernetes' own [sig-node] conformance specs against a sandbox virtual node; writes
+// conformance/k8s/results.{json,md} (unless --no-results or a non-default focus).
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { errorMessage } from '../../src/errors.ts';
+import { writeResults } from './results.ts';
+import { DEFAULT_FOCUS, runK8sConformance } from './runner.ts';
+
+const HERE = import.meta.dirname;
+
+function commit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: HERE, encoding: 'utf8' }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      focus: { type: 'string', default: DEFAULT_FOCUS },
+      shards: { type: 'string', default: '3' },
+      reports: { type: 'string', default: path.resolve(HERE, '../../.vk/k8s-conformance') },
+      'no-results': { type: 'boolean', default: false },
+    },
+  });
+  const shards = Number(values.shards);
+  if (!Number.isInteger(shards) || shards < 1) throw new Error(`--shards: expected a positive integer, got ${values.shards}`);
+  const progress = (line: string) => process.stderr.write(`[k8s-conformance] ${line}\n`);
+  const run = await runK8sConformance({ focus: values.focus, shards, reportDir: path.resolve(values.reports), progress });
+  const writeFiles = !values['no-results'] && values.focus === DEFAULT_FOCUS;
+  const jsonFile = writeFiles ? path.join(HERE, 'results.json') : path.join(path.resolve(values.reports), 'results.json');
+  const mdFile = writeFiles ? path.join(HERE, 'results.md') : path.join(path.resolve(values.reports), 'results.md');
+  const counts = writeResults({ ...run, commit: commit(), date: new Date().toISOString() }, jsonFile, mdFile);
+  for (const r of run.results.filter((x) => x.outcome === 'failed')) progress(`FAILED ${r.name}: ${r.message ?? ''}`);
+  progress(
+    `Kubernetes ${run.kubernetesVersion} ${values.focus}: ${counts.passed} of ${counts.total} pass (${counts.failed} fail, ${counts.skipped} skipped); ${mdFile}`,
+  );
+  return counts.failed > 0 ? 1 : 0;
+}
+
+try {
+  process.exitCode = await main();
+} catch (err) {
+  process.stderr.write(`k8s-conformance: ${errorMessage(err)}\n`);
+  process.exitCode = 1;
+}
