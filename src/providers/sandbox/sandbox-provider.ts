@@ -244,6 +244,8 @@ export class SandboxProvider implements Provider {
       pod: structuredClone(resolved.pod),
       volumes: resolved.volumes,
       ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
+      // Which env vars come from status.podIP(s): filled in when each container starts (pod-ip-env.ts).
+      ...(resolved.original && { original: resolved.original }),
     });
     this.pods.set(key, pod);
     this.notifier.markDirty(pod);
@@ -255,7 +257,12 @@ export class SandboxProvider implements Provider {
     const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
     // The update goes on when the call is aborted (a container may be restarting with a new image).
     await abortable(
-      pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) }),
+      pod.update({
+        pod: structuredClone(resolved.pod),
+        volumes: resolved.volumes,
+        ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
+        ...(resolved.original && { original: resolved.original }),
+      }),
       options.signal,
       'sandbox: updatePod',
     );
