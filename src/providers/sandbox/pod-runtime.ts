@@ -117,6 +117,11 @@ export class SandboxPod {
     return this.deletion !== undefined;
   }
 
+  /** Deleted, or letting go: its files are moving to the retired logs or going away. */
+  get isGone(): boolean {
+    return this.gone;
+  }
+
   spec(name: string): Container | undefined {
     return containerSpec(this.podState, name);
   }

@@ -359,6 +359,12 @@ export class SandboxProvider implements Provider {
 
   async getContainerLogs(namespace: string, name: string, container: string, options: LogOptions): Promise<Readable> {
     const pod = this.pods.get(`${namespace}/${name}`);
+    const deletion = pod && this.deletions.get(pod);
+    if (pod?.isGone && deletion) {
+      // Its logs are moving to the retired ones right now (a finished pod being released): read them there.
+      await deletion.catch(() => undefined);
+      return this.getContainerLogs(namespace, name, container, options);
+    }
     if (!pod) {
       const retired = this.retired.get(namespace, name);
       const rc = retired?.containers[container];
