@@ -32,7 +32,10 @@ async function main(): Promise<number> {
   const shards = Number(values.shards);
   if (!Number.isInteger(shards) || shards < 1) throw new Error(`--shards: expected a positive integer, got ${values.shards}`);
   const progress = (line: string) => process.stderr.write(`[k8s-conformance] ${line}\n`);
-  const run = await runK8sConformance({ focus: values.focus, shards, reportDir: path.resolve(values.reports), progress });
+  // Ctrl-C or SIGTERM: interrupt the specs, then stop the node, control plane and registry.
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort(new Error(`interrupted by ${sig}`)));
+  const run = await runK8sConformance({ focus: values.focus, shards, reportDir: path.resolve(values.reports), signal: stop.signal, progress });
   const writeFiles = !values['no-results'] && values.focus === DEFAULT_FOCUS;
   const jsonFile = writeFiles ? path.join(HERE, 'results.json') : path.join(path.resolve(values.reports), 'results.json');
   const mdFile = writeFiles ? path.join(HERE, 'results.md') : path.join(path.resolve(values.reports), 'results.md');

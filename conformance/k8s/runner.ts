@@ -23,6 +23,8 @@ export interface ConformanceOptions {
   shards?: number;
   /** Where the JUnit/JSON reports and logs go. */
   reportDir: string;
+  /** Stops the run early: running specs are interrupted, the rest do not start; everything is cleaned up. */
+  signal?: AbortSignal;
   progress: (line: string) => void;
 }
 
@@ -52,7 +54,14 @@ export async function runK8sConformance(options: ConformanceOptions): Promise<Co
 
     const cluster = await startSandboxCluster({ dir: work, progress, logFile: path.join(options.reportDir, 'vk.log') });
     stops.unshift(() => cluster.stop());
-    const common = { e2eTest: binaries.e2eTest, kubeconfig: cluster.kubeconfig, repoList: repoListFile, outDir: options.reportDir, progress };
+    const common = {
+      e2eTest: binaries.e2eTest,
+      kubeconfig: cluster.kubeconfig,
+      repoList: repoListFile,
+      outDir: options.reportDir,
+      progress,
+      signal: options.signal,
+    };
 
     // The report names every spec of the suite; a dry run "passes" those the focus selects.
     const listedSpecs = (await runE2e({ ...common, label: 'dry-run', focus, dryRun: true })).filter((s) => s.outcome === 'passed');
@@ -79,7 +88,8 @@ export async function runK8sConformance(options: ConformanceOptions): Promise<Co
     };
     const shardResults = await Promise.all(shards.map((specs, i) => runShard(`shard-${i + 1}`, specs)));
     results.push(...shardResults.flat());
-    if (serial.length) results.push(...(await runShard('serial', serial)));
+    if (serial.length && !options.signal?.aborted) results.push(...(await runShard('serial', serial)));
+    options.signal?.throwIfAborted();
     for (const spec of toRun) {
       if (!results.some((r) => r.name === spec.name))
         results.push({ name: spec.name, outcome: 'failed', duration: 0, message: `no result in the shard's report: see ${options.reportDir}` });

@@ -79,6 +79,8 @@ export interface RunOptions {
   focus: string;
   skip?: string;
   dryRun?: boolean;
+  /** Interrupts the run (Ginkgo cleans up and writes its report). */
+  signal?: AbortSignal;
   progress: (line: string) => void;
 }
 
@@ -120,8 +122,13 @@ export async function runE2e(options: RunOptions): Promise<SpecResult[]> {
         if (/^\s*(•|\[FAILED\]|\[PANICKED\]|\[TIMEDOUT\])/.test(line) && !options.dryRun) options.progress(`  ${options.label}: ${line.trim().slice(0, 160)}`);
       }
     });
+    const interrupt = () => child.kill('SIGINT');
+    options.signal?.addEventListener('abort', interrupt, { once: true });
     child.on('error', reject);
-    child.on('exit', resolve);
+    child.on('exit', (exitCode) => {
+      options.signal?.removeEventListener('abort', interrupt);
+      resolve(exitCode);
+    });
   });
   await new Promise((resolve) => log.end(resolve));
   try {
