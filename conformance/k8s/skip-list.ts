@@ -18,7 +18,13 @@ export const SKIP: readonly ListedSpec[] = [
 ];
 
 /** Run, and expected to fail until the feature exists; the reason goes into results.md. */
-export const KNOWN_FAILURES: readonly ListedSpec[] = [];
+export const KNOWN_FAILURES: readonly ListedSpec[] = [
+  {
+    match: '[sig-node] Kubelet when scheduling a read only busybox container should not write to root filesystem',
+    reason:
+      "stand-in image, not the node: the busybox image's /bin/sh is bash (images.ts: busybox's ash drops env vars such as data-1 that four other specs need), and this spec compares ash's exact error text",
+  },
+];
 
 export function listed(list: readonly ListedSpec[], name: string): ListedSpec | undefined {
   return list.find((entry) => name.includes(entry.match));
