@@ -22,7 +22,7 @@ export const CI_SUBSET: readonly string[] = [
   '[sig-node] InitContainer [NodeConformance] should invoke init containers on a RestartAlways pod',
   '[sig-node] Kubelet when scheduling a busybox command in a pod should print the output to logs',
   '[sig-node] Kubelet when scheduling a busybox command that always fails in a pod should have an terminated reason',
-  '[sig-node] Kubelet when scheduling a read only busybox container should not write to root filesystem',
+  'should report termination message from file when pod succeeds and TerminationMessagePolicy FallbackToLogsOnError is set',
   '[sig-node] Kubelet when scheduling an agnhost Pod with hostAliases should write entries to /etc/hosts',
   '[sig-node] KubeletManagedEtcHosts should test kubelet managed /etc/hosts file',
   '[sig-node] Pods Extended (pod generation) Pod Generation pod generation should start at 1 and increment per update',
