@@ -28,7 +28,12 @@ try {
 function k8sPins(file: string): string[] {
   return readFileSync(file, 'utf8')
     .split('\n')
-    .map((line) => line.trim().replace(/\s*\/\/ indirect$/, ''))
+    .map((line) =>
+      line
+        .trim()
+        .replace(/^require\s+/, '')
+        .replace(/\s*\/\/ indirect$/, ''),
+    )
     .filter((line) => /^k8s\.io\/[\w.-]+ (=> k8s\.io\/[\w.-]+ )?v\d/.test(line))
     .sort();
 }
