@@ -119,6 +119,8 @@ export async function pushTestImages(registry: TestRegistry, binaries: E2eBinari
   );
   const images: [string, ImageSpec][] = [
     ['e2e-test-images/agnhost:2.63.0', image(agnhost, [], { Entrypoint: ['/agnhost'], Cmd: ['pause'] })],
+    // AgnhostPrev: the Pods lifecycle spec switches a pod from it to the current one; the same build stands in.
+    ['e2e-test-images/agnhost:2.55', image(agnhost, [], { Entrypoint: ['/agnhost'], Cmd: ['pause'] })],
     ['e2e-test-images/busybox:1.37.0-1', image(busybox, [], { Cmd: ['sh'] })],
     ['e2e-test-images/nginx:1.15-4', nginx],
     ['e2e-test-images/nginx:1.27-0', nginx],

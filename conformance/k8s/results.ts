@@ -11,6 +11,8 @@ export interface RunSummary {
   date: string;
   wallSeconds: number;
   results: SpecResult[];
+  /** Later runs of some of the specs (--merge) whose results replaced the full run's. */
+  reruns?: { focus: string; commit: string; date: string; specs: string[] }[];
 }
 
 export interface Counts {
@@ -54,6 +56,7 @@ export function writeResults(summary: RunSummary, jsonFile: string, mdFile: stri
     '',
     `Focus \`${summary.focus}\`, commit ${summary.commit}, ${summary.date}, ${Math.round(summary.wallSeconds / 60)} min wall time.`,
     `Reproduce: \`npm run k8s-conformance\` (see conformance/k8s/README.md).`,
+    ...(summary.reruns ?? []).map((r) => `Re-run after a fix (\`--merge\`, commit ${r.commit}, ${r.date}): ${r.specs.length} spec(s) matching \`${r.focus}\`.`),
     '',
     `**${counts.passed} of ${counts.total} pass**, ${counts.failed} fail, ${counts.skipped} skipped.`,
     '',
