@@ -45,13 +45,14 @@ async function main(): Promise<number> {
   // Ctrl-C or SIGTERM: interrupt the specs, then stop the node, control plane and registry.
   const stop = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort(new Error(`interrupted by ${sig}`)));
+  const startCommit = commit(); // the code the node runs: the commit when it started
   const run = await runK8sConformance({ focus: values.focus, shards, reportDir: path.resolve(values.reports), signal: stop.signal, progress });
   if (values.merge) {
     // A re-run of some specs (after a fix): their results replace the full run's, and results.md says so.
     const summary = JSON.parse(readFileSync(path.join(HERE, 'results.json'), 'utf8')) as RunSummary;
     const rerun = new Map(run.results.map((r) => [r.name, r]));
     const results = summary.results.map((r) => rerun.get(r.name) ?? r);
-    const reruns = [...(summary.reruns ?? []), { focus: values.focus, commit: commit(), date: new Date().toISOString(), specs: [...rerun.keys()] }];
+    const reruns = [...(summary.reruns ?? []), { focus: values.focus, commit: startCommit, date: new Date().toISOString(), specs: [...rerun.keys()] }];
     const counts = writeResults({ ...summary, results, reruns }, path.join(HERE, 'results.json'), path.join(HERE, 'results.md'));
     progress(`merged ${rerun.size} re-run spec(s): ${counts.passed} of ${counts.total} pass`);
     return counts.failed > 0 ? 1 : 0;
@@ -59,7 +60,7 @@ async function main(): Promise<number> {
   const writeFiles = !values['no-results'] && values.focus === DEFAULT_FOCUS;
   const jsonFile = writeFiles ? path.join(HERE, 'results.json') : path.join(path.resolve(values.reports), 'results.json');
   const mdFile = writeFiles ? path.join(HERE, 'results.md') : path.join(path.resolve(values.reports), 'results.md');
-  const counts = writeResults({ ...run, commit: commit(), date: new Date().toISOString() }, jsonFile, mdFile);
+  const counts = writeResults({ ...run, commit: startCommit, date: new Date().toISOString() }, jsonFile, mdFile);
   for (const r of run.results.filter((x) => x.outcome === 'failed')) progress(`FAILED ${r.name}: ${r.message ?? ''}`);
   progress(
     `Kubernetes ${run.kubernetesVersion} ${values.focus}: ${counts.passed} of ${counts.total} pass (${counts.failed} fail, ${counts.skipped} skipped); ${mdFile}`,
