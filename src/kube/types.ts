@@ -53,3 +53,4 @@ export interface Status {
 export type NodeAddress = Wire<k8s.V1NodeAddress>;
 export type NodeSystemInfo = Wire<k8s.V1NodeSystemInfo>;
 export type KeyToPath = Wire<k8s.V1KeyToPath>;
+export type Sysctl = Wire<k8s.V1Sysctl>;

@@ -83,3 +83,35 @@ test('statusPatch sees no change when the API server returns the same status in 
   const unready = { ...desired, containerStatuses: desired.containerStatuses?.map((c) => ({ ...c, ready: false })) };
   assert.deepEqual(Object.keys(statusPatch(fromApi, unready) ?? {}), ['containerStatuses']);
 });
+
+test("Initialized False carries the kubelet reason and the incomplete init containers, or the provider's own", () => {
+  const withInits: Pod = { ...pod, spec: { ...pod.spec!, initContainers: [{ name: 'init1' }, { name: 'init2' }] } };
+  const pending: PodStatus = {
+    phase: 'Pending',
+    initContainerStatuses: [
+      { name: 'init1', image: 'x', imageID: '', ready: true, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } },
+      { name: 'init2', image: 'x', imageID: '', ready: false, restartCount: 1, state: { running: { startedAt: '2026-01-01T00:00:05Z' } } },
+    ],
+  };
+  const initialized = completeStatus(withInits, pending, 'h', now).conditions?.find((c) => c.type === 'Initialized');
+  assert.deepEqual(
+    [initialized?.status, initialized?.reason, initialized?.message],
+    ['False', 'ContainersNotInitialized', 'containers with incomplete status: [init2]'],
+  );
+  const fromProvider: PodStatus = {
+    ...pending,
+    conditions: [{ type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [init1 init2]' }],
+  };
+  const kept = completeStatus(withInits, fromProvider, 'h', now).conditions?.find((c) => c.type === 'Initialized');
+  assert.equal(kept?.message, 'containers with incomplete status: [init1 init2]');
+});
+
+test("observedGeneration follows the pod's generation, on the status and the kubelet conditions, and a new generation is a change to write", () => {
+  const first = completeStatus({ ...pod, metadata: { ...pod.metadata, generation: 1 } }, running, 'h', now);
+  assert.equal(first.observedGeneration, 1);
+  assert.equal(first.conditions?.find((c) => c.type === 'Ready')?.observedGeneration, 1);
+  const updated: Pod = { ...pod, metadata: { ...pod.metadata, generation: 2 }, status: first };
+  const second = completeStatus(updated, running, 'h', now);
+  assert.equal(second.observedGeneration, 2);
+  assert.deepEqual(Object.keys(statusPatch(first, second) ?? {}).sort(), ['conditions', 'observedGeneration']);
+});

@@ -14,15 +14,19 @@ function allReady(statuses: ContainerStatus[] | undefined, expected: number): bo
   return (statuses?.length ?? 0) >= expected && (statuses ?? []).every((s) => s.ready === true);
 }
 
-function initDone(pod: Pod, status: PodStatus): boolean {
-  const inits = pod.spec?.initContainers ?? [];
-  if (inits.length === 0) return true;
+/** Init containers not done yet; sidecars (restartPolicy Always) count as done once started. */
+function incompleteInits(pod: Pod, status: PodStatus): string[] {
   const statuses = status.initContainerStatuses ?? [];
-  return inits.every((c) => {
-    const s = statuses.find((x) => x.name === c.name);
-    // Sidecars (restartPolicy Always) count as initialized once started.
-    return s?.state?.terminated?.exitCode === 0 || (c.restartPolicy === 'Always' && s?.started === true);
-  });
+  return (pod.spec?.initContainers ?? [])
+    .filter((c) => {
+      const s = statuses.find((x) => x.name === c.name);
+      return !(s?.state?.terminated?.exitCode === 0 || (c.restartPolicy === 'Always' && s?.started === true));
+    })
+    .map((c) => c.name);
+}
+
+function initDone(pod: Pod, status: PodStatus): boolean {
+  return incompleteInits(pod, status).length === 0;
 }
 
 /**
@@ -38,6 +42,9 @@ export function completeStatus(apiPod: Pod, provider: PodStatus, hostIP: string,
   if (status.podIP && !status.podIPs) status.podIPs = [{ ip: status.podIP }];
   status.startTime = current.startTime ?? provider.startTime ?? time;
   status.qosClass = current.qosClass ?? provider.qosClass;
+  // The spec generation this status reflects, as the kubelet reports it (pod and its conditions).
+  const generation = apiPod.metadata?.generation;
+  if (generation !== undefined) status.observedGeneration = generation;
 
   const phase = status.phase ?? 'Pending';
   const containersReady = phase === 'Running' && allReady(status.containerStatuses, apiPod.spec?.containers.length ?? 0);
@@ -56,7 +63,14 @@ export function completeStatus(apiPod: Pod, provider: PodStatus, hostIP: string,
       type,
       status: value ? 'True' : 'False',
       lastTransitionTime: before?.status === (value ? 'True' : 'False') ? (before.lastTransitionTime ?? time) : time,
+      ...(generation !== undefined && { observedGeneration: generation }),
     };
+    if (!value && type === 'Initialized') {
+      // As the kubelet: which init containers have not completed (the e2e suite checks reason and message).
+      const incomplete = incompleteInits(apiPod, status);
+      condition.reason = fromProvider?.reason ?? 'ContainersNotInitialized';
+      condition.message = fromProvider?.message ?? `containers with incomplete status: [${incomplete.join(' ')}]`;
+    }
     if (!value && (type === 'ContainersReady' || type === 'Ready')) {
       const notReady = (status.containerStatuses ?? []).filter((s) => !s.ready).map((s) => s.name);
       if (notReady.length > 0) {
@@ -89,7 +103,7 @@ function readinessGatesPass(pod: Pod): boolean {
 function comparable(key: string, value: unknown): unknown {
   if (key === 'conditions' && Array.isArray(value)) {
     return (value as PodCondition[])
-      .map(({ type, status, reason, message }) => ({ type, status, reason: reason ?? '', message: message ?? '' }))
+      .map(({ type, status, reason, message, observedGeneration }) => ({ type, status, reason: reason ?? '', message: message ?? '', observedGeneration }))
       .sort((a, b) => a.type.localeCompare(b.type));
   }
   return value;

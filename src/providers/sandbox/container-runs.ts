@@ -105,7 +105,8 @@ export class ContainerRuns {
     const host = this.host;
     try {
       if (!c.imageID) {
-        c.waiting = { reason: 'ContainerCreating' };
+        // The kubelet's default waiting reason: PodInitializing for init containers.
+        c.waiting = { reason: c.init ? 'PodInitializing' : 'ContainerCreating' };
         host.changed();
       }
       const prefetched = this.prefetched.get(c.name);

@@ -1,7 +1,7 @@
 // Starting one container run: its image (pulled per policy, or taken from the prefetch), its
 // instance directory (private root filesystem, cgroup, launch.json), and the shim spec. Failures
 // become the kubelet's waiting reasons on the record (ErrImagePull, CreateContainerConfigError...).
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage, VkError } from '../../errors.ts';
 import type { Container } from '../../kube/types.ts';
@@ -11,6 +11,7 @@ import { procsFiles, type CgroupPaths, type Cgroups } from './cgroups.ts';
 import type { SandboxConfig } from './config.ts';
 import { ContainerConfigError, UserResolveError, type Images, type PreparedImage } from './images.ts';
 import { containerCapabilities, launchEnv, sharesPid, startCommand, type ContainerLaunch } from './launch.ts';
+import { withPodIPs } from './pod-ip-env.ts';
 import type { ShimSpec } from './shim.ts';
 import { containerID, type ContainerRecord, type Instance, type PodRecordState } from './state.ts';
 import { containerMounts, podHostname, VolumeMountError } from './volumes.ts';
@@ -43,6 +44,8 @@ export interface StartHost {
   readonly dir: string;
   readonly state: PodRecordState;
   resolved(): ResolvedPod;
+  /** The pod's address, once its sandbox exists (the node's with hostNetwork). */
+  podIP(): string | undefined;
   /** Persists the record (the pod's cgroup, once made). */
   save(): void;
 }
@@ -88,13 +91,19 @@ export async function prepareRun(host: StartHost, container: Container, prepared
   const user = await host.images.user(rootfs, proc);
   await host.images.ensureDir(rootfs, proc.workingDir);
   const mounts = await containerMounts(host.dir, host.resolved(), container);
-  const env = [...proc.env];
+  const ip = host.podIP();
+  const original = [...(host.resolved().original?.spec?.initContainers ?? []), ...(host.resolved().original?.spec?.containers ?? [])].find(
+    (c) => c.name === container.name,
+  );
+  const env = withPodIPs(proc.env, original, ip ? [ip] : []);
   const has = (name: string) => env.some((e) => e.startsWith(`${name}=`));
   if (!has('HOSTNAME')) env.push(`HOSTNAME=${podHostname(pod)}`);
   if (!has('HOME')) env.push(`HOME=${user.home || '/root'}`);
   if (container.tty === true && !has('TERM')) env.push('TERM=xterm');
   const terminationPath = container.terminationMessagePath || '/dev/termination-log';
-  await writeFile(path.join(dir, 'termination-log'), '', { mode: 0o666 });
+  // Writable for any container user, as the kubelet makes it (writeFile's mode is masked by the umask).
+  await writeFile(path.join(dir, 'termination-log'), '');
+  await chmod(path.join(dir, 'termination-log'), 0o666);
   const cgroup = await containerCgroup(host, container.name, container);
   const launch: ContainerLaunch = {
     pausePid: sandbox.pause.pid,

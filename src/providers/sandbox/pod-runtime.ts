@@ -31,6 +31,7 @@ import type { PodEventReporter } from '../support/pod-events.ts';
 import { pauseAlive } from './pause.ts';
 import { createSandbox, teardownSandbox, type SandboxHost } from './pod-sandbox.ts';
 import { containerSpec, podIP, podPhase, renderPodStatus, type PodPhase } from './pod-status.ts';
+import { stopInKubeletOrder } from './stop-order.ts';
 import { killStrayShims } from './shim-launcher.ts';
 import { newPodState, saveState, type ContainerRecord, type Instance, type PodRecordState } from './state.ts';
 import { writeVolumes } from './volumes.ts';
@@ -114,6 +115,11 @@ export class SandboxPod {
 
   get isDeleting(): boolean {
     return this.deletion !== undefined;
+  }
+
+  /** Deleted, or letting go: its files are moving to the retired logs or going away. */
+  get isGone(): boolean {
+    return this.gone;
   }
 
   spec(name: string): Container | undefined {
@@ -378,7 +384,7 @@ export class SandboxPod {
     await this.reconciling;
     const grace = this.graceSeconds(apiPod);
     const state = this.podState;
-    await Promise.all(state.containers.filter((c) => c.running).map((c) => this.stopContainer(c, grace, 'pod deleted')));
+    await stopInKubeletOrder(state.containers, grace, (c, seconds) => this.stopContainer(c, seconds, 'pod deleted'));
     await teardownSandbox(this.sandboxHost, state);
     if (state.cgroup && !(await removeCgroup(state.cgroup))) this.log.warn({ cgroup: state.cgroup.memory }, "could not remove the pod's cgroup");
     this.runs.release(false);

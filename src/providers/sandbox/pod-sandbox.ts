@@ -11,6 +11,7 @@ import type { PodEventReporter } from '../support/pod-events.ts';
 import { setPauseHostname, startPause, stopPause } from './pause.ts';
 import { podIP } from './pod-status.ts';
 import type { PodRecordState } from './state.ts';
+import { applySysctls } from './sysctls.ts';
 import { podHostname, writePodEtc, writeVolumes } from './volumes.ts';
 import { podResolvConf, type ResolvConf } from '../../network/dns/resolv-conf.ts';
 
@@ -52,6 +53,7 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   if (network.status === 'fulfilled' && network.value) sandbox.network = network.value;
   if (named.status === 'rejected') throw named.reason;
   if (network.status === 'rejected') throw network.reason;
+  await applySysctls(host.tools, pause.pid, pod.spec?.securityContext?.sysctls ?? []);
   const dns = podResolvConf(pod, { clusterDNS: host.dns.clusterDNS(), clusterDomain: host.dns.clusterDomain, host: host.dns.host });
   // The kubelet records these as Warning Events on the pod.
   const ref = { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' };

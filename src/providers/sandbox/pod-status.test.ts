@@ -98,6 +98,8 @@ test('init containers: PodInitializing, Initialized False naming the incomplete 
   assert.equal(condition(state, 'Initialized')?.message, 'containers with incomplete status: [migrate]');
   status = renderPodStatus(state, HOST_IP);
   assert.equal(status.initContainerStatuses?.[0]?.state?.terminated?.reason, 'Completed');
+  assert.equal(status.initContainerStatuses?.[0]?.ready, true, 'a completed init container is ready, as the kubelet reports it');
+  assert.equal(status.initContainerStatuses?.[1]?.ready, false);
   state.initDone = true;
   start(state, state.containers[2]!);
   assert.equal(podPhase(state), 'Running');

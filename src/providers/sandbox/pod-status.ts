@@ -92,7 +92,8 @@ export function renderContainerStatus(state: PodRecordState, c: ContainerRecord)
     image: spec?.image ?? '',
     imageID: c.imageID ?? '',
     restartCount: c.restartCount,
-    ready: c.ready && c.running !== undefined,
+    // An init container that completed is ready (the kubelet's rule); others while running and ready.
+    ready: (c.init && !c.sidecar && c.terminated?.exitCode === 0 && !c.running && !c.waiting) || (c.ready && c.running !== undefined),
     started: c.started && c.running !== undefined,
   };
   const lastState = c.last ? terminatedState(c.last) : {};
@@ -106,5 +107,5 @@ export function renderContainerStatus(state: PodRecordState, c: ContainerRecord)
     return { ...base, ...(c.terminated?.containerID && { containerID: c.terminated.containerID }), state: { waiting }, lastState: last };
   }
   if (c.terminated) return { ...base, containerID: c.terminated.containerID, state: terminatedState(c.terminated), lastState };
-  return { ...base, state: { waiting: { reason: 'ContainerCreating' } }, lastState };
+  return { ...base, state: { waiting: { reason: state.initDone ? 'ContainerCreating' : 'PodInitializing' } }, lastState };
 }

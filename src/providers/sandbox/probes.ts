@@ -1,10 +1,11 @@
 // Probe and lifecycle-hook actions as the kubelet runs them: exec in the container, HTTP GET and
-// TCP connect to the pod IP (from the host, through the pod's veth pair), sleep.
+// TCP connect and gRPC health checks to the pod IP (from the host, through the pod's veth pair), sleep.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Container } from '../../kube/types.ts';
+import { grpcProbe } from './grpc-probe.ts';
 
 type IntOrString = number | string;
 
@@ -103,7 +104,10 @@ export async function runAction(action: ProbeAction, ctx: ProbeContext, timeoutM
       await sleep(action.sleep.seconds * 1000, undefined, signal ? { signal } : {});
       return { ok: true, message: '' };
     }
-    if (action.grpc) return { ok: false, message: 'gRPC probes are not supported by the sandbox provider' };
+    if (action.grpc) {
+      if (!ctx.podIP) return { ok: false, message: 'the pod has no IP' };
+      return await grpcProbe(ctx.podIP, action.grpc.port, action.grpc.service ?? '', timeoutMs);
+    }
     return { ok: false, message: 'probe has no action' };
   } catch (err) {
     return { ok: false, message: (err as Error).message };

@@ -259,6 +259,8 @@ export class SandboxProvider implements Provider {
       pod: structuredClone(resolved.pod),
       volumes: resolved.volumes,
       ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
+      // Which env vars come from status.podIP(s): filled in when each container starts (pod-ip-env.ts).
+      ...(resolved.original && { original: resolved.original }),
     });
     this.pods.set(key, pod);
     this.notifier.markDirty(pod);
@@ -270,7 +272,12 @@ export class SandboxProvider implements Provider {
     const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
     // The update goes on when the call is aborted (a container may be restarting with a new image).
     await abortable(
-      pod.update({ pod: structuredClone(resolved.pod), volumes: resolved.volumes, ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }) }),
+      pod.update({
+        pod: structuredClone(resolved.pod),
+        volumes: resolved.volumes,
+        ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
+        ...(resolved.original && { original: resolved.original }),
+      }),
       options.signal,
       'sandbox: updatePod',
     );
@@ -374,6 +381,12 @@ export class SandboxProvider implements Provider {
 
   async getContainerLogs(namespace: string, name: string, container: string, options: LogOptions): Promise<Readable> {
     const pod = this.pods.get(`${namespace}/${name}`);
+    const deletion = pod && this.deletions.get(pod);
+    if (pod?.isGone && deletion) {
+      // Its logs are moving to the retired ones right now (a finished pod being released): read them there.
+      await deletion.catch(() => undefined);
+      return this.getContainerLogs(namespace, name, container, options);
+    }
     if (!pod) {
       const retired = this.retired.get(namespace, name);
       const rc = retired?.containers[container];

@@ -94,6 +94,18 @@ test('hosts, hostname and resolv.conf of the pod', async (t) => {
   assert.equal(readFileSync(files.resolv, 'utf8'), 'nameserver 1.1.1.1\n');
 });
 
+test("a hostNetwork pod's /etc/hosts is the node's, plus its hostAliases, not a Kubernetes-managed one", async (t) => {
+  const podDir = tmp(t);
+  const nodeHosts = path.join(podDir, 'node-hosts');
+  writeFileSync(nodeHosts, '127.0.0.1\tlocalhost\n192.0.2.7\tnode-a\n');
+  const pod = { metadata: { name: 'h', namespace: 'ns' }, spec: { containers: [], hostNetwork: true } };
+  const files = await writePodEtc(podDir, pod, '192.0.2.7', '', 'cluster.local', nodeHosts);
+  assert.equal(readFileSync(files.hosts, 'utf8'), '127.0.0.1\tlocalhost\n192.0.2.7\tnode-a\n');
+  const aliased = { ...pod, spec: { ...pod.spec, hostAliases: [{ ip: '10.1.1.1', hostnames: ['db', 'cache'] }] } };
+  const withAliases = readFileSync((await writePodEtc(podDir, aliased, '192.0.2.7', '', 'cluster.local', nodeHosts)).hosts, 'utf8');
+  assert.equal(withAliases, '127.0.0.1\tlocalhost\n192.0.2.7\tnode-a\n\n# Entries added by HostAliases.\n10.1.1.1\tdb\tcache\n');
+});
+
 test('retired logs are bounded in number and survive a reload', (t) => {
   const root = tmp(t);
   const logs = new RetiredLogs(root, 2);

@@ -6,7 +6,7 @@
 // (medium Memory included: no tmpfs is mounted on the host). hostPath binds the host path.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, cp, link, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container, Pod } from '../../kube/types.ts';
 import { VkError } from '../../errors.ts';
@@ -144,6 +144,7 @@ export async function writePodEtc(
   podIP: string | undefined,
   resolvConf: string,
   clusterDomain: string,
+  hostEtcHosts = '/etc/hosts',
 ): Promise<{ hosts: string; hostname: string; resolv: string }> {
   const dir = path.join(podDir, 'etc');
   await mkdir(dir, { recursive: true });
@@ -161,10 +162,25 @@ export async function writePodEtc(
   if (podIP) lines.push(`${podIP}\t${fqdn ? `${fqdn}\t` : ''}${hostname}`);
   for (const alias of pod.spec?.hostAliases ?? []) lines.push(`${alias.ip}\t${(alias.hostnames ?? []).join('\t')}`);
   const files = { hosts: path.join(dir, 'hosts'), hostname: path.join(dir, 'hostname'), resolv: path.join(dir, 'resolv.conf') };
-  await writeFile(files.hosts, `${lines.join('\n')}\n`, { mode: 0o644 });
+  const hosts = pod.spec?.hostNetwork ? await hostNetworkHosts(pod, hostEtcHosts) : `${lines.join('\n')}\n`;
+  await writeFile(files.hosts, hosts, { mode: 0o644 });
   await writeFile(files.hostname, `${hostname}\n`, { mode: 0o644 });
   await writeFile(files.resolv, resolvConf, { mode: 0o644 });
   return files;
+}
+
+/** A hostNetwork pod's /etc/hosts, as the kubelet writes it: the node's own, then the pod's hostAliases. */
+export async function hostNetworkHosts(pod: Pod, nodeHostsFile: string): Promise<string> {
+  let text = '';
+  try {
+    text = await readFile(nodeHostsFile, 'utf8');
+  } catch {
+    // a node without /etc/hosts: the aliases alone
+  }
+  const aliases = pod.spec?.hostAliases ?? [];
+  if (aliases.length === 0) return text;
+  const block = aliases.map((alias) => `${alias.ip}\t${(alias.hostnames ?? []).join('\t')}`);
+  return `${text}${text && !text.endsWith('\n') ? '\n' : ''}\n# Entries added by HostAliases.\n${block.join('\n')}\n`;
 }
 
 /** The pod's hostname: spec.hostname, else the pod name (at most 63 characters, as the kubelet cuts it). */
