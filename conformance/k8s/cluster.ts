@@ -38,6 +38,8 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       'provider: sandbox',
       `providerConfig: ${providerConfig}`,
       'taints: []',
+      // A kubelet runs DaemonSet pods; vk rejects them by default (virtual nodes usually cannot).
+      'daemonsetPods: run',
       `kubeletPort: ${await freePort()}`,
       'logLevel: info',
       '',
