@@ -10,6 +10,7 @@ export class Delays {
   /** Resolves after `ms`; rejects when `signal` aborts (naming `what`) or cancelAll is called. */
   wait(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
     if (ms <= 0) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(new AbortedError(`${what}: aborted`, { cause: signal.reason }));
     return new Promise((resolve, reject) => {
       const settle = (err?: Error) => {
         clearTimeout(timer);

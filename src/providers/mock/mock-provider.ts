@@ -148,7 +148,7 @@ export class MockProvider implements Provider {
     const uid = pod.metadata?.uid ?? '';
     const annotations = pod.metadata?.annotations ?? {};
     const overrides = readOverrides(annotations, this.config.lifecycle);
-    await this.faults?.before(`mock: createPod ${key}`, signal);
+    if (this.faults) await this.faults.before(`mock: createPod ${key}`, signal);
     const failure = createFailure(annotations);
     if (failure) {
       this.counters.createFailures++;
@@ -177,7 +177,7 @@ export class MockProvider implements Provider {
     this.changed(rec);
     // Acknowledged only once durable, as a real backend would: a kill -9 right after createPod
     // returned must not lose the pod (the core would create it again).
-    await this.store?.durable();
+    if (this.store) await this.store.durable();
     if (this.createLog)
       appendFileSync(
         this.createLog,
@@ -200,7 +200,7 @@ export class MockProvider implements Provider {
   async updatePod(resolved: ResolvedPod, options: CallOptions): Promise<void> {
     const pod = resolved.pod;
     throwIfAborted(options.signal, `mock: updatePod ${podKey(pod)}`);
-    await this.faults?.before(`mock: updatePod ${podKey(pod)}`, options.signal);
+    if (this.faults) await this.faults.before(`mock: updatePod ${podKey(pod)}`, options.signal);
     const rec = this.find(podKey(pod), pod.metadata?.uid);
     const overrides = readOverrides(pod.metadata?.annotations ?? {}, this.config.lifecycle);
     const now = this.nowMs();
@@ -216,7 +216,7 @@ export class MockProvider implements Provider {
   async deletePod(pod: Pod, options: DeleteOptions): Promise<void> {
     const key = podKey(pod);
     throwIfAborted(options.signal, `mock: deletePod ${key}`);
-    await this.faults?.before(`mock: deletePod ${key}`, options.signal);
+    if (this.faults) await this.faults.before(`mock: deletePod ${key}`, options.signal);
     const reason = options.reason;
     const rec = this.find(key, pod.metadata?.uid);
     const failure = deleteFailure(pod.metadata?.annotations ?? rec.resolved.pod.metadata?.annotations ?? {});
@@ -257,7 +257,7 @@ export class MockProvider implements Provider {
   }
 
   async listPods(options: CallOptions): Promise<Pod[]> {
-    await this.faults?.before('mock: listPods', options.signal);
+    if (this.faults) await this.faults.before('mock: listPods', options.signal);
     const out: Pod[] = [];
     for (const rec of this.pods.values()) {
       this.refresh(rec);
@@ -281,7 +281,7 @@ export class MockProvider implements Provider {
 
   async ping(signal: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    await this.faults?.before('mock: ping', signal);
+    if (this.faults) await this.faults.before('mock: ping', signal);
     if (!this.healthy) throw new ProviderUnavailableError(this.unhealthyMessage);
   }
 

@@ -327,19 +327,24 @@ describe('coalescing', () => {
     const file = join(tempDir(t), 'state.json');
     const p = provider(t, file, { lifecycle: { runningDelayMs: 20, completeAfterMs: 30 } });
     let changes = 0;
-    for (let i = 0; i < 3000; i++) {
-      const restartPolicy = i % 3 === 0 ? 'Never' : 'Always';
-      await p.createPod(resolved(makePod({ name: `p${i}`, restartPolicy })), call);
-      changes++;
-      if (i % 5 === 1) {
-        await p.updatePod(resolved(makePod({ name: `p${i}`, restartPolicy, containers: [{ name: 'app', image: `img:${i}` }] })), call);
-        changes++;
+    const restartPolicy = (i: number) => (i % 3 === 0 ? 'Never' : 'Always');
+    // Creates come 100 at a time, as the pod controller's workers send them: each returns once
+    // durable, and one write makes a whole batch durable.
+    for (let batch = 0; batch < 3000; batch += 100) {
+      const ids = Array.from({ length: 100 }, (_, k) => batch + k);
+      await Promise.all(ids.map((i) => p.createPod(resolved(makePod({ name: `p${i}`, restartPolicy: restartPolicy(i) })), call)));
+      changes += ids.length;
+      for (const i of ids) {
+        if (i % 5 === 1) {
+          await p.updatePod(resolved(makePod({ name: `p${i}`, restartPolicy: restartPolicy(i), containers: [{ name: 'app', image: `img:${i}` }] })), call);
+          changes++;
+        }
+        if (i % 7 === 2) {
+          await p.deletePod(makePod({ name: `p${i - 1}` }), { ...call, reason: 'deleted' });
+          changes++;
+        }
       }
-      if (i % 7 === 2) {
-        await p.deletePod(makePod({ name: `p${i - 1}` }), { ...call, reason: 'deleted' });
-        changes++;
-      }
-      if (i % 100 === 0) await nextTurn(); // let writes and lifecycle timers interleave with the changes
+      await nextTurn(); // let writes and lifecycle timers interleave with the changes
     }
     const writesDuringBurst = p.stats().stateWrites;
 
@@ -382,7 +387,8 @@ import { silentLogger } from ${url('../../log.ts')};
 
 const p = new MockProvider(parseMockConfig({ stateFile: process.argv[2] }), { nodeName: 'vk', log: silentLogger });
 p.notifyPods((pod) => process.stdout.write(pod.metadata.name + ' ' + pod.status.phase + '\\n'));
-for (const pod of JSON.parse(process.argv[3])) await p.createPod({ pod, volumes: new Map() }, { signal: new AbortController().signal });
+await Promise.all(JSON.parse(process.argv[3]).map((pod) => p.createPod({ pod, volumes: new Map() }, { signal: new AbortController().signal })));
+process.stdout.write('created\\n');
 setInterval(() => {}, 60_000); // runs until killed
 `,
     );
@@ -397,10 +403,14 @@ setInterval(() => {}, 60_000); // runs until killed
     let out = '';
     proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
 
-    await waitFor('child reports web and job Running', () => out.includes('web Running\n') && out.includes('job Running\n'), {
-      timeoutMs: 10_000,
-      intervalMs: 1,
-    });
+    await waitFor(
+      'child reports its creates done, web and job Running',
+      () => out.includes('created\n') && out.includes('web Running\n') && out.includes('job Running\n'),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 1,
+      },
+    );
     const seen = performance.now();
     await waitFor(
       'Running pods in the file',
