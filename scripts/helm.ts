@@ -36,14 +36,12 @@ export async function ensureHelm(progress: (line: string) => void = () => {}): P
   if (existsSync(binary)) return binary;
   mkdirSync(dir, { recursive: true });
   const ldflags = `-s -w -X ${HELM_MODULE}/internal/version.version=${version} -X ${HELM_MODULE}/internal/version.gitTreeState=clean`;
-  const env = { ...process.env, CGO_ENABLED: '0' }; // as helm's Makefile builds it
   await goBuild({
     name: `helm ${version}`,
     cwd: HELM_MODULE_DIR,
     pkg: `${HELM_MODULE}/cmd/helm`,
     output: binary,
     ldflags,
-    env,
     flags: ['-trimpath'],
     progress,
   });
