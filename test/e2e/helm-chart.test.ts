@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { Node, Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
@@ -21,7 +21,7 @@ import type { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildImage, pushBuiltImage } from '../../scripts/image/build.ts';
 import { ensureHelm } from '../../scripts/helm.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
-import { adminClient, dumpDiagnostics, fileScope, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
+import { adminClient, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { tempDir } from '../harness/temp.ts';
 import { startNodeFor } from '../harness/virtual-node.ts';
 
@@ -29,14 +29,14 @@ const CHART = path.resolve(import.meta.dirname, '../../charts/virtual-kubelet');
 const EXAMPLES = readdirSync(path.join(CHART, 'examples'))
   .filter((f) => f.endsWith('.yaml'))
   .sort();
-const scope = fileScope();
 const progress = (line: string) => process.stderr.write(`[helm] ${line}\n`);
 let helmBinary = '';
-let helmHome = '';
+// helm's (and client-go's) caches and config, for this file only.
+const helmHome = mkdtempSync(path.join(os.tmpdir(), 'vk-helm-home-'));
+after(() => rmSync(helmHome, { recursive: true, force: true }));
 
 before(async () => {
   helmBinary = await ensureHelm(progress);
-  helmHome = tempDir(scope, 'vk-helm-home-');
 });
 
 interface HelmResult {
@@ -50,6 +50,7 @@ function helm(args: string[], allowFailure = false): Promise<HelmResult> {
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     KUBECONFIG: kubeconfigPath(),
+    HOME: helmHome, // client-go's discovery cache goes to $HOME/.kube
     HELM_CACHE_HOME: path.join(helmHome, 'cache'),
     HELM_CONFIG_HOME: path.join(helmHome, 'config'),
     HELM_DATA_HOME: path.join(helmHome, 'data'),
@@ -204,6 +205,21 @@ test(
   "helm install: vk runs in a pod on a sandbox node, registers its node with the pod's IP, runs a Deployment there and serves kubectl logs",
   { skip: sandboxSkip },
   async (t) => {
+    // Hooks run in the order registered: the release and its pods go first, while the sandbox
+    // node that runs them is still up (else the node would start the pod again as it stops).
+    const namespace = await newNamespace(t, 'vk-helm');
+    const vkNode = randomName('vk-in-pod');
+    t.after(async () => {
+      await helm(['uninstall', 'vk', '--namespace', namespace, '--wait', '--timeout', '60s'], true);
+      await waitFor(
+        `the chart's pods gone from ${namespace}`,
+        async () =>
+          (await kubectl(['-n', namespace, 'get', 'pods', '-l', 'app.kubernetes.io/instance=vk', '-o', 'name'], { allowFailure: true })).stdout.trim() === '',
+        { timeoutMs: 60_000 },
+      ).catch(() => undefined);
+      await kubectl(['delete', 'node', vkNode, '--ignore-not-found', '--wait=false'], { allowFailure: true });
+    });
+
     // The image, pushed where the sandbox node pulls from.
     const image = await buildImage({ outDir: tempDir(t, 'vk-helm-image-'), tag: 'virtual-kubelet-ts:e2e', progress });
     const registry = await startTestRegistry();
@@ -229,8 +245,6 @@ test(
       rmSync(dataDir, { recursive: true, force: true });
     });
 
-    const namespace = await newNamespace(t, 'vk-helm');
-    const vkNode = randomName('vk-in-pod');
     const values = path.join(tempDir(t, 'vk-helm-values-'), 'values.yaml');
     writeFileSync(
       values,
@@ -242,10 +256,6 @@ test(
         provider: { name: 'mock', config: { logIntervalMs: 500 } },
       }),
     );
-    t.after(async () => {
-      await helm(['uninstall', 'vk', '--namespace', namespace, '--wait', '--timeout', '60s'], true);
-      await kubectl(['delete', 'node', vkNode, '--ignore-not-found', '--wait=false'], { allowFailure: true });
-    });
     try {
       await helm(['install', 'vk', CHART, '--namespace', namespace, '-f', values]);
 
@@ -321,8 +331,7 @@ test(
       const own = await kubectl(['-n', namespace, 'logs', vkPod.metadata!.name!]);
       assert.match(own.stdout, /node registered/);
     } catch (err) {
-      await dumpDiagnostics(namespace);
-      // The vk pod's own output, straight from the sandbox (its kubelet API may be what failed).
+      // (newNamespace's hook prints the namespace's state.) The vk pod's own output, straight from the sandbox (its kubelet API may be what failed).
       for (const pod of await provider.listPods({ signal: AbortSignal.timeout(10_000) })) {
         for (const previous of [true, false]) {
           const options = { follow: false, previous, timestamps: false, tailLines: 40, signal: AbortSignal.timeout(10_000) };

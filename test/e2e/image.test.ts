@@ -52,6 +52,21 @@ test('two builds from the same inputs give the same image digest and the same ar
   const names = stdout.split('\n');
   for (const name of ['oci-layout', 'index.json', 'manifest.json', `blobs/sha256/${first.digest.slice(7)}`])
     assert.ok(names.includes(name), `archive lacks ${name}`);
+  // skopeo (when installed) reads the archive both as an OCI archive and as what `docker load` reads.
+  const skopeo = await execFileAsync('skopeo', ['--version']).then(
+    () => true,
+    () => false,
+  );
+  if (skopeo) {
+    const oci = JSON.parse((await execFileAsync('skopeo', ['inspect', `oci-archive:${first.archive}`])).stdout) as { Digest: string };
+    assert.equal(oci.Digest, first.digest);
+    const docker = JSON.parse((await execFileAsync('skopeo', ['inspect', '--raw', `docker-archive:${first.archive}`])).stdout) as {
+      config: { digest: string };
+    };
+    assert.equal(docker.config.digest, first.documents.config.descriptor.digest);
+  } else {
+    progress('skopeo not installed: the archive was not read back as oci-archive/docker-archive');
+  }
 });
 
 test(
