@@ -17,6 +17,7 @@ export type VkErrorCode =
   | 'VK_CONTAINER_STATE' // the container is not in a state that allows the request (not running, no previous run)
   | 'VK_INVALID_REQUEST' // a request's parameters are malformed
   | 'VK_IMAGE_PULL' // an image could not be pulled or unpacked
+  | 'VK_IMAGE_PUSH' // an image could not be pushed to a registry (`npm run image -- --push`)
   | 'VK_PROTOCOL' // a peer broke a wire protocol (remote provider protocol, SPDY, WebSocket channels)
   | 'VK_PROVIDER' // a provider's backend failed in a way none of the codes above names
   | 'VK_TIMEOUT' // a deadline passed
@@ -182,6 +183,7 @@ export function httpStatus(err: unknown): number {
     case 'VK_KUBE_API':
       return err instanceof KubeApiError && err.status >= 400 ? err.status : 502;
     case 'VK_IMAGE_PULL':
+    case 'VK_IMAGE_PUSH':
     case 'VK_PROTOCOL':
       return 502;
     case 'VK_CLUSTER':

@@ -75,6 +75,7 @@ const V2_CODES: Record<VkErrorCode, true> = {
   VK_CONTAINER_STATE: true,
   VK_INVALID_REQUEST: true,
   VK_IMAGE_PULL: true,
+  VK_IMAGE_PUSH: true,
   VK_PROTOCOL: true,
   VK_PROVIDER: true,
   VK_TIMEOUT: true,

@@ -54,7 +54,8 @@ test('the start command joins the pod namespaces and builds the container with b
     text,
     /^bwrap --pidns 4 --unshare-pid --info-fd 3 --bind \/data\/pods\/u\/containers\/c\/0\/rootfs \/ --proc \/proc --dev \/dev --bind \/shm \/dev\/shm/,
   );
-  assert.match(text, /--ro-bind \/data\/pods\/u\/volumes\/cfg \/etc\/cfg/);
+  // The mount point's parents are made 0755 first (bwrap alone would make them 0700).
+  assert.match(text, /--dir \/etc --ro-bind \/data\/pods\/u\/volumes\/cfg \/etc\/cfg/);
   assert.match(text, /--cap-drop ALL --cap-add CAP_CHOWN --new-session --clearenv --setenv PATH \/bin --setenv A b=c --chdir \/work -- sleep 10$/);
   assert.ok(!text.includes(HELPER_PATH));
 });

@@ -23,6 +23,7 @@
 // exec uses the same command with the container's pid namespace (no --unshare-pid, no info fd):
 // a new mount namespace built from the same directories shows the same files.
 // A TTY (tty: true, exec -t) wraps the command in util-linux `script`, which owns the pty.
+import path from 'node:path';
 import type { Container, Pod } from '../../kube/types.ts';
 import { joinScript } from './cgroups.ts';
 import { shellQuote } from '../../util/command.ts';
@@ -109,7 +110,15 @@ function bwrapArgs(tools: LaunchTools, l: ContainerLaunch, mode: 'start' | 'exec
   if (!destinations.has('/etc/hostname')) a.push('--bind', l.etc.hostname, '/etc/hostname');
   if (!destinations.has('/etc/resolv.conf')) a.push('--bind', l.etc.resolv, '/etc/resolv.conf');
   if (l.terminationLog && !destinations.has(l.terminationLog.path)) a.push('--bind', l.terminationLog.host, l.terminationLog.path);
-  for (const m of l.mounts) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.destination);
+  // bwrap makes missing parents of a bind's destination 0700 (a non-root container could not
+  // reach its own volume); --dir makes them 0755, as a container runtime does, and leaves
+  // existing directories alone. Just before each bind: an earlier bind may be their parent.
+  for (const m of l.mounts) {
+    const parents: string[] = [];
+    for (let dir = path.posix.dirname(m.destination); dir !== '/' && dir !== '.'; dir = path.posix.dirname(dir)) parents.unshift(dir);
+    for (const dir of parents) a.push('--dir', dir);
+    a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.destination);
+  }
   const switchUser = l.uid !== 0 || l.gid !== 0;
   if (switchUser) a.push('--ro-bind', tools.busybox, HELPER_PATH);
   if (l.readOnlyRoot) a.push('--remount-ro', '/');
