@@ -69,5 +69,15 @@ test('leaked: the time the node could not act (vk dead, kube-apiserver down) ext
   const now = LEAK_SLACK_MS + 10_000;
   assert.equal(compare([], [backend('a')], [], [deletion], now).leaked.length, 1);
   assert.equal(compare([], [backend('a')], [], [deletion], now, [{ startMs: 5_000, endMs: 25_000 }]).leaked.length, 0);
-  assert.equal(overlapMs([{ startMs: -5_000, endMs: 5_000 }, { startMs: 8_000, endMs: 100_000 }], 0, 10_000), 7_000);
+  assert.equal(
+    overlapMs(
+      [
+        { startMs: -5_000, endMs: 5_000 },
+        { startMs: 8_000, endMs: 100_000 },
+      ],
+      0,
+      10_000,
+    ),
+    7_000,
+  );
 });
