@@ -284,6 +284,7 @@ export async function* readCriLog(file: string, options: ReadLogOptions): AsyncG
     const pollMs = options.pollMs ?? 200;
     let carry: Buffer = Buffer.alloc(0);
     const buf = Buffer.alloc(64 * 1024);
+    let drained = false;
     while (!options.signal.aborted) {
       // Looked at before reading: once the instance has finished, one more pass reads all it wrote.
       const finished = options.finished();
@@ -304,6 +305,13 @@ export async function* readCriLog(file: string, options: ReadLogOptions): AsyncG
       const chain = logChain(file);
       const live = chain.at(-1);
       if (live && live.path === file && live.ino !== handleIno) {
+        // Our last read may have come back empty just before the writer appended its last record
+        // here and rotated: read this file to its end once more (it is complete now) before moving on.
+        if (!drained) {
+          drained = true;
+          continue;
+        }
+        drained = false;
         const at = chain.findIndex((f) => f.ino === handleIno);
         // Not in the chain: our file was rotated out of retention, so everything kept is newer.
         const next = chain[at + 1]!;
