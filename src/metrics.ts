@@ -216,6 +216,7 @@ export class VkMetrics {
   private readonly operations = new Map<string, OperationSeries>();
   private readonly workerDurations = new Map<string, Histogram.Internal<string>>();
   private scrape: Registry | undefined;
+  private defaultLabels: Record<string, string> | undefined;
 
   /**
    * `node` labels every series (many virtual nodes in one process); the process-wide series
@@ -223,7 +224,10 @@ export class VkMetrics {
    */
   constructor(options: { node?: string; process?: ProcessMetrics } = {}) {
     this.process = options.process ?? sharedProcessMetrics();
-    if (options.node) this.registry.setDefaultLabels({ node: options.node });
+    if (options.node) {
+      this.defaultLabels = { node: options.node };
+      this.registry.setDefaultLabels(this.defaultLabels);
+    }
     const readDepth = () => this.queueDepthSource();
     const readPods = () => countRunning(this.podsSource());
     this.queueDepth = new Gauge({
@@ -257,7 +261,12 @@ export class VkMetrics {
 
   /** The registry /metrics serves: this node's series and the process's. */
   scrapeRegistry(): Registry {
-    this.scrape ??= Registry.merge([this.registry, this.process.registry]);
+    // A merge copies the metrics registered so far (register on this.registry before the first
+    // call) and not the node label, which is set on the merged registry again.
+    if (!this.scrape) {
+      this.scrape = Registry.merge([this.registry, this.process.registry]);
+      if (this.defaultLabels) this.scrape.setDefaultLabels(this.defaultLabels);
+    }
     return this.scrape;
   }
 

@@ -78,6 +78,8 @@ export class VirtualKubelet {
     const nodeRef: { current?: NodeController } = {};
     // What the kubelet API calls on the provider is measured (and traced) as the pod controller's calls are.
     const apiProvider = options.kubeletApi ? instrumentedProvider(provider, metrics?.providerCall) : provider;
+    // Registered before the kubelet API takes its scrape registry (a merge of what is registered by then).
+    const costMetrics = options.prices && metrics ? CostMetrics.for(metrics.registry) : undefined;
     const kubeletApi = options.kubeletApi
       ? await KubeletApi.start(
           client,
@@ -123,9 +125,7 @@ export class VirtualKubelet {
       log,
       metrics?.podController(),
     );
-    const cost = options.prices
-      ? new CostMeter({ nodeName: options.nodeName, prices: options.prices, client, log, metrics: metrics && CostMetrics.for(metrics.registry) })
-      : undefined;
+    const cost = options.prices ? new CostMeter({ nodeName: options.nodeName, prices: options.prices, client, log, metrics: costMetrics }) : undefined;
     if (cost) pods.watchPods(cost.handlers);
     try {
       await node.start();
