@@ -89,11 +89,22 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     kubectl,
     nodeName,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const kill = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      await exited;
-      clearTimeout(kill);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 90_000);
+        await exited;
+        clearTimeout(kill);
+      }
+      // The sandbox's pods outlive vk (a restart adopts them): `vk down` stops what the run left.
+      await new Promise<void>((resolve) => {
+        const down = spawn(process.execPath, [VK, 'down', '--dir', path.join(options.dir, 'vk'), '--provider-config', providerConfig], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        down.stdout.pipe(log, { end: false });
+        down.stderr.pipe(log, { end: false });
+        down.once('exit', () => resolve());
+        down.once('error', () => resolve());
+      });
       log.end();
     },
   };
