@@ -11,6 +11,7 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { VK_VERSION } from '../src/version.ts';
 import type { BuiltBinary } from './build.ts';
 import { freePort } from '../test/harness/net.ts';
+import { localKubeletApiArgs } from '../test/harness/vk-args.ts';
 
 export const REPO_DIR = path.resolve(import.meta.dirname, '..');
 
@@ -99,16 +100,7 @@ export const ours: Peer = {
         '--kubeconfig',
         ctx.kubeconfig,
         ...(ctx.nodes.length === 1 ? ['--node-name', ctx.nodes[0]!] : ['--config', nodesConfig]),
-        '--node-ip',
-        '127.0.0.1',
-        '--kubelet-port',
-        '0',
-        '--kubelet-address',
-        '127.0.0.1',
-        '--kubelet-auth',
-        'none',
-        '--kubelet-serving-cert',
-        'self-signed',
+        ...localKubeletApiArgs(),
         '--provider',
         'mock',
         '--provider-config',

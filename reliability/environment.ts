@@ -9,6 +9,7 @@ import { parse, stringify } from 'yaml';
 import { startLocalCluster, type LocalCluster } from '../src/cluster/local.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { freePort } from '../test/harness/net.ts';
+import { localKubeletApiArgs } from '../test/harness/vk-args.ts';
 import { FaultProxy } from './fault-proxy.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -80,16 +81,7 @@ export class ChaosEnvironment {
       path.join(this.dir, 'proxy.kubeconfig'),
       '--node-name',
       this.nodeName,
-      '--node-ip',
-      '127.0.0.1',
-      '--kubelet-port',
-      '0',
-      '--kubelet-address',
-      '127.0.0.1',
-      '--kubelet-auth',
-      'none',
-      '--kubelet-serving-cert',
-      'self-signed',
+      ...localKubeletApiArgs(),
       '--provider',
       'mock',
       '--provider-config',

@@ -12,6 +12,7 @@ import type { Node, Pod } from '../../src/kube/types.ts';
 import { adminClient, kubeconfigPath, kubectl, newNamespace, randomName, waitFor } from '../harness/cluster.ts';
 import { freePort } from '../harness/net.ts';
 import { tempDir } from '../harness/temp.ts';
+import { localKubeletApiArgs } from '../harness/vk-args.ts';
 
 const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 
@@ -96,16 +97,7 @@ test('--nodes 50: one process registers 50 Ready nodes, runs a pod on each, labe
     `${group}-{i}`,
     '--label',
     `vk-test-group=${group}`,
-    '--node-ip',
-    '127.0.0.1',
-    '--kubelet-port',
-    '0',
-    '--kubelet-address',
-    '127.0.0.1',
-    '--kubelet-serving-cert',
-    'self-signed',
-    '--kubelet-auth',
-    'none',
+    ...localKubeletApiArgs(),
     '--provider',
     'mock',
     '--provider-config',
