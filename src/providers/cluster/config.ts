@@ -76,6 +76,12 @@ export const clusterConfigSchema = z
     capacityRefreshMs: z.number().int().min(100).default(30_000),
     /** Deadline of each request to the target. */
     requestTimeoutMs: z.number().int().min(100).default(15_000),
+    streams: z
+      .strictObject({
+        /** exec/attach/port-forward to the target: WebSocket, SPDY/3.1, or WebSocket with SPDY when the target refuses the WebSocket upgrade. */
+        protocol: z.enum(['auto', 'websocket', 'spdy']).default('auto'),
+      })
+      .prefault({}),
   })
   .check((ctx) => {
     const { kubeconfig, inCluster, context } = ctx.value;
