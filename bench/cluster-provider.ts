@@ -343,7 +343,12 @@ try {
   );
   await new Promise((r) => setTimeout(r, 2000)); // start-up requests settle
 
-  const failed = Promise.race([targetNode.failed, burst.failed]);
+  // A control plane that gives up (its controller-manager loses its lease on a starved CPU) fails the run at once.
+  const controlPlaneDown = clusters.map((c) =>
+    c.local.exited.then((reason) => (reason ? Promise.reject(new Error(`the ${c.name} control plane exited: ${reason}`)) : new Promise<never>(() => {}))),
+  );
+  const failed = Promise.race([targetNode.failed, burst.failed, ...controlPlaneDown]);
+  failed.catch(() => {});
   /** direct, then through the provider; with `pin`, each cluster's processes and loader on a CPU of its own. */
   const compare = async (pin: { target: Cpuset; source: Cpuset } | undefined) => {
     const mode = pin ? 'pinned' : 'unpinned';

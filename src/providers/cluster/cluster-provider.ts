@@ -27,6 +27,7 @@ import { targetCapacity } from './capacity.ts';
 import { targetClient } from './credentials.ts';
 import { parseClusterConfig, type ClusterConfig } from './config.ts';
 import { dependents, ownDependents, removeDependents, writeDependents } from './dependents.ts';
+import { InFlightLimit } from './in-flight.ts';
 import { LABEL_MANAGED, LABEL_NODE, NameMapping, sourceOf, type SourceRef, type TargetRef } from './names.ts';
 import { isFinished, lostStatus, ranInTarget, sourcePod } from './status.ts';
 import { TargetStats } from './stats.ts';
@@ -60,6 +61,7 @@ export class ClusterProvider implements Provider {
   private readonly streams: TargetStreams;
   private readonly stats: TargetStats;
   private readonly notifier: PodNotifier<string>;
+  private readonly inFlight: InFlightLimit;
   private readonly eventListeners: PodEventListener[] = [];
   /** Source pod UIDs whose lost target pod has been reported with an Event (once per process). */
   private readonly reportedLost = new Set<string>();
@@ -92,6 +94,7 @@ export class ClusterProvider implements Provider {
     this.streams = new TargetStreams(client, config.requestTimeoutMs, config.streams.protocol, this.log);
     this.stats = new TargetStats(client, context.nodeName, config.requestTimeoutMs, this.log);
     this.notifier = new PodNotifier((key) => this.render(key), this.log);
+    this.inFlight = new InFlightLimit(config.maxRequestsInFlight);
     this.capacity = { ...FALLBACK_CAPACITY, ...config.capacity };
     this.condition = condition('Unknown', 'NotYetChecked', 'the target cluster has not been reached yet');
     this.informer = new Informer<Pod>({
@@ -270,7 +273,9 @@ export class ClusterProvider implements Provider {
   private async createTargetPod(pod: Pod, target: TargetRef, source: SourceRef, signal: AbortSignal): Promise<Pod> {
     try {
       return await this.inNamespace(target.namespace, signal, () =>
-        this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs }),
+        this.inFlight.run(() =>
+          this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs }),
+        ),
       );
     } catch (err) {
       if (isStatus(err, 409)) return await this.claimExisting(target, source, signal);
@@ -310,7 +315,7 @@ export class ClusterProvider implements Provider {
 
   private async write(call: () => Promise<void>, what: string): Promise<void> {
     try {
-      await call();
+      await this.inFlight.run(call);
     } catch (err) {
       throw classify(err, this.client.server.origin, what);
     }
@@ -381,10 +386,12 @@ export class ClusterProvider implements Provider {
     const waiter = this.deleting.get(uid) ?? Promise.withResolvers<void>();
     this.deleting.set(uid, waiter);
     try {
-      await this.client.delete(
-        `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
-        { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: graceSeconds, preconditions: { uid }, propagationPolicy: 'Background' },
-        { signal, discardResponse: true },
+      await this.inFlight.run(() =>
+        this.client.delete(
+          `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
+          { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: graceSeconds, preconditions: { uid }, propagationPolicy: 'Background' },
+          { signal, discardResponse: true },
+        ),
       );
     } catch (err) {
       // Gone already, or the name now holds another pod: either way ours is gone.
