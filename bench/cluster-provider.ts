@@ -4,9 +4,13 @@
 // figures are our layer's (source API + our virtual kubelet + the cluster provider + the target
 // API), not a container runtime's. See bench/README.md ("The cluster provider").
 //
-//   node bench/cluster-provider.ts [--pods 1000] [--out bench/results/cluster-provider.json] [--keep-dirs]
+// Each comparison runs twice in one invocation: unpinned (everything shares the machine's two
+// cores) and pinned (cgroup v1 cpusets: the target cluster, its node and whatever loads it on
+// CPU 0, the source cluster, the burst node and its loader on CPU 1: two one-core "machines").
+//
+//   node bench/cluster-provider.ts [--pods 1000] [--pinning both|pinned|unpinned] [--out bench/results/cluster-provider.json] [--keep-dirs]
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +19,7 @@ import { KubeClient } from '../src/kube/client.ts';
 import { parseQuantity, value } from '../src/kube/quantity.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { ensureBenchtool, type BuiltBinary } from './build.ts';
+import { Cpuset, cpusetUnavailable, processTree } from './cpuset.ts';
 import {
   countsBetween,
   dispatchedByUser,
@@ -35,8 +40,10 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(REPO_DIR, 'bench/results/cluster-provider.json') },
     concurrency: { type: 'string', default: '16' },
     'keep-dirs': { type: 'boolean', default: false },
+    pinning: { type: 'string', default: 'both' },
   },
 });
+if (!['both', 'pinned', 'unpinned'].includes(values.pinning)) throw new Error(`--pinning: both, pinned or unpinned, not ${values.pinning}`);
 const PODS = Number(values.pods);
 const CONCURRENCY = Number(values.concurrency);
 const TARGET_NODE = 'bench-target';
@@ -51,14 +58,32 @@ function log(line: string): void {
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-function run(binary: string, args: string[]): Promise<Record<string, unknown>> {
+function run(binary: string, args: string[], cpuset?: Cpuset): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    execFile(binary, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(binary, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${path.basename(binary)} ${args[0]}: ${stderr.trim() || err.message}`));
       else resolve(stdout.trim() ? (JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>) : {});
     });
+    if (cpuset && child.pid) cpuset.add([child.pid]);
   });
 }
+
+/**
+ * A control plane's processes on the pods' path: the supervisor (with etcd) and kube-apiserver. The
+ * scheduler (pods here are bound directly) and the controller-manager stay unpinned: on a starved
+ * CPU the controller-manager misses its lease renewal, exits, and the control plane goes with it.
+ */
+function hotPath(pid: number): number[] {
+  return processTree(pid).filter((p) => {
+    try {
+      return !/kube-(controller-manager|scheduler)/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
 
 interface Cluster {
   name: string;
@@ -122,9 +147,12 @@ async function nodeReady(admin: KubeClient, node: string): Promise<boolean> {
 /** `vk run --provider cluster` on the source, as its own process with its own identity (log in <dir>/burst.log). */
 function startBurstNode(dir: string, kubeconfig: string, providerConfig: string): PeerProcess {
   const fd = openSync(path.join(dir, 'burst.log'), 'a');
+  // BENCH_BURST_NODE_ARGS: extra Node flags for the burst node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_BURST_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       'bin/vk.js',
       'run',
       ...['--kubeconfig', kubeconfig, '--node-name', BURST_NODE, '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-address', '127.0.0.1'],
@@ -188,6 +216,10 @@ interface SideResult {
   machineBusyCpuSeconds: number;
   /** CPU seconds (utime + stime) of each virtual kubelet process over the window. */
   processCpuSeconds: Record<string, number>;
+  /** CPU seconds of each control plane (etcd, kube-apiserver, scheduler, controller-manager) over the window. */
+  controlPlaneCpuSeconds: Record<string, number>;
+  /** /proc/loadavg (1, 5, 15 min) when the side began and when it ended. */
+  loadavg: { start: number[]; end: number[] };
 }
 
 /** Creates PODS pods bound to `node` in `namespace` of `cluster` (the Go loader, admin identity), waits for all Running, deletes them, waits for all gone. */
@@ -200,20 +232,29 @@ async function measure(
   processes: Record<string, PeerProcess>,
   failed: Promise<never>,
   description: string,
+  controlPlanes: Cluster[],
+  loaderCpuset: Cpuset | undefined,
 ): Promise<SideResult> {
+  const loadStart = loadavg();
   const cpu = () => Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, readProcs(p.pids).cpuSeconds]));
+  const cpCpu = () => Object.fromEntries(controlPlanes.map((c) => [c.name, readProcs(processTree(c.local.info.pid)).cpuSeconds]));
   const watch = new PodWatch(cluster.admin, namespace);
   await watch.start();
   const list = Object.values(counters);
   const before = await snapshot(list);
   const busyBefore = systemBusySeconds();
   const cpuBefore = cpu();
+  const cpCpuBefore = cpCpu();
   const loader = (action: 'create' | 'delete') =>
-    run(benchtool.binary, [
-      'load',
-      ...['--kubeconfig', cluster.local.info.kubeconfig, '--action', action, '--namespace', namespace, '--prefix', 'bench'],
-      ...['--count', String(PODS), '--nodes', node, '--concurrency', String(CONCURRENCY)],
-    ]);
+    run(
+      benchtool.binary,
+      [
+        'load',
+        ...['--kubeconfig', cluster.local.info.kubeconfig, '--action', action, '--namespace', namespace, '--prefix', 'bench'],
+        ...['--count', String(PODS), '--nodes', node, '--concurrency', String(CONCURRENCY)],
+      ],
+      loaderCpuset,
+    );
   log(`${description}: creating ${PODS} pods`);
   const created = await loader('create');
   await watch.until(`${PODS} pods Running (${description})`, () => watch.count((t) => t.running !== undefined) >= PODS, PHASE_TIMEOUT_MS, failed);
@@ -224,6 +265,7 @@ async function measure(
   const after = await snapshot(list);
   const busy = systemBusySeconds() - busyBefore;
   const cpuAfter = cpu();
+  const cpCpuAfter = cpCpu();
   await watch.stop();
   const times = [...watch.pods.values()];
   const firstAdded = Math.min(...times.map((t) => t.added));
@@ -250,6 +292,8 @@ async function measure(
     windowSeconds: round((lastGone - firstAdded) / 1000, 2),
     machineBusyCpuSeconds: round(busy, 1),
     processCpuSeconds: Object.fromEntries(Object.keys(cpuAfter).map((name) => [name, round(cpuAfter[name]! - cpuBefore[name]!, 1)])),
+    controlPlaneCpuSeconds: Object.fromEntries(Object.keys(cpCpuAfter).map((name) => [name, round(cpCpuAfter[name]! - cpCpuBefore[name]!, 1)])),
+    loadavg: { start: loadStart, end: loadavg() },
   };
 }
 
@@ -258,6 +302,7 @@ async function measure(
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-bench-cluster-provider-'));
 const processes: PeerProcess[] = [];
 const clusters: Cluster[] = [];
+const cpusets: Cpuset[] = [];
 let ok = false;
 try {
   const benchtool = await ensureBenchtool(log);
@@ -313,33 +358,68 @@ try {
   );
   await new Promise((r) => setTimeout(r, 2000)); // start-up requests settle
 
-  const failed = Promise.race([targetNode.failed, burst.failed]);
-  const direct = await measure(
-    benchtool,
-    target,
-    'bench-direct',
-    TARGET_NODE,
-    { targetNode: { cluster: target, user: USERS.targetNode } },
-    { targetNode },
-    failed,
-    'direct: pods created in the target, bound to its mock node',
+  // A control plane that gives up (its controller-manager loses its lease on a starved CPU) fails the run at once.
+  const controlPlaneDown = clusters.map((c) =>
+    c.local.exited.then((reason) => (reason ? Promise.reject(new Error(`the ${c.name} control plane exited: ${reason}`)) : new Promise<never>(() => {}))),
   );
-  log(`direct: up ${direct.upPodsPerSecond} pods/s, down ${direct.downPodsPerSecond} pods/s, ${direct.apiRequestsPerPodTotal} API requests/pod`);
-  const through = await measure(
-    benchtool,
-    source,
-    'bench',
-    BURST_NODE,
-    {
-      burstNode: { cluster: source, user: USERS.burstNode },
-      provider: { cluster: target, user: USERS.provider },
-      targetNode: { cluster: target, user: USERS.targetNode },
-    },
-    { burstNode: burst, targetNode },
-    failed,
-    'cluster provider: pods created in the source, bound to the burst node, run by the target mock node',
-  );
-  log(`cluster provider: up ${through.upPodsPerSecond} pods/s, down ${through.downPodsPerSecond} pods/s, ${through.apiRequestsPerPodTotal} API requests/pod`);
+  const failed = Promise.race([targetNode.failed, burst.failed, ...controlPlaneDown]);
+  failed.catch(() => {});
+  /** direct, then through the provider; with `pin`, each cluster's processes and loader on a CPU of its own. */
+  const compare = async (pin: { target: Cpuset; source: Cpuset } | undefined) => {
+    const mode = pin ? 'pinned' : 'unpinned';
+    const direct = await measure(
+      benchtool,
+      target,
+      'bench-direct',
+      TARGET_NODE,
+      { targetNode: { cluster: target, user: USERS.targetNode } },
+      { targetNode },
+      failed,
+      `${mode} direct: pods created in the target, bound to its mock node`,
+      [target],
+      pin?.target,
+    );
+    log(`${mode} direct: up ${direct.upPodsPerSecond} pods/s, down ${direct.downPodsPerSecond} pods/s, ${direct.apiRequestsPerPodTotal} API requests/pod`);
+    await new Promise((r) => setTimeout(r, 2000));
+    const through = await measure(
+      benchtool,
+      source,
+      'bench',
+      BURST_NODE,
+      {
+        burstNode: { cluster: source, user: USERS.burstNode },
+        provider: { cluster: target, user: USERS.provider },
+        targetNode: { cluster: target, user: USERS.targetNode },
+      },
+      { burstNode: burst, targetNode },
+      failed,
+      `${mode} cluster provider: pods created in the source, bound to the burst node, run by the target mock node`,
+      [source, target],
+      pin?.source,
+    );
+    log(
+      `${mode} cluster provider: up ${through.upPodsPerSecond} pods/s, down ${through.downPodsPerSecond} pods/s, ${through.apiRequestsPerPodTotal} API requests/pod`,
+    );
+    const ratio = { up: round(through.upPodsPerSecond / direct.upPodsPerSecond, 2), down: round(through.downPodsPerSecond / direct.downPodsPerSecond, 2) };
+    log(`${mode}: ratio up ${ratio.up}, down ${ratio.down}`);
+    return { direct, clusterProvider: through, ratio };
+  };
+  const runs: Record<string, unknown> = {};
+  let pinning: string;
+  if (values.pinning !== 'pinned') runs.unpinned = await compare(undefined);
+  const unavailable = values.pinning === 'unpinned' ? 'not asked for (--pinning unpinned)' : cpusetUnavailable();
+  if (unavailable) {
+    pinning = `no pinned run: ${unavailable}`;
+  } else {
+    const pin = { target: Cpuset.create('target', '0'), source: Cpuset.create('source', '1') };
+    cpusets.push(pin.target, pin.source);
+    pin.target.add([...hotPath(target.local.info.pid), ...targetNode.pids]);
+    pin.source.add([...hotPath(source.local.info.pid), ...burst.pids]);
+    await new Promise((r) => setTimeout(r, 2000));
+    pinning =
+      'pinned: cgroup v1 cpusets; CPU 0: the target etcd and kube-apiserver, its mock node and the direct loader; CPU 1: the source etcd and kube-apiserver, the burst node (cluster provider) and its loader; not pinned: both kube-controller-managers and kube-schedulers (idle here: pods are bound directly; pinned, a starved controller-manager lost its lease and took its control plane down), the driver (watches, metrics scrapes) and other work on the machine';
+    runs.pinned = await compare(pin);
+  }
   const leftInTarget = await target.admin.list<{ items: unknown[] }>('/api/v1/namespaces/bench/pods');
   const result = {
     date: new Date().toISOString(),
@@ -348,20 +428,23 @@ try {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model },
     method:
       'two local control planes (the repository Kubernetes build); target node: `vk run --provider mock` (bench peer "ours"); burst node: `vk run --provider cluster` with scheduling.nodeName = the target node; the Go loader creates and deletes the pods bound to the node with 16 requests in flight; pods/s from a watch in the cluster the pods were created in; API requests from APF FlowSchemas per identity (bench-target-vk, bench-cluster-provider on the target; bench-burst-vk on the source), over up + down',
-    direct,
-    clusterProvider: through,
-    ratio: {
-      up: round(through.upPodsPerSecond / direct.upPodsPerSecond, 2),
-      down: round(through.downPodsPerSecond / direct.downPodsPerSecond, 2),
-    },
+    pinning,
+    runs,
     targetPodsLeft: leftInTarget.items.length,
   };
   mkdirSync(path.dirname(values.out), { recursive: true });
   writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`);
-  log(`ratio up ${result.ratio.up}, down ${result.ratio.down}; written to ${values.out}`);
+  log(`written to ${values.out}`);
   ok = true;
 } finally {
   for (const p of processes.reverse()) await p.stop().catch(() => undefined);
+  for (const c of cpusets) {
+    try {
+      c.release();
+    } catch (err) {
+      log(`cpuset ${c.cpus} not removed: ${(err as Error).message}`);
+    }
+  }
   for (const c of clusters) {
     c.admin.close();
     await c.local.stop().catch(() => undefined);

@@ -17,8 +17,8 @@ import {
   encodeSettings,
   encodeSynStream,
   encodeWindowUpdate,
-} from '../src/kubelet-api/spdy/frames.ts';
-import { HeaderCompressor } from '../src/kubelet-api/spdy/header-compression.ts';
+} from '../src/protocol/spdy/frames.ts';
+import { HeaderCompressor } from '../src/protocol/spdy/header-compression.ts';
 import { TargetProcess } from './target-process.ts';
 import { checkProperty, type PropertyResult } from './property.ts';
 

@@ -22,7 +22,7 @@ import {
   encodeSettings,
   encodeSynStream,
   encodeWindowUpdate,
-} from './frames.ts';
+} from '../../protocol/spdy/frames.ts';
 import { TestSpdyClient, connectSpdy, describe, startServer } from '../../../test/fixtures/spdy-client.ts';
 import type { ReceivedFrame } from '../../../test/fixtures/spdy-client.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
@@ -457,7 +457,7 @@ const malformed: [string, (c: TestSpdyClient) => Promise<void> | void, SpdyConne
   [
     'a header block from a different zlib context',
     async (c) => {
-      const { HeaderCompressor } = await import('./header-compression.ts');
+      const { HeaderCompressor } = await import('../../protocol/spdy/header-compression.ts');
       const other = new HeaderCompressor();
       await other.compress({ a: 'b' });
       c.write(encodeSynStream(3, await other.compress({ streamtype: 'data' })));

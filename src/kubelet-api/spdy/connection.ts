@@ -31,10 +31,10 @@ import {
   encodePing,
   encodeRstStream,
   encodeSynReply,
-} from './frames.ts';
-import type { Frame, SynStreamFrame } from './frames.ts';
-import { HeaderCompressor, HeaderDecompressor } from './header-compression.ts';
-import type { HeaderValues } from './header-compression.ts';
+} from '../../protocol/spdy/frames.ts';
+import type { Frame, SynStreamFrame } from '../../protocol/spdy/frames.ts';
+import { HeaderCompressor, HeaderDecompressor } from '../../protocol/spdy/header-compression.ts';
+import type { HeaderValues } from '../../protocol/spdy/header-compression.ts';
 
 export interface SpdyConnectionOptions {
   /** Send our own PINGs (even ids) this often; 0 or unset: never. Client PINGs are always echoed. */

@@ -10,4 +10,4 @@
 export { SpdyConnection, SpdyStreamResetError, MAX_OUTGOING_DATA } from './connection.ts';
 export type { SpdyConnectionOptions, SpdyStream } from './connection.ts';
 export { upgradeToSpdy, negotiateProtocol, SPDY_31, HEADER_PROTOCOL_VERSION, HEADER_ACCEPTED_PROTOCOL_VERSIONS } from './upgrade.ts';
-export { SpdyProtocolError, RstStatus, GoAwayStatus } from './frames.ts';
+export { SpdyProtocolError, RstStatus, GoAwayStatus } from '../../protocol/spdy/frames.ts';

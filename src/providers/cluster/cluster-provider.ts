@@ -9,15 +9,27 @@ import type { KubeClient } from '../../kube/client.ts';
 import { Informer, stripManagedFields } from '../../kube/informer.ts';
 import type { NodeCondition, Pod, PodStatus } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
-import type { CallOptions, DeleteOptions, ExecStreams, LogOptions, NodeConfig, PodListener, PodStats, Provider, ResolvedPod } from '../provider.ts';
+import type {
+  CallOptions,
+  DeleteOptions,
+  ExecStreams,
+  LogOptions,
+  NodeConfig,
+  PodEventListener,
+  PodListener,
+  PodStats,
+  Provider,
+  ResolvedPod,
+} from '../provider.ts';
 import type { ProviderContext } from '../registry.ts';
 import { PodNotifier } from '../support/notifier.ts';
 import { targetCapacity } from './capacity.ts';
 import { targetClient } from './credentials.ts';
 import { parseClusterConfig, type ClusterConfig } from './config.ts';
 import { dependents, ownDependents, removeDependents, writeDependents } from './dependents.ts';
+import { InFlightLimit } from './in-flight.ts';
 import { LABEL_MANAGED, LABEL_NODE, NameMapping, sourceOf, type SourceRef, type TargetRef } from './names.ts';
-import { lostStatus, sourcePod } from './status.ts';
+import { isFinished, lostStatus, ranInTarget, sourcePod } from './status.ts';
 import { TargetStats } from './stats.ts';
 import { TargetStreams } from './streams.ts';
 import { classify, isConnectFailure, isStatus } from './target-errors.ts';
@@ -49,10 +61,19 @@ export class ClusterProvider implements Provider {
   private readonly streams: TargetStreams;
   private readonly stats: TargetStats;
   private readonly notifier: PodNotifier<string>;
+  private readonly inFlight: InFlightLimit;
+  private readonly eventListeners: PodEventListener[] = [];
+  /** Source pod UIDs whose lost target pod has been reported with an Event (once per process). */
+  private readonly reportedLost = new Set<string>();
   /** Target pods by source key (namespace/name), from the watch and our own writes. */
   private readonly bySource = new Map<string, Pod>();
   /** Source pods whose target pod went away behind our back and that are not re-created: what they report. */
   private readonly tombstones = new Map<string, Tombstone>();
+  /**
+   * Each target pod version as the source sees it, rendered once: the notifier, and the core's
+   * getPod on every sync of the pod, ask for it several times per version (a clone each, before).
+   */
+  private readonly rendered = new WeakMap<Pod, Pod>();
   /** Target pod UIDs we are deleting ourselves, with who waits for them to be gone. */
   private readonly deleting = new Map<string, PromiseWithResolvers<void>>();
   private readonly stopping = new AbortController();
@@ -70,9 +91,10 @@ export class ClusterProvider implements Provider {
     this.hostIP = context.nodeIP;
     this.log = context.log.child({ provider: 'cluster', target: client.server.origin });
     this.mapping = new NameMapping(config.namespaces);
-    this.streams = new TargetStreams(client, config.requestTimeoutMs);
+    this.streams = new TargetStreams(client, config.requestTimeoutMs, config.streams.protocol, this.log);
     this.stats = new TargetStats(client, context.nodeName, config.requestTimeoutMs, this.log);
     this.notifier = new PodNotifier((key) => this.render(key), this.log);
+    this.inFlight = new InFlightLimit(config.maxRequestsInFlight);
     this.capacity = { ...FALLBACK_CAPACITY, ...config.capacity };
     this.condition = condition('Unknown', 'NotYetChecked', 'the target cluster has not been reached yet');
     this.informer = new Informer<Pod>({
@@ -137,8 +159,10 @@ export class ClusterProvider implements Provider {
     // Deleted or evicted behind our back. A pod that may restart its containers is created again
     // by the core (its restart semantics); one that may not ends Failed, as the kubelet would report it.
     const policy = pod.spec?.restartPolicy ?? 'Always';
-    const finished = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    const finished = isFinished(pod);
     this.log.warn({ pod: key, target: `${pod.metadata?.namespace}/${pod.metadata?.name}`, policy }, 'target pod deleted behind our back');
+    // A finished pod removed by the target's own garbage collection keeps its final status; no alarm.
+    if (!finished) this.reportLost(source, `${pod.metadata?.namespace}/${pod.metadata?.name}`, policy);
     if (finished || policy === 'Never') {
       const status: PodStatus = finished
         ? (sourcePod(pod, source, this.nodeName, this.hostIP).status ?? {})
@@ -169,10 +193,7 @@ export class ClusterProvider implements Provider {
     const tombstone = this.tombstones.get(key);
     if (tombstone) return tombstone.pod;
     const target = this.bySource.get(key);
-    if (target) {
-      const source = sourceOf(target.metadata, this.nodeName);
-      return source && sourcePod(target, source, this.nodeName, this.hostIP);
-    }
+    if (target) return this.asSource(target);
     // Gone without a tombstone: a pod with only a name tells the core to look again (and create it anew).
     const slash = key.indexOf('/');
     return { metadata: { namespace: key.slice(0, slash), name: key.slice(slash + 1) } };
@@ -205,6 +226,19 @@ export class ClusterProvider implements Provider {
       }
       await this.deleteTarget(existing, 0, options.signal);
       throw new TryLaterError(`an older incarnation of ${key} is still terminating in the target cluster`, 1000);
+    }
+    if (ranInTarget(resolved.pod)) {
+      // Its status says a target pod ran it, and there is none: it was deleted behind our back,
+      // perhaps while we were down (the in-memory tombstone is lost with a restart; the status is not).
+      const policy = resolved.pod.spec?.restartPolicy ?? 'Always';
+      this.reportLost(source, `${target.namespace}/${target.name}`, policy);
+      if (policy === 'Never') {
+        const message = `the pod ${target.namespace}/${target.name} was deleted in the target cluster ${this.client.server.origin}`;
+        const status = lostStatus(resolved.pod, 'TargetPodDeleted', message, this.hostIP);
+        this.tombstones.set(key, { uid: source.uid, pod: { ...structuredClone(resolved.pod), status } });
+        this.notifier.markDirty(key);
+        return;
+      }
     }
     this.tombstones.delete(key);
     // The objects first: a target kubelet that saw the pod before its env Secret would fail it and back off.
@@ -239,7 +273,9 @@ export class ClusterProvider implements Provider {
   private async createTargetPod(pod: Pod, target: TargetRef, source: SourceRef, signal: AbortSignal): Promise<Pod> {
     try {
       return await this.inNamespace(target.namespace, signal, () =>
-        this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs }),
+        this.inFlight.run(() =>
+          this.client.create<Pod>(`/api/v1/namespaces/${target.namespace}/pods`, pod, { signal, timeoutMs: this.config.requestTimeoutMs }),
+        ),
       );
     } catch (err) {
       if (isStatus(err, 409)) return await this.claimExisting(target, source, signal);
@@ -279,7 +315,7 @@ export class ClusterProvider implements Provider {
 
   private async write(call: () => Promise<void>, what: string): Promise<void> {
     try {
-      await call();
+      await this.inFlight.run(call);
     } catch (err) {
       throw classify(err, this.client.server.origin, what);
     }
@@ -336,7 +372,11 @@ export class ClusterProvider implements Provider {
     const current = this.bySource.get(key);
     if (!current || sourceOf(current.metadata, this.nodeName)?.uid !== source.uid)
       throw new NotFoundError(`pod ${key} (uid ${source.uid}) does not run in the target cluster`);
-    const grace = options.reason === 'finished' ? 0 : (pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
+    // A finished target pod stays, with its logs, until the source pod is deleted (then `deleted`
+    // comes) or the target's own garbage collection removes it: `kubectl logs` of a completed pod.
+    if (options.reason === 'finished' && isFinished(current)) return;
+    const grace =
+      options.reason === 'finished' || isFinished(current) ? 0 : (pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
     await this.deleteTarget(current, grace, options.signal);
   }
 
@@ -346,10 +386,12 @@ export class ClusterProvider implements Provider {
     const waiter = this.deleting.get(uid) ?? Promise.withResolvers<void>();
     this.deleting.set(uid, waiter);
     try {
-      await this.client.delete(
-        `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
-        { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: graceSeconds, preconditions: { uid }, propagationPolicy: 'Background' },
-        { signal, discardResponse: true },
+      await this.inFlight.run(() =>
+        this.client.delete(
+          `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
+          { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: graceSeconds, preconditions: { uid }, propagationPolicy: 'Background' },
+          { signal, discardResponse: true },
+        ),
       );
     } catch (err) {
       // Gone already, or the name now holds another pod: either way ours is gone.
@@ -386,8 +428,19 @@ export class ClusterProvider implements Provider {
     if (tombstone) return Promise.resolve(tombstone.pod);
     this.requireSynced(`get ${key}`);
     const target = this.bySource.get(key);
-    const source = target && sourceOf(target.metadata, this.nodeName);
-    return Promise.resolve(source ? sourcePod(target, source, this.nodeName, this.hostIP) : undefined);
+    return Promise.resolve(target && this.asSource(target));
+  }
+
+  /** The source's view of a target pod (not to be modified: it is shared until the target pod changes). */
+  private asSource(target: Pod): Pod | undefined {
+    let pod = this.rendered.get(target);
+    if (!pod) {
+      const source = sourceOf(target.metadata, this.nodeName);
+      if (!source) return undefined;
+      pod = sourcePod(target, source, this.nodeName, this.hostIP);
+      this.rendered.set(target, pod);
+    }
+    return pod;
   }
 
   async getPodStatus(namespace: string, name: string): Promise<PodStatus | undefined> {
@@ -429,6 +482,26 @@ export class ClusterProvider implements Provider {
 
   notifyPods(listener: PodListener): void {
     this.notifier.addListener(listener);
+  }
+
+  notifyPodEvents(listener: PodEventListener): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** An Event of our own on the source pod: its target pod was deleted behind our back (once per source pod and process). */
+  private reportLost(source: SourceRef, target: string, policy: string): void {
+    if (this.reportedLost.has(source.uid)) return;
+    this.reportedLost.add(source.uid);
+    const next = policy === 'Never' ? 'the pod is reported Failed (restartPolicy Never)' : `it is created again (restartPolicy ${policy})`;
+    const event = {
+      namespace: source.namespace,
+      name: source.name,
+      uid: source.uid,
+      type: 'Warning' as const,
+      reason: 'TargetPodDeleted',
+      message: `the pod ${target} was deleted in the target cluster ${this.client.server.origin} by someone else; ${next}`,
+    };
+    for (const listener of this.eventListeners) listener(event);
   }
 
   // ---- node ----

@@ -13,6 +13,8 @@ export const ANNOTATION_NAMESPACE = `${PREFIX}/source-namespace`;
 export const ANNOTATION_NAME = `${PREFIX}/source-name`;
 /** The source pod's tolerations (the target pod gets the configured ones instead). */
 export const ANNOTATION_TOLERATIONS = `${PREFIX}/source-tolerations`;
+/** A source pod condition: a target pod was created for it (what tells a lost target pod from one never made). */
+export const CONDITION_TARGET_POD = `${PREFIX}/TargetPodCreated`;
 /** On namespaces the provider created. */
 export const LABEL_MANAGED = `${PREFIX}/managed`;
 

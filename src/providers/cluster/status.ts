@@ -2,7 +2,7 @@
 // pod as getPod returns it (source namespace, name and UID; the updatable fields as the source
 // wrote them, so the core sees no spec drift).
 import type { Pod, PodStatus } from '../../kube/types.ts';
-import { ANNOTATION_TOLERATIONS, withoutOurs, type SourceRef } from './names.ts';
+import { ANNOTATION_TOLERATIONS, CONDITION_TARGET_POD, withoutOurs, type SourceRef } from './names.ts';
 
 /**
  * Phase, conditions, podIP(s), container statuses (restart counts, exit codes, reasons) and QoS
@@ -15,7 +15,31 @@ export function mirrorStatus(target: Pod, hostIP: string): PodStatus {
   // The target's nominatedNodeName and resize bookkeeping mean nothing at the source.
   delete status.nominatedNodeName;
   status.phase ??= 'Pending';
+  // Written to the source pod with its first status: a durable record that a target pod existed,
+  // so a restart that finds none knows it was deleted behind our back (see ranInTarget).
+  if (!status.conditions?.some((c) => c.type === CONDITION_TARGET_POD)) {
+    const meta = target.metadata ?? {};
+    status.conditions = [
+      ...(status.conditions ?? []),
+      {
+        type: CONDITION_TARGET_POD,
+        status: 'True',
+        reason: 'Created',
+        message: `runs as pod ${meta.namespace}/${meta.name} (uid ${meta.uid}) in the target cluster`,
+        ...(meta.creationTimestamp && { lastTransitionTime: meta.creationTimestamp }),
+      },
+    ];
+  }
   return status;
+}
+
+/** Whether the source pod's status records that a target pod ran it (the condition mirrorStatus adds). */
+export function ranInTarget(source: Pod): boolean {
+  return source.status?.conditions?.some((c) => c.type === CONDITION_TARGET_POD && c.status === 'True') ?? false;
+}
+
+export function isFinished(pod: Pod): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
 /** The pod as the provider runs it, in the source's terms. */

@@ -4,6 +4,8 @@
 // (v4 accepted) over WebSocket, framed by src/protocol/channel-websocket.ts; port-forward speaks
 // the kubelet's v4.channel.k8s.io port-forward protocol (data and error channel, each first
 // carrying the port as uint16 LE), which the API server passes through to the target's kubelet.
+// A target that refuses the WebSocket upgrade gets SPDY/3.1 instead (spdy-streams.ts), by
+// config (`streams.protocol: spdy`) or on the first refusal (`auto`, the default).
 import https from 'node:https';
 import http, { type IncomingMessage } from 'node:http';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
@@ -11,23 +13,37 @@ import { WebSocket, type ClientOptions } from 'ws';
 import { ContainerStateError, NotFoundError, ProviderUnavailableError, VkError, errorMessage } from '../../errors.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import type { Status } from '../../kube/types.ts';
+import type { Logger } from '../../log.ts';
+import { SpdyUpgradeRefusedError } from '../../protocol/spdy/client.ts';
 import { ChannelConnection, channelProtocol, forwardChannel, type WebSocketChannel } from '../../protocol/channel-websocket.ts';
 import type { ExecStreams, LogOptions } from '../provider.ts';
+import type { ClusterConfig } from './config.ts';
 import type { TargetRef } from './names.ts';
+import { portForwardSpdy, remoteCommandSpdy, type SpdyTarget } from './spdy-streams.ts';
 
 const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 const PORT_FORWARD_PROTOCOLS = ['v4.channel.k8s.io'];
 /** Sessions idle this long are closed (the kubelet's stream idle timeout). */
 const IDLE_TIMEOUT_MS = 4 * 3600_000;
+/** Answers to a WebSocket upgrade that mean the same over SPDY (credentials, RBAC, no such pod): no fallback. */
+const NOT_A_REFUSAL = new Set([401, 403, 404]);
+/** The HTTP status with which the target answered a WebSocket upgrade, for errors made from such an answer. */
+const upgradeAnswers = new WeakMap<object, number>();
 
 export class TargetStreams {
   private readonly client: KubeClient;
   private readonly agent: http.Agent;
   private readonly handshakeTimeoutMs: number;
+  private readonly protocol: ClusterConfig['streams']['protocol'];
+  private readonly log: Logger | undefined;
+  /** `auto` after the target refused a WebSocket upgrade: SPDY from then on. */
+  private spdyOnly = false;
 
-  constructor(client: KubeClient, handshakeTimeoutMs: number) {
+  constructor(client: KubeClient, handshakeTimeoutMs: number, protocol: ClusterConfig['streams']['protocol'] = 'auto', log?: Logger) {
     this.client = client;
     this.handshakeTimeoutMs = handshakeTimeoutMs;
+    this.protocol = protocol;
+    this.log = log;
     const { ca, cert, key, rejectUnauthorized, servername } = client.config.tls;
     this.agent =
       client.server.protocol === 'http:'
@@ -78,7 +94,15 @@ export class TargetStreams {
     if (streams.stderr && !streams.tty) url.searchParams.set('stderr', 'true');
     if (streams.tty) url.searchParams.set('tty', 'true');
     const what = `${command ? 'exec' : 'attach'} in ${target.namespace}/${target.name}/${container}`;
-    const { ws, conn, closed } = await this.open(url, EXEC_PROTOCOLS, 5, streams.signal, what);
+    if (this.useSpdy()) return await this.remoteCommandSpdy(url, streams, what);
+    let opened;
+    try {
+      opened = await this.open(url, EXEC_PROTOCOLS, 5, streams.signal, what);
+    } catch (err) {
+      if (!this.fallBack(err, what)) throw err;
+      return await this.remoteCommandSpdy(url, streams, what);
+    }
+    const { ws, conn, closed } = opened;
     const [stdin, stdout, stderr, statusChannel, resize] = conn.channels as [
       WebSocketChannel,
       WebSocketChannel,
@@ -102,6 +126,35 @@ export class TargetStreams {
     return exitCode(statusText, what, streams.signal);
   }
 
+  private async remoteCommandSpdy(url: URL, streams: ExecStreams, what: string): Promise<number> {
+    const text = await remoteCommandSpdy(url, await this.spdyTarget(), streams, what).catch((err: unknown) => {
+      throw spdyError(err, what);
+    });
+    // Over SPDY (v4) an empty error stream is success.
+    return text ? exitCode(text, what, streams.signal) : 0;
+  }
+
+  private useSpdy(): boolean {
+    return this.protocol === 'spdy' || (this.protocol === 'auto' && this.spdyOnly);
+  }
+
+  /** Whether a failed WebSocket upgrade should be tried again over SPDY (auto, and a refusal that is no auth/not-found answer). */
+  private fallBack(err: unknown, what: string): boolean {
+    const status = typeof err === 'object' && err !== null ? upgradeAnswers.get(err) : undefined;
+    if (this.protocol !== 'auto' || status === undefined || NOT_A_REFUSAL.has(status)) return false;
+    if (!this.spdyOnly) this.log?.info({ status, what }, 'the target refused the WebSocket upgrade; using SPDY for streams from now on');
+    this.spdyOnly = true;
+    return true;
+  }
+
+  private async spdyTarget(): Promise<SpdyTarget> {
+    const headers: Record<string, string> = { 'User-Agent': 'virtual-kubelet-ts' };
+    const auth = await this.client.config.authorization();
+    if (auth) headers.Authorization = auth;
+    const { ca, cert, key, rejectUnauthorized, servername } = this.client.config.tls;
+    return { headers, tls: { ca, cert, key, rejectUnauthorized, ...(servername && { servername }) }, timeoutMs: this.handshakeTimeoutMs };
+  }
+
   /** One forwarded connection: `stream` to `port` of the target pod until either side closes. */
   async portForward(target: TargetRef, port: number, stream: Duplex): Promise<void> {
     const abort = new AbortController();
@@ -111,7 +164,19 @@ export class TargetStreams {
       const url = this.url(target, 'portforward');
       url.searchParams.set('ports', String(port));
       const what = `port-forward to ${target.namespace}/${target.name}:${port}`;
-      const { ws, conn, closed } = await this.open(url, PORT_FORWARD_PROTOCOLS, 2, abort.signal, what);
+      const spdy = async () =>
+        await portForwardSpdy(url, await this.spdyTarget(), port, stream, abort.signal, what).catch((err: unknown) => {
+          throw spdyError(err, what);
+        });
+      if (this.useSpdy()) return await spdy();
+      let opened;
+      try {
+        opened = await this.open(url, PORT_FORWARD_PROTOCOLS, 2, abort.signal, what);
+      } catch (err) {
+        if (!this.fallBack(err, what)) throw err;
+        return await spdy();
+      }
+      const { ws, conn, closed } = opened;
       const [data, error] = conn.channels as [WebSocketChannel, WebSocketChannel];
       let errorText = '';
       error.on('data', (chunk: Buffer) => {
@@ -189,7 +254,11 @@ export class TargetStreams {
       const onAbort = () => fail(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
       ws.on('unexpected-response', (_req, res: IncomingMessage) => {
-        void readText(res).then((text) => fail(streamError(res.statusCode ?? 0, text, what)));
+        void readText(res).then((text) => {
+          const err = streamError(res.statusCode ?? 0, text, what);
+          upgradeAnswers.set(err, res.statusCode ?? 0);
+          fail(err);
+        });
       });
       ws.on('error', (err) => fail(new ProviderUnavailableError(`${what}: target cluster ${this.client.server.origin}: ${errorMessage(err)}`, { cause: err })));
       ws.once('open', () => {
@@ -240,6 +309,13 @@ function exitCode(text: string, what: string, signal: AbortSignal): number {
     if (Number.isInteger(code)) return code;
   }
   throw new VkError('VK_PROVIDER', `${what}: ${status.message ?? 'failed'}`);
+}
+
+/** A failed SPDY session: a refused upgrade classified as a WebSocket one is; anything else is the target's trouble. */
+function spdyError(err: unknown, what: string): unknown {
+  if (err instanceof SpdyUpgradeRefusedError) return streamError(err.status, err.body, what);
+  if (err instanceof VkError || (err as Error)?.name === 'AbortError') return err;
+  return new ProviderUnavailableError(`${what}: target cluster over SPDY: ${errorMessage(err)}`, { cause: err });
 }
 
 /** A refused log/exec/attach/port-forward request as the error class the kubelet API maps back to the same status. */
