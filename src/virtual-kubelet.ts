@@ -12,8 +12,9 @@ import type { Logger } from './log.ts';
 import type { VkMetrics } from './metrics.ts';
 import { NodeController, type NodeTimings } from './node/node-controller.ts';
 import { FALLBACK_CAPACITY } from './node/node-status.ts';
-import { DEFAULT_EVENT_RATE_LIMIT } from './pods/events.ts';
+import { DEFAULT_EVENT_RATE_LIMIT, EventBudget, type EventRateLimit } from './pods/event-budget.ts';
 import { PodController } from './pods/pod-controller.ts';
+import type { SharedPodWatch } from './pods/shared-pod-watch.ts';
 import type { Provider } from './providers/provider.ts';
 import { VK_VERSION } from './version.ts';
 
@@ -31,9 +32,13 @@ export interface VirtualKubeletOptions extends NodeTimings {
   podWorkers: number;
   resyncIntervalMs: number;
   statusPollIntervalMs: number;
-  /** Event writes per second and burst (the kubelet's --event-qps/--event-burst). */
+  /** Event writes per second and burst (the kubelet's --event-qps/--event-burst), when eventBudget is unset. */
   eventQps?: number;
   eventBurst?: number;
+  /** The process's one pod watch, shared by all its nodes (src/pods/shared-pod-watch.ts); unset: a watch of this node's pods. */
+  sharedPodWatch?: SharedPodWatch;
+  /** The process's Event budget, shared by all its nodes (src/pods/event-budget.ts); unset: this node's own. */
+  eventBudget?: EventBudget;
   /**
    * The kubelet API server, listening on kubeletPort (0: any free port) before the Node is
    * registered, so the Node publishes the port it really listens on. Unset: no server; the Node
@@ -42,6 +47,11 @@ export interface VirtualKubeletOptions extends NodeTimings {
   kubeletApi?: KubeletApiOptions;
   /** What the node's pods cost (src/cost/): counted on /metrics and annotated on finished pods. Unset: not counted. */
   prices?: PriceTable;
+}
+
+/** The --event-qps/--event-burst of a node's options, the kubelet's defaults where unset. */
+export function eventRateLimit(options: Pick<VirtualKubeletOptions, 'eventQps' | 'eventBurst'>): EventRateLimit {
+  return { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst };
 }
 
 export class VirtualKubelet {
@@ -116,7 +126,8 @@ export class VirtualKubelet {
         resyncIntervalMs: options.resyncIntervalMs,
         statusPollIntervalMs: options.statusPollIntervalMs,
         daemonSetPods: options.daemonSetPods,
-        eventRateLimit: { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst },
+        podSource: options.sharedPodWatch?.forNode(options.nodeName),
+        eventBudget: options.eventBudget ?? new EventBudget({ rateLimit: eventRateLimit(options) }),
         nodeAllocatable: () => {
           const config = provider.nodeConfig?.();
           return { ...FALLBACK_CAPACITY, ...config?.capacity, ...config?.allocatable };
