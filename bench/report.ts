@@ -142,7 +142,8 @@ export function renderMarkdown(result: BenchResult): string {
     out.push('|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|');
     for (const r of runs) {
       if (!r.ok) {
-        const why = r.notRun !== undefined ? `not run: ${r.notRun}` : `failed: ${r.error ?? ''}`;
+        const upFirst = r.up ? `up ${fmt(r.up.podsPerSecond)} pods/s, then ` : '';
+        const why = r.notRun !== undefined ? `not run: ${r.notRun}` : `${upFirst}failed: ${r.error ?? ''}`;
         out.push(`| ${r.peer} | ${why.replace(/\|/g, '/')} | | | | | | | | | |`);
         continue;
       }

@@ -329,6 +329,18 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     const expected = scenario.pods;
     await watch.until(`${expected} pods Running (${peer.name})`, () => watch!.count((t) => t.running !== undefined) >= expected, phaseTimeoutMs, failed);
     const mid = { api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user), proc: readProcs(peerProcess.pids) };
+    {
+      // Kept if the down phase fails: the up figures stand on their own.
+      const running = [...watch.pods.values()].map((t) => t.running ?? NaN).filter(Number.isFinite);
+      const firstCreated = Math.min(...[...watch.pods.values()].map((t) => t.added));
+      const seconds = (Math.max(...running) - Math.max(firstCreated, upStart)) / 1000;
+      result.up = {
+        seconds: round(seconds, 3),
+        podsPerSecond: round(expected / seconds),
+        loaderSeconds: loaderSeconds === undefined ? undefined : round(loaderSeconds, 3),
+      };
+      log(`${scenario.id} / ${peer.name}: up ${result.up.podsPerSecond} pods/s (${result.up.seconds}s)`);
+    }
 
     // ---- down: deletion to gone
     const downStart = performance.now();

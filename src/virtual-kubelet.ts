@@ -49,6 +49,19 @@ export interface VirtualKubeletOptions extends NodeTimings {
   prices?: PriceTable;
 }
 
+/** kube-apiserver's /version, asked once per client however many nodes share it (it does not change while we run). */
+const serverVersions = new WeakMap<KubeClient, Promise<{ gitVersion: string }>>();
+function serverVersion(client: KubeClient): Promise<{ gitVersion: string }> {
+  let version = serverVersions.get(client);
+  if (!version) {
+    version = client.get<{ gitVersion: string }>('/version');
+    // A failed read is asked again by the next node.
+    version.catch(() => serverVersions.delete(client));
+    serverVersions.set(client, version);
+  }
+  return version;
+}
+
 /** The --event-qps/--event-burst of a node's options, the kubelet's defaults where unset. */
 export function eventRateLimit(options: Pick<VirtualKubeletOptions, 'eventQps' | 'eventBurst'>): EventRateLimit {
   return { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst };
@@ -81,7 +94,7 @@ export class VirtualKubelet {
     metrics?: VkMetrics,
     signal?: AbortSignal,
   ): Promise<VirtualKubelet> {
-    const server = await client.get<{ gitVersion: string }>('/version');
+    const server = await serverVersion(client);
     // The kubelet version the cluster shows: the API server's release, then ours.
     const kubeletVersion = `${server.gitVersion.replace(/[-+].*$/, '')}-vk-${VK_VERSION}`;
     // The API's health check reads the node controller, which exists only once the port is known.
