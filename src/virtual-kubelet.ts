@@ -15,6 +15,7 @@ import { FALLBACK_CAPACITY } from './node/node-status.ts';
 import { DEFAULT_EVENT_RATE_LIMIT, EventBudget, type EventRateLimit } from './pods/event-budget.ts';
 import { PodController } from './pods/pod-controller.ts';
 import type { SharedPodWatch } from './pods/shared-pod-watch.ts';
+import type { SharedReferences } from './pods/shared-references.ts';
 import type { Provider } from './providers/provider.ts';
 import { VK_VERSION } from './version.ts';
 
@@ -37,6 +38,8 @@ export interface VirtualKubeletOptions extends NodeTimings {
   eventBurst?: number;
   /** The process's one pod watch, shared by all its nodes (src/pods/shared-pod-watch.ts); unset: a watch of this node's pods. */
   sharedPodWatch?: SharedPodWatch;
+  /** The process's reference watches, shared by all its nodes (src/pods/shared-references.ts); unset: this node's own. */
+  sharedReferences?: SharedReferences;
   /** The process's Event budget, shared by all its nodes (src/pods/event-budget.ts); unset: this node's own. */
   eventBudget?: EventBudget;
   /**
@@ -140,6 +143,7 @@ export class VirtualKubelet {
         statusPollIntervalMs: options.statusPollIntervalMs,
         daemonSetPods: options.daemonSetPods,
         podSource: options.sharedPodWatch?.forNode(options.nodeName),
+        sharedReferences: options.sharedReferences,
         eventBudget: options.eventBudget ?? new EventBudget({ rateLimit: eventRateLimit(options) }),
         nodeAllocatable: () => {
           const config = provider.nodeConfig?.();

@@ -13,6 +13,7 @@ import { fenceProvider } from '../node/fenced-provider.ts';
 import { LeaderElector, type Term } from '../node/leader-election.ts';
 import { EventBudget } from '../pods/event-budget.ts';
 import { SharedPodWatch } from '../pods/shared-pod-watch.ts';
+import { SharedReferences } from '../pods/shared-references.ts';
 import { createProvider, readProviderConfig } from '../providers/registry.ts';
 import { startTracing, stopTracing } from '../tracing/start.ts';
 import { VirtualKubelet, eventRateLimit } from '../virtual-kubelet.ts';
@@ -50,6 +51,8 @@ export class NodeRunner {
   private eventBudget: EventBudget | undefined;
   /** With more than one node: one watch of all bound pods for all of them, instead of one watch per node. */
   private sharedPodWatch: SharedPodWatch | undefined;
+  /** With more than one node: each referenced ConfigMap, Secret and namespace's Services watched once for all of them. */
+  private sharedReferences: SharedReferences | undefined;
   private readonly client: KubeClient;
   private readonly options: NodeRunOptions;
   private readonly identity = `${os.hostname()}_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -67,7 +70,11 @@ export class NodeRunner {
       this.eventBudget = new EventBudget({ rateLimit: eventRateLimit(nodes[0]) });
       sharedProcessMetrics().observeEventBudget(this.eventBudget);
     }
-    if (multi) this.sharedPodWatch = SharedPodWatch.create(this.client, createLogger(nodes[0]!.logLevel));
+    if (multi) {
+      const log = createLogger(nodes[0]!.logLevel);
+      this.sharedPodWatch = SharedPodWatch.create(this.client, log);
+      this.sharedReferences = SharedReferences.create(this.client, log);
+    }
     // Before the nodes start, so their first syncs are traced; flushed after they stop.
     const tracing = nodes[0];
     if (tracing?.tracingEndpoint) {
@@ -101,6 +108,7 @@ export class NodeRunner {
     const stops = this.stops.splice(0);
     const results = await Promise.allSettled(stops.map((stop) => stop()));
     this.eventBudget?.stop();
+    results.push(...(await Promise.allSettled([this.sharedReferences?.stop()])));
     // The tracer goes last, so the spans of the nodes' last syncs are flushed.
     if (this.tracing) {
       this.tracing = false;
@@ -128,6 +136,7 @@ export class NodeRunner {
     const vkOptions = toVirtualKubeletOptions(settings);
     vkOptions.eventBudget = this.eventBudget;
     vkOptions.sharedPodWatch = this.sharedPodWatch;
+    vkOptions.sharedReferences = this.sharedReferences;
     // A standby takes the Node over: stopping must not mark it NotReady or delete it.
     if (term) {
       vkOptions.shutdownMode = 'keep';

@@ -22,6 +22,7 @@ import { PodRecords, type PodRecord } from './pod-state.ts';
 import { isTerminalPhase, rejectedStatus, waitingStatus } from './pod-status.ts';
 import { checkPodEvent } from './provider-events.ts';
 import { ReferenceWatcher, type PodReferences, type ReferenceChange } from './references.ts';
+import type { SharedReferences } from './shared-references.ts';
 import { StatusWriter, type StatusClient } from './status-writer.ts';
 
 export interface PodControllerOptions {
@@ -36,6 +37,8 @@ export interface PodControllerOptions {
   nodeAllocatable: () => Record<string, string>;
   /** The API's pods bound to this node (a view of the process's shared pod watch); unset: an informer of its own. */
   podSource?: PodSource;
+  /** The process's shared reference watches (src/pods/shared-references.ts); unset: this node's own. */
+  sharedReferences?: SharedReferences;
   /** Where Event writes are paced, shared by the process's nodes; unset: one of its own with the kubelet's defaults. */
   eventBudget?: EventBudget;
   /**
@@ -118,7 +121,7 @@ export class PodController {
       source:
         options.podSource ??
         new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: own, transform: stripManagedFields }),
-      references: (onChange) => new ReferenceWatcher(client, own, onChange),
+      references: (onChange) => options.sharedReferences?.forNode(options.nodeName, onChange) ?? new ReferenceWatcher(client, own, onChange),
       // Status patches and final deletes go before the process's Events.
       api: budget.prioritized(client),
       events: new EventRecorder(client, options.nodeName, own, budget),
