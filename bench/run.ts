@@ -241,7 +241,8 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     pods: scenario.pods,
     nodes: scenario.nodes,
     ok: false,
-    commit: sourceState(),
+    // The baseline runs from another checkout (BENCH_BASELINE_DIR), often not a git one: its commit is given as BENCH_BASELINE_COMMIT.
+    commit: peer.name === 'baseline' ? process.env.BENCH_BASELINE_COMMIT : sourceState(),
   };
   const expectedMiB = peer.expectedMiB?.(scenario.nodes);
   const availableMiB = (os.totalmem() / 2 ** 20) * MEMORY_SHARE;
