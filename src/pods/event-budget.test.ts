@@ -104,3 +104,19 @@ test('a failing Event write frees its place', async (t) => {
   await waitFor('the next Event', () => sent.length === 2, { timeoutMs: 2000, intervalMs: 1 });
   assert.equal(budget.written, 2);
 });
+
+test('a status write that never ends does not stop Events for good: one that waited maxWaitMs goes, one at a time', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxWaitMs: 50 });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  void budget.statusWrite(() => new Promise(() => {}));
+  budget.submit({}, write('first'));
+  budget.submit({}, write('second'));
+  assert.deepEqual(sent, []);
+  await waitFor('the first Event after its wait', () => sent.length === 1, { timeoutMs: 2000, intervalMs: 5 });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(sent, ['first'], 'one at a time while status writes are in flight');
+  finishAll();
+  await waitFor('the second', () => sent.length === 2, { timeoutMs: 2000, intervalMs: 5 });
+  finishAll();
+});

@@ -1,8 +1,9 @@
 // The process's one budget for Event writes, shared by every virtual node it runs: one token
 // bucket (the kubelet's --event-qps/--event-burst) and one bounded queue, as one kubelet has.
 // Pod status writes go first: an Event is sent only while no status write is in flight, so
-// Events use what the status writes leave of the API server. A full queue drops (and counts)
-// new Events, as the kubelet's event broadcaster does.
+// Events use what the status writes leave of the API server; one that has waited
+// MAX_EVENT_WAIT_MS goes anyway, one at a time, so a status write that never ends cannot stop
+// Events for good. A full queue drops (and counts) new Events, as the kubelet's broadcaster does.
 import type { StatusClient } from './status-writer.ts';
 import { TokenBucket } from '../util/token-bucket.ts';
 
@@ -19,16 +20,20 @@ export const DEFAULT_EVENT_RATE_LIMIT: EventRateLimit = { qps: 50, burst: 100 };
 export const MAX_QUEUED_EVENTS = 1000;
 /** Event writes in flight at once: when status writes resume, at most this many Events are ahead of them. */
 const MAX_EVENTS_IN_FLIGHT = 4;
+/** An Event that has waited this long for status writes to pause goes anyway (one at a time). */
+export const MAX_EVENT_WAIT_MS = 10_000;
 
 interface QueuedEvent {
   owner: object;
   write: () => Promise<void>;
+  queuedAt: number;
 }
 
 export interface EventBudgetOptions {
   rateLimit?: EventRateLimit;
   maxQueued?: number;
   maxInFlight?: number;
+  maxWaitMs?: number;
 }
 
 export class EventBudget {
@@ -39,6 +44,7 @@ export class EventBudget {
   private readonly bucket: TokenBucket;
   private readonly maxQueued: number;
   private readonly maxInFlight: number;
+  private readonly maxWaitMs: number;
   private readonly queue: QueuedEvent[] = [];
   private eventsInFlight = 0;
   private statusInFlight = 0;
@@ -49,6 +55,7 @@ export class EventBudget {
     this.bucket = new TokenBucket(rate.qps, rate.burst);
     this.maxQueued = options.maxQueued ?? MAX_QUEUED_EVENTS;
     this.maxInFlight = options.maxInFlight ?? MAX_EVENTS_IN_FLIGHT;
+    this.maxWaitMs = options.maxWaitMs ?? MAX_EVENT_WAIT_MS;
   }
 
   get queued(): number {
@@ -61,7 +68,7 @@ export class EventBudget {
       this.dropped++;
       return false;
     }
-    this.queue.push({ owner, write });
+    this.queue.push({ owner, write, queuedAt: performance.now() });
     this.drain();
     return true;
   }
@@ -89,8 +96,18 @@ export class EventBudget {
     }
   }
 
+  /** Whether the next Event may go now; if it must wait for status writes, a wake-up when it has waited long enough. */
+  private mayGo(): boolean {
+    if (this.eventsInFlight >= this.maxInFlight) return false;
+    if (this.statusInFlight === 0) return true;
+    const waited = performance.now() - this.queue[0]!.queuedAt;
+    if (waited >= this.maxWaitMs) return this.eventsInFlight === 0;
+    this.wakeAfter(this.maxWaitMs - waited);
+    return false;
+  }
+
   private drain(): void {
-    while (this.queue.length > 0 && this.statusInFlight === 0 && this.eventsInFlight < this.maxInFlight) {
+    while (this.queue.length > 0 && this.mayGo()) {
       if (!this.bucket.tryTake()) {
         this.wakeAfter(this.bucket.waitMs());
         return;

@@ -13,6 +13,8 @@ export type EventType = 'Normal' | 'Warning';
 
 const AGGREGATE_WINDOW_MS = 10 * 60_000;
 const MAX_TRACKED = 4096;
+/** An Event write holds one of the budget's few in-flight places: one that gets no answer gives it back. */
+const EVENT_WRITE_TIMEOUT_MS = 30_000;
 
 /** What a provider knows beyond reason and message (src/pods/provider-events.ts). */
 export interface EventDetails {
@@ -61,6 +63,7 @@ export class EventRecorder {
       seen.at = Date.now();
       await this.client.patch(`/api/v1/namespaces/${namespace}/events/${seen.name}`, { count: seen.count, lastTimestamp: now }, MERGE_PATCH, {
         discardResponse: true,
+        timeoutMs: EVENT_WRITE_TIMEOUT_MS,
       });
       return;
     }
@@ -90,6 +93,6 @@ export class EventRecorder {
     };
     if (this.recent.size >= MAX_TRACKED) this.recent.delete(this.recent.keys().next().value!);
     this.recent.set(key, { name, namespace, count, first: event.firstTimestamp!, at: Date.now() });
-    await this.client.create(`/api/v1/namespaces/${namespace}/events`, event, { discardResponse: true });
+    await this.client.create(`/api/v1/namespaces/${namespace}/events`, event, { discardResponse: true, timeoutMs: EVENT_WRITE_TIMEOUT_MS });
   }
 }
