@@ -134,6 +134,70 @@ export class PodWatch {
   }
 }
 
+/** Components of the control plane that also write Events about the bench's pods; the rest are the peer's. */
+const CONTROL_PLANE_COMPONENTS = new Set(['default-scheduler', 'replicaset-controller', 'deployment-controller', 'taint-eviction-controller']);
+
+interface WatchedEvent {
+  metadata?: { resourceVersion?: string };
+  source?: { component?: string };
+  reportingComponent?: string;
+}
+
+/** Watches the Events of one namespace: how many the peer wrote (created or updated) and when the last one landed. */
+export class EventWatch {
+  /** Event writes seen (ADDED and MODIFIED), the control plane's left out. */
+  writes = 0;
+  /** performance.now() of the last one. */
+  last: number | undefined;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private readonly client: KubeClient;
+  private readonly namespace: string;
+
+  constructor(client: KubeClient, namespace: string) {
+    this.client = client;
+    this.namespace = namespace;
+  }
+
+  async start(): Promise<void> {
+    const path = `/api/v1/namespaces/${this.namespace}/events`;
+    let rv = (await this.client.list<{ metadata: { resourceVersion: string } }>(path)).metadata.resourceVersion;
+    this.running = (async () => {
+      while (!this.abort.signal.aborted) {
+        try {
+          for await (const event of this.client.watch<WatchedEvent>(
+            path,
+            { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 3600 },
+            this.abort.signal,
+          )) {
+            if (event.object.metadata?.resourceVersion) rv = event.object.metadata.resourceVersion;
+            if (event.type !== 'ADDED' && event.type !== 'MODIFIED') continue;
+            const component = event.object.source?.component || event.object.reportingComponent || '';
+            if (CONTROL_PLANE_COMPONENTS.has(component)) continue;
+            this.writes++;
+            this.last = performance.now();
+          }
+        } catch {
+          if (this.abort.signal.aborted) return;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+}
+
+/** Event writes (create, update, patch of events) between two readings of dispatchedByUser. */
+export function eventWrites(before: Map<string, number>, after: Map<string, number>): number {
+  let n = 0;
+  for (const verb of ['create', 'update', 'patch']) n += (after.get(`${verb}.events`) ?? 0) - (before.get(`${verb}.events`) ?? 0);
+  return n;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

@@ -6,6 +6,7 @@
 //   ceiling   bench/go/ceiling: only writes the status updates, as fast as kube-apiserver accepts
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import type { KubeClient } from '../src/kube/client.ts';
 import { VK_VERSION } from '../src/version.ts';
@@ -41,6 +42,10 @@ export interface Peer {
   /** How it runs, for the report. */
   describe(nodes: number): string;
   start(ctx: PeerContext): Promise<PeerProcess>;
+  /** Peak memory it is expected to need for `nodes` nodes, MiB, where that grows with the nodes (one process per node). */
+  expectedMiB?(nodes: number): number;
+  /** Events the peer dropped so far, when it says (read while it still runs). */
+  eventsDropped?(ctx: PeerContext): Promise<number | undefined>;
 }
 
 /** Starts processes with their output in <dir>/<log>; stop() sends SIGTERM, then SIGKILL after 10 s. */
@@ -69,31 +74,80 @@ function processes(children: { child: ChildProcess; name: string }[]): PeerProce
   };
 }
 
-function spawnLogged(ctx: PeerContext, logName: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; name: string } {
+function spawnLogged(
+  ctx: PeerContext,
+  logName: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd = REPO_DIR,
+): { child: ChildProcess; name: string } {
   const fd = openSync(path.join(ctx.dir, logName), 'a');
-  const child = spawn(command, args, { cwd: REPO_DIR, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   return { child, name: logName.replace(/\.log$/, '') };
 }
 
-export const ours: Peer = {
-  name: 'ours',
-  version: VK_VERSION,
-  describe: (nodes) =>
-    nodes === 1
-      ? '`vk run` (Node, mock provider: no delays, logIntervalMs 0), kubelet API on 127.0.0.1 (auth none, self-signed)'
-      : `\`vk run\` with a ${nodes}-node \`nodes\` list in one Node process (mock provider, one shared API client, a kubelet API per node on 127.0.0.1, auth none, self-signed)`,
-  async start(ctx) {
-    const providerConfig = path.join(ctx.dir, 'mock.json');
-    writeFileSync(providerConfig, JSON.stringify({ capacity: { pods: String(ctx.podCapacity) }, logIntervalMs: 0 }));
-    const node = process.execPath;
-    // BENCH_OURS_NODE_ARGS: extra Node flags for ours only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-    const nodeArgs = (process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    // Many nodes: one `vk run` process serving the config file's `nodes` list (one API client).
-    const nodesConfig = path.join(ctx.dir, 'nodes.json');
-    writeFileSync(nodesConfig, JSON.stringify({ nodes: ctx.nodes.map((nodeName) => ({ nodeName })) }));
-    return processes([
-      spawnLogged(ctx, 'ours.log', node, [
+/** A counter's value from a Prometheus text exposition (summed over its series). */
+function counterValue(text: string, name: string): number | undefined {
+  let sum: number | undefined;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.e+-]+)$`, 'gm'))) sum = (sum ?? 0) + Number(m[1]);
+  return sum;
+}
+
+/** vk_events_dropped_total from the first node's kubelet API (/metrics, auth none, self-signed). */
+async function oursEventsDropped(ctx: PeerContext): Promise<number | undefined> {
+  const node = await ctx.admin.get<{ status?: { daemonEndpoints?: { kubeletEndpoint?: { Port?: number } } } }>(`/api/v1/nodes/${ctx.nodes[0]}`);
+  const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port;
+  if (!port) return undefined;
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/metrics', rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`GET /metrics: ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('GET /metrics timed out')));
+    req.on('error', reject);
+  });
+  return counterValue(text, 'vk_events_dropped_total');
+}
+
+/**
+ * `vk run` from a checkout: this repository (`ours`), or another one (`baseline`: BENCH_BASELINE_DIR, e.g. an
+ * earlier commit unpacked with `git archive`, so before and after run in one invocation).
+ */
+export function oursFrom(name: string, repoDir: string, version: string): Peer {
+  return {
+    name,
+    version,
+    describe: (nodes) =>
+      (nodes === 1
+        ? '`vk run` (Node, mock provider: no delays, logIntervalMs 0), kubelet API on 127.0.0.1 (auth none, self-signed)'
+        : `\`vk run\` with a ${nodes}-node \`nodes\` list in one Node process (mock provider, one shared API client, a kubelet API per node on 127.0.0.1, auth none, self-signed)`) +
+      (repoDir === REPO_DIR ? '' : `; from ${repoDir}`),
+    eventsDropped: oursEventsDropped,
+    start: (ctx) => Promise.resolve(startOurs(ctx, name, repoDir)),
+  };
+}
+
+export const ours: Peer = oursFrom('ours', REPO_DIR, VK_VERSION);
+
+function startOurs(ctx: PeerContext, name: string, repoDir: string): PeerProcess {
+  const providerConfig = path.join(ctx.dir, 'mock.json');
+  writeFileSync(providerConfig, JSON.stringify({ capacity: { pods: String(ctx.podCapacity) }, logIntervalMs: 0 }));
+  const node = process.execPath;
+  // BENCH_OURS_NODE_ARGS: extra Node flags for ours only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // Many nodes: one `vk run` process serving the config file's `nodes` list (one API client).
+  const nodesConfig = path.join(ctx.dir, 'nodes.json');
+  writeFileSync(nodesConfig, JSON.stringify({ nodes: ctx.nodes.map((nodeName) => ({ nodeName })) }));
+  return processes([
+    spawnLogged(
+      ctx,
+      `${name}.log`,
+      node,
+      [
         ...nodeArgs,
         'bin/vk.js',
         'run',
@@ -109,10 +163,15 @@ export const ours: Peer = {
         'warn',
         // BENCH_OURS_ARGS: extra `vk run` flags for experiments, e.g. "--pod-workers 50".
         ...(process.env.BENCH_OURS_ARGS ?? '').split(' ').filter(Boolean),
-      ]),
-    ]);
-  },
-};
+      ],
+      {},
+      repoDir,
+    ),
+  ]);
+}
+
+/** Peak RSS of one upstream process with its node's pods, MiB (6,593 MiB for 100 processes in direct-100x100). */
+const UPSTREAM_MIB_PER_PROCESS = 66;
 
 export function upstream(binary: BuiltBinary): Peer {
   return {
@@ -122,6 +181,8 @@ export function upstream(binary: BuiltBinary): Peer {
       `upstream virtual-kubelet ${binary.version}: its node/nodeutil library with cmd/virtual-kubelet's settings (10 pod sync workers, 1 min resync, kubelet API with TLS, no auth) ` +
       `and a locked copy of the built-in mock's behaviour (bench/go/upstream-vk; the cmd's own mock crashes with concurrent map writes under load); client without rate limit` +
       (nodes > 1 ? `; one process per node (${nodes} processes), its model` : ''),
+    // Measured: 100 processes peaked at 6,593 MiB in all (direct-100x100, bench/results/latest.json, 2026-11-23).
+    expectedMiB: (nodes) => nodes * UPSTREAM_MIB_PER_PROCESS,
     async start(ctx) {
       const children = [];
       for (const [i, node] of ctx.nodes.entries()) {

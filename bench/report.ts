@@ -18,9 +18,18 @@ export interface RunResult {
   nodes: number;
   ok: boolean;
   error?: string;
+  /** Why the run was not attempted (it would not fit this machine); ok is false. */
+  notRun?: string;
   /** The repository commit (of ours: the work tree it ran from), "+dirty" with uncommitted changes under src/ or bin/. */
   commit?: string;
+  /** Peer started to all its nodes Ready (node registration). */
   startupSeconds?: number;
+  /**
+   * The peer's Events over the window: writes counted by kube-apiserver (create/update/patch of events), Events the
+   * peer says it dropped (ours: vk_events_dropped_total; undefined when the peer does not say), and when the bench's
+   * Event watch saw the last write, in seconds after the first pod was created and after the last pod was gone.
+   */
+  events?: { written: number; perPod: number; dropped?: number; lastSeconds?: number; lastAfterGoneSeconds?: number };
   /** Creation to Running: the first pod's creation (as the watch saw it) to the last pod Running. */
   up?: { seconds: number; podsPerSecond: number; loaderSeconds?: number };
   /** Deletion to gone: the first deletionTimestamp seen to the last pod gone. */
@@ -54,8 +63,8 @@ export interface BenchResult {
   runs: RunResult[];
 }
 
-const PEER_ORDER = ['ours', 'upstream', 'kwok', 'ceiling'];
-const COLORS: Record<string, string> = { ours: '#2563eb', upstream: '#9333ea', kwok: '#ea580c', ceiling: '#6b7280' };
+const PEER_ORDER = ['ours', 'baseline', 'upstream', 'kwok', 'ceiling'];
+const COLORS: Record<string, string> = { ours: '#2563eb', baseline: '#93c5fd', upstream: '#9333ea', kwok: '#ea580c', ceiling: '#6b7280' };
 
 function scenarioIds(result: BenchResult): string[] {
   const ids: string[] = [];
@@ -133,7 +142,9 @@ export function renderMarkdown(result: BenchResult): string {
     out.push('|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|');
     for (const r of runs) {
       if (!r.ok) {
-        out.push(`| ${r.peer} | failed: ${(r.error ?? '').replace(/\|/g, '/')} | | | | | | | | | |`);
+        const upFirst = r.up ? `up ${fmt(r.up.podsPerSecond)} pods/s, then ` : '';
+        const why = r.notRun !== undefined ? `not run: ${r.notRun}` : `${upFirst}failed: ${r.error ?? ''}`;
+        out.push(`| ${r.peer} | ${why.replace(/\|/g, '/')} | | | | | | | | | |`);
         continue;
       }
       const loader = r.up?.loaderSeconds !== undefined ? ` (loader ${fmt(r.pods / r.up.loaderSeconds, 0)}/s)` : '';
@@ -145,6 +156,21 @@ export function renderMarkdown(result: BenchResult): string {
       );
     }
     out.push('');
+    const withFigures = runs.filter((r) => r.ok && (r.events || r.startupSeconds !== undefined));
+    if (withFigures.length > 0) {
+      out.push(
+        '| peer | nodes Ready s (from peer start) | Events written (per pod) | Events dropped | last Event written, s after first pod created (after last pod gone) |',
+        '|---|---:|---:|---:|---:|',
+      );
+      for (const r of withFigures) {
+        const e = r.events;
+        const last = e?.lastSeconds !== undefined ? `${fmt(e.lastSeconds)} (${fmt(e.lastAfterGoneSeconds)})` : e ? 'none seen' : '–';
+        out.push(
+          `| ${r.peer} | ${fmt(r.startupSeconds, 2)} | ${e ? `${fmt(e.written, 0)} (${fmt(e.perPod, 2)})` : '–'} | ${e?.dropped !== undefined ? fmt(e.dropped, 0) : 'not reported'} | ${last} |`,
+        );
+      }
+      out.push('');
+    }
   }
   out.push(
     '## Ours relative to each peer',

@@ -15,6 +15,8 @@ import { ensureBenchtool, ensureKwok, ensureUpstreamVk, goVersion, type BuiltBin
 import {
   countsBetween,
   dispatchedByUser,
+  EventWatch,
+  eventWrites,
   flowSchemas,
   percentile,
   perPod,
@@ -24,12 +26,15 @@ import {
   systemBusySeconds,
   type ApiCounts,
 } from './measure.ts';
-import { ceiling, kwok, ours, REPO_DIR, upstream, type Peer, type PeerProcess } from './peers.ts';
+import { ceiling, kwok, ours, oursFrom, REPO_DIR, upstream, type Peer, type PeerProcess } from './peers.ts';
+import { VK_VERSION } from '../src/version.ts';
 import { renderMarkdown, renderSvg, type BenchResult, type RunResult, type Scenario } from './report.ts';
 import { waitFor } from '../test/harness/wait.ts';
 
 const NAMESPACE = 'bench';
-const ALL_PEERS = ['ours', 'upstream', 'kwok', 'ceiling'];
+const ALL_PEERS = ['ours', 'baseline', 'upstream', 'kwok', 'ceiling'];
+/** A one-process-per-node peer is not started when its expected memory is above this share of the machine's. */
+const MEMORY_SHARE = 0.8;
 
 function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -55,7 +60,7 @@ if (values.help) {
   --pods 1000,10000          pods bound to one node with spec.nodeName (default 1000,10000; smoke 50)
   --nodes-x-pods 100x100     many nodes in one run: nodes x pods per node (default 100x100; "" for none; smoke none)
   --deployment-pods 1000     one Deployment through the scheduler (default: the smallest --pods; "" for none)
-  --peers ours,upstream,kwok,ceiling   (smoke: ours,ceiling)
+  --peers ours,upstream,kwok,ceiling   (smoke: ours,ceiling); baseline: ours from BENCH_BASELINE_DIR (another checkout)
   --out bench/results        where latest.json/.md/.svg go (smoke: a temporary directory)
   --merge                    keep the runs already in <out>/latest.json that this invocation does not redo
   --loader-concurrency 16    pod create/delete requests in flight
@@ -98,6 +103,12 @@ const peers: Peer[] = peerNames.map((name) => {
   switch (name) {
     case 'ours':
       return ours;
+    case 'baseline': {
+      const dir = process.env.BENCH_BASELINE_DIR;
+      if (!dir)
+        throw new Error('--peers baseline: set BENCH_BASELINE_DIR to the checkout to run (e.g. git archive <commit> | tar -x -C DIR, with node_modules)');
+      return oursFrom('baseline', path.resolve(dir), `${VK_VERSION} (${path.basename(dir)})`);
+    }
     case 'upstream':
       return upstream(binaries.upstream!);
     case 'kwok':
@@ -220,6 +231,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
   let admin: KubeClient | undefined;
   let peerProcess: PeerProcess | undefined;
   let watch: PodWatch | undefined;
+  let eventWatch: EventWatch | undefined;
   let keepDir = values['keep-dirs'];
   const result: RunResult = {
     scenario: scenario.id,
@@ -229,8 +241,17 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     pods: scenario.pods,
     nodes: scenario.nodes,
     ok: false,
-    commit: sourceState(),
+    // The baseline runs from another checkout (BENCH_BASELINE_DIR), often not a git one: its commit is given as BENCH_BASELINE_COMMIT.
+    commit: peer.name === 'baseline' ? process.env.BENCH_BASELINE_COMMIT : sourceState(),
   };
+  const expectedMiB = peer.expectedMiB?.(scenario.nodes);
+  const availableMiB = (os.totalmem() / 2 ** 20) * MEMORY_SHARE;
+  if (expectedMiB !== undefined && expectedMiB > availableMiB) {
+    result.notRun = `${scenario.nodes} nodes would need about ${Math.round(expectedMiB / 1024)} GiB (${peer.name} runs one process per node), more than ${Math.round(MEMORY_SHARE * 100)}% of this machine's ${Math.round(os.totalmem() / 2 ** 30)} GiB`;
+    log(`${scenario.id} / ${peer.name}: not run: ${result.notRun}`);
+    rmSync(dir, { recursive: true, force: true });
+    return result;
+  }
   try {
     log(`${scenario.id} / ${peer.name}: starting a fresh control plane in ${dir}`);
     cluster = await startLocalCluster({ dir: path.join(dir, 'cluster') });
@@ -243,7 +264,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     writeKubeconfig(kubeconfig, cluster.info.server, pki, path.join(dir, user), user);
 
     const startedPeer = performance.now();
-    peerProcess = await peer.start({
+    const peerContext = {
       dir,
       kubeconfig,
       servingCert: path.join(dir, 'serving'),
@@ -251,9 +272,14 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
       podCapacity: Math.max(2 * scenario.podsPerNode, 110),
       admin,
       binaries,
-    });
+    };
+    peerProcess = await peer.start(peerContext);
     const failed = peerProcess.failed;
-    await waitFor(`node(s) Ready (${peer.name})`, () => nodesReady(admin!, nodes), { timeoutMs: 180_000, intervalMs: 250, signal: abortWhen(failed) });
+    await waitFor(`node(s) Ready (${peer.name})`, () => nodesReady(admin!, nodes), {
+      timeoutMs: Math.max(180_000, nodes.length * 300),
+      intervalMs: nodes.length > 100 ? 1000 : 250,
+      signal: abortWhen(failed),
+    });
     result.startupSeconds = round((performance.now() - startedPeer) / 1000, 2);
     log(
       `${scenario.id} / ${peer.name}: ${nodes.length} node(s) Ready after ${result.startupSeconds}s; pids ${peerProcess.pids.slice(0, 5).join(',')}${peerProcess.pids.length > 5 ? ',...' : ''}`,
@@ -262,6 +288,8 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
 
     watch = new PodWatch(admin, NAMESPACE);
     await watch.start();
+    eventWatch = new EventWatch(admin, NAMESPACE);
+    await eventWatch.start();
     const before = {
       api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user),
       proc: readProcs(peerProcess.pids),
@@ -302,6 +330,18 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     const expected = scenario.pods;
     await watch.until(`${expected} pods Running (${peer.name})`, () => watch!.count((t) => t.running !== undefined) >= expected, phaseTimeoutMs, failed);
     const mid = { api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user), proc: readProcs(peerProcess.pids) };
+    {
+      // Kept if the down phase fails: the up figures stand on their own.
+      const running = [...watch.pods.values()].map((t) => t.running ?? NaN).filter(Number.isFinite);
+      const firstCreated = Math.min(...[...watch.pods.values()].map((t) => t.added));
+      const seconds = (Math.max(...running) - Math.max(firstCreated, upStart)) / 1000;
+      result.up = {
+        seconds: round(seconds, 3),
+        podsPerSecond: round(expected / seconds),
+        loaderSeconds: loaderSeconds === undefined ? undefined : round(loaderSeconds, 3),
+      };
+      log(`${scenario.id} / ${peer.name}: up ${result.up.podsPerSecond} pods/s (${result.up.seconds}s)`);
+    }
 
     // ---- down: deletion to gone
     const downStart = performance.now();
@@ -312,7 +352,16 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     }
     await watch.until(`${expected} pods gone (${peer.name})`, () => watch!.count((t) => t.gone !== undefined) >= expected, phaseTimeoutMs, failed);
     const downEnd = performance.now();
-    await new Promise((r) => setTimeout(r, 2000)); // trailing requests (events, status) land in the window
+    // Trailing requests (events, status) land in the window: 2 s, or until the peer's Events have been quiet for 2 s (at most the phase timeout).
+    const quietSince = () => Math.max(downEnd, eventWatch!.last ?? 0);
+    await waitFor("the peer's Events to be quiet for 2 s", () => performance.now() - quietSince() >= 2000, {
+      timeoutMs: phaseTimeoutMs,
+      intervalMs: 100,
+    }).catch((err: unknown) => log(`${scenario.id} / ${peer.name}: ${(err as Error).message}`));
+    const dropped = await peer.eventsDropped?.(peerContext).catch((err: unknown) => {
+      log(`${scenario.id} / ${peer.name}: could not read the Events it dropped: ${(err as Error).message}`);
+      return undefined;
+    });
     const after = {
       api: dispatchedByUser(await scrapeApiserver(cluster.info.server, pki), user),
       proc: readProcs(peerProcess.pids),
@@ -339,6 +388,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     const apiUp: ApiCounts = countsBetween(before.api, mid.api);
     const apiAll: ApiCounts = countsBetween(before.api, after.api);
     const finalProc = readProcs(peerProcess.pids);
+    const written = eventWrites(before.api, after.api);
     Object.assign(result, {
       ok: true,
       up: {
@@ -369,6 +419,13 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
         cpuMsPerPod: round(((after.proc.cpuSeconds - before.proc.cpuSeconds) * 1000) / expected, 3),
       },
       api: { perPod: perPod(apiAll, expected), perPodUp: perPod(apiUp, expected), total: apiAll.total },
+      events: {
+        written,
+        perPod: round(written / expected, 3),
+        dropped,
+        lastSeconds: eventWatch.last === undefined ? undefined : round((eventWatch.last - firstAdded) / 1000, 2),
+        lastAfterGoneSeconds: eventWatch.last === undefined ? undefined : round((eventWatch.last - lastGone) / 1000, 2),
+      },
       windowSeconds: round((downEnd - upStart) / 1000, 2),
       // Everything on the machine (control plane, loader, driver, peer, and anything else running) over the window.
       machineBusyCpuSeconds: round(after.busy - before.busy, 1),
@@ -377,7 +434,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
       watchResumes: watch.rewatches,
     } satisfies Partial<RunResult>);
     log(
-      `${scenario.id} / ${peer.name}: up ${result.up!.podsPerSecond} pods/s, down ${result.down!.podsPerSecond} pods/s, p50/p99 ${result.latencyMs!.p50}/${result.latencyMs!.p99} ms, RSS ${result.process!.peakRssMiB} MiB, CPU ${result.process!.cpuSeconds}s, ${result.api!.perPod.total} API requests/pod`,
+      `${scenario.id} / ${peer.name}: nodes Ready ${result.startupSeconds}s, up ${result.up!.podsPerSecond} pods/s, down ${result.down!.podsPerSecond} pods/s, p50/p99 ${result.latencyMs!.p50}/${result.latencyMs!.p99} ms, RSS ${result.process!.peakRssMiB} MiB, CPU ${result.process!.cpuSeconds}s, ${result.api!.perPod.total} API requests/pod, Events ${written} written, ${dropped ?? '?'} dropped, last ${result.events!.lastSeconds ?? '-'}s`,
     );
   } catch (err) {
     result.error = (err as Error).message.split('\n').slice(0, 5).join(' | ');
@@ -391,6 +448,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     keepDir = true;
   } finally {
     await watch?.stop().catch(() => {});
+    await eventWatch?.stop().catch(() => {});
     await peerProcess?.stop().catch(() => {});
     admin?.close();
     await cluster?.stop().catch(() => {});

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { KubeClient, Verb } from './kube/client.ts';
 import type { Pod } from './kube/types.ts';
 import type { KubeletServerMetrics } from './kubelet-api/server.ts';
+import type { EventBudget } from './pods/event-budget.ts';
 import type { PodControllerMetrics, PodWorkerOperation } from './pods/pod-controller.ts';
 
 /** The kubelet's help texts carry the stability level, as k8s.io/component-base writes them. */
@@ -40,11 +41,40 @@ export class ProcessMetrics {
     registers: [this.registry],
   });
   private readonly observed = new WeakSet<KubeClient>();
+  /** The process's Event budget (shared by its nodes), read at scrape time. */
+  private eventBudget: Pick<EventBudget, 'written' | 'dropped' | 'queued'> | undefined;
 
   constructor() {
+    const budget = () => this.eventBudget;
+    const counterFrom = (name: string, help: string, read: (b: NonNullable<ReturnType<typeof budget>>) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const b = budget();
+          this.reset();
+          if (b) this.inc(read(b));
+        },
+      });
+    counterFrom('vk_events_written_total', 'Events sent to the API server by all nodes of this process', (b) => b.written);
+    counterFrom('vk_events_dropped_total', "Events dropped because the process's Event queue was full", (b) => b.dropped);
+    new Gauge({
+      name: 'vk_events_queued',
+      help: "Events waiting in the process's Event queue (for a rate-limit token, or for pod status writes to finish)",
+      registers: [this.registry],
+      collect() {
+        this.set(budget()?.queued ?? 0);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
     // Gauges named like counters fail `promtool check metrics`; nodejs_active_{handles,requests,resources}{type} carry the same counts.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+  }
+
+  /** Serves the Event budget's counts (one budget per process). */
+  observeEventBudget(budget: Pick<EventBudget, 'written' | 'dropped' | 'queued'>): void {
+    this.eventBudget = budget;
   }
 
   /** Counts a client's requests once, however many nodes share it. */

@@ -12,8 +12,10 @@ import type { Logger } from './log.ts';
 import type { VkMetrics } from './metrics.ts';
 import { NodeController, type NodeTimings } from './node/node-controller.ts';
 import { FALLBACK_CAPACITY } from './node/node-status.ts';
-import { DEFAULT_EVENT_RATE_LIMIT } from './pods/events.ts';
+import { DEFAULT_EVENT_RATE_LIMIT, EventBudget, type EventRateLimit } from './pods/event-budget.ts';
 import { PodController } from './pods/pod-controller.ts';
+import type { SharedPodWatch } from './pods/shared-pod-watch.ts';
+import type { SharedReferences } from './pods/shared-references.ts';
 import type { Provider } from './providers/provider.ts';
 import { VK_VERSION } from './version.ts';
 
@@ -31,9 +33,15 @@ export interface VirtualKubeletOptions extends NodeTimings {
   podWorkers: number;
   resyncIntervalMs: number;
   statusPollIntervalMs: number;
-  /** Event writes per second and burst (the kubelet's --event-qps/--event-burst). */
+  /** Event writes per second and burst (the kubelet's --event-qps/--event-burst), when eventBudget is unset. */
   eventQps?: number;
   eventBurst?: number;
+  /** The process's one pod watch, shared by all its nodes (src/pods/shared-pod-watch.ts); unset: a watch of this node's pods. */
+  sharedPodWatch?: SharedPodWatch;
+  /** The process's reference watches, shared by all its nodes (src/pods/shared-references.ts); unset: this node's own. */
+  sharedReferences?: SharedReferences;
+  /** The process's Event budget, shared by all its nodes (src/pods/event-budget.ts); unset: this node's own. */
+  eventBudget?: EventBudget;
   /**
    * The kubelet API server, listening on kubeletPort (0: any free port) before the Node is
    * registered, so the Node publishes the port it really listens on. Unset: no server; the Node
@@ -42,6 +50,24 @@ export interface VirtualKubeletOptions extends NodeTimings {
   kubeletApi?: KubeletApiOptions;
   /** What the node's pods cost (src/cost/): counted on /metrics and annotated on finished pods. Unset: not counted. */
   prices?: PriceTable;
+}
+
+/** kube-apiserver's /version, asked once per client however many nodes share it (it does not change while we run). */
+const serverVersions = new WeakMap<KubeClient, Promise<{ gitVersion: string }>>();
+function serverVersion(client: KubeClient): Promise<{ gitVersion: string }> {
+  let version = serverVersions.get(client);
+  if (!version) {
+    version = client.get<{ gitVersion: string }>('/version');
+    // A failed read is asked again by the next node.
+    version.catch(() => serverVersions.delete(client));
+    serverVersions.set(client, version);
+  }
+  return version;
+}
+
+/** The --event-qps/--event-burst of a node's options, the kubelet's defaults where unset. */
+export function eventRateLimit(options: Pick<VirtualKubeletOptions, 'eventQps' | 'eventBurst'>): EventRateLimit {
+  return { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst };
 }
 
 export class VirtualKubelet {
@@ -71,7 +97,7 @@ export class VirtualKubelet {
     metrics?: VkMetrics,
     signal?: AbortSignal,
   ): Promise<VirtualKubelet> {
-    const server = await client.get<{ gitVersion: string }>('/version');
+    const server = await serverVersion(client);
     // The kubelet version the cluster shows: the API server's release, then ours.
     const kubeletVersion = `${server.gitVersion.replace(/[-+].*$/, '')}-vk-${VK_VERSION}`;
     // The API's health check reads the node controller, which exists only once the port is known.
@@ -116,7 +142,9 @@ export class VirtualKubelet {
         resyncIntervalMs: options.resyncIntervalMs,
         statusPollIntervalMs: options.statusPollIntervalMs,
         daemonSetPods: options.daemonSetPods,
-        eventRateLimit: { qps: options.eventQps ?? DEFAULT_EVENT_RATE_LIMIT.qps, burst: options.eventBurst ?? DEFAULT_EVENT_RATE_LIMIT.burst },
+        podSource: options.sharedPodWatch?.forNode(options.nodeName),
+        sharedReferences: options.sharedReferences,
+        eventBudget: options.eventBudget ?? new EventBudget({ rateLimit: eventRateLimit(options) }),
         nodeAllocatable: () => {
           const config = provider.nodeConfig?.();
           return { ...FALLBACK_CAPACITY, ...config?.capacity, ...config?.allocatable };

@@ -8,12 +8,15 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { approveCsr } from '../kubelet-api/certificates.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { VkMetrics } from '../metrics.ts';
+import { sharedProcessMetrics, VkMetrics } from '../metrics.ts';
 import { fenceProvider } from '../node/fenced-provider.ts';
 import { LeaderElector, type Term } from '../node/leader-election.ts';
+import { EventBudget } from '../pods/event-budget.ts';
+import { SharedPodWatch } from '../pods/shared-pod-watch.ts';
+import { SharedReferences } from '../pods/shared-references.ts';
 import { createProvider, readProviderConfig } from '../providers/registry.ts';
 import { startTracing, stopTracing } from '../tracing/start.ts';
-import { VirtualKubelet } from '../virtual-kubelet.ts';
+import { VirtualKubelet, eventRateLimit } from '../virtual-kubelet.ts';
 import { parseDurationMs, toVirtualKubeletOptions, type NodeSettings } from './options.ts';
 
 /** Nodes starting at once: each start is a few API round trips (and a CSR wait). */
@@ -44,6 +47,12 @@ export class NodeRunner {
   readonly metrics = new Map<string, VkMetrics>();
   private readonly stops: (() => Promise<void>)[] = [];
   private tracing = false;
+  /** One Event budget for all the process's nodes (the first node's --event-qps/--event-burst), as one kubelet has one. */
+  private eventBudget: EventBudget | undefined;
+  /** With more than one node: one watch of all bound pods for all of them, instead of one watch per node. */
+  private sharedPodWatch: SharedPodWatch | undefined;
+  /** With more than one node: each referenced ConfigMap, Secret and namespace's Services watched once for all of them. */
+  private sharedReferences: SharedReferences | undefined;
   private readonly client: KubeClient;
   private readonly options: NodeRunOptions;
   private readonly identity = `${os.hostname()}_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -57,6 +66,15 @@ export class NodeRunner {
   async start(nodes: NodeSettings[]): Promise<void> {
     const queue = nodes.map((settings, index) => ({ settings, index }));
     const multi = nodes.length > 1;
+    if (nodes[0]) {
+      this.eventBudget = new EventBudget({ rateLimit: eventRateLimit(nodes[0]) });
+      sharedProcessMetrics().observeEventBudget(this.eventBudget);
+    }
+    if (multi) {
+      const log = createLogger(nodes[0]!.logLevel);
+      this.sharedPodWatch = SharedPodWatch.create(this.client, log);
+      this.sharedReferences = SharedReferences.create(this.client, log);
+    }
     // Before the nodes start, so their first syncs are traced; flushed after they stop.
     const tracing = nodes[0];
     if (tracing?.tracingEndpoint) {
@@ -89,6 +107,8 @@ export class NodeRunner {
   async stop(): Promise<void> {
     const stops = this.stops.splice(0);
     const results = await Promise.allSettled(stops.map((stop) => stop()));
+    this.eventBudget?.stop();
+    results.push(...(await Promise.allSettled([this.sharedReferences?.stop()])));
     // The tracer goes last, so the spans of the nodes' last syncs are flushed.
     if (this.tracing) {
       this.tracing = false;
@@ -114,6 +134,9 @@ export class NodeRunner {
     if (term) provider = fenceProvider(provider, term.valid);
     const created = provider;
     const vkOptions = toVirtualKubeletOptions(settings);
+    vkOptions.eventBudget = this.eventBudget;
+    vkOptions.sharedPodWatch = this.sharedPodWatch;
+    vkOptions.sharedReferences = this.sharedReferences;
     // A standby takes the Node over: stopping must not mark it NotReady or delete it.
     if (term) {
       vkOptions.shutdownMode = 'keep';

@@ -7,6 +7,7 @@ import type { CoreEvent } from '../kube/types.ts';
 import { silentLogger } from '../log.ts';
 import { makePod } from '../../test/harness/pods.ts';
 import { waitFor } from '../../test/harness/wait.ts';
+import { EventBudget } from './event-budget.ts';
 import { EventRecorder } from './events.ts';
 
 function recordingClient() {
@@ -21,7 +22,7 @@ function recordingClient() {
 
 test('provider details: the count and first time start the Event, later reports add their count, the container is its own Event', async (t) => {
   const { client, created, patched } = recordingClient();
-  const recorder = new EventRecorder(client, 'vk', silentLogger);
+  const recorder = new EventRecorder(client, 'vk', silentLogger, new EventBudget());
   t.after(() => recorder.stop());
   const pod = makePod();
   recorder.pod(pod, 'Normal', 'Pulling', 'pulling image', { count: 3, firstTimestamp: '2026-01-01T00:00:00Z', fieldPath: 'spec.containers{app}' });

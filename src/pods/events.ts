@@ -1,28 +1,20 @@
 // Records core/v1 Events for pods, aggregating repeats of the same reason and message into
 // one Event with a growing count (as client-go's recorder does) instead of flooding the API.
+// Writes go through the process's EventBudget (rate limit, bounded queue, status writes first).
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../errors.ts';
 import { MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import type { CoreEvent, Pod } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
-import { TokenBucket } from '../util/token-bucket.ts';
 import { rfc3339 } from '../version.ts';
+import type { EventBudget } from './event-budget.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
 const AGGREGATE_WINDOW_MS = 10 * 60_000;
 const MAX_TRACKED = 4096;
-/** Events waiting for a rate-limit token; beyond this they are dropped, as the kubelet's broadcaster does. */
-const MAX_QUEUED = 1000;
-
-export interface EventRateLimit {
-  /** Event writes per second (the kubelet's --event-qps, default 50). */
-  qps: number;
-  /** Writes allowed in a burst (the kubelet's --event-burst, default 100). */
-  burst: number;
-}
-
-export const DEFAULT_EVENT_RATE_LIMIT: EventRateLimit = { qps: 50, burst: 100 };
+/** An Event write holds one of the budget's few in-flight places: one that gets no answer gives it back. */
+const EVENT_WRITE_TIMEOUT_MS = 30_000;
 
 /** What a provider knows beyond reason and message (src/pods/provider-events.ts). */
 export interface EventDetails {
@@ -39,51 +31,25 @@ export class EventRecorder {
   private readonly nodeName: string;
   private readonly log: Logger;
   private readonly recent = new Map<string, { name: string; namespace: string; count: number; first: string; at: number }>();
-  private readonly bucket: TokenBucket;
-  private readonly queued: (() => Promise<void>)[] = [];
-  private drainTimer: NodeJS.Timeout | undefined;
-  /** Events dropped because the queue was full. */
-  dropped = 0;
+  private readonly budget: EventBudget;
 
-  constructor(client: KubeClient, nodeName: string, log: Logger, rateLimit: EventRateLimit = DEFAULT_EVENT_RATE_LIMIT) {
+  constructor(client: KubeClient, nodeName: string, log: Logger, budget: EventBudget) {
     this.client = client;
     this.nodeName = nodeName;
     this.log = log;
-    this.bucket = new TokenBucket(rateLimit.qps, rateLimit.burst);
+    this.budget = budget;
   }
 
-  /** Fire and forget, rate-limited: an Event that cannot be written is logged, never fatal. */
+  /** Fire and forget, within the budget: an Event that cannot be written is logged, never fatal. */
   pod(pod: Pod, type: EventType, reason: string, message: string, details: EventDetails = {}): void {
-    const send = () =>
-      this.write(pod, type, reason, message, details).catch((err) => this.log.debug({ err: errorMessage(err), reason }, 'could not record event'));
-    if (this.queued.length === 0 && this.bucket.tryTake()) {
-      void send();
-      return;
-    }
-    if (this.queued.length >= MAX_QUEUED) {
-      this.dropped++;
-      return;
-    }
-    this.queued.push(send);
-    this.scheduleDrain();
-  }
-
-  private scheduleDrain(): void {
-    if (this.drainTimer) return;
-    this.drainTimer = setTimeout(
-      () => {
-        this.drainTimer = undefined;
-        while (this.queued.length > 0 && this.bucket.tryTake()) void this.queued.shift()!();
-        if (this.queued.length > 0) this.scheduleDrain();
-      },
-      Math.max(1, this.bucket.waitMs()),
+    this.budget.submit(this, () =>
+      this.write(pod, type, reason, message, details).catch((err) => this.log.debug({ err: errorMessage(err), reason }, 'could not record event')),
     );
-    this.drainTimer.unref();
   }
 
+  /** Forgets this node's Events still queued. */
   stop(): void {
-    clearTimeout(this.drainTimer);
-    this.queued.length = 0;
+    this.budget.cancel(this);
   }
 
   private async write(pod: Pod, type: EventType, reason: string, message: string, details: EventDetails): Promise<void> {
@@ -97,6 +63,7 @@ export class EventRecorder {
       seen.at = Date.now();
       await this.client.patch(`/api/v1/namespaces/${namespace}/events/${seen.name}`, { count: seen.count, lastTimestamp: now }, MERGE_PATCH, {
         discardResponse: true,
+        timeoutMs: EVENT_WRITE_TIMEOUT_MS,
       });
       return;
     }
@@ -126,6 +93,6 @@ export class EventRecorder {
     };
     if (this.recent.size >= MAX_TRACKED) this.recent.delete(this.recent.keys().next().value!);
     this.recent.set(key, { name, namespace, count, first: event.firstTimestamp!, at: Date.now() });
-    await this.client.create(`/api/v1/namespaces/${namespace}/events`, event, { discardResponse: true });
+    await this.client.create(`/api/v1/namespaces/${namespace}/events`, event, { discardResponse: true, timeoutMs: EVENT_WRITE_TIMEOUT_MS });
   }
 }

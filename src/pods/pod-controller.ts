@@ -14,13 +14,15 @@ import { ATTR, tracer } from '../tracing/tracer.ts';
 import { AbortRace } from '../util/abort.ts';
 import { every } from '../util/periodic.ts';
 import { WorkQueue, runWorkers } from '../util/work-queue.ts';
-import { EventRecorder, type EventDetails, type EventRateLimit, type EventType } from './events.ts';
+import { EventBudget } from './event-budget.ts';
+import { EventRecorder, type EventDetails, type EventType } from './events.ts';
 import { EMPTY_DIGEST, deliveryDigest, updatableFingerprint } from './fingerprints.ts';
 import type { PodSource } from './pod-source.ts';
 import { PodRecords, type PodRecord } from './pod-state.ts';
 import { isTerminalPhase, rejectedStatus, waitingStatus } from './pod-status.ts';
 import { checkPodEvent } from './provider-events.ts';
 import { ReferenceWatcher, type PodReferences, type ReferenceChange } from './references.ts';
+import type { SharedReferences } from './shared-references.ts';
 import { StatusWriter, type StatusClient } from './status-writer.ts';
 
 export interface PodControllerOptions {
@@ -33,8 +35,12 @@ export interface PodControllerOptions {
   statusPollIntervalMs: number;
   /** Node allocatable, the default for resourceFieldRef limits. */
   nodeAllocatable: () => Record<string, string>;
-  /** Rate limit of Event writes; the kubelet's defaults when unset. */
-  eventRateLimit?: EventRateLimit;
+  /** The API's pods bound to this node (a view of the process's shared pod watch); unset: an informer of its own. */
+  podSource?: PodSource;
+  /** The process's shared reference watches (src/pods/shared-references.ts); unset: this node's own. */
+  sharedReferences?: SharedReferences;
+  /** Where Event writes are paced, shared by the process's nodes; unset: one of its own with the kubelet's defaults. */
+  eventBudget?: EventBudget;
   /**
    * DaemonSet pods (kube-proxy, CNI and log agents tolerate every taint, so they land here too):
    * 'reject' fails them at admission, as the kubelet rejects pods it cannot admit; the
@@ -110,11 +116,15 @@ export class PodController {
   /** The production wiring: an informer on this node's pods, watched references, rate-limited Events. */
   static create(client: KubeClient, provider: Provider, options: PodControllerOptions, log: Logger, metrics: PodControllerMetrics = {}): PodController {
     const own = log.child({ component: 'pod-controller', node: options.nodeName });
+    const budget = options.eventBudget ?? new EventBudget();
     return new PodController(provider, options, own, metrics, {
-      source: new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: own, transform: stripManagedFields }),
-      references: (onChange) => new ReferenceWatcher(client, own, onChange),
-      api: client,
-      events: new EventRecorder(client, options.nodeName, own, options.eventRateLimit),
+      source:
+        options.podSource ??
+        new Informer<Pod>({ client, path: '/api/v1/pods', fieldSelector: `spec.nodeName=${options.nodeName}`, log: own, transform: stripManagedFields }),
+      references: (onChange) => options.sharedReferences?.forNode(options.nodeName, onChange) ?? new ReferenceWatcher(client, own, onChange),
+      // Status patches and final deletes go before the process's Events.
+      api: budget.prioritized(client),
+      events: new EventRecorder(client, options.nodeName, own, budget),
     });
   }
 

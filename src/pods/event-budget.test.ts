@@ -1,0 +1,122 @@
+// The process-wide Event budget: one bucket and one bounded queue for all nodes, drops counted,
+// pod status writes ahead of Events.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { waitFor } from '../../test/harness/wait.ts';
+import { EventBudget } from './event-budget.ts';
+import type { StatusClient } from './status-writer.ts';
+
+/** A write that records its sender and finishes when told to. */
+function writes() {
+  const sent: string[] = [];
+  const open: (() => void)[] = [];
+  const write = (name: string) => () => {
+    sent.push(name);
+    return new Promise<void>((resolve) => open.push(resolve));
+  };
+  const finishAll = () => open.splice(0).forEach((resolve) => resolve());
+  return { sent, write, finishAll };
+}
+
+test('all nodes share one burst and one queue: what is beyond the queue is dropped and counted', async (t) => {
+  // No refill to speak of: only the burst is sent.
+  const budget = new EventBudget({ rateLimit: { qps: 0.001, burst: 3 }, maxQueued: 4, maxInFlight: 10 });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  const nodeA = {};
+  const nodeB = {};
+  for (let i = 0; i < 5; i++) budget.submit(nodeA, write(`a${i}`));
+  for (let i = 0; i < 5; i++) budget.submit(nodeB, write(`b${i}`));
+  finishAll();
+  assert.deepEqual(sent, ['a0', 'a1', 'a2'], 'the burst of 3 is the process’s, not each node’s');
+  assert.equal(budget.written, 3);
+  assert.equal(budget.queued, 4);
+  assert.equal(budget.dropped, 3, '10 submitted: 3 sent, 4 queued, 3 dropped');
+});
+
+test('the queue drains as tokens come back', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 20, burst: 1 }, maxInFlight: 10 });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  for (let i = 0; i < 5; i++) budget.submit({}, write(`e${i}`));
+  assert.equal(sent.length, 1);
+  await waitFor('every Event sent', () => (finishAll(), sent.length === 5), { timeoutMs: 2000, intervalMs: 2 });
+  assert.deepEqual(sent, ['e0', 'e1', 'e2', 'e3', 'e4'], 'in order');
+  assert.equal(budget.dropped, 0);
+});
+
+test('pod status writes go first: Events wait while one is in flight, then use what is left', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 } });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  let finishPatch!: () => void;
+  const client = {
+    patch: () => new Promise((resolve) => (finishPatch = () => resolve({}))),
+    delete: async () => undefined,
+  } as unknown as StatusClient;
+  const status = budget.prioritized(client);
+  const patched = status.patch('/api/v1/namespaces/ns/pods/p/status', {}, 'application/merge-patch+json');
+  budget.submit({}, write('created'));
+  budget.submit({}, write('started'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sent, [], 'no Event while the status write is in flight');
+  assert.equal(budget.queued, 2);
+  finishPatch();
+  await patched;
+  assert.deepEqual(sent, ['created', 'started'], 'sent as soon as the status write is done');
+  finishAll();
+});
+
+test('at most maxInFlight Events are in flight, so status writes never queue behind a whole burst', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxInFlight: 2 });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  for (let i = 0; i < 6; i++) budget.submit({}, write(`e${i}`));
+  assert.equal(sent.length, 2);
+  finishAll();
+  await waitFor('the next two', () => sent.length === 4, { timeoutMs: 2000, intervalMs: 1 });
+  finishAll();
+  await waitFor('all', () => sent.length === 6, { timeoutMs: 2000, intervalMs: 1 });
+  finishAll();
+});
+
+test('a stopping node takes back only its own queued Events', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 0.001, burst: 1 } });
+  t.after(() => budget.stop());
+  const { write } = writes();
+  const nodeA = {};
+  const nodeB = {};
+  budget.submit(nodeA, write('a0'));
+  budget.submit(nodeA, write('a1'));
+  budget.submit(nodeB, write('b0'));
+  budget.submit(nodeA, write('a2'));
+  assert.equal(budget.queued, 3);
+  budget.cancel(nodeA);
+  assert.equal(budget.queued, 1, "node B's Event stays");
+});
+
+test('a failing Event write frees its place', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxInFlight: 1 });
+  t.after(() => budget.stop());
+  const sent: string[] = [];
+  budget.submit({}, () => (sent.push('fails'), Promise.reject(new Error('409'))));
+  budget.submit({}, () => (sent.push('next'), Promise.resolve()));
+  await waitFor('the next Event', () => sent.length === 2, { timeoutMs: 2000, intervalMs: 1 });
+  assert.equal(budget.written, 2);
+});
+
+test('a status write that never ends does not stop Events for good: one that waited maxWaitMs goes, one at a time', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxWaitMs: 50 });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  void budget.statusWrite(() => new Promise(() => {}));
+  budget.submit({}, write('first'));
+  budget.submit({}, write('second'));
+  assert.deepEqual(sent, []);
+  await waitFor('the first Event after its wait', () => sent.length === 1, { timeoutMs: 2000, intervalMs: 5 });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(sent, ['first'], 'one at a time while status writes are in flight');
+  finishAll();
+  await waitFor('the second', () => sent.length === 2, { timeoutMs: 2000, intervalMs: 5 });
+  finishAll();
+});

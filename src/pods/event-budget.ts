@@ -1,0 +1,146 @@
+// The process's one budget for Event writes, shared by every virtual node it runs: one token
+// bucket (the kubelet's --event-qps/--event-burst) and one bounded queue, as one kubelet has.
+// Pod status writes go first: an Event is sent only while no status write is in flight, so
+// Events use what the status writes leave of the API server; one that has waited
+// MAX_EVENT_WAIT_MS goes anyway, one at a time, so a status write that never ends cannot stop
+// Events for good. A full queue drops (and counts) new Events, as the kubelet's broadcaster does.
+import type { StatusClient } from './status-writer.ts';
+import { TokenBucket } from '../util/token-bucket.ts';
+
+export interface EventRateLimit {
+  /** Event writes per second (the kubelet's --event-qps, default 50). */
+  qps: number;
+  /** Writes allowed in a burst (the kubelet's --event-burst, default 100). */
+  burst: number;
+}
+
+export const DEFAULT_EVENT_RATE_LIMIT: EventRateLimit = { qps: 50, burst: 100 };
+
+/** Events waiting for their turn; beyond this they are dropped (the kubelet's broadcaster queue is 1000). */
+export const MAX_QUEUED_EVENTS = 1000;
+/** Event writes in flight at once: when status writes resume, at most this many Events are ahead of them. */
+const MAX_EVENTS_IN_FLIGHT = 4;
+/** An Event that has waited this long for status writes to pause goes anyway (one at a time). */
+export const MAX_EVENT_WAIT_MS = 10_000;
+
+interface QueuedEvent {
+  owner: object;
+  write: () => Promise<void>;
+  queuedAt: number;
+}
+
+export interface EventBudgetOptions {
+  rateLimit?: EventRateLimit;
+  maxQueued?: number;
+  maxInFlight?: number;
+  maxWaitMs?: number;
+}
+
+export class EventBudget {
+  /** Events sent to the API (whatever the answer). */
+  written = 0;
+  /** Events dropped because the queue was full. */
+  dropped = 0;
+  private readonly bucket: TokenBucket;
+  private readonly maxQueued: number;
+  private readonly maxInFlight: number;
+  private readonly maxWaitMs: number;
+  private readonly queue: QueuedEvent[] = [];
+  private eventsInFlight = 0;
+  private statusInFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: EventBudgetOptions = {}) {
+    const rate = options.rateLimit ?? DEFAULT_EVENT_RATE_LIMIT;
+    this.bucket = new TokenBucket(rate.qps, rate.burst);
+    this.maxQueued = options.maxQueued ?? MAX_QUEUED_EVENTS;
+    this.maxInFlight = options.maxInFlight ?? MAX_EVENTS_IN_FLIGHT;
+    this.maxWaitMs = options.maxWaitMs ?? MAX_EVENT_WAIT_MS;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Sends `write` when the budget allows; false when the queue was full and it was dropped. `owner` lets cancel() find it. */
+  submit(owner: object, write: () => Promise<void>): boolean {
+    if (this.queue.length >= this.maxQueued) {
+      this.dropped++;
+      return false;
+    }
+    this.queue.push({ owner, write, queuedAt: performance.now() });
+    this.drain();
+    return true;
+  }
+
+  /** Forgets the Events `owner` still has queued (a node that stops). */
+  cancel(owner: object): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.owner === owner) this.queue.splice(i, 1);
+  }
+
+  /** A status client whose writes go before every Event. */
+  prioritized(client: StatusClient): StatusClient {
+    return {
+      patch: (...args) => this.statusWrite(() => client.patch(...args)),
+      delete: (...args) => this.statusWrite(() => client.delete(...args)),
+    } as StatusClient;
+  }
+
+  /** Runs a status write; Events wait until no status write is in flight. */
+  async statusWrite<T>(write: () => Promise<T>): Promise<T> {
+    this.statusInFlight++;
+    try {
+      return await write();
+    } finally {
+      if (--this.statusInFlight === 0) this.drain();
+    }
+  }
+
+  /** Whether the next Event may go now; if it must wait for status writes, a wake-up when it has waited long enough. */
+  private mayGo(): boolean {
+    if (this.eventsInFlight >= this.maxInFlight) return false;
+    if (this.statusInFlight === 0) return true;
+    const waited = performance.now() - this.queue[0]!.queuedAt;
+    if (waited >= this.maxWaitMs) return this.eventsInFlight === 0;
+    this.wakeAfter(this.maxWaitMs - waited);
+    return false;
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0 && this.mayGo()) {
+      if (!this.bucket.tryTake()) {
+        this.wakeAfter(this.bucket.waitMs());
+        return;
+      }
+      const { write } = this.queue.shift()!;
+      this.written++;
+      this.eventsInFlight++;
+      // The write reports its own failure; the budget only needs to know it is done.
+      void write()
+        .catch(() => {})
+        .finally(() => {
+          this.eventsInFlight--;
+          this.drain();
+        });
+    }
+  }
+
+  private wakeAfter(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.drain();
+      },
+      Math.max(1, Math.ceil(ms)),
+    );
+    this.timer.unref();
+  }
+
+  /** Drops everything queued and the pending wake-up (the process is stopping). */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue.length = 0;
+  }
+}
