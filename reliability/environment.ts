@@ -1,15 +1,18 @@
-// What a chaos run breaks: a local control plane of its own (so kube-apiserver can be killed),
+// What a chaos run breaks: a local control plane of its own (so kube-apiserver can be killed;
+// its supervisor restarts it alone),
 // the fault proxy in front of it, and `vk run --provider mock` as a child process (so it can be
 // killed with SIGKILL), its backend a state file that outlives it, with a creation log and a
 // faults file the injector writes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
+import { componentPids, processRuns } from '../src/cluster/component-pids.ts';
 import { startLocalCluster, type LocalCluster } from '../src/cluster/local.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { freePort } from '../test/harness/net.ts';
 import { localKubeletApiArgs } from '../test/harness/vk-args.ts';
+import { waitFor } from '../test/harness/wait.ts';
 import { FaultProxy } from './fault-proxy.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -18,6 +21,18 @@ export interface ChaosEnvironmentOptions {
   dir: string;
   nodeName: string;
   progress: (line: string) => void;
+}
+
+/** What a kill -9 of kube-apiserver came to: the supervisor restarted it alone. */
+export interface ApiserverRestart {
+  pid: number;
+  newPid: number;
+  /** From the kill until the new kube-apiserver answered readyz. */
+  servingAfterMs: number;
+  /** The supervisor (etcd runs inside it) was not restarted. */
+  supervisorKept: boolean;
+  /** The other components still on their pids from before the kill. */
+  kept: string[];
 }
 
 export class ChaosEnvironment {
@@ -29,20 +44,18 @@ export class ChaosEnvironment {
   readonly proxy: FaultProxy;
   /** The workload's and checker's client: straight to kube-apiserver, not through the proxy. */
   readonly admin: KubeClient;
-  private cluster: LocalCluster;
-  private readonly apiserverPort: number;
+  private readonly cluster: LocalCluster;
   private readonly progress: (line: string) => void;
   private vk: ChildProcess | undefined;
   private vkLog: number | undefined;
   private vkRestarts = 0;
   private clockOffsetMs = 0;
 
-  private constructor(options: ChaosEnvironmentOptions, cluster: LocalCluster, apiserverPort: number, proxy: FaultProxy, admin: KubeClient) {
+  private constructor(options: ChaosEnvironmentOptions, cluster: LocalCluster, proxy: FaultProxy, admin: KubeClient) {
     this.dir = options.dir;
     this.nodeName = options.nodeName;
     this.progress = options.progress;
     this.cluster = cluster;
-    this.apiserverPort = apiserverPort;
     this.proxy = proxy;
     this.admin = admin;
     this.stateFile = path.join(this.dir, 'backend.json');
@@ -56,7 +69,7 @@ export class ChaosEnvironment {
     const cluster = await startLocalCluster({ dir: path.join(options.dir, 'cluster'), apiserverPort, progress: () => {} });
     const proxy = await FaultProxy.start('127.0.0.1', apiserverPort);
     const admin = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
-    const env = new ChaosEnvironment(options, cluster, apiserverPort, proxy, admin);
+    const env = new ChaosEnvironment(options, cluster, proxy, admin);
     env.writeProxyKubeconfig();
     writeFileSync(
       path.join(env.dir, 'mock.json'),
@@ -100,21 +113,34 @@ export class ChaosEnvironment {
   }
 
   /**
-   * kill -9 of kube-apiserver. The control plane's supervisor then stops the rest (it does not
-   * restart components), so the whole control plane is started again on the same data and port.
+   * kill -9 of kube-apiserver alone: the control plane's supervisor starts it again (same data
+   * and port) while etcd, kube-scheduler and kube-controller-manager go on. Returns once it serves
+   * again (readyz), with what happened to the other processes.
    */
-  async killApiserver(): Promise<void> {
+  async killApiserver(): Promise<ApiserverRestart> {
     const supervisor = this.cluster.info.pid;
-    const children = childPids(supervisor);
-    const pid = children.find((p) => cmdline(p).includes(' kube-apiserver '));
+    const before = componentPids(supervisor);
+    const pid = before['kube-apiserver'];
     if (pid === undefined)
-      throw new Error(
-        `chaos: no kube-apiserver among the control plane's processes (supervisor ${supervisor}, children ${children.map((p) => `${p}: ${cmdline(p).slice(0, 80)}`).join('; ') || 'none'})`,
-      );
+      throw new Error(`chaos: no kube-apiserver among the control plane's processes (supervisor ${supervisor}: ${JSON.stringify(before)})`);
+    let stopped: string | undefined;
+    void this.cluster.exited.then((reason) => (stopped = reason));
+    const killedAt = Date.now();
     process.kill(pid, 'SIGKILL');
-    await this.cluster.exited;
-    this.progress(`  kube-apiserver (pid ${pid}) killed; restarting the control plane`);
-    this.cluster = await startLocalCluster({ dir: path.join(this.dir, 'cluster'), apiserverPort: this.apiserverPort, progress: () => {} });
+    const newPid = await waitFor(
+      () => `kube-apiserver serving again after its kill -9 (components: ${JSON.stringify(componentPids(supervisor))})`,
+      async () => {
+        if (stopped) throw new Error(`chaos: the control plane stopped after kube-apiserver was killed: ${stopped}`);
+        const now = componentPids(supervisor)['kube-apiserver'];
+        if (now === undefined || now === pid) return undefined;
+        return (await this.admin.getText('/readyz')) === 'ok' ? now : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 200 },
+    );
+    const after = componentPids(supervisor);
+    const kept = (['kube-scheduler', 'kube-controller-manager'] as const).filter((name) => before[name] !== undefined && after[name] === before[name]);
+    this.progress(`  kube-apiserver (pid ${pid}) killed; pid ${newPid} serves again`);
+    return { pid, newPid, servingAfterMs: Date.now() - killedAt, supervisorKept: processRuns(supervisor), kept };
   }
 
   /** Rewrites the mock's faults file (see src/providers/mock/fault-file.ts). */
@@ -161,28 +187,5 @@ export class ChaosEnvironment {
     const config = parse(readFileSync(this.cluster.info.kubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[] };
     for (const c of config.clusters) c.cluster.server = `https://127.0.0.1:${this.proxy.port}`;
     writeFileSync(path.join(this.dir, 'proxy.kubeconfig'), stringify(config));
-  }
-}
-
-function childPids(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The parent pid is the 2nd field after the ")" that ends the command name.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
   }
 }
