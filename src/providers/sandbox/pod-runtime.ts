@@ -130,6 +130,11 @@ export class SandboxPod {
     return this.podState.containers.find((c) => c.name === name);
   }
 
+  /** Writes the pod's record now (a new pod's, before createPod returns). */
+  persist(): void {
+    saveState(this.dir, this.podState);
+  }
+
   private save(): void {
     if (this.gone) return;
     try {

@@ -14,6 +14,8 @@ import { parseSandboxConfig } from './config.ts';
 import { cgroupDirs } from './cgroups.ts';
 import { isAlive } from './procfs.ts';
 import { podDir, type PodRecordState } from './state.ts';
+import { sandboxBackendPods } from './backend-view.ts';
+import { readPodStarts } from './start-log.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
 import { busyboxRootfs } from '../../../test/fixtures/busybox-rootfs.ts';
@@ -26,12 +28,13 @@ try {
 }
 
 let dir = '';
+let rootfs = '';
 let provider: SandboxProvider;
 
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(path.join(os.tmpdir(), 'sbx-unit-'));
-  const rootfs = busyboxRootfs(dir);
+  rootfs = busyboxRootfs(dir);
   provider = await SandboxProvider.open(
     { dataDir: path.join(dir, 'data'), localImages: { busybox: rootfs }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } },
     { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger },
@@ -330,3 +333,45 @@ test('contract: an aborted call rejects and makes nothing; an unmappable volume 
   await provider.deletePod(stubborn.pod, deleted);
   assert.equal(await provider.getPod('unit', stubborn.pod.metadata!.name!, call), undefined);
 });
+
+test(
+  'createPod: its record and start-log line are on disk before it returns; a provider restarted on the data adopts the pod instead of starting it again',
+  { skip },
+  async () => {
+    const data = path.join(dir, 'start-log-data');
+    const createLog = path.join(dir, 'starts.jsonl');
+    const config = { dataDir: data, localImages: { busybox: rootfs }, createLog, network: { services: false, egress: false } };
+    const context = { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger };
+    const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+    const uid = r.pod.metadata!.uid!;
+    const first = await SandboxProvider.open(config, context);
+    await first.createPod(r, call);
+    // A kill -9 right now must not make a restarted provider start the pod a second time.
+    assert.ok(existsSync(path.join(podDir(data, uid), 'pod.json')), 'the record is saved before createPod returns');
+    assert.deepEqual(
+      readPodStarts(createLog).map((s) => s.uid),
+      [uid],
+    );
+    await first.createPod(r, call);
+    await waitFor('the pod running on the machine', () => sandboxBackendPods(data).find((p) => p.uid === uid && p.phase === 'Running'), { timeoutMs: 30_000 });
+    await first.close();
+
+    const second = await SandboxProvider.open(config, context);
+    try {
+      await second.createPod(r, call);
+      assert.deepEqual(
+        readPodStarts(createLog).map((s) => s.uid),
+        [uid],
+        'started once',
+      );
+      assert.deepEqual(
+        sandboxBackendPods(data).map((p) => [p.uid, p.name, p.phase]),
+        [[uid, r.pod.metadata!.name, 'Running']],
+      );
+      await second.deletePod(r.pod, deleted);
+      assert.deepEqual(sandboxBackendPods(data), [], 'no record, process or cgroup left');
+    } finally {
+      await second.close();
+    }
+  },
+);

@@ -39,6 +39,7 @@ import { POD_LINKS, PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
 import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
+import { appendDurably, podStartLine } from './start-log.ts';
 import { loadStates, podDir, podsDir } from './state.ts';
 import { volumeSource } from './volumes.ts';
 import { attachToContainer, execInContainer, forwardPort } from './sessions.ts';
@@ -263,6 +264,10 @@ export class SandboxProvider implements Provider {
       ...(resolved.original && { original: resolved.original }),
     });
     this.pods.set(key, pod);
+    // On disk before createPod returns: a provider restarted after a kill -9 adopts the pod
+    // instead of starting it a second time (and leaving the first start's processes behind).
+    pod.persist();
+    if (this.config.createLog) appendDurably(this.config.createLog, podStartLine(resolved.pod));
     this.notifier.markDirty(pod);
     pod.requestReconcile();
   }
