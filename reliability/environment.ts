@@ -1,8 +1,8 @@
-// What a chaos run breaks: a local control plane of its own (so kube-apiserver can be killed;
-// its supervisor restarts it alone),
-// the fault proxy in front of it, and `vk run --provider mock` as a child process (so it can be
-// killed with SIGKILL), its backend a state file that outlives it, with a creation log and a
-// faults file the injector writes.
+// What a chaos run breaks: a local control plane of its own (so kube-apiserver can be killed; its
+// supervisor restarts it alone), the fault proxy in front of it, and `vk run` as a child process
+// (so it can be killed with SIGKILL). With the mock, the backend is its state file (it outlives
+// the process), with a creation log and a faults file the injector writes; with the sandbox, it
+// is the pods on this machine (records, processes, cgroups) and the provider's start log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,13 +13,26 @@ import { KubeClient } from '../src/kube/client.ts';
 import { freePort } from '../test/harness/net.ts';
 import { localKubeletApiArgs } from '../test/harness/vk-args.ts';
 import { waitFor } from '../test/harness/wait.ts';
+import { buildBusyboxImage, buildImage } from '../test/fixtures/registry/image-builder.ts';
+import { startTestRegistry, type TestRegistry } from '../test/fixtures/registry/registry.ts';
+import { readMockState } from '../src/providers/mock/mock-provider.ts';
+import { sandboxBackendPods } from '../src/providers/sandbox/backend-view.ts';
+import { parseSandboxConfig } from '../src/providers/sandbox/config.ts';
+import { removeLeftovers } from '../src/providers/sandbox/leftovers.ts';
+import { checkHost } from '../src/providers/sandbox/sandbox-provider.ts';
+import { readPodStarts } from '../src/providers/sandbox/start-log.ts';
+import type { BackendPod } from './checker.ts';
 import { FaultProxy } from './fault-proxy.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 
+export type ChaosProvider = 'mock' | 'sandbox';
+
 export interface ChaosEnvironmentOptions {
   dir: string;
   nodeName: string;
+  /** mock: its state file is the backend; sandbox: real pods on this machine (root). */
+  provider: ChaosProvider;
   progress: (line: string) => void;
 }
 
@@ -38,9 +51,15 @@ export interface ApiserverRestart {
 export class ChaosEnvironment {
   readonly dir: string;
   readonly nodeName: string;
+  readonly provider: ChaosProvider;
   readonly stateFile: string;
   readonly createLog: string;
   readonly faultsFile: string;
+  /** The sandbox provider's data directory (its pods' records; processes and cgroups name it). */
+  readonly sandboxDir: string;
+  /** The image the workload's pods run: the sandbox's comes from a registry on loopback. */
+  image = 'registry.invalid/chaos:1';
+  private registry: TestRegistry | undefined;
   readonly proxy: FaultProxy;
   /** The workload's and checker's client: straight to kube-apiserver, not through the proxy. */
   readonly admin: KubeClient;
@@ -61,6 +80,8 @@ export class ChaosEnvironment {
     this.stateFile = path.join(this.dir, 'backend.json');
     this.createLog = path.join(this.dir, 'creates.jsonl');
     this.faultsFile = path.join(this.dir, 'faults.json');
+    this.provider = options.provider;
+    this.sandboxDir = path.join(this.dir, 'sandbox');
   }
 
   static async start(options: ChaosEnvironmentOptions): Promise<ChaosEnvironment> {
@@ -71,11 +92,22 @@ export class ChaosEnvironment {
     const admin = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
     const env = new ChaosEnvironment(options, cluster, proxy, admin);
     env.writeProxyKubeconfig();
-    writeFileSync(
-      path.join(env.dir, 'mock.json'),
-      JSON.stringify({ stateFile: env.stateFile, createLog: env.createLog, faultsFile: env.faultsFile, logIntervalMs: 0 }),
-    );
-    env.setProviderFaults({});
+    if (env.provider === 'sandbox') {
+      await checkHost(parseSandboxConfig({ dataDir: env.sandboxDir }));
+      env.registry = await startTestRegistry();
+      env.image = (await env.registry.pushImage('library/busybox', await buildImage(await buildBusyboxImage()), { tag: 'chaos' })).reference;
+      // No Services, DNS or egress rules: the churn needs none, and the machine keeps its nftables.
+      writeFileSync(
+        path.join(env.dir, 'provider.json'),
+        JSON.stringify({ dataDir: env.sandboxDir, createLog: env.createLog, network: { services: false, egress: false } }),
+      );
+    } else {
+      writeFileSync(
+        path.join(env.dir, 'provider.json'),
+        JSON.stringify({ stateFile: env.stateFile, createLog: env.createLog, faultsFile: env.faultsFile, logIntervalMs: 0 }),
+      );
+      env.setProviderFaults({});
+    }
     await env.startVk();
     return env;
   }
@@ -96,9 +128,9 @@ export class ChaosEnvironment {
       this.nodeName,
       ...localKubeletApiArgs(),
       '--provider',
-      'mock',
+      this.provider,
       '--provider-config',
-      path.join(this.dir, 'mock.json'),
+      path.join(this.dir, 'provider.json'),
       '--log-level',
       'info',
     ];
@@ -150,18 +182,15 @@ export class ChaosEnvironment {
     writeFileSync(this.faultsFile, JSON.stringify({ ...faults, clockOffsetMs: this.clockOffsetMs }));
   }
 
-  /** The UIDs of the creation log, in order. */
+  /** The UIDs of the creation log (the mock's creations, the sandbox's starts), in order. */
   createdUids(): string[] {
-    let text: string;
-    try {
-      text = readFileSync(this.createLog, 'utf8');
-    } catch {
-      return [];
-    }
-    return text
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => (JSON.parse(line) as { uid: string }).uid);
+    return readPodStarts(this.createLog).map((s) => s.uid);
+  }
+
+  /** The backend's pods now: the mock's state file, or the sandbox pods this machine holds (records, processes, cgroups). */
+  backendPods(): BackendPod[] {
+    if (this.provider === 'sandbox') return sandboxBackendPods(this.sandboxDir).map((p) => ({ uid: p.uid, key: `${p.namespace}/${p.name}`, phase: p.phase }));
+    return readMockState(this.stateFile).pods.map((p) => ({ uid: p.uid, key: `${p.namespace}/${p.name}`, phase: p.phase }));
   }
 
   get restarts(): number {
@@ -181,6 +210,13 @@ export class ChaosEnvironment {
     this.admin.close();
     await this.proxy.close();
     await this.cluster.stop();
+    await this.registry?.stop();
+    if (this.provider === 'sandbox') {
+      // What the drain left (a failed run): no sandbox pod outlives the run.
+      const left = await removeLeftovers(this.sandboxDir);
+      if (left.pods.length > 0)
+        this.progress(`removed ${left.pods.length} sandbox pods left on the machine${left.failed.length ? `; could not: ${left.failed.join('; ')}` : ''}`);
+    }
   }
 
   private writeProxyKubeconfig(): void {

@@ -17,6 +17,15 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/**
+ * The kinds a provider can take. The mock's failures, hangs and clock come from its faults file;
+ * the sandbox has no such hook (a failure or hang would have to be faked around it), so its runs
+ * leave those three out.
+ */
+export function faultKindsFor(provider: 'mock' | 'sandbox'): readonly FaultKind[] {
+  return provider === 'mock' ? FAULT_KINDS : FAULT_KINDS.filter((k) => k !== 'provider-fail' && k !== 'provider-hang' && k !== 'clock-jump');
+}
+
 export interface InjectedFault {
   kind: FaultKind;
   /** When it struck (ms since the epoch). */
@@ -32,11 +41,11 @@ export interface InjectedFault {
 }
 
 /** The next kinds: every kind once per round, in an order the seed decides. */
-export function faultRounds(random: () => number): () => FaultKind {
+export function faultRounds(random: () => number, kinds: readonly FaultKind[] = FAULT_KINDS): () => FaultKind {
   let round: FaultKind[] = [];
   return () => {
     if (round.length === 0) {
-      round = [...FAULT_KINDS];
+      round = [...kinds];
       for (let i = round.length - 1; i > 0; i--) {
         const j = Math.floor(random() * (i + 1));
         [round[i], round[j]] = [round[j]!, round[i]!];
