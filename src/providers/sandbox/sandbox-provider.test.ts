@@ -375,3 +375,35 @@ test(
     }
   },
 );
+
+test('a deletion cut short by a kill -9 of the provider goes on after its restart: the pod is not started again', { skip }, async () => {
+  const data = path.join(dir, 'interrupted-deletion-data');
+  const config = { dataDir: data, localImages: { busybox: rootfs }, network: { services: false, egress: false } };
+  const context = { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger };
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  const uid = r.pod.metadata!.uid!;
+  const first = await SandboxProvider.open(config, context);
+  await first.createPod(r, call);
+  await waitFor('the pod running on the machine', () => sandboxBackendPods(data).find((p) => p.uid === uid && p.phase === 'Running'), { timeoutMs: 30_000 });
+  await first.close();
+  // Where a kill -9 in the middle of the deletion leaves it: the deletion recorded, the sandbox
+  // torn down (its pause process gone, and with it the containers), the record and files still there.
+  const file = path.join(podDir(data, uid), 'pod.json');
+  const state = JSON.parse(readFileSync(file, 'utf8')) as PodRecordState;
+  writeFileSync(file, JSON.stringify({ ...state, deleting: { at: Date.now(), graceSeconds: 0, keepLogs: false } }));
+  process.kill(state.sandbox!.pause.pid, 'SIGKILL');
+  await waitFor('the pause process gone', () => !isAlive(state.sandbox!.pause.pid, state.sandbox!.pause.startTicks));
+
+  const second = await SandboxProvider.open(config, context);
+  try {
+    await waitFor(
+      () => `the pod gone from the machine (now ${JSON.stringify(sandboxBackendPods(data))})`,
+      () => sandboxBackendPods(data).length === 0,
+      { timeoutMs: 20_000 },
+    );
+    assert.deepEqual(await second.listPods(call), [], 'the provider let go of it');
+  } finally {
+    for (const p of await second.listPods(call)) await second.deletePod(p, deleted).catch(() => undefined);
+    await second.close();
+  }
+});

@@ -236,7 +236,13 @@ export class SandboxProvider implements Provider {
       this.pods.set(pod.key, pod);
       adopted++;
       this.log.info({ pod: pod.key, uid: pod.uid, sandbox: alive ? 'running' : 'gone' }, 'adopted pod from the data directory');
-      pod.requestReconcile();
+      const deleting = pod.interruptedDeletion;
+      // A kubelet does not start a terminating pod again: its deletion goes on where it stopped.
+      if (deleting)
+        void this.remove(pod, undefined, deleting.keepLogs).catch((err: unknown) =>
+          this.log.warn({ pod: pod.key, err: String(err) }, 'resumed deletion failed'),
+        );
+      else pod.requestReconcile();
     }
     if (adopted > 0) this.log.info({ pods: adopted }, 'adopted pods');
   }
