@@ -13,6 +13,7 @@ import type { ResolvedPod } from '../provider.ts';
 import { parseSandboxConfig } from './config.ts';
 import { cgroupDirs } from './cgroups.ts';
 import { isAlive } from './procfs.ts';
+import { startPause } from './pause.ts';
 import { podDir, type PodRecordState } from './state.ts';
 import { sandboxBackendPods } from './backend-view.ts';
 import { readPodStarts } from './start-log.ts';
@@ -53,8 +54,8 @@ const deleted = { ...call, reason: 'deleted' as const };
 const finished = { ...call, reason: 'finished' as const };
 
 /** What the provider saved for the pod (the record a restarted provider adopts from). */
-function saved(r: ResolvedPod): { dir: string; state: PodRecordState } {
-  const podPath = podDir(path.join(dir, 'data'), r.pod.metadata!.uid!);
+function saved(r: ResolvedPod, dataDir = path.join(dir, 'data')): { dir: string; state: PodRecordState } {
+  const podPath = podDir(dataDir, r.pod.metadata!.uid!);
   return { dir: podPath, state: JSON.parse(readFileSync(path.join(podPath, 'pod.json'), 'utf8')) as PodRecordState };
 }
 
@@ -405,5 +406,32 @@ test('a deletion cut short by a kill -9 of the provider goes on after its restar
   } finally {
     for (const p of await second.listPods(call)) await second.deletePod(p, deleted).catch(() => undefined);
     await second.close();
+  }
+});
+
+test('a pause process started but not recorded before a kill -9 of the provider is killed when the pod is adopted', { skip }, async () => {
+  const data = path.join(dir, 'stray-pause-data');
+  const config = { dataDir: data, localImages: { busybox: rootfs }, network: { services: false, egress: false } };
+  const context = { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger };
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  const uid = r.pod.metadata!.uid!;
+  const first = await SandboxProvider.open(config, context);
+  await first.createPod(r, call);
+  await waitFor('the pod running on the machine', () => sandboxBackendPods(data).find((p) => p.uid === uid && p.phase === 'Running'), { timeoutMs: 30_000 });
+  await first.close();
+  const recorded = saved(r, data).state.sandbox!.pause;
+  // What a provider killed right after starting a pause process leaves: one its record does not name.
+  const stray = await startPause(parseSandboxConfig(config).tools, podDir(data, uid));
+
+  const second = await SandboxProvider.open(config, context);
+  try {
+    await waitFor('the stray pause process gone', () => !isAlive(stray.pid, stray.startTicks), { timeoutMs: 10_000 });
+    assert.ok(isAlive(recorded.pid, recorded.startTicks), "the recorded pause process (the pod's sandbox) stays");
+    await second.deletePod(r.pod, deleted);
+    assert.deepEqual(sandboxBackendPods(data), [], 'no record, process or cgroup left');
+  } finally {
+    for (const p of await second.listPods(call)) await second.deletePod(p, deleted).catch(() => undefined);
+    await second.close();
+    if (isAlive(stray.pid, stray.startTicks)) process.kill(stray.pid, 'SIGKILL');
   }
 });

@@ -40,6 +40,7 @@ import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from '.
 import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
 import { appendDurably, podStartLine } from './start-log.ts';
+import { killStrayPauses, markedPodProcesses } from './stray-pauses.ts';
 import { loadStates, podDir, podsDir } from './state.ts';
 import { volumeSource } from './volumes.ts';
 import { attachToContainer, execInContainer, forwardPort } from './sessions.ts';
@@ -223,6 +224,7 @@ export class SandboxProvider implements Provider {
   /** Adopts the pods a previous provider process left in dataDir. */
   private async restore(): Promise<void> {
     let adopted = 0;
+    const marked = markedPodProcesses(podsDir(this.config.dataDir));
     for (const entry of loadStates(this.config.dataDir)) {
       if (!entry.state) {
         this.log.warn({ dir: entry.dir, err: entry.error }, 'removing an unreadable pod directory');
@@ -233,6 +235,8 @@ export class SandboxProvider implements Provider {
       // Volumes are on disk already; the core hands fresh ones on the next update.
       const pod = new SandboxPod(this.deps, entry.dir, state, { pod: state.pod, volumes: new Map() });
       const alive = pod.adopt();
+      const stray = killStrayPauses(marked, entry.dir, pod.state.sandbox?.pause);
+      if (stray.length > 0) this.log.info({ pod: pod.key, pids: stray }, 'killed pause processes the pod record does not name (started just before a restart)');
       this.pods.set(pod.key, pod);
       adopted++;
       this.log.info({ pod: pod.key, uid: pod.uid, sandbox: alive ? 'running' : 'gone' }, 'adopted pod from the data directory');
