@@ -48,6 +48,7 @@ type upOptions struct {
 	verifyKubeletTLS bool
 	serviceCIDR      string
 	advertiseAddress string
+	restart          bool
 }
 
 func runUp(args []string) int {
@@ -59,6 +60,8 @@ func runUp(args []string) int {
 	fs.BoolVar(&o.fsync, "etcd-fsync", false, "let etcd fsync (off by default: a throwaway cluster favours speed)")
 	fs.BoolVar(&o.verifyKubeletTLS, "verify-kubelet-serving-certs", false, "make kube-apiserver verify kubelet serving certificates against the cluster CA")
 	fs.StringVar(&o.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/16", "service cluster IP range")
+	fs.BoolVar(&o.restart, "restart-components", true,
+		"once the control plane is ready, start kube-apiserver, kube-scheduler or kube-controller-manager again (same arguments and port, after a short backoff) when it exits on its own; false: stop the whole control plane instead")
 	fs.StringVar(&o.advertiseAddress, "advertise-address", "127.0.0.1",
 		"address of this host (not loopback) where pods reach kube-apiserver, on the same port as 127.0.0.1; it becomes the kubernetes Service's endpoint")
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +81,7 @@ func runUp(args []string) int {
 		fmt.Fprintf(os.Stderr, "vk-cluster up: --advertise-address %q: want one IPv4 address of this host\n", o.advertiseAddress)
 		return 2
 	}
-	s := &supervisor{opts: o, started: time.Now(), exited: make(chan string, 4)}
+	s := &supervisor{opts: o, started: time.Now(), exited: make(chan string, 4), quit: make(chan struct{})}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if o.exitWithStdin {
@@ -104,13 +107,28 @@ type supervisor struct {
 	children []*child
 	exited   chan string
 	stopping bool
-	relay    *tcpForwarder
+	// ready: start-up is over; from then on a component that exits is restarted (opts.restart).
+	ready bool
+	// quit is closed when shutdown begins: a restart waiting out its backoff gives up.
+	quit  chan struct{}
+	relay *tcpForwarder
 }
 
 type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
+	name    string
+	args    []string
+	logDir  string
+	health  healthCheck
+	started time.Time
+	policy  *restartPolicy
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// healthCheck is where a component says it serves (kube-apiserver's readyz, the others' healthz).
+type healthCheck struct {
+	endpoint string
+	tls      *tls.Config
 }
 
 func (s *supervisor) progress(format string, a ...any) {
@@ -230,11 +248,11 @@ func (s *supervisor) run(ctx context.Context) error {
 	if o.verifyKubeletTLS {
 		apiArgs = append(apiArgs, "--kubelet-certificate-authority="+p.path("ca.crt"))
 	}
-	if err := s.spawn(ctx, "kube-apiserver", apiArgs, logDir); err != nil {
-		return err
-	}
 	tlsConfig, err := adminTLS(p)
 	if err != nil {
+		return err
+	}
+	if err := s.spawn("kube-apiserver", apiArgs, logDir, healthCheck{server + "/readyz", tlsConfig}); err != nil {
 		return err
 	}
 	if err := s.waitHealthy(ctx, "kube-apiserver", server+"/readyz", tlsConfig, 3*time.Minute); err != nil {
@@ -255,9 +273,16 @@ func (s *supervisor) run(ctx context.Context) error {
 			"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig, "--authorization-kubeconfig=" + kubeconfig,
 			"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 			"--cert-dir=" + filepath.Join(o.dir, "serving-certs"), "--profiling=false",
+			// One supervisor runs one of each, so there is no one to elect; with leader election they
+			// exit when kube-apiserver is away longer than the renew deadline (10 s), a restart of it included.
+			"--leader-elect=false",
 		}
 	}
-	if err := s.spawn(ctx, "kube-scheduler", componentAuth(kubeconfigs["kube-scheduler"], schedPort), logDir); err != nil {
+	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // loopback health probe of a self-signed component
+	healthz := func(port int) healthCheck {
+		return healthCheck{fmt.Sprintf("https://127.0.0.1:%d/healthz", port), insecure}
+	}
+	if err := s.spawn("kube-scheduler", componentAuth(kubeconfigs["kube-scheduler"], schedPort), logDir, healthz(schedPort)); err != nil {
 		return err
 	}
 	kcmArgs := append(componentAuth(kubeconfigs["kube-controller-manager"], kcmPort),
@@ -267,12 +292,11 @@ func (s *supervisor) run(ctx context.Context) error {
 		"--cluster-signing-cert-file="+p.path("ca.crt"), "--cluster-signing-key-file="+p.path("ca.key"),
 		"--service-cluster-ip-range="+o.serviceCIDR,
 	)
-	if err := s.spawn(ctx, "kube-controller-manager", kcmArgs, logDir); err != nil {
+	if err := s.spawn("kube-controller-manager", kcmArgs, logDir, healthz(kcmPort)); err != nil {
 		return err
 	}
-	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // loopback health probe of a self-signed component
 	for name, port := range map[string]int{"kube-scheduler": schedPort, "kube-controller-manager": kcmPort} {
-		if err := s.waitHealthy(ctx, name, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), insecure, 2*time.Minute); err != nil {
+		if err := s.waitHealthy(ctx, name, healthz(port).endpoint, insecure, 2*time.Minute); err != nil {
 			return err
 		}
 		s.progress("%s healthy on port %d", name, port)
@@ -292,6 +316,9 @@ func (s *supervisor) run(ctx context.Context) error {
 	if err := os.WriteFile(infoPath, data, 0o644); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.ready = true
+	s.mu.Unlock()
 	s.progress("control plane %s ready", kubernetesVersion)
 	fmt.Printf("ready %s\n", infoPath)
 
@@ -331,39 +358,129 @@ func (s *supervisor) startEtcd(dataDir string, clientPort, peerPort int, logFile
 }
 
 // spawn runs this same binary as one component, with its output in <logDir>/<name>.log.
-func (s *supervisor) spawn(ctx context.Context, name string, args []string, logDir string) error {
+func (s *supervisor) spawn(name string, args []string, logDir string, health healthCheck) error {
+	return s.start(&child{name: name, args: args, logDir: logDir, health: health, policy: newRestartPolicy()}, os.O_TRUNC)
+}
+
+// start runs c (again: logMode os.O_APPEND keeps the log of the runs before) and watches its exit.
+func (s *supervisor) start(c *child, logMode int) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(c.logDir, c.name+".log"), os.O_CREATE|os.O_WRONLY|logMode, 0o644)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, append([]string{name}, args...)...)
+	cmd := exec.Command(self, append([]string{c.name}, c.args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Children die with the supervisor even when it is killed with SIGKILL.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("starting %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	run := &child{name: c.name, args: c.args, logDir: c.logDir, health: c.health, policy: c.policy, cmd: cmd, done: make(chan struct{})}
+	// Under the lock: shutdown, once it has taken the list of children, must not miss a restarted one.
 	s.mu.Lock()
-	s.children = append(s.children, c)
+	if s.stopping {
+		s.mu.Unlock()
+		logFile.Close()
+		return fmt.Errorf("not starting %s: shutting down", c.name)
+	}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		logFile.Close()
+		return fmt.Errorf("starting %s: %w", c.name, err)
+	}
+	run.started = time.Now()
+	replaced := false
+	for i, old := range s.children {
+		if old.name == c.name {
+			s.children[i], replaced = run, true // same place: shutdown keeps its reverse start order
+		}
+	}
+	if !replaced {
+		s.children = append(s.children, run)
+	}
 	s.mu.Unlock()
 	go func() {
 		_ = cmd.Wait()
 		logFile.Close()
-		close(c.done)
+		close(run.done)
+		s.mu.Lock()
+		stopping, ready := s.stopping, s.ready
+		s.mu.Unlock()
+		switch {
+		case stopping:
+		case ready && s.opts.restart:
+			s.restart(run)
+		default:
+			s.exited <- run.name
+		}
+	}()
+	return nil
+}
+
+// restart starts a component that exited on its own again, after its backoff, and notes when it
+// serves again; one that exits too often stops the control plane (s.exited) as without restarts.
+func (s *supervisor) restart(c *child) {
+	ran := time.Since(c.started)
+	delay, ok := c.policy.next(time.Now(), ran)
+	if !ok {
+		s.progress("%s exited (%s) %d times within %s; not restarting it", c.name, c.cmd.ProcessState, c.policy.limit+1, c.policy.window)
+		s.exited <- c.name
+		return
+	}
+	s.progress("%s (pid %d) exited (%s) after %.1fs; restarting it in %s", c.name, c.cmd.Process.Pid, c.cmd.ProcessState, ran.Seconds(), delay)
+	s.noteInLog(c, fmt.Sprintf("vk-cluster: %s exited (%s); restarting it in %s", c.name, c.cmd.ProcessState, delay))
+	select {
+	case <-s.quit:
+		return
+	case <-time.After(delay):
+	}
+	if err := s.start(c, os.O_APPEND); err != nil {
+		s.progress("%v", err)
 		s.mu.Lock()
 		stopping := s.stopping
 		s.mu.Unlock()
 		if !stopping {
-			s.exited <- name
+			s.exited <- c.name
 		}
-	}()
-	return nil
+		return
+	}
+	restartedAt := time.Now()
+	s.mu.Lock()
+	var pid int
+	for _, r := range s.children {
+		if r.name == c.name {
+			pid = r.cmd.Process.Pid
+		}
+	}
+	s.mu.Unlock()
+	s.progress("%s restarted (pid %d)", c.name, pid)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: c.health.tls}}
+	defer client.CloseIdleConnections()
+	for time.Since(restartedAt) < 3*time.Minute {
+		if resp, err := client.Get(c.health.endpoint); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				s.progress("%s serves again, %.1fs after its restart", c.name, time.Since(restartedAt).Seconds())
+				return
+			}
+		}
+		select {
+		case <-s.quit:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// noteInLog appends a line to the component's log, between the output of its runs.
+func (s *supervisor) noteInLog(c *child, line string) {
+	f, err := os.OpenFile(filepath.Join(c.logDir, c.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), line)
 }
 
 func (s *supervisor) waitHealthy(ctx context.Context, name, endpoint string, tlsConfig *tls.Config, timeout time.Duration) error {
@@ -396,6 +513,9 @@ func (s *supervisor) waitHealthy(ctx context.Context, name, endpoint string, tls
 // shutdown stops components in reverse start order: SIGTERM, then SIGKILL after 10s.
 func (s *supervisor) shutdown() {
 	s.mu.Lock()
+	if !s.stopping {
+		close(s.quit)
+	}
 	s.stopping = true
 	children := append([]*child(nil), s.children...)
 	s.mu.Unlock()

@@ -3,7 +3,7 @@
 // measurement of how long the node takes to converge again.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Outage } from './checker.ts';
-import type { ChaosEnvironment } from './environment.ts';
+import type { ApiserverRestart, ChaosEnvironment } from './environment.ts';
 
 export const FAULT_KINDS = [
   'vk-kill',
@@ -17,6 +17,15 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/**
+ * The kinds a provider can take. The mock's failures, hangs and clock come from its faults file;
+ * the sandbox has no such hook (a failure or hang would have to be faked around it), so its runs
+ * leave those three out.
+ */
+export function faultKindsFor(provider: 'mock' | 'sandbox'): readonly FaultKind[] {
+  return provider === 'mock' ? FAULT_KINDS : FAULT_KINDS.filter((k) => k !== 'provider-fail' && k !== 'provider-hang' && k !== 'clock-jump');
+}
+
 export interface InjectedFault {
   kind: FaultKind;
   /** When it struck (ms since the epoch). */
@@ -27,14 +36,16 @@ export interface InjectedFault {
   detail: string;
   /** While the node could not act (vk dead, kube-apiserver down or stalled): deletions get this long more. */
   outage?: Outage;
+  /** apiserver-kill: the pids before and after, and which other control-plane processes kept theirs. */
+  apiserverRestart?: ApiserverRestart;
 }
 
 /** The next kinds: every kind once per round, in an order the seed decides. */
-export function faultRounds(random: () => number): () => FaultKind {
+export function faultRounds(random: () => number, kinds: readonly FaultKind[] = FAULT_KINDS): () => FaultKind {
   let round: FaultKind[] = [];
   return () => {
     if (round.length === 0) {
-      round = [...FAULT_KINDS];
+      round = [...kinds];
       for (let i = round.length - 1; i > 0; i--) {
         const j = Math.floor(random() * (i + 1));
         [round[i], round[j]] = [round[j]!, round[i]!];
@@ -69,14 +80,21 @@ async function strike(env: ChaosEnvironment, kind: FaultKind, random: () => numb
       await env.startVk();
       return { kind, atMs, detail: `kill -9 of vk, restarted after ${downMs} ms`, outage: { startMs: atMs, endMs: Date.now() } };
     }
-    case 'apiserver-kill':
-      await env.killApiserver();
+    case 'apiserver-kill': {
+      const restart = await env.killApiserver();
+      const others = ['kube-scheduler', 'kube-controller-manager'];
+      const restartedToo = others.filter((name) => !restart.kept.includes(name));
       return {
         kind,
         atMs,
-        detail: `kill -9 of kube-apiserver, control plane back after ${Date.now() - atMs} ms`,
+        detail:
+          `kill -9 of kube-apiserver alone (pid ${restart.pid}); the supervisor restarted it (pid ${restart.newPid}), serving (readyz) ${restart.servingAfterMs} ms after the kill; ` +
+          `${restart.supervisorKept ? 'supervisor and etcd kept' : 'the supervisor was gone'}, ` +
+          (restartedToo.length === 0 ? `${others.join(' and ')} kept their pids` : `${restartedToo.join(' and ')} restarted too`),
         outage: { startMs: atMs, endMs: Date.now() },
+        apiserverRestart: restart,
       };
+    }
     case 'watch-drop':
       return { kind, atMs, detail: `dropped ${env.proxy.dropAll()} connections (watches included)` };
     case 'connection-reset':

@@ -1,8 +1,7 @@
 // The chaos run's view of the world, refreshed by observe(): the namespace's pods in the API and
-// the pods of the mock's backend (its state file). It also dates the deletions the workload did
+// the pods of the backend (the mock's state file, or the sandbox pods on this machine). It also dates the deletions the workload did
 // not ask for itself (a Deployment scaled down) and keeps the leaks it saw on the way.
 import type { ObjectList, Pod } from '../src/kube/types.ts';
-import { readMockState } from '../src/providers/mock/mock-provider.ts';
 import { leakedPods, type ApiPod, type BackendPod, type Deletion, type Outage } from './checker.ts';
 import type { ChaosEnvironment } from './environment.ts';
 
@@ -44,12 +43,13 @@ export class Observer {
     }
     for (const [uid, p] of this.seen) if (!current.has(uid) && !this.dated.has(uid)) this.date({ uid, key: p.key, atMs: now, graceSeconds: 0 });
     this.seen = current;
-    this.backend = readMockState(this.env.stateFile).pods.map((p) => ({ uid: p.uid, key: `${p.namespace}/${p.name}`, phase: p.phase }));
+    this.backend = this.env.backendPods();
     for (const line of leakedPods(this.backend, current, this.deletions, now, this.outages)) this.noteLeak(line);
   }
 
   noteLeak(line: string): void {
-    const id = line.slice(0, line.indexOf('):') + 1);
+    // By UID: a sandbox pod whose record is gone while its processes or files remain has no name.
+    const id = /\(([^()]*)\):/.exec(line)?.[1] ?? line;
     if (!this.leaked.has(id)) this.leaked.set(id, line);
   }
 

@@ -14,8 +14,9 @@ export interface ChaosResult {
   startedAt: string;
   command: string;
   commit: string;
-  machine: { cpuModel: string; cores: number; node: string };
-  settings: { pods: number; minutes: number; seed: number; provider: 'mock'; convergenceCapMs: number };
+  /** loadavg: the machine's 1, 5 and 15 min load at the start and the end (other work shares it). */
+  machine: { cpuModel: string; cores: number; node: string; loadavg?: { start: number[]; end: number[] } };
+  settings: { pods: number; minutes: number; seed: number; provider: 'mock' | 'sandbox'; convergenceCapMs: number; faultKinds?: string[] };
   durationSeconds: number;
   workload: { podsRequested: number; ops: Record<string, number>; apiErrors: number; backendCreations: number };
   faults: FaultResult[];
@@ -32,7 +33,11 @@ export function renderMarkdown(r: ChaosResult): string {
   const lines = [
     '# Chaos results',
     '',
-    `\`${r.command}\` at ${r.startedAt}, commit ${r.commit}, ${r.machine.cores} × ${r.machine.cpuModel}, Node ${r.machine.node}. ${r.passed ? '**Passed.**' : '**Failed.**'}`,
+    `\`${r.command}\` at ${r.startedAt}, commit ${r.commit}, ${r.machine.cores} × ${r.machine.cpuModel}, Node ${r.machine.node}${
+      r.machine.loadavg
+        ? `, load average ${r.machine.loadavg.start.map((n) => n.toFixed(2)).join(' ')} at the start, ${r.machine.loadavg.end.map((n) => n.toFixed(2)).join(' ')} at the end`
+        : ''
+    }. Provider: ${r.settings.provider}. ${r.passed ? '**Passed.**' : '**Failed.**'}`,
     '',
     `${r.workload.podsRequested} pods asked for over ${(r.durationSeconds / 60).toFixed(1)} min (${r.workload.backendCreations} backend creations; operations: ${Object.entries(
       r.workload.ops,
@@ -46,7 +51,9 @@ export function renderMarkdown(r: ChaosResult): string {
     '',
     `Faults injected: ${Object.entries(r.faultCounts)
       .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}.`,
+      .join(
+        ', ',
+      )}.${r.settings.provider === 'sandbox' ? ' provider-fail, provider-hang and clock-jump are mock-only (the sandbox has no hook to inject them).' : ''}`,
     '',
     '| # | fault | what | fault lasted | converged after it ended |',
     '| ---: | --- | --- | ---: | ---: |',

@@ -1,8 +1,8 @@
-// The chaos suite: a churn workload on a virtual node (mock provider, its backend a state file)
-// while faults strike one after another; then the checker's counts and the convergence times.
-// See reliability/README.md.
+// The chaos suite: a churn workload on a virtual node (the mock provider, its backend a state
+// file; or the sandbox, real pods on this machine) while faults strike one after another; then
+// the checker's counts and the convergence times. See reliability/README.md.
 //
-//   node reliability/run.ts [--pods 1000] [--minutes 5] [--seed 1] [--smoke] [--out reliability/results] [--keep-dir]
+//   node reliability/run.ts [--provider mock|sandbox] [--pods 1000] [--minutes 5] [--seed 1] [--smoke] [--out reliability/results] [--keep-dir]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,9 +13,9 @@ import type { Node } from '../src/kube/types.ts';
 import { seededRandom } from '../src/util/seeded-random.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { compare, leakedPods, percentile, shouldRun, unconverged, type Deletion, type Outage } from './checker.ts';
-import { ChaosEnvironment } from './environment.ts';
+import { ChaosEnvironment, type ChaosProvider } from './environment.ts';
 import { Observer } from './observer.ts';
-import { faultRounds, FAULT_KINDS, inject } from './faults.ts';
+import { faultKindsFor, faultRounds, inject } from './faults.ts';
 import { renderMarkdown, type ChaosResult, type FaultResult } from './report.ts';
 import { ChurnWorkload } from './workload.ts';
 
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     pods: { type: 'string' },
     minutes: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    provider: { type: 'string', default: 'mock' },
     smoke: { type: 'boolean', default: false },
     out: { type: 'string' },
     'keep-dir': { type: 'boolean', default: false },
@@ -39,11 +40,24 @@ function positive(flag: string, raw: string): number {
   return n;
 }
 
+if (values.provider !== 'mock' && values.provider !== 'sandbox') {
+  process.stderr.write(`chaos: --provider must be mock or sandbox, got ${JSON.stringify(values.provider)}\n`);
+  process.exit(2);
+}
+const PROVIDER: ChaosProvider = values.provider;
 const SMOKE = values.smoke;
 const PODS = positive('pods', values.pods ?? (SMOKE ? '40' : '1000'));
 const MINUTES = positive('minutes', values.minutes ?? (SMOKE ? '0.5' : '5'));
 const SEED = Math.trunc(positive('seed', values.seed ?? '1'));
 const OUT = values.out ?? path.resolve(import.meta.dirname, 'results');
+/** results/latest.{json,md} for the mock, results/sandbox.{json,md} for the sandbox. */
+const RESULT_NAME = PROVIDER === 'mock' ? 'latest' : 'sandbox';
+const KINDS = faultKindsFor(PROVIDER);
+/**
+ * The sandbox's pods are real (a pause process, a monitor and the container each; 2 cores):
+ * fewer at a time, and they stop on SIGTERM at once (a shell as PID 1 would ignore it).
+ */
+const WORKLOAD_SHAPE = PROVIDER === 'sandbox' ? { deployments: 3, maxReplicas: 8, command: ['sh', '-c', 'trap "exit 0" TERM; sleep 86400 & wait'] } : {};
 /** A fault that has not converged by then is counted as not converged. */
 const CONVERGENCE_CAP_MS = 90_000;
 const NAMESPACE = 'chaos';
@@ -53,8 +67,12 @@ const progress = (line: string) => process.stderr.write(`chaos: ${line}\n`);
 const random = seededRandom(SEED);
 const workloadRandom = seededRandom(SEED + 0x9e3779b9);
 const startedAt = new Date();
+const loadAtStart = os.loadavg();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vk-chaos-'));
-const env = await ChaosEnvironment.start({ dir, nodeName: `vk-chaos-${SEED}`, progress });
+const env = await ChaosEnvironment.start({ dir, nodeName: `vk-chaos-${SEED}`, provider: PROVIDER, progress }).catch((err: unknown) => {
+  progress(`could not start: ${(err as Error).stack ?? String(err)}; kept ${dir}`);
+  process.exit(1);
+});
 let exitCode = 1;
 try {
   exitCode = await runChaos(env);
@@ -82,6 +100,8 @@ async function runChaos(env: ChaosEnvironment): Promise<number> {
     namespace: NAMESPACE,
     nodeName: env.nodeName,
     random: workloadRandom,
+    image: env.image,
+    ...WORKLOAD_SHAPE,
     onDelete: (d) => deletions.push(d),
   });
   await workload.setup();
@@ -108,9 +128,9 @@ async function runChaos(env: ChaosEnvironment): Promise<number> {
 
   // The faults, one at a time, each until the node converged again (or the cap).
   const faults: FaultResult[] = [];
-  const nextKind = faultRounds(random);
+  const nextKind = faultRounds(random, KINDS);
   await sleep(5_000);
-  while (Date.now() - started < durationMs || workload.podsRequested < PODS || faults.length < FAULT_KINDS.length) {
+  while (Date.now() - started < durationMs || workload.podsRequested < PODS || faults.length < KINDS.length) {
     const kind = nextKind();
     await observer.observe().catch(() => undefined);
     const atFault = new Set(observer.api.filter(shouldRun).map((p) => p.uid));
@@ -134,13 +154,13 @@ async function runChaos(env: ChaosEnvironment): Promise<number> {
     progress(
       `  ${convergedAfterMs === undefined ? 'NOT converged' : `converged ${(convergedAfterMs / 1000).toFixed(1)} s after the fault ended (${((fault.endMs - fault.atMs) / 1000).toFixed(1)} s after it struck)`}; ${workload.podsRequested} pods asked for so far`,
     );
-    if (SMOKE && faults.length >= FAULT_KINDS.length && workload.podsRequested >= PODS) break;
+    if (SMOKE && faults.length >= KINDS.length && workload.podsRequested >= PODS) break;
     await sleep(SMOKE ? 1_000 : Math.round(2_000 + random() * 6_000));
   }
   stop = true;
   await churn;
   await observing;
-  env.setProviderFaults({ clockOffsetMs: 0 });
+  if (PROVIDER === 'mock') env.setProviderFaults({ clockOffsetMs: 0 });
 
   // The end: everything that should run runs, statuses agree; then everything is deleted and
   // the backend must empty within the grace periods.
@@ -172,7 +192,7 @@ async function runChaos(env: ChaosEnvironment): Promise<number> {
   const findings = { ...settled, leaked: [...observer.leaked.values()] };
 
   const converged = faults.flatMap((f) => (f.convergedAfterMs === undefined ? [] : [f.convergedAfterMs]));
-  const faultCounts = Object.fromEntries(FAULT_KINDS.map((k) => [k, faults.filter((f) => f.kind === k).length]));
+  const faultCounts = Object.fromEntries(KINDS.map((k) => [k, faults.filter((f) => f.kind === k).length]));
   const counts = { duplicates: findings.duplicates.length, lost: findings.lost.length, leaked: findings.leaked.length, diverged: findings.diverged.length };
   const convergence = {
     p50Ms: percentile(converged, 50),
@@ -185,8 +205,8 @@ async function runChaos(env: ChaosEnvironment): Promise<number> {
     startedAt: startedAt.toISOString(),
     command: `npm run chaos -- ${process.argv.slice(2).join(' ')}`.trim(),
     commit: gitCommit(),
-    machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version },
-    settings: { pods: PODS, minutes: MINUTES, seed: SEED, provider: 'mock', convergenceCapMs: CONVERGENCE_CAP_MS },
+    machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, loadavg: { start: loadAtStart, end: os.loadavg() } },
+    settings: { pods: PODS, minutes: MINUTES, seed: SEED, provider: PROVIDER, convergenceCapMs: CONVERGENCE_CAP_MS, faultKinds: [...KINDS] },
     durationSeconds: Math.round((Date.now() - started) / 1000),
     workload: { podsRequested: workload.podsRequested, ops: workload.ops, apiErrors: workload.apiErrors, backendCreations: env.createdUids().length },
     faults,
@@ -197,8 +217,8 @@ async function runChaos(env: ChaosEnvironment): Promise<number> {
     passed,
   };
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(path.join(OUT, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(path.join(OUT, 'latest.md'), renderMarkdown(result));
+  writeFileSync(path.join(OUT, `${RESULT_NAME}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(path.join(OUT, `${RESULT_NAME}.md`), renderMarkdown(result));
   progress(
     `${passed ? 'passed' : 'FAILED'}: duplicates ${counts.duplicates}, lost ${counts.lost}, leaked ${counts.leaked}, diverged ${counts.diverged}; convergence p50 ${convergence.p50Ms} ms, p99 ${convergence.p99Ms} ms, not converged ${convergence.notConverged}; results in ${OUT}`,
   );

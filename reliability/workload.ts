@@ -13,6 +13,9 @@ export interface WorkloadOptions {
   random: () => number;
   deployments?: number;
   maxReplicas?: number;
+  /** What the pods run: by default an image nothing pulls (the mock runs any). */
+  image?: string;
+  command?: string[];
   /** Called for each deletion the workload asks for, with its grace period. */
   onDelete: (deletion: Deletion) => void;
 }
@@ -42,7 +45,7 @@ export class ChurnWorkload {
   private configVersion = 0;
 
   constructor(options: WorkloadOptions) {
-    this.o = { deployments: 4, maxReplicas: 25, ...options };
+    this.o = { deployments: 4, maxReplicas: 25, image: 'registry.invalid/chaos:1', command: [], ...options };
     this.replicas = Array.from({ length: this.o.deployments }, () => 0);
   }
 
@@ -146,7 +149,14 @@ export class ChurnWorkload {
         nodeSelector: { 'kubernetes.io/hostname': this.o.nodeName },
         tolerations: [{ operator: 'Exists' }],
         terminationGracePeriodSeconds: 5,
-        containers: [{ name: 'app', image: 'registry.invalid/chaos:1', volumeMounts: [{ name: 'config', mountPath: '/config' }] }],
+        containers: [
+          {
+            name: 'app',
+            image: this.o.image,
+            ...(this.o.command.length > 0 && { command: this.o.command }),
+            volumeMounts: [{ name: 'config', mountPath: '/config' }],
+          },
+        ],
         volumes: [{ name: 'config', configMap: { name: CONFIG_MAP } }],
       },
     };

@@ -57,3 +57,15 @@ test('workers process every key and stop on shutdown', async () => {
   await done;
   assert.equal(new Set(seen).size, 50);
 });
+
+test('a pending delayed add due later (a token refresh) does not swallow a sooner retry', async () => {
+  const queue = new WorkQueue({ baseDelayMs: 10 });
+  queue.addAfter('pod', 3_600_000);
+  queue.addRateLimited('pod');
+  queue.addAfter('pod', 60_000); // later than the retry: covered by it
+  const key = await Promise.race([queue.get(), new Promise<string>((resolve) => setTimeout(resolve, 2_000, 'not retried').unref())]);
+  assert.equal(key, 'pod');
+  queue.done('pod');
+  assert.equal(queue.length, 0);
+  queue.shutDown();
+});

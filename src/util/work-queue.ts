@@ -17,7 +17,8 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Pending delayed adds per key (a retry soon, a token refresh much later). */
+  private readonly timers = new Map<string, { dueMs: number; timer: NodeJS.Timeout }[]>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private readonly backoff: BackoffPolicy;
   private shuttingDown = false;
@@ -47,17 +48,28 @@ export class WorkQueue {
     this.queue.push(key);
   }
 
-  /** Adds the key after `delayMs`; an earlier pending delayed add of the same key wins. */
+  /**
+   * Adds the key after `delayMs`, unless a pending delayed add of it comes no later. A pending one
+   * due later stays too: it must not swallow a sooner retry (a failed sync behind a token refresh
+   * an hour away was retried only then: chaos --seed 2).
+   */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
-    if (this.timers.has(key)) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(key);
-      this.add(key);
-    }, delayMs);
-    timer.unref();
-    this.timers.set(key, timer);
+    const dueMs = Date.now() + delayMs;
+    const pending = this.timers.get(key) ?? [];
+    if (pending.some((p) => p.dueMs <= dueMs)) return;
+    const entry = {
+      dueMs,
+      timer: setTimeout(() => {
+        const left = (this.timers.get(key) ?? []).filter((p) => p !== entry);
+        if (left.length > 0) this.timers.set(key, left);
+        else this.timers.delete(key);
+        this.add(key);
+      }, delayMs),
+    };
+    entry.timer.unref();
+    this.timers.set(key, [...pending, entry]);
   }
 
   /** Re-adds a failed key after its backoff; returns the delay used. */
@@ -102,7 +114,7 @@ export class WorkQueue {
 
   shutDown(): void {
     this.shuttingDown = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    for (const pending of this.timers.values()) for (const p of pending) clearTimeout(p.timer);
     this.timers.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }

@@ -78,6 +78,12 @@ export const sandboxConfigSchema = z
     cgroups: z.enum(['auto', 'v2', 'v1', 'none']).default('auto'),
     /** The kubelet's podPidsLimit: most processes a pod may have (pids controller); default no limit. */
     podPidsLimit: z.number().int().positive().optional(),
+    /**
+     * Appends one JSON line per pod the provider starts ({uid, namespace, name, at}), written and
+     * fsynced before createPod returns: a chaos run counts starts per UID from it (a kubelet starts
+     * a pod once per UID). Unset: no log.
+     */
+    createLog: z.string().min(1).optional(),
     capacity: z.record(z.string().min(1), quantitySchema).default({}),
     labels: z.record(z.string().min(1), z.string()).default({}),
     tools: toolsSchema.prefault({}),
@@ -87,6 +93,7 @@ export const sandboxConfigSchema = z
     ...c,
     dataDir: path.resolve(c.dataDir),
     imageDir: path.resolve(c.imageDir ?? path.join(c.dataDir, 'images')),
+    ...(c.createLog !== undefined && { createLog: path.resolve(c.createLog) }),
     capacity: { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024 / 1024)}Mi`, pods: '110', ...c.capacity },
     architecture: goArch(),
   }));

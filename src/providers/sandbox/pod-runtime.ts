@@ -130,6 +130,11 @@ export class SandboxPod {
     return this.podState.containers.find((c) => c.name === name);
   }
 
+  /** Writes the pod's record now (a new pod's, before createPod returns). */
+  persist(): void {
+    saveState(this.dir, this.podState);
+  }
+
   private save(): void {
     if (this.gone) return;
     try {
@@ -150,7 +155,7 @@ export class SandboxPod {
     this.reconcileQueued = true;
     this.reconciling = this.reconciling.then(async () => {
       this.reconcileQueued = false;
-      if (this.gone || this.isDeleting) return;
+      if (this.gone || this.isDeleting || this.podState.deleting) return;
       try {
         await this.reconcile();
       } catch (err) {
@@ -179,7 +184,7 @@ export class SandboxPod {
     if (sandbox?.network) this.deps.networks.reserve(sandbox.network.index);
     for (const c of this.podState.containers) if (c.running) this.runs.adopt(c, c.running, alive);
     if (sandbox && !alive) {
-      this.log.info('pod sandbox is gone; it will be created again');
+      this.log.info(this.podState.deleting ? 'pod sandbox is gone; its deletion goes on' : 'pod sandbox is gone; it will be created again');
       this.podState.sandbox = undefined;
       if (sandbox.network) void this.deps.networks.detach(sandbox.network).catch(() => undefined);
     }
@@ -377,13 +382,22 @@ export class SandboxPod {
     return this.deletion;
   }
 
+  /** The deletion a provider killed meanwhile had begun (see PodRecordState.deleting), if any. */
+  get interruptedDeletion(): PodRecordState['deleting'] {
+    return this.deletion ? undefined : this.podState.deleting;
+  }
+
   private async runDeletion(apiPod: Pod | undefined, keepLogsIn: string | undefined): Promise<void> {
     if (this.gone) return;
     clearTimeout(this.timer);
     this.abort.abort(new AbortedError('pod deleted'));
-    await this.reconciling;
-    const grace = this.graceSeconds(apiPod);
     const state = this.podState;
+    // What is left of a grace period that began before a restart.
+    const begun = state.deleting;
+    const grace = begun ? Math.max(0, Math.ceil((begun.at + begun.graceSeconds * 1000 - Date.now()) / 1000)) : this.graceSeconds(apiPod);
+    state.deleting = begun ?? { at: Date.now(), graceSeconds: grace, keepLogs: keepLogsIn !== undefined };
+    this.save();
+    await this.reconciling;
     await stopInKubeletOrder(state.containers, grace, (c, seconds) => this.stopContainer(c, seconds, 'pod deleted'));
     await teardownSandbox(this.sandboxHost, state);
     if (state.cgroup && !(await removeCgroup(state.cgroup))) this.log.warn({ cgroup: state.cgroup.memory }, "could not remove the pod's cgroup");

@@ -13,7 +13,10 @@ import type { ResolvedPod } from '../provider.ts';
 import { parseSandboxConfig } from './config.ts';
 import { cgroupDirs } from './cgroups.ts';
 import { isAlive } from './procfs.ts';
+import { startPause } from './pause.ts';
 import { podDir, type PodRecordState } from './state.ts';
+import { sandboxBackendPods } from './backend-view.ts';
+import { readPodStarts } from './start-log.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
 import { busyboxRootfs } from '../../../test/fixtures/busybox-rootfs.ts';
@@ -26,12 +29,13 @@ try {
 }
 
 let dir = '';
+let rootfs = '';
 let provider: SandboxProvider;
 
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(path.join(os.tmpdir(), 'sbx-unit-'));
-  const rootfs = busyboxRootfs(dir);
+  rootfs = busyboxRootfs(dir);
   provider = await SandboxProvider.open(
     { dataDir: path.join(dir, 'data'), localImages: { busybox: rootfs }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } },
     { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger },
@@ -50,8 +54,8 @@ const deleted = { ...call, reason: 'deleted' as const };
 const finished = { ...call, reason: 'finished' as const };
 
 /** What the provider saved for the pod (the record a restarted provider adopts from). */
-function saved(r: ResolvedPod): { dir: string; state: PodRecordState } {
-  const podPath = podDir(path.join(dir, 'data'), r.pod.metadata!.uid!);
+function saved(r: ResolvedPod, dataDir = path.join(dir, 'data')): { dir: string; state: PodRecordState } {
+  const podPath = podDir(dataDir, r.pod.metadata!.uid!);
   return { dir: podPath, state: JSON.parse(readFileSync(path.join(podPath, 'pod.json'), 'utf8')) as PodRecordState };
 }
 
@@ -329,4 +333,105 @@ test('contract: an aborted call rejects and makes nothing; an unmappable volume 
   // The pod stays deletable: a second call waits for the deletion in progress.
   await provider.deletePod(stubborn.pod, deleted);
   assert.equal(await provider.getPod('unit', stubborn.pod.metadata!.name!, call), undefined);
+});
+
+test(
+  'createPod: its record and start-log line are on disk before it returns; a provider restarted on the data adopts the pod instead of starting it again',
+  { skip },
+  async () => {
+    const data = path.join(dir, 'start-log-data');
+    const createLog = path.join(dir, 'starts.jsonl');
+    const config = { dataDir: data, localImages: { busybox: rootfs }, createLog, network: { services: false, egress: false } };
+    const context = { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger };
+    const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+    const uid = r.pod.metadata!.uid!;
+    const first = await SandboxProvider.open(config, context);
+    await first.createPod(r, call);
+    // A kill -9 right now must not make a restarted provider start the pod a second time.
+    assert.ok(existsSync(path.join(podDir(data, uid), 'pod.json')), 'the record is saved before createPod returns');
+    assert.deepEqual(
+      readPodStarts(createLog).map((s) => s.uid),
+      [uid],
+    );
+    await first.createPod(r, call);
+    await waitFor('the pod running on the machine', () => sandboxBackendPods(data).find((p) => p.uid === uid && p.phase === 'Running'), { timeoutMs: 30_000 });
+    await first.close();
+
+    const second = await SandboxProvider.open(config, context);
+    try {
+      await second.createPod(r, call);
+      assert.deepEqual(
+        readPodStarts(createLog).map((s) => s.uid),
+        [uid],
+        'started once',
+      );
+      assert.deepEqual(
+        sandboxBackendPods(data).map((p) => [p.uid, p.name, p.phase]),
+        [[uid, r.pod.metadata!.name, 'Running']],
+      );
+      await second.deletePod(r.pod, deleted);
+      assert.deepEqual(sandboxBackendPods(data), [], 'no record, process or cgroup left');
+    } finally {
+      await second.close();
+    }
+  },
+);
+
+test('a deletion cut short by a kill -9 of the provider goes on after its restart: the pod is not started again', { skip }, async () => {
+  const data = path.join(dir, 'interrupted-deletion-data');
+  const config = { dataDir: data, localImages: { busybox: rootfs }, network: { services: false, egress: false } };
+  const context = { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger };
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  const uid = r.pod.metadata!.uid!;
+  const first = await SandboxProvider.open(config, context);
+  await first.createPod(r, call);
+  await waitFor('the pod running on the machine', () => sandboxBackendPods(data).find((p) => p.uid === uid && p.phase === 'Running'), { timeoutMs: 30_000 });
+  await first.close();
+  // Where a kill -9 in the middle of the deletion leaves it: the deletion recorded, the sandbox
+  // torn down (its pause process gone, and with it the containers), the record and files still there.
+  const file = path.join(podDir(data, uid), 'pod.json');
+  const state = JSON.parse(readFileSync(file, 'utf8')) as PodRecordState;
+  writeFileSync(file, JSON.stringify({ ...state, deleting: { at: Date.now(), graceSeconds: 0, keepLogs: false } }));
+  process.kill(state.sandbox!.pause.pid, 'SIGKILL');
+  await waitFor('the pause process gone', () => !isAlive(state.sandbox!.pause.pid, state.sandbox!.pause.startTicks));
+
+  const second = await SandboxProvider.open(config, context);
+  try {
+    await waitFor(
+      () => `the pod gone from the machine (now ${JSON.stringify(sandboxBackendPods(data))})`,
+      () => sandboxBackendPods(data).length === 0,
+      { timeoutMs: 20_000 },
+    );
+    assert.deepEqual(await second.listPods(call), [], 'the provider let go of it');
+  } finally {
+    for (const p of await second.listPods(call)) await second.deletePod(p, deleted).catch(() => undefined);
+    await second.close();
+  }
+});
+
+test('a pause process started but not recorded before a kill -9 of the provider is killed when the pod is adopted', { skip }, async () => {
+  const data = path.join(dir, 'stray-pause-data');
+  const config = { dataDir: data, localImages: { busybox: rootfs }, network: { services: false, egress: false } };
+  const context = { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger };
+  const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] });
+  const uid = r.pod.metadata!.uid!;
+  const first = await SandboxProvider.open(config, context);
+  await first.createPod(r, call);
+  await waitFor('the pod running on the machine', () => sandboxBackendPods(data).find((p) => p.uid === uid && p.phase === 'Running'), { timeoutMs: 30_000 });
+  await first.close();
+  const recorded = saved(r, data).state.sandbox!.pause;
+  // What a provider killed right after starting a pause process leaves: one its record does not name.
+  const stray = await startPause(parseSandboxConfig(config).tools, podDir(data, uid));
+
+  const second = await SandboxProvider.open(config, context);
+  try {
+    await waitFor('the stray pause process gone', () => !isAlive(stray.pid, stray.startTicks), { timeoutMs: 10_000 });
+    assert.ok(isAlive(recorded.pid, recorded.startTicks), "the recorded pause process (the pod's sandbox) stays");
+    await second.deletePod(r.pod, deleted);
+    assert.deepEqual(sandboxBackendPods(data), [], 'no record, process or cgroup left');
+  } finally {
+    for (const p of await second.listPods(call)) await second.deletePod(p, deleted).catch(() => undefined);
+    await second.close();
+    if (isAlive(stray.pid, stray.startTicks)) process.kill(stray.pid, 'SIGKILL');
+  }
 });

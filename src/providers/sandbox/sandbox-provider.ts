@@ -39,6 +39,8 @@ import { POD_LINKS, PodNetworks } from './network.ts';
 import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
 import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
+import { appendDurably, podStartLine } from './start-log.ts';
+import { killStrayPauses, markedPodProcesses } from './stray-pauses.ts';
 import { loadStates, podDir, podsDir } from './state.ts';
 import { volumeSource } from './volumes.ts';
 import { attachToContainer, execInContainer, forwardPort } from './sessions.ts';
@@ -222,6 +224,7 @@ export class SandboxProvider implements Provider {
   /** Adopts the pods a previous provider process left in dataDir. */
   private async restore(): Promise<void> {
     let adopted = 0;
+    const marked = markedPodProcesses(podsDir(this.config.dataDir));
     for (const entry of loadStates(this.config.dataDir)) {
       if (!entry.state) {
         this.log.warn({ dir: entry.dir, err: entry.error }, 'removing an unreadable pod directory');
@@ -232,10 +235,18 @@ export class SandboxProvider implements Provider {
       // Volumes are on disk already; the core hands fresh ones on the next update.
       const pod = new SandboxPod(this.deps, entry.dir, state, { pod: state.pod, volumes: new Map() });
       const alive = pod.adopt();
+      const stray = killStrayPauses(marked, entry.dir, pod.state.sandbox?.pause);
+      if (stray.length > 0) this.log.info({ pod: pod.key, pids: stray }, 'killed pause processes the pod record does not name (started just before a restart)');
       this.pods.set(pod.key, pod);
       adopted++;
       this.log.info({ pod: pod.key, uid: pod.uid, sandbox: alive ? 'running' : 'gone' }, 'adopted pod from the data directory');
-      pod.requestReconcile();
+      const deleting = pod.interruptedDeletion;
+      // A kubelet does not start a terminating pod again: its deletion goes on where it stopped.
+      if (deleting)
+        void this.remove(pod, undefined, deleting.keepLogs).catch((err: unknown) =>
+          this.log.warn({ pod: pod.key, err: String(err) }, 'resumed deletion failed'),
+        );
+      else pod.requestReconcile();
     }
     if (adopted > 0) this.log.info({ pods: adopted }, 'adopted pods');
   }
@@ -263,6 +274,10 @@ export class SandboxProvider implements Provider {
       ...(resolved.original && { original: resolved.original }),
     });
     this.pods.set(key, pod);
+    // On disk before createPod returns: a provider restarted after a kill -9 adopts the pod
+    // instead of starting it a second time (and leaving the first start's processes behind).
+    pod.persist();
+    if (this.config.createLog) appendDurably(this.config.createLog, podStartLine(resolved.pod));
     this.notifier.markDirty(pod);
     pod.requestReconcile();
   }

@@ -75,6 +75,11 @@ export interface PodRecordState {
   containers: ContainerRecord[];
   initDone: boolean;
   terminal?: { phase: 'Succeeded' | 'Failed'; reason?: string; message?: string; at: number };
+  /**
+   * Saved when the deletion starts: a provider restarted meanwhile (kill -9) finishes it instead
+   * of starting the pod again. keepLogs: a release of a finished pod (its logs stay readable).
+   */
+  deleting?: { at: number; graceSeconds: number; keepLogs: boolean };
 }
 
 /** The record of a pod not started yet: every container waiting (PodInitializing behind init containers). */
