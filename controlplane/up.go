@@ -273,9 +273,10 @@ func (s *supervisor) run(ctx context.Context) error {
 			"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig, "--authorization-kubeconfig=" + kubeconfig,
 			"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 			"--cert-dir=" + filepath.Join(o.dir, "serving-certs"), "--profiling=false",
-			// One supervisor runs one of each, so there is no one to elect; with leader election they
-			// exit when kube-apiserver is away longer than the renew deadline (10 s), a restart of it included.
-			"--leader-elect=false",
+			// Leader election stays on (their Leases are what tools look at), with a renew deadline
+			// long enough that a restart of kube-apiserver alone (5-20 s) does not make them exit:
+			// with the default 10 s they did, on nearly every restart.
+			"--leader-elect=true", "--leader-elect-lease-duration=60s", "--leader-elect-renew-deadline=40s", "--leader-elect-retry-period=2s",
 		}
 	}
 	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // loopback health probe of a self-signed component

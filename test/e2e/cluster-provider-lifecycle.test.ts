@@ -155,7 +155,10 @@ test('streams forced onto SPDY: kubectl exec -i with 1 MB of stdin, exec -it wit
   assert.match(failing.stderr, /to stderr/);
 
   // The size kubectl reads from its terminal reaches the container's pty over the resize stream.
-  const tty = await execTty('spdy', 'web', 'test -t 0 && echo is a tty; stty size; exit 5', 37, 111);
+  // It travels kubectl → source API → vk → target API → target node while the command already
+  // runs (as on a kubelet: a CRI exec has no initial size), so the command waits for it (5 s at most).
+  const waitSize = 'i=0; until [ "$(stty size 2>/dev/null)" = "37 111" ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done';
+  const tty = await execTty('spdy', 'web', `test -t 0 && echo is a tty; ${waitSize}; stty size; exit 5`, 37, 111);
   assert.match(tty.out, /is a tty\r\n/);
   assert.match(tty.out, /37 111\r\n/, `the terminal size in the container (output: ${JSON.stringify(tty.out)})`);
   assert.equal(tty.code, 5);
