@@ -21,43 +21,51 @@ export interface PodTimes {
   scheduledAt?: string;
 }
 
-/** Watches the pods of one namespace and stamps each transition with performance.now() of this process. */
-export class PodWatch {
-  readonly pods = new Map<string, PodTimes>();
-  private readonly abort = new AbortController();
-  private waiters: (() => void)[] = [];
-  private running: Promise<void> | undefined;
-  private error: unknown;
-  events = 0;
-  /** Watches resumed after kube-apiserver closed one (a slow consumer, under load). */
+/**
+ * A list-then-watch of one resource in one namespace that resumes from the last resourceVersion when
+ * kube-apiserver closes the watch (it does so to a consumer that falls behind, under load).
+ */
+abstract class NamespaceWatch<T extends { metadata?: { resourceVersion?: string } }> {
+  /** Watches resumed after kube-apiserver closed one. */
   rewatches = 0;
-
+  protected readonly abort = new AbortController();
+  protected error: unknown;
+  private running: Promise<void> | undefined;
+  private lastRv = '';
   private readonly client: KubeClient;
-  private readonly namespace: string;
+  private readonly path: string;
 
-  constructor(client: KubeClient, namespace: string) {
+  constructor(client: KubeClient, namespace: string, resource: string) {
     this.client = client;
-    this.namespace = namespace;
+    this.path = `/api/v1/namespaces/${namespace}/${resource}`;
   }
 
+  /** One watch event, stamped with performance.now() when it arrived. */
+  protected abstract onEvent(type: string, object: T, now: number): void;
+  /** The watch failed for good (error is set). */
+  protected onFailed(): void {}
+
   async start(): Promise<void> {
-    const list = await this.client.list<{ metadata: { resourceVersion: string } }>(`/api/v1/namespaces/${this.namespace}/pods`);
-    this.running = this.loop(list.metadata.resourceVersion).catch((err: unknown) => {
+    this.lastRv = (await this.client.list<{ metadata: { resourceVersion: string } }>(this.path)).metadata.resourceVersion;
+    this.running = this.loop().catch((err: unknown) => {
       if (!this.abort.signal.aborted) this.error = err;
-      this.notify();
+      this.onFailed();
     });
   }
 
-  private lastRv = '';
-
-  private async loop(resourceVersion: string): Promise<void> {
-    this.lastRv = resourceVersion;
+  private async loop(): Promise<void> {
     let failures = 0;
     while (!this.abort.signal.aborted) {
       try {
-        await this.watchFrom(this.lastRv);
+        const options = { resourceVersion: this.lastRv, allowWatchBookmarks: true, timeoutSeconds: 3600 };
+        for await (const event of this.client.watch<T>(this.path, options, this.abort.signal)) {
+          const now = performance.now();
+          if (event.object.metadata?.resourceVersion) this.lastRv = event.object.metadata.resourceVersion;
+          if (event.type === 'BOOKMARK') continue;
+          if (event.type === 'ERROR') throw new Error(`watch error: ${JSON.stringify(event.object)}`);
+          this.onEvent(event.type, event.object, now);
+        }
       } catch (err) {
-        // kube-apiserver closes a watch whose consumer falls behind; resume from the last resourceVersion seen.
         if (this.abort.signal.aborted || ++failures > 20) throw err;
         this.rewatches++;
         await new Promise((r) => setTimeout(r, 200));
@@ -65,37 +73,43 @@ export class PodWatch {
     }
   }
 
-  /** Watches from rv until the stream ends, keeping the last resourceVersion seen in lastRv. */
-  private async watchFrom(rv: string): Promise<void> {
-    {
-      for await (const event of this.client.watch<Pod>(
-        `/api/v1/namespaces/${this.namespace}/pods`,
-        { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 3600 },
-        this.abort.signal,
-      )) {
-        const now = performance.now();
-        this.events++;
-        const pod = event.object;
-        if (pod.metadata?.resourceVersion) this.lastRv = pod.metadata.resourceVersion;
-        if (event.type === 'BOOKMARK') continue;
-        if (event.type === 'ERROR') throw new Error(`watch error: ${JSON.stringify(event.object)}`);
-        const name = pod.metadata?.name ?? '';
-        let times = this.pods.get(name);
-        if (!times) {
-          times = { added: now };
-          this.pods.set(name, times);
-        }
-        if (times.bound === undefined && pod.spec?.nodeName) times.bound = now;
-        if (times.running === undefined && pod.status?.phase === 'Running') times.running = now;
-        if (times.deleting === undefined && pod.metadata?.deletionTimestamp) times.deleting = now;
-        if (times.scheduledAt === undefined) {
-          const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'True');
-          if (scheduled?.lastTransitionTime) times.scheduledAt = scheduled.lastTransitionTime;
-        }
-        if (event.type === 'DELETED') times.gone = now;
-        this.notify();
-      }
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+}
+
+/** Watches the pods of one namespace and stamps each transition with performance.now() of this process. */
+export class PodWatch extends NamespaceWatch<Pod> {
+  readonly pods = new Map<string, PodTimes>();
+  private waiters: (() => void)[] = [];
+  events = 0;
+
+  constructor(client: KubeClient, namespace: string) {
+    super(client, namespace, 'pods');
+  }
+
+  protected onEvent(type: string, pod: Pod, now: number): void {
+    this.events++;
+    const name = pod.metadata?.name ?? '';
+    let times = this.pods.get(name);
+    if (!times) {
+      times = { added: now };
+      this.pods.set(name, times);
     }
+    if (times.bound === undefined && pod.spec?.nodeName) times.bound = now;
+    if (times.running === undefined && pod.status?.phase === 'Running') times.running = now;
+    if (times.deleting === undefined && pod.metadata?.deletionTimestamp) times.deleting = now;
+    if (times.scheduledAt === undefined) {
+      const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'True');
+      if (scheduled?.lastTransitionTime) times.scheduledAt = scheduled.lastTransitionTime;
+    }
+    if (type === 'DELETED') times.gone = now;
+    this.notify();
+  }
+
+  protected override onFailed(): void {
+    this.notify();
   }
 
   private notify(): void {
@@ -127,11 +141,6 @@ export class PodWatch {
       clearTimeout(timer);
     }
   }
-
-  async stop(): Promise<void> {
-    this.abort.abort();
-    await this.running;
-  }
 }
 
 /** Components of the control plane that also write Events about the bench's pods; the rest are the peer's. */
@@ -144,50 +153,21 @@ interface WatchedEvent {
 }
 
 /** Watches the Events of one namespace: how many the peer wrote (created or updated) and when the last one landed. */
-export class EventWatch {
+export class EventWatch extends NamespaceWatch<WatchedEvent> {
   /** Event writes seen (ADDED and MODIFIED), the control plane's left out. */
   writes = 0;
   /** performance.now() of the last one. */
   last: number | undefined;
-  private readonly abort = new AbortController();
-  private running: Promise<void> | undefined;
-  private readonly client: KubeClient;
-  private readonly namespace: string;
 
   constructor(client: KubeClient, namespace: string) {
-    this.client = client;
-    this.namespace = namespace;
+    super(client, namespace, 'events');
   }
 
-  async start(): Promise<void> {
-    const path = `/api/v1/namespaces/${this.namespace}/events`;
-    let rv = (await this.client.list<{ metadata: { resourceVersion: string } }>(path)).metadata.resourceVersion;
-    this.running = (async () => {
-      while (!this.abort.signal.aborted) {
-        try {
-          for await (const event of this.client.watch<WatchedEvent>(
-            path,
-            { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 3600 },
-            this.abort.signal,
-          )) {
-            if (event.object.metadata?.resourceVersion) rv = event.object.metadata.resourceVersion;
-            if (event.type !== 'ADDED' && event.type !== 'MODIFIED') continue;
-            const component = event.object.source?.component || event.object.reportingComponent || '';
-            if (CONTROL_PLANE_COMPONENTS.has(component)) continue;
-            this.writes++;
-            this.last = performance.now();
-          }
-        } catch {
-          if (this.abort.signal.aborted) return;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-    })();
-  }
-
-  async stop(): Promise<void> {
-    this.abort.abort();
-    await this.running;
+  protected onEvent(type: string, event: WatchedEvent, now: number): void {
+    if (type !== 'ADDED' && type !== 'MODIFIED') return;
+    if (CONTROL_PLANE_COMPONENTS.has(event.source?.component || event.reportingComponent || '')) return;
+    this.writes++;
+    this.last = now;
   }
 }
 

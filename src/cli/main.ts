@@ -118,7 +118,10 @@ function addNodeOptions(command: Command): Command {
     .option('--status-poll-interval <duration>', 'status poll period for providers that do not push')
     .option('--lease-duration-seconds <n>', 'Node Lease duration', integer)
     .option('--lease-renew-interval <duration>', 'Node Lease renewal period')
-    .option('--status-update-interval <duration>', 'full Node status is written at least this often')
+    .option(
+      '--status-update-interval <duration>',
+      'an unchanged Node status is written again this often (default 5m, as the kubelet; changes are written at once)',
+    )
     .option('--ping-interval <duration>', 'provider health check period')
     .option('--ping-timeout <duration>', 'provider health check timeout')
     .addOption(new Option('--shutdown <mode>', 'what happens to the Node when vk stops').choices(['keep', 'not-ready', 'delete']))

@@ -144,7 +144,9 @@ export const NODE_DEFAULTS: Omit<NodeSettings, 'nodeName' | 'nodeIp'> = {
   statusPollInterval: '5s',
   leaseDurationSeconds: 40,
   leaseRenewInterval: '10s',
-  statusUpdateInterval: '60s',
+  // The kubelet's nodeStatusReportFrequency: an unchanged status is re-sent every 5 minutes (the
+  // Lease is the heartbeat); a change is written at once. 1,000 nodes at 60 s cost 17 writes/s.
+  statusUpdateInterval: '5m',
   pingInterval: '10s',
   pingTimeout: '5s',
   shutdown: 'keep',

@@ -108,6 +108,26 @@ test('poll mode: without notifyPods the status is read after create and polled a
   await waitFor('released', () => provider.calls.includes('delete default/p finished'), quick);
 });
 
+test('a status pushed by the provider is written ahead of queued creates, not behind them', async (t) => {
+  const { source, provider, controller, start } = setup(t);
+  await start();
+  source.put(makePod({ name: 'a', uid: 'uid-a' }));
+  await waitFor('a Running', () => phaseOf(source, 'default/a') === 'Running', quick);
+  // Both workers hold a create (b, c); d and e wait in the queue behind them.
+  const first = Promise.withResolvers<void>();
+  provider.createGate = first.promise;
+  for (const name of ['b', 'c', 'd', 'e']) source.put(makePod({ name, uid: `uid-${name}` }));
+  await waitFor('b and c creating', () => provider.calls.includes('create default/b') && provider.calls.includes('create default/c'), quick);
+  await waitFor('d and e queued', () => controller.queueLength === 2, quick);
+  provider.setStatus('default/a', finished('Failed'));
+  await waitFor("a's change queued", () => controller.queueLength === 3, quick);
+  // The next creates hang: a worker that takes d or e never comes back, so a's status is
+  // written only if it was handed out first.
+  provider.createGate = new Promise<void>(() => {});
+  first.resolve();
+  await waitFor("a's new status written", () => phaseOf(source, 'default/a') === 'Failed', quick);
+});
+
 test('update: an allowed spec change is passed to the provider; nothing else is', async (t) => {
   const { source, provider, start, syncsAfter } = setup(t);
   await start();

@@ -177,7 +177,8 @@ export class PodController {
     this.source.start();
     await this.source.waitForSync(signal);
     await this.reconcileProvider();
-    this.provider.notifyPods?.((pod) => this.queue.add(podKey(pod)));
+    // A status change from the provider goes ahead of queued creates (see WorkQueue).
+    this.provider.notifyPods?.((pod) => this.queue.add(podKey(pod), true));
     this.provider.notifyPodEvents?.((event) => this.providerEvent(event));
     this.workers = runWorkers(this.queue, this.options.workers, (key) => this.process(key));
     for (const pod of this.source.list()) this.queue.add(podKey(pod));
@@ -235,7 +236,7 @@ export class PodController {
   private async pollProvider(): Promise<void> {
     for (const pod of await this.timed('listPods', () => this.provider.listPods(this.call))) {
       const apiPod = this.source.get(podKey(pod));
-      if (apiPod && pod.status && this.statuses.differs(apiPod, pod.status)) this.queue.add(podKey(pod));
+      if (apiPod && pod.status && this.statuses.differs(apiPod, pod.status)) this.queue.add(podKey(pod), true);
     }
   }
 

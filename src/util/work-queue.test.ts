@@ -69,3 +69,27 @@ test('a pending delayed add due later (a token refresh) does not swallow a soone
   assert.equal(queue.length, 0);
   queue.shutDown();
 });
+
+test('urgent keys are handed out before the others, and an urgent add promotes a queued key once', async () => {
+  const queue = new WorkQueue();
+  for (const key of ['create-1', 'create-2', 'status-of-3', 'create-4']) queue.add(key);
+  queue.add('status-of-3', true);
+  queue.add('status-of-5', true);
+  assert.equal(queue.length, 5);
+  const order: string[] = [];
+  for (let i = 0; i < 5; i++) order.push((await queue.get())!);
+  assert.deepEqual(order, ['status-of-3', 'status-of-5', 'create-1', 'create-2', 'create-4'], 'the promoted key is not handed out twice');
+  assert.equal(queue.length, 0);
+});
+
+test('an urgent re-add while processing comes back urgent after done', async () => {
+  const queue = new WorkQueue();
+  queue.add('a');
+  const key = (await queue.get())!;
+  queue.add('b');
+  queue.add('a', true);
+  queue.add('a');
+  queue.done(key);
+  assert.equal(await queue.get(), 'a', 'ahead of b');
+  assert.equal(await queue.get(), 'b');
+});

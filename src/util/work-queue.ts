@@ -1,6 +1,9 @@
 // A keyed work queue with client-go's semantics: a key is queued at most once, a key being
 // processed is never handed to a second worker (re-adds are deferred until it is done), and
-// failed keys come back after a per-key exponential backoff.
+// failed keys come back after a per-key exponential backoff. Keys added as urgent are handed out
+// before the others: a pod whose backend status changed is a quick status write, and must not
+// wait behind a burst of new pods each holding a worker for a backend create (as the kubelet's
+// status manager does not wait for its pod workers).
 
 import { backoffDelayMs, type BackoffPolicy } from './backoff.ts';
 
@@ -10,12 +13,34 @@ export interface WorkQueueOptions {
   maxDelayMs?: number;
 }
 
-export class WorkQueue {
-  private readonly queue: string[] = [];
+/** A FIFO of keys with an amortized O(1) shift. */
+class Lane {
+  private readonly keys: string[] = [];
   private head = 0;
-  private readonly queued = new Set<string>();
+
+  push(key: string): void {
+    this.keys.push(key);
+  }
+
+  shift(): string | undefined {
+    if (this.head === this.keys.length) return undefined;
+    const key = this.keys[this.head++]!;
+    if (this.head > 1024 && this.head * 2 > this.keys.length) {
+      this.keys.splice(0, this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+}
+
+export class WorkQueue {
+  private readonly urgent = new Lane();
+  private readonly normal = new Lane();
+  /** Queued keys and their lane (a key promoted to urgent leaves a stale entry in the normal lane). */
+  private readonly queued = new Map<string, 'urgent' | 'normal'>();
   private readonly processing = new Set<string>();
-  private readonly dirty = new Set<string>();
+  /** Keys re-added while processing, and whether any of those adds was urgent. */
+  private readonly dirty = new Map<string, boolean>();
   private readonly failures = new Map<string, number>();
   /** Pending delayed adds per key (a retry soon, a token refresh much later). */
   private readonly timers = new Map<string, { dueMs: number; timer: NodeJS.Timeout }[]>();
@@ -28,24 +53,28 @@ export class WorkQueue {
   }
 
   get length(): number {
-    return this.queue.length - this.head;
+    return this.queued.size;
   }
 
-  add(key: string): void {
+  /** Queues the key (once); an urgent add goes ahead of every non-urgent key, and promotes one already queued. */
+  add(key: string, urgent = false): void {
     if (this.shuttingDown) return;
     if (this.processing.has(key)) {
-      this.dirty.add(key);
+      this.dirty.set(key, urgent || (this.dirty.get(key) ?? false));
       return;
     }
-    if (this.queued.has(key)) return;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      this.processing.add(key);
-      waiter(key);
-      return;
+    const lane = this.queued.get(key);
+    if (lane === 'urgent' || (lane === 'normal' && !urgent)) return;
+    if (lane === undefined) {
+      const waiter = this.waiters.shift();
+      if (waiter) {
+        this.processing.add(key);
+        waiter(key);
+        return;
+      }
     }
-    this.queued.add(key);
-    this.queue.push(key);
+    this.queued.set(key, urgent ? 'urgent' : 'normal');
+    (urgent ? this.urgent : this.normal).push(key);
   }
 
   /**
@@ -93,23 +122,27 @@ export class WorkQueue {
   /** Waits for the next key; undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    if (this.length > 0) {
-      const key = this.queue[this.head++]!;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue.splice(0, this.head);
-        this.head = 0;
-      }
-      this.queued.delete(key);
-      this.processing.add(key);
-      return Promise.resolve(key);
-    }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    const key = this.next();
+    if (key === undefined) return new Promise((resolve) => this.waiters.push(resolve));
+    this.queued.delete(key);
+    this.processing.add(key);
+    return Promise.resolve(key);
   }
 
-  /** Marks the key processed; if it was re-added meanwhile, it is queued again. */
+  private next(): string | undefined {
+    const urgent = this.urgent.shift();
+    if (urgent !== undefined) return urgent;
+    for (let key = this.normal.shift(); key !== undefined; key = this.normal.shift()) if (this.queued.get(key) === 'normal') return key;
+    return undefined;
+  }
+
+  /** Marks the key processed; if it was re-added meanwhile, it is queued again (urgent if any re-add was). */
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.delete(key)) this.add(key);
+    const urgent = this.dirty.get(key);
+    if (urgent === undefined) return;
+    this.dirty.delete(key);
+    this.add(key, urgent);
   }
 
   shutDown(): void {

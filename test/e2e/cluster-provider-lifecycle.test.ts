@@ -3,7 +3,7 @@
 // pods, and a target pod deleted behind our back while vk is down (the tombstone survives the
 // restart). Target: a second local control plane whose only node runs the sandbox provider.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -14,13 +14,13 @@ import { ClusterProvider } from '../../src/providers/cluster/cluster-provider.ts
 import { LABEL_NODE, LABEL_UID } from '../../src/providers/cluster/names.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
-import { adminClient, fileScope, kubeconfigPath, kubectl, randomName, waitFor, type Scope } from '../harness/cluster.ts';
+import { adminClient, fileScope, kubeconfigPath, kubectl, randomName, spawnKubectl, waitFor } from '../harness/cluster.ts';
 import { sandboxSkip } from '../harness/sandbox-host.ts';
 import { startTargetCluster, type TargetCluster } from '../harness/target-cluster.ts';
 import { tempDir } from '../harness/temp.ts';
 import { startNodeFor } from '../harness/virtual-node.ts';
+import { startVkProcess } from '../harness/vk-process.ts';
 
-const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 const scope = fileScope();
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 const skip = sandboxSkip;
@@ -96,15 +96,6 @@ async function waitPhase(name: string, phase: string): Promise<Pod> {
     },
     { timeoutMs: 120_000 },
   );
-}
-
-function spawnKubectl(t: Scope, args: string[]): { child: ChildProcess; out: () => string } {
-  const child = spawn(process.env.VK_TEST_KUBECTL!, args, { env: { ...process.env, KUBECONFIG: kubeconfigPath() }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  t.after(() => child.kill());
-  return { child, out: () => out };
 }
 
 /** `kubectl exec -it` under util-linux `script` (a terminal of `rows` x `cols`), so kubectl asks for a TTY and sends its size. */
@@ -226,16 +217,8 @@ test(
     );
     const args = ['run', '--kubeconfig', kubeconfigPath(), '--node-name', name, '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-auth', 'none'];
     args.push('--kubelet-serving-cert', 'self-signed', '--provider', 'cluster', '--provider-config', config, '--resync-interval', '5s', '--log-level', 'info');
-    const start = () => {
-      const child = spawn(process.execPath, [VK, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-20_000)));
-      child.on('exit', (code, signal) => signal !== 'SIGKILL' && code !== 0 && process.stderr.write(`vk exited ${code}: ${err}\n`));
-      return child;
-    };
-    let vk = start();
+    const vk = startVkProcess(t, args);
     t.after(async () => {
-      vk.kill('SIGKILL');
       await kubectl(['delete', 'node', name, '--wait=false'], { allowFailure: true });
     });
     const podName = (restartPolicy: string) => `lost-${restartPolicy.toLowerCase()}`;
@@ -250,12 +233,11 @@ test(
     const always = await waitPhase(podName('Always'), 'Running');
     const firstAlways = (await targetPods(`${LABEL_UID}=${always.metadata!.uid}`))[0]!;
 
-    vk.kill('SIGKILL');
-    await new Promise((resolve) => vk.once('exit', resolve));
+    await vk.kill9();
     for (const pod of [never, always])
       await target.kubectl(['-n', namespace, 'delete', 'pod', pod.metadata!.name!, '--grace-period=0', '--force', '--wait=true'], { allowFailure: true });
     assert.equal((await targetPods(`${LABEL_NODE}=${name}`)).length, 0);
-    vk = start();
+    vk.start();
 
     const failed = await waitPhase(podName('Never'), 'Failed');
     assert.equal(failed.status?.reason, 'TargetPodDeleted');

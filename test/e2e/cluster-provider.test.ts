@@ -3,7 +3,7 @@
 // really run. On the harness's cluster (the source) a virtual node with the cluster provider;
 // everything is driven with the source cluster's kubectl.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -15,13 +15,13 @@ import { LABEL_NODE, LABEL_UID } from '../../src/providers/cluster/names.ts';
 import type { VirtualKubelet } from '../../src/virtual-kubelet.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
-import { adminClient, fileScope, kubeconfigPath, kubectl, randomName, waitFor, type Scope } from '../harness/cluster.ts';
+import { adminClient, fileScope, kubeconfigPath, kubectl, randomName, spawnKubectl, waitFor, type Scope } from '../harness/cluster.ts';
 import { sandboxSkip } from '../harness/sandbox-host.ts';
 import { startTargetCluster, type TargetCluster } from '../harness/target-cluster.ts';
 import { tempDir } from '../harness/temp.ts';
 import { startNodeFor } from '../harness/virtual-node.ts';
+import { startVkProcess } from '../harness/vk-process.ts';
 
-const VK = path.resolve(import.meta.dirname, '../../bin/vk.js');
 const scope = fileScope();
 const log = createLogger(process.env.VK_TEST_LOG_LEVEL ?? 'warn');
 const skip = sandboxSkip;
@@ -273,15 +273,6 @@ test('kubectl logs -f, exec -i with 1 MB of stdin, exec -it, attach and port-for
   await kubectl(['-n', namespace, 'delete', 'pod', 'talk', '--wait=false']);
 });
 
-function spawnKubectl(t: Scope, args: string[]): { child: ChildProcess; out: () => string } {
-  const child = spawn(process.env.VK_TEST_KUBECTL!, args, { env: { ...process.env, KUBECONFIG: kubeconfigPath() }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  t.after(() => child.kill());
-  return { child, out: () => out };
-}
-
 async function podEvents(ns: string, name: string): Promise<CoreEvent[]> {
   const out = await kubectl(['-n', ns, 'get', 'events', '--field-selector', `involvedObject.name=${name}`, '-o', 'json']);
   return (JSON.parse(out.stdout) as ObjectList<CoreEvent>).items;
@@ -415,16 +406,8 @@ test('kill -9 of vk while a pod is created and another deleted: after restart ex
   );
   const args = ['run', '--kubeconfig', kubeconfigPath(), '--node-name', name, '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-auth', 'none'];
   args.push('--kubelet-serving-cert', 'self-signed', '--provider', 'cluster', '--provider-config', config, '--resync-interval', '5s', '--log-level', 'info');
-  const start = () => {
-    const child = spawn(process.execPath, [VK, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-20_000)));
-    child.on('exit', (code, signal) => signal !== 'SIGKILL' && code !== 0 && process.stderr.write(`vk exited ${code}: ${err}\n`));
-    return child;
-  };
-  let vk = start();
+  const vk = startVkProcess(t, args);
   t.after(async () => {
-    vk.kill('SIGKILL');
     await kubectl(['delete', 'node', name, '--wait=false'], { allowFailure: true });
   });
   const pod = (podName: string) => ({
@@ -443,9 +426,8 @@ test('kill -9 of vk while a pod is created and another deleted: after restart ex
   await waitFor('vk to have started on the changes', async () =>
     (await targetList<Pod>('pods', `${LABEL_NODE}=${name}`)).some((p) => p.metadata?.name === 'arrives' || p.metadata?.deletionTimestamp),
   );
-  vk.kill('SIGKILL');
-  await new Promise((resolve) => vk.once('exit', resolve));
-  vk = start();
+  await vk.kill9();
+  vk.start();
   await waitRunning(namespace, 'arrives');
   await waitFor('the deleted pod gone from the source', async () => (await sourcePod(namespace, 'goes')) === undefined, { timeoutMs: 60_000 });
   const live = await sourcePods(namespace, `crash=${name}`);

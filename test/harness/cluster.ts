@@ -1,6 +1,6 @@
 // What every end-to-end test uses: the shared control plane, kubectl, one namespace per test,
 // condition waits with deadlines, and diagnostics dumped when a test fails.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, type TestContext } from 'node:test';
@@ -47,6 +47,16 @@ export function kubectl(args: string[], options: { input?: string; allowFailure?
     );
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
+}
+
+/** A long-running kubectl (logs -f, attach, port-forward): its output so far; the scope's end kills it. */
+export function spawnKubectl(t: Scope, args: string[]): { child: ChildProcess; out: () => string } {
+  const child = spawn(process.env.VK_TEST_KUBECTL!, args, { env: { ...process.env, KUBECONFIG: kubeconfigPath() }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  t.after(() => child.kill());
+  return { child, out: () => out };
 }
 
 export { waitFor, type WaitOptions } from './wait.ts';
