@@ -29,6 +29,7 @@ import type { PodNetworks } from './network.ts';
 import type { PodDnsSettings } from './pod-sandbox.ts';
 import type { PodEventReporter } from '../support/pod-events.ts';
 import { pauseAlive } from './pause.ts';
+import { signal } from './procfs.ts';
 import { createSandbox, teardownSandbox, type SandboxHost } from './pod-sandbox.ts';
 import { containerSpec, podIP, podPhase, renderPodStatus, type PodPhase } from './pod-status.ts';
 import { stopInKubeletOrder } from './stop-order.ts';
@@ -180,11 +181,22 @@ export class SandboxPod {
   /** Re-attaches to the processes of a pod loaded from disk; returns false when its sandbox is gone. */
   adopt(): boolean {
     const sandbox = this.podState.sandbox;
-    const alive = sandbox !== undefined && pauseAlive(sandbox.pause);
+    const pauseRuns = sandbox !== undefined && pauseAlive(sandbox.pause);
+    // Killed while making it: its /etc files, hostname or network may be missing (every container
+    // start in it died at once). Its pause process goes, and its namespaces and network pair with it.
+    const halfMade = pauseRuns && sandbox.creating === true;
+    if (halfMade) signal(sandbox.pause.pid, 'SIGKILL');
+    const alive = pauseRuns && !halfMade;
     if (sandbox?.network) this.deps.networks.reserve(sandbox.network.index);
     for (const c of this.podState.containers) if (c.running) this.runs.adopt(c, c.running, alive);
     if (sandbox && !alive) {
-      this.log.info(this.podState.deleting ? 'pod sandbox is gone; its deletion goes on' : 'pod sandbox is gone; it will be created again');
+      this.log.info(
+        halfMade
+          ? 'pod sandbox was being made when the provider stopped; it will be made again'
+          : this.podState.deleting
+            ? 'pod sandbox is gone; its deletion goes on'
+            : 'pod sandbox is gone; it will be created again',
+      );
       this.podState.sandbox = undefined;
       if (sandbox.network) void this.deps.networks.detach(sandbox.network).catch(() => undefined);
     }

@@ -33,8 +33,8 @@ export interface SandboxHost {
 
 /**
  * Creates the sandbox of the pod in `dir` and records it in `state` (saved through `save` as
- * soon as the pause process exists, so a crash cannot lose it). Throws when any part fails;
- * the caller tears down what was made.
+ * soon as the pause process exists, so a crash cannot lose it; marked `creating` until it is
+ * complete). Throws when any part fails; the caller tears down what was made.
  */
 export async function createSandbox(host: SandboxHost, dir: string, state: PodRecordState, resolved: ResolvedPod, save: () => void): Promise<void> {
   const pod = state.pod;
@@ -42,7 +42,7 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   await chmod(path.join(dir, 'shm'), 0o1777);
   await writeVolumes(dir, resolved.volumes);
   const pause = await startPause(host.tools, dir);
-  const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now() };
+  const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now(), creating: true };
   state.sandbox = sandbox;
   save();
   // The hostname and the network at once: both only need the pause process's namespaces.
@@ -59,6 +59,8 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   const ref = { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' };
   for (const warning of dns.warnings) host.events.report({ ...ref, type: 'Warning', reason: warning.reason, message: warning.message });
   await writePodEtc(dir, pod, podIP(state, host.hostIP), dns.text, host.dns.clusterDomain);
+  // Complete: saved with the next change of the record (the caller's, before any container starts).
+  delete sandbox.creating;
   host.log.info({ pausePid: pause.pid, podIP: sandbox.network?.podIP }, 'pod sandbox created');
 }
 

@@ -1,6 +1,8 @@
 // The sandbox runtime on this machine, without a control plane: pods from a local busybox root
 // filesystem (config.localImages). Needs root and the runtime's tools; skipped otherwise.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,13 +15,16 @@ import type { ResolvedPod } from '../provider.ts';
 import { parseSandboxConfig } from './config.ts';
 import { cgroupDirs } from './cgroups.ts';
 import { isAlive } from './procfs.ts';
-import { startPause } from './pause.ts';
+import { startPause, type PauseProcess } from './pause.ts';
 import { podDir, type PodRecordState } from './state.ts';
 import { sandboxBackendPods } from './backend-view.ts';
 import { readPodStarts } from './start-log.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
 import { busyboxRootfs } from '../../../test/fixtures/busybox-rootfs.ts';
+
+/** A provider in a process of its own (to kill -9). */
+const PROVIDER_PROCESS = path.join(import.meta.dirname, '../../../test/fixtures/sandbox-provider-process.ts');
 
 let skip: string | false = false;
 try {
@@ -434,4 +439,87 @@ test('a pause process started but not recorded before a kill -9 of the provider 
     await second.close();
     if (isAlive(stray.pid, stray.startTicks)) process.kill(stray.pid, 'SIGKILL');
   }
+});
+
+test('a provider killed while it made a pod sandbox: the restarted one makes the sandbox again, and the container runs and restarts', { skip }, async (t) => {
+  const data = path.join(dir, 'half-made-sandbox-data');
+  const config = {
+    dataDir: data,
+    localImages: { busybox: rootfs },
+    network: { services: false, egress: false },
+    crashLoopBackOff: { initialMs: 500, maxMs: 1000 },
+  };
+  const context = { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger };
+  const record = (uid: string) => {
+    try {
+      return JSON.parse(readFileSync(path.join(podDir(data, uid), 'pod.json'), 'utf8')) as PodRecordState;
+    } catch {
+      return undefined; // not written yet, or being replaced
+    }
+  };
+  // The window: after the pause process is saved in the pod's record, before the sandbox's /etc
+  // files are written (its hostname and network are made meanwhile). Some ms wide: a few tries.
+  let halfMade: { r: ResolvedPod; pause: PauseProcess } | undefined;
+  let tries = 0;
+  for (; tries < 5 && !halfMade; tries++) {
+    const r = pod({ containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'] }] });
+    const uid = r.pod.metadata!.uid!;
+    const child = spawn(process.execPath, [PROVIDER_PROCESS, JSON.stringify(config), JSON.stringify(r.pod)], { stdio: 'ignore' });
+    const exited = once(child, 'exit');
+    try {
+      const pause = await waitFor('the pod sandbox recorded', () => record(uid)?.sandbox?.pause, { timeoutMs: 30_000, intervalMs: 1 });
+      child.kill('SIGKILL');
+      if (!existsSync(path.join(podDir(data, uid), 'etc/hosts'))) halfMade = { r, pause };
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+  assert.ok(halfMade, 'the provider was killed within the window in one of 5 tries');
+  t.diagnostic(`killed within the window on try ${tries}`);
+  const { r, pause } = halfMade;
+  const name = r.pod.metadata!.name!;
+
+  const second = await SandboxProvider.open(config, context);
+  try {
+    // Before the fix the container was started in the half-made sandbox: bwrap found no
+    // /etc/hosts to bind and every start ended with 137 within a second (CrashLoopBackOff).
+    const ranFor = async (ms: number) => {
+      const s = (await second.getPodStatus('unit', name, call))!;
+      const c = s.containerStatuses![0]!;
+      if (c.restartCount > 0) return s; // ended: the caller says how
+      const started = c.state?.running?.startedAt;
+      return started !== undefined && Date.now() - Date.parse(started) >= ms ? s : undefined;
+    };
+    const s = await waitFor(
+      () => `the container running for 2 s (now ${JSON.stringify(saved(r, data).state.containers[0])})`,
+      () => ranFor(2000),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    assert.equal(s.containerStatuses![0]!.restartCount, 0, `the container ended: ${JSON.stringify(s.containerStatuses![0]!.lastState)}`);
+    assert.ok(s.podIP && s.podIP !== '127.0.0.1', `the pod has its own network (${s.podIP})`);
+    assert.notEqual(saved(r, data).state.sandbox!.pause.pid, pause.pid, 'a new pause process');
+    assert.ok(!isAlive(pause.pid, pause.startTicks), 'the half-made sandbox is gone');
+    assert.ok(existsSync(path.join(podDir(data, r.pod.metadata!.uid!), 'etc/hosts')));
+
+    // A later restart of the container works too.
+    const run = saved(r, data).state.containers[0]!.running!;
+    process.kill(run.childPid!, 'SIGKILL');
+    const restarted = await waitFor(
+      () => `the container restarted (now ${JSON.stringify(saved(r, data).state.containers[0])})`,
+      async () => {
+        const c = (await second.getPodStatus('unit', name, call))!.containerStatuses![0]!;
+        return c.restartCount >= 1 && c.state?.running ? c : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(restarted.restartCount, 1);
+    assert.equal(restarted.lastState?.terminated?.exitCode, 137);
+  } finally {
+    for (const p of await second.listPods(call)) await second.deletePod(p, deleted).catch(() => undefined);
+    await second.close();
+  }
+  assert.deepEqual(sandboxBackendPods(data), [], 'no record, process or cgroup left');
 });

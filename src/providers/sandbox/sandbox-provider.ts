@@ -236,7 +236,11 @@ export class SandboxProvider implements Provider {
       const pod = new SandboxPod(this.deps, entry.dir, state, { pod: state.pod, volumes: new Map() });
       const alive = pod.adopt();
       const stray = killStrayPauses(marked, entry.dir, pod.state.sandbox?.pause);
-      if (stray.length > 0) this.log.info({ pod: pod.key, pids: stray }, 'killed pause processes the pod record does not name (started just before a restart)');
+      if (stray.length > 0)
+        this.log.info(
+          { pod: pod.key, pids: stray },
+          'killed pause processes the pod record does not name (started just before a restart, or a sandbox left half made)',
+        );
       this.pods.set(pod.key, pod);
       adopted++;
       this.log.info({ pod: pod.key, uid: pod.uid, sandbox: alive ? 'running' : 'gone' }, 'adopted pod from the data directory');

@@ -69,7 +69,12 @@ export interface PodRecordState {
   name: string;
   pod: Pod;
   createdAt: number;
-  sandbox?: { pause: PauseProcess; network?: PodNetwork; readyAt: number };
+  /**
+   * The pod's sandbox, saved as soon as its pause process exists. `creating` stays set until the
+   * rest (hostname, network, sysctls, /etc files) is made: a provider killed meanwhile leaves a
+   * half-made sandbox, which its successor makes again instead of starting containers in it.
+   */
+  sandbox?: { pause: PauseProcess; network?: PodNetwork; readyAt: number; creating?: true };
   /** The pod's cgroup (its containers' are under it), when the provider has cgroups. */
   cgroup?: CgroupPaths;
   containers: ContainerRecord[];
