@@ -25,6 +25,7 @@ import type { ProviderContext } from '../registry.ts';
 import { PodNotifier } from '../support/notifier.ts';
 import { targetCapacity } from './capacity.ts';
 import { targetClient } from './credentials.ts';
+import { FirstStatusDelay } from './first-status.ts';
 import { parseClusterConfig, type ClusterConfig } from './config.ts';
 import { dependents, ownDependents, removeDependents, writeDependents } from './dependents.ts';
 import { InFlightLimit } from './in-flight.ts';
@@ -61,6 +62,7 @@ export class ClusterProvider implements Provider {
   private readonly streams: TargetStreams;
   private readonly stats: TargetStats;
   private readonly notifier: PodNotifier<string>;
+  private readonly firstStatus: FirstStatusDelay;
   private readonly inFlight: InFlightLimit;
   private readonly eventListeners: PodEventListener[] = [];
   /** Source pod UIDs whose lost target pod has been reported with an Event (once per process). */
@@ -94,6 +96,7 @@ export class ClusterProvider implements Provider {
     this.streams = new TargetStreams(client, config.requestTimeoutMs, config.streams.protocol, this.log);
     this.stats = new TargetStats(client, context.nodeName, config.requestTimeoutMs, this.log);
     this.notifier = new PodNotifier((key) => this.render(key), this.log);
+    this.firstStatus = new FirstStatusDelay((key) => this.notifier.markDirty(key));
     this.inFlight = new InFlightLimit(config.maxRequestsInFlight);
     this.capacity = { ...FALLBACK_CAPACITY, ...config.capacity };
     this.condition = condition('Unknown', 'NotYetChecked', 'the target cluster has not been reached yet');
@@ -141,7 +144,7 @@ export class ClusterProvider implements Provider {
     if (current && sourceOf(current.metadata, this.nodeName)?.uid !== source.uid && this.deleting.has(pod.metadata?.uid ?? '')) return;
     this.bySource.set(key, pod);
     this.tombstones.delete(key);
-    this.notifier.markDirty(key);
+    this.firstStatus.changed(key, pod);
   }
 
   private gone(pod: Pod): void {
@@ -186,7 +189,7 @@ export class ClusterProvider implements Provider {
     const current = this.bySource.get(key);
     if (current && current.metadata?.uid === pod.metadata?.uid && !isOlder(current, pod)) return;
     this.bySource.set(key, pod);
-    this.notifier.markDirty(key);
+    this.firstStatus.changed(key, pod);
   }
 
   private render(key: string): Pod | undefined {
@@ -579,6 +582,7 @@ export class ClusterProvider implements Provider {
   async close(): Promise<void> {
     this.stopping.abort();
     clearInterval(this.capacityTimer);
+    this.firstStatus.stop();
     await this.informer.stop();
     this.streams.close();
     this.client.close();
