@@ -63,6 +63,8 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isFinite(settleMs) || settleM
 }
 const timeoutMs = Number(values['timeout-s']) * 1000;
 const log = createLogger(values['log-level'] ?? 'warn');
+// Read now: a wrong path should not cost a whole run.
+const before = values.before ? (JSON.parse(readFileSync(values.before, 'utf8')) as Record<string, unknown>) : undefined;
 const NAMESPACE = 'sandbox-bench';
 
 const say = (line: string) => process.stderr.write(`[sandbox-startup] ${line}\n`);
@@ -276,10 +278,17 @@ try {
     const mean = (v: number[]) => round(v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1));
     const d0 = performance.now();
     await Promise.all(names.map((name) => client.delete(`/api/v1/namespaces/${NAMESPACE}/pods/${name}`, { gracePeriodSeconds: 1 })));
-    await waitUntil('the burst pods gone', timeoutMs, async () => {
-      const left = await client.list<{ items: unknown[] }>(`/api/v1/namespaces/${NAMESPACE}/pods`);
-      return left.items.length === 0;
-    });
+    // The figures above are kept when the deletions are slow (the node's cleanup at the end waits for them anyway).
+    let allGoneMs: number | undefined;
+    try {
+      await waitUntil('the burst pods gone', timeoutMs * 2, async () => {
+        const left = await client.list<{ items: unknown[] }>(`/api/v1/namespaces/${NAMESPACE}/pods`);
+        return left.items.length === 0;
+      });
+      allGoneMs = round(performance.now() - d0);
+    } catch (err) {
+      say(`burst: ${(err as Error).message}`);
+    }
     return {
       pods: count,
       // 1-minute load average when the POSTs began, and once every pod ran (the burst's own work is in the second).
@@ -288,7 +297,7 @@ try {
       firstRunningMs: round(times[0]!),
       p50RunningMs: round(nearestRank(times, 0.5)),
       allRunningMs: round(times.at(-1)!),
-      allGoneMs: round(performance.now() - d0),
+      ...(allGoneMs !== undefined && { allGoneMs }),
       memory: {
         podsMeasured: pods.length,
         anonKiBPerPod: { mean: mean(anon), p50: nearestRank(anon, 0.5), max: anon.at(-1) },
@@ -300,7 +309,6 @@ try {
   const burstResult = burst > 0 ? await measureBurst(warmNode!, burst) : undefined;
   if (burstResult)
     say(`burst of ${burst}: all Running in ${burstResult.allRunningMs.toFixed(0)} ms, ${burstResult.memory.anonKiBPerPod.mean} KiB anonymous per pod`);
-  const before = values.before ? (JSON.parse(readFileSync(values.before, 'utf8')) as Record<string, unknown>) : undefined;
 
   const result = {
     benchmark: 'sandbox-startup',
