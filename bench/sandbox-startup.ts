@@ -2,7 +2,7 @@
 // spec.nodeName) to Running, for a small busybox image, with a cold image cache (a fresh dataDir
 // each run: resolve, download, unpack, then the pod) and a warm one (the image already pulled).
 //
-//   node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--burst 100] [--before old.json] [--out bench/results/sandbox-startup.json] [--log-level warn]
+//   node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--burst 100] [--pod-workers 50] [--before old.json] [--out bench/results/sandbox-startup.json] [--log-level warn]
 //
 // Starts everything itself, in a temp dir, and removes it all at the end: a local control plane
 // (startLocalCluster, as `npm run up`), the test registry on loopback with the busybox image
@@ -35,6 +35,7 @@ import { checkHost, SandboxProvider } from '../src/providers/sandbox/sandbox-pro
 import { VirtualKubelet } from '../src/virtual-kubelet.ts';
 import { buildBusyboxImage, buildImage } from '../test/fixtures/registry/image-builder.ts';
 import { startTestRegistry, type TestRegistry } from '../test/fixtures/registry/registry.ts';
+import { NODE_DEFAULTS } from '../src/cli/options.ts';
 import { FAST_TIMINGS } from '../test/harness/timings.ts';
 import { memoryByCommand, podMemory } from './pod-memory.ts';
 
@@ -49,15 +50,26 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: 'warn' },
     'timeout-s': { type: 'string', default: '120' },
     burst: { type: 'string', default: '100' },
+    'pod-workers': { type: 'string', default: String(NODE_DEFAULTS.podWorkers) },
     before: { type: 'string' },
   },
 });
 const runs = Number(values.runs);
 const settleMs = Number(values['settle-ms']);
 const burst = Number(values.burst);
-if (!Number.isInteger(runs) || runs < 1 || !Number.isFinite(settleMs) || settleMs < 0 || !Number.isInteger(burst) || burst < 0) {
+const podWorkers = Number(values['pod-workers']);
+if (
+  !Number.isInteger(runs) ||
+  runs < 1 ||
+  !Number.isFinite(settleMs) ||
+  settleMs < 0 ||
+  !Number.isInteger(burst) ||
+  burst < 0 ||
+  !Number.isInteger(podWorkers) ||
+  podWorkers < 1
+) {
   process.stderr.write(
-    'usage: node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--burst 100] [--before old.json] [--out bench/results/sandbox-startup.json]\n',
+    'usage: node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--burst 100] [--pod-workers 50] [--before old.json] [--out bench/results/sandbox-startup.json]\n',
   );
   process.exit(2);
 }
@@ -183,7 +195,8 @@ try {
     const vk = await VirtualKubelet.start(
       client,
       provider,
-      { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS },
+      // The pod workers of `vk run` (the tests' 4 would queue a burst): pods are started this many at a time.
+      { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS, podWorkers },
       log,
     );
     const node = { name, dataDir, provider, vk };
@@ -291,6 +304,7 @@ try {
     }
     return {
       pods: count,
+      podWorkers,
       // 1-minute load average when the POSTs began, and once every pod ran (the burst's own work is in the second).
       loadavg: { before: load.map((l) => Math.round(l * 100) / 100), allRunning: loadRunning.map((l) => Math.round(l * 100) / 100) },
       postsMs: round(postedMs),
