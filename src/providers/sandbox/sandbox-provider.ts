@@ -173,7 +173,7 @@ export class SandboxProvider implements Provider {
     this.deps = {
       config,
       images,
-      networks: new PodNetworks(config.podCIDR, { ip: config.tools.ip, nsenter: config.tools.nsenter }),
+      networks: new PodNetworks(config.podCIDR, { ip: config.tools.ip, nsenter: config.tools.nsenter, busybox: config.tools.busybox }),
       log: this.log,
       hostIP: context.nodeIP,
       dns: {
