@@ -2,7 +2,7 @@
 // spec.nodeName) to Running, for a small busybox image, with a cold image cache (a fresh dataDir
 // each run: resolve, download, unpack, then the pod) and a warm one (the image already pulled).
 //
-//   node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--out bench/results/sandbox-startup.json] [--log-level warn]
+//   node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--burst 100] [--pod-workers 50] [--before old.json] [--out bench/results/sandbox-startup.json] [--log-level warn]
 //
 // Starts everything itself, in a temp dir, and removes it all at the end: a local control plane
 // (startLocalCluster, as `npm run up`), the test registry on loopback with the busybox image
@@ -14,9 +14,15 @@
 // creates the pod, and when this driver's pod watch first shows it Running with every container
 // running. The machine's load average is recorded with the result: the samples are only as
 // quiet as the machine was.
+// The burst (--burst N, 0 skips it) then creates N pods on the warm node at once (all POSTs in
+// flight together) and times the first POST to the last pod seen Running; with all of them
+// running it records each pod's memory from /proc (pod-memory.ts: its processes' anonymous
+// memory and PSS, monitor included, with averages per process name), then deletes them.
+// --before <result.json> copies an earlier run's figures (e.g. before a change) into the result.
 // Needs root and the sandbox's host packages (bubblewrap, catatonit, busybox-static, iproute2,
 // util-linux) plus docker-registry for the registry fixture.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,7 +35,9 @@ import { checkHost, SandboxProvider } from '../src/providers/sandbox/sandbox-pro
 import { VirtualKubelet } from '../src/virtual-kubelet.ts';
 import { buildBusyboxImage, buildImage } from '../test/fixtures/registry/image-builder.ts';
 import { startTestRegistry, type TestRegistry } from '../test/fixtures/registry/registry.ts';
+import { NODE_DEFAULTS } from '../src/cli/options.ts';
 import { FAST_TIMINGS } from '../test/harness/timings.ts';
+import { memoryByCommand, podMemory } from './pod-memory.ts';
 
 /** Provider calls in these tests are never aborted. */
 const call = { signal: new AbortController().signal };
@@ -41,16 +49,34 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/sandbox-startup.json' },
     'log-level': { type: 'string', default: 'warn' },
     'timeout-s': { type: 'string', default: '120' },
+    burst: { type: 'string', default: '100' },
+    'pod-workers': { type: 'string', default: String(NODE_DEFAULTS.podWorkers) },
+    before: { type: 'string' },
   },
 });
 const runs = Number(values.runs);
 const settleMs = Number(values['settle-ms']);
-if (!Number.isInteger(runs) || runs < 1 || !Number.isFinite(settleMs) || settleMs < 0) {
-  process.stderr.write('usage: node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--out bench/results/sandbox-startup.json]\n');
+const burst = Number(values.burst);
+const podWorkers = Number(values['pod-workers']);
+if (
+  !Number.isInteger(runs) ||
+  runs < 1 ||
+  !Number.isFinite(settleMs) ||
+  settleMs < 0 ||
+  !Number.isInteger(burst) ||
+  burst < 0 ||
+  !Number.isInteger(podWorkers) ||
+  podWorkers < 1
+) {
+  process.stderr.write(
+    'usage: node bench/sandbox-startup.ts [--runs 7] [--settle-ms 500] [--burst 100] [--pod-workers 50] [--before old.json] [--out bench/results/sandbox-startup.json]\n',
+  );
   process.exit(2);
 }
 const timeoutMs = Number(values['timeout-s']) * 1000;
 const log = createLogger(values['log-level'] ?? 'warn');
+// Read now: a wrong path should not cost a whole run.
+const before = values.before ? (JSON.parse(readFileSync(values.before, 'utf8')) as Record<string, unknown>) : undefined;
 const NAMESPACE = 'sandbox-bench';
 
 const say = (line: string) => process.stderr.write(`[sandbox-startup] ${line}\n`);
@@ -169,7 +195,8 @@ try {
     const vk = await VirtualKubelet.start(
       client,
       provider,
-      { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS },
+      // The pod workers of `vk run` (the tests' 4 would queue a burst): pods are started this many at a time.
+      { nodeName: name, nodeIP: '127.0.0.1', kubeletPort: 10250, labels: {}, shutdownMode: 'delete', ...FAST_TIMINGS, podWorkers },
       log,
     );
     const node = { name, dataDir, provider, vk };
@@ -186,23 +213,25 @@ try {
     for (const node of [...nodes]) await stopNode(node);
   });
 
+  const podManifest = (node: Node, podName: string) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: podName },
+    spec: {
+      nodeName: node.name,
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: 1,
+      tolerations: [{ operator: 'Exists' }],
+      containers: [{ name: 'main', image: pushed.reference, command: ['sleep', '3600'] }],
+    },
+  });
+
   /** Creates the pod on `node`, waits for Running, deletes it (and waits until it is gone); returns creation→Running in ms. */
   async function measure(node: Node, podName: string): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, settleMs));
     const running = new Promise<void>((resolve) => waiters.set(podName, resolve));
     const t0 = performance.now();
-    await client.create(`/api/v1/namespaces/${NAMESPACE}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: podName },
-      spec: {
-        nodeName: node.name,
-        automountServiceAccountToken: false,
-        terminationGracePeriodSeconds: 1,
-        tolerations: [{ operator: 'Exists' }],
-        containers: [{ name: 'main', image: pushed.reference, command: ['sleep', '3600'] }],
-      },
-    });
+    await client.create(`/api/v1/namespaces/${NAMESPACE}/pods`, podManifest(node, podName));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       running,
@@ -240,11 +269,67 @@ try {
     say(`warm ${i}/${runs}: ${ms.toFixed(0)} ms (node ${warmNode!.name}, image in the store)`);
   }
 
+  /** `count` pods created at once on `node`: time to all Running, then each pod's memory; deletes them. */
+  async function measureBurst(node: Node, count: number) {
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    const names = Array.from({ length: count }, (_, i) => `burst-${i + 1}`);
+    const allRunning = Promise.all(names.map((name) => new Promise<void>((resolve) => waiters.set(name, resolve))));
+    const load = os.loadavg();
+    const t0 = performance.now();
+    await Promise.all(names.map((name) => client.create(`/api/v1/namespaces/${NAMESPACE}/pods`, podManifest(node, name))));
+    const postedMs = performance.now() - t0;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      allRunning,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`burst: not all ${count} pods Running after ${timeoutMs / 1000}s`)), timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+    const times = names.map((name) => runningAt.get(name)! - t0).sort((a, b) => a - b);
+    const loadRunning = os.loadavg();
+    const pods = podMemory(node.dataDir);
+    const anon = pods.map((p) => p.anonKiB).sort((a, b) => a - b);
+    const pss = pods.map((p) => p.pssKiB).sort((a, b) => a - b);
+    const mean = (v: number[]) => round(v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1));
+    const d0 = performance.now();
+    await Promise.all(names.map((name) => client.delete(`/api/v1/namespaces/${NAMESPACE}/pods/${name}`, { gracePeriodSeconds: 1 })));
+    // The figures above are kept when the deletions are slow (the node's cleanup at the end waits for them anyway).
+    let allGoneMs: number | undefined;
+    try {
+      await waitUntil('the burst pods gone', timeoutMs * 2, async () => {
+        const left = await client.list<{ items: unknown[] }>(`/api/v1/namespaces/${NAMESPACE}/pods`);
+        return left.items.length === 0;
+      });
+      allGoneMs = round(performance.now() - d0);
+    } catch (err) {
+      say(`burst: ${(err as Error).message}`);
+    }
+    return {
+      pods: count,
+      podWorkers,
+      // 1-minute load average when the POSTs began, and once every pod ran (the burst's own work is in the second).
+      loadavg: { before: load.map((l) => Math.round(l * 100) / 100), allRunning: loadRunning.map((l) => Math.round(l * 100) / 100) },
+      postsMs: round(postedMs),
+      firstRunningMs: round(times[0]!),
+      p50RunningMs: round(nearestRank(times, 0.5)),
+      allRunningMs: round(times.at(-1)!),
+      ...(allGoneMs !== undefined && { allGoneMs }),
+      memory: {
+        podsMeasured: pods.length,
+        anonKiBPerPod: { mean: mean(anon), p50: nearestRank(anon, 0.5), max: anon.at(-1) },
+        pssKiBPerPod: { mean: mean(pss), p50: nearestRank(pss, 0.5), max: pss.at(-1) },
+        byProcess: memoryByCommand(pods),
+      },
+    };
+  }
+  const burstResult = burst > 0 ? await measureBurst(warmNode!, burst) : undefined;
+  if (burstResult)
+    say(`burst of ${burst}: all Running in ${burstResult.allRunningMs.toFixed(0)} ms, ${burstResult.memory.anonKiBPerPod.mean} KiB anonymous per pod`);
+
   const result = {
     benchmark: 'sandbox-startup',
     description:
       "sandbox provider: pod creation (spec.nodeName) to Running as seen by the driver's watch; cold = fresh dataDir (image pulled from a loopback registry), warm = image already in the store",
     date: new Date().toISOString(),
+    commit: gitCommit(),
     runs,
     settleMs,
     // 1-, 5- and 15-minute load averages when the measurements began and ended (2 CPUs: above ~1 something else ran too).
@@ -260,6 +345,18 @@ try {
     image: { reference: pushed.reference, layers: built.layers.length, compressedBytes: imageBytes },
     cold: summarize(cold),
     warm: summarize(warm),
+    ...(burstResult && { burst: burstResult }),
+    ...(before && {
+      before: {
+        date: before.date,
+        commit: before.commit,
+        loadavg: before.loadavg,
+        cold: before.cold,
+        warm: before.warm,
+        burst: before.burst,
+        notes: before.notes,
+      },
+    }),
   };
   process.stdout.write(
     [
@@ -270,6 +367,16 @@ try {
       `| cold | ${result.cold.minMs.toFixed(0)} | ${result.cold.p50Ms.toFixed(0)} | ${result.cold.maxMs.toFixed(0)} |`,
       `| warm | ${result.warm.minMs.toFixed(0)} | ${result.warm.p50Ms.toFixed(0)} | ${result.warm.maxMs.toFixed(0)} |`,
       '',
+      ...(burstResult
+        ? [
+            `burst: ${burst} pods created at once, all Running after ${burstResult.allRunningMs.toFixed(0)} ms (p50 ${burstResult.p50RunningMs.toFixed(0)} ms); load average ${burstResult.loadavg.before.join(' ')} before, ${burstResult.loadavg.allRunning.join(' ')} when all ran`,
+            `memory per running pod (${burstResult.memory.podsMeasured} pods): anonymous ${burstResult.memory.anonKiBPerPod.mean} KiB mean, PSS ${burstResult.memory.pssKiBPerPod.mean} KiB mean`,
+            '| process | per pod | anonymous (KiB) | PSS (KiB) |',
+            '|---|---:|---:|---:|',
+            ...Object.entries(burstResult.memory.byProcess).map(([comm, m]) => `| ${comm} | ${m.processesPerPod} | ${m.anonKiB} | ${m.pssKiB} |`),
+            '',
+          ]
+        : []),
     ].join('\n'),
   );
   if (values.out) {
@@ -289,5 +396,13 @@ async function waitUntil(what: string, ms: number, check: () => Promise<boolean>
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
   }
 }

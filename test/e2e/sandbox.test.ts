@@ -13,6 +13,7 @@ import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { cgroupDirs, cgroupPids } from '../../src/providers/sandbox/cgroups.ts';
 import { SandboxProvider } from '../../src/providers/sandbox/sandbox-provider.ts';
+import { monitorSpecArg } from '../../src/providers/sandbox/shim-launcher.ts';
 import type { PodRecordState } from '../../src/providers/sandbox/state.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
@@ -638,7 +639,7 @@ test('kill -9 of the virtual kubelet, then a restart adopts the running pods; de
   assert.equal(after?.status?.containerStatuses?.[0]?.containerID, running.containerID);
   assert.equal(stateOf(data, uid).containers[0]!.running!.childPid, running.childPid, 'adopted, not started again');
   assert.equal(
-    processesMentioning(path.join(data, 'pods', uid, 'containers')).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(process.execPath))
+    processesMentioning(path.join(data, 'pods', uid, 'containers')).filter((pid) => monitorSpecArg(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')))
       .length,
     1,
     'one monitor for the one container',

@@ -155,9 +155,9 @@ export class ContainerRuns {
     }
     const prepped = performance.now();
 
-    const shim = await launchShim(run.dir, await shimSpecFor(host, container, run, attempt), host.config.dataDir);
+    const shim = await launchShim(run.dir, await shimSpecFor(host, container, run, attempt));
     if (!shim) {
-      c.waiting = { reason: 'RunContainerError', message: `cannot start the container monitor (${process.execPath})` };
+      c.waiting = { reason: 'RunContainerError', message: 'cannot start the container monitor' };
       host.changed();
       host.schedule(Date.now() + 10_000);
       return;

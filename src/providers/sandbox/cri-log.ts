@@ -1,10 +1,11 @@
 // Container logs in the CRI format the kubelet reads (one record per line):
 //   <RFC3339Nano time> <stdout|stderr> <F|P> <content>
 // F ends a line; P is a piece of a longer line (split at MAX_LINE bytes) that the next record continues.
-// The writer (used by the shim) rotates by size: `<n>.log` becomes `<n>.log.1`, older pieces shift
-// to .2, ... and at most `maxFiles` files of one instance are kept. The reader (used by the provider
-// for getContainerLogs) reads the rotated files then the live one, and can follow the live one
-// across rotations.
+// The writer rotates by size: `<n>.log` becomes `<n>.log.1`, older pieces shift to .2, ... and at
+// most `maxFiles` files of one instance are kept. The container monitor (monitor/monitor.c) writes
+// the real logs; this writer is the reference its tests compare with, and the reader tests' writer.
+// The reader (used by the provider for getContainerLogs) reads the rotated files then the live
+// one, and can follow the live one across rotations.
 import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -94,7 +94,7 @@ test('a TTY wraps the command in script, without a new session', () => {
 });
 
 test('each pod gets a /30 of the pod CIDR, named after it', () => {
-  const networks = new PodNetworks('10.215.0.0/16', { ip: 'ip', nsenter: 'nsenter' });
+  const networks = new PodNetworks('10.215.0.0/16', { ip: 'ip', nsenter: 'nsenter', busybox: 'busybox' });
   assert.deepEqual(networks.describe(0), { index: 0, podIP: '10.215.0.2', gateway: '10.215.0.1', hostLink: 'vk0ad70000' });
   assert.deepEqual(networks.describe(70), { index: 70, podIP: '10.215.1.26', gateway: '10.215.1.25', hostLink: 'vk0ad70118' });
 });

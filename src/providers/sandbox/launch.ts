@@ -7,7 +7,7 @@
 //
 // The shell first moves itself into the container's cgroup(s) (when the provider has cgroups,
 // see cgroups.ts), so nsenter, bwrap and the command are in it before they run or fork; the
-// container's monitor (shim.ts), which spawned the shell, stays outside.
+// container's monitor (monitor/monitor.c), which spawned the shell, stays outside.
 // nsenter joins the pod's ipc, uts (hostname = pod name) and network namespaces (so the
 // containers of a pod share localhost); bwrap makes the container's own mount namespace with its
 // root filesystem (pivot_root), a fresh /proc and /dev, the pod's /dev/shm, /etc/hosts,

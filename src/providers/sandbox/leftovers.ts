@@ -3,7 +3,7 @@
 // without their records nothing would ever stop them. They are found by the sandbox's own
 // markers, which name the data directory:
 //   - pause processes (and their unshare parents): POD_DIR_ENV=<dataDir>/pods/<uid> in their environment;
-//   - container shims: `node …/providers/sandbox/shim.ts <dataDir>/pods/<uid>/…` on their command line,
+//   - container monitors: `…/sandbox-monitor <dataDir>/pods/<uid>/…/monitor-spec` as their command line,
 //     with their descendants (bwrap, script, the containers);
 //   - cgroups: <any cgroup>/virtual-kubelet-sandbox/<uid> for those pods' uids;
 //   - files: <dataDir>/pods, run and spare-rootfs (the image store is kept).
@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT_NAME } from './cgroups.ts';
 import { POD_DIR_ENV } from './pause.ts';
 import { allPids, allStats, descendantsOf, signal } from './procfs.ts';
+import { monitorSpecArg } from './shim-launcher.ts';
 import { podsDir } from './state.ts';
 
 const CGROUP_MOUNT = '/sys/fs/cgroup';
@@ -79,8 +80,8 @@ export function findLeftovers(dataDir: string): SandboxLeftovers {
       continue;
     }
     const argv = readProc(pid, 'cmdline')?.split('\0') ?? [];
-    const shim = argv.findIndex((arg) => arg.endsWith('/providers/sandbox/shim.ts'));
-    const shimUid = shim >= 0 ? podUidOf(pods, argv[shim + 1] ?? '') : undefined;
+    const spec = monitorSpecArg(argv);
+    const shimUid = spec ? podUidOf(pods, spec) : undefined;
     if (shimUid) {
       uids.add(shimUid);
       for (const s of descendantsOf(pid, stats)) pids.add(s.pid);

@@ -10,6 +10,8 @@
 // that interface: the kernel refuses a second one, which keeps two providers (or two virtual
 // nodes) on one machine from handing out the same address. The pair lives in the pod's network
 // namespace and disappears with it, so a pod whose processes are all gone leaves no interface.
+// The pod's hostname is set by the same process that configures its end: a pod start costs the
+// provider one process per side (spawning from a large Node process is what a burst of starts waits on).
 import { formatIPv4, parseIPv4Cidr } from '../../util/ipv4.ts';
 import { writeFile } from 'node:fs/promises';
 import { CommandError, run } from '../../util/command.ts';
@@ -29,6 +31,8 @@ export interface PodNetwork {
 export interface NetworkTools {
   ip: string;
   nsenter: string;
+  /** A static busybox: its hostname applet names the pod. */
+  busybox: string;
 }
 
 export class PodNetworks {
@@ -56,31 +60,31 @@ export class PodNetworks {
     this.used.add(index);
   }
 
-  /** Creates the veth pair into the network namespace of `pid` and configures both ends. */
-  async attach(pid: number): Promise<PodNetwork> {
+  /**
+   * Creates the veth pair into the network namespace of `pid`, configures both ends, and sets the
+   * pod's `hostname` in its UTS namespace (one process on each side).
+   */
+  async attach(pid: number, hostname: string): Promise<PodNetwork> {
     for (let tries = 0; tries < this.slots; tries++) {
       const index = this.next;
       this.next = (this.next + 1) % this.slots;
       if (this.used.has(index)) continue;
       const net = this.describe(index);
       try {
-        await run([this.tools.ip, 'link', 'add', net.hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid)]);
+        // Line 1 claims the address (see the header); `ip -batch` stops at the first failure.
+        await run([this.tools.ip, '-batch', '-'], {
+          input: `link add ${net.hostLink} type veth peer name eth0 netns ${pid}\naddr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n`,
+        });
       } catch (err) {
-        if (err instanceof CommandError && /File exists/.test(err.stderr)) continue; // another pod or provider has it
+        const lineOne = err instanceof CommandError && /Command failed -:1\b/.test(err.stderr);
+        if (lineOne && /File exists/.test(err.stderr)) continue; // another pod or provider has it
+        if (err instanceof CommandError && !lineOne) await this.detach(net).catch(() => undefined); // ours: a later line failed
         throw err;
       }
       this.used.add(index);
       try {
-        // The two ends are independent: configure them at once.
-        const results = await Promise.allSettled([
-          run([this.tools.ip, '-batch', '-'], { input: `addr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n` }).then(() =>
-            writeFile(`/proc/sys/net/ipv4/conf/${net.hostLink}/forwarding`, '1'),
-          ),
-          run([this.tools.nsenter, `--net=/proc/${pid}/ns/net`, '--', this.tools.ip, '-batch', '-'], {
-            input: `link set lo up\naddr add ${net.podIP}/30 dev eth0\nlink set eth0 up\nroute add default via ${net.gateway}\n`,
-          }),
-        ]);
-        for (const r of results) if (r.status === 'rejected') throw r.reason;
+        await writeFile(`/proc/sys/net/ipv4/conf/${net.hostLink}/forwarding`, '1');
+        await this.inPod(pid, hostname, `link set lo up\naddr add ${net.podIP}/30 dev eth0\nlink set eth0 up\nroute add default via ${net.gateway}\n`);
       } catch (err) {
         await this.detach(net);
         throw err;
@@ -100,8 +104,21 @@ export class PodNetworks {
     }
   }
 
-  /** Sets up loopback only (hostNetwork pods: their containers use the host's namespace instead). */
-  async loopbackOnly(pid: number): Promise<void> {
-    await run([this.tools.nsenter, `--net=/proc/${pid}/ns/net`, '--', this.tools.ip, 'link', 'set', 'lo', 'up']);
+  /** Sets up loopback only and the pod's `hostname` (hostNetwork pods: their containers use the host's network namespace instead). */
+  async loopbackOnly(pid: number, hostname: string): Promise<void> {
+    await this.inPod(pid, hostname, 'link set lo up\n');
+  }
+
+  /**
+   * Sets the hostname (busybox's applet) and runs an `ip -batch` script in the UTS and network
+   * namespaces of `pid`, one spawn from the provider: the host's /bin/sh, whose `exec ip` is the host's ip
+   * (busybox's sh would run its own applet).
+   */
+  private async inPod(pid: number, hostname: string, ipBatch: string): Promise<void> {
+    const { nsenter, busybox, ip } = this.tools;
+    const script = '"$3" hostname "$1" && exec "$2" -batch -';
+    await run([nsenter, `--uts=/proc/${pid}/ns/uts`, `--net=/proc/${pid}/ns/net`, '--', '/bin/sh', '-c', script, 'sh', hostname, ip, busybox], {
+      input: ipBatch,
+    });
   }
 }

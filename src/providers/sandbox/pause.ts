@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VkError } from '../../errors.ts';
-import { run } from '../../util/command.ts';
 import { childrenOf, isAlive, readStat, signal } from './procfs.ts';
 
 export interface PauseProcess {
@@ -19,9 +18,7 @@ export interface PauseProcess {
 
 export interface PauseTools {
   unshare: string;
-  nsenter: string;
   pause: string;
-  busybox: string;
 }
 
 /** The child unshare forked: usually the next pid or one after it (looked at first), else found in /proc. */
@@ -38,7 +35,7 @@ function forkedChild(unsharePid: number): number | undefined {
 export const POD_DIR_ENV = 'VK_SANDBOX_POD_DIR';
 
 /** Starts the pause process in fresh namespaces (then setPauseHostname names the pod); `podDir` marks it. */
-export async function startPause(tools: Omit<PauseTools, 'nsenter' | 'busybox'>, podDir?: string): Promise<PauseProcess> {
+export async function startPause(tools: PauseTools, podDir?: string): Promise<PauseProcess> {
   const child = spawn(
     tools.unshare,
     ['--pid', '--fork', '--ipc', '--uts', '--net', '--mount', '--propagation', 'private', '--kill-child', '--', tools.pause, '-P'],
@@ -72,11 +69,6 @@ export async function startPause(tools: Omit<PauseTools, 'nsenter' | 'busybox'>,
     }
     await sleep(2);
   }
-}
-
-/** Sets the pod's hostname in the pause process's UTS namespace. */
-export async function setPauseHostname(tools: PauseTools, pause: PauseProcess, hostname: string): Promise<void> {
-  await run([tools.nsenter, `--uts=/proc/${pause.pid}/ns/uts`, '--', tools.busybox, 'hostname', hostname]);
 }
 
 export function pauseAlive(pause: PauseProcess): boolean {

@@ -37,7 +37,7 @@ import { killStrayShims } from './shim-launcher.ts';
 import { newPodState, saveState, type ContainerRecord, type Instance, type PodRecordState } from './state.ts';
 import { writeVolumes } from './volumes.ts';
 
-export { prewarmShim } from './shim-launcher.ts';
+export { prepareMonitor } from './shim-launcher.ts';
 
 export interface RuntimeDeps {
   config: SandboxConfig;

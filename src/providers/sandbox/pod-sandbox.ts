@@ -8,7 +8,7 @@ import type { ResolvedPod } from '../provider.ts';
 import type { SandboxConfig } from './config.ts';
 import type { PodNetworks } from './network.ts';
 import type { PodEventReporter } from '../support/pod-events.ts';
-import { setPauseHostname, startPause, stopPause } from './pause.ts';
+import { startPause, stopPause } from './pause.ts';
 import { podIP } from './pod-status.ts';
 import type { PodRecordState } from './state.ts';
 import { applySysctls } from './sysctls.ts';
@@ -45,14 +45,9 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now(), creating: true };
   state.sandbox = sandbox;
   save();
-  // The hostname and the network at once: both only need the pause process's namespaces.
-  const [named, network] = await Promise.allSettled([
-    setPauseHostname(host.tools, pause, podHostname(pod)),
-    pod.spec?.hostNetwork ? host.networks.loopbackOnly(pause.pid).then(() => undefined) : host.networks.attach(pause.pid),
-  ]);
-  if (network.status === 'fulfilled' && network.value) sandbox.network = network.value;
-  if (named.status === 'rejected') throw named.reason;
-  if (network.status === 'rejected') throw network.reason;
+  // The network and the hostname (set by the same process, see network.ts).
+  if (pod.spec?.hostNetwork) await host.networks.loopbackOnly(pause.pid, podHostname(pod));
+  else sandbox.network = await host.networks.attach(pause.pid, podHostname(pod));
   await applySysctls(host.tools, pause.pid, pod.spec?.securityContext?.sysctls ?? []);
   const dns = podResolvConf(pod, { clusterDNS: host.dns.clusterDNS(), clusterDomain: host.dns.clusterDomain, host: host.dns.host });
   // The kubelet records these as Warning Events on the pod.

@@ -36,7 +36,7 @@ import { readCriLog } from './cri-log.ts';
 import { run } from '../../util/command.ts';
 import { Images } from './images.ts';
 import { POD_LINKS, PodNetworks } from './network.ts';
-import { prewarmShim, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
+import { prepareMonitor, readHostResolvConf, SandboxPod, type RuntimeDeps } from './pod-runtime.ts';
 import { allStats, CLOCK_TICKS, descendantsOf, isAlive, type ProcStat } from './procfs.ts';
 import { RetiredLogs } from './retired.ts';
 import { appendDurably, podStartLine } from './start-log.ts';
@@ -173,7 +173,7 @@ export class SandboxProvider implements Provider {
     this.deps = {
       config,
       images,
-      networks: new PodNetworks(config.podCIDR, { ip: config.tools.ip, nsenter: config.tools.nsenter }),
+      networks: new PodNetworks(config.podCIDR, { ip: config.tools.ip, nsenter: config.tools.nsenter, busybox: config.tools.busybox }),
       log: this.log,
       hostIP: context.nodeIP,
       dns: {
@@ -197,8 +197,8 @@ export class SandboxProvider implements Provider {
     await checkHost(config);
     await mkdir(podsDir(config.dataDir), { recursive: true });
     await mkdir(`${config.dataDir}/run`, { recursive: true });
-    // Meanwhile, the container monitor's code gets compiled into its cache (its first start would take 100-200 ms more).
-    const prewarm = prewarmShim(config.dataDir);
+    // Meanwhile, the container monitor is built when the cache lacks it (gcc, about a second).
+    const prewarm = prepareMonitor(context.log);
     const images = await Images.open({
       imageDir: config.imageDir,
       localImages: config.localImages,

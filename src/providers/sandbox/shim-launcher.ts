@@ -1,34 +1,31 @@
-// Starting a container's monitor (shim.ts) as a detached process and waiting for it to report
-// the start, warming its compile cache, reading the JSON files it writes, and finding monitors
-// a crashed provider left behind.
+// Starting a container's monitor (monitor/monitor.c, see shim.ts for its files) as a detached
+// process and waiting for it to report the start, reading the JSON files it writes, and finding
+// monitors a crashed provider left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../log.ts';
+import { MONITOR_NAME, monitorBinary } from './monitor-build.ts';
 import { allStats, descendantsOf, isAlive, readStat, signal as sendSignal } from './procfs.ts';
-import { shimEnv, type ShimSpec, type ShimState } from './shim.ts';
+import { encodeSpec, type ShimSpec, type ShimState } from './shim.ts';
 
-const SHIM = path.join(import.meta.dirname, 'shim.ts');
 /** How long a container's monitor may take to report the start. */
 const SHIM_START_TIMEOUT_MS = 10_000;
 /** The safety net of the file watches (a missed inotify event costs at most this). */
 const WATCH_FALLBACK_MS = 250;
+/** The spec's file name in the instance directory (the monitor's only argument). */
+const SPEC_FILE = 'monitor-spec';
 
-/** Where the shims' compiled code is cached (see shimEnv). */
-export function shimCacheDir(dataDir: string): string {
-  return path.join(dataDir, 'run', 'node-compile-cache');
+/** Builds the monitor now (when not cached) so that the first container start does not wait for it. */
+export async function prepareMonitor(log: Logger): Promise<void> {
+  await monitorBinary((line) => log.info(line));
 }
 
-/** Loads the shim once so that its compiled code is in the cache before the first container starts. */
-export async function prewarmShim(dataDir: string, timeoutMs = 10_000): Promise<void> {
-  const child = spawn(process.execPath, [SHIM, '--prewarm'], { env: shimEnv(shimCacheDir(dataDir)), stdio: 'ignore' });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  await new Promise<void>((resolve) => {
-    child.once('error', () => resolve());
-    child.once('close', () => resolve());
-  });
-  clearTimeout(timer);
+/** The spec file of a monitor's command line, or undefined when it is not a container monitor's. */
+export function monitorSpecArg(argv: readonly string[]): string | undefined {
+  const [command, spec] = argv;
+  return command?.endsWith(`/${MONITOR_NAME}`) && spec?.endsWith(`/${SPEC_FILE}`) ? spec : undefined;
 }
 
 /** A JSON file the shim or the runtime wrote, or undefined when it is absent or unreadable. */
@@ -86,10 +83,10 @@ export interface LaunchedShim {
  * shim to report the start with the sandboxed process's pid (or the exit, for a command that
  * fails at once). Undefined when the shim cannot be spawned.
  */
-export async function launchShim(dir: string, spec: ShimSpec, dataDir: string): Promise<LaunchedShim | undefined> {
-  const specFile = path.join(dir, 'spec.json');
-  await writeFile(specFile, JSON.stringify(spec));
-  const child = spawn(process.execPath, [SHIM, specFile], { detached: true, stdio: 'ignore', env: shimEnv(shimCacheDir(dataDir)) });
+export async function launchShim(dir: string, spec: ShimSpec): Promise<LaunchedShim | undefined> {
+  const specFile = path.join(dir, SPEC_FILE);
+  await writeFile(specFile, encodeSpec(spec));
+  const child = spawn(await monitorBinary(), [specFile], { detached: true, stdio: 'ignore' });
   const shimPid = await new Promise<number | undefined>((resolve) => {
     child.once('spawn', () => resolve(child.pid));
     child.once('error', () => resolve(undefined));
@@ -125,8 +122,8 @@ export function killStrayShims(podDir: string, known: ReadonlySet<number>, log: 
     } catch {
       continue;
     }
-    const spec = cmdline.find((arg) => arg.startsWith(marker) && arg.endsWith('/spec.json'));
-    if (!spec || !cmdline.some((arg) => arg.endsWith('/shim.ts'))) continue;
+    const spec = monitorSpecArg(cmdline);
+    if (!spec?.startsWith(marker)) continue;
     const info = readJson<{ 'child-pid'?: number }>(path.join(path.dirname(spec), 'info.json'));
     const child = info?.['child-pid'];
     if (child && readStat(child)?.comm === 'bwrap') sendSignal(child, 'SIGKILL');
