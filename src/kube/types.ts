@@ -17,6 +17,7 @@ export type Node = Wire<k8s.V1Node>;
 export type NodeStatus = Wire<k8s.V1NodeStatus>;
 export type NodeCondition = Wire<k8s.V1NodeCondition>;
 export type Taint = Wire<k8s.V1Taint>;
+export type Toleration = Wire<k8s.V1Toleration>;
 export type Lease = Wire<k8s.V1Lease>;
 export type ConfigMap = Wire<k8s.V1ConfigMap>;
 export type Secret = Wire<k8s.V1Secret>;

@@ -179,6 +179,15 @@ test(
       assert.equal(env.find((e) => e.name === 'PLAIN')?.value, 'plain-value', 'a literal stays in clear');
       assert.equal(twin.spec?.automountServiceAccountToken, false, "the target's own token is not mounted");
     }
+    // The kubernetes Service variables: the container sees the source's; the target pod's spec
+    // carries them only when the target kubelet would set other values by itself.
+    type ServiceIP = { spec?: { clusterIP?: string } };
+    const sourceIP = (await (await adminClient()).get<ServiceIP>('/api/v1/namespaces/default/services/kubernetes')).spec?.clusterIP;
+    const targetIP = (await target.client.get<ServiceIP>('/api/v1/namespaces/default/services/kubernetes')).spec?.clusterIP;
+    for (const twin of targets) {
+      const carried = twin.spec!.containers[0]!.env!.some((e) => e.name === 'KUBERNETES_SERVICE_HOST');
+      assert.equal(carried, sourceIP !== targetIP, `KUBERNETES_SERVICE_HOST in the target spec (source ${sourceIP}, target ${targetIP})`);
+    }
     const [first] = pods;
     const exec = await kubectl([
       '-n',
@@ -188,9 +197,9 @@ test(
       '--',
       'sh',
       '-c',
-      'echo $PASSWORD $PLAIN; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace',
+      'echo $PASSWORD $PLAIN $KUBERNETES_SERVICE_HOST; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace',
     ]);
-    assert.equal(exec.stdout, `${password} plain-value\n${namespace}`);
+    assert.equal(exec.stdout, `${password} plain-value ${sourceIP}\n${namespace}`);
     // The source cluster's ServiceAccount token: its issuer is the source's API server.
     const token = (await kubectl(['-n', namespace, 'exec', first!.metadata!.name!, '--', 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'])).stdout;
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { 'kubernetes.io'?: { pod?: { uid?: string } } };

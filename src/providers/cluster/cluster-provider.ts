@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NotFoundError, PodRejectedError, ProviderUnavailableError, TryLaterError, errorMessage, throwIfAborted } from '../../errors.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { Informer, stripManagedFields } from '../../kube/informer.ts';
-import type { NodeCondition, Pod, PodStatus } from '../../kube/types.ts';
+import type { NodeCondition, Pod, PodStatus, Toleration } from '../../kube/types.ts';
 import type { Logger } from '../../log.ts';
 import type {
   CallOptions,
@@ -34,6 +34,7 @@ import { isFinished, lostStatus, ranInTarget, sourcePod } from './status.ts';
 import { TargetStats } from './stats.ts';
 import { TargetStreams } from './streams.ts';
 import { classify, isConnectFailure, isStatus } from './target-errors.ts';
+import { targetImplicitEnv } from './target-env.ts';
 import { sourceRef, translatePod } from './translate.ts';
 
 /** Capacity until the target's has been read (or when it cannot be). */
@@ -76,10 +77,18 @@ export class ClusterProvider implements Provider {
    * getPod on every sync of the pod, ask for it several times per version (a clone each, before).
    */
   private readonly rendered = new WeakMap<Pod, Pod>();
+  /**
+   * The source pods' tolerations by source UID (the target pods have the configured ones), so the
+   * core sees no drift. Kept here, not on the target pod: an annotation there made every version
+   * of every target pod ~20% larger. After a restart the core hands them back through updatePod.
+   */
+  private readonly tolerations = new Map<string, Toleration[] | undefined>();
   /** Target pod UIDs we are deleting ourselves, with who waits for them to be gone. */
   private readonly deleting = new Map<string, PromiseWithResolvers<void>>();
   private readonly stopping = new AbortController();
   private capacity: Record<string, string>;
+  /** What the target's kubelet sets in every container by itself (target-env.ts). */
+  private implicitEnv: ReadonlyMap<string, string> = new Map();
   private condition: NodeCondition;
   private capacityTimer: NodeJS.Timeout | undefined;
   /** listPods answered before the watch synced: the orphan sweep is ours to do once it has. */
@@ -156,6 +165,7 @@ export class ClusterProvider implements Provider {
     const waiter = this.deleting.get(targetUid);
     if (waiter) {
       this.deleting.delete(targetUid);
+      this.tolerations.delete(source.uid);
       waiter.resolve();
       return;
     }
@@ -167,15 +177,16 @@ export class ClusterProvider implements Provider {
     // A finished pod removed by the target's own garbage collection keeps its final status; no alarm.
     if (!finished) this.reportLost(source, `${pod.metadata?.namespace}/${pod.metadata?.name}`, policy);
     if (finished || policy === 'Never') {
+      const last = sourcePod(pod, source, this.nodeName, this.hostIP, this.tolerations.get(source.uid));
       const status: PodStatus = finished
-        ? (sourcePod(pod, source, this.nodeName, this.hostIP).status ?? {})
+        ? (last.status ?? {})
         : lostStatus(
             pod,
             'TargetPodDeleted',
             `the pod ${pod.metadata?.namespace}/${pod.metadata?.name} was deleted in the target cluster ${this.client.server.origin}`,
             this.hostIP,
           );
-      this.tombstones.set(key, { uid: source.uid, pod: { ...sourcePod(pod, source, this.nodeName, this.hostIP), status } });
+      this.tombstones.set(key, { uid: source.uid, pod: { ...last, status } });
     }
     this.notifier.markDirty(key);
   }
@@ -218,8 +229,9 @@ export class ClusterProvider implements Provider {
     if (!this.mapping.allows(source.namespace))
       throw new PodRejectedError('NamespaceNotAllowed', `namespace ${source.namespace} may not burst into the target cluster (namespaces.allow)`);
     this.requireSynced(`create ${key}`);
+    this.tolerations.set(source.uid, resolved.pod.spec?.tolerations);
     const target = this.mapping.target(source.namespace, source.name);
-    const objects = translatePod(resolved, target, this.nodeName, this.config);
+    const objects = translatePod(resolved, target, this.nodeName, this.config, this.implicitEnv);
     const existing = this.bySource.get(key);
     if (existing) {
       if (sourceOf(existing.metadata, this.nodeName)?.uid === source.uid) {
@@ -332,8 +344,11 @@ export class ClusterProvider implements Provider {
     if (!current || sourceOf(current.metadata, this.nodeName)?.uid !== source.uid)
       throw new NotFoundError(`pod ${key} (uid ${source.uid}) does not run in the target cluster`);
     const target: TargetRef = { namespace: current.metadata!.namespace!, name: current.metadata!.name! };
-    const objects = translatePod(resolved, target, this.nodeName, this.config);
+    const objects = translatePod(resolved, target, this.nodeName, this.config, this.implicitEnv);
     await this.write(() => writeDependents(this.client, current, dependents(objects), options.signal), `update objects of ${key}`);
+    this.tolerations.set(source.uid, resolved.pod.spec?.tolerations);
+    // The source view of this version had the tolerations we knew before.
+    this.rendered.delete(current);
     // Labels, annotations and images as the source now has them (a merge patch: removed keys as null).
     const nulls = (before: Record<string, string> | undefined, after: Record<string, string> | undefined) => {
       const out: Record<string, string | null> = { ...after };
@@ -341,9 +356,20 @@ export class ClusterProvider implements Provider {
       return out;
     };
     const wanted = objects.pod;
+    const sameMap = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) => {
+      const [x, y] = [Object.entries(a ?? {}), b ?? {}];
+      return x.length === Object.keys(y).length && x.every(([k, v]) => y[k] === v);
+    };
     const imagesChanged =
       wanted.spec!.containers.some((c, i) => current.spec?.containers[i]?.image !== c.image) ||
       (wanted.spec!.initContainers ?? []).some((c, i) => current.spec?.initContainers?.[i]?.image !== c.image);
+    if (
+      !imagesChanged &&
+      wanted.spec?.activeDeadlineSeconds === current.spec?.activeDeadlineSeconds &&
+      sameMap(current.metadata?.labels, wanted.metadata?.labels) &&
+      sameMap(current.metadata?.annotations, wanted.metadata?.annotations)
+    )
+      return; // only what the source view renders changed (tolerations; all of it after a restart)
     const patch = {
       metadata: {
         labels: nulls(current.metadata?.labels, wanted.metadata?.labels),
@@ -370,6 +396,7 @@ export class ClusterProvider implements Provider {
     const tombstone = this.tombstones.get(key);
     if (tombstone && tombstone.uid === source.uid) {
       this.tombstones.delete(key);
+      this.tolerations.delete(source.uid);
       return;
     }
     const current = this.bySource.get(key);
@@ -421,6 +448,7 @@ export class ClusterProvider implements Provider {
   private forget(pod: Pod): void {
     const source = sourceOf(pod.metadata, this.nodeName);
     if (!source) return;
+    this.tolerations.delete(source.uid);
     const key = `${source.namespace}/${source.name}`;
     if (this.bySource.get(key)?.metadata?.uid === pod.metadata?.uid) this.bySource.delete(key);
   }
@@ -440,7 +468,7 @@ export class ClusterProvider implements Provider {
     if (!pod) {
       const source = sourceOf(target.metadata, this.nodeName);
       if (!source) return undefined;
-      pod = sourcePod(target, source, this.nodeName, this.hostIP);
+      pod = sourcePod(target, source, this.nodeName, this.hostIP, this.tolerations.get(source.uid));
       this.rendered.set(target, pod);
     }
     return pod;
@@ -545,6 +573,11 @@ export class ClusterProvider implements Provider {
       this.capacity = await targetCapacity(this.client, this.nodeName, this.config.capacity, AbortSignal.timeout(this.config.requestTimeoutMs));
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'target capacity not readable; keeping the last one');
+    }
+    try {
+      this.implicitEnv = await targetImplicitEnv(this.client, AbortSignal.timeout(this.config.requestTimeoutMs));
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, "the target's kubernetes Service is not readable; every resolved variable goes into the target pods");
     }
   }
 

@@ -1,7 +1,7 @@
 // The target pod seen from the source cluster: its status as the source pod reports it, and the
 // pod as getPod returns it (source namespace, name and UID; the updatable fields as the source
 // wrote them, so the core sees no spec drift).
-import type { Pod, PodStatus } from '../../kube/types.ts';
+import type { Pod, PodStatus, Toleration } from '../../kube/types.ts';
 import { ANNOTATION_TOLERATIONS, CONDITION_TARGET_POD, withoutOurs, type SourceRef } from './names.ts';
 
 /**
@@ -9,9 +9,8 @@ import { ANNOTATION_TOLERATIONS, CONDITION_TARGET_POD, withoutOurs, type SourceR
  * class as the target reports them; hostIP is the virtual node's, as the pod runs "on" it.
  */
 export function mirrorStatus(target: Pod, hostIP: string): PodStatus {
-  const status = structuredClone(target.status ?? {});
-  status.hostIP = hostIP;
-  status.hostIPs = [{ ip: hostIP }];
+  // A shallow copy: the nested parts are shared with the target pod, which nobody modifies.
+  const status: PodStatus = { ...target.status, hostIP, hostIPs: [{ ip: hostIP }] };
   // The target's nominatedNodeName and resize bookkeeping mean nothing at the source.
   delete status.nominatedNodeName;
   status.phase ??= 'Pending';
@@ -42,13 +41,17 @@ export function isFinished(pod: Pod): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
-/** The pod as the provider runs it, in the source's terms. */
-export function sourcePod(target: Pod, source: SourceRef, nodeName: string, hostIP: string): Pod {
+/**
+ * The pod as the provider runs it, in the source's terms, with the source pod's tolerations (the
+ * target pod has the configured ones). Pods made by older versions carry them in an annotation.
+ */
+export function sourcePod(target: Pod, source: SourceRef, nodeName: string, hostIP: string, tolerations?: Toleration[]): Pod {
   const meta = target.metadata ?? {};
-  const tolerations = meta.annotations?.[ANNOTATION_TOLERATIONS];
-  const spec = structuredClone(target.spec ?? { containers: [] });
-  spec.nodeName = nodeName;
-  if (tolerations) spec.tolerations = JSON.parse(tolerations) as NonNullable<typeof spec.tolerations>;
+  const legacy = meta.annotations?.[ANNOTATION_TOLERATIONS];
+  // Shallow, as mirrorStatus: shared with the target pod, which nobody modifies.
+  const spec = { ...(target.spec ?? { containers: [] }), nodeName };
+  const sourceTolerations = tolerations ?? (legacy ? (JSON.parse(legacy) as Toleration[]) : undefined);
+  if (sourceTolerations?.length) spec.tolerations = sourceTolerations;
   else delete spec.tolerations;
   const labels = withoutOurs(meta.labels);
   const annotations = withoutOurs(meta.annotations);

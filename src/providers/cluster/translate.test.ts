@@ -4,7 +4,7 @@ import { makePod } from '../../../test/harness/pods.ts';
 import { PodRejectedError } from '../../errors.ts';
 import type { ResolvedVolume } from '../provider.ts';
 import { parseClusterConfig } from './config.ts';
-import { LABEL_NODE, LABEL_UID, NameMapping, sourceOf } from './names.ts';
+import { ANNOTATION_TOLERATIONS, LABEL_NODE, LABEL_UID, NameMapping, sourceOf } from './names.ts';
 import { sourcePod } from './status.ts';
 import { translatePod } from './translate.ts';
 
@@ -61,10 +61,20 @@ test('the pod read back from the target is the source pod: same updatable fields
   const out = translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', config);
   const source = sourceOf({ ...out.pod.metadata, uid: 'target-uid' }, 'vk');
   assert.deepEqual(source, { namespace: 'team', name: 'web', uid: 'u-1' });
-  const back = sourcePod({ ...out.pod, status: { phase: 'Running', podIP: '10.0.0.5' } }, source!, 'vk', '192.0.2.1');
+  // The source tolerations stay with the provider, not on the target pod (which has the configured ones).
+  assert.equal(JSON.stringify(out.pod.metadata).includes('tolerations'), false);
+  const back = sourcePod({ ...out.pod, status: { phase: 'Running', podIP: '10.0.0.5' } }, source!, 'vk', '192.0.2.1', pod.spec?.tolerations);
   assert.deepEqual(back.metadata?.labels, pod.metadata?.labels);
   assert.deepEqual(back.metadata?.annotations, pod.metadata?.annotations);
   assert.deepEqual(back.spec?.tolerations, pod.spec?.tolerations);
+  assert.equal(back.spec?.nodeName, 'vk');
+  assert.deepEqual(out.pod.spec?.tolerations, [{ operator: 'Exists' }], 'the target pod object is not changed by rendering');
+  // A target pod made by an older version carries them in an annotation: still read.
+  const legacy = structuredClone(out.pod);
+  legacy.metadata!.annotations![ANNOTATION_TOLERATIONS] = JSON.stringify(pod.spec?.tolerations);
+  const fromLegacy = sourcePod(legacy, source!, 'vk', '192.0.2.1');
+  assert.deepEqual(fromLegacy.spec?.tolerations, pod.spec?.tolerations);
+  assert.equal(fromLegacy.metadata?.annotations?.[ANNOTATION_TOLERATIONS], undefined);
   assert.equal(back.status?.podIP, '10.0.0.5');
   assert.equal(back.status?.hostIP, '192.0.2.1');
   assert.equal(sourceOf(out.pod.metadata, 'another-node'), undefined, 'another node never claims it');
@@ -126,4 +136,36 @@ test('volumes the target cannot get are rejected; shared target namespaces give 
 test('a bad config names the field', () => {
   assert.throws(() => parseClusterConfig({}), /cluster provider config: kubeconfig: give the target either a kubeconfig or inCluster credentials/);
   assert.throws(() => parseClusterConfig({ kubeconfig: '/k', namespaces: { map: { a: 'Not_A_Label' } } }), /namespaces\.map\.a/);
+});
+
+test("variables the target's kubelet sets by itself, with the same value, are left out of the target pod", () => {
+  const pod = makePod({ name: 'api', namespace: 'team', uid: 'u-2' });
+  pod.spec!.containers[0]!.env = [
+    { name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' },
+    { name: 'KUBERNETES_SERVICE_PORT', value: '6443' },
+    { name: 'PLAIN', value: 'plain' },
+  ];
+  const implicitEnv = new Map([
+    ['KUBERNETES_SERVICE_HOST', '10.96.0.1'],
+    ['KUBERNETES_SERVICE_PORT', '443'],
+  ]);
+  const out = translatePod({ pod, volumes: new Map(), original: structuredClone(pod) }, { namespace: 'team', name: 'api' }, 'vk', config, implicitEnv);
+  // Same name and value: the target gives it; another value (a source API on another port) travels.
+  assert.deepEqual(out.pod.spec!.containers[0]!.env, [
+    { name: 'KUBERNETES_SERVICE_PORT', value: '6443' },
+    { name: 'PLAIN', value: 'plain' },
+  ]);
+  // Nothing left: no empty env list.
+  const only = makePod({ name: 'api', namespace: 'team', uid: 'u-2' });
+  only.spec!.containers[0]!.env = [{ name: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' }];
+  assert.equal(
+    translatePod({ pod: only, volumes: new Map() }, { namespace: 'team', name: 'api' }, 'vk', config, implicitEnv).pod.spec!.containers[0]!.env,
+    undefined,
+  );
+  // Without what the target sets (its Service not readable), every variable travels.
+  assert.equal(
+    translatePod({ pod, volumes: new Map(), original: structuredClone(pod) }, { namespace: 'team', name: 'api' }, 'vk', config).pod.spec!.containers[0]!.env
+      ?.length,
+    3,
+  );
 });

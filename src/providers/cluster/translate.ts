@@ -10,7 +10,7 @@ import { PodRejectedError } from '../../errors.ts';
 import type { ConfigMap, Container, Pod, PodSpec, Secret, Volume } from '../../kube/types.ts';
 import type { ResolvedPod, ResolvedVolume } from '../provider.ts';
 import type { ClusterConfig } from './config.ts';
-import { ANNOTATION_TOLERATIONS, dependentName, ownership, type SourceRef, type TargetRef } from './names.ts';
+import { dependentName, ownership, type SourceRef, type TargetRef } from './names.ts';
 
 export interface TargetObjects {
   pod: Pod;
@@ -25,8 +25,18 @@ export function sourceRef(pod: Pod): SourceRef {
   return { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' };
 }
 
-/** The target pod and the objects it needs; the objects get their ownerReference after the pod exists. */
-export function translatePod(resolved: ResolvedPod, target: TargetRef, nodeName: string, config: ClusterConfig): TargetObjects {
+/**
+ * The target pod and the objects it needs; the objects get their ownerReference after the pod
+ * exists. `implicitEnv`: what the target's kubelet sets in every container by itself (target-env.ts);
+ * a resolved variable equal to it is left out of the spec.
+ */
+export function translatePod(
+  resolved: ResolvedPod,
+  target: TargetRef,
+  nodeName: string,
+  config: ClusterConfig,
+  implicitEnv: ReadonlyMap<string, string> = new Map(),
+): TargetObjects {
   const source = resolved.pod;
   const ref = sourceRef(source);
   const owned = ownership(nodeName, ref);
@@ -56,7 +66,12 @@ export function translatePod(resolved: ResolvedPod, target: TargetRef, nodeName:
   const mapEnv = (prefix: string, originals: Container[] | undefined) => (container: Container, index: number) => {
     delete container.envFrom; // the core resolved envFrom into env
     const secret = secretDerived(resolved.original ? (originals?.[index] ?? {}) : undefined);
-    container.env = container.env?.map((variable, i) => {
+    const env = container.env?.filter((variable) => variable.valueFrom !== undefined || implicitEnv.get(variable.name) !== (variable.value ?? ''));
+    if (!env?.length) {
+      delete container.env;
+      return;
+    }
+    container.env = env.map((variable, i) => {
       if (!secret(variable.name)) return { name: variable.name, value: variable.value ?? '' };
       const key = `${prefix}${index}.${i}`;
       envData[key] = Buffer.from(variable.value ?? '').toString('base64');
@@ -76,7 +91,6 @@ export function translatePod(resolved: ResolvedPod, target: TargetRef, nodeName:
   if (spec.imagePullSecrets.length === 0) delete spec.imagePullSecrets;
 
   const annotations: Record<string, string> = { ...source.metadata?.annotations, ...owned.annotations };
-  if (source.spec?.tolerations?.length) annotations[ANNOTATION_TOLERATIONS] = JSON.stringify(source.spec.tolerations);
   const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: target.name, namespace: target.namespace, labels, annotations }, spec };
   return { pod, configMaps, secrets };
 }
