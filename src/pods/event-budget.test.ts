@@ -117,6 +117,25 @@ test('status writes always in flight (many nodes) do not starve Events: the lane
   assert.equal(budget.dropped, 0);
 });
 
+test('the lane is a sixteenth of the status writes in flight, at least one and at most maxInFlight', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxInFlight: 4 });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  const inFlight = (n: number) => {
+    for (let i = 0; i < n; i++) void budget.statusWrite(() => new Promise(() => {}));
+  };
+  inFlight(31);
+  for (let i = 0; i < 10; i++) budget.submit({}, write(`e${i}`));
+  assert.equal(sent.length, 1, '31 status writes: a lane of one');
+  inFlight(1);
+  budget.submit({}, write('e10'));
+  assert.equal(sent.length, 2, '32 status writes: two');
+  inFlight(200);
+  budget.submit({}, write('e11'));
+  assert.equal(sent.length, 4, '232 status writes: four, the most');
+  finishAll();
+});
+
 test('the lane stays within the rate limit', async (t) => {
   // Burst 2, then one token per 100 ms, however fast the API answers.
   const budget = new EventBudget({ rateLimit: { qps: 10, burst: 2 } });

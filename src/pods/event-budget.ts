@@ -1,9 +1,9 @@
 // The process's one budget for Event writes, shared by every virtual node it runs: one token
 // bucket (the kubelet's --event-qps/--event-burst) and one bounded queue, as one kubelet has.
-// Pod status writes go first: while any is in flight, Events keep only a narrow lane
-// (EVENT_LANE_IN_FLIGHT writes at once), and they widen to MAX_EVENTS_IN_FLIGHT when status writes
-// pause. The lane is what keeps Events flowing at many nodes, where some node's status write is
-// always in flight; being one or two requests among many, it costs the status writes little.
+// Pod status writes go first: while any is in flight, Events keep to a lane of a sixteenth of
+// as many writes (at least EVENT_LANE_IN_FLIGHT, at most MAX_EVENTS_IN_FLIGHT), and widen to
+// MAX_EVENTS_IN_FLIGHT when status writes pause. The lane keeps Events flowing at many nodes,
+// where some node's status write is always in flight, at a small bounded cost to status writes.
 // A full queue drops (and counts) new Events, as the kubelet's broadcaster does.
 import type { StatusClient } from './status-writer.ts';
 import { TokenBucket } from '../util/token-bucket.ts';
@@ -21,8 +21,10 @@ export const DEFAULT_EVENT_RATE_LIMIT: EventRateLimit = { qps: 50, burst: 100 };
 export const MAX_QUEUED_EVENTS = 1000;
 /** Event writes in flight at once while no status write is: when status writes resume, at most this many Events are ahead of them. */
 const MAX_EVENTS_IN_FLIGHT = 4;
-/** Event writes in flight at once while status writes are: the lane Events always have. */
+/** Event writes in flight at once while status writes are: the lane Events always have... */
 export const EVENT_LANE_IN_FLIGHT = 1;
+/** ...widened to this share of the status writes in flight (up to MAX_EVENTS_IN_FLIGHT). */
+export const EVENT_LANE_SHARE = 1 / 16;
 
 interface QueuedEvent {
   owner: object;
@@ -35,6 +37,7 @@ export interface EventBudgetOptions {
   maxQueued?: number;
   maxInFlight?: number;
   laneInFlight?: number;
+  laneShare?: number;
 }
 
 export class EventBudget {
@@ -46,6 +49,7 @@ export class EventBudget {
   private readonly maxQueued: number;
   private readonly maxInFlight: number;
   private readonly laneInFlight: number;
+  private readonly laneShare: number;
   private readonly queue: QueuedEvent[] = [];
   private eventsInFlight = 0;
   private statusInFlight = 0;
@@ -57,6 +61,7 @@ export class EventBudget {
     this.maxQueued = options.maxQueued ?? MAX_QUEUED_EVENTS;
     this.maxInFlight = options.maxInFlight ?? MAX_EVENTS_IN_FLIGHT;
     this.laneInFlight = Math.min(options.laneInFlight ?? EVENT_LANE_IN_FLIGHT, this.maxInFlight);
+    this.laneShare = options.laneShare ?? EVENT_LANE_SHARE;
   }
 
   get queued(): number {
@@ -97,9 +102,11 @@ export class EventBudget {
     }
   }
 
-  /** Whether one more Event may be in flight now: the lane while status writes are, more when none is. */
+  /** Whether one more Event may be in flight now: all of maxInFlight while no status write is, the lane while any is. */
   private mayGo(): boolean {
-    return this.eventsInFlight < (this.statusInFlight === 0 ? this.maxInFlight : this.laneInFlight);
+    if (this.statusInFlight === 0) return this.eventsInFlight < this.maxInFlight;
+    const lane = Math.min(this.maxInFlight, Math.max(this.laneInFlight, Math.floor(this.statusInFlight * this.laneShare)));
+    return this.eventsInFlight < lane;
   }
 
   private drain(): void {
