@@ -56,6 +56,8 @@ export class NodeRunner {
   private readonly client: KubeClient;
   private readonly options: NodeRunOptions;
   private readonly identity = `${os.hostname()}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  /** One logger (and stderr stream) per log level, shared by the nodes: one each was 1,000 streams at 1,000 nodes. */
+  private readonly loggers = new Map<string, Logger>();
 
   constructor(client: KubeClient, options: NodeRunOptions = {}) {
     this.client = client;
@@ -71,7 +73,7 @@ export class NodeRunner {
       sharedProcessMetrics().observeEventBudget(this.eventBudget);
     }
     if (multi) {
-      const log = createLogger(nodes[0]!.logLevel);
+      const log = this.logger(nodes[0]!.logLevel);
       this.sharedPodWatch = SharedPodWatch.create(this.client, log);
       this.sharedReferences = SharedReferences.create(this.client, log);
     }
@@ -117,8 +119,14 @@ export class NodeRunner {
     for (const result of results) if (result.status === 'rejected') process.stderr.write(`vk: while stopping: ${errorMessage(result.reason)}\n`);
   }
 
+  private logger(level: string): Logger {
+    let log = this.loggers.get(level);
+    if (!log) this.loggers.set(level, (log = createLogger(level)));
+    return log;
+  }
+
   private async startNode(settings: NodeSettings, metrics: VkMetrics, term?: Term): Promise<VirtualKubelet> {
-    const log = createLogger(settings.logLevel);
+    const log = this.logger(settings.logLevel);
     await checkPortFree(settings.kubeletPort, '--kubelet-port', settings.kubeletAddress);
     const config = readProviderConfig(settings.providerConfig);
     const defaults = this.options.providerDefaults?.[settings.provider];
@@ -153,7 +161,7 @@ export class NodeRunner {
   }
 
   private campaign(settings: NodeSettings, metrics: VkMetrics): void {
-    const log: Logger = createLogger(settings.logLevel).child({ node: settings.nodeName });
+    const log: Logger = this.logger(settings.logLevel).child({ node: settings.nodeName });
     const elector = new LeaderElector(
       this.client,
       {

@@ -45,8 +45,8 @@ test('the queue drains as tokens come back', async (t) => {
   assert.equal(budget.dropped, 0);
 });
 
-test('pod status writes go first: Events wait while one is in flight, then use what is left', async (t) => {
-  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 } });
+test('pod status writes go first: while one is in flight Events keep to their lane of one, then widen', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxInFlight: 4, laneInFlight: 1 });
   t.after(() => budget.stop());
   const { sent, write, finishAll } = writes();
   let finishPatch!: () => void;
@@ -56,14 +56,13 @@ test('pod status writes go first: Events wait while one is in flight, then use w
   } as unknown as StatusClient;
   const status = budget.prioritized(client);
   const patched = status.patch('/api/v1/namespaces/ns/pods/p/status', {}, 'application/merge-patch+json');
-  budget.submit({}, write('created'));
-  budget.submit({}, write('started'));
+  for (const reason of ['pulled', 'created', 'started', 'killing']) budget.submit({}, write(reason));
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(sent, [], 'no Event while the status write is in flight');
-  assert.equal(budget.queued, 2);
+  assert.deepEqual(sent, ['pulled'], 'one Event in flight beside the status write, not four');
+  assert.equal(budget.queued, 3);
   finishPatch();
   await patched;
-  assert.deepEqual(sent, ['created', 'started'], 'sent as soon as the status write is done');
+  assert.deepEqual(sent, ['pulled', 'created', 'started', 'killing'], 'the rest as soon as the status write is done');
   finishAll();
 });
 
@@ -105,18 +104,48 @@ test('a failing Event write frees its place', async (t) => {
   assert.equal(budget.written, 2);
 });
 
-test('a status write that never ends does not stop Events for good: one that waited maxWaitMs goes, one at a time', async (t) => {
-  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxWaitMs: 50 });
+test('status writes always in flight (many nodes) do not starve Events: the lane sends them one after another', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 } });
   t.after(() => budget.stop());
   const { sent, write, finishAll } = writes();
+  // Some node's status write is always in flight, as at 1,000 nodes.
   void budget.statusWrite(() => new Promise(() => {}));
-  budget.submit({}, write('first'));
-  budget.submit({}, write('second'));
-  assert.deepEqual(sent, []);
-  await waitFor('the first Event after its wait', () => sent.length === 1, { timeoutMs: 2000, intervalMs: 5 });
-  await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(sent, ['first'], 'one at a time while status writes are in flight');
+  for (let i = 0; i < 20; i++) budget.submit({}, write(`e${i}`));
+  assert.deepEqual(sent, ['e0'], 'the first Event goes at once, not after a wait for status writes to pause');
+  await waitFor('all 20 Events, each after the one before it', () => (finishAll(), sent.length === 20), { timeoutMs: 2000, intervalMs: 1 });
+  assert.equal(budget.written, 20);
+  assert.equal(budget.dropped, 0);
+});
+
+test('the lane is a sixteenth of the status writes in flight, at least one and at most maxInFlight', async (t) => {
+  const budget = new EventBudget({ rateLimit: { qps: 1000, burst: 100 }, maxInFlight: 4 });
+  t.after(() => budget.stop());
+  const { sent, write, finishAll } = writes();
+  const inFlight = (n: number) => {
+    for (let i = 0; i < n; i++) void budget.statusWrite(() => new Promise(() => {}));
+  };
+  inFlight(31);
+  for (let i = 0; i < 10; i++) budget.submit({}, write(`e${i}`));
+  assert.equal(sent.length, 1, '31 status writes: a lane of one');
+  inFlight(1);
+  budget.submit({}, write('e10'));
+  assert.equal(sent.length, 2, '32 status writes: two');
+  inFlight(200);
+  budget.submit({}, write('e11'));
+  assert.equal(sent.length, 4, '232 status writes: four, the most');
   finishAll();
-  await waitFor('the second', () => sent.length === 2, { timeoutMs: 2000, intervalMs: 5 });
-  finishAll();
+});
+
+test('the lane stays within the rate limit', async (t) => {
+  // Burst 2, then one token per 100 ms, however fast the API answers.
+  const budget = new EventBudget({ rateLimit: { qps: 10, burst: 2 } });
+  t.after(() => budget.stop());
+  void budget.statusWrite(() => new Promise(() => {}));
+  const sent: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < 10; i++) budget.submit({}, () => (sent.push(performance.now() - start), Promise.resolve()));
+  await waitFor('the burst and one token more', () => sent.length === 3, { timeoutMs: 2000, intervalMs: 5 });
+  assert.ok(sent[1]! < 50, `the burst goes at once (${sent[1]} ms)`);
+  assert.ok(sent[2]! >= 90, `the third waits for a token (${sent[2]} ms)`);
+  assert.equal(budget.queued, 7);
 });

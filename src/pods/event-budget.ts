@@ -1,9 +1,10 @@
 // The process's one budget for Event writes, shared by every virtual node it runs: one token
 // bucket (the kubelet's --event-qps/--event-burst) and one bounded queue, as one kubelet has.
-// Pod status writes go first: an Event is sent only while no status write is in flight, so
-// Events use what the status writes leave of the API server; one that has waited
-// MAX_EVENT_WAIT_MS goes anyway, one at a time, so a status write that never ends cannot stop
-// Events for good. A full queue drops (and counts) new Events, as the kubelet's broadcaster does.
+// Pod status writes go first: while any is in flight, Events keep to a lane of a sixteenth of
+// as many writes (at least EVENT_LANE_IN_FLIGHT, at most MAX_EVENTS_IN_FLIGHT), and widen to
+// MAX_EVENTS_IN_FLIGHT when status writes pause. The lane keeps Events flowing at many nodes,
+// where some node's status write is always in flight, at a small bounded cost to status writes.
+// A full queue drops (and counts) new Events, as the kubelet's broadcaster does.
 import type { StatusClient } from './status-writer.ts';
 import { TokenBucket } from '../util/token-bucket.ts';
 
@@ -18,10 +19,12 @@ export const DEFAULT_EVENT_RATE_LIMIT: EventRateLimit = { qps: 50, burst: 100 };
 
 /** Events waiting for their turn; beyond this they are dropped (the kubelet's broadcaster queue is 1000). */
 export const MAX_QUEUED_EVENTS = 1000;
-/** Event writes in flight at once: when status writes resume, at most this many Events are ahead of them. */
+/** Event writes in flight at once while no status write is: when status writes resume, at most this many Events are ahead of them. */
 const MAX_EVENTS_IN_FLIGHT = 4;
-/** An Event that has waited this long for status writes to pause goes anyway (one at a time). */
-export const MAX_EVENT_WAIT_MS = 10_000;
+/** Event writes in flight at once while status writes are: the lane Events always have... */
+export const EVENT_LANE_IN_FLIGHT = 1;
+/** ...widened to this share of the status writes in flight (up to MAX_EVENTS_IN_FLIGHT). */
+export const EVENT_LANE_SHARE = 1 / 16;
 
 interface QueuedEvent {
   owner: object;
@@ -33,7 +36,8 @@ export interface EventBudgetOptions {
   rateLimit?: EventRateLimit;
   maxQueued?: number;
   maxInFlight?: number;
-  maxWaitMs?: number;
+  laneInFlight?: number;
+  laneShare?: number;
 }
 
 export class EventBudget {
@@ -44,7 +48,8 @@ export class EventBudget {
   private readonly bucket: TokenBucket;
   private readonly maxQueued: number;
   private readonly maxInFlight: number;
-  private readonly maxWaitMs: number;
+  private readonly laneInFlight: number;
+  private readonly laneShare: number;
   private readonly queue: QueuedEvent[] = [];
   private eventsInFlight = 0;
   private statusInFlight = 0;
@@ -55,7 +60,8 @@ export class EventBudget {
     this.bucket = new TokenBucket(rate.qps, rate.burst);
     this.maxQueued = options.maxQueued ?? MAX_QUEUED_EVENTS;
     this.maxInFlight = options.maxInFlight ?? MAX_EVENTS_IN_FLIGHT;
-    this.maxWaitMs = options.maxWaitMs ?? MAX_EVENT_WAIT_MS;
+    this.laneInFlight = Math.min(options.laneInFlight ?? EVENT_LANE_IN_FLIGHT, this.maxInFlight);
+    this.laneShare = options.laneShare ?? EVENT_LANE_SHARE;
   }
 
   get queued(): number {
@@ -86,7 +92,7 @@ export class EventBudget {
     } as StatusClient;
   }
 
-  /** Runs a status write; Events wait until no status write is in flight. */
+  /** Runs a status write; while any is in flight, Events keep to their lane. */
   async statusWrite<T>(write: () => Promise<T>): Promise<T> {
     this.statusInFlight++;
     try {
@@ -96,14 +102,11 @@ export class EventBudget {
     }
   }
 
-  /** Whether the next Event may go now; if it must wait for status writes, a wake-up when it has waited long enough. */
+  /** Whether one more Event may be in flight now: all of maxInFlight while no status write is, the lane while any is. */
   private mayGo(): boolean {
-    if (this.eventsInFlight >= this.maxInFlight) return false;
-    if (this.statusInFlight === 0) return true;
-    const waited = performance.now() - this.queue[0]!.queuedAt;
-    if (waited >= this.maxWaitMs) return this.eventsInFlight === 0;
-    this.wakeAfter(this.maxWaitMs - waited);
-    return false;
+    if (this.statusInFlight === 0) return this.eventsInFlight < this.maxInFlight;
+    const lane = Math.min(this.maxInFlight, Math.max(this.laneInFlight, Math.floor(this.statusInFlight * this.laneShare)));
+    return this.eventsInFlight < lane;
   }
 
   private drain(): void {

@@ -104,7 +104,7 @@ export class PodController {
   private readonly statuses: StatusWriter;
   private readonly metrics: PodControllerMetrics;
   private readonly records = new PodRecords();
-  private workers: Promise<void[]> | undefined;
+  private workers: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Aborts provider calls in flight when the controller stops. */
   private readonly stopping = new AbortController();

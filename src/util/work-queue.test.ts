@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { waitFor } from '../../test/harness/wait.ts';
 import { WorkQueue, runWorkers } from './work-queue.ts';
 
 test('a key is queued once however often it is added', async () => {
@@ -56,6 +57,48 @@ test('workers process every key and stop on shutdown', async () => {
   queue.shutDown();
   await done;
   assert.equal(new Set(seen).size, 50);
+});
+
+test('workers start as keys come, at most `workers` at once, and none is kept while the queue is idle', async () => {
+  const queue = new WorkQueue();
+  let running = 0;
+  let most = 0;
+  let handled = 0;
+  const done = runWorkers(queue, 3, async () => {
+    most = Math.max(most, ++running);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    running--;
+    handled++;
+  });
+  for (let i = 0; i < 10; i++) queue.add(`k${i}`);
+  assert.equal(running, 0, 'no handle runs inside add()');
+  await waitFor('all 10 handled', () => handled === 10, { timeoutMs: 2000, intervalMs: 2 });
+  assert.equal(most, 3);
+  queue.add('later');
+  await waitFor('a key added to an idle queue', () => handled === 11, { timeoutMs: 2000, intervalMs: 2 });
+  queue.shutDown();
+  await done;
+});
+
+test('a key added just as the last worker ends is still handled', async () => {
+  // The add lands a few microtasks after the handle returns, at every depth from 0 to 20: one of
+  // them falls between the worker's last take() and its end.
+  for (let depth = 0; depth <= 20; depth++) {
+    const queue = new WorkQueue();
+    const seen: string[] = [];
+    const done = runWorkers(queue, 1, async (key) => {
+      seen.push(key);
+      if (key === 'first')
+        void (async () => {
+          for (let i = 0; i < depth; i++) await undefined;
+          queue.add('second');
+        })();
+    });
+    queue.add('first');
+    await waitFor(`the second key (add ${depth} microtasks later)`, () => seen.length === 2, { timeoutMs: 1000, intervalMs: 1 });
+    queue.shutDown();
+    await done;
+  }
 });
 
 test('a pending delayed add due later (a token refresh) does not swallow a sooner retry', async () => {
