@@ -168,6 +168,8 @@ function startBurstNode(dir: string, kubeconfig: string, providerConfig: string)
         '--log-level',
         'warn',
       ],
+      // BENCH_BURST_ARGS: extra `vk run` flags for the burst node, e.g. "--pod-workers 100".
+      ...(process.env.BENCH_BURST_ARGS ?? '').split(' ').filter(Boolean),
     ],
     { cwd: REPO_DIR, stdio: ['ignore', fd, fd] },
   );
