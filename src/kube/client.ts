@@ -19,6 +19,12 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** The caller has no use for the answer's object: read it (keep-alive) but do not parse it. */
   discardResponse?: boolean;
+  /**
+   * 'heartbeat': the Node's Lease and status writes. They take a small pool of their own: behind
+   * thousands of queued pod writes in the main pool, a renewal waited longer than the Lease lasts
+   * (client-go's HTTP/2 has no such queue).
+   */
+  lane?: 'heartbeat';
 }
 
 export interface RequestObserver {
@@ -41,12 +47,14 @@ export class KubeClient {
   private readonly agent: http.Agent;
   /** Watches hold their connection for minutes: their own pool, so they never starve requests (or each other). */
   private readonly watchAgent: http.Agent;
+  private readonly heartbeatAgent: http.Agent;
   private readonly observers: RequestObserver[] = [];
 
-  private constructor(config: ClientConfig, agent: http.Agent, watchAgent: http.Agent) {
+  private constructor(config: ClientConfig, agent: (maxSockets: number) => http.Agent) {
     this.config = config;
-    this.agent = agent;
-    this.watchAgent = watchAgent;
+    this.agent = agent(64);
+    this.watchAgent = agent(Infinity);
+    this.heartbeatAgent = agent(4);
     this.server = config.server;
   }
 
@@ -66,7 +74,7 @@ export class KubeClient {
       secureContext
         ? new https.Agent({ keepAlive: true, maxSockets, secureContext, rejectUnauthorized, servername })
         : new http.Agent({ keepAlive: true, maxSockets });
-    return new KubeClient(config, agent(64), agent(Infinity));
+    return new KubeClient(config, agent);
   }
 
   observe(observer: RequestObserver): void {
@@ -76,10 +84,11 @@ export class KubeClient {
   close(): void {
     this.agent.destroy();
     this.watchAgent.destroy();
+    this.heartbeatAgent.destroy();
   }
 
   private async send(verb: Verb, method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
-    const agent = verb === 'watch' ? this.watchAgent : this.agent;
+    const agent = verb === 'watch' ? this.watchAgent : options.lane === 'heartbeat' ? this.heartbeatAgent : this.agent;
     const url = new URL(path, this.server);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));

@@ -1,7 +1,7 @@
 // Registers (or adopts) the Node, renews its Lease, keeps its status current, and turns it
 // NotReady when the provider's health check fails.
 import { AbortedError, KubeApiError, errorMessage, isStatus } from '../errors.ts';
-import { MERGE_PATCH, type KubeClient } from '../kube/client.ts';
+import { MERGE_PATCH, type KubeClient, type RequestOptions } from '../kube/client.ts';
 import type { Lease, Node, NodeStatus } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
 import { every } from '../util/periodic.ts';
@@ -21,6 +21,9 @@ import {
   type Health,
   type NodeIdentity,
 } from './node-status.ts';
+
+/** Lease renewals and Node status writes: the client's small pool of their own. */
+const HEARTBEAT: RequestOptions = { lane: 'heartbeat' };
 
 export type ShutdownMode = 'keep' | 'not-ready' | 'delete';
 
@@ -151,14 +154,14 @@ export class NodeController {
     const status = desiredStatus(this.options, this.config(), this.health, this.lastStatus, new Date());
     if (!force && statusFingerprint(status) === statusFingerprint(this.lastStatus)) return;
     try {
-      const node = await this.client.patch<Node>(`${this.path}/status`, { status }, MERGE_PATCH);
+      const node = await this.client.patch<Node>(`${this.path}/status`, { status }, MERGE_PATCH, HEARTBEAT);
       this.lastStatus = node.status;
       this.lastStatusWrite = Date.now();
     } catch (err) {
       if (!isStatus(err, 404)) throw err;
       this.log.warn('Node was deleted from the API; registering it again');
       await this.registerNode();
-      const node = await this.client.patch<Node>(`${this.path}/status`, { status }, MERGE_PATCH);
+      const node = await this.client.patch<Node>(`${this.path}/status`, { status }, MERGE_PATCH, HEARTBEAT);
       this.lastStatus = node.status;
     }
   }
@@ -190,10 +193,14 @@ export class NodeController {
     const now = microTime();
     if (this.lease) {
       try {
-        this.lease = await this.client.update<Lease>(this.leasePath(), {
-          ...this.lease,
-          spec: { ...this.lease.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds },
-        });
+        this.lease = await this.client.update<Lease>(
+          this.leasePath(),
+          {
+            ...this.lease,
+            spec: { ...this.lease.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds },
+          },
+          HEARTBEAT,
+        );
         return;
       } catch (err) {
         if (!(err instanceof KubeApiError) || (err.status !== 409 && err.status !== 404)) throw err;
@@ -201,11 +208,15 @@ export class NodeController {
       }
     }
     try {
-      const current = await this.client.get<Lease>(this.leasePath());
-      this.lease = await this.client.update<Lease>(this.leasePath(), {
-        ...current,
-        spec: { ...current.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds },
-      });
+      const current = await this.client.get<Lease>(this.leasePath(), HEARTBEAT);
+      this.lease = await this.client.update<Lease>(
+        this.leasePath(),
+        {
+          ...current,
+          spec: { ...current.spec, renewTime: now, holderIdentity: this.options.nodeName, leaseDurationSeconds: this.options.leaseDurationSeconds },
+        },
+        HEARTBEAT,
+      );
     } catch (err) {
       if (!isStatus(err, 404)) throw err;
       this.lease = await this.client.create<Lease>('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
