@@ -68,8 +68,8 @@ export interface KubeletServerOptions {
   clientCA?: string;
   /** Undefined: no authentication or authorization at all (--kubelet-auth=none, local development only). */
   auth?: KubeletAuth;
-  /** The process's registry, served on /metrics. */
-  registry?: Registry;
+  /** The registry served on /metrics, asked for on each scrape. */
+  registry?: () => Registry;
   metrics?: KubeletServerMetrics;
   healthChecks?: Record<string, HealthCheck>;
   stats?: StatsSource;

@@ -193,9 +193,12 @@ export function applySpecUpdate(rec: PodRecord, resolved: ResolvedPod, now: numb
   });
 }
 
+/** Shared by every copy without volumes (~200 bytes each otherwise): the mock never changes a copy's volumes. */
+const NO_VOLUMES = new Map<string, ResolvedVolume>();
+
 /** A deep copy: the pod's parts shared with equal ones of other pods and frozen (intern.ts), fresh buffers for files. */
 export function cloneResolved(r: ResolvedPod): ResolvedPod {
-  const volumes = new Map<string, ResolvedVolume>();
+  const volumes = r.volumes.size === 0 ? NO_VOLUMES : new Map<string, ResolvedVolume>();
   for (const [name, v] of r.volumes) {
     // new Uint8Array copies; a Buffer's slice() would not.
     volumes.set(name, v.type === 'files' ? { ...v, files: v.files.map((f) => ({ ...f, content: new Uint8Array(f.content) })) } : { ...v });
