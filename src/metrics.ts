@@ -5,6 +5,7 @@
 // process_*/nodejs_* defaults. A process running many nodes has one registry per node, as
 // kubelets have one endpoint each; the process-wide series appear on every node's endpoint.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CompactCounter, CompactHistogram, type CounterChild, type HistogramChild } from './compact-metrics.ts';
 import type { KubeClient, Verb } from './kube/client.ts';
 import type { Pod } from './kube/types.ts';
 import type { KubeletServerMetrics } from './kubelet-api/server.ts';
@@ -19,6 +20,11 @@ const POD_STARTUP_BUCKETS = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 
 const DEF_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** kubelet_runtime_operations_duration_seconds: ExponentialBuckets(.005, 2.5, 14). */
 const RUNTIME_BUCKETS = exponentialBuckets(0.005, 2.5, 14);
+// Our own histograms' buckets, one array for all nodes.
+const API_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const SYNC_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const PROVIDER_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30];
+const KUBELET_API_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300];
 /** rest_client_request_duration_seconds. */
 const REST_CLIENT_BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
 
@@ -110,64 +116,64 @@ export function sharedProcessMetrics(): ProcessMetrics {
 export type PodLister = () => Iterable<Pod>;
 
 interface OperationSeries {
-  total: Counter.Internal;
-  errors: Counter.Internal;
-  duration: Histogram.Internal<string>;
-  vkDuration: Histogram.Internal<string>;
-  vkErrors: Counter.Internal;
+  total: CounterChild;
+  errors: CounterChild;
+  duration: HistogramChild;
+  vkDuration: HistogramChild;
+  vkErrors: CounterChild;
 }
 
-/** One node's series. */
+/** One node's series (histograms compact: a process may run 1,000 nodes, each with its own). */
 export class VkMetrics {
   readonly registry = new Registry();
   readonly process: ProcessMetrics;
-  readonly apiRequests = new Counter({
+  readonly apiRequests = new CompactCounter({
     name: 'vk_api_requests_total',
     help: 'Requests to kube-apiserver by verb and HTTP status code',
     labelNames: ['verb', 'code'],
     registers: [this.registry],
   });
-  readonly apiLatency = new Histogram({
+  readonly apiLatency = new CompactHistogram({
     name: 'vk_api_request_duration_seconds',
     help: 'kube-apiserver request latency until response headers',
     labelNames: ['verb'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: API_BUCKETS,
     registers: [this.registry],
   });
-  readonly syncLatency = new Histogram({
+  readonly syncLatency = new CompactHistogram({
     name: 'vk_pod_sync_duration_seconds',
     help: 'Duration of one pod reconcile',
     labelNames: ['outcome'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: SYNC_BUCKETS,
     registers: [this.registry],
   });
-  readonly providerCalls = new Histogram({
+  readonly providerCalls = new CompactHistogram({
     name: 'vk_provider_call_duration_seconds',
     help: 'Provider call latency by operation',
     labelNames: ['operation'],
-    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    buckets: PROVIDER_BUCKETS,
     registers: [this.registry],
   });
-  readonly providerErrors = new Counter({
+  readonly providerErrors = new CompactCounter({
     name: 'vk_provider_call_errors_total',
     help: 'Failed provider calls by operation',
     labelNames: ['operation'],
     registers: [this.registry],
   });
-  readonly kubeletRequests = new Counter({
+  readonly kubeletRequests = new CompactCounter({
     name: 'vk_kubelet_api_requests_total',
     help: 'Requests to the kubelet API by method, path bucket and HTTP status (101 for upgrades handed to streaming)',
     labelNames: ['method', 'path', 'code'],
     registers: [this.registry],
   });
-  readonly kubeletLatency = new Histogram({
+  readonly kubeletLatency = new CompactHistogram({
     name: 'vk_kubelet_api_request_duration_seconds',
     help: 'Kubelet API request duration (until the response ends; until the hand-over for upgrades)',
     labelNames: ['method', 'path'],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300],
+    buckets: KUBELET_API_BUCKETS,
     registers: [this.registry],
   });
-  readonly kubeletAuth = new Counter({
+  readonly kubeletAuth = new CompactCounter({
     name: 'vk_kubelet_api_auth_total',
     help: 'Kubelet API authentication/authorization outcomes',
     labelNames: ['result'],
@@ -184,56 +190,56 @@ export class VkMetrics {
     labelNames: ['node'],
     registers: [this.registry],
   });
-  readonly podWorkerDuration = new Histogram({
+  readonly podWorkerDuration = new CompactHistogram({
     name: 'kubelet_pod_worker_duration_seconds',
     help: `${ALPHA}Duration in seconds to sync a single pod. Broken down by operation type: create, update, or sync`,
     labelNames: ['operation_type'],
     buckets: DEF_BUCKETS,
     registers: [this.registry],
   });
-  readonly podStartDuration = new Histogram({
+  readonly podStartDuration = new CompactHistogram({
     name: 'kubelet_pod_start_duration_seconds',
     help: `${ALPHA}Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run`,
     buckets: POD_STARTUP_BUCKETS,
     registers: [this.registry],
   });
-  readonly podStartSliDuration = new Histogram({
+  readonly podStartSliDuration = new CompactHistogram({
     name: 'kubelet_pod_start_sli_duration_seconds',
     help: `${ALPHA}Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch`,
     labelNames: ['first_with_network'],
     buckets: POD_STARTUP_BUCKETS,
     registers: [this.registry],
   });
-  readonly startedPods = new Counter({
+  readonly startedPods = new CompactCounter({
     name: 'kubelet_started_pods_total',
     help: `${ALPHA}Cumulative number of pods started`,
     registers: [this.registry],
   });
-  readonly startedPodsErrors = new Counter({
+  readonly startedPodsErrors = new CompactCounter({
     name: 'kubelet_started_pods_errors_total',
     help: `${ALPHA}Cumulative number of errors when starting pods`,
     registers: [this.registry],
   });
-  readonly restartedPods = new Counter({
+  readonly restartedPods = new CompactCounter({
     name: 'kubelet_restarted_pods_total',
     help: `${ALPHA}Number of pods that have been restarted because they were deleted and recreated with the same UID while the kubelet was watching them (common for static pods, extremely uncommon for API pods)`,
     labelNames: ['static'],
     registers: [this.registry],
   });
-  readonly runtimeOperations = new Counter({
+  readonly runtimeOperations = new CompactCounter({
     name: 'kubelet_runtime_operations_total',
     help: `${ALPHA}Cumulative number of runtime operations by operation type.`,
     labelNames: ['operation_type'],
     registers: [this.registry],
   });
-  readonly runtimeOperationsDuration = new Histogram({
+  readonly runtimeOperationsDuration = new CompactHistogram({
     name: 'kubelet_runtime_operations_duration_seconds',
     help: `${ALPHA}Duration in seconds of runtime operations. Broken down by operation type.`,
     labelNames: ['operation_type'],
     buckets: RUNTIME_BUCKETS,
     registers: [this.registry],
   });
-  readonly runtimeOperationsErrors = new Counter({
+  readonly runtimeOperationsErrors = new CompactCounter({
     name: 'kubelet_runtime_operations_errors_total',
     help: `${ALPHA}Cumulative number of runtime operation errors by operation type.`,
     labelNames: ['operation_type'],
@@ -244,7 +250,7 @@ export class VkMetrics {
   readonly runningPods: Gauge;
   readonly runningContainers: Gauge;
   private readonly operations = new Map<string, OperationSeries>();
-  private readonly workerDurations = new Map<string, Histogram.Internal<string>>();
+  private readonly workerDurations = new Map<string, HistogramChild>();
   private scrape: Registry | undefined;
   private defaultLabels: Record<string, string> | undefined;
 
@@ -378,7 +384,7 @@ export class VkMetrics {
     return series;
   }
 
-  private workerDuration(operation: PodWorkerOperation): Histogram.Internal<string> {
+  private workerDuration(operation: PodWorkerOperation): HistogramChild {
     let child = this.workerDurations.get(operation);
     if (!child) {
       child = this.podWorkerDuration.labels(operation);

@@ -104,7 +104,7 @@ export class VirtualKubelet {
     const nodeRef: { current?: NodeController } = {};
     // What the kubelet API calls on the provider is measured (and traced) as the pod controller's calls are.
     const apiProvider = options.kubeletApi ? instrumentedProvider(provider, metrics?.providerCall) : provider;
-    // Registered before the kubelet API takes its scrape registry (a merge of what is registered by then).
+    // Registered before the first scrape builds the scrape registry (a merge of what is registered by then).
     const costMetrics = options.prices && metrics ? CostMetrics.for(metrics.registry) : undefined;
     const kubeletApi = options.kubeletApi
       ? await KubeletApi.start(
@@ -115,7 +115,7 @@ export class VirtualKubelet {
             nodeName: options.nodeName,
             nodeIP: options.nodeIP,
             port: options.kubeletPort,
-            registry: metrics?.scrapeRegistry(),
+            registry: metrics && (() => metrics.scrapeRegistry()),
             metrics: metrics?.kubeletServer(),
             healthChecks: {
               ping: () => undefined,

@@ -1,9 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
 import { KubeApiError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
 import type { KubeClient } from './client.ts';
-import { Informer, applyEvent, idleLimitMs, isExpiredError, jitteredTimeoutSeconds, objectKey, reconcile, type Change } from './informer.ts';
+import {
+  Informer,
+  applyEvent,
+  idleLimitMs,
+  isExpiredError,
+  jitteredTimeoutSeconds,
+  objectKey,
+  reconcile,
+  stripManagedFields,
+  type Change,
+} from './informer.ts';
 import type { ConfigMap, Status, WatchEvent } from './types.ts';
 
 function cm(name: string, resourceVersion: string, opts: { namespace?: string; uid?: string; data?: Record<string, string> } = {}): ConfigMap {
@@ -253,5 +264,22 @@ describe('Informer without a server', () => {
     await assert.rejects(waiting, /gave up/);
     await assert.rejects(informer.waitForSync(AbortSignal.abort(new Error('already'))), /already/);
     await informer.stop();
+  });
+});
+
+describe('stripManagedFields', () => {
+  it('drops metadata.managedFields and keeps the rest, in order', () => {
+    const cm: ConfigMap = { metadata: { name: 'a', namespace: 'ns', managedFields: [{ manager: 'kubectl' }], labels: { x: 'y' } }, data: { k: 'v' } };
+    stripManagedFields(cm);
+    assert.deepEqual(cm, { metadata: { name: 'a', namespace: 'ns', labels: { x: 'y' } }, data: { k: 'v' } });
+    assert.deepEqual(Object.keys(cm.metadata ?? {}), ['name', 'namespace', 'labels']);
+    // `delete` would leave a dictionary-mode object (~300 bytes more per cached pod).
+    setFlagsFromString('--allow-natives-syntax');
+    const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: unknown) => boolean;
+    assert.equal(hasFastProperties(cm.metadata), true);
+    const plain: ConfigMap = { metadata: { name: 'b' } };
+    const before = plain.metadata;
+    stripManagedFields(plain);
+    assert.equal(plain.metadata, before, 'nothing to drop: untouched');
   });
 });

@@ -31,7 +31,10 @@ export interface InformerOptions {
  * offer the same as TransformStripManagedFields).
  */
 export function stripManagedFields(obj: KubeObject): void {
-  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  if (!obj.metadata?.managedFields) return;
+  // A copy without it, not \`delete\`: that turns the object into a dictionary (~300 bytes more per pod).
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  obj.metadata = metadata;
 }
 
 export interface InformerHandlers<T> {

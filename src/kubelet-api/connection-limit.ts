@@ -17,8 +17,12 @@ export class ConnectionLimit {
   /** Open connections, oldest first, with their requests in flight (Infinity once upgraded). */
   private readonly open = new Map<Socket, number>();
 
-  constructor(server: https.Server, max = DEFAULT_MAX_CONNECTIONS) {
+  constructor(max = DEFAULT_MAX_CONNECTIONS) {
     this.max = max;
+  }
+
+  /** Counts the server's connections and their requests against the cap. */
+  watch(server: https.Server): void {
     server.on('secureConnection', (socket: Socket) => this.admit(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;

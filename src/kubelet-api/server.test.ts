@@ -19,6 +19,7 @@ import { errorStatus } from './http.ts';
 import { KubeletServer, pathBucket, type UpgradeRequest } from './server.ts';
 import { KubeletApi } from './start.ts';
 import { resourceMetricsText, StatsSource } from './stats.ts';
+import { VkMetrics } from '../metrics.ts';
 
 /** Provider calls in these tests are never aborted. */
 const call = { signal: new AbortController().signal };
@@ -577,4 +578,46 @@ test('close() does not wait for a client that keeps a refused upgrade socket ope
   assert.ok(Date.now() - started < 2000, `closed in ${Date.now() - started} ms`);
   socket.destroy();
   await provider.close();
+});
+
+test("/metrics asks for the node's registry on each scrape, and not before the first", async (t) => {
+  const provider = new MockProvider(parseMockConfig({}), { nodeName: 'scraped', log: silentLogger });
+  t.after(() => provider.close());
+  const cert = selfSignedServingCert({ nodeName: 'scraped', nodeIP: '127.0.0.1' });
+  const metrics = new VkMetrics({ node: 'scraped' });
+  metrics.setNodeName('scraped');
+  let asked = 0;
+  const registry = () => {
+    asked++;
+    return metrics.scrapeRegistry();
+  };
+  const server = await KubeletServer.start({
+    nodeName: 'scraped',
+    provider,
+    log: silentLogger,
+    address: '127.0.0.1',
+    port: 0,
+    cert: cert.cert,
+    key: cert.key,
+    registry,
+  });
+  t.after(() => server.close());
+  assert.equal(asked, 0);
+  const scrape = () =>
+    new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port: server.port, path: '/metrics', rejectUnauthorized: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
+  const first = await scrape();
+  assert.match(first, /^kubelet_node_name\{node="scraped"\} 1$/m);
+  assert.match(first, /^process_cpu_seconds_total\{node="scraped"\} \d/m);
+  metrics.podController().podCreated!(true, false);
+  assert.match(await scrape(), /^kubelet_started_pods_total\{node="scraped"\} 1$/m);
+  assert.equal(asked, 2);
 });

@@ -34,7 +34,8 @@ export interface KubeletApiContext {
   nodeName: string;
   nodeIP: string;
   port: number;
-  registry?: Registry;
+  /** The registry /metrics serves, asked for on each scrape. */
+  registry?: () => Registry;
   metrics?: KubeletServerMetrics;
   healthChecks?: Record<string, HealthCheck>;
 }

@@ -1,8 +1,9 @@
 // Just enough DER to make a PKCS#10 certificate request and a self-signed server certificate
 // with node:crypto keys and signatures (node:crypto parses X.509 but cannot create it).
 // Keys are ECDSA P-256, signatures ecdsa-with-SHA256: what the kubelet itself uses.
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import net from 'node:net';
+import { ConfigError, errorMessage } from '../errors.ts';
 
 export interface Subject {
   commonName: string;
@@ -164,4 +165,15 @@ export function createSelfSignedCertificate(keys: KeyPair, subject: Subject, nam
     tlv(0xa3, sequence(...extensions)),
   );
   return pem('CERTIFICATE', signed(tbs, keys.privateKey));
+}
+
+/** Throws a ConfigError unless `cert` (PEM, leaf first) and `key` (PEM) parse and belong together. */
+export function checkServingPair(cert: string, key: string): void {
+  let matches: boolean;
+  try {
+    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+  } catch (err) {
+    throw new ConfigError(`kubelet API serving certificate: ${errorMessage(err)}`);
+  }
+  if (!matches) throw new ConfigError('kubelet API serving certificate: the key does not belong to the certificate');
 }

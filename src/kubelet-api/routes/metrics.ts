@@ -5,10 +5,12 @@ import { NotFoundError } from '../../errors.ts';
 import { sendText, type RouteContext } from '../http.ts';
 import { RESOURCE_METRICS_CONTENT_TYPE, resourceMetricsText, type StatsSource } from '../stats.ts';
 
-export function processMetrics(registry: Registry | undefined) {
+/** `registry` is asked on each scrape: a node's registry is built on its first (most nodes of a big process are never scraped). */
+export function processMetrics(registry: (() => Registry) | undefined) {
   return async (ctx: RouteContext): Promise<void> => {
     if (!registry) throw new NotFoundError('404 page not found');
-    sendText(ctx.res, 200, await registry.metrics(), registry.contentType);
+    const current = registry();
+    sendText(ctx.res, 200, await current.metrics(), current.contentType);
   };
 }
 

@@ -4,8 +4,9 @@
 // Transitions are stamped with the time they were due, not when a timer happened to fire, so
 // a fake clock that jumps gives exact timestamps. Timers and notifications are the provider's.
 import { ContainerStateError, NotFoundError } from '../../errors.ts';
-import type { Container, Pod } from '../../kube/types.ts';
+import type { Container } from '../../kube/types.ts';
 import type { ResolvedPod, ResolvedVolume } from '../provider.ts';
+import { internedCopy } from './intern.ts';
 
 export type Stage = 'creating' | 'running' | 'backoff' | 'terminated';
 export type MockPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
@@ -192,14 +193,17 @@ export function applySpecUpdate(rec: PodRecord, resolved: ResolvedPod, now: numb
   });
 }
 
-/** A deep copy; JSON for the pod (plain wire data, and faster than structuredClone), fresh buffers for files. */
+/** Shared by every copy without volumes (~200 bytes each otherwise): the mock never changes a copy's volumes. */
+const NO_VOLUMES = new Map<string, ResolvedVolume>();
+
+/** A deep copy: the pod's parts shared with equal ones of other pods and frozen (intern.ts), fresh buffers for files. */
 export function cloneResolved(r: ResolvedPod): ResolvedPod {
-  const volumes = new Map<string, ResolvedVolume>();
+  const volumes = r.volumes.size === 0 ? NO_VOLUMES : new Map<string, ResolvedVolume>();
   for (const [name, v] of r.volumes) {
     // new Uint8Array copies; a Buffer's slice() would not.
     volumes.set(name, v.type === 'files' ? { ...v, files: v.files.map((f) => ({ ...f, content: new Uint8Array(f.content) })) } : { ...v });
   }
-  return { pod: JSON.parse(JSON.stringify(r.pod)) as Pod, volumes, ...(r.pullSecrets && { pullSecrets: structuredClone(r.pullSecrets) }) };
+  return { pod: internedCopy(r.pod), volumes, ...(r.pullSecrets && { pullSecrets: structuredClone(r.pullSecrets) }) };
 }
 
 /** A running container (or sidecar) of the pod, or a kubelet-like error. */
