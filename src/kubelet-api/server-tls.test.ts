@@ -16,9 +16,18 @@ function certFor(nodeName: string): ServingCert {
   return selfSignedServingCert({ nodeName, nodeIP: '127.0.0.1' });
 }
 
-function start(cert: Pick<ServingCert, 'cert' | 'key'>): Promise<KubeletServer> {
+function start(cert: Pick<ServingCert, 'cert' | 'key'>, clientCA?: string): Promise<KubeletServer> {
   const provider = new MockProvider(parseMockConfig({}), { nodeName: 'lazy', log: silentLogger });
-  return KubeletServer.start({ nodeName: 'lazy', provider, log: silentLogger, address: '127.0.0.1', port: 0, cert: cert.cert, key: cert.key });
+  return KubeletServer.start({
+    nodeName: 'lazy',
+    provider,
+    log: silentLogger,
+    address: '127.0.0.1',
+    port: 0,
+    cert: cert.cert,
+    key: cert.key,
+    ...(clientCA !== undefined && { clientCA }),
+  });
 }
 
 /** The fingerprint of the certificate the server presents, and the status of GET /healthz on the same connection. */
@@ -69,6 +78,19 @@ test('a certificate and key that do not match are refused at start and on rotati
   const served = await handshake(server.port);
   served.socket.destroy();
   assert.equal(served.fingerprint, fingerprint(one), 'the refused pair did not replace the good one');
+});
+
+test('a client CA bundle that cannot be used is refused at start and on reload, though no TLS context exists yet', async (t) => {
+  const one = certFor('one');
+  await assert.rejects(start(one, 'not a bundle'), (err) => err instanceof ConfigError && /client CA: no PEM certificate/.test(err.message));
+  const broken = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+  await assert.rejects(start(one, `${one.cert}${broken}`), (err) => err instanceof ConfigError && /client CA: certificate 2 of 2/.test(err.message));
+  const server = await start(one, one.cert);
+  t.after(() => server.close());
+  assert.throws(() => server.setClientCA(broken), ConfigError);
+  const served = await handshake(server.port);
+  served.socket.destroy();
+  assert.match(served.status, /^HTTP\/1\.1 /, 'still serving with the previous client CA');
 });
 
 test('close() frees the port whether or not a connection came, and closes idle keep-alive connections', async () => {

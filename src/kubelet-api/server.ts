@@ -25,7 +25,7 @@ import { run } from './routes/run.ts';
 import { statsSummary } from './routes/stats.ts';
 import { StatsSource } from './stats.ts';
 import { findTarget } from './target.ts';
-import { checkServingPair } from './x509.ts';
+import { checkClientCA, checkServingPair } from './x509.ts';
 import { ATTR, tracer, type SpanAttributes } from '../tracing/tracer.ts';
 
 export { findTarget, type Target } from './target.ts';
@@ -136,6 +136,7 @@ export class KubeletServer {
   private constructor(options: KubeletServerOptions) {
     // Checked now, as the TLS context that would refuse a bad pair is created only later.
     checkServingPair(options.cert, options.key);
+    if (options.clientCA !== undefined) checkClientCA(options.clientCA);
     this.options = options;
     this.log = options.log.child({ component: 'kubelet-api' });
     this.cert = options.cert;
@@ -256,6 +257,7 @@ export class KubeletServer {
 
   /** Swaps the client CA bundle (after the cluster's CA ConfigMap changed). */
   setClientCA(clientCA: string | undefined): void {
+    if (clientCA !== undefined) checkClientCA(clientCA);
     this.clientCA = clientCA;
     this.server?.setSecureContext(this.tlsOptions());
   }

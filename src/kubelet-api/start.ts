@@ -115,8 +115,12 @@ export class KubeletApi {
         void loadClientCA(client, undefined, log).then((pem) => {
           if (pem && pem !== clientCA && !abort.signal.aborted) {
             clientCA = pem;
-            server.setClientCA(pem);
-            log.info('kubelet API: client CA changed; reloaded');
+            try {
+              server.setClientCA(pem);
+              log.info('kubelet API: client CA changed; reloaded');
+            } catch (err) {
+              log.warn({ err: errorMessage(err) }, 'kubelet API: the changed client CA is unusable; keeping the previous one');
+            }
           }
         });
       }, options.clientCARefreshMs ?? 300_000);

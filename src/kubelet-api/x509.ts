@@ -168,6 +168,19 @@ export function createSelfSignedCertificate(keys: KeyPair, subject: Subject, nam
 }
 
 /** Throws a ConfigError unless `cert` (PEM, leaf first) and `key` (PEM) parse and belong together. */
+/** Every certificate of a PEM client CA bundle parses, and there is one: what the TLS context would refuse later. */
+export function checkClientCA(pem: string): void {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new ConfigError('kubelet API client CA: no PEM certificate in the bundle');
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new ConfigError(`kubelet API client CA: certificate ${i + 1} of ${blocks.length}: ${errorMessage(err)}`);
+    }
+  }
+}
+
 export function checkServingPair(cert: string, key: string): void {
   let matches: boolean;
   try {
