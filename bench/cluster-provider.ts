@@ -396,10 +396,11 @@ try {
       'bench-direct',
       TARGET_NODE,
       { targetNode: { cluster: target, user: USERS.targetNode } },
-      { targetNode },
+      // The burst node and the source control plane idle meanwhile: what they cost per second of nothing.
+      { targetNode, burstNode: burst },
       failed,
       `${mode} direct: pods created in the target, bound to its mock node`,
-      [target],
+      [target, source],
       pin?.target,
     );
     log(`${mode} direct: up ${direct.upPodsPerSecond} pods/s, down ${direct.downPodsPerSecond} pods/s, ${direct.apiRequestsPerPodTotal} API requests/pod`);
