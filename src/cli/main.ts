@@ -286,13 +286,14 @@ export function buildProgram(): Command {
     // After the node (unshifted before everything) and the control plane have stopped.
     if (hostAddress) stops.push(() => hostAddress.release());
     try {
-      const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig });
+      const nodeList = expandNodes({ ...settings, kubeconfig: cluster.info.kubeconfig });
+      const client = await KubeClient.load({ kubeconfig: cluster.info.kubeconfig, nodes: nodeList.length });
       stops.push(async () => client.close());
       // The sandbox's pods and images live under --dir, where `vk down` finds them.
       const nodes = new NodeRunner(client, { approveCsr: true, providerDefaults: { sandbox: { dataDir: upSandboxDataDir(dir) } } });
       // Unshifted: the nodes stop before the control plane.
       stops.unshift(() => nodes.stop());
-      await nodes.start(expandNodes({ ...settings, kubeconfig: cluster.info.kubeconfig }));
+      await nodes.start(nodeList);
       if (metricsServer) await startLocalMetricsServer(cluster, hostAddress?.address, stops);
     } catch (err) {
       // The control plane would die with this process anyway; the interface would stay.
@@ -337,7 +338,7 @@ export function buildProgram(): Command {
   ).action(async (_opts, command: Command) => {
     const nodeList = expandNodes(runSettings(command, process.env));
     const settings = nodeList[0]!;
-    const client = await KubeClient.load({ kubeconfig: settings.kubeconfig, context: settings.context });
+    const client = await KubeClient.load({ kubeconfig: settings.kubeconfig, context: settings.context, nodes: nodeList.length });
     await client.checkReachable(parseDurationMs(settings.startupTimeout, 'startupTimeout'));
     const stops: (() => Promise<void>)[] = [async () => client.close()];
     const stopped = stopOnSignals(stops);

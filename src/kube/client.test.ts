@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { KubeClient } from './client.ts';
+import { KubeClient, heartbeatSockets } from './client.ts';
 
 /** A loopback server that holds /held/* requests until release(), and answers anything else at once. */
 async function server(): Promise<{ client: KubeClient; held: () => number; release: () => void; close: () => Promise<void> }> {
@@ -54,4 +54,11 @@ test('heartbeat requests get through while the main pool is full; other requests
   } finally {
     await s.close();
   }
+});
+
+test('the heartbeat pool grows with the nodes a client serves: one socket per 25 nodes, at least 4', () => {
+  assert.equal(heartbeatSockets(1), 4);
+  assert.equal(heartbeatSockets(100), 4);
+  assert.equal(heartbeatSockets(101), 5);
+  assert.equal(heartbeatSockets(1000), 40);
 });
