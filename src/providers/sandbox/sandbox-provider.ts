@@ -184,12 +184,7 @@ export class SandboxProvider implements Provider {
       },
       events: this.events,
       ...(cgroups.cgroups && { cgroups: cgroups.cgroups }),
-      changed: (pod) => {
-        this.notifier.markDirty(pod);
-        // A deletion still in flight at close() removes its pod's cgroup after close() tried the
-        // root (memory gone, cpu still busy: an empty root was left behind); the root goes with it.
-        if (this.closed && cgroups.cgroups) releaseRoot(cgroups.cgroups.root);
-      },
+      changed: (pod) => this.notifier.markDirty(pod),
     };
     this.poller = setInterval(() => {
       for (const pod of this.pods.values()) pod.poll();
