@@ -24,6 +24,7 @@ import { Cpuset, cpusetUnavailable, processTree } from './cpuset.ts';
 import {
   countsBetween,
   dispatchedByUser,
+  eventWrites,
   flowSchemas,
   percentile,
   perPod,
@@ -214,6 +215,21 @@ async function snapshot(counters: Counter[]): Promise<Map<string, number>[]> {
   return counters.map((c) => dispatchedByUser(metrics.get(c.cluster)!, c.user));
 }
 
+/** Snapshots every second until no identity has written an Event for QUIET_MS (at most 120 s). */
+async function eventsSettled(counters: Counter[]): Promise<{ after: Map<string, number>[]; seconds: number }> {
+  const QUIET_MS = 3000;
+  const start = Date.now();
+  let last = await snapshot(counters);
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < QUIET_MS && Date.now() - start < 120_000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = await snapshot(counters);
+    if (now.some((m, i) => eventWrites(last[i]!, m) > 0)) quietSince = Date.now();
+    last = now;
+  }
+  return { after: last, seconds: round((Date.now() - start) / 1000, 1) };
+}
+
 interface SideResult {
   description: string;
   pods: number;
@@ -226,6 +242,8 @@ interface SideResult {
   apiRequestsPerPod: Record<string, ApiCounts>;
   apiRequestsPerPodTotal: number;
   windowSeconds: number;
+  /** From the last pod gone until no identity had written an Event for 3 s (inside the CPU and request window). */
+  trailingEventSeconds: number;
   machineBusyCpuSeconds: number;
   /** CPU seconds (utime + stime) of each virtual kubelet process over the window. */
   processCpuSeconds: Record<string, number>;
@@ -276,8 +294,9 @@ async function measure(
   log(`${description}: all Running; deleting`);
   await loader('delete');
   await watch.until(`${PODS} pods gone (${description})`, () => watch.count((t) => t.gone !== undefined) >= PODS, PHASE_TIMEOUT_MS, failed);
-  await new Promise((r) => setTimeout(r, 2000)); // trailing requests (events, status) land in the window
-  const after = await snapshot(list);
+  // The phase's trailing Events (the nodes' budget spends them after the pods are gone) land in
+  // its window, not in the next phase's.
+  const { after, seconds: trailingEventSeconds } = await eventsSettled(list);
   const busy = systemBusySeconds() - busyBefore;
   const cpuAfter = cpu();
   const cpCpuAfter = cpCpu();
@@ -305,6 +324,7 @@ async function measure(
       3,
     ),
     windowSeconds: round((lastGone - firstAdded) / 1000, 2),
+    trailingEventSeconds,
     machineBusyCpuSeconds: round(busy, 1),
     processCpuSeconds: Object.fromEntries(Object.keys(cpuAfter).map((name) => [name, round(cpuAfter[name]! - cpuBefore[name]!, 1)])),
     controlPlaneCpuSeconds: Object.fromEntries(
