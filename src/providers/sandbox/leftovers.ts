@@ -158,6 +158,15 @@ export async function removeLeftovers(dataDir: string, timeoutMs = 10_000): Prom
     }
     if (!removed) failed.push(`cgroup ${dir} could not be removed`);
   }
+  // The provider's root cgroups these pods were in, once empty: rmdir refuses one that another
+  // provider's pods still use.
+  for (const root of new Set(found.cgroups.map((dir) => path.dirname(dir)))) {
+    try {
+      rmdirSync(root);
+    } catch {
+      // still in use, or gone
+    }
+  }
   for (const file of found.files) {
     try {
       if (statSync(file).isDirectory()) rmSync(file, { recursive: true, force: true, maxRetries: 3 });

@@ -10,11 +10,12 @@
 // that interface: the kernel refuses a second one, which keeps two providers (or two virtual
 // nodes) on one machine from handing out the same address. The pair lives in the pod's network
 // namespace and disappears with it, so a pod whose processes are all gone leaves no interface.
-// The pod's hostname is set by the same process that configures its end: a pod start costs the
-// provider one process per side (spawning from a large Node process is what a burst of starts waits on).
+// All of it, and the pod's hostname, is done by the pod's first process before it becomes the
+// pause process (pause.ts): a pod start costs the provider one spawn.
 import { formatIPv4, parseIPv4Cidr } from '../../util/ipv4.ts';
 import { writeFile } from 'node:fs/promises';
 import { CommandError, run } from '../../util/command.ts';
+import { PauseSetupError, type PauseSetup } from './pause.ts';
 
 /** Host ends are vk + 8 hex digits (the /30's address); the node's rules match them as "vk*". */
 export const POD_LINKS = 'vk*';
@@ -60,38 +61,48 @@ export class PodNetworks {
     this.used.add(index);
   }
 
-  /**
-   * Creates the veth pair into the network namespace of `pid`, configures both ends, and sets the
-   * pod's `hostname` in its UTS namespace (one process on each side).
-   */
-  async attach(pid: number, hostname: string): Promise<PodNetwork> {
+  /** The next free /30, marked as taken (release gives it back). Throws when none is left. */
+  claim(): PodNetwork {
     for (let tries = 0; tries < this.slots; tries++) {
       const index = this.next;
       this.next = (this.next + 1) % this.slots;
       if (this.used.has(index)) continue;
-      const net = this.describe(index);
-      try {
-        // Line 1 claims the address (see the header); `ip -batch` stops at the first failure.
-        await run([this.tools.ip, '-batch', '-'], {
-          input: `link add ${net.hostLink} type veth peer name eth0 netns ${pid}\naddr add ${net.gateway}/30 dev ${net.hostLink}\nlink set ${net.hostLink} up\n`,
-        });
-      } catch (err) {
-        const lineOne = err instanceof CommandError && /Command failed -:1\b/.test(err.stderr);
-        if (lineOne && /File exists/.test(err.stderr)) continue; // another pod or provider has it
-        if (err instanceof CommandError && !lineOne) await this.detach(net).catch(() => undefined); // ours: a later line failed
-        throw err;
-      }
       this.used.add(index);
-      try {
-        await writeFile(`/proc/sys/net/ipv4/conf/${net.hostLink}/forwarding`, '1');
-        await this.inPod(pid, hostname, `link set lo up\naddr add ${net.podIP}/30 dev eth0\nlink set eth0 up\nroute add default via ${net.gateway}\n`);
-      } catch (err) {
-        await this.detach(net);
-        throw err;
-      }
-      return net;
+      return this.describe(index);
     }
     throw new Error('the pod CIDR has no free /30 left');
+  }
+
+  release(net: PodNetwork): void {
+    this.used.delete(net.index);
+  }
+
+  /**
+   * The pause process's setup (pause.ts) for a pod on `net`: it names the pod `hostname`, creates
+   * the veth pair from inside the pod's network namespace with the host end in ours (the link add
+   * claims the address, see the header; exit code 17 when the host end exists), and configures
+   * both ends. Without `net` (hostNetwork), loopback only.
+   */
+  setup(net: PodNetwork | undefined, hostname: string): Pick<PauseSetup, 'script' | 'args'> {
+    const { busybox, ip, nsenter } = this.tools;
+    if (!net) return { script: '"$1" hostname "$2"\n"$3" link set lo up', args: [busybox, hostname, ip] };
+    const script = [
+      '"$1" hostname "$4"',
+      '"$2" link add eth0 type veth peer name "$6" netns "$5" || exit 17',
+      '"$2" -batch - <<EOF\nlink set lo up\naddr add $7/30 dev eth0\nlink set eth0 up\nroute add default via $8\nEOF',
+      '"$3" --net="$5" -- "$2" -batch - <<EOF\naddr add $8/30 dev $6\nlink set $6 up\nEOF',
+    ].join('\n');
+    return { script, args: [busybox, ip, nsenter, hostname, `/proc/${process.pid}/ns/net`, net.hostLink, net.podIP, net.gateway] };
+  }
+
+  /** Whether a failed setup only found its host end taken (by another provider or node): try the next /30. */
+  static slotTaken(err: unknown): boolean {
+    return err instanceof PauseSetupError && err.exitCode === 17 && /File exists/.test(err.stderr);
+  }
+
+  /** The host end forwards what the pod sends (see the header); once the pause process runs. */
+  async enableForwarding(net: PodNetwork): Promise<void> {
+    await writeFile(`/proc/sys/net/ipv4/conf/${net.hostLink}/forwarding`, '1');
   }
 
   /** Removes the pair (a no-op when the namespace, and with it the pair, is already gone). */
@@ -102,23 +113,5 @@ export class PodNetworks {
     } catch (err) {
       if (!(err instanceof CommandError && /Cannot find device|does not exist/.test(err.stderr))) throw err;
     }
-  }
-
-  /** Sets up loopback only and the pod's `hostname` (hostNetwork pods: their containers use the host's network namespace instead). */
-  async loopbackOnly(pid: number, hostname: string): Promise<void> {
-    await this.inPod(pid, hostname, 'link set lo up\n');
-  }
-
-  /**
-   * Sets the hostname (busybox's applet) and runs an `ip -batch` script in the UTS and network
-   * namespaces of `pid`, one spawn from the provider: the host's /bin/sh, whose `exec ip` is the host's ip
-   * (busybox's sh would run its own applet).
-   */
-  private async inPod(pid: number, hostname: string, ipBatch: string): Promise<void> {
-    const { nsenter, busybox, ip } = this.tools;
-    const script = '"$3" hostname "$1" && exec "$2" -batch -';
-    await run([nsenter, `--uts=/proc/${pid}/ns/uts`, `--net=/proc/${pid}/ns/net`, '--', '/bin/sh', '-c', script, 'sh', hostname, ip, busybox], {
-      input: ipBatch,
-    });
   }
 }

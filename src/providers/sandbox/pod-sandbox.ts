@@ -2,18 +2,21 @@
 // loopback only with hostNetwork), /dev/shm and the /etc files its containers bind.
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage } from '../../errors.ts';
+import { errorMessage, VkError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedPod } from '../provider.ts';
 import type { SandboxConfig } from './config.ts';
-import type { PodNetworks } from './network.ts';
+import { PodNetworks, type PodNetwork } from './network.ts';
 import type { PodEventReporter } from '../support/pod-events.ts';
-import { startPause, stopPause } from './pause.ts';
+import { startPause, stopPause, type PauseProcess } from './pause.ts';
 import { podIP } from './pod-status.ts';
 import type { PodRecordState } from './state.ts';
 import { applySysctls } from './sysctls.ts';
 import { podHostname, writePodEtc, writeVolumes } from './volumes.ts';
 import { podResolvConf, type ResolvConf } from '../../network/dns/resolv-conf.ts';
+
+/** How many /30s held by another provider or node a sandbox start skips before it gives up. */
+const MAX_TAKEN_SLOTS = 256;
 
 /** The kubelet's DNS inputs: --cluster-dns (asked per pod: kube-dns may appear later), --cluster-domain, --resolv-conf. */
 export interface PodDnsSettings {
@@ -43,14 +46,28 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   await chmod(path.join(dir, 'shm'), 0o1777);
   await writeVolumes(dir, resolved.volumes);
   const t1 = performance.now();
-  const pause = await startPause(host.tools, dir);
+  // The pause process comes up with the pod's network and hostname (network.ts); a /30 another
+  // provider holds is skipped.
+  const errFile = path.join(dir, 'sandbox-setup.err');
+  let pause: PauseProcess;
+  let network: PodNetwork | undefined;
+  for (let taken = 0; ; taken++) {
+    network = pod.spec?.hostNetwork ? undefined : host.networks.claim();
+    try {
+      pause = await startPause(host.tools, dir, { ...host.networks.setup(network, podHostname(pod)), errFile });
+      break;
+    } catch (err) {
+      if (network) host.networks.release(network);
+      if (!PodNetworks.slotTaken(err)) throw err;
+      if (taken === MAX_TAKEN_SLOTS)
+        throw new VkError('VK_PROVIDER', `${MAX_TAKEN_SLOTS} /30s of the pod CIDR in a row are taken by other interfaces`, { cause: err });
+    }
+  }
   const t2 = performance.now();
-  const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now(), creating: true };
+  const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now(), creating: true, ...(network && { network }) };
   state.sandbox = sandbox;
   save();
-  // The network and the hostname (set by the same process, see network.ts).
-  if (pod.spec?.hostNetwork) await host.networks.loopbackOnly(pause.pid, podHostname(pod));
-  else sandbox.network = await host.networks.attach(pause.pid, podHostname(pod));
+  if (network) await host.networks.enableForwarding(network);
   const t3 = performance.now();
   await applySysctls(host.tools, pause.pid, pod.spec?.securityContext?.sysctls ?? []);
   const dns = podResolvConf(pod, { clusterDNS: host.dns.clusterDNS(), clusterDomain: host.dns.clusterDomain, host: host.dns.host });
@@ -63,7 +80,7 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   delete sandbox.creating;
   const ms = (a: number, b: number) => Math.round(b - a);
   host.log.info(
-    { pausePid: pause.pid, podIP: sandbox.network?.podIP, ms: { files: ms(t0, t1), pause: ms(t1, t2), network: ms(t2, t3), etc: ms(t3, t4) } },
+    { pausePid: pause.pid, podIP: sandbox.network?.podIP, ms: { files: ms(t0, t1), pauseAndNetwork: ms(t1, t2), forwarding: ms(t2, t3), etc: ms(t3, t4) } },
     'pod sandbox created',
   );
 }

@@ -10,8 +10,20 @@
 //
 // Entries are confined to the directory: `..` that would climb out, paths through a symlink,
 // and hardlinks whose target is outside the layer or through a symlink are errors.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import {
+  chmodSync,
+  chownSync,
+  createReadStream,
+  createWriteStream,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  rmSync,
+  utimesSync,
+} from 'node:fs';
+import { open, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -90,15 +102,6 @@ export function normalizeEntryPath(name: string): string | undefined {
   return normalized === '.' ? '' : normalized;
 }
 
-async function lstatOrUndefined(file: string) {
-  try {
-    return await lstat(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 async function drain(stream: Readable): Promise<void> {
   await pipeline(stream, new Writable({ write: (_c, _e, cb) => cb() }));
 }
@@ -130,7 +133,10 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
   const made = new Map<string, 'dir' | 'other'>();
 
   /** Makes the parents of `rel` as directories; refuses to go through anything that is not one. */
-  const ensureParents = async (rel: string): Promise<void> => {
+  // The metadata calls below are synchronous and symlinks are made asynchronously, as in
+  // rootfs.ts (why: see there); the entries arrive asynchronously from the archive, so the
+  // event loop gets its turns.
+  const ensureParents = (rel: string): void => {
     const parts = rel.split('/').slice(0, -1);
     let currentRel = '';
     for (const part of parts) {
@@ -138,24 +144,33 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
       const kind = made.get(currentRel);
       if (kind === 'dir') continue;
       if (kind !== undefined) throw new LayerError(`layer entry "${rel}" lies under "${currentRel}", which is not a directory in this layer`);
-      await mkdir(path.join(destDir, currentRel), { mode: 0o755 });
+      mkdirSync(path.join(destDir, currentRel), { mode: 0o755 });
       made.set(currentRel, 'dir');
       implicitDirs.add(currentRel);
     }
   };
 
   /** Removes what an earlier entry made at `rel` (an archive may name a path twice). */
+  // Symlinks being made, a few dozen at a time: the kernel makes them in parallel on the thread pool.
+  let symlinks: Promise<void>[] = [];
+  const settleSymlinks = async (): Promise<void> => {
+    const batch = symlinks;
+    symlinks = [];
+    await Promise.all(batch);
+  };
+
   const removeExisting = async (rel: string, full: string): Promise<void> => {
     const kind = made.get(rel);
     if (kind === undefined) return;
-    await rm(full, { recursive: kind === 'dir', force: true });
+    await settleSymlinks();
+    rmSync(full, { recursive: kind === 'dir', force: true });
     made.delete(rel);
     if (kind === 'dir') for (const key of made.keys()) if (key.startsWith(`${rel}/`)) made.delete(key);
   };
 
-  const setOwner = async (full: string, header: TarHeader, isLink: boolean): Promise<void> => {
+  const setOwner = (full: string, header: TarHeader, isLink: boolean): void => {
     if (!preserveOwnership) return;
-    await (isLink ? lchown : chown)(full, header.uid ?? 0, header.gid ?? 0);
+    (isLink ? lchownSync : chownSync)(full, header.uid ?? 0, header.gid ?? 0);
   };
 
   /** An entry without content (directory, symlink, hardlink, skipped): let the archive go on. */
@@ -174,40 +189,46 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
     switch (header.type) {
       case 'directory': {
         await skip(stream);
-        await ensureParents(rel);
+        ensureParents(rel);
         if (made.get(rel) !== 'dir') {
           await removeExisting(rel, full);
-          await mkdir(full);
+          mkdirSync(full);
           made.set(rel, 'dir');
         }
         implicitDirs.delete(rel);
-        await setOwner(full, header, false);
-        await chmod(full, preserveOwnership ? mode : mode | 0o700);
+        setOwner(full, header, false);
+        chmodSync(full, preserveOwnership ? mode : mode | 0o700);
         dirTimes.push({ full, mtime });
         return;
       }
       case 'file':
       case 'contiguous-file': {
-        await ensureParents(rel);
+        ensureParents(rel);
         await removeExisting(rel, full);
         made.set(rel, 'other');
         await pipeline(stream, createWriteStream(full, { flags: 'wx', mode: 0o600 }));
-        await setOwner(full, header, false);
-        await chmod(full, preserveOwnership ? mode : mode | 0o600);
-        await utimes(full, mtime, mtime);
+        setOwner(full, header, false);
+        chmodSync(full, preserveOwnership ? mode : mode | 0o600);
+        utimesSync(full, mtime, mtime);
         return;
       }
       case 'symlink': {
         await skip(stream);
-        await ensureParents(rel);
+        ensureParents(rel);
         await removeExisting(rel, full);
         made.set(rel, 'other');
-        await symlink(header.linkname ?? '', full);
-        await Promise.all([setOwner(full, header, true), lutimes(full, mtime, mtime)]);
+        const making = symlink(header.linkname ?? '', full).then(() => {
+          setOwner(full, header, true);
+          lutimesSync(full, mtime, mtime);
+        });
+        making.catch(() => {}); // awaited by settleSymlinks
+        symlinks.push(making);
+        if (symlinks.length >= 32) await settleSymlinks();
         return;
       }
       case 'link': {
         await skip(stream);
+        await settleSymlinks(); // the target may be one
         const targetRel = normalizeEntryPath(header.linkname ?? '');
         if (targetRel === undefined || targetRel === '') throw new LayerError(`hardlink "${rel}" points outside the layer: "${header.linkname ?? ''}"`);
         // The target must be reached through real directories only: link() would follow a symlink.
@@ -215,18 +236,18 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
         const parts = targetRel.split('/');
         for (const [i, part] of parts.entries()) {
           current = path.join(current, part);
-          const st = await lstatOrUndefined(current);
+          const st = lstatSync(current, { throwIfNoEntry: false });
           const last = i === parts.length - 1;
           if (!st) throw new LayerError(`hardlink "${rel}" targets "${targetRel}", which is not in this layer`);
           if (!last && !st.isDirectory())
             throw new LayerError(`hardlink "${rel}" targets "${targetRel}" through "${parts.slice(0, i + 1).join('/')}", which is not a directory`);
           if (last && st.isDirectory()) throw new LayerError(`hardlink "${rel}" targets the directory "${targetRel}"`);
         }
-        await ensureParents(rel);
+        ensureParents(rel);
         if (targetRel === rel) return;
         await removeExisting(rel, full);
         made.set(rel, 'other');
-        await link(current, full);
+        linkSync(current, full);
         return;
       }
       default:
@@ -240,10 +261,12 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
       entries++;
       await handle(entry.header, entry as unknown as Readable);
     }
+    await settleSymlinks();
     await piping;
   } catch (err) {
     extract.destroy();
     await piping.catch(() => {});
+    await Promise.allSettled(symlinks);
     if (err instanceof LayerError) throw err;
     const message = (err as Error).message;
     throw new LayerError(`cannot unpack layer ${path.basename(blobPath)}${compression === 'none' ? '' : ` (${compression})`}: ${message}`, { cause: err });
@@ -254,6 +277,6 @@ export async function unpackLayer(blobPath: string, destDir: string, options: Un
 
   // Directory times last: creating children changed them. Deepest first.
   dirTimes.sort((a, b) => b.full.length - a.full.length);
-  for (const { full, mtime } of dirTimes) await utimes(full, mtime, mtime);
+  for (const { full, mtime } of dirTimes) utimesSync(full, mtime, mtime);
   return { diffId: actual, entries, implicitDirs: [...implicitDirs].sort(), skipped };
 }
