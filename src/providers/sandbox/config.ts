@@ -57,8 +57,12 @@ export const sandboxConfigSchema = z
       .string()
       .default('10.215.0.0/16')
       .refine((s) => (parseIPv4Cidr(s)?.bits ?? 31) <= 29, 'expected an IPv4 CIDR of /29 or larger, such as 10.215.0.0/16'),
-    /** How a container's root filesystem is made from its image: own copy, or hardlinks (fast, but shares inodes). */
-    rootfsMode: z.enum(['copy', 'hardlink']).default('copy'),
+    /**
+     * How a container's root filesystem is made from its image: an overlayfs mount over the
+     * image (overlay.ts), its own copy, or hardlinks (fast, but shares inodes); auto: overlay
+     * where a test mount works at start, else copy.
+     */
+    rootfsMode: z.enum(['auto', 'overlay', 'copy', 'hardlink']).default('auto'),
     /** Image references (as written in pod specs) served from a local root filesystem directory instead of a registry. */
     localImages: z.record(z.string().min(1), z.string().min(1)).default({}),
     /** Registries reached over plain http (loopback always is). */

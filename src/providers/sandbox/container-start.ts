@@ -87,9 +87,16 @@ export async function prepareRun(host: StartHost, container: Container, prepared
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const proc = host.images.process(prepared, container, pod.spec);
-  await host.images.createRootfs(prepared, rootfs);
-  const user = await host.images.user(rootfs, proc);
-  await host.images.ensureDir(rootfs, proc.workingDir);
+  const overlay = await host.images.createRootfs(prepared, rootfs);
+  // With an overlay, the image's own rootfs is what the container will see until it writes.
+  const user = await host.images.user(overlay?.lower ?? rootfs, proc);
+  if (overlay) {
+    const makeDir = await host.images.missingDir(overlay.lower, proc.workingDir);
+    if (makeDir !== undefined) overlay.makeDir = makeDir;
+    if (attempt > 0) overlay.previous = [path.join(instanceDir(host.dir, container.name, attempt - 1), 'rootfs')];
+  } else {
+    await host.images.ensureDir(rootfs, proc.workingDir);
+  }
   const mounts = await containerMounts(host.dir, host.resolved(), container);
   const ip = host.podIP();
   const original = [...(host.resolved().original?.spec?.initContainers ?? []), ...(host.resolved().original?.spec?.containers ?? [])].find(
@@ -123,6 +130,7 @@ export async function prepareRun(host: StartHost, container: Container, prepared
     ...(proc.stopSignal && { stopSignal: proc.stopSignal }),
     ...(pod.spec?.hostNetwork && { hostNetwork: true }),
     ...(cgroup && { cgroupProcs: procsFiles(cgroup) }),
+    ...(overlay && { overlay }),
   };
   await writeFile(path.join(dir, 'launch.json'), JSON.stringify(launch));
   return { dir, launch, cgroup };

@@ -9,6 +9,7 @@
 // gets it by a rename. It is the same fresh, private copy createRootfs would make (store images
 // never change); spares are kept for the few images used last and removed at start-up.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container, PodSpec, Secret } from '../../kube/types.ts';
@@ -26,6 +27,7 @@ import {
 } from './image/index.ts';
 
 import { resolveInRoot } from './image/rootfs.ts';
+import { overlayDirs, type OverlayRootfs } from './overlay.ts';
 
 export { ImagePullError, ContainerConfigError, UserResolveError, resolveInRoot };
 
@@ -43,7 +45,7 @@ export interface ImagesOptions {
   imageDir: string;
   localImages: Record<string, string>;
   insecureRegistries: string[];
-  rootfsMode: 'copy' | 'hardlink';
+  rootfsMode: 'overlay' | 'copy' | 'hardlink';
   /** Where spare root filesystems are kept (on the pods' filesystem); none without it. */
   spareDir?: string;
   /** Images a spare is kept for (the ones used last). Default 4. */
@@ -83,13 +85,21 @@ export class Images {
     return { image, imageID: stored.imageId, config: stored.config, source: { kind: 'store', stored } };
   }
 
-  /** A private copy of the image's root filesystem at `dest` (which must not exist). */
-  async createRootfs(prepared: PreparedImage, dest: string): Promise<void> {
+  /**
+   * The container's root filesystem at `dest` (which must not exist): in overlay mode, an empty
+   * mount point with the overlay to mount on it (overlay.ts); else a private copy of the image's.
+   */
+  async createRootfs(prepared: PreparedImage, dest: string): Promise<OverlayRootfs | undefined> {
     if (prepared.source.kind === 'local') {
       await cp(prepared.source.dir, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-      return;
+      return undefined;
     }
     const stored = prepared.source.stored;
+    if (this.options.rootfsMode === 'overlay') {
+      const overlay = overlayDirs(dest, stored.rootfs);
+      for (const dir of [dest, overlay.upper, overlay.work]) await mkdir(dir);
+      return overlay;
+    }
     // One on the way is further along than a copy started now.
     await this.making.get(stored.digest);
     const spare = this.spares.get(stored.digest);
@@ -97,12 +107,13 @@ export class Images {
       this.spares.delete(stored.digest);
       try {
         await rename(spare, dest);
-        return;
+        return undefined;
       } catch {
         await rm(spare, { recursive: true, force: true }).catch(() => undefined);
       }
     }
     await this.store.createRootfs(stored, dest, this.options.rootfsMode);
+    return undefined;
   }
 
   /**
@@ -111,7 +122,8 @@ export class Images {
    */
   prepareSpare(prepared: PreparedImage): void {
     const spareDir = this.options.spareDir;
-    if (!spareDir || this.closed || prepared.source.kind !== 'store') return;
+    const mode = this.options.rootfsMode;
+    if (!spareDir || this.closed || prepared.source.kind !== 'store' || mode === 'overlay') return;
     const stored = prepared.source.stored;
     const key = stored.digest;
     const ready = this.spares.get(key);
@@ -125,7 +137,7 @@ export class Images {
     const dest = path.join(spareDir, `${key.replace(/[^a-zA-Z0-9]/g, '-')}-${randomBytes(4).toString('hex')}`);
     const making = (async () => {
       try {
-        await this.store.createRootfs(stored, dest, this.options.rootfsMode);
+        await this.store.createRootfs(stored, dest, mode);
         if (this.closed) throw new Error('closed');
         this.spares.set(key, dest);
         for (const [old, dir] of this.spares) {
@@ -148,6 +160,12 @@ export class Images {
   /** The container user as numbers, looked up in its root filesystem; throws UserResolveError. */
   user(rootfs: string, process: ContainerProcess): Promise<ResolvedUser> {
     return resolveUser(rootfs, process.user);
+  }
+
+  /** `dir` (a path inside the container) relative to the root, when `rootfs` lacks it; undefined when it is there. */
+  async missingDir(rootfs: string, dir: string): Promise<string | undefined> {
+    const rel = await resolveInRoot(rootfs, dir);
+    return existsSync(path.join(rootfs, rel)) ? undefined : rel;
   }
 
   /** Makes `dir` (a path inside the container) exist in its root filesystem, without following links out of it. */

@@ -86,6 +86,39 @@ test("with cgroups, the shell joins the container's cgroups before it execs anyt
   assert.match(startCommand(tools, l, '/i.json', true)[2]!, /^\/bin\/sh -c 'echo \$\$ > \/cg\/memory/);
 });
 
+test("an overlay rootfs: the start mounts it in the pod's mount namespace (after the previous run's is unmounted; a missing working directory made); exec joins that namespace", () => {
+  const overlay = {
+    lower: '/img/rootfs',
+    upper: '/data/pods/u/containers/c/1/upper',
+    work: '/data/pods/u/containers/c/1/work',
+    makeDir: 'srv/app',
+    previous: ['/data/pods/u/containers/c/0/rootfs'],
+  };
+  const l = launch({ overlay, rootfs: '/data/pods/u/containers/c/1/rootfs', cgroupProcs: ['/cg/memory/vk/u/c/cgroup.procs'] });
+  const argv = startCommand(tools, l, '/i.json', false);
+  assert.deepEqual(argv.slice(0, 14), [
+    '/bin/sh',
+    '-c',
+    'echo $$ > /cg/memory/vk/u/c/cgroup.procs && exec "$@" 3>/i.json 4</proc/42/ns/pid',
+    'sh',
+    'nsenter',
+    '--ipc=/proc/42/ns/ipc',
+    '--uts=/proc/42/ns/uts',
+    '--net=/proc/42/ns/net',
+    '--mount=/proc/42/ns/mnt',
+    '--',
+    '/bin/sh',
+    '-c',
+    '/bin/busybox umount -l /data/pods/u/containers/c/0/rootfs 2>/dev/null; /bin/busybox mount -t overlay overlay -o lowerdir=/img/rootfs,upperdir=/data/pods/u/containers/c/1/upper,workdir=/data/pods/u/containers/c/1/work /data/pods/u/containers/c/1/rootfs && /bin/busybox mkdir -p /data/pods/u/containers/c/1/rootfs/srv/app && exec "$@"',
+    'sh',
+  ]);
+  assert.equal(argv[14], 'bwrap');
+  assert.ok(argv.join(' ').includes('--bind /data/pods/u/containers/c/1/rootfs /'));
+  const exec = execCommand(tools, l, 777, ['true'], false);
+  assert.ok(exec.includes('--mount=/proc/42/ns/mnt') && !exec.join(' ').includes('mount -t overlay'));
+  assert.throws(() => startCommand(tools, launch({ overlay: { ...overlay, lower: '/a,b' } }), '/i.json', false), /overlayfs cannot use the path \/a,b/);
+});
+
 test('a TTY wraps the command in script, without a new session', () => {
   const argv = startCommand(tools, launch(), '/i.json', true);
   assert.deepEqual([argv[0], argv[1], argv[3]], ['script', '-qfec', '/dev/null']);

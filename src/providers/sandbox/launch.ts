@@ -27,6 +27,7 @@ import path from 'node:path';
 import type { Container, Pod } from '../../kube/types.ts';
 import { joinScript } from './cgroups.ts';
 import { shellQuote } from '../../util/command.ts';
+import { overlayMountCommand, type OverlayRootfs } from './overlay.ts';
 import type { Mount } from './volumes.ts';
 
 /** containerd's default capability set. */
@@ -79,6 +80,8 @@ export interface ContainerLaunch {
   hostNetwork?: boolean;
   /** cgroup.procs files the process joins before anything runs (the container's cgroup; also for exec). */
   cgroupProcs?: string[];
+  /** `rootfs` is an empty mount point for this overlay (overlay.ts), mounted by the start command in the pod's mount namespace. */
+  overlay?: OverlayRootfs;
 }
 
 function normalizeCap(name: string): string {
@@ -143,10 +146,28 @@ function bwrapArgs(tools: LaunchTools, l: ContainerLaunch, mode: 'start' | 'exec
   return a;
 }
 
-function wrap(tools: LaunchTools, l: ContainerLaunch, redirects: string, inner: string[], tty: boolean): string[] {
+/**
+ * `inner` (bwrap) in the pod's namespaces, behind a shell that first joins the container's
+ * cgroup. With an overlay rootfs (overlay.ts) the pod's mount namespace is joined too: the
+ * start mounts the overlay there (after unmounting the container's previous run's), so it is
+ * gone with the pod's namespaces, and an exec finds it there.
+ */
+function wrap(tools: LaunchTools, l: ContainerLaunch, redirects: string, inner: string[], tty: boolean, mode: 'start' | 'exec'): string[] {
   const ns = (t: string) => `--${t}=/proc/${l.pausePid}/ns/${t}`;
   // hostNetwork: the host's network namespace (the pause process's stays unused).
   const namespaces = l.hostNetwork ? [ns('ipc'), ns('uts')] : [ns('ipc'), ns('uts'), ns('net')];
+  if (l.overlay) {
+    namespaces.push(ns('mnt').replace('--mnt=', '--mount='));
+    if (mode === 'start') {
+      const q = (argv: string[]) => argv.map(shellQuote).join(' ');
+      const steps = [
+        ...(l.overlay.previous ?? []).map((p) => `${q([tools.busybox, 'umount', '-l', p])} 2>/dev/null;`),
+        `${q(overlayMountCommand(tools.busybox, l.overlay, l.rootfs))} &&`,
+        ...(l.overlay.makeDir !== undefined ? [`${q([tools.busybox, 'mkdir', '-p', path.posix.join(l.rootfs, l.overlay.makeDir)])} &&`] : []),
+      ];
+      inner = ['/bin/sh', '-c', `${steps.join(' ')} exec "$@"`, 'sh', ...inner];
+    }
+  }
   // The shell joins the container's cgroup first, so everything it execs and forks is in it from the start.
   const join = l.cgroupProcs && l.cgroupProcs.length > 0 ? `${joinScript(l.cgroupProcs, shellQuote)} && ` : '';
   const argv = ['/bin/sh', '-c', `${join}exec "$@" ${redirects}`, 'sh', tools.nsenter, ...namespaces, '--', ...inner];
@@ -156,12 +177,12 @@ function wrap(tools: LaunchTools, l: ContainerLaunch, redirects: string, inner: 
 
 /** The host command that runs the container's main process (see the header). */
 export function startCommand(tools: LaunchTools, l: ContainerLaunch, infoFile: string, tty: boolean): string[] {
-  return wrap(tools, l, `3>${shellQuote(infoFile)} 4</proc/${l.pausePid}/ns/pid`, [...bwrapArgs(tools, l, 'start', tty), ...l.argv], tty);
+  return wrap(tools, l, `3>${shellQuote(infoFile)} 4</proc/${l.pausePid}/ns/pid`, [...bwrapArgs(tools, l, 'start', tty), ...l.argv], tty, 'start');
 }
 
 /** The host command that runs `command` in the running container whose sandboxed pid is `targetPid`. */
 export function execCommand(tools: LaunchTools, l: ContainerLaunch, targetPid: number, command: string[], tty: boolean): string[] {
-  return wrap(tools, l, `4</proc/${targetPid}/ns/pid`, [...bwrapArgs(tools, l, 'exec', tty), ...command], tty);
+  return wrap(tools, l, `4</proc/${targetPid}/ns/pid`, [...bwrapArgs(tools, l, 'exec', tty), ...command], tty, 'exec');
 }
 
 /** The environment for spawning these commands (the container's own comes through --setenv). */

@@ -33,6 +33,7 @@ import { PodEventReporter } from '../support/pod-events.ts';
 import { detectCgroups, readUsage, releaseRoot, type Detection } from './cgroups.ts';
 import { parseSandboxConfig, type SandboxConfig } from './config.ts';
 import { readCriLog } from './cri-log.ts';
+import { probeOverlay } from './overlay.ts';
 import { run } from '../../util/command.ts';
 import { Images } from './images.ts';
 import { POD_LINKS, PodNetworks } from './network.ts';
@@ -199,11 +200,12 @@ export class SandboxProvider implements Provider {
     await mkdir(`${config.dataDir}/run`, { recursive: true });
     // Meanwhile, the container monitor is built when the cache lacks it (gcc, about a second).
     const prewarm = prepareMonitor(context.log);
+    const rootfsMode = await resolveRootfsMode(config, context.log);
     const images = await Images.open({
       imageDir: config.imageDir,
       localImages: config.localImages,
       insecureRegistries: config.insecureRegistries,
-      rootfsMode: config.rootfsMode,
+      rootfsMode,
       spareDir: path.join(config.dataDir, 'spare-rootfs'),
     });
     const cgroups =
@@ -533,4 +535,13 @@ function rejectUnmappable(dir: string, resolved: ResolvedPod): void {
 /** Waits for `work` unless `signal` fires first (then rejects with AbortedError; the work goes on). */
 function abortable<T>(work: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
   return raceAbort(work, signal, (reason) => new AbortedError(`${what}: aborted`, { cause: reason }));
+}
+
+/** The rootfsMode in effect: auto is overlay where a test mount works (overlay.ts), else copy. */
+async function resolveRootfsMode(config: SandboxConfig, log: Logger): Promise<'overlay' | 'copy' | 'hardlink'> {
+  if (config.rootfsMode === 'copy' || config.rootfsMode === 'hardlink') return config.rootfsMode;
+  const problem = await probeOverlay(config.tools, podsDir(config.dataDir));
+  if (problem && config.rootfsMode === 'overlay') throw new ConfigError(`rootfsMode: overlay: ${problem}`);
+  if (problem) log.warn({ reason: problem }, 'container root filesystems are copies of the image (rootfsMode auto: overlayfs is not usable here)');
+  return problem ? 'copy' : 'overlay';
 }
