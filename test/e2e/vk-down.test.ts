@@ -132,6 +132,11 @@ test('vk up (sandbox), stop, remove its state directory: the pods still run; vk 
   assert.deepEqual(pauses.filter(alive), [], 'every pause process is gone');
   assert.deepEqual(markedPids(pods), [], 'no marked process is left');
   for (const cgroup of before.cgroups) assert.ok(!existsSync(cgroup), `${cgroup} removed`);
+  for (const root of new Set(before.cgroups.map((c) => path.dirname(c)))) {
+    // Another test's sandbox provider may share the root: then it still holds that provider's pods.
+    const children = existsSync(root) ? readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()) : [];
+    assert.ok(!existsSync(root) || children.length > 0, `the emptied root cgroup ${root} removed`);
+  }
   const after = findLeftovers(dataDir);
   assert.deepEqual(after, { pods: [], pids: [], cgroups: [], files: [] }, 'nothing left to find');
 });
