@@ -79,17 +79,16 @@ export class PodNetworks {
 
   /**
    * The pause process's setup (pause.ts) for a pod on `net`: it names the pod `hostname`, creates
-   * the veth pair from inside the pod's network namespace with the host end in ours (the link add
-   * claims the address, see the header; exit code 17 when the host end exists), and configures
-   * both ends. Without `net` (hostNetwork), loopback only.
+   * the veth pair from inside the pod's network namespace with the host end in ours (line 1 of
+   * the batch claims the address, see the header), and configures both ends. Without `net`
+   * (hostNetwork), loopback only.
    */
   setup(net: PodNetwork | undefined, hostname: string): Pick<PauseSetup, 'script' | 'args'> {
     const { busybox, ip, nsenter } = this.tools;
     if (!net) return { script: '"$1" hostname "$2"\n"$3" link set lo up', args: [busybox, hostname, ip] };
     const script = [
       '"$1" hostname "$4"',
-      '"$2" link add eth0 type veth peer name "$6" netns "$5" || exit 17',
-      '"$2" -batch - <<EOF\nlink set lo up\naddr add $7/30 dev eth0\nlink set eth0 up\nroute add default via $8\nEOF',
+      '"$2" -batch - <<EOF\nlink add eth0 type veth peer name $6 netns $5\nlink set lo up\naddr add $7/30 dev eth0\nlink set eth0 up\nroute add default via $8\nEOF',
       '"$3" --net="$5" -- "$2" -batch - <<EOF\naddr add $8/30 dev $6\nlink set $6 up\nEOF',
     ].join('\n');
     return { script, args: [busybox, ip, nsenter, hostname, `/proc/${process.pid}/ns/net`, net.hostLink, net.podIP, net.gateway] };
@@ -97,7 +96,7 @@ export class PodNetworks {
 
   /** Whether a failed setup only found its host end taken (by another provider or node): try the next /30. */
   static slotTaken(err: unknown): boolean {
-    return err instanceof PauseSetupError && err.exitCode === 17 && /File exists/.test(err.stderr);
+    return err instanceof PauseSetupError && /Command failed -:1\b/.test(err.stderr) && /File exists/.test(err.stderr);
   }
 
   /** The host end forwards what the pod sends (see the header); once the pause process runs. */

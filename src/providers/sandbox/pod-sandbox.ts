@@ -42,31 +42,41 @@ export interface SandboxHost {
 export async function createSandbox(host: SandboxHost, dir: string, state: PodRecordState, resolved: ResolvedPod, save: () => void): Promise<void> {
   const pod = state.pod;
   const t0 = performance.now();
-  await mkdir(path.join(dir, 'shm'), { recursive: true });
-  await chmod(path.join(dir, 'shm'), 0o1777);
-  await writeVolumes(dir, resolved.volumes);
-  const t1 = performance.now();
+  // The pod's shared memory and volume directories are made while its pause process starts.
+  const files = (async () => {
+    await mkdir(path.join(dir, 'shm'), { recursive: true });
+    await chmod(path.join(dir, 'shm'), 0o1777);
+    await writeVolumes(dir, resolved.volumes);
+    return performance.now();
+  })();
+  files.catch(() => {}); // awaited below
   // The pause process comes up with the pod's network and hostname (network.ts); a /30 another
   // provider holds is skipped.
   const errFile = path.join(dir, 'sandbox-setup.err');
-  let pause: PauseProcess;
+  let pause: PauseProcess | undefined;
   let network: PodNetwork | undefined;
-  for (let taken = 0; ; taken++) {
-    network = pod.spec?.hostNetwork ? undefined : host.networks.claim();
-    try {
-      pause = await startPause(host.tools, dir, { ...host.networks.setup(network, podHostname(pod)), errFile });
-      break;
-    } catch (err) {
-      if (network) host.networks.release(network);
-      if (!PodNetworks.slotTaken(err)) throw err;
-      if (taken === MAX_TAKEN_SLOTS)
-        throw new VkError('VK_PROVIDER', `${MAX_TAKEN_SLOTS} /30s of the pod CIDR in a row are taken by other interfaces`, { cause: err });
+  try {
+    for (let taken = 0; ; taken++) {
+      network = pod.spec?.hostNetwork ? undefined : host.networks.claim();
+      try {
+        pause = await startPause(host.tools, dir, { ...host.networks.setup(network, podHostname(pod)), errFile });
+        break;
+      } catch (err) {
+        if (network) host.networks.release(network);
+        if (!PodNetworks.slotTaken(err)) throw err;
+        if (taken === MAX_TAKEN_SLOTS)
+          throw new VkError('VK_PROVIDER', `${MAX_TAKEN_SLOTS} /30s of the pod CIDR in a row are taken by other interfaces`, { cause: err });
+      }
     }
+  } finally {
+    // Nothing writes into the pod's directory once this has thrown.
+    if (!pause) await files.catch(() => {});
   }
   const t2 = performance.now();
   const sandbox: NonNullable<PodRecordState['sandbox']> = { pause, readyAt: Date.now(), creating: true, ...(network && { network }) };
   state.sandbox = sandbox;
   save();
+  const t1 = await files;
   if (network) await host.networks.enableForwarding(network);
   const t3 = performance.now();
   await applySysctls(host.tools, pause.pid, pod.spec?.securityContext?.sysctls ?? []);
@@ -80,7 +90,11 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   delete sandbox.creating;
   const ms = (a: number, b: number) => Math.round(b - a);
   host.log.info(
-    { pausePid: pause.pid, podIP: sandbox.network?.podIP, ms: { files: ms(t0, t1), pauseAndNetwork: ms(t1, t2), forwarding: ms(t2, t3), etc: ms(t3, t4) } },
+    {
+      pausePid: pause.pid,
+      podIP: sandbox.network?.podIP,
+      ms: { files: ms(t0, t1), pauseAndNetwork: ms(t0, t2), forwarding: ms(Math.max(t1, t2), t3), etc: ms(t3, t4) },
+    },
     'pod sandbox created',
   );
 }

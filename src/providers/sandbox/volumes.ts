@@ -163,9 +163,11 @@ export async function writePodEtc(
   for (const alias of pod.spec?.hostAliases ?? []) lines.push(`${alias.ip}\t${(alias.hostnames ?? []).join('\t')}`);
   const files = { hosts: path.join(dir, 'hosts'), hostname: path.join(dir, 'hostname'), resolv: path.join(dir, 'resolv.conf') };
   const hosts = pod.spec?.hostNetwork ? await hostNetworkHosts(pod, hostEtcHosts) : `${lines.join('\n')}\n`;
-  await writeFile(files.hosts, hosts, { mode: 0o644 });
-  await writeFile(files.hostname, `${hostname}\n`, { mode: 0o644 });
-  await writeFile(files.resolv, resolvConf, { mode: 0o644 });
+  await Promise.all([
+    writeFile(files.hosts, hosts, { mode: 0o644 }),
+    writeFile(files.hostname, `${hostname}\n`, { mode: 0o644 }),
+    writeFile(files.resolv, resolvConf, { mode: 0o644 }),
+  ]);
   return files;
 }
 
