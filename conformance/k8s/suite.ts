@@ -3,7 +3,8 @@
 // JUnit and JSON reports, and reads the outcome of every spec back from the JSON report.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { VkError } from '../../src/errors.ts';
 
@@ -103,33 +104,41 @@ export async function runE2e(options: RunOptions): Promise<SpecResult[]> {
     ...(options.dryRun ? ['--ginkgo.dry-run'] : []),
   ];
   const log = createWriteStream(`${base}.log`);
+  // Some specs (kubectl's kuberc ones) leave directories in TMPDIR: a scratch one, removed after the run.
+  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'vk-k8s-e2e-'));
   const started = Date.now();
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn('nice', ['-n', '10', options.e2eTest, ...args], {
-      env: { ...process.env, KUBE_TEST_REPO_LIST: options.repoList },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  let code: number | null;
+  try {
+    code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn('nice', ['-n', '10', options.e2eTest, ...args], {
+        env: { ...process.env, KUBE_TEST_REPO_LIST: options.repoList, TMPDIR: tmpDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.pipe(log, { end: false });
+      child.stderr.pipe(log, { end: false });
+      let buffered = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          // Ginkgo's one line per finished spec ("•" passed, "S" skipped, "[FAILED]").
+          if (/^\s*(•|\[FAILED\]|\[PANICKED\]|\[TIMEDOUT\])/.test(line) && !options.dryRun)
+            options.progress(`  ${options.label}: ${line.trim().slice(0, 160)}`);
+        }
+      });
+      const interrupt = () => child.kill('SIGINT');
+      options.signal?.addEventListener('abort', interrupt, { once: true });
+      child.on('error', reject);
+      child.on('exit', (exitCode) => {
+        options.signal?.removeEventListener('abort', interrupt);
+        resolve(exitCode);
+      });
     });
-    child.stdout.pipe(log, { end: false });
-    child.stderr.pipe(log, { end: false });
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        // Ginkgo's one line per finished spec ("•" passed, "S" skipped, "[FAILED]").
-        if (/^\s*(•|\[FAILED\]|\[PANICKED\]|\[TIMEDOUT\])/.test(line) && !options.dryRun) options.progress(`  ${options.label}: ${line.trim().slice(0, 160)}`);
-      }
-    });
-    const interrupt = () => child.kill('SIGINT');
-    options.signal?.addEventListener('abort', interrupt, { once: true });
-    child.on('error', reject);
-    child.on('exit', (exitCode) => {
-      options.signal?.removeEventListener('abort', interrupt);
-      resolve(exitCode);
-    });
-  });
+  } finally {
+    await rm(tmpDir, { recursive: true, force: true });
+  }
   await new Promise((resolve) => log.end(resolve));
   try {
     const results = await readReport(`${base}.json`);
