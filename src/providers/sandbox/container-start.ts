@@ -93,7 +93,7 @@ export async function prepareRun(host: StartHost, container: Container, prepared
   if (overlay) {
     const makeDir = await host.images.missingDir(overlay.lower, proc.workingDir);
     if (makeDir !== undefined) overlay.makeDir = makeDir;
-    if (attempt > 0) overlay.previous = [path.join(instanceDir(host.dir, container.name, attempt - 1), 'rootfs')];
+    if (attempt > 0) overlay.previous = path.join(instanceDir(host.dir, container.name, attempt - 1), 'rootfs');
   } else {
     await host.images.ensureDir(rootfs, proc.workingDir);
   }

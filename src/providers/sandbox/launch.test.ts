@@ -92,7 +92,7 @@ test("an overlay rootfs: the start mounts it in the pod's mount namespace (after
     upper: '/data/pods/u/containers/c/1/upper',
     work: '/data/pods/u/containers/c/1/work',
     makeDir: 'srv/app',
-    previous: ['/data/pods/u/containers/c/0/rootfs'],
+    previous: '/data/pods/u/containers/c/0/rootfs',
   };
   const l = launch({ overlay, rootfs: '/data/pods/u/containers/c/1/rootfs', cgroupProcs: ['/cg/memory/vk/u/c/cgroup.procs'] });
   const argv = startCommand(tools, l, '/i.json', false);

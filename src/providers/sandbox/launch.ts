@@ -157,11 +157,11 @@ function wrap(tools: LaunchTools, l: ContainerLaunch, redirects: string, inner: 
   // hostNetwork: the host's network namespace (the pause process's stays unused).
   const namespaces = l.hostNetwork ? [ns('ipc'), ns('uts')] : [ns('ipc'), ns('uts'), ns('net')];
   if (l.overlay) {
-    namespaces.push(ns('mnt').replace('--mnt=', '--mount='));
+    namespaces.push(`--mount=/proc/${l.pausePid}/ns/mnt`);
     if (mode === 'start') {
       const q = (argv: string[]) => argv.map(shellQuote).join(' ');
       const steps = [
-        ...(l.overlay.previous ?? []).map((p) => `${q([tools.busybox, 'umount', '-l', p])} 2>/dev/null;`),
+        ...(l.overlay.previous !== undefined ? [`${q([tools.busybox, 'umount', '-l', l.overlay.previous])} 2>/dev/null;`] : []),
         `${q(overlayMountCommand(tools.busybox, l.overlay, l.rootfs))} &&`,
         ...(l.overlay.makeDir !== undefined ? [`${q([tools.busybox, 'mkdir', '-p', path.posix.join(l.rootfs, l.overlay.makeDir)])} &&`] : []),
       ];

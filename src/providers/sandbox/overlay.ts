@@ -19,8 +19,8 @@ export interface OverlayRootfs {
   work: string;
   /** The container's working directory, relative to its root, when the image lacks it: made in the mounted rootfs. */
   makeDir?: string;
-  /** Mount points of the container's earlier runs, unmounted first (each run's stays until the next, or the pod's end). */
-  previous?: string[];
+  /** The mount point of the container's previous run, unmounted first (each run's stays until the next, or the pod's end). */
+  previous?: string;
 }
 
 /** The upper and work directories of the run whose root filesystem is mounted at `rootfs`. */

@@ -34,7 +34,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 const YIELD_EVERY = 64;
 
 /** Resolves at once, except every YIELD_EVERY-th call, which waits for the next turn of the event loop. */
-export function yielder(every = YIELD_EVERY): () => Promise<void> | undefined {
+function yielder(every = YIELD_EVERY): () => Promise<void> | undefined {
   let n = 0;
   return () => (++n % every === 0 ? nextTurn() : undefined);
 }
