@@ -8,7 +8,7 @@
 // cores) and pinned (cgroup v1 cpusets: the target cluster, its node and whatever loads it on
 // CPU 0, the source cluster, the burst node and its loader on CPU 1: two one-core "machines").
 //
-//   node bench/cluster-provider.ts [--pods 1000] [--pinning both|pinned|unpinned] [--out bench/results/cluster-provider.json] [--keep-dirs]
+//   node bench/cluster-provider.ts [--pods 1000] [--repeat 3] [--pinning both|pinned|unpinned] [--out bench/results/cluster-provider.json] [--keep-dirs]
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +31,7 @@ import {
   PodWatch,
   readProcs,
   scrapeApiserver,
+  sampleCpus,
   systemBusySeconds,
   type ApiCounts,
 } from './measure.ts';
@@ -43,11 +44,14 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'keep-dirs': { type: 'boolean', default: false },
     pinning: { type: 'string', default: 'both' },
+    repeat: { type: 'string', default: '3' },
   },
 });
 if (!['both', 'pinned', 'unpinned'].includes(values.pinning)) throw new Error(`--pinning: both, pinned or unpinned, not ${values.pinning}`);
 const PODS = Number(values.pods);
 const CONCURRENCY = Number(values.concurrency);
+const REPEAT = Number(values.repeat);
+if (!Number.isInteger(REPEAT) || REPEAT < 1) throw new Error(`--repeat: a whole number of rounds, at least 1, not ${values.repeat}`);
 const TARGET_NODE = 'bench-target';
 const BURST_NODE = 'bench-burst';
 /** Identities whose requests kube-apiserver counts (APF FlowSchemas per user, as bench/run.ts does). */
@@ -75,16 +79,6 @@ function run(binary: string, args: string[], cpuset?: Cpuset): Promise<Record<st
  * scheduler (pods here are bound directly) and the controller-manager stay unpinned: on a starved
  * CPU the controller-manager misses its lease renewal, exits, and the control plane goes with it.
  */
-function hotPath(pid: number): number[] {
-  return processTree(pid).filter((p) => {
-    try {
-      return !/kube-(controller-manager|scheduler)/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'));
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** CPU seconds so far of each process of a control plane, by component (the supervisor holds etcd). */
 function controlPlaneCpu(cluster: Cluster): Record<string, number> {
   const supervisor = cluster.local.info.pid;
@@ -245,6 +239,8 @@ interface SideResult {
   /** From the last pod gone until no identity had written an Event for 3 s (inside the CPU and request window). */
   trailingEventSeconds: number;
   machineBusyCpuSeconds: number;
+  /** Each core's busy fraction from the first pod created to the last Running: pinned, which side was saturated. */
+  upBusyShareByCpu: number[];
   /** CPU seconds (utime + stime) of each virtual kubelet process over the window. */
   processCpuSeconds: Record<string, number>;
   /** CPU seconds of each control plane (etcd, kube-apiserver, scheduler, controller-manager) over the window. */
@@ -276,6 +272,7 @@ async function measure(
   const list = Object.values(counters);
   const before = await snapshot(list);
   const busyBefore = systemBusySeconds();
+  const cpus = sampleCpus();
   const cpuBefore = cpu();
   const cpCpuBefore = cpCpu();
   const loader = (action: 'create' | 'delete') =>
@@ -298,6 +295,7 @@ async function measure(
   // its window, not in the next phase's.
   const { after, seconds: trailingEventSeconds } = await eventsSettled(list);
   const busy = systemBusySeconds() - busyBefore;
+  cpus.stop();
   const cpuAfter = cpu();
   const cpCpuAfter = cpCpu();
   await watch.stop();
@@ -326,6 +324,7 @@ async function measure(
     windowSeconds: round((lastGone - firstAdded) / 1000, 2),
     trailingEventSeconds,
     machineBusyCpuSeconds: round(busy, 1),
+    upBusyShareByCpu: cpus.busyShare(firstAdded, lastRunning),
     processCpuSeconds: Object.fromEntries(Object.keys(cpuAfter).map((name) => [name, round(cpuAfter[name]! - cpuBefore[name]!, 1)])),
     controlPlaneCpuSeconds: Object.fromEntries(
       Object.keys(cpCpuAfter).map((name) => [name, round(sumValues(cpCpuAfter[name]!) - sumValues(cpCpuBefore[name]!), 1)]),
@@ -448,21 +447,43 @@ try {
     log(`${mode}: ratio up ${ratio.up}, down ${ratio.down}`);
     return { direct, clusterProvider: through, ratio };
   };
+  /**
+   * `repeat` rounds of direct then through the provider: the direct rate alone moves by ±15% from
+   * one round to the next on this machine, so the figure is the round with the median up ratio
+   * (all of it), and every round's rates and ratios are kept beside it.
+   */
+  const rounds = async (pin: { target: Cpuset; source: Cpuset } | undefined) => {
+    const all: Awaited<ReturnType<typeof compare>>[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 2000));
+      all.push(await compare(pin));
+    }
+    const median = [...all].sort((a, b) => a.ratio.up - b.ratio.up)[Math.floor(all.length / 2)]!;
+    const summary = all.map((r) => ({
+      upPodsPerSecond: { direct: r.direct.upPodsPerSecond, clusterProvider: r.clusterProvider.upPodsPerSecond },
+      downPodsPerSecond: { direct: r.direct.downPodsPerSecond, clusterProvider: r.clusterProvider.downPodsPerSecond },
+      ratio: r.ratio,
+    }));
+    log(`${pin ? 'pinned' : 'unpinned'}: up ratios ${all.map((r) => r.ratio.up).join(', ')}; median ${median.ratio.up}`);
+    return { ...median, medianOf: all.length, rounds: summary };
+  };
   const runs: Record<string, unknown> = {};
   let pinning: string;
-  if (values.pinning !== 'pinned') runs.unpinned = await compare(undefined);
+  if (values.pinning !== 'pinned') runs.unpinned = await rounds(undefined);
   const unavailable = values.pinning === 'unpinned' ? 'not asked for (--pinning unpinned)' : cpusetUnavailable();
   if (unavailable) {
     pinning = `no pinned run: ${unavailable}`;
   } else {
     const pin = { target: Cpuset.create('target', '0'), source: Cpuset.create('source', '1') };
     cpusets.push(pin.target, pin.source);
-    pin.target.add([...hotPath(target.local.info.pid), ...targetNode.pids]);
-    pin.source.add([...hotPath(source.local.info.pid), ...burst.pids]);
+    // Whole control planes, controller-manager and scheduler included: left out, they ran on
+    // whichever CPU was free, the idle one during direct rounds and both during the provider's.
+    pin.target.add([...processTree(target.local.info.pid), ...targetNode.pids]);
+    pin.source.add([...processTree(source.local.info.pid), ...burst.pids]);
     await new Promise((r) => setTimeout(r, 2000));
     pinning =
-      'pinned: cgroup v1 cpusets; CPU 0: the target etcd and kube-apiserver, its mock node and the direct loader; CPU 1: the source etcd and kube-apiserver, the burst node (cluster provider) and its loader; not pinned: both kube-controller-managers and kube-schedulers (idle here: pods are bound directly; pinned, a starved controller-manager lost its lease and took its control plane down), the driver (watches, metrics scrapes) and other work on the machine';
-    runs.pinned = await compare(pin);
+      'pinned: cgroup v1 cpusets; CPU 0: the whole target control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager), its mock node and the direct loader; CPU 1: the whole source control plane, the burst node (cluster provider) and its loader; not pinned: the driver (watches, metrics scrapes) and other work on the machine';
+    runs.pinned = await rounds(pin);
   }
   const leftInTarget = await target.admin.list<{ items: unknown[] }>('/api/v1/namespaces/bench/pods');
   const result = {

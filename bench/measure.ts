@@ -229,6 +229,37 @@ export function systemBusySeconds(): number {
   return (total - (f[3] ?? 0) - (f[4] ?? 0)) / CLK_TCK;
 }
 
+/** Busy CPU seconds so far of each core (cpu0, cpu1, ...): the pinned benchmark's sides each own one. */
+export function perCpuBusySeconds(): number[] {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((line) => /^cpu\d+ /.test(line))
+    .map((line) => {
+      const f = line.trim().split(/\s+/).slice(1).map(Number);
+      const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+      return (total - (f[3] ?? 0) - (f[4] ?? 0)) / CLK_TCK;
+    });
+}
+
+/**
+ * Samples each core's busy seconds every `intervalMs` until stopped; busyShare(from, to) is each
+ * core's busy fraction between two performance.now() times, from the nearest samples.
+ */
+export function sampleCpus(intervalMs = 250): { stop(): void; busyShare(from: number, to: number): number[] } {
+  const samples: { at: number; busy: number[] }[] = [{ at: performance.now(), busy: perCpuBusySeconds() }];
+  const timer = setInterval(() => samples.push({ at: performance.now(), busy: perCpuBusySeconds() }), intervalMs);
+  const nearest = (t: number) => samples.reduce((best, s) => (Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best));
+  return {
+    stop: () => clearInterval(timer),
+    busyShare(from, to) {
+      const a = nearest(from);
+      const b = nearest(to);
+      const seconds = (b.at - a.at) / 1000;
+      return b.busy.map((busy, i) => (seconds > 0 ? Math.round(((busy - a.busy[i]!) / seconds) * 100) / 100 : 0));
+    },
+  };
+}
+
 // ------------------------------------------------------------------------------ kube-apiserver's count of the peer's requests
 
 export const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] as const;
