@@ -258,7 +258,7 @@ export function ceiling(binary: BuiltBinary): Peer {
     name: 'ceiling',
     version: binary.version,
     describe: () =>
-      'bench/go/ceiling: client-go informer per node + 32 workers that only merge-patch pods/status to Running and delete deleted pods with grace 0; no rate limit, protobuf',
+      "bench/go/ceiling: client-go informer per node + 32 workers that only merge-patch pods/status to Running and delete deleted pods with grace 0, each node's Lease renewed every 10 s by a loop of its own; no rate limit, protobuf",
     async start(ctx) {
       return processes([
         spawnLogged(ctx, 'ceiling.log', binary.binary, [
