@@ -77,14 +77,20 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
   state.sandbox = sandbox;
   save();
   const t1 = await files;
-  if (network) await host.networks.enableForwarding(network);
-  const t3 = performance.now();
-  await applySysctls(host.tools, pause.pid, pod.spec?.securityContext?.sysctls ?? []);
   const dns = podResolvConf(pod, { clusterDNS: host.dns.clusterDNS(), clusterDomain: host.dns.clusterDomain, host: host.dns.host });
   // The kubelet records these as Warning Events on the pod.
   const ref = { namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' };
   for (const warning of dns.warnings) host.events.report({ ...ref, type: 'Warning', reason: warning.reason, message: warning.message });
-  await writePodEtc(dir, pod, podIP(state, host.hostIP), dns.text, host.dns.clusterDomain);
+  // Independent of each other: forwarding on the host end, the pod's sysctls, its /etc files.
+  const t3 = performance.now();
+  // All settled before a failure is thrown: nothing writes into the pod's directory once this has thrown.
+  const steps = await Promise.allSettled([
+    network && host.networks.enableForwarding(network),
+    applySysctls(host.tools, pause.pid, pod.spec?.securityContext?.sysctls ?? []),
+    writePodEtc(dir, pod, podIP(state, host.hostIP), dns.text, host.dns.clusterDomain),
+  ]);
+  const failed = steps.find((step) => step.status === 'rejected');
+  if (failed) throw failed.reason;
   const t4 = performance.now();
   // Complete: saved with the next change of the record (the caller's, before any container starts).
   delete sandbox.creating;
@@ -93,7 +99,7 @@ export async function createSandbox(host: SandboxHost, dir: string, state: PodRe
     {
       pausePid: pause.pid,
       podIP: sandbox.network?.podIP,
-      ms: { files: ms(t0, t1), pauseAndNetwork: ms(t0, t2), forwarding: ms(Math.max(t1, t2), t3), etc: ms(t3, t4) },
+      ms: { files: ms(t0, t1), pauseAndNetwork: ms(t0, t2), forwardingSysctlsEtc: ms(t3, t4) },
     },
     'pod sandbox created',
   );
