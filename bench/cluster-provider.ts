@@ -74,11 +74,6 @@ function run(binary: string, args: string[], cpuset?: Cpuset): Promise<Record<st
   });
 }
 
-/**
- * A control plane's processes on the pods' path: the supervisor (with etcd) and kube-apiserver. The
- * scheduler (pods here are bound directly) and the controller-manager stay unpinned: on a starved
- * CPU the controller-manager misses its lease renewal, exits, and the control plane goes with it.
- */
 /** CPU seconds so far of each process of a control plane, by component (the supervisor holds etcd). */
 function controlPlaneCpu(cluster: Cluster): Record<string, number> {
   const supervisor = cluster.local.info.pid;

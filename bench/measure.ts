@@ -223,10 +223,7 @@ export function readProcs(pids: number[]): ProcSample {
 
 /** System-wide busy CPU seconds so far (all cores; /proc/stat less idle and iowait): shows what else ran during a run. */
 export function systemBusySeconds(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - (f[3] ?? 0) - (f[4] ?? 0)) / CLK_TCK;
+  return busySeconds(readFileSync('/proc/stat', 'utf8').split('\n')[0]!);
 }
 
 /** Busy CPU seconds so far of each core (cpu0, cpu1, ...): the pinned benchmark's sides each own one. */
@@ -234,11 +231,14 @@ export function perCpuBusySeconds(): number[] {
   return readFileSync('/proc/stat', 'utf8')
     .split('\n')
     .filter((line) => /^cpu\d+ /.test(line))
-    .map((line) => {
-      const f = line.trim().split(/\s+/).slice(1).map(Number);
-      const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-      return (total - (f[3] ?? 0) - (f[4] ?? 0)) / CLK_TCK;
-    });
+    .map(busySeconds);
+}
+
+/** A /proc/stat cpu line's busy seconds: its first eight counters less idle and iowait. */
+function busySeconds(line: string): number {
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (f[3] ?? 0) - (f[4] ?? 0)) / CLK_TCK;
 }
 
 /**
