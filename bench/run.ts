@@ -370,6 +370,12 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
 
     // ---- figures
     const times = [...watch.pods.values()];
+    // BENCH_POD_TIMES_DIR: each pod's watch times (performance.now(), with this process's timeOrigin) for latency analysis.
+    const timesDir = process.env.BENCH_POD_TIMES_DIR;
+    if (timesDir) {
+      const pods = [...watch.pods].map(([name, t]) => ({ name, ...t }));
+      writeFileSync(path.join(timesDir, `${scenario.id}-${peer.name}.json`), JSON.stringify({ timeOrigin: performance.timeOrigin, pods }));
+    }
     if (scenario.kind === 'direct') for (const name of podNames) if (!watch.pods.has(name)) throw new Error(`pod ${name} was never seen`);
     const firstAdded = Math.min(...times.map((t) => t.added));
     const lastRunning = Math.max(...times.map((t) => t.running ?? NaN).filter(Number.isFinite));
