@@ -7,7 +7,8 @@
 // Starts everything itself, in a temp dir, and removes it all at the end: a local control plane
 // (startLocalCluster, as `npm run up`), the test registry on loopback with the busybox image
 // (test/fixtures/registry), and VirtualKubelets with the SandboxProvider in this process. Each
-// cold run gets a new node and a new dataDir; the last cold run's node then serves the warm runs.
+// cold run gets a new node and a new dataDir (the old ones are removed at the end, not between
+// runs: see stopNode); the last cold run's node then serves the warm runs.
 // Pods run one at a time, each after --settle-ms of quiet (the previous pod gone, a new node
 // started), so that one sample's background work (teardown, status writes, the provider's spare
 // root filesystem) does not land in the next. Times are taken here: just before the POST that
@@ -207,7 +208,9 @@ try {
     nodes.splice(nodes.indexOf(node), 1);
     for (const pod of await node.provider.listPods(call)) await node.provider.deletePod(pod, { ...call, reason: 'deleted' }).catch(() => undefined);
     await node.vk.stop();
-    rmSync(node.dataDir, { recursive: true, force: true });
+    // Its data directory stays until the end (with the rest of `dir`): ext4 without a journal, as
+    // here, skips inodes freed in the last 60-360 s when it allocates new ones, so removing a cold
+    // run's ~600 files made the next cold run's unpack pay ~1 ms per new file instead of ~0.02.
   }
   cleanups.push(async () => {
     for (const node of [...nodes]) await stopNode(node);
