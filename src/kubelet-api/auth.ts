@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 
 export interface UserInfo {
   username: string;
@@ -138,7 +139,8 @@ export class KubeletAuth {
   private readonly ttl: typeof AUTH_DEFAULTS;
   private readonly tokens: TtlCache<UserInfo | null>;
   private readonly decisions: TtlCache<boolean>;
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  /** Concurrent identical reviews share one webhook call. */
+  private readonly inflight = new SingleFlight<unknown>();
   /** Webhook calls made (for tests and metrics). */
   readonly reviews = { token: 0, access: 0 };
 
@@ -242,12 +244,7 @@ export class KubeletAuth {
     });
   }
 
-  /** Concurrent identical reviews share one webhook call. */
   private once<T>(key: string, call: () => Promise<T>): Promise<T> {
-    const running = this.inflight.get(key) as Promise<T> | undefined;
-    if (running) return running;
-    const promise = call().finally(() => this.inflight.delete(key));
-    this.inflight.set(key, promise);
-    return promise;
+    return this.inflight.run(key, call) as Promise<T>;
   }
 }

@@ -8,6 +8,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { Informer, stripManagedFields } from '../kube/informer.ts';
 import type { ConfigMap, KubeObject, Secret, Service } from '../kube/types.ts';
 import type { Logger } from '../log.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 import type { ObjectSource } from '../resolve/resolve-pod.ts';
 
 export type ReferenceKind = 'configmaps' | 'secrets';
@@ -35,7 +36,8 @@ export class ReferenceWatcher implements ObjectSource {
   private readonly services = new Map<string, Watched<Service>>();
   private readonly byPod = new Map<string, string[]>();
   /** Reads made until a watch has synced, one per object or namespace at a time: the first pods of a burst would each send their own. */
-  private readonly pendingReads = new Map<string, Promise<unknown>>();
+  private readonly objectReads = new SingleFlight<KubeObject | undefined>();
+  private readonly serviceLists = new SingleFlight<{ items: Service[] }>();
 
   constructor(client: KubeClient, log: Logger, onChange: ReferenceChange) {
     this.client = client;
@@ -103,24 +105,14 @@ export class ReferenceWatcher implements ObjectSource {
   private async read<T extends KubeObject>(kind: ReferenceKind, namespace: string, name: string): Promise<T | undefined> {
     const watched = this.objects.get(`${kind}/${namespace}/${name}`);
     if (watched?.informer.hasSynced()) return watched.informer.get(`${namespace}/${name}`) as T | undefined;
-    return this.readOnce(`${kind}/${namespace}/${name}`, async () => {
+    return this.objectReads.run(`${kind}/${namespace}/${name}`, async () => {
       try {
         return await this.client.get<T>(`/api/v1/namespaces/${namespace}/${kind}/${encodeURIComponent(name)}`);
       } catch (err) {
         if (isStatus(err, 404)) return undefined;
         throw err;
       }
-    });
-  }
-
-  /** Joins the read of `key` in flight, or starts it. */
-  private readOnce<T>(key: string, read: () => Promise<T>): Promise<T> {
-    let pending = this.pendingReads.get(key) as Promise<T> | undefined;
-    if (!pending) {
-      pending = read().finally(() => this.pendingReads.delete(key));
-      this.pendingReads.set(key, pending);
-    }
-    return pending;
+    }) as Promise<T | undefined>;
   }
 
   getConfigMap(namespace: string, name: string): Promise<ConfigMap | undefined> {
@@ -134,7 +126,7 @@ export class ReferenceWatcher implements ObjectSource {
   async listServices(namespace: string): Promise<Service[]> {
     const watched = this.services.get(`services/${namespace}`);
     if (watched?.informer.hasSynced()) return watched.informer.list() as Service[];
-    const list = await this.readOnce(`services/${namespace}`, () => this.client.list<{ items: Service[] }>(`/api/v1/namespaces/${namespace}/services`));
+    const list = await this.serviceLists.run(namespace, () => this.client.list<{ items: Service[] }>(`/api/v1/namespaces/${namespace}/services`));
     return list.items;
   }
 

@@ -45,6 +45,7 @@ import { RegistryClient, type RegistryClientOptions, type ResolvedImage } from '
 import { assembleRootfs, cloneRootfs, type CloneMode } from './rootfs.ts';
 import { raceAbort } from '../../../util/abort.ts';
 import { mapLimit } from '../../../util/map-limit.ts';
+import { SingleFlight } from '../../../util/single-flight.ts';
 
 export interface ImageStoreOptions {
   dataDir: string;
@@ -158,10 +159,10 @@ export class ImageStore {
   private readonly client: RegistryClient;
   private readonly preserveOwnership: boolean;
   private readonly layerConcurrency: number;
-  private readonly pulls = new Map<string, Promise<StoredImage>>();
-  private readonly builds = new Map<string, Promise<ImageFile>>();
-  private readonly blobFetches = new Map<string, Promise<string>>();
-  private readonly unpacks = new Map<string, Promise<LayerFile>>();
+  private readonly pulls = new SingleFlight<StoredImage>();
+  private readonly builds = new SingleFlight<ImageFile>();
+  private readonly blobFetches = new SingleFlight<string>();
+  private readonly unpacks = new SingleFlight<LayerFile>();
   private readonly shutdown = new AbortController();
 
   private constructor(options: ImageStoreOptions) {
@@ -282,14 +283,12 @@ export class ImageStore {
     }
     const credentialKey = createHash('sha256').update(JSON.stringify(credentials)).digest('hex');
     const key = `${ref.canonical}\n${credentialKey}`;
-    let pending = this.pulls.get(key);
-    if (!pending) {
-      // Shared by every caller, so it takes no caller's signal: one pod giving up does not
-      // fail the others' pull (nor waste what was downloaded). Each caller stops waiting on its own.
-      pending = this.pullWithCredentials(ref, credentials).finally(() => this.pulls.delete(key));
-      this.pulls.set(key, pending);
-    }
-    return raceAbort(pending, options.signal);
+    // Shared by every caller, so it takes no caller's signal: one pod giving up does not
+    // fail the others' pull (nor waste what was downloaded). Each caller stops waiting on its own.
+    return raceAbort(
+      this.pulls.run(key, () => this.pullWithCredentials(ref, credentials)),
+      options.signal,
+    );
   }
 
   /** Aborts every pull in progress (their callers get an error); the store stays usable for lookups. */
@@ -320,12 +319,7 @@ export class ImageStore {
     const resolved = await this.client.resolve(ref, { ...request, platform: this.platform });
     let file = await this.readImage(resolved.digest);
     if (!file) {
-      let build = this.builds.get(resolved.digest);
-      if (!build) {
-        build = this.build(ref, resolved, request).finally(() => this.builds.delete(resolved.digest));
-        this.builds.set(resolved.digest, build);
-      }
-      file = await build;
+      file = await this.builds.run(resolved.digest, () => this.build(ref, resolved, request));
     }
     const refFile: RefFile = {
       reference: ref.canonical,
@@ -429,15 +423,9 @@ export class ImageStore {
   private async ensureBlob(ref: ImageReference, descriptor: Descriptor, request: { credential?: Credential; signal?: AbortSignal }): Promise<string> {
     const file = this.blobPath(descriptor.digest);
     if (await exists(file)) return file;
-    let pending = this.blobFetches.get(descriptor.digest);
-    if (!pending) {
-      pending = this.client
-        .fetchBlob(ref, descriptor, file, { ...request, tmpDir: this.dir('tmp') })
-        .then(() => file)
-        .finally(() => this.blobFetches.delete(descriptor.digest));
-      this.blobFetches.set(descriptor.digest, pending);
-    }
-    return pending;
+    return this.blobFetches.run(descriptor.digest, () =>
+      this.client.fetchBlob(ref, descriptor, file, { ...request, tmpDir: this.dir('tmp') }).then(() => file),
+    );
   }
 
   /** The unpacked layer, unpacking it once per diff_id. */
@@ -449,39 +437,34 @@ export class ImageStore {
   ): Promise<LayerFile> {
     const existing = await readJson<LayerFile>(path.join(this.layerDir(diffId), 'layer.json'));
     if (existing) return existing;
-    let pending = this.unpacks.get(diffId);
-    if (!pending) {
-      pending = (async () => {
-        const blob = await this.ensureBlob(ref, descriptor, request);
-        const work = await this.tmpDir('layer');
-        try {
-          const fs = path.join(work, 'fs');
-          await mkdir(fs, { mode: 0o755 });
-          const result = await unpackLayer(blob, fs, {
-            diffId,
-            mediaType: descriptor.mediaType,
-            preserveOwnership: this.preserveOwnership,
-            ...(request.signal ? { signal: request.signal } : {}),
-          });
-          const layerFile: LayerFile = {
-            diffId,
-            digest: descriptor.digest,
-            mediaType: descriptor.mediaType,
-            implicitDirs: result.implicitDirs,
-            skipped: result.skipped,
-            entries: result.entries,
-          };
-          await writeFile(path.join(work, 'layer.json'), JSON.stringify(layerFile));
-          await this.moveIntoPlace(work, this.layerDir(diffId));
-          return (await readJson<LayerFile>(path.join(this.layerDir(diffId), 'layer.json'))) ?? layerFile;
-        } catch (err) {
-          await rm(work, { recursive: true, force: true });
-          if (err instanceof LayerError) throw ImagePullError.pull(ref.original, `layer ${descriptor.digest}: ${err.message}`, { cause: err });
-          throw err;
-        }
-      })().finally(() => this.unpacks.delete(diffId));
-      this.unpacks.set(diffId, pending);
-    }
-    return pending;
+    return this.unpacks.run(diffId, async () => {
+      const blob = await this.ensureBlob(ref, descriptor, request);
+      const work = await this.tmpDir('layer');
+      try {
+        const fs = path.join(work, 'fs');
+        await mkdir(fs, { mode: 0o755 });
+        const result = await unpackLayer(blob, fs, {
+          diffId,
+          mediaType: descriptor.mediaType,
+          preserveOwnership: this.preserveOwnership,
+          ...(request.signal ? { signal: request.signal } : {}),
+        });
+        const layerFile: LayerFile = {
+          diffId,
+          digest: descriptor.digest,
+          mediaType: descriptor.mediaType,
+          implicitDirs: result.implicitDirs,
+          skipped: result.skipped,
+          entries: result.entries,
+        };
+        await writeFile(path.join(work, 'layer.json'), JSON.stringify(layerFile));
+        await this.moveIntoPlace(work, this.layerDir(diffId));
+        return (await readJson<LayerFile>(path.join(this.layerDir(diffId), 'layer.json'))) ?? layerFile;
+      } catch (err) {
+        await rm(work, { recursive: true, force: true });
+        if (err instanceof LayerError) throw ImagePullError.pull(ref.original, `layer ${descriptor.digest}: ${err.message}`, { cause: err });
+        throw err;
+      }
+    });
   }
 }
