@@ -47,6 +47,19 @@ export interface RunResult {
   watchEvents?: number;
   /** How often the bench's watch was closed by kube-apiserver and resumed from its last resourceVersion. */
   watchResumes?: number;
+  /** The paced round after a direct run: the same offered rate for every peer (not in the figures above). */
+  paced?: PacedRound;
+}
+
+/** Pods created on a fixed schedule (open loop) at `rate` pods/s, bound round-robin to the run's nodes. */
+export interface PacedRound {
+  rate: number;
+  pods: number;
+  /** How long the loader took to create them all: about pods ÷ rate when it kept to the schedule. */
+  loaderSeconds?: number;
+  /** Per pod: created (bound) to Running, as the driver's watch saw them. */
+  latencyMs?: { p50: number; p90: number; p99: number; max: number; samples: number };
+  error?: string;
 }
 
 export interface BenchResult {
@@ -158,15 +171,18 @@ export function renderMarkdown(result: BenchResult): string {
     out.push('');
     const withFigures = runs.filter((r) => r.ok && (r.events || r.startupSeconds !== undefined));
     if (withFigures.length > 0) {
+      const paced = withFigures.find((r) => r.paced)?.paced;
+      const pacedHead = paced ? ` paced: latency p50 / p90 / p99 ms, ${fmt(paced.pods, 0)} pods offered at ${fmt(paced.rate)}/s (loader s) |` : '';
       out.push(
-        '| peer | nodes Ready s (from peer start) | Events written (per pod) | Events dropped | last Event written, s after first pod created (after last pod gone) |',
-        '|---|---:|---:|---:|---:|',
+        `| peer | nodes Ready s (from peer start) | Events written (per pod) | Events dropped | last Event written, s after first pod created (after last pod gone) |${pacedHead}`,
+        `|---|---:|---:|---:|---:|${paced ? '---:|' : ''}`,
       );
       for (const r of withFigures) {
         const e = r.events;
         const last = e?.lastSeconds !== undefined ? `${fmt(e.lastSeconds)} (${fmt(e.lastAfterGoneSeconds)})` : e ? 'none seen' : '–';
         out.push(
-          `| ${r.peer} | ${fmt(r.startupSeconds, 2)} | ${e ? `${fmt(e.written, 0)} (${fmt(e.perPod, 2)})` : '–'} | ${e?.dropped !== undefined ? fmt(e.dropped, 0) : 'not reported'} | ${last} |`,
+          `| ${r.peer} | ${fmt(r.startupSeconds, 2)} | ${e ? `${fmt(e.written, 0)} (${fmt(e.perPod, 2)})` : '–'} | ${e?.dropped !== undefined ? fmt(e.dropped, 0) : 'not reported'} | ${last} |` +
+            (paced ? ` ${pacedCell(r.paced)} |` : ''),
         );
       }
       out.push('');
@@ -179,8 +195,8 @@ export function renderMarkdown(result: BenchResult): string {
     '',
   );
   out.push(
-    '| scenario | peer | up pods/s | down pods/s | p50 latency | p99 latency | peak RSS | CPU | API requests/pod |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | peer | up pods/s | down pods/s | p50 latency | p99 latency | p99 latency, paced | peak RSS | CPU | API requests/pod |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const id of scenarioIds(result)) {
     const runs = sortedRuns(result, id);
@@ -190,7 +206,7 @@ export function renderMarkdown(result: BenchResult): string {
       if (r.peer === 'ours' || !r.ok) continue;
       out.push(
         `| ${id} | ${r.peer} | ${ratio(o.up?.podsPerSecond, r.up?.podsPerSecond)} | ${ratio(o.down?.podsPerSecond, r.down?.podsPerSecond)} | ${ratio(o.latencyMs?.p50, r.latencyMs?.p50)} | ` +
-          `${ratio(o.latencyMs?.p99, r.latencyMs?.p99)} | ${ratio(o.process?.peakRssMiB, r.process?.peakRssMiB)} | ${ratio(o.process?.cpuSeconds, r.process?.cpuSeconds)} | ${ratio(o.api?.perPod.total, r.api?.perPod.total)} |`,
+          `${ratio(o.latencyMs?.p99, r.latencyMs?.p99)} | ${ratio(o.paced?.latencyMs?.p99, r.paced?.latencyMs?.p99)} | ${ratio(o.process?.peakRssMiB, r.process?.peakRssMiB)} | ${ratio(o.process?.cpuSeconds, r.process?.cpuSeconds)} | ${ratio(o.api?.perPod.total, r.api?.perPod.total)} |`,
       );
     }
   }
@@ -207,6 +223,13 @@ export function renderMarkdown(result: BenchResult): string {
   if (commits.length) out.push('', `Ours ran from: ${commits.join('; ')}.`);
   out.push('');
   return out.join('\n');
+}
+
+function pacedCell(paced: PacedRound | undefined): string {
+  if (!paced) return '–';
+  if (!paced.latencyMs) return `failed: ${(paced.error ?? '').replace(/\|/g, '/')}`;
+  const l = paced.latencyMs;
+  return `${fmt(l.p50)} / ${fmt(l.p90)} / ${fmt(l.p99)} (${fmt(paced.loaderSeconds)})`;
 }
 
 function esc(s: string): string {

@@ -28,10 +28,12 @@ import {
 } from './measure.ts';
 import { ceiling, kwok, ours, oursFrom, REPO_DIR, upstream, type Peer, type PeerProcess } from './peers.ts';
 import { VK_VERSION } from '../src/version.ts';
-import { renderMarkdown, renderSvg, type BenchResult, type RunResult, type Scenario } from './report.ts';
+import { renderMarkdown, renderSvg, type BenchResult, type PacedRound, type RunResult, type Scenario } from './report.ts';
 import { waitFor } from '../test/harness/wait.ts';
 
 const NAMESPACE = 'bench';
+/** Names of the paced round's pods: <prefix>-<index>. */
+const PACED_PREFIX = 'paced';
 const ALL_PEERS = ['ours', 'baseline', 'upstream', 'kwok', 'ceiling'];
 /** A one-process-per-node peer is not started when its expected memory is above this share of the machine's. */
 const MEMORY_SHARE = 0.8;
@@ -50,6 +52,8 @@ const { values } = parseArgs({
     merge: { type: 'boolean', default: false },
     smoke: { type: 'boolean', default: false },
     'loader-concurrency': { type: 'string', default: '16' },
+    'paced-rate': { type: 'string', default: '100' },
+    'paced-pods': { type: 'string' },
     'phase-timeout': { type: 'string' },
     'keep-dirs': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -64,6 +68,8 @@ if (values.help) {
   --out bench/results        where latest.json/.md/.svg go (smoke: a temporary directory)
   --merge                    keep the runs already in <out>/latest.json that this invocation does not redo
   --loader-concurrency 16    pod create/delete requests in flight
+  --paced-rate 100           the paced round's offered rate, pods/s: the same for every peer
+  --paced-pods 1000          pods in the paced round after each direct run (at most the run's pods; smoke 50; 0 for none)
   --phase-timeout SECONDS    give up on a run whose up or down phase takes longer (default max(300, pods x 0.3))
 `);
   process.exit(0);
@@ -86,6 +92,10 @@ const peerNames = list(values.peers, smoke ? 'ours,ceiling' : ALL_PEERS.join(','
 for (const p of peerNames) if (!ALL_PEERS.includes(p)) throw new Error(`--peers: unknown peer ${p} (known: ${ALL_PEERS.join(', ')})`);
 const outDir = path.resolve(values.out ?? (smoke ? mkdtempSync(path.join(os.tmpdir(), 'vk-bench-smoke-')) : path.join(REPO_DIR, 'bench/results')));
 const loaderConcurrency = Number(values['loader-concurrency']);
+const pacedRate = Number(values['paced-rate']);
+const pacedPods = Number(values['paced-pods'] ?? (smoke ? '50' : '1000'));
+if (!(pacedRate > 0)) throw new Error(`--paced-rate: expected pods/s above 0, got ${values['paced-rate']}`);
+if (!Number.isInteger(pacedPods) || pacedPods < 0) throw new Error(`--paced-pods: expected a whole number of pods, got ${values['paced-pods']}`);
 
 const scenarios: Scenario[] = [
   ...podCounts.map((n): Scenario => ({ id: `direct-1x${n}`, kind: 'direct', nodes: 1, podsPerNode: n, pods: n })),
@@ -299,7 +309,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
 
     const kubeconfigFile = cluster.info.kubeconfig;
     /** The Go loader creating or deleting the scenario's pods (spec.nodeName set), as fast as kube-apiserver takes them. */
-    const loader = (action: 'create' | 'delete') =>
+    const loader = (action: 'create' | 'delete', paced?: { count: number; rate: number }) =>
       benchtool([
         'load',
         '--kubeconfig',
@@ -309,13 +319,15 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
         '--namespace',
         NAMESPACE,
         '--prefix',
-        'bench',
+        paced ? PACED_PREFIX : 'bench',
         '--count',
-        String(scenario.pods),
+        String(paced?.count ?? scenario.pods),
         '--nodes',
         nodes.join(','),
         '--concurrency',
-        String(loaderConcurrency),
+        // Paced: enough creates in flight that a slow answer never holds back the schedule.
+        String(paced ? 4 * loaderConcurrency : loaderConcurrency),
+        ...(paced ? ['--rate', String(paced.rate)] : []),
       ]);
 
     // ---- up: creation to Running
@@ -442,6 +454,45 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     log(
       `${scenario.id} / ${peer.name}: nodes Ready ${result.startupSeconds}s, up ${result.up!.podsPerSecond} pods/s, down ${result.down!.podsPerSecond} pods/s, p50/p99 ${result.latencyMs!.p50}/${result.latencyMs!.p99} ms, RSS ${result.process!.peakRssMiB} MiB, CPU ${result.process!.cpuSeconds}s, ${result.api!.perPod.total} API requests/pod, Events ${written} written, ${dropped ?? '?'} dropped, last ${result.events!.lastSeconds ?? '-'}s`,
     );
+
+    // ---- paced: pods offered at the same fixed rate to every peer. The closed-loop loader above offers each
+    // peer a different rate (and a burst into an idle kube-apiserver at the start), so its latency is not comparable.
+    if (scenario.kind === 'direct' && pacedPods > 0) {
+      const count = Math.min(pacedPods, scenario.pods);
+      const paced: PacedRound = { rate: pacedRate, pods: count };
+      result.paced = paced;
+      const names = Array.from({ length: count }, (_, i) => `${PACED_PREFIX}-${String(i).padStart(6, '0')}`);
+      const seen = (what: 'running' | 'gone') => names.reduce((n, name) => n + (watch!.pods.get(name)?.[what] !== undefined ? 1 : 0), 0);
+      try {
+        const load = await loader('create', { count, rate: pacedRate });
+        paced.loaderSeconds = round(load.seconds as number, 3);
+        await watch.until(`${count} paced pods Running (${peer.name})`, () => seen('running') >= count, phaseTimeoutMs, failed);
+        const latencies = names
+          .map((name) => watch!.pods.get(name)!)
+          .map((t) => t.running! - t.bound!)
+          .sort((a, b) => a - b);
+        paced.latencyMs = {
+          p50: round(percentile(latencies, 50)),
+          p90: round(percentile(latencies, 90)),
+          p99: round(percentile(latencies, 99)),
+          max: round(latencies.at(-1) ?? NaN),
+          samples: latencies.length,
+        };
+        if (timesDir) {
+          const pods = names.map((name) => ({ name, ...watch!.pods.get(name) }));
+          writeFileSync(path.join(timesDir, `${scenario.id}-${peer.name}-paced.json`), JSON.stringify({ timeOrigin: performance.timeOrigin, pods }));
+        }
+        log(
+          `${scenario.id} / ${peer.name}: paced ${count} pods at ${pacedRate}/s (loader ${paced.loaderSeconds}s): p50/p90/p99 ${paced.latencyMs.p50}/${paced.latencyMs.p90}/${paced.latencyMs.p99} ms`,
+        );
+        await loader('delete', { count, rate: 0 });
+        await watch.until(`${count} paced pods gone (${peer.name})`, () => seen('gone') >= count, phaseTimeoutMs, failed);
+      } catch (err) {
+        // The main figures stand; the paced round says why it has none.
+        paced.error = (err as Error).message.split('\n')[0];
+        log(`${scenario.id} / ${peer.name}: paced round FAILED: ${paced.error}`);
+      }
+    }
   } catch (err) {
     result.error = (err as Error).message.split('\n').slice(0, 5).join(' | ');
     if (watch) {
@@ -536,6 +587,8 @@ function currentResult(): BenchResult {
     peers: peerVersions,
     settings: {
       loaderConcurrency,
+      pacedRate,
+      pacedPods,
       namespace: NAMESPACE,
       podSpec: 'one container, automountServiceAccountToken false, enableServiceLinks false; direct pods carry spec.nodeName',
     },

@@ -45,6 +45,11 @@ test('bench:smoke measures ours and the ceiling and writes latest.json, .md and 
     const l = run.latencyMs!;
     assert.equal(l.samples, 50, `${what}: a latency for every pod`);
     assert.ok(l.p50 >= 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, `${what}: percentiles ordered`);
+    // The paced round: 50 pods offered at 100/s, a latency for each.
+    const paced = run.paced!;
+    assert.equal(paced.error, undefined, `${what}: paced round`);
+    assert.deepEqual([paced.rate, paced.pods, paced.latencyMs?.samples], [100, 50, 50], `${what}: paced round`);
+    assert.ok(paced.loaderSeconds! >= 0.45, `${what}: the loader kept to the schedule (50 pods at 100/s take about 0.5 s), took ${paced.loaderSeconds} s`);
     const p = run.process!;
     assert.equal(p.count, 1);
     assert.ok(p.peakRssMiB > 1 && p.peakRssMiB < 4096, `${what}: peak RSS ${p.peakRssMiB} MiB`);
@@ -58,5 +63,6 @@ test('bench:smoke measures ours and the ceiling and writes latest.json, .md and 
   const md = readFileSync(path.join(out, 'latest.md'), 'utf8');
   assert.match(md, /\| ours \|/);
   assert.match(md, /\| direct-1x50 \| ceiling \|/);
+  assert.match(md, /paced: latency p50 \/ p90 \/ p99 ms, 50 pods offered at 100\/s/);
   assert.match(readFileSync(path.join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
 });

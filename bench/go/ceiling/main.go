@@ -326,8 +326,12 @@ func runLoad(args []string) error {
 	count := fs.Int("count", 100, "pods")
 	nodes := fs.String("nodes", "bench-node", "comma-separated nodes; pod i is bound to node i mod len")
 	concurrency := fs.Int("concurrency", 16, "requests in flight")
+	rate := fs.Float64("rate", 0, "pods/s offered on a fixed schedule (open loop); 0: as fast as kube-apiserver takes them")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rate < 0 {
+		return fmt.Errorf("--rate %v: must be 0 or more", *rate)
 	}
 	client, err := clientFor(*kubeconfig, "bench-loader")
 	if err != nil {
@@ -372,6 +376,10 @@ func runLoad(args []string) error {
 		}()
 	}
 	for i := range *count {
+		if *rate > 0 {
+			// Request i is due at started + i/rate, however long the earlier ones took: every peer gets the same offered load.
+			time.Sleep(time.Until(started.Add(time.Duration(float64(i) / *rate * float64(time.Second)))))
+		}
 		indexes <- i
 	}
 	close(indexes)
