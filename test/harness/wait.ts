@@ -34,6 +34,9 @@ export async function waitFor<T>(
         `timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${lastError ? `: last error: ${(lastError as Error).message}` : ''}`,
       );
     }
-    await sleep(options.intervalMs ?? 100, undefined, options.signal ? { signal: options.signal } : undefined);
+    // An abort fails the wait with its reason (e.g. why the process waited on exited), not a bare AbortError.
+    await sleep(options.intervalMs ?? 100, undefined, options.signal ? { signal: options.signal } : undefined).catch((err: unknown) => {
+      throw options.signal?.aborted ? options.signal.reason : err;
+    });
   }
 }
