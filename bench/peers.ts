@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { KubeClient } from '../src/kube/client.ts';
 import { VK_VERSION } from '../src/version.ts';
 import type { BuiltBinary } from './build.ts';
-import { freePort } from '../test/harness/net.ts';
+import { freePorts } from '../test/harness/net.ts';
 import { localKubeletApiArgs } from '../test/harness/vk-args.ts';
 
 export const REPO_DIR = path.resolve(import.meta.dirname, '..');
@@ -185,8 +185,9 @@ export function upstream(binary: BuiltBinary): Peer {
     expectedMiB: (nodes) => nodes * UPSTREAM_MIB_PER_PROCESS,
     async start(ctx) {
       const children = [];
+      const ports = await freePorts(ctx.nodes.length);
       for (const [i, node] of ctx.nodes.entries()) {
-        const port = await freePort();
+        const port = ports[i]!;
         children.push(
           spawnLogged(ctx, ctx.nodes.length === 1 ? 'upstream.log' : `upstream-${i}.log`, binary.binary, [
             '--kubeconfig',
