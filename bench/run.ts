@@ -146,6 +146,17 @@ function benchtool(args: string[]): Promise<Record<string, unknown>> {
 }
 
 /** A signal that fires with the peer's error when its process fails: waits on the peer end at once. */
+/** Percentiles of sorted latencies, ms. */
+function latencySummary(sorted: number[]): { p50: number; p90: number; p99: number; max: number; samples: number } {
+  return {
+    p50: round(percentile(sorted, 50)),
+    p90: round(percentile(sorted, 90)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted.at(-1) ?? NaN),
+    samples: sorted.length,
+  };
+}
+
 function abortWhen(failed: Promise<never>): AbortSignal {
   const controller = new AbortController();
   failed.catch((err: unknown) => controller.abort(err));
@@ -308,8 +319,11 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
     };
 
     const kubeconfigFile = cluster.info.kubeconfig;
-    /** The Go loader creating or deleting the scenario's pods (spec.nodeName set), as fast as kube-apiserver takes them. */
-    const loader = (action: 'create' | 'delete', paced?: { count: number; rate: number }) =>
+    /**
+     * The Go loader creating or deleting the scenario's pods (spec.nodeName set), as fast as kube-apiserver takes
+     * them; or the paced round's pods, created at `rate` pods/s when one is given.
+     */
+    const loader = (action: 'create' | 'delete', paced?: { count: number; rate?: number }) =>
       benchtool([
         'load',
         '--kubeconfig',
@@ -327,7 +341,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
         '--concurrency',
         // Paced: enough creates in flight that a slow answer never holds back the schedule.
         String(paced ? 4 * loaderConcurrency : loaderConcurrency),
-        ...(paced ? ['--rate', String(paced.rate)] : []),
+        ...(paced?.rate ? ['--rate', String(paced.rate)] : []),
       ]);
 
     // ---- up: creation to Running
@@ -415,13 +429,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
         loaderSeconds: loaderSeconds === undefined ? undefined : round(loaderSeconds, 3),
       },
       down: { seconds: round(downSeconds, 3), podsPerSecond: round(expected / downSeconds) },
-      latencyMs: {
-        p50: round(percentile(latencies, 50)),
-        p90: round(percentile(latencies, 90)),
-        p99: round(percentile(latencies, 99)),
-        max: round(latencies.at(-1) ?? NaN),
-        samples: latencies.length,
-      },
+      latencyMs: latencySummary(latencies),
       deleteLatencyMs: {
         p50: round(percentile(deleteLatencies, 50)),
         p90: round(percentile(deleteLatencies, 90)),
@@ -471,13 +479,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
           .map((name) => watch!.pods.get(name)!)
           .map((t) => t.running! - t.bound!)
           .sort((a, b) => a - b);
-        paced.latencyMs = {
-          p50: round(percentile(latencies, 50)),
-          p90: round(percentile(latencies, 90)),
-          p99: round(percentile(latencies, 99)),
-          max: round(latencies.at(-1) ?? NaN),
-          samples: latencies.length,
-        };
+        paced.latencyMs = latencySummary(latencies);
         if (timesDir) {
           const pods = names.map((name) => ({ name, ...watch!.pods.get(name) }));
           writeFileSync(path.join(timesDir, `${scenario.id}-${peer.name}-paced.json`), JSON.stringify({ timeOrigin: performance.timeOrigin, pods }));
@@ -485,7 +487,7 @@ async function runOne(peer: Peer, scenario: Scenario): Promise<RunResult> {
         log(
           `${scenario.id} / ${peer.name}: paced ${count} pods at ${pacedRate}/s (loader ${paced.loaderSeconds}s): p50/p90/p99 ${paced.latencyMs.p50}/${paced.latencyMs.p90}/${paced.latencyMs.p99} ms`,
         );
-        await loader('delete', { count, rate: 0 });
+        await loader('delete', { count });
         await watch.until(`${count} paced pods gone (${peer.name})`, () => seen('gone') >= count, phaseTimeoutMs, failed);
       } catch (err) {
         // The main figures stand; the paced round says why it has none.
