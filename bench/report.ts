@@ -49,6 +49,50 @@ export interface RunResult {
   watchResumes?: number;
   /** The paced round after a direct run: the same offered rate for every peer (not in the figures above). */
   paced?: PacedRound;
+  /** With --repeat: every round's headline figures, in the order they ran; this run is the one with the median up rate. */
+  rounds?: RoundSummary[];
+}
+
+/** One round of a repeated scenario, in brief. */
+export interface RoundSummary {
+  ok: boolean;
+  upPodsPerSecond?: number;
+  downPodsPerSecond?: number;
+  latencyP99Ms?: number;
+  pacedP99Ms?: number;
+  cpuMsPerPod?: number;
+  loadAverageAtStart?: number;
+  error?: string;
+}
+
+/**
+ * The round to report of several of one peer in one scenario: the successful one with the median up rate (the
+ * slower middle one of an even count), kept in full, with every round in brief; the first round when none succeeded.
+ */
+export function medianRound(results: RunResult[]): RunResult {
+  const ok = results.filter((r) => r.ok && r.up).sort((a, b) => a.up!.podsPerSecond - b.up!.podsPerSecond);
+  const chosen = ok[Math.floor((ok.length - 1) / 2)] ?? results[0]!;
+  const rounds = results.map((r): RoundSummary => ({
+    ok: r.ok,
+    upPodsPerSecond: r.up?.podsPerSecond,
+    downPodsPerSecond: r.down?.podsPerSecond,
+    latencyP99Ms: r.latencyMs?.p99,
+    pacedP99Ms: r.paced?.latencyMs?.p99,
+    cpuMsPerPod: r.process?.cpuMsPerPod,
+    loadAverageAtStart: r.loadAverageAtStart,
+    error: r.error,
+  }));
+  return { ...chosen, rounds };
+}
+
+/** " (rounds: a, b, c)" for a figure of a repeated run, sorted; "" for a single run. */
+function roundsNote(r: RunResult, figure: (round: RoundSummary) => number | undefined): string {
+  if (!r.rounds || r.rounds.length < 2) return '';
+  const values = r.rounds.map(figure).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  return ` (rounds: ${values
+    .sort((a, b) => a - b)
+    .map((v) => fmt(v))
+    .join(', ')}${values.length < r.rounds.length ? `; ${r.rounds.length - values.length} failed` : ''})`;
 }
 
 /** Pods created on a fixed schedule (open loop) at `rate` pods/s, bound round-robin to the run's nodes. */
@@ -145,6 +189,12 @@ export function renderMarkdown(result: BenchResult): string {
       "API requests: kube-apiserver's own count of the peer's requests (per-peer client certificate, APF FlowSchemas per verb), per pod, over the window.",
     '',
   ];
+  if (result.runs.some((r) => (r.rounds?.length ?? 0) > 1))
+    out.push(
+      'Rounds: where a scenario ran several rounds (--repeat), the peers took turns, each round starting with the next peer; ' +
+        'a row is the peer\'s round with the median up rate, in full, and "rounds:" lists every round\'s figure, sorted.',
+      '',
+    );
   for (const id of scenarioIds(result)) {
     const runs = sortedRuns(result, id);
     const oursRun = runs.find((r) => r.peer === 'ours' && r.ok);
@@ -162,7 +212,8 @@ export function renderMarkdown(result: BenchResult): string {
       }
       const loader = r.up?.loaderSeconds !== undefined ? ` (loader ${fmt(r.pods / r.up.loaderSeconds, 0)}/s)` : '';
       out.push(
-        `| ${r.peer} | ${fmt(r.up?.podsPerSecond)}${loader} | ${fmt(r.down?.podsPerSecond)} | ${fmt(r.latencyMs?.p50)} / ${fmt(r.latencyMs?.p90)} / ${fmt(r.latencyMs?.p99)} | ` +
+        `| ${r.peer} | ${fmt(r.up?.podsPerSecond)}${loader}${roundsNote(r, (x) => x.upPodsPerSecond)} | ${fmt(r.down?.podsPerSecond)} | ` +
+          `${fmt(r.latencyMs?.p50)} / ${fmt(r.latencyMs?.p90)} / ${fmt(r.latencyMs?.p99)}${roundsNote(r, (x) => x.latencyP99Ms)} | ` +
           `${fmt(r.process?.peakRssMiB)}${r.process && r.process.count > 1 ? ` (${r.process.count} processes)` : ''} | ${fmt(r.process?.cpuSeconds, 2)} (${fmt(r.process?.cpuMsPerPod, 2)}) | ` +
           `${fmt(r.api?.perPod.total, 2)} | ${verbs(r.api?.perPod)} | ${resources(r.api?.perPod)} | ${r.peer === 'ours' ? '' : ratio(oursRun?.up?.podsPerSecond, r.up?.podsPerSecond)} | ` +
           `${fmt(r.windowSeconds)}${r.machineBusyCpuSeconds !== undefined ? ` (${fmt(r.machineBusyCpuSeconds)}, ${fmt(r.loadAverageAtStart)})` : ''} |`,
@@ -182,7 +233,7 @@ export function renderMarkdown(result: BenchResult): string {
         const last = e?.lastSeconds !== undefined ? `${fmt(e.lastSeconds)} (${fmt(e.lastAfterGoneSeconds)})` : e ? 'none seen' : '–';
         out.push(
           `| ${r.peer} | ${fmt(r.startupSeconds, 2)} | ${e ? `${fmt(e.written, 0)} (${fmt(e.perPod, 2)})` : '–'} | ${e?.dropped !== undefined ? fmt(e.dropped, 0) : 'not reported'} | ${last} |` +
-            (paced ? ` ${pacedCell(r.paced)} |` : ''),
+            (paced ? ` ${pacedCell(r.paced)}${roundsNote(r, (x) => x.pacedP99Ms)} |` : ''),
         );
       }
       out.push('');

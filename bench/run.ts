@@ -3,7 +3,7 @@
 // same way. See README.md ("Benchmarks") and bench/README.md.
 //
 //   node bench/run.ts [--pods 1000,10000] [--nodes-x-pods 100x100] [--deployment-pods 1000]
-//                     [--peers ours,upstream,kwok,ceiling] [--out bench/results] [--merge] [--smoke]
+//                     [--peers ours,upstream,kwok,ceiling] [--repeat 1] [--out bench/results] [--merge] [--smoke]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -28,7 +28,7 @@ import {
 } from './measure.ts';
 import { ceiling, kwok, ours, oursFrom, REPO_DIR, upstream, type Peer, type PeerProcess } from './peers.ts';
 import { VK_VERSION } from '../src/version.ts';
-import { renderMarkdown, renderSvg, type BenchResult, type PacedRound, type RunResult, type Scenario } from './report.ts';
+import { medianRound, renderMarkdown, renderSvg, type BenchResult, type PacedRound, type RunResult, type Scenario } from './report.ts';
 import { waitFor } from '../test/harness/wait.ts';
 
 const NAMESPACE = 'bench';
@@ -50,6 +50,7 @@ const { values } = parseArgs({
     peers: { type: 'string' },
     out: { type: 'string' },
     merge: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
     smoke: { type: 'boolean', default: false },
     'loader-concurrency': { type: 'string', default: '16' },
     'paced-rate': { type: 'string', default: '100' },
@@ -67,6 +68,7 @@ if (values.help) {
   --peers ours,upstream,kwok,ceiling   (smoke: ours,ceiling); baseline: ours from BENCH_BASELINE_DIR (another checkout)
   --out bench/results        where latest.json/.md/.svg go (smoke: a temporary directory)
   --merge                    keep the runs already in <out>/latest.json that this invocation does not redo
+  --repeat 1                 rounds of every peer per scenario, interleaved; the round with the median up rate is reported
   --loader-concurrency 16    pod create/delete requests in flight
   --paced-rate 100           the paced round's offered rate, pods/s: the same for every peer
   --paced-pods 1000          pods in the paced round after each direct run (at most the run's pods; smoke 50; 0 for none)
@@ -94,6 +96,8 @@ const outDir = path.resolve(values.out ?? (smoke ? mkdtempSync(path.join(os.tmpd
 const loaderConcurrency = Number(values['loader-concurrency']);
 const pacedRate = Number(values['paced-rate']);
 const pacedPods = Number(values['paced-pods'] ?? (smoke ? '50' : '1000'));
+const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat: expected a whole number of rounds, at least 1, got ${values.repeat}`);
 if (!(pacedRate > 0)) throw new Error(`--paced-rate: expected pods/s above 0, got ${values['paced-rate']}`);
 if (!Number.isInteger(pacedPods) || pacedPods < 0) throw new Error(`--paced-pods: expected a whole number of pods, got ${values['paced-pods']}`);
 
@@ -589,6 +593,7 @@ function currentResult(): BenchResult {
     peers: peerVersions,
     settings: {
       loaderConcurrency,
+      repeat,
       pacedRate,
       pacedPods,
       namespace: NAMESPACE,
@@ -617,8 +622,21 @@ try {
 }
 log(`scenarios: ${scenarios.map((s) => s.id).join(', ')}; peers: ${peerNames.join(', ')}; results in ${outDir}${gitCommit ? ` (commit ${gitCommit})` : ''}`);
 for (const scenario of scenarios) {
+  // Rounds interleave the peers, each round starting one peer later, so a machine that slows down or speeds
+  // up during a scenario (±15% from run to run here) weighs on every peer alike.
+  const rounds = new Map<string, RunResult[]>(peers.map((p) => [p.name, []]));
+  for (let round = 0; round < repeat; round++) {
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[(i + round) % peers.length]!;
+      if (repeat > 1) log(`${scenario.id}: round ${round + 1} of ${repeat}, ${peer.name}`);
+      const done = rounds.get(peer.name)!;
+      if (done[0]?.notRun !== undefined) continue; // it would not fit in any round
+      done.push(await runOne(peer, scenario));
+    }
+  }
   for (const peer of peers) {
-    runs.push(await runOne(peer, scenario));
+    const all = rounds.get(peer.name)!;
+    runs.push(all.length > 1 ? medianRound(all) : all[0]!);
     writeOutputs(false);
   }
 }

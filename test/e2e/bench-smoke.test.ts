@@ -1,5 +1,5 @@
 // The benchmark suite's smoke run (`npm run bench:smoke`: 50 pods, ours and the ceiling client,
-// each on its own fresh control plane) must work and write a complete, sane result. No timing
+// each on its own fresh control plane, here in two rounds) must work and write a complete, sane result. No timing
 // thresholds: the figures depend on the machine; only their presence and plausibility are checked.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,7 +13,7 @@ const REPO = path.resolve(import.meta.dirname, '../..');
 
 function runSmoke(out: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bench/run.ts', '--smoke', '--out', out], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bench/run.ts', '--smoke', '--repeat', '2', '--out', out], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -42,6 +42,14 @@ test('bench:smoke measures ours and the ceiling and writes latest.json, .md and 
     assert.equal(run.pods, 50);
     assert.ok(run.up && run.up.podsPerSecond > 0 && run.up.seconds > 0, `${what}: up`);
     assert.ok(run.down && run.down.podsPerSecond > 0 && run.down.seconds > 0, `${what}: down`);
+    // Two rounds, interleaved: the reported one is the slower (the lower median of two), every round in brief.
+    const rounds = run.rounds!;
+    assert.equal(rounds.length, 2, `${what}: rounds`);
+    assert.ok(
+      rounds.every((r) => r.ok && r.upPodsPerSecond! > 0 && r.pacedP99Ms! >= 0),
+      `${what}: rounds ${JSON.stringify(rounds)}`,
+    );
+    assert.equal(run.up.podsPerSecond, Math.min(...rounds.map((r) => r.upPodsPerSecond!)), `${what}: the median round`);
     const l = run.latencyMs!;
     assert.equal(l.samples, 50, `${what}: a latency for every pod`);
     assert.ok(l.p50 >= 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, `${what}: percentiles ordered`);
@@ -61,7 +69,7 @@ test('bench:smoke measures ours and the ceiling and writes latest.json, .md and 
     assert.ok(api.perPod.total < 100, `${what}: ${api.perPod.total} requests per pod`);
   }
   const md = readFileSync(path.join(out, 'latest.md'), 'utf8');
-  assert.match(md, /\| ours \|/);
+  assert.match(md, /\| ours \| [\d.]+ \(loader [\d.]+\/s\) \(rounds: [\d.]+, [\d.]+\) \|/);
   assert.match(md, /\| direct-1x50 \| ceiling \|/);
   assert.match(md, /paced: latency p50 \/ p90 \/ p99 ms, 50 pods offered at 100\/s/);
   assert.match(readFileSync(path.join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
