@@ -33,7 +33,9 @@ export class StatusWriter {
     const path = `/api/v1/namespaces/${apiPod.metadata?.namespace}/pods/${encodeURIComponent(apiPod.metadata?.name ?? '')}/status`;
     try {
       // The UID in the patch is a precondition: never write onto a newer pod of the same name.
-      const updated = await this.client.patch<Pod>(path, { metadata: { uid: record.uid }, status: patch }, MERGE_PATCH);
+      const updated = await this.client.patch<Pick<Pod, 'metadata'>>(path, { metadata: { uid: record.uid }, status: patch }, MERGE_PATCH, {
+        metadataOnly: true,
+      });
       const resourceVersion = updated?.metadata?.resourceVersion;
       // An unchanged resourceVersion: the server already held this status, so the cache is not behind.
       if (resourceVersion !== apiPod.metadata?.resourceVersion) record.written = { status: desired, at: Date.now(), resourceVersion };

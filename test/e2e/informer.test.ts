@@ -2,6 +2,7 @@
 // selectors, re-watch after the server ends a stream, LIST retries until a collection exists,
 // and a real 410 (a custom resource's watch cache starts at the CRD's creation, so a watch from
 // resourceVersion 1 is "too old") forcing a relist that reconciles changes the informer missed.
+// Also the client's metadata-only answers, which the status writer relies on for resourceVersions.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -229,6 +230,18 @@ describe('Informer on ConfigMaps', () => {
       WAIT,
     );
     for (const cm of informer.list()) assert.equal(cm.metadata?.managedFields, undefined, `${cm.metadata?.name} has no managedFields`);
+  });
+
+  it("a metadataOnly write is answered with the object's metadata alone, resourceVersion included", async () => {
+    await createCm('metadata-only', {}, { v: 'before' });
+    const answer = await client.patch<KubeObject & { data?: unknown }>(`${cmPath}/metadata-only`, { data: { v: 'after' } }, undefined, {
+      metadataOnly: true,
+    });
+    assert.equal(answer.kind, 'PartialObjectMetadata');
+    assert.equal(answer.data, undefined, 'the data is not sent back');
+    const stored = await client.get<ConfigMap>(`${cmPath}/metadata-only`);
+    assert.equal(stored.data?.v, 'after');
+    assert.equal(answer.metadata?.resourceVersion, stored.metadata?.resourceVersion);
   });
 
   it('re-watches from the last resourceVersion when the server ends the stream, without relisting', async () => {
