@@ -4,6 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Pod } from '../../kube/types.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
+import fc from 'fast-check';
 import { internedCopy, internedParts } from './intern.ts';
 
 const pod = (name: string, nodeName: string): Pod => ({
@@ -62,4 +63,19 @@ test('a part no copy uses any more leaves the table', async () => {
     gc();
     return internedParts() < before + 50;
   });
+});
+
+test('two values share one part exactly when their JSON is the same (no content passes for another)', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 3 }), (a, b) => {
+      const [ca, cb] = [internedCopy({ spec: a }), internedCopy({ spec: b })];
+      assert.equal(JSON.stringify(ca.spec), JSON.stringify(a));
+      const same = JSON.stringify(a) === JSON.stringify(b);
+      if (typeof ca.spec === 'object' && ca.spec !== null) assert.equal(ca.spec === cb.spec, same);
+    }),
+  );
+  // Strings that would read as structure if they were not length-prefixed.
+  const tricky = internedCopy({ spec: ['a,5:b', 'c'] });
+  assert.notEqual(tricky.spec, internedCopy({ spec: ['a', '5:b,c'] }).spec);
+  assert.notEqual(internedCopy({ spec: { 'a=1': '2' } }).spec, internedCopy({ spec: { a: '1=2' } }).spec);
 });

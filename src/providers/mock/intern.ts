@@ -4,14 +4,15 @@
 // parts and their strings (10,000 pods: two copies of "node.kubernetes.io/not-ready" per pod
 // counting the informer's, seven KUBERNETES_* env variables each).
 //
-// Parts are found by a key built from their content (short keys as they are, longer ones as a
-// SHA-1), held weakly: a part no pod uses any more is collected, and its entry goes with it.
-import { createHash } from 'node:crypto';
-
-/** A key longer than this is hashed (keys are kept, one per distinct part). */
-const MAX_PLAIN_KEY = 64;
+// Parts are found by a key built from their content, held weakly: a part no pod uses any more is
+// collected, and its entry goes with it. A part's key names its nested parts by their ids, not by
+// their content, so keys stay short and need no hashing (a SHA-1 per level cost 80 µs per pod,
+// this 27); strings are length-prefixed, so no content can pass for another.
 
 const parts = new Map<string, WeakRef<object>>();
+/** Each held part's id, for the keys of the parts that contain it. Never reused: a collected part's id names nothing. */
+const ids = new WeakMap<object, string>();
+let nextId = 0;
 const forget = new FinalizationRegistry<string>((key) => {
   if (parts.get(key)?.deref() === undefined) parts.delete(key);
 });
@@ -28,9 +29,10 @@ export function internedParts(): number {
  */
 export function internedCopy<T extends object>(value: T): T {
   const copy: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
+  for (const k of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[k];
     // metadata is per pod too: its own fields stay, its maps (labels, annotations...) are shared.
-    copy[k] = k === 'metadata' && isRecord(v) ? Object.freeze(internedCopy(v)) : intern(v).value;
+    copy[k] = k === 'metadata' && isRecord(v) ? Object.freeze(internedCopy(v)) : intern(v);
   }
   return copy as T;
 }
@@ -39,24 +41,40 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function intern(value: unknown): { value: unknown; key: string } {
-  if (typeof value !== 'object' || value === null) return { value, key: JSON.stringify(value) ?? 'undefined' };
+/** How a value appears in the key of the part holding it: a part by its id, a string by length and content. */
+function keyOf(v: unknown): string {
+  if (typeof v === 'object' && v !== null) return ids.get(v)!;
+  return typeof v === 'string' ? `${v.length}:${v}` : `${typeof v}:${String(v)}`;
+}
+
+function intern(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
   let fresh: unknown[] | Record<string, unknown>;
-  let content: string;
+  let key: string;
   if (Array.isArray(value)) {
-    const items = value.map(intern);
-    fresh = items.map((i) => i.value);
-    content = `[${items.map((i) => i.key).join(',')}]`;
+    fresh = new Array<unknown>(value.length);
+    key = '[';
+    for (let i = 0; i < value.length; i++) {
+      const item = intern(value[i]);
+      fresh[i] = item;
+      key += (i > 0 ? ',' : '') + keyOf(item);
+    }
+    key += ']';
   } else {
-    const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, intern(v)] as const);
-    fresh = Object.fromEntries(entries.map(([k, i]) => [k, i.value]));
-    content = `{${entries.map(([k, i]) => `${JSON.stringify(k)}:${i.key}`).join(',')}}`;
+    fresh = {};
+    key = '{';
+    for (const k of Object.keys(value)) {
+      const item = intern((value as Record<string, unknown>)[k]);
+      fresh[k] = item;
+      key += (key.length > 1 ? ',' : '') + `${k.length}:${k}=` + keyOf(item);
+    }
+    key += '}';
   }
-  const key = content.length <= MAX_PLAIN_KEY ? content : `#${createHash('sha1').update(content).digest('base64')}`;
   const known = parts.get(key)?.deref();
-  if (known) return { value: known, key };
+  if (known) return known;
   Object.freeze(fresh);
+  ids.set(fresh, `#${(nextId++).toString(36)}`);
   parts.set(key, new WeakRef(fresh));
   forget.register(fresh, key);
-  return { value: fresh, key };
+  return fresh;
 }
