@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hasCode } from '../errors.ts';
 import type { Pod } from '../kube/types.ts';
 import { CAPABILITIES, podKey, providerCapabilities, type CallOptions, type Provider, type ResolvedPod } from './provider.ts';
+import { cloneJson } from '../util/clone-json.ts';
 
 export interface ContractSubject {
   /** Shown in the test names, e.g. 'mock' or 'remote (mock behind the SDK)'. */
@@ -136,7 +137,7 @@ const CASES = [
     async run(ctx) {
       const pod = ctx.pod('contract-twice', 'uid-twice');
       await ctx.create(pod);
-      await ctx.provider.createPod(resolved(structuredClone(pod)), ctx.call).catch(() => {});
+      await ctx.provider.createPod(resolved(cloneJson(pod)), ctx.call).catch(() => {});
       const copies = (await ctx.provider.listPods(ctx.call)).filter((p) => podKey(p) === 'contract/contract-twice');
       ctx.expect(copies.length === 1, `a second createPod of the same UID must not make a second copy (found ${copies.length})`);
       await remove(ctx, pod);

@@ -9,6 +9,7 @@ import { ObjectCache } from './objects.ts';
 import { loadServiceEnv } from './service-links.ts';
 import type { ObjectSource, ResolveContext, ResolveWarning } from './types.ts';
 import { resolveVolumes } from './volumes.ts';
+import { cloneJson } from '../util/clone-json.ts';
 
 export type { ObjectSource, ResolveContext, ResolveWarning, TokenRequest } from './types.ts';
 export { MissingReferenceError, PodConfigError, UnsupportedPodSpecError } from './errors.ts';
@@ -29,7 +30,7 @@ export interface ResolveResult extends ResolvedPod {
  * ObjectSource failures propagate unchanged.
  */
 export async function resolvePod(pod: Pod, source: ObjectSource, context: ResolveContext): Promise<ResolveResult> {
-  const copy = structuredClone(pod);
+  const copy = cloneJson(pod);
   const namespace = pod.metadata?.namespace ?? '';
   const objects = new ObjectCache(source, namespace);
   const { volumes, refreshAt } = await resolveVolumes(pod, objects, source, context);

@@ -36,6 +36,7 @@ import { TargetStreams } from './streams.ts';
 import { classify, isConnectFailure, isStatus } from './target-errors.ts';
 import { targetImplicitEnv } from './target-env.ts';
 import { sourceRef, translatePod } from './translate.ts';
+import { cloneJson } from '../../util/clone-json.ts';
 
 /** Capacity until the target's has been read (or when it cannot be). */
 const FALLBACK_CAPACITY: Record<string, string> = { cpu: '0', memory: '0', pods: '0' };
@@ -250,7 +251,7 @@ export class ClusterProvider implements Provider {
       if (policy === 'Never') {
         const message = `the pod ${target.namespace}/${target.name} was deleted in the target cluster ${this.client.server.origin}`;
         const status = lostStatus(resolved.pod, 'TargetPodDeleted', message, this.hostIP);
-        this.tombstones.set(key, { uid: source.uid, pod: { ...structuredClone(resolved.pod), status } });
+        this.tombstones.set(key, { uid: source.uid, pod: { ...cloneJson(resolved.pod), status } });
         this.notifier.markDirty(key);
         return;
       }

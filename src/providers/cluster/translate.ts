@@ -11,6 +11,7 @@ import type { ConfigMap, Container, Pod, PodSpec, Secret, Volume } from '../../k
 import type { ResolvedPod, ResolvedVolume } from '../provider.ts';
 import type { ClusterConfig } from './config.ts';
 import { dependentName, ownership, type SourceRef, type TargetRef } from './names.ts';
+import { cloneJson } from '../../util/clone-json.ts';
 
 export interface TargetObjects {
   pod: Pod;
@@ -45,7 +46,7 @@ export function translatePod(
   const secrets: Secret[] = [];
   const meta = (name: string) => ({ name, namespace: target.namespace, labels: owned.labels, annotations: owned.annotations });
 
-  const spec = structuredClone(source.spec ?? { containers: [] }) as PodSpec;
+  const spec = cloneJson(source.spec ?? { containers: [] }) as PodSpec;
   stripScheduling(spec, config.scheduling);
   spec.volumes = (spec.volumes ?? []).map((volume) => {
     const content = resolved.volumes.get(volume.name);
@@ -148,7 +149,7 @@ function stripScheduling(spec: PodSpec, config: ClusterConfig['scheduling']): vo
   spec.enableServiceLinks = false;
   if (Object.keys(config.nodeSelector).length > 0) spec.nodeSelector = { ...config.nodeSelector };
   else delete spec.nodeSelector;
-  if (config.tolerations.length > 0) spec.tolerations = structuredClone(config.tolerations);
+  if (config.tolerations.length > 0) spec.tolerations = cloneJson(config.tolerations);
   else delete spec.tolerations;
   if (!config.keepAffinity) delete spec.affinity;
   if (!config.keepTopologySpread) delete spec.topologySpreadConstraints;

@@ -7,6 +7,7 @@ import { ContainerStateError, NotFoundError } from '../../errors.ts';
 import type { Container } from '../../kube/types.ts';
 import type { ResolvedPod, ResolvedVolume } from '../provider.ts';
 import { internedCopy } from './intern.ts';
+import { cloneJson } from '../../util/clone-json.ts';
 
 export type Stage = 'creating' | 'running' | 'backoff' | 'terminated';
 export type MockPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
@@ -203,7 +204,7 @@ export function cloneResolved(r: ResolvedPod): ResolvedPod {
     // new Uint8Array copies; a Buffer's slice() would not.
     volumes.set(name, v.type === 'files' ? { ...v, files: v.files.map((f) => ({ ...f, content: new Uint8Array(f.content) })) } : { ...v });
   }
-  return { pod: internedCopy(r.pod), volumes, ...(r.pullSecrets && { pullSecrets: structuredClone(r.pullSecrets) }) };
+  return { pod: internedCopy(r.pod), volumes, ...(r.pullSecrets && { pullSecrets: cloneJson(r.pullSecrets) }) };
 }
 
 /** A running container (or sidecar) of the pod, or a kubelet-like error. */

@@ -46,6 +46,7 @@ import { loadStates, podDir, podsDir } from './state.ts';
 import { volumeSource } from './volumes.ts';
 import { attachToContainer, execInContainer, forwardPort } from './sessions.ts';
 import { raceAbort } from '../../util/abort.ts';
+import { cloneJson } from '../../util/clone-json.ts';
 
 export interface SandboxProviderContext {
   nodeName: string;
@@ -273,7 +274,7 @@ export class SandboxProvider implements Provider {
     if (this.pods.has(key)) return; // created by a concurrent call meanwhile
     this.retired.forget(resolved.pod.metadata?.namespace ?? '', resolved.pod.metadata?.name ?? '');
     const pod = SandboxPod.fresh(this.deps, dir, {
-      pod: structuredClone(resolved.pod),
+      pod: cloneJson(resolved.pod),
       volumes: resolved.volumes,
       ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
       // Which env vars come from status.podIP(s): filled in when each container starts (pod-ip-env.ts).
@@ -294,7 +295,7 @@ export class SandboxProvider implements Provider {
     // The update goes on when the call is aborted (a container may be restarting with a new image).
     await abortable(
       pod.update({
-        pod: structuredClone(resolved.pod),
+        pod: cloneJson(resolved.pod),
         volumes: resolved.volumes,
         ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
         ...(resolved.original && { original: resolved.original }),
