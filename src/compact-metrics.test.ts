@@ -93,8 +93,16 @@ test('counters: the zero series without labels (after a reset too), labelled ser
   assert.equal(await ours.metrics(), await theirs.metrics());
   assert.match(await ours.metrics(), /^y_total\{verb="get",code="200",node="n1"\} 4$/m);
   assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+  // A child kept across increments and a reset counts on in its series, then in the new one.
+  const children = labelled.map((c) => c.labels('watch', '200'));
+  for (const child of children) [1, 2].forEach((v) => child.inc(v));
+  assert.equal(await ours.metrics(), await theirs.metrics());
   for (const c of [...plain, ...labelled]) c.reset();
   assert.equal(await ours.metrics(), await theirs.metrics());
+  for (const child of children) child.inc(5);
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  assert.match(await ours.metrics(), /^y_total\{verb="watch",code="200",node="n1"\} 5$/m);
+  assert.throws(() => children[1].inc(-1), /decrease/);
   assert.throws(() => labelled[1].inc({ verb: 'get' }, -1), /decrease/);
   assert.throws(() => labelled[1].inc({ host: 'x' }), /not one of/);
 });

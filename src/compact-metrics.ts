@@ -78,7 +78,21 @@ export class CompactCounter {
 
   labels(...values: (string | number)[] | [LabelValues]): CounterChild {
     const labels = labelsOf(this.name, this.labelNames, values);
-    return { inc: (v) => this.add(labels, v) };
+    // The series is looked up (and created) on the first inc, as prom-client does, and again after a reset.
+    let series: { value: number; labels: LabelValues } | undefined;
+    let of: Map<string, { value: number; labels: LabelValues }> | undefined;
+    return {
+      inc: (v = 1) => {
+        if (!series || of !== this.series) {
+          this.add(labels, v);
+          of = this.series;
+          series = of?.get(seriesKey(labels));
+          return;
+        }
+        this.check(v);
+        series.value += v;
+      },
+    };
   }
 
   /** As prom-client's: without labels, the one series (zero) stays. */
@@ -91,9 +105,13 @@ export class CompactCounter {
     return Promise.resolve({ help: this.help, name: this.name, type: this.type, values: [...(this.series?.values() ?? [])], aggregator: this.aggregator });
   }
 
-  private add(labels: LabelValues, value = 1): void {
+  private check(value: number): void {
     if (!Number.isFinite(value)) throw new TypeError(`${this.name}: value is not a valid number: ${value}`);
     if (value < 0) throw new Error(`${this.name}: it is not possible to decrease a counter`);
+  }
+
+  private add(labels: LabelValues, value = 1): void {
+    this.check(value);
     const key = seriesKey(labels);
     this.series ??= new Map();
     const series = this.series.get(key);

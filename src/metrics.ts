@@ -313,10 +313,14 @@ export class VkMetrics {
 
   observeClient(client: KubeClient): void {
     this.process.observeClient(client);
+    const children = new Map<string, { count: CounterChild; latency: HistogramChild }>();
     client.observe((verb, _path, code, seconds) => {
       if (code === 0) return; // no answer: rest_client_requests_total counts it as <error>
-      this.apiRequests.inc({ verb, code: String(code) });
-      this.apiLatency.observe({ verb }, seconds);
+      const key = `${verb} ${code}`;
+      let child = children.get(key);
+      if (!child) children.set(key, (child = { count: this.apiRequests.labels({ verb, code: String(code) }), latency: this.apiLatency.labels({ verb }) }));
+      child.count.inc();
+      child.latency.observe(seconds);
     });
   }
 
