@@ -102,7 +102,7 @@ test('counters: the zero series without labels (after a reset too), labelled ser
   for (const child of children) child.inc(5);
   assert.equal(await ours.metrics(), await theirs.metrics());
   assert.match(await ours.metrics(), /^y_total\{verb="watch",code="200",node="n1"\} 5$/m);
-  assert.throws(() => children[1].inc(-1), /decrease/);
+  assert.throws(() => children[1]!.inc(-1), /decrease/);
   assert.throws(() => labelled[1].inc({ verb: 'get' }, -1), /decrease/);
   assert.throws(() => labelled[1].inc({ host: 'x' }), /not one of/);
 });
