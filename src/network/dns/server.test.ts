@@ -285,7 +285,8 @@ test('random bytes and mutated queries never throw: every one is dropped or answ
 });
 
 test('upstreams down: SERVFAIL within the per-upstream timeout; a dead first upstream is skipped for a live second one', async () => {
-  const deadPort = await closedPort();
+  const dead = await silentUpstream();
+  const deadPort = dead.address().port;
   const lonely = new DnsServer({
     host: '127.0.0.1',
     port: 0,
@@ -326,6 +327,37 @@ test('upstreams down: SERVFAIL within the per-upstream timeout; a dead first ups
   } finally {
     await lonely.stop();
     await fallback.stop();
+    dead.close();
+  }
+});
+
+test('a server never forwards to itself: an upstream on its own port (wildcard listen, loopback upstream) is left out', async () => {
+  // A fixed port the kernel handed out a moment ago; another try if something took it meanwhile.
+  let own: DnsServer | undefined;
+  for (let attempt = 0; !own; attempt++) {
+    const port = await freeUdpPort();
+    const candidate = new DnsServer({
+      host: '0.0.0.0',
+      port,
+      clusterDomain: 'cluster.local',
+      services: view(CLUSTER),
+      upstreams: [{ host: '127.0.0.1', port }],
+      upstreamTimeoutMs: 300,
+    });
+    try {
+      await candidate.start();
+      own = candidate;
+    } catch (err) {
+      if (attempt >= 5 || (err as { code?: string }).code !== 'VK_CONFIG') throw err;
+    }
+  }
+  try {
+    const answer = await udp(query('api.shop.svc.example.test'), own.address!.port);
+    assert.equal(answer.rcode, 'SERVFAIL');
+    assert.equal(own.upstreamFailures, 0, 'the query was forwarded to this server itself');
+    assert.equal(own.counters.results.servfail, 1);
+  } finally {
+    await own.stop();
   }
 });
 
@@ -360,9 +392,15 @@ test('the default upstreams are the nameservers of the host resolv.conf, port 53
 });
 
 /** A loopback port (UDP and TCP) that nothing listens on. */
-async function closedPort(): Promise<number> {
+/** An upstream that is down: bound for the whole test (so no server can be handed its port) and never answers. */
+async function silentUpstream(): Promise<dgram.Socket> {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return socket;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const socket = await silentUpstream();
   const { port } = socket.address();
   await new Promise<void>((resolve) => socket.close(() => resolve()));
   return port;

@@ -6,6 +6,7 @@
 // every record type here, so no packet is assembled by hand.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet, type RecordType } from 'dns-packet';
 import { VkError } from '../../errors.ts';
@@ -86,12 +87,7 @@ export class DnsServer {
   }
 
   async start(): Promise<{ host: string; port: number }> {
-    const upstreams = (this.#options.upstreams ?? (await hostUpstreams())).filter(
-      // Never forward to ourselves (a host resolv.conf could name this address).
-      (u) => !(u.host === this.#options.host && u.port === this.#options.port && u.port !== 0),
-    );
-    if (upstreams.length === 0) this.#log.warn('cluster DNS: no upstream resolvers; names outside the cluster domain get SERVFAIL');
-    this.#forwarder = new UpstreamForwarder(upstreams, { timeoutMs: this.#options.upstreamTimeoutMs ?? 2000 });
+    const configured = this.#options.upstreams ?? (await hostUpstreams());
 
     // Port 0: the kernel picks the UDP port; TCP then takes the same one (another try if it is taken).
     for (let attempt = 0; ; attempt++) {
@@ -107,15 +103,20 @@ export class DnsServer {
         break;
       } catch (err) {
         if (this.#options.port === 0 && attempt < 10 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
-        this.#forwarder.close();
         throw new VkError('VK_CONFIG', `cluster DNS: cannot listen on ${this.#options.host}:${this.#options.port} (UDP and TCP): ${(err as Error).message}`, {
           cause: err,
         });
       }
     }
+    const port = this.#udp.address().port;
+    // Never forward to ourselves: a host resolv.conf could name this address, and with port 0 the
+    // kernel may hand us the very port an upstream names (each query would then loop back to us).
+    const upstreams = configured.filter((u) => !(u.port === port && isOwnHost(u.host, this.#options.host)));
+    if (upstreams.length === 0) this.#log.warn('cluster DNS: no upstream resolvers; names outside the cluster domain get SERVFAIL');
+    this.#forwarder = new UpstreamForwarder(upstreams, { timeoutMs: this.#options.upstreamTimeoutMs ?? 2000 });
     this.#udp.on('message', (message, from) => this.#serveUdp(message, from));
     this.#udp.on('error', (err) => this.#log.warn({ err }, 'cluster DNS: UDP socket error'));
-    this.#address = { host: this.#options.host, port: this.#udp.address().port };
+    this.#address = { host: this.#options.host, port };
     this.#log.info({ ...this.#address, upstreams }, 'cluster DNS listening');
     return this.#address;
   }
@@ -312,6 +313,14 @@ export async function hostUpstreams(path = '/etc/resolv.conf'): Promise<Upstream
   return parseResolvConf(text)
     .nameservers.filter((host) => net.isIP(host) !== 0)
     .map((host) => ({ host, port: 53 }));
+}
+
+/** Whether `upstream` is an address this server, listening on `listening`, answers on. */
+function isOwnHost(upstream: string, listening: string): boolean {
+  if (upstream === listening) return true;
+  if (listening !== '0.0.0.0' && listening !== '::') return false;
+  if (upstream.startsWith('127.') || upstream === '::1' || upstream === '0.0.0.0' || upstream === '::') return true;
+  return Object.values(os.networkInterfaces()).some((addresses) => addresses?.some((a) => a.address === upstream));
 }
 
 function bindUdp(host: string, port: number): Promise<dgram.Socket> {
