@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UnsupportedPodSpecError } from './errors.ts';
 import { context, pod } from '../../test/fixtures/fake-source.ts';
-import { fieldValue, formatMap, resourceValue } from './fieldref.ts';
+import { fieldValue, formatMap, podIPEnvFields, resourceValue } from './fieldref.ts';
 
 const where = { containerName: 'main' };
 
@@ -108,4 +108,27 @@ test('unknown resources and containers are rejected', () => {
   assert.throws(() => resourceValue(resources, { resource: 'limits.gpu' }, main, alloc, where), isUnsupported);
   assert.throws(() => resourceValue(resources, { resource: 'cpu' }, main, alloc, where), isUnsupported);
   assert.throws(() => resourceValue(resources, { resource: 'limits.cpu', containerName: 'ghost' }, main, alloc, where), isUnsupported);
+});
+
+test('podIPEnvFields: the names set from status.podIP(s), the last entry of a name deciding', () => {
+  const fields = podIPEnvFields({
+    env: [
+      { name: 'A', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'B', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+      { name: 'C', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+      { name: 'D', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'D', value: 'literal' },
+      { name: 'E', value: 'literal' },
+      { name: 'E', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+    ],
+  });
+  assert.deepEqual(
+    [...fields],
+    [
+      ['A', 'status.podIP'],
+      ['B', 'status.podIPs'],
+      ['E', 'status.podIPs'],
+    ],
+  );
+  assert.equal(podIPEnvFields(undefined).size, 0);
 });

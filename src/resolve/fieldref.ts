@@ -53,6 +53,23 @@ function splitSubscript(fieldPath: string): [string, string] | undefined {
   return [body.slice(0, open), body.slice(open + 2)];
 }
 
+/**
+ * The variables a container's spec sets from status.podIP / status.podIPs, by name, with their
+ * field path (a later entry of a name wins, as in the kubelet). The core resolves env before the
+ * provider gives the pod an address, so these are empty in a ResolvedPod; a provider that learns
+ * the address fills them in (the sandbox at container start, the cluster provider as field refs
+ * for the target's kubelet). $(VAR) references to them in command and args keep the empty value.
+ */
+export function podIPEnvFields(container: Pick<Container, 'env'> | undefined): Map<string, 'status.podIP' | 'status.podIPs'> {
+  const fields = new Map<string, 'status.podIP' | 'status.podIPs'>();
+  for (const variable of container?.env ?? []) {
+    const fieldPath = variable.valueFrom?.fieldRef?.fieldPath;
+    if (fieldPath === 'status.podIP' || fieldPath === 'status.podIPs') fields.set(variable.name, fieldPath);
+    else fields.delete(variable.name);
+  }
+  return fields;
+}
+
 /** Pod IPs with the host's family first, as the kubelet's sortPodIPs does. */
 function sortedPodIPs(context: ResolveContext): string[] {
   const ips = context.podIPs?.length ? [...context.podIPs] : context.podIP ? [context.podIP] : [];

@@ -143,6 +143,7 @@ test(
                 env: [
                   { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
                   { name: 'PLAIN', value: 'plain-value' },
+                  { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
                 ],
                 volumeMounts: [{ name: 'site', mountPath: '/site' }],
               },
@@ -197,9 +198,10 @@ test(
       '--',
       'sh',
       '-c',
-      'echo $PASSWORD $PLAIN $KUBERNETES_SERVICE_HOST; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace',
+      'echo $PASSWORD $PLAIN $KUBERNETES_SERVICE_HOST $POD_IP; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace',
     ]);
-    assert.equal(exec.stdout, `${password} plain-value ${sourceIP}\n${namespace}`);
+    // POD_IP (the downward API's status.podIP): the address the pod got in the target, which the source pod reports.
+    assert.equal(exec.stdout, `${password} plain-value ${sourceIP} ${first!.status!.podIP}\n${namespace}`);
     // The source cluster's ServiceAccount token: its issuer is the source's API server.
     const token = (await kubectl(['-n', namespace, 'exec', first!.metadata!.name!, '--', 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'])).stdout;
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { 'kubernetes.io'?: { pod?: { uid?: string } } };

@@ -100,10 +100,22 @@ test('a sleeping busybox pod runs as a real process in its own pid namespace; lo
   const namespace = await newNamespace(t, 'vk-sbx');
   await apply(
     namespace,
-    podManifest('sleeper', { containers: [{ name: 'main', image, command: ['sh', '-c', 'echo started as $(hostname); exec sleep 3600'] }] }),
+    podManifest('sleeper', {
+      containers: [
+        {
+          name: 'main',
+          image,
+          command: ['sh', '-c', 'echo started as $(hostname); exec sleep 3600'],
+          env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+        },
+      ],
+    }),
   );
   const pod = await waitRunning(namespace, 'sleeper');
   assert.match(pod.status?.podIP ?? '', /^10\.215\./);
+  // The downward API's status.podIP in env is the address the pod got, as the kubelet's is.
+  const podIPEnv = await kubectl(['-n', namespace, 'exec', 'sleeper', '--', 'sh', '-c', 'echo $POD_IP']);
+  assert.equal(podIPEnv.stdout, `${pod.status!.podIP}\n`);
   assert.equal(pod.status?.containerStatuses?.[0]?.ready, true);
 
   const state = stateOf(dataDir, pod.metadata!.uid!);

@@ -109,6 +109,35 @@ test('with the original spec, only values that may hold Secret data go through t
   );
 });
 
+test("status.podIP(s) variables become field refs the target's kubelet fills in; a later entry of the name wins", () => {
+  const { pod, volumes } = sourceWithVolumes();
+  const original = structuredClone(pod);
+  original.spec!.containers[0]!.env = [
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+    { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+    { name: 'SHADOWED', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'SHADOWED', value: 'literal' },
+  ];
+  // What the core resolved before any address existed.
+  pod.spec!.containers[0]!.env = [
+    { name: 'POD_IP', value: '' },
+    { name: 'POD_IPS', value: '' },
+    { name: 'NODE', value: 'vk' },
+    { name: 'SHADOWED', value: 'literal' },
+  ];
+  const env = translatePod({ pod, volumes, original }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec!.containers[0]!.env!;
+  assert.deepEqual(env, [
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+    { name: 'NODE', value: 'vk' },
+    { name: 'SHADOWED', value: 'literal' },
+  ]);
+  // Without the original spec nothing is known to be a field ref: every value stays out of clear.
+  const unknown = translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec!.containers[0]!.env!;
+  assert.ok(unknown.every((e) => e.valueFrom?.secretKeyRef));
+});
+
 test('scheduling.nodeName binds the target pod to that target node', () => {
   const { pod, volumes } = sourceWithVolumes();
   const pinned = parseClusterConfig({ kubeconfig: '/k', scheduling: { nodeName: 'target-node-1' } });

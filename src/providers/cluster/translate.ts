@@ -12,6 +12,7 @@ import type { ResolvedPod, ResolvedVolume } from '../provider.ts';
 import type { ClusterConfig } from './config.ts';
 import { dependentName, ownership, type SourceRef, type TargetRef } from './names.ts';
 import { cloneJson } from '../../util/clone-json.ts';
+import { podIPEnvFields } from '../../resolve/fieldref.ts';
 
 export interface TargetObjects {
   pod: Pod;
@@ -67,12 +68,16 @@ export function translatePod(
   const mapEnv = (prefix: string, originals: Container[] | undefined) => (container: Container, index: number) => {
     delete container.envFrom; // the core resolved envFrom into env
     const secret = secretDerived(resolved.original ? (originals?.[index] ?? {}) : undefined);
+    // Empty when resolved (no address yet): the target's kubelet fills them in with the one the pod gets there.
+    const podIPField = podIPEnvFields(originals?.[index]);
     const env = container.env?.filter((variable) => variable.valueFrom !== undefined || implicitEnv.get(variable.name) !== (variable.value ?? ''));
     if (!env?.length) {
       delete container.env;
       return;
     }
     container.env = env.map((variable, i) => {
+      const fieldPath = podIPField.get(variable.name);
+      if (fieldPath) return { name: variable.name, valueFrom: { fieldRef: { fieldPath } } };
       if (!secret(variable.name)) return { name: variable.name, value: variable.value ?? '' };
       const key = `${prefix}${index}.${i}`;
       envData[key] = Buffer.from(variable.value ?? '').toString('base64');

@@ -22,3 +22,14 @@ test('without an address (or without such vars) the env is unchanged', () => {
   assert.deepEqual(withPodIPs(env, original, []), env);
   assert.deepEqual(withPodIPs(env, { name: 'c', env: [{ name: 'PLAIN', value: 'x' }] }, ['10.0.0.1']), env);
 });
+
+test('a later literal entry of the same name is not overwritten with the address', () => {
+  const shadowed = {
+    name: 'c',
+    env: [
+      { name: 'ADDR', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'ADDR', value: 'fixed' },
+    ],
+  };
+  assert.deepEqual(withPodIPs(['ADDR=fixed'], shadowed, ['10.215.0.6']), ['ADDR=fixed']);
+});
