@@ -31,6 +31,20 @@ export interface ResolvedPod {
   pullSecrets?: Secret[];
   /** The API object as it came, env unresolved: which values came from Secrets (the cluster provider keeps those out of clear text). */
   original?: Pod;
+  /**
+   * Containers whose env, command or args use the pod's address (status.podIP(s) env, empty in
+   * `pod` while the pod has none), resolved with placeholders: a provider that learns the address
+   * before it starts a container gets them as the kubelet would from `withPodIPs` (resolve/pod-ip.ts).
+   */
+  podIPTemplates?: PodIPTemplate[];
+}
+
+/** A container's env, command and args with placeholders for the pod's addresses; fill in with withPodIPs. */
+export interface PodIPTemplate {
+  containerName: string;
+  env: { name: string; value: string }[];
+  command?: string[];
+  args?: string[];
 }
 
 export interface NodeConfig {

@@ -161,16 +161,24 @@ async function envValue(
   return '';
 }
 
+/** `container`'s command and args (those it has) with $(VAR) expanded against `env`. */
+export function expandedCommand(container: Pick<Container, 'command' | 'args'>, env: { name: string; value: string }[]): Pick<Container, 'command' | 'args'> {
+  const mapping = mappingFor(new Map(env.map(({ name, value }) => [name, value])));
+  return {
+    ...(container.command && { command: container.command.map((part) => expand(part, mapping)) }),
+    ...(container.args && { args: container.args.map((part) => expand(part, mapping)) }),
+  };
+}
+
 /**
  * Writes the resolved env into `container` (envFrom removed) and expands $(VAR) in its
  * command, args and volumeMounts[].subPathExpr, as the kubelet does when starting it.
  */
 export function applyEnv(container: EnvContainer, env: { name: string; value: string }[]): void {
+  const mapping = mappingFor(new Map(env.map(({ name, value }) => [name, value])));
+  Object.assign(container, expandedCommand(container, env));
   container.env = env;
   delete container.envFrom;
-  const mapping = mappingFor(new Map(env.map(({ name, value }) => [name, value])));
-  if (container.command) container.command = container.command.map((part) => expand(part, mapping));
-  if (container.args) container.args = container.args.map((part) => expand(part, mapping));
   for (const mount of container.volumeMounts ?? []) {
     if (!mount.subPathExpr) continue;
     const missing = new Set<string>();

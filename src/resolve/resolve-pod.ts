@@ -2,10 +2,11 @@
 // provider receives. Volumes are resolved first (the kubelet mounts before it starts any
 // container), then each init, regular and ephemeral container's environment.
 import type { Pod, Secret } from '../kube/types.ts';
-import type { ResolvedPod } from '../providers/provider.ts';
+import type { PodIPTemplate, ResolvedPod } from '../providers/provider.ts';
 import { applyEnv, resolveContainerEnv } from './env.ts';
 import type { EnvContainer } from './env.ts';
 import { ObjectCache } from './objects.ts';
+import { needsPodIPTemplate, podIPTemplate } from './pod-ip.ts';
 import { loadServiceEnv } from './service-links.ts';
 import type { ObjectSource, ResolveContext, ResolveWarning } from './types.ts';
 import { resolveVolumes } from './volumes.ts';
@@ -38,8 +39,10 @@ export async function resolvePod(pod: Pod, source: ObjectSource, context: Resolv
   const serviceEnv = await loadServiceEnv(source, namespace, pod.spec?.enableServiceLinks !== false);
   const warnings: ResolveWarning[] = [];
   const containers: EnvContainer[] = [...(copy.spec?.initContainers ?? []), ...(copy.spec?.containers ?? []), ...(copy.spec?.ephemeralContainers ?? [])];
+  const podIPTemplates: PodIPTemplate[] = [];
   for (const container of containers) {
     // Reads go to the original pod: applyEnv rewrites the copy as we go.
+    if (needsPodIPTemplate(container, context)) podIPTemplates.push(await podIPTemplate(pod, container, objects, serviceEnv, context));
     const resolved = await resolveContainerEnv(pod, container, objects, serviceEnv, context);
     applyEnv(container, resolved.env);
     for (const warning of resolved.warnings) {
@@ -58,5 +61,13 @@ export async function resolvePod(pod: Pod, source: ObjectSource, context: Resolv
         message: `Unable to retrieve some image pull secrets (${ref.name}); attempting to pull the image may not succeed.`,
       });
   }
-  return { pod: copy, original: pod, volumes, warnings, pullSecrets, ...(refreshAt ? { refreshAt } : {}) };
+  return {
+    pod: copy,
+    original: pod,
+    volumes,
+    warnings,
+    pullSecrets,
+    ...(podIPTemplates.length > 0 && { podIPTemplates }),
+    ...(refreshAt ? { refreshAt } : {}),
+  };
 }

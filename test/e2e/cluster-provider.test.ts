@@ -139,11 +139,13 @@ test(
               {
                 name: 'httpd',
                 image,
-                command: ['httpd', '-f', '-p', '8080', '-h', '/site'],
+                // Bound to the pod's address only: $(POD_IP) is expanded by the target's kubelet.
+                command: ['httpd', '-f', '-p', '$(ADDR)', '-h', '/site'],
                 env: [
                   { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
                   { name: 'PLAIN', value: 'plain-value' },
                   { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                  { name: 'ADDR', value: '$(POD_IP):8080' },
                 ],
                 volumeMounts: [{ name: 'site', mountPath: '/site' }],
               },
@@ -198,10 +200,11 @@ test(
       '--',
       'sh',
       '-c',
-      'echo $PASSWORD $PLAIN $KUBERNETES_SERVICE_HOST $POD_IP; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace',
+      'echo $PASSWORD $PLAIN $KUBERNETES_SERVICE_HOST $POD_IP $ADDR; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace',
     ]);
     // POD_IP (the downward API's status.podIP): the address the pod got in the target, which the source pod reports.
-    assert.equal(exec.stdout, `${password} plain-value ${sourceIP} ${first!.status!.podIP}\n${namespace}`);
+    const ip = first!.status!.podIP;
+    assert.equal(exec.stdout, `${password} plain-value ${sourceIP} ${ip} ${ip}:8080\n${namespace}`);
     // The source cluster's ServiceAccount token: its issuer is the source's API server.
     const token = (await kubectl(['-n', namespace, 'exec', first!.metadata!.name!, '--', 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'])).stdout;
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { 'kubernetes.io'?: { pod?: { uid?: string } } };

@@ -105,7 +105,8 @@ test('a sleeping busybox pod runs as a real process in its own pid namespace; lo
         {
           name: 'main',
           image,
-          command: ['sh', '-c', 'echo started as $(hostname); exec sleep 3600'],
+          // $(POD_IP) is the kubelet's expansion (the pod's address), $(hostname) the shell's.
+          command: ['sh', '-c', 'echo started as $(hostname) at $(POD_IP); exec sleep 3600'],
           env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
         },
       ],
@@ -128,7 +129,7 @@ test('a sleeping busybox pod runs as a real process in its own pid namespace; lo
     const r = await kubectl(['-n', namespace, 'logs', 'sleeper'], { allowFailure: true });
     return r.stdout.includes('started as') ? r.stdout : undefined;
   });
-  assert.equal(logs, 'started as sleeper\n');
+  assert.equal(logs, `started as sleeper at ${pod.status!.podIP}\n`);
   const hostname = await kubectl(['-n', namespace, 'exec', 'sleeper', '--', 'cat', '/etc/hostname']);
   assert.equal(hostname.stdout, 'sleeper\n');
   const ps = await kubectl(['-n', namespace, 'exec', 'sleeper', '--', 'ps', '-o', 'pid,args']);

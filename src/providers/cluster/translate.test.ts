@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makePod } from '../../../test/harness/pods.ts';
+import { configMap, context, fakeSource, pod, secret } from '../../../test/fixtures/fake-source.ts';
+import { resolvePod } from '../../resolve/resolve-pod.ts';
 import { PodRejectedError } from '../../errors.ts';
 import type { ResolvedVolume } from '../provider.ts';
 import { parseClusterConfig } from './config.ts';
@@ -109,33 +111,65 @@ test('with the original spec, only values that may hold Secret data go through t
   );
 });
 
-test("status.podIP(s) variables become field refs the target's kubelet fills in; a later entry of the name wins", () => {
-  const { pod, volumes } = sourceWithVolumes();
-  const original = structuredClone(pod);
-  original.spec!.containers[0]!.env = [
-    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-    { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
-    { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-    { name: 'SHADOWED', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-    { name: 'SHADOWED', value: 'literal' },
-  ];
-  // What the core resolved before any address existed.
-  pod.spec!.containers[0]!.env = [
-    { name: 'POD_IP', value: '' },
-    { name: 'POD_IPS', value: '' },
-    { name: 'NODE', value: 'vk' },
-    { name: 'SHADOWED', value: 'literal' },
-  ];
-  const env = translatePod({ pod, volumes, original }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec!.containers[0]!.env!;
-  assert.deepEqual(env, [
-    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-    { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
-    { name: 'NODE', value: 'vk' },
-    { name: 'SHADOWED', value: 'literal' },
-  ]);
-  // Without the original spec nothing is known to be a field ref: every value stays out of clear.
-  const unknown = translatePod({ pod, volumes }, { namespace: 'team', name: 'web' }, 'vk', config).pod.spec!.containers[0]!.env!;
-  assert.ok(unknown.every((e) => e.valueFrom?.secretKeyRef));
+test("what uses the pod's address, resolved as the target's kubelet would, equals the source pod resolved with the address", async () => {
+  const source = fakeSource({ configMaps: [configMap('app', { PORT: '8080', HOST: 'from-envfrom' })], secrets: [secret('db', { password: 'pw' })] });
+  const noAddress = { ...context, podIP: undefined, podIPs: undefined };
+  const sourcePod = pod({
+    containers: [
+      {
+        name: 'main',
+        image: 'app',
+        envFrom: [{ configMapRef: { name: 'app' } }],
+        env: [
+          { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } },
+          { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+          { name: 'ADDR', value: '$(POD_IP):$(PORT)' },
+          { name: 'URL', value: 'https://u:$(PASSWORD)@$(ADDR)' },
+          { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+          { name: 'SHADOWED', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'SHADOWED', value: 'literal' },
+        ],
+        command: ['serve', '--bind=$(POD_IP)'],
+        args: ['--advertise=$(ADDR)', '--node=$(NODE)', '$$(POD_IP)'],
+      },
+      { name: 'plain', image: 'app', env: [{ name: 'A', value: 'a' }], args: ['$(A)'] },
+    ],
+  });
+  const pending = await resolvePod(sourcePod, source, noAddress);
+  const out = translatePod(pending, { namespace: 'ns', name: 'web' }, 'vk', config);
+  const main = out.pod.spec!.containers[0]!;
+  const byName = new Map(main.env!.map((e) => [e.name, e]));
+  assert.deepEqual(byName.get('POD_IP'), { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
+  assert.deepEqual(byName.get('ADDR'), { name: 'ADDR', value: '$(POD_IP):$(PORT)' }, 'travels as written, for the target to expand');
+  assert.deepEqual(byName.get('URL'), { name: 'URL', value: 'https://u:$(PASSWORD)@$(ADDR)' });
+  assert.deepEqual(byName.get('SHADOWED'), { name: 'SHADOWED', value: 'literal' }, 'a later literal of the name wins');
+  assert.deepEqual(main.command, ['serve', '--bind=$(POD_IP)']);
+  assert.ok(!JSON.stringify(out.pod).includes('pw'), 'the Secret value stays out of the spec');
+  assert.deepEqual(out.pod.spec!.containers[1]!.args, ['a'], 'a container that does not use the address is resolved as before');
+
+  // The target's kubelet: the same resolution, with the target's objects and the address it gives the pod.
+  const targetObjects = fakeSource({ configMaps: out.configMaps, secrets: out.secrets });
+  for (const podIPs of [['10.9.0.7'], ['10.9.0.7', 'fd00::7']]) {
+    const withAddress = { ...noAddress, podIP: podIPs[0], podIPs };
+    const inTarget = (await resolvePod(out.pod, targetObjects, withAddress)).pod.spec!.containers[0]!;
+    const direct = (await resolvePod(sourcePod, source, withAddress)).pod.spec!.containers[0]!;
+    assert.deepEqual(inTarget.env, direct.env, `env with ${podIPs}`);
+    assert.deepEqual([inTarget.command, inTarget.args], [direct.command, direct.args], `command and args with ${podIPs}`);
+  }
+
+  // A name envFrom defines before the address exists keeps its place there, ahead of POD_IP: the
+  // target could not expand it the same way, so it keeps the value resolved without the address.
+  const early = structuredClone(sourcePod);
+  early.spec!.containers[0]!.env!.push({ name: 'HOST', value: '$(POD_IP)-x' });
+  const earlyOut = translatePod(await resolvePod(early, source, noAddress), { namespace: 'ns', name: 'web' }, 'vk', config);
+  const host = earlyOut.pod.spec!.containers[0]!.env!.find((e) => e.name === 'HOST')!;
+  const key = host.valueFrom!.secretKeyRef!.key;
+  assert.equal(Buffer.from(earlyOut.secrets.find((x) => x.metadata?.name === 'web-env')!.data![key]!, 'base64').toString(), '-x');
+
+  // Without templates (a ResolvedPod from elsewhere) nothing is known to use the address.
+  const bare = translatePod({ pod: pending.pod, volumes: pending.volumes, original: pending.original }, { namespace: 'ns', name: 'web' }, 'vk', config);
+  assert.deepEqual(bare.pod.spec!.containers[0]!.command, ['serve', '--bind=']);
 });
 
 test('scheduling.nodeName binds the target pod to that target node', () => {

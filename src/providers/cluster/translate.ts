@@ -12,7 +12,7 @@ import type { ResolvedPod, ResolvedVolume } from '../provider.ts';
 import type { ClusterConfig } from './config.ts';
 import { dependentName, ownership, type SourceRef, type TargetRef } from './names.ts';
 import { cloneJson } from '../../util/clone-json.ts';
-import { podIPEnvFields } from '../../resolve/fieldref.ts';
+import { addressUse } from './pod-ip.ts';
 
 export interface TargetObjects {
   pod: Pod;
@@ -68,16 +68,19 @@ export function translatePod(
   const mapEnv = (prefix: string, originals: Container[] | undefined) => (container: Container, index: number) => {
     delete container.envFrom; // the core resolved envFrom into env
     const secret = secretDerived(resolved.original ? (originals?.[index] ?? {}) : undefined);
-    // Empty when resolved (no address yet): the target's kubelet fills them in with the one the pod gets there.
-    const podIPField = podIPEnvFields(originals?.[index]);
     const env = container.env?.filter((variable) => variable.valueFrom !== undefined || implicitEnv.get(variable.name) !== (variable.value ?? ''));
+    // What uses the pod's address (empty when resolved): the target's kubelet computes it (pod-ip.ts).
+    const template = resolved.podIPTemplates?.find((t) => t.containerName === container.name);
+    const address = addressUse(originals?.[index], template, container, env?.map((v) => v.name) ?? [], implicitEnv);
+    if (address.command) container.command = address.command;
+    if (address.args) container.args = address.args;
     if (!env?.length) {
       delete container.env;
       return;
     }
     container.env = env.map((variable, i) => {
-      const fieldPath = podIPField.get(variable.name);
-      if (fieldPath) return { name: variable.name, valueFrom: { fieldRef: { fieldPath } } };
+      const fromTarget = address.env.get(variable.name);
+      if (fromTarget) return fromTarget;
       if (!secret(variable.name)) return { name: variable.name, value: variable.value ?? '' };
       const key = `${prefix}${index}.${i}`;
       envData[key] = Buffer.from(variable.value ?? '').toString('base64');

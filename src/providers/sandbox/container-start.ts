@@ -11,7 +11,7 @@ import { procsFiles, type CgroupPaths, type Cgroups } from './cgroups.ts';
 import type { SandboxConfig } from './config.ts';
 import { ContainerConfigError, UserResolveError, type Images, type PreparedImage } from './images.ts';
 import { containerCapabilities, launchEnv, sharesPid, startCommand, type ContainerLaunch } from './launch.ts';
-import { withPodIPs } from './pod-ip-env.ts';
+import { withPodIPs } from '../../resolve/pod-ip.ts';
 import type { ShimSpec } from './shim.ts';
 import { containerID, type ContainerRecord, type Instance, type PodRecordState } from './state.ts';
 import { containerMounts, podHostname, VolumeMountError } from './volumes.ts';
@@ -86,7 +86,10 @@ export async function prepareRun(host: StartHost, container: Container, prepared
   const rootfs = path.join(dir, 'rootfs');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  const proc = host.images.process(prepared, container, pod.spec);
+  // The kubelet resolves env at container start, with the pod's address: status.podIP(s) env
+  // and the $(VAR)s that use them are filled in now.
+  const ip = host.podIP();
+  const proc = host.images.process(prepared, withPodIPs(host.resolved(), container, ip ? [ip] : []), pod.spec);
   const overlay = await host.images.createRootfs(prepared, rootfs);
   // With an overlay, the image's own rootfs is what the container will see until it writes.
   const user = await host.images.user(overlay?.lower ?? rootfs, proc);
@@ -98,11 +101,7 @@ export async function prepareRun(host: StartHost, container: Container, prepared
     await host.images.ensureDir(rootfs, proc.workingDir);
   }
   const mounts = await containerMounts(host.dir, host.resolved(), container);
-  const ip = host.podIP();
-  const original = [...(host.resolved().original?.spec?.initContainers ?? []), ...(host.resolved().original?.spec?.containers ?? [])].find(
-    (c) => c.name === container.name,
-  );
-  const env = withPodIPs(proc.env, original, ip ? [ip] : []);
+  const env = [...proc.env];
   const has = (name: string) => env.some((e) => e.startsWith(`${name}=`));
   if (!has('HOSTNAME')) env.push(`HOSTNAME=${podHostname(pod)}`);
   if (!has('HOME')) env.push(`HOME=${user.home || '/root'}`);
