@@ -98,7 +98,9 @@ export class SandboxPod {
   }
 
   static fresh(deps: RuntimeDeps, dir: string, resolved: ResolvedPod): SandboxPod {
-    return new SandboxPod(deps, dir, newPodState(resolved.pod, Date.now()), resolved);
+    const state = newPodState(resolved.pod, Date.now());
+    if (resolved.podIPTemplates) state.podIPTemplates = resolved.podIPTemplates;
+    return new SandboxPod(deps, dir, state, resolved);
   }
 
   /** The pod's record, read-only: it changes only through this class. */
@@ -369,6 +371,8 @@ export class SandboxPod {
     const before = this.podState.pod;
     this.resolved = resolved;
     this.podState.pod = resolved.pod;
+    if (resolved.podIPTemplates) this.podState.podIPTemplates = resolved.podIPTemplates;
+    else delete this.podState.podIPTemplates;
     if (this.podState.sandbox) await writeVolumes(this.dir, resolved.volumes);
     // A changed image restarts that container with the new image, as the kubelet does.
     for (const c of this.podState.containers) {

@@ -22,6 +22,8 @@ import { readPodStarts } from './start-log.ts';
 import { checkHost, SandboxProvider } from './sandbox-provider.ts';
 import { waitFor } from '../../../test/harness/wait.ts';
 import { busyboxRootfs } from '../../../test/fixtures/busybox-rootfs.ts';
+import { context, fakeSource } from '../../../test/fixtures/fake-source.ts';
+import { resolvePod } from '../../resolve/resolve-pod.ts';
 
 /** A provider in a process of its own (to kill -9). */
 const PROVIDER_PROCESS = path.join(import.meta.dirname, '../../../test/fixtures/sandbox-provider-process.ts');
@@ -246,6 +248,48 @@ test("hostNetwork: the containers use the host's network namespace and the node'
   assert.equal(readlinkSync(`/proc/${childPid}/ns/net`), readlinkSync('/proc/self/ns/net'));
   assert.notEqual(readlinkSync(`/proc/${childPid}/ns/uts`), readlinkSync('/proc/self/ns/uts'), 'its own hostname still');
   await provider.deletePod(r.pod, deleted);
+});
+
+test("status.podIP env and the $(VAR)s that use it get the pod's address at container start, as the kubelet's", { skip }, async () => {
+  for (const hostNetwork of [false, true]) {
+    const spec = {
+      hostNetwork,
+      containers: [
+        {
+          name: 'c',
+          image: 'busybox',
+          command: ['sh', '-c', 'echo "$(POD_IP) $(ADDR)" > /tmp/at-start; exec sleep 3600'],
+          env: [
+            { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: 'ADDR', value: '$(POD_IP):8080' },
+          ],
+        },
+      ],
+    };
+    // As the core hands it over: resolved before the pod has an address.
+    const source = pod(spec);
+    const resolved = await resolvePod(source.pod, fakeSource(), { ...context, podIP: undefined, podIPs: undefined });
+    await provider.createPod(resolved, call);
+    const s = await running(resolved);
+    assert.ok(s.podIP, 'an address');
+    assert.equal((await exec(resolved, 'c', ['cat', '/tmp/at-start'])).out, `${s.podIP} ${s.podIP}:8080\n`, `command (hostNetwork ${hostNetwork})`);
+    assert.equal((await exec(resolved, 'c', ['sh', '-c', 'echo $POD_IP $ADDR'])).out, `${s.podIP} ${s.podIP}:8080\n`, `env (hostNetwork ${hostNetwork})`);
+    if (!hostNetwork) {
+      // A restarted provider adopts the pod; the container's next run still gets the address.
+      await provider.close();
+      provider = await SandboxProvider.open(
+        { dataDir: path.join(dir, 'data'), localImages: { busybox: rootfs }, crashLoopBackOff: { initialMs: 500, maxMs: 1000 } },
+        { nodeName: 'unit', nodeIP: '127.0.0.1', log: silentLogger },
+      );
+      process.kill(saved(resolved).state.containers[0]!.running!.childPid!, 'SIGKILL');
+      await waitFor('the container running again', async () => {
+        const again = await status(resolved);
+        return again.containerStatuses?.[0]?.restartCount === 1 && again.containerStatuses[0].state?.running ? again : undefined;
+      });
+      assert.equal((await exec(resolved, 'c', ['cat', '/tmp/at-start'])).out, `${s.podIP} ${s.podIP}:8080\n`, 'the run after adoption');
+    }
+    await provider.deletePod(resolved.pod, deleted);
+  }
 });
 
 test('a container run the saved state does not know (a crash mid-start) is killed on adoption, then started properly', { skip }, async () => {

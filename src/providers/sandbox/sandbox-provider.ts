@@ -236,7 +236,11 @@ export class SandboxProvider implements Provider {
       }
       const state = entry.state;
       // Volumes are on disk already; the core hands fresh ones on the next update.
-      const pod = new SandboxPod(this.deps, entry.dir, state, { pod: state.pod, volumes: new Map() });
+      const pod = new SandboxPod(this.deps, entry.dir, state, {
+        pod: state.pod,
+        volumes: new Map(),
+        ...(state.podIPTemplates && { podIPTemplates: state.podIPTemplates }),
+      });
       const alive = pod.adopt();
       const stray = killStrayPauses(marked, entry.dir, pod.state.sandbox?.pause);
       if (stray.length > 0)
@@ -277,8 +281,8 @@ export class SandboxProvider implements Provider {
       pod: cloneJson(resolved.pod),
       volumes: resolved.volumes,
       ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
-      // Which env vars come from status.podIP(s): filled in when each container starts (pod-ip-env.ts).
-      ...(resolved.original && { original: resolved.original }),
+      // What uses the pod's address: filled in when each container starts (resolve/pod-ip.ts).
+      ...(resolved.podIPTemplates && { podIPTemplates: resolved.podIPTemplates }),
     });
     this.pods.set(key, pod);
     // On disk before createPod returns: a provider restarted after a kill -9 adopts the pod
@@ -298,7 +302,7 @@ export class SandboxProvider implements Provider {
         pod: cloneJson(resolved.pod),
         volumes: resolved.volumes,
         ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
-        ...(resolved.original && { original: resolved.original }),
+        ...(resolved.podIPTemplates && { podIPTemplates: resolved.podIPTemplates }),
       }),
       options.signal,
       'sandbox: updatePod',

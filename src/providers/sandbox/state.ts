@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Container, Pod } from '../../kube/types.ts';
+import type { PodIPTemplate } from '../provider.ts';
 import type { CgroupPaths } from './cgroups.ts';
 import type { PodNetwork } from './network.ts';
 import type { PauseProcess } from './pause.ts';
@@ -68,6 +69,8 @@ export interface PodRecordState {
   namespace: string;
   name: string;
   pod: Pod;
+  /** ResolvedPod.podIPTemplates of `pod`: what a container started after a restart of the provider fills in. */
+  podIPTemplates?: PodIPTemplate[];
   createdAt: number;
   /**
    * The pod's sandbox, saved as soon as its pause process exists. `creating` stays set until the
