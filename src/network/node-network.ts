@@ -10,6 +10,8 @@ import { defaultRouteInterfaces, enableUplinkForwarding, type UplinkForwarding }
 import { NftTable } from './nftables.ts';
 import { ServiceCatalog } from './service-catalog.ts';
 import { buildRules, tableNameFor } from './service-rules.ts';
+import { ConntrackFlusher, staleUdpFlows } from './conntrack.ts';
+import type { ServiceInfo } from './services.ts';
 import { DnsServer } from './dns/server.ts';
 
 /** NodeLocal DNSCache's address: link-local, so it can never be a real host's or Service's. */
@@ -32,7 +34,7 @@ export interface NodeNetworkOptions {
     /** Where pods and the host reach this node's DNS server (the rules redirect it to the server's port). */
     address?: string;
   };
-  tools: { nft: string; ip: string };
+  tools: { nft: string; ip: string; conntrack: string };
   /** Where the node keeps what it must undo after a crash (the uplink flags it turned on). */
   stateDir: string;
 }
@@ -47,12 +49,16 @@ export class NodeNetwork {
   private unsubscribe: (() => void) | undefined;
   /** The newest rules applied (or being applied); for tests and debugging. */
   lastRules = '';
+  readonly conntrack: ConntrackFlusher;
+  /** The Services the newest rules were built from: what the next change's stale UDP flows are found against. */
+  private ruledServices: ReadonlyMap<string, ServiceInfo> = new Map();
 
   private constructor(options: NodeNetworkOptions) {
     this.options = options;
     this.log = options.log.child({ component: 'node-network' });
     this.catalog = new ServiceCatalog({ client: options.kube, log: options.log });
     this.table = new NftTable(options.tools.nft, tableNameFor(options.nodeName), options.log);
+    this.conntrack = new ConntrackFlusher(options.tools.conntrack, this.log);
   }
 
   static async start(options: NodeNetworkOptions, signal?: AbortSignal): Promise<NodeNetwork> {
@@ -85,9 +91,12 @@ export class NodeNetwork {
     this.log.info({ table: this.table.name, services: this.catalog.snapshot().size, dns: this.dnsServer?.address }, 'node network ready');
   }
 
-  private apply(): Promise<void> {
+  private async apply(): Promise<void> {
     const o = this.options;
-    this.lastRules = buildRules(this.catalog.snapshot(), {
+    const services = this.catalog.snapshot();
+    const stale = staleUdpFlows(this.ruledServices, services);
+    this.ruledServices = services;
+    this.lastRules = buildRules(services, {
       table: this.table.name,
       podCIDR: o.podCIDR,
       podLinks: o.podLinks,
@@ -95,7 +104,9 @@ export class NodeNetwork {
       egress: o.egress.enabled,
       guardedUplinks: this.forwarding?.turnedOn ?? [],
     });
-    return this.table.replace(this.lastRules);
+    await this.table.replace(this.lastRules);
+    // Once the new rules are in place: a packet of a flushed flow is DNATed by them.
+    await this.conntrack.flush(stale);
   }
 
   private get nodeDnsAddress(): string {

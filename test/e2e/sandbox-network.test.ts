@@ -295,12 +295,9 @@ test(
   },
 );
 
-test('a UDP Service reaches its pod (a DNS responder in the pod, asked through the cluster IP)', { skip }, async (t) => {
-  const namespace = await newNamespace(t, 'vk-net');
-  const server = await runPod(namespace, 'udp-server', [{ name: 'c', image, command: ['sleep', '3600'] }], { app: 'udp-server' });
-  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
-  // busybox has no UDP server: a small one runs in the server pod's network namespace.
-  const state = JSON.parse(readFileSync(path.join(dataDir, 'pods', server.metadata!.uid!, 'pod.json'), 'utf8')) as PodRecordState;
+/** The UDP DNS responder fixture in a pod's network namespace, answering every A question with `address`. */
+async function startResponder(t: { after: (fn: () => void) => void }, pod: Pod, address: string): Promise<void> {
+  const state = JSON.parse(readFileSync(path.join(dataDir, 'pods', pod.metadata!.uid!, 'pod.json'), 'utf8')) as PodRecordState;
   const responder = spawn(
     'nsenter',
     [
@@ -309,12 +306,20 @@ test('a UDP Service reaches its pod (a DNS responder in the pod, asked through t
       process.execPath,
       path.join(import.meta.dirname, '../fixtures/udp-dns-responder.ts'),
       '5353',
-      '192.0.2.99',
+      address,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   t.after(() => responder.kill('SIGKILL'));
   await new Promise<void>((resolve) => createInterface({ input: responder.stdout! }).on('line', (line) => line === 'listening' && resolve()));
+}
+
+test('a UDP Service reaches its pod (a DNS responder in the pod, asked through the cluster IP)', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  const server = await runPod(namespace, 'udp-server', [{ name: 'c', image, command: ['sleep', '3600'] }], { app: 'udp-server' });
+  await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+  // busybox has no UDP server: a small one runs in the server pod's network namespace.
+  await startResponder(t, server, '192.0.2.99');
   const clusterIP = await service(namespace, 'udp', { selector: { app: 'udp-server' }, ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353 }] });
   await waitFor('1 ready endpoint', async () => (await readyEndpoints(namespace, 'udp')) === 1);
   const answer = await waitFor('a lookup through the UDP Service', async () => {
@@ -322,6 +327,53 @@ test('a UDP Service reaches its pod (a DNS responder in the pod, asked through t
     return r.code === 0 ? r.out : undefined;
   });
   assert.match(answer, /Address: 192\.0\.2\.99$/m);
+});
+
+test('a long-lived UDP flow whose endpoint goes moves to the remaining one (stale conntrack entries are deleted)', { skip }, async (t) => {
+  const namespace = await newNamespace(t, 'vk-net');
+  const answers = new Map([
+    ['one', '192.0.2.1'],
+    ['two', '192.0.2.2'],
+  ]);
+  for (const [name, address] of answers) {
+    const pod = await runPod(namespace, name, [{ name: 'c', image, command: ['sleep', '3600'] }], { app: 'udp-flow' });
+    await startResponder(t, pod, address);
+  }
+  const client = await runPod(namespace, 'client', [{ name: 'client', image, command: ['sleep', '3600'] }]);
+  const clusterIP = await service(namespace, 'udp-flow', {
+    selector: { app: 'udp-flow' },
+    ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353 }],
+  });
+  await waitFor('2 ready endpoints', async () => (await readyEndpoints(namespace, 'udp-flow')) === 2);
+  // One flow (one source port), asking 4 times a second: conntrack keeps it on the endpoint it was DNATed to first.
+  const clientState = JSON.parse(readFileSync(path.join(dataDir, 'pods', client.metadata!.uid!, 'pod.json'), 'utf8')) as PodRecordState;
+  const asker = spawn(
+    'nsenter',
+    [
+      `--net=/proc/${clientState.sandbox!.pause.pid}/ns/net`,
+      '--',
+      process.execPath,
+      path.join(import.meta.dirname, '../fixtures/udp-fixed-port-asker.ts'),
+      '40053',
+      clusterIP,
+      '53',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => asker.kill('SIGKILL'));
+  let last: { address: string; at: number } | undefined;
+  createInterface({ input: asker.stdout! }).on('line', (line) => (last = { address: line.replace(/^answer /, ''), at: Date.now() }));
+  const first = await waitFor('an answer through the UDP Service', async () => last?.address);
+  const [gone, remaining] = [...answers].find(([, address]) => address === first)![0] === 'one' ? ['one', 'two'] : ['two', 'one'];
+  await kubectl(['-n', namespace, 'delete', 'pod', gone!, '--wait=false']);
+  const deletedAt = Date.now();
+  // Without the deletion of its conntrack entries the flow would stay on the gone endpoint for as long as it keeps sending.
+  await waitFor(
+    `the flow answered by ${remaining} after ${gone} went (last answer: ${JSON.stringify(last)})`,
+    async () => last !== undefined && last.at > deletedAt && last.address === answers.get(remaining!),
+    { timeoutMs: 30_000 },
+  );
+  assert.ok(provider.network!.conntrack.flushed > 0, 'the node deleted conntrack entries');
 });
 
 test('a Service with no endpoints, and a port name no endpoint has, are refused', { skip }, async (t) => {

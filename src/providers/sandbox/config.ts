@@ -30,6 +30,8 @@ const toolsSchema = z.strictObject({
   busybox: z.string().min(1).default('/bin/busybox'),
   /** nftables: the node's Service, egress and DNS rules (Debian nftables). */
   nft: z.string().min(1).default('nft'),
+  /** Deletes UDP conntrack entries a Service change leaves stale, as kube-proxy does (Debian conntrack). */
+  conntrack: z.string().min(1).default('conntrack'),
 });
 
 /** The pods' network beyond pod-to-pod (see src/network/): Services, cluster DNS, egress. */

@@ -81,7 +81,7 @@ async function startNodeNetwork(config: SandboxConfig, context: SandboxProviderC
       mode: config.network.dns,
       address: config.network.dnsAddress,
     },
-    tools: { nft: config.tools.nft, ip: config.tools.ip },
+    tools: { nft: config.tools.nft, ip: config.tools.ip, conntrack: config.tools.conntrack },
     stateDir: config.dataDir,
   });
 }
@@ -97,7 +97,12 @@ export async function checkHost(config: SandboxConfig): Promise<void> {
     [t.ip, ['-V']],
     [t.script, ['--version']],
     [t.busybox, ['true']],
-    ...(config.network.services ? [[t.nft, ['--version']] as [string, string[]]] : []),
+    ...(config.network.services
+      ? ([
+          [t.nft, ['--version']],
+          [t.conntrack, ['--version']],
+        ] as [string, string[]][])
+      : []),
   ];
   const missing: string[] = [];
   for (const [bin, args] of checks) {
@@ -114,7 +119,7 @@ export async function checkHost(config: SandboxConfig): Promise<void> {
   }
   if (missing.length > 0) {
     throw new ConfigError(
-      `the sandbox provider needs ${missing.join(', ')} (Debian: apt-get install bubblewrap catatonit busybox-static iproute2 util-linux nftables)`,
+      `the sandbox provider needs ${missing.join(', ')} (Debian: apt-get install bubblewrap catatonit busybox-static iproute2 util-linux nftables conntrack)`,
     );
   }
 }
