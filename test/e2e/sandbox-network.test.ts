@@ -3,11 +3,12 @@
 // network namespace this test creates stands for the world outside), and nothing of ours left on
 // the machine once the node stops. Needs root, nftables and the sandbox's host packages.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { before, test } from 'node:test';
 import type { Pod } from '../../src/kube/types.ts';
 import { createLogger } from '../../src/log.ts';
@@ -295,23 +296,22 @@ test(
   },
 );
 
-/** The UDP DNS responder fixture in a pod's network namespace, answering every A question with `address`. */
-async function startResponder(t: { after: (fn: () => void) => void }, pod: Pod, address: string): Promise<void> {
+/** A test fixture (test/fixtures/<fixture>) run in a pod's network namespace, killed when the test ends. */
+function inPodNetwork(t: { after: (fn: () => void) => void }, pod: Pod, fixture: string, args: string[]): ChildProcessByStdio<null, Readable, null> {
   const state = JSON.parse(readFileSync(path.join(dataDir, 'pods', pod.metadata!.uid!, 'pod.json'), 'utf8')) as PodRecordState;
-  const responder = spawn(
+  const child = spawn(
     'nsenter',
-    [
-      `--net=/proc/${state.sandbox!.pause.pid}/ns/net`,
-      '--',
-      process.execPath,
-      path.join(import.meta.dirname, '../fixtures/udp-dns-responder.ts'),
-      '5353',
-      address,
-    ],
+    [`--net=/proc/${state.sandbox!.pause.pid}/ns/net`, '--', process.execPath, path.join(import.meta.dirname, '../fixtures', fixture), ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  t.after(() => responder.kill('SIGKILL'));
-  await new Promise<void>((resolve) => createInterface({ input: responder.stdout! }).on('line', (line) => line === 'listening' && resolve()));
+  t.after(() => child.kill('SIGKILL'));
+  return child;
+}
+
+/** The UDP DNS responder fixture in a pod's network namespace, answering every A question with `address`. */
+async function startResponder(t: { after: (fn: () => void) => void }, pod: Pod, address: string): Promise<void> {
+  const responder = inPodNetwork(t, pod, 'udp-dns-responder.ts', ['5353', address]);
+  await new Promise<void>((resolve) => createInterface({ input: responder.stdout }).on('line', (line) => line === 'listening' && resolve()));
 }
 
 test('a UDP Service reaches its pod (a DNS responder in the pod, asked through the cluster IP)', { skip }, async (t) => {
@@ -346,23 +346,9 @@ test('a long-lived UDP flow whose endpoint goes moves to the remaining one (stal
   });
   await waitFor('2 ready endpoints', async () => (await readyEndpoints(namespace, 'udp-flow')) === 2);
   // One flow (one source port), asking 4 times a second: conntrack keeps it on the endpoint it was DNATed to first.
-  const clientState = JSON.parse(readFileSync(path.join(dataDir, 'pods', client.metadata!.uid!, 'pod.json'), 'utf8')) as PodRecordState;
-  const asker = spawn(
-    'nsenter',
-    [
-      `--net=/proc/${clientState.sandbox!.pause.pid}/ns/net`,
-      '--',
-      process.execPath,
-      path.join(import.meta.dirname, '../fixtures/udp-fixed-port-asker.ts'),
-      '40053',
-      clusterIP,
-      '53',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  t.after(() => asker.kill('SIGKILL'));
+  const asker = inPodNetwork(t, client, 'udp-fixed-port-asker.ts', ['40053', clusterIP, '53']);
   let last: { address: string; at: number } | undefined;
-  createInterface({ input: asker.stdout! }).on('line', (line) => (last = { address: line.replace(/^answer /, ''), at: Date.now() }));
+  createInterface({ input: asker.stdout }).on('line', (line) => (last = { address: line.replace(/^answer /, ''), at: Date.now() }));
   const first = await waitFor('an answer through the UDP Service', async () => last?.address);
   const [gone, remaining] = [...answers].find(([, address]) => address === first)![0] === 'one' ? ['one', 'two'] : ['two', 'one'];
   await kubectl(['-n', namespace, 'delete', 'pod', gone!, '--wait=false']);
