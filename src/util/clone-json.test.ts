@@ -21,6 +21,15 @@ test('a copy equals its value and shares no object or array with it', () => {
   );
 });
 
+test('a "__proto__" key (JSON.parse makes it an own key) is copied as a key, not as the prototype', () => {
+  const value = JSON.parse('{"__proto__":{"polluted":true},"a":[{"__proto__":0}]}') as Record<string, unknown>;
+  const copy = cloneJson(value);
+  assert.deepEqual(copy, value);
+  assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+  assert.equal((copy as { polluted?: boolean }).polluted, undefined);
+  assert.deepEqual(Object.keys(copy), ['__proto__', 'a']);
+});
+
 test('changing the copy leaves the original alone', () => {
   const pod = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', env: [{ name: 'A', value: '1' }] }] } };
   const copy = cloneJson(pod);
