@@ -488,6 +488,9 @@ test(
     const hog = { name: 'hog', image, command: ['sh', '-c', 'echo filling; x=a; while true; do x=$x$x; done'], resources: { limits: { memory: '32Mi' } } };
     await apply(namespace, podManifest('oom-always', { containers: [hog] }));
     await apply(namespace, podManifest('oom-never', { restartPolicy: 'Never', containers: [hog] }));
+    // Pod-level resources (beta, on by default since 1.34): the pod's cgroup holds the limit, the container has none.
+    const { resources: _unlimited, ...podLevelHog } = hog;
+    await apply(namespace, podManifest('oom-pod-level', { restartPolicy: 'Never', resources: { limits: { memory: '32Mi' } }, containers: [podLevelHog] }));
     const seen = new Set<string>();
     const restarted = await waitFor(
       'oom-always restarted after OOM kills, in CrashLoopBackOff',
@@ -508,6 +511,18 @@ test(
     assert.equal(terminated?.reason, 'OOMKilled');
     assert.equal(terminated?.exitCode, 137);
     assert.equal((await kubectl(['-n', namespace, 'logs', 'oom-never'])).stdout, 'filling\n');
+    const podLevel = await waitFor('oom-pod-level Failed', async () => {
+      const pod = await getPod(namespace, 'oom-pod-level');
+      return pod?.status?.phase === 'Failed' ? pod : undefined;
+    });
+    assert.equal(podLevel.spec?.containers[0]?.resources?.limits, undefined, 'the container itself has no limit');
+    assert.deepEqual(
+      podLevel.status?.containerStatuses?.[0]?.state?.terminated && {
+        reason: podLevel.status.containerStatuses[0].state.terminated.reason,
+        exitCode: podLevel.status.containerStatuses[0].state.terminated.exitCode,
+      },
+      { reason: 'OOMKilled', exitCode: 137 },
+    );
   },
 );
 

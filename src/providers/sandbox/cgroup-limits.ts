@@ -1,8 +1,9 @@
 // The kubelet's conversions of a container's resources to cgroup values: CPU request →
 // cpu.shares (milliCPU·1024/1000, at least 2) or cpu.weight (runc's shares → weight mapping);
-// CPU limit → CFS quota over a 100 ms period (at least 1 ms); memory limit → bytes.
+// CPU limit → CFS quota over a 100 ms period (at least 1 ms); memory limit → bytes. The same for
+// the pod's cgroup from pod-level resources.
 import { milliValue, parseQuantity, value } from '../../kube/quantity.ts';
-import type { Container } from '../../kube/types.ts';
+import type { Container, Pod } from '../../kube/types.ts';
 
 export interface ContainerLimits {
   memoryBytes?: number;
@@ -48,8 +49,24 @@ function quantity(text: unknown, milli: boolean): number | undefined {
 
 /** The limits the kubelet would give this container's cgroup. */
 export function containerLimits(container: Container | undefined): ContainerLimits {
-  const limits = (container?.resources?.limits ?? {}) as Record<string, unknown>;
-  const requests = (container?.resources?.requests ?? {}) as Record<string, unknown>;
+  return limitsOf(container?.resources);
+}
+
+/**
+ * The limits of the pod's cgroup from pod-level resources (`spec.resources`, the PodLevelResources
+ * feature, beta and on by default since 1.34), as the kubelet sets them; undefined without them.
+ * (The kubelet also caps the pod cgroup at the sum of its containers' limits when every container
+ * has one; each container's own cgroup already holds it to its limit here, so that is not done.)
+ */
+export function podLimits(pod: Pod): ContainerLimits | undefined {
+  const resources = pod.spec?.resources;
+  if (!resources?.limits && !resources?.requests) return undefined;
+  return limitsOf(resources);
+}
+
+function limitsOf(resources: Container['resources']): ContainerLimits {
+  const limits = (resources?.limits ?? {}) as Record<string, unknown>;
+  const requests = (resources?.requests ?? {}) as Record<string, unknown>;
   const memory = quantity(limits.memory, false);
   const cpuLimit = quantity(limits.cpu, true);
   // The API server defaults a missing request to the limit; do the same for pods that skipped it.

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { cgroupPids, detectCgroups, joinScript, oomKills, parseMountinfo, parseProcCgroup, procsFiles, readUsage, removeCgroup } from './cgroups.ts';
-import { containerLimits, milliCpuToQuota, milliCpuToShares, sharesToWeight } from './cgroup-limits.ts';
+import { containerLimits, milliCpuToQuota, milliCpuToShares, podLimits, sharesToWeight } from './cgroup-limits.ts';
 import { shellQuote } from '../../util/command.ts';
 
 test("the kubelet's conversions: shares, quota, weight", () => {
@@ -36,6 +36,17 @@ test('container limits from resources: memory, CPU limit, CPU request (defaultin
     cpuShares: 1024,
   });
   assert.deepEqual(containerLimits({ name: 'c', resources: { limits: { memory: 'bogus' } } }), { cpuPeriodUs: 100_000, cpuShares: 2 });
+});
+
+test('pod limits from pod-level resources; none without them', () => {
+  assert.equal(podLimits({ spec: { containers: [{ name: 'c', resources: { limits: { memory: '1Gi' } } }] } }), undefined);
+  assert.deepEqual(podLimits({ spec: { resources: { limits: { memory: '64Mi', cpu: '500m' } }, containers: [{ name: 'c' }] } }), {
+    memoryBytes: 64 * 1024 * 1024,
+    cpuQuotaUs: 50_000,
+    cpuPeriodUs: 100_000,
+    cpuShares: 512,
+  });
+  assert.deepEqual(podLimits({ spec: { resources: { requests: { cpu: '2' } }, containers: [{ name: 'c' }] } }), { cpuPeriodUs: 100_000, cpuShares: 2048 });
 });
 
 const MOUNTINFO_V1 = (root: string) => `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -124,6 +135,13 @@ test("v1 layout: nests under the provider's own cgroup of each hierarchy, writes
   assert.deepEqual(readUsage(c), { memoryUsageBytes: 10_000_000, memoryWorkingSetBytes: 7_000_000, cpuNs: 123_456_789 });
   writeFileSync(path.join(c.memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
   assert.equal(oomKills(c), 2);
+  // Pod-level resources limit the pod's cgroup.
+  const limited = cg.createPod('uid-3', undefined, { memoryBytes: 64 * 1024 * 1024, cpuQuotaUs: 50_000, cpuPeriodUs: 100_000, cpuShares: 512 });
+  assert.equal(read(limited.memory, 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+  assert.equal(read(limited.memory, 'memory.memsw.limit_in_bytes'), String(64 * 1024 * 1024));
+  assert.equal(read(limited.cpu, 'cpu.cfs_quota_us'), '50000');
+  assert.equal(read(limited.cpu, 'cpu.shares'), '512');
+  assert.ok(!existsSync(path.join(pod.memory, 'memory.limit_in_bytes')), 'a pod without pod-level resources gets no limit');
 });
 
 test('v2 layout: controllers enabled down the tree; memory.max, cpu.max, cpu.weight; usage and OOM from memory.events', async (t) => {
@@ -153,6 +171,10 @@ test('v2 layout: controllers enabled down the tree; memory.max, cpu.max, cpu.wei
   writeFileSync(path.join(c.memory, 'memory.events'), 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n');
   assert.deepEqual(readUsage(c), { memoryUsageBytes: 5000, memoryWorkingSetBytes: 4000, cpuNs: 1_500_000 });
   assert.equal(oomKills(c), 1);
+  const limited = cg.createPod('uid-4', undefined, { memoryBytes: 64 * 1024 * 1024, cpuQuotaUs: 50_000, cpuPeriodUs: 100_000, cpuShares: 512 });
+  assert.equal(readFileSync(path.join(limited.memory, 'memory.max'), 'utf8'), String(64 * 1024 * 1024));
+  assert.equal(readFileSync(path.join(limited.memory, 'cpu.max'), 'utf8'), '50000 100000');
+  assert.equal(readFileSync(path.join(limited.memory, 'cpu.weight'), 'utf8'), String(sharesToWeight(512)));
 });
 
 test('nothing usable: v2 without controllers and no v1 hierarchy is reported honestly', (t) => {
@@ -220,4 +242,22 @@ test('real cgroups: a process past its memory limit is OOM-killed and the kill i
   const result = await waitExit(child, 30_000);
   assert.deepEqual(result, { code: null, signal: 'SIGKILL' });
   assert.equal(oomKills(c), 1);
+});
+
+test("real cgroups: a container without limits past its pod's memory limit is OOM-killed, counted in the container's cgroup", { skip: realSkip }, async (t) => {
+  const cg = real!.cgroups!;
+  t.after(() => removeCgroup(cg.root));
+  const pod = cg.createPod(
+    `unit-pod-oom-${Date.now()}`,
+    undefined,
+    podLimits({ spec: { resources: { limits: { memory: '16Mi' } }, containers: [{ name: 'hog' }] } }),
+  );
+  t.after(() => removeCgroup(pod));
+  const c = await cg.createContainer(pod, 'hog', containerLimits({ name: 'hog' }));
+  const child = spawn('/bin/busybox', ['sh', '-c', `${joinScript(procsFiles(c), shellQuote)} && exec /bin/busybox sh -c 'x=a; while true; do x=$x$x; done'`], {
+    stdio: 'ignore',
+  });
+  const result = await waitExit(child, 30_000);
+  assert.deepEqual(result, { code: null, signal: 'SIGKILL' });
+  assert.equal(oomKills(c), 1, 'the kill is counted where the sandbox looks for it (OOMKilled)');
 });

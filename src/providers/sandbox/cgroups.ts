@@ -184,8 +184,8 @@ export interface Cgroups {
   readonly root: CgroupPaths;
   /** What is enforced, for the node condition. */
   describe(): string;
-  /** Creates (or finds) the pod's cgroup; `pidsMax` limits the pod's processes. */
-  createPod(uid: string, pidsMax?: number): CgroupPaths;
+  /** Creates (or finds) the pod's cgroup; `pidsMax` limits the pod's processes, `limits` (pod-level resources) all of them together. */
+  createPod(uid: string, pidsMax?: number, limits?: ContainerLimits): CgroupPaths;
   /** Creates a fresh cgroup for a container run (an old one of the same name is removed first). */
   createContainer(pod: CgroupPaths, name: string, limits: ContainerLimits): Promise<CgroupPaths>;
 }
@@ -258,10 +258,11 @@ class CgroupsV1 implements Cgroups {
     return `cgroup v1: memory limits (memory.limit_in_bytes${this.hasMemsw ? ', no swap beyond it' : ''}), CPU limits (CFS quota) and requests (cpu.shares) are enforced${extra.length ? `; ${extra.join(', ')}` : ''}; cgroups under ${this.root.memory}`;
   }
 
-  createPod(uid: string, pidsMax?: number): CgroupPaths {
+  createPod(uid: string, pidsMax?: number, limits?: ContainerLimits): CgroupPaths {
     const p = child(this.root, uid);
     for (const dir of cgroupDirs(p)) mkdirSync(dir, { recursive: true });
     if (p.pids && pidsMax !== undefined) tryWrite(p.pids, 'pids.max', pidsMax);
+    if (limits) this.limit(p, limits);
     return p;
   }
 
@@ -269,6 +270,11 @@ class CgroupsV1 implements Cgroups {
     const p = child(pod, name);
     await removeCgroup(p);
     for (const dir of cgroupDirs(p)) mkdirSync(dir, { recursive: true });
+    this.limit(p, limits);
+    return p;
+  }
+
+  private limit(p: CgroupPaths, limits: ContainerLimits): void {
     if (limits.memoryBytes !== undefined) {
       write(p.memory, 'memory.limit_in_bytes', limits.memoryBytes);
       // No swapping past the limit (the kubelet's default without swap support).
@@ -279,7 +285,6 @@ class CgroupsV1 implements Cgroups {
       write(p.cpu, 'cpu.cfs_period_us', limits.cpuPeriodUs);
       write(p.cpu, 'cpu.cfs_quota_us', limits.cpuQuotaUs);
     }
-    return p;
   }
 }
 
@@ -315,7 +320,7 @@ class CgroupsV2 implements Cgroups {
     return `cgroup v2: memory limits (memory.max), CPU limits (cpu.max) and requests (cpu.weight) are enforced${this.controllers.includes('pids') ? '; podPidsLimit (pids.max)' : ''}; cgroups under ${this.root.memory}`;
   }
 
-  createPod(uid: string, pidsMax?: number): CgroupPaths {
+  createPod(uid: string, pidsMax?: number, limits?: ContainerLimits): CgroupPaths {
     const p = child(this.root, uid);
     mkdirSync(p.memory, { recursive: true });
     // The root may have been released (and made again just now) by another provider of this cgroup.
@@ -323,6 +328,7 @@ class CgroupsV2 implements Cgroups {
     tryWrite(this.root.memory, 'cgroup.subtree_control', controllers);
     tryWrite(p.memory, 'cgroup.subtree_control', controllers);
     if (p.pids && pidsMax !== undefined) tryWrite(p.pids, 'pids.max', pidsMax);
+    if (limits) this.limit(p, limits);
     return p;
   }
 
@@ -330,13 +336,17 @@ class CgroupsV2 implements Cgroups {
     const p = child(pod, name);
     await removeCgroup(p);
     mkdirSync(p.memory, { recursive: true });
+    this.limit(p, limits);
+    return p;
+  }
+
+  private limit(p: CgroupPaths, limits: ContainerLimits): void {
     if (limits.memoryBytes !== undefined) {
       write(p.memory, 'memory.max', limits.memoryBytes);
       tryWrite(p.memory, 'memory.swap.max', 0);
     }
     write(p.cpu, 'cpu.weight', sharesToWeight(limits.cpuShares));
     if (limits.cpuQuotaUs !== undefined) write(p.cpu, 'cpu.max', `${limits.cpuQuotaUs} ${limits.cpuPeriodUs}`);
-    return p;
   }
 }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { errorMessage, VkError } from '../../errors.ts';
 import type { Container } from '../../kube/types.ts';
 import type { ResolvedPod } from '../provider.ts';
-import { containerLimits } from './cgroup-limits.ts';
+import { containerLimits, podLimits } from './cgroup-limits.ts';
 import { procsFiles, type CgroupPaths, type Cgroups } from './cgroups.ts';
 import type { SandboxConfig } from './config.ts';
 import { ContainerConfigError, UserResolveError, type Images, type PreparedImage } from './images.ts';
@@ -58,7 +58,7 @@ async function containerCgroup(host: StartHost, name: string, container: Contain
   const cgroups = host.cgroups;
   if (!cgroups) return undefined;
   if (!host.state.cgroup) {
-    host.state.cgroup = cgroups.createPod(host.state.uid, host.config.podPidsLimit);
+    host.state.cgroup = cgroups.createPod(host.state.uid, host.config.podPidsLimit, podLimits(host.state.pod));
     host.save();
   }
   try {
