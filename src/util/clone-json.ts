@@ -12,10 +12,16 @@ export function cloneJson<T>(value: T): T {
   }
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
-    const copy = cloneJson((value as Record<string, unknown>)[key]);
-    // JSON.parse makes "__proto__" an own key (a valid ConfigMap key, say); assigning it would set the prototype instead.
-    if (key === '__proto__') Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
-    else out[key] = copy;
+    setOwn(out, key, cloneJson((value as Record<string, unknown>)[key]));
   }
   return out as T;
+}
+
+/**
+ * `out[key] = value` as an own property, also for "__proto__": JSON.parse makes it an own key (a
+ * valid ConfigMap key, say), and a plain assignment would set the prototype instead.
+ */
+export function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
 }

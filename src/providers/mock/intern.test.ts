@@ -78,4 +78,7 @@ test('two values share one part exactly when their JSON is the same (no content 
   const tricky = internedCopy({ spec: ['a,5:b', 'c'] });
   assert.notEqual(tricky.spec, internedCopy({ spec: ['a', '5:b,c'] }).spec);
   assert.notEqual(internedCopy({ spec: { 'a=1': '2' } }).spec, internedCopy({ spec: { a: '1=2' } }).spec);
+  // JSON.parse makes "__proto__" an own key: it stays a key in the copy.
+  const proto = JSON.parse('{"__proto__":{"x":1}}') as object;
+  assert.equal(JSON.stringify(internedCopy({ spec: proto }).spec), '{"__proto__":{"x":1}}');
 });

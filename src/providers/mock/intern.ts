@@ -8,6 +8,7 @@
 // collected, and its entry goes with it. A part's key names its nested parts by their ids, not by
 // their content, so keys stay short and need no hashing (a SHA-1 per level cost 80 µs per pod,
 // this 27); strings are length-prefixed, so no content can pass for another.
+import { setOwn } from '../../util/clone-json.ts';
 
 const parts = new Map<string, WeakRef<object>>();
 /** Each held part's id, for the keys of the parts that contain it. Never reused: a collected part's id names nothing. */
@@ -32,7 +33,7 @@ export function internedCopy<T extends object>(value: T): T {
   for (const k of Object.keys(value)) {
     const v = (value as Record<string, unknown>)[k];
     // metadata is per pod too: its own fields stay, its maps (labels, annotations...) are shared.
-    copy[k] = k === 'metadata' && isRecord(v) ? Object.freeze(internedCopy(v)) : intern(v);
+    setOwn(copy, k, k === 'metadata' && isRecord(v) ? Object.freeze(internedCopy(v)) : intern(v));
   }
   return copy as T;
 }
@@ -65,7 +66,7 @@ function intern(value: unknown): unknown {
     key = '{';
     for (const k of Object.keys(value)) {
       const item = intern((value as Record<string, unknown>)[k]);
-      fresh[k] = item;
+      setOwn(fresh, k, item);
       key += (key.length > 1 ? ',' : '') + `${k.length}:${k}=` + keyOf(item);
     }
     key += '}';
