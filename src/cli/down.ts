@@ -1,12 +1,16 @@
 // `vk down`: stops what `vk up` left running, even after its state directory was removed: a
 // `vk up` still running there (its pid file), then every pod its sandbox node ran (found by the
 // sandbox's own markers, see providers/sandbox/leftovers.ts) and what they left: cgroups, pod
-// directories. Pods of other virtual kubelets (other data directories) are not touched.
+// directories; then what a killed node left of its network (its nftables table, uplink flags).
+// Pods of other virtual kubelets (other data directories) are not touched.
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { VkError } from '../errors.ts';
+import { errorMessage, VkError } from '../errors.ts';
+import { silentLogger } from '../log.ts';
+import { removeNodeNetworkLeftovers } from '../network/node-network.ts';
+import { CommandError } from '../util/command.ts';
 import { readProviderConfig } from '../providers/registry.ts';
 import { removeLeftovers } from '../providers/sandbox/leftovers.ts';
 
@@ -54,7 +58,8 @@ export function addDownCommand(program: Command): Command {
     )
     .option('--dir <dir>', 'the state directory given to vk up', '.vk')
     .option('--provider-config <file>', 'the sandbox provider config given to vk up, if it set dataDir')
-    .action(async (opts: { dir: string; providerConfig?: string }) => {
+    .option('--node-name <name>', 'the node name given to vk up (its nftables table is named after it)', 'vk-local')
+    .action(async (opts: { dir: string; providerConfig?: string; nodeName: string }) => {
       const note = (line: string) => process.stderr.write(`vk down: ${line}\n`);
       await stopRunningUp(opts.dir, note);
       const config = opts.providerConfig ? readProviderConfig(opts.providerConfig) : {};
@@ -64,6 +69,14 @@ export function addDownCommand(program: Command): Command {
       note(
         `${report.pods.length} sandbox pod(s) of ${dataDir}: stopped ${report.pids.length} process(es), removed ${report.cgroups.length} cgroup(s) and ${report.files.length} director(ies)`,
       );
+      // What a vk up killed without stopping leaves of the node network (a stopped one removed it).
+      try {
+        const network = await removeNodeNetworkLeftovers(opts.nodeName, dataDir, 'nft', silentLogger);
+        note(`node ${opts.nodeName}: nftables table ${network.table} removed if present; uplink forwarding turned back off on [${network.uplinks.join(', ')}]`);
+      } catch (err) {
+        if (err instanceof CommandError && err.stderr.includes('ENOENT')) note(`node ${opts.nodeName}: no nft on this machine, so no nftables table to remove`);
+        else report.failed.push(`the node network of ${opts.nodeName}: ${errorMessage(err)}`);
+      }
       if (report.failed.length > 0) throw new VkError('VK_PROVIDER', `could not clean up everything: ${report.failed.join('; ')}`);
     });
 }

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
-import { enableUplinkForwarding } from './forwarding.ts';
+import { enableUplinkForwarding, restoreUplinkForwarding } from './forwarding.ts';
 
 const root = process.getuid?.() === 0;
 
@@ -29,6 +29,12 @@ test('uplink forwarding: turned on where off, remembered across a crash, turned 
     await second.restore();
     assert.equal(flag(), '0');
     assert.equal(existsSync(stateFile), false);
+    // A crash, then no restart: `vk down` undoes the flags from the state file alone.
+    await enableUplinkForwarding([link], stateFile);
+    assert.equal(flag(), '1');
+    assert.deepEqual(await restoreUplinkForwarding(stateFile), [link]);
+    assert.equal(flag(), '0');
+    assert.deepEqual(await restoreUplinkForwarding(stateFile), [], 'nothing left to undo');
     // An uplink that forwarded already is left alone (and not guarded).
     execFileSync('sh', ['-c', `echo 1 > /proc/sys/net/ipv4/conf/${link}/forwarding`]);
     const third = await enableUplinkForwarding([link], stateFile);

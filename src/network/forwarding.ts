@@ -43,8 +43,20 @@ export async function enableUplinkForwarding(uplinks: readonly string[], stateFi
   return {
     turnedOn: [...turnedOn],
     async restore() {
-      for (const iface of turnedOn) await writeFile(flagPath(iface), '0').catch(() => {}); // gone with its interface
-      await rm(stateFile, { force: true });
+      await restoreUplinkForwarding(stateFile);
     },
   };
+}
+
+/** Turns off the flags `stateFile` says were turned on (also after a crash) and removes it; returns those uplinks. */
+export async function restoreUplinkForwarding(stateFile: string): Promise<string[]> {
+  let turnedOn: string[];
+  try {
+    turnedOn = JSON.parse(await readFile(stateFile, 'utf8')) as string[];
+  } catch {
+    return []; // no state: nothing turned on
+  }
+  for (const iface of turnedOn) await writeFile(flagPath(iface), '0').catch(() => {}); // gone with its interface
+  await rm(stateFile, { force: true });
+  return turnedOn;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
-import { defaultRouteInterfaces, enableUplinkForwarding, type UplinkForwarding } from './forwarding.ts';
+import { defaultRouteInterfaces, enableUplinkForwarding, restoreUplinkForwarding, type UplinkForwarding } from './forwarding.ts';
 import { NftTable } from './nftables.ts';
 import { ServiceCatalog } from './service-catalog.ts';
 import { buildRules, tableNameFor } from './service-rules.ts';
@@ -77,7 +77,7 @@ export class NodeNetwork {
     await this.catalog.start(signal);
     if (o.egress.enabled) {
       const uplinks = o.egress.interfaces ?? (await defaultRouteInterfaces(o.tools.ip));
-      this.forwarding = await enableUplinkForwarding(uplinks, path.join(o.stateDir, 'uplink-forwarding.json'));
+      this.forwarding = await enableUplinkForwarding(uplinks, forwardingStateFile(o.stateDir));
     }
     if (o.dns.clusterDNS.length === 0) {
       // Any address, a free port: the rules admit only redirected queries and loopback to it.
@@ -140,4 +140,20 @@ export class NodeNetwork {
     const results = await Promise.allSettled([this.forwarding?.restore().then(() => this.table.remove()) ?? this.table.remove(), this.dnsServer?.stop()]);
     for (const r of results) if (r.status === 'rejected') this.log.warn({ err: errorMessage(r.reason) }, 'node network not fully cleaned up');
   }
+}
+
+function forwardingStateFile(stateDir: string): string {
+  return path.join(stateDir, 'uplink-forwarding.json');
+}
+
+/**
+ * What a node network killed without stopping leaves (`vk down`): the uplink forwarding flags it
+ * turned on (per its state file, when `stateDir` still exists), then its nftables table.
+ */
+export async function removeNodeNetworkLeftovers(nodeName: string, stateDir: string, nft: string, log: Logger): Promise<{ table: string; uplinks: string[] }> {
+  // Flags first: without the table, a turned-on uplink would forward anything.
+  const uplinks = await restoreUplinkForwarding(forwardingStateFile(stateDir));
+  const table = new NftTable(nft, tableNameFor(nodeName), log);
+  await table.remove();
+  return { table: table.name, uplinks };
 }

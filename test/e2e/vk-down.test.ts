@@ -1,7 +1,7 @@
 // `vk down` after `vk up --provider sandbox`: the sandbox's pods outlive vk up by design (a
 // restart adopts them), so once vk up has stopped and its state directory is removed nothing
 // knows about them any more. `vk down --dir` finds them by the sandbox's own markers and stops
-// them, removing their cgroups too.
+// them, removing their cgroups too, and what a killed vk up left of the node network.
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,10 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Pod } from '../../src/kube/types.ts';
+import { tableNameFor } from '../../src/network/service-rules.ts';
 import { parseSandboxConfig } from '../../src/providers/sandbox/config.ts';
 import { checkHost } from '../../src/providers/sandbox/sandbox-provider.ts';
 import { findLeftovers, removeLeftovers } from '../../src/providers/sandbox/leftovers.ts';
 import { POD_DIR_ENV } from '../../src/providers/sandbox/pause.ts';
+import { run } from '../../src/util/command.ts';
 import { buildBusyboxImage } from '../fixtures/registry/image-builder.ts';
 import { startTestRegistry } from '../fixtures/registry/registry.ts';
 import { kubectl, waitFor } from '../harness/cluster.ts';
@@ -121,6 +123,10 @@ test('vk up (sandbox), stop, remove its state directory: the pods still run; vk 
   up.kill('SIGTERM');
   assert.equal(await upExited, 0, `vk up stopped cleanly; stderr:\n${stderr.slice(-2000)}`);
   rmSync(dir, { recursive: true, force: true });
+  // What a vk up killed with -9 leaves of its node network: the node's nftables table (a stopped one removed it).
+  const table = tableNameFor('vk-local');
+  await run(['nft', 'add', 'table', 'ip', table]);
+  t.after(() => run(['nft', 'delete', 'table', 'ip', table]).catch(() => undefined));
   assert.ok(pauses.every(alive), 'the pods still run after vk up stopped and its state directory was removed');
 
   const down = await new Promise<{ code: number; stderr: string }>((resolve) =>
@@ -137,6 +143,8 @@ test('vk up (sandbox), stop, remove its state directory: the pods still run; vk 
     const children = existsSync(root) ? readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()) : [];
     assert.ok(!existsSync(root) || children.length > 0, `the emptied root cgroup ${root} removed`);
   }
+  assert.match(down.stderr, new RegExp(`node vk-local: nftables table ${table} removed`));
+  await assert.rejects(run(['nft', 'list', 'table', 'ip', table]), 'the table is gone');
   const after = findLeftovers(dataDir);
   assert.deepEqual(after, { pods: [], pids: [], cgroups: [], files: [] }, 'nothing left to find');
 });
