@@ -175,10 +175,10 @@ export function expandedCommand(container: Pick<Container, 'command' | 'args'>, 
  * command, args and volumeMounts[].subPathExpr, as the kubelet does when starting it.
  */
 export function applyEnv(container: EnvContainer, env: { name: string; value: string }[]): void {
-  const mapping = mappingFor(new Map(env.map(({ name, value }) => [name, value])));
   Object.assign(container, expandedCommand(container, env));
   container.env = env;
   delete container.envFrom;
+  const mapping = mappingFor(new Map(env.map(({ name, value }) => [name, value])));
   for (const mount of container.volumeMounts ?? []) {
     if (!mount.subPathExpr) continue;
     const missing = new Set<string>();

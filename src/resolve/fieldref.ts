@@ -56,9 +56,8 @@ function splitSubscript(fieldPath: string): [string, string] | undefined {
 /**
  * The variables a container's spec sets from status.podIP / status.podIPs, by name, with their
  * field path (a later entry of a name wins, as in the kubelet). The core resolves env before the
- * provider gives the pod an address, so these are empty in a ResolvedPod; a provider that learns
- * the address fills them in (the sandbox at container start, the cluster provider as field refs
- * for the target's kubelet). $(VAR) references to them in command and args keep the empty value.
+ * provider gives the pod an address, so these are empty in a ResolvedPod (see pod-ip.ts for how a
+ * provider fills them and what uses them in).
  */
 export function podIPEnvFields(container: Pick<Container, 'env'> | undefined): Map<string, 'status.podIP' | 'status.podIPs'> {
   const fields = new Map<string, 'status.podIP' | 'status.podIPs'>();

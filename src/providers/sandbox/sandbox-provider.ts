@@ -86,6 +86,20 @@ async function startNodeNetwork(config: SandboxConfig, context: SandboxProviderC
   });
 }
 
+/**
+ * What the sandbox keeps of a ResolvedPod: its own copy of the pod (it saves and changes it), the
+ * volumes and pull secrets, and the templates of what uses the pod's address, filled in when each
+ * container starts (resolve/pod-ip.ts).
+ */
+function ownCopy(resolved: ResolvedPod): ResolvedPod {
+  return {
+    pod: cloneJson(resolved.pod),
+    volumes: resolved.volumes,
+    ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
+    ...(resolved.podIPTemplates && { podIPTemplates: resolved.podIPTemplates }),
+  };
+}
+
 /** Checks that the host tools the runtime needs are present; throws ConfigError naming the missing ones. */
 export async function checkHost(config: SandboxConfig): Promise<void> {
   if (process.getuid?.() !== 0) throw new ConfigError('the sandbox provider needs root (it creates namespaces, veth pairs and mounts)');
@@ -282,13 +296,7 @@ export class SandboxProvider implements Provider {
     if (existing) await abortable(this.remove(existing, undefined, false), options.signal, 'sandbox: createPod');
     if (this.pods.has(key)) return; // created by a concurrent call meanwhile
     this.retired.forget(resolved.pod.metadata?.namespace ?? '', resolved.pod.metadata?.name ?? '');
-    const pod = SandboxPod.fresh(this.deps, dir, {
-      pod: cloneJson(resolved.pod),
-      volumes: resolved.volumes,
-      ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
-      // What uses the pod's address: filled in when each container starts (resolve/pod-ip.ts).
-      ...(resolved.podIPTemplates && { podIPTemplates: resolved.podIPTemplates }),
-    });
+    const pod = SandboxPod.fresh(this.deps, dir, ownCopy(resolved));
     this.pods.set(key, pod);
     // On disk before createPod returns: a provider restarted after a kill -9 adopts the pod
     // instead of starting it a second time (and leaving the first start's processes behind).
@@ -302,16 +310,7 @@ export class SandboxProvider implements Provider {
     throwIfAborted(options.signal, 'sandbox: updatePod');
     const pod = this.find(podKey(resolved.pod), resolved.pod.metadata?.uid);
     // The update goes on when the call is aborted (a container may be restarting with a new image).
-    await abortable(
-      pod.update({
-        pod: cloneJson(resolved.pod),
-        volumes: resolved.volumes,
-        ...(resolved.pullSecrets && { pullSecrets: resolved.pullSecrets }),
-        ...(resolved.podIPTemplates && { podIPTemplates: resolved.podIPTemplates }),
-      }),
-      options.signal,
-      'sandbox: updatePod',
-    );
+    await abortable(pod.update(ownCopy(resolved)), options.signal, 'sandbox: updatePod');
   }
 
   /**
